@@ -1,0 +1,192 @@
+//! The `db` capability: read-only access to the graph's database.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use wasmtime::component::{HasData, Linker};
+
+use super::{BoxFuture, CapView};
+use crate::bindings::weft::node::db as wit;
+use crate::bindings::wit::Error as WitError;
+use crate::sandbox::HostState;
+use crate::types::{CallContext, Capability, CapabilityError, Column, Rows, Value};
+
+/// A read-only database a node can inspect and query.
+pub trait Database: Send + Sync {
+    /// Names of the tables the node may query.
+    fn list_tables<'a>(&'a self, ctx: &'a CallContext) -> BoxFuture<'a, Result<Vec<String>, CapabilityError>>;
+    /// Columns of `table`.
+    fn describe<'a>(&'a self, ctx: &'a CallContext, table: &'a str) -> BoxFuture<'a, Result<Vec<Column>, CapabilityError>>;
+    /// Runs one read-only statement, returning at most `max_rows` rows
+    /// (with `truncated` set when more were available).
+    fn query<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        sql: &'a str,
+        params: &'a [Value],
+        max_rows: usize,
+    ) -> BoxFuture<'a, Result<Rows, CapabilityError>>;
+}
+
+/// An in-memory table set, a test double for the real database backends:
+/// `describe` and `list-tables` come from the tables; `query` understands
+/// `SELECT * FROM <table>` and otherwise answers from results registered
+/// for an exact SQL text.
+#[derive(Debug, Default)]
+pub struct InMemoryDb {
+    tables: BTreeMap<String, (Vec<Column>, Vec<Vec<Value>>)>,
+    canned: BTreeMap<String, Rows>,
+}
+
+impl InMemoryDb {
+    /// Adds a table with its columns and rows.
+    pub fn with_table(mut self, name: &str, columns: Vec<Column>, rows: Vec<Vec<Value>>) -> Self {
+        self.tables.insert(name.to_owned(), (columns, rows));
+        self
+    }
+
+    /// Registers the result of one exact SQL text.
+    pub fn with_result(mut self, sql: &str, rows: Rows) -> Self {
+        self.canned.insert(sql.trim().to_owned(), rows);
+        self
+    }
+}
+
+impl Database for InMemoryDb {
+    fn list_tables<'a>(&'a self, _: &'a CallContext) -> BoxFuture<'a, Result<Vec<String>, CapabilityError>> {
+        Box::pin(async { Ok(self.tables.keys().cloned().collect()) })
+    }
+
+    fn describe<'a>(&'a self, _: &'a CallContext, table: &'a str) -> BoxFuture<'a, Result<Vec<Column>, CapabilityError>> {
+        Box::pin(async move {
+            self.tables
+                .get(table)
+                .map(|(cols, _)| cols.clone())
+                .ok_or_else(|| CapabilityError::InvalidInput(format!("no table named `{table}`")))
+        })
+    }
+
+    fn query<'a>(
+        &'a self,
+        _: &'a CallContext,
+        sql: &'a str,
+        _params: &'a [Value],
+        max_rows: usize,
+    ) -> BoxFuture<'a, Result<Rows, CapabilityError>> {
+        Box::pin(async move {
+            let sql = sql.trim().trim_end_matches(';').trim();
+            let mut rows = if let Some(rows) = self.canned.get(sql) {
+                rows.clone()
+            } else {
+                let words: Vec<&str> = sql.split_whitespace().collect();
+                match words.as_slice() {
+                    [s, "*", f, table] if s.eq_ignore_ascii_case("select") && f.eq_ignore_ascii_case("from") => {
+                        let (cols, data) = self.tables.get(*table).ok_or_else(|| {
+                            CapabilityError::InvalidInput(format!("no table named `{table}`"))
+                        })?;
+                        Rows {
+                            columns: cols.iter().map(|c| c.name.clone()).collect(),
+                            rows: data.clone(),
+                            truncated: false,
+                        }
+                    }
+                    _ => {
+                        return Err(CapabilityError::InvalidInput(format!(
+                            "the in-memory database cannot run `{sql}`"
+                        )));
+                    }
+                }
+            };
+            if rows.rows.len() > max_rows {
+                rows.rows.truncate(max_rows);
+                rows.truncated = true;
+            }
+            Ok(rows)
+        })
+    }
+}
+
+/// Rejects anything but a single read-only statement, before it reaches a
+/// backend (which must enforce read-only access itself as well).
+pub fn check_read_only(sql: &str) -> Result<(), CapabilityError> {
+    let body = sql.trim().trim_end_matches(';');
+    if body.contains(';') {
+        return Err(CapabilityError::InvalidInput("only one statement per query".into()));
+    }
+    let first = body.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+    match first.as_str() {
+        "select" | "with" | "explain" => Ok(()),
+        "" => Err(CapabilityError::InvalidInput("empty query".into())),
+        other => Err(CapabilityError::InvalidInput(format!(
+            "`{other}` statements are not allowed: the database is read-only"
+        ))),
+    }
+}
+
+/// Per-invocation state of the `db` capability.
+pub(crate) struct DbState {
+    pub backend: std::sync::Arc<dyn Database>,
+    pub max_rows: usize,
+}
+
+struct HasDb;
+impl HasData for HasDb {
+    type Data<'a> = CapView<'a, DbState>;
+}
+
+/// Adds the `db` interface to `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<HostState, HasDb>(linker, |s| CapView {
+        state: &mut s.db,
+        shared: &mut s.shared,
+    })
+}
+
+impl wit::Host for CapView<'_, DbState> {
+    #[tracing::instrument(name = "weft.db.list_tables", skip_all)]
+    async fn list_tables(&mut self) -> Result<Vec<String>, WitError> {
+        self.shared.admit(Capability::Db, "list-tables")?;
+        let result = self.state.backend.list_tables(&self.shared.call).await;
+        self.shared.record(Capability::Db, "list-tables", json!(null), &result);
+        result.map_err(Into::into)
+    }
+
+    #[tracing::instrument(name = "weft.db.describe", skip_all)]
+    async fn describe(&mut self, table: String) -> Result<Vec<wit::Column>, WitError> {
+        self.shared.admit(Capability::Db, "describe")?;
+        let result = self.state.backend.describe(&self.shared.call, &table).await;
+        self.shared.record(Capability::Db, "describe", json!({ "table": table }), &result);
+        Ok(result?.into_iter().map(Into::into).collect())
+    }
+
+    #[tracing::instrument(name = "weft.db.query", skip_all)]
+    async fn query(&mut self, sql: String, params: Vec<wit::Value>) -> Result<wit::Rows, WitError> {
+        self.shared.admit(Capability::Db, "query")?;
+        let params: Vec<Value> = params.into_iter().map(Into::into).collect();
+        let result = match check_read_only(&sql) {
+            Ok(()) => {
+                self.state
+                    .backend
+                    .query(&self.shared.call, &sql, &params, self.state.max_rows)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        self.shared.record(Capability::Db, "query", json!({ "sql": sql, "params": params }), &result);
+        Ok(result?.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_guard() {
+        assert!(check_read_only("SELECT 1").is_ok());
+        assert!(check_read_only("  with x as (select 1) select * from x;").is_ok());
+        assert!(matches!(check_read_only("DELETE FROM t"), Err(CapabilityError::InvalidInput(m)) if m.contains("read-only")));
+        assert!(check_read_only("select 1; drop table t").is_err());
+        assert!(check_read_only("").is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! The `log` capability: diagnostic lines into the host's structured log,
+//! tagged with the invocation's thread, run, frame and node.
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::{HasData, Linker};
+
+use super::CapView;
+use crate::bindings::weft::node::log as wit;
+use crate::bindings::wit::Error as WitError;
+use crate::sandbox::HostState;
+use crate::types::{Capability, CapabilityError, Level};
+
+/// Most log bytes one invocation may write; further lines are refused.
+pub const MAX_LOG_BYTES: usize = 256 << 10;
+
+/// One line a node logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Severity.
+    pub level: Level,
+    /// Text.
+    pub message: String,
+}
+
+/// Per-invocation state of the `log` capability.
+#[derive(Default)]
+pub(crate) struct LogState {
+    pub lines: Vec<LogLine>,
+    pub bytes: usize,
+}
+
+struct HasLog;
+impl HasData for HasLog {
+    type Data<'a> = CapView<'a, LogState>;
+}
+
+/// Adds the `log` interface to `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<HostState, HasLog>(linker, |s| CapView {
+        state: &mut s.log,
+        shared: &mut s.shared,
+    })
+}
+
+impl wit::Host for CapView<'_, LogState> {
+    fn write(&mut self, level: wit::Level, message: String) -> Result<(), WitError> {
+        self.shared.admit(Capability::Log, "write")?;
+        if self.state.bytes + message.len() > MAX_LOG_BYTES {
+            // Not journaled: logging does not influence the node's outputs
+            // beyond this error, which is deterministic given the inputs.
+            return Err(CapabilityError::LimitExceeded(format!(
+                "at most {MAX_LOG_BYTES} bytes of log per invocation"
+            ))
+            .into());
+        }
+        let level = Level::from(level);
+        let call = &self.shared.call;
+        match level {
+            Level::Trace => tracing::trace!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}"),
+            Level::Debug => tracing::debug!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}"),
+            Level::Info => tracing::info!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}"),
+            Level::Warn => tracing::warn!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}"),
+            Level::Error => tracing::error!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}"),
+        }
+        self.state.bytes += message.len();
+        self.state.lines.push(LogLine { level, message });
+        Ok(())
+    }
+}

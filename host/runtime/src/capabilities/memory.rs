@@ -1,0 +1,182 @@
+//! The `memory` capability: durable key/value state scoped to the thread or
+//! to the node within the thread.
+//!
+//! Reads go to the committed state ([`MemoryStore`]); writes are buffered
+//! in the invocation (reads see them at once) and returned as
+//! [`MemoryWrite`]s, which the engine commits when the frame ends.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use wasmtime::component::{HasData, Linker};
+
+use super::{BoxFuture, CapView};
+use crate::bindings::weft::node::memory as wit;
+use crate::bindings::wit::Error as WitError;
+use crate::sandbox::HostState;
+use crate::types::{CallContext, Capability, CapabilityError, Scope};
+
+/// Longest key accepted, in bytes.
+pub const MAX_KEY_BYTES: usize = 256;
+/// Largest value accepted, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// Committed memory state, read by invocations.
+pub trait MemoryStore: Send + Sync {
+    /// The value of `key` in `scope` for the thread (and node) of `ctx`.
+    fn get<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        scope: Scope,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, CapabilityError>>;
+}
+
+/// A buffered write, applied when the frame commits; `value: None` deletes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryWrite {
+    /// Thread the key belongs to.
+    pub thread: String,
+    /// The node, for node-scoped keys; `None` for thread-scoped ones.
+    pub node: Option<String>,
+    /// The key.
+    pub key: String,
+    /// The new value, or `None` to delete.
+    pub value: Option<String>,
+}
+
+/// An in-process memory store: what tests, the demo and single-process
+/// hosts without durability use.
+#[derive(Debug, Default)]
+pub struct MemoryMap {
+    entries: RwLock<HashMap<(String, Option<String>, String), String>>,
+}
+
+impl MemoryMap {
+    /// Applies committed writes.
+    pub fn apply(&self, writes: &[MemoryWrite]) {
+        let mut map = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for w in writes {
+            let k = (w.thread.clone(), w.node.clone(), w.key.clone());
+            match &w.value {
+                Some(v) => map.insert(k, v.clone()),
+                None => map.remove(&k),
+            };
+        }
+    }
+}
+
+impl MemoryStore for MemoryMap {
+    fn get<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        scope: Scope,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, CapabilityError>> {
+        let node = (scope == Scope::Node).then(|| ctx.node.clone());
+        let map = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let value = map.get(&(ctx.thread.clone(), node, key.to_owned())).cloned();
+        Box::pin(async move { Ok(value) })
+    }
+}
+
+/// Per-invocation state of the `memory` capability.
+pub(crate) struct MemoryState {
+    pub store: std::sync::Arc<dyn MemoryStore>,
+    /// Writes of this invocation, latest per key; `None` is a delete.
+    pub overlay: BTreeMap<(Scope, String), Option<String>>,
+}
+
+impl MemoryState {
+    /// The buffered writes, in key order.
+    pub fn writes(&self, call: &CallContext) -> Vec<MemoryWrite> {
+        self.overlay
+            .iter()
+            .map(|((scope, key), value)| MemoryWrite {
+                thread: call.thread.clone(),
+                node: (*scope == Scope::Node).then(|| call.node.clone()),
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect()
+    }
+}
+
+fn check_key(key: &str) -> Result<(), CapabilityError> {
+    if key.is_empty() {
+        return Err(CapabilityError::InvalidInput("memory keys must not be empty".into()));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(CapabilityError::InvalidInput(format!(
+            "memory key is {} bytes, over the limit of {MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+struct HasMemory;
+impl HasData for HasMemory {
+    type Data<'a> = CapView<'a, MemoryState>;
+}
+
+/// Adds the `memory` interface to `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<HostState, HasMemory>(linker, |s| CapView {
+        state: &mut s.memory,
+        shared: &mut s.shared,
+    })
+}
+
+impl wit::Host for CapView<'_, MemoryState> {
+    #[tracing::instrument(name = "weft.memory.get", skip_all)]
+    async fn get(&mut self, scope: wit::Scope, key: String) -> Result<Option<String>, WitError> {
+        self.shared.admit(Capability::Memory, "get")?;
+        let scope = Scope::from(scope);
+        let result = match check_key(&key) {
+            Err(e) => Err(e),
+            Ok(()) => match self.state.overlay.get(&(scope, key.clone())) {
+                Some(v) => Ok(v.clone()),
+                None => self.state.store.get(&self.shared.call, scope, &key).await,
+            },
+        };
+        self.shared.record(Capability::Memory, "get", json!({ "scope": scope, "key": key }), &result);
+        result.map_err(Into::into)
+    }
+
+    #[tracing::instrument(name = "weft.memory.set", skip_all)]
+    async fn set(&mut self, scope: wit::Scope, key: String, value: String) -> Result<(), WitError> {
+        self.shared.admit(Capability::Memory, "set")?;
+        let scope = Scope::from(scope);
+        let result = check_key(&key).and_then(|()| {
+            if value.len() > MAX_VALUE_BYTES {
+                return Err(CapabilityError::LimitExceeded(format!(
+                    "memory value is {} bytes, over the limit of {MAX_VALUE_BYTES}",
+                    value.len()
+                )));
+            }
+            Ok(())
+        });
+        let req = json!({ "scope": scope, "key": key, "bytes": value.len() });
+        if result.is_ok() {
+            self.state.overlay.insert((scope, key), Some(value));
+        }
+        self.shared.record(Capability::Memory, "set", req, &result);
+        result.map_err(Into::into)
+    }
+
+    #[tracing::instrument(name = "weft.memory.delete", skip_all)]
+    async fn delete(&mut self, scope: wit::Scope, key: String) -> Result<(), WitError> {
+        self.shared.admit(Capability::Memory, "delete")?;
+        let scope = Scope::from(scope);
+        let result = check_key(&key);
+        let req = json!({ "scope": scope, "key": key });
+        if result.is_ok() {
+            self.state.overlay.insert((scope, key), None);
+        }
+        self.shared.record(Capability::Memory, "delete", req, &result);
+        result.map_err(Into::into)
+    }
+}

@@ -1,0 +1,87 @@
+//! Runtime configuration and per-invocation limits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Limits applied to one invocation (`describe` or `tick`), all in one place
+/// when its store is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU fuel (roughly, wasm instructions); `None` turns fuel metering off
+    /// for this invocation (the deadline still applies).
+    pub fuel: Option<u64>,
+    /// Wall-clock deadline for the whole invocation, host calls included.
+    pub deadline: Duration,
+    /// Cap on the instance's linear memories, in bytes, summed.
+    pub max_memory: usize,
+    /// Cap on the tick output (message bodies plus reply), in bytes.
+    pub max_output: usize,
+    /// Cap on what the guest may print to stdout/stderr (kept for traps and logs).
+    pub max_stdio: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            fuel: Some(1_000_000_000),
+            deadline: Duration::from_secs(30),
+            max_memory: 64 << 20,
+            max_output: 1 << 20,
+            max_stdio: 64 << 10,
+        }
+    }
+}
+
+/// Sizes of the pooling allocator: how many instances may be live at once
+/// and how big each may be. Python and JavaScript components need more core
+/// instances, memories and tables per component than Rust ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Component instances live at once (concurrent invocations).
+    pub instances: u32,
+    /// Core instances per component.
+    pub core_instances_per_component: u32,
+    /// Linear memories per component.
+    pub memories_per_component: u32,
+    /// Tables per component.
+    pub tables_per_component: u32,
+    /// Largest linear memory, in bytes (also bounds [`Limits::max_memory`]).
+    pub max_memory_size: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            instances: 1000,
+            core_instances_per_component: 32,
+            memories_per_component: 4,
+            tables_per_component: 8,
+            max_memory_size: 256 << 20,
+        }
+    }
+}
+
+/// How the runtime is set up; one per process.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Directory for precompiled artifacts; `None` keeps them in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// Default limits for invocations that do not name their own.
+    pub limits: Limits,
+    /// Pooling allocator sizes; `None` uses on-demand allocation.
+    pub pool: Option<PoolConfig>,
+    /// How often the epoch advances; deadlines are checked at this
+    /// granularity and a running guest yields to the executor this often.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            limits: Limits::default(),
+            pool: Some(PoolConfig::default()),
+            epoch_tick: Duration::from_millis(10),
+        }
+    }
+}

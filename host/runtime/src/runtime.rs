@@ -1,0 +1,439 @@
+//! The [`Runtime`]: one wasmtime engine per process, the component cache,
+//! the linker with every host capability, and invocation of plugins in
+//! fresh, limited instances.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use tracing::{Instrument, field};
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use crate::bindings::{NodePre, wit};
+use crate::cache::{ComponentCache, ContentHash, root_message};
+use crate::capabilities::hud::HudEvent;
+use crate::capabilities::log::LogLine;
+use crate::capabilities::memory::MemoryWrite;
+use crate::capabilities::{self, JournalEntry, Services};
+use crate::config::{Limits, RuntimeConfig};
+use crate::error::RuntimeError;
+use crate::plugin::{Plugin, check_header, contract_version};
+use crate::sandbox::{DeadlineHit, HostState, StoreSpec, new_store};
+use crate::types::{CallContext, Capability, Grants, Message, NodeError, NodeInfo, TickOutput};
+
+/// The host side of weft's plugins. Create one per process and share it.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Arc<ComponentCache>,
+    config: RuntimeConfig,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+/// One tick to run: where, with what inbox, what grants and services.
+#[derive(Debug, Clone)]
+pub struct Invocation<'a> {
+    /// Thread, run, frame and node.
+    pub call: CallContext,
+    /// Messages delivered in this frame.
+    pub inbox: &'a [Message],
+    /// Capabilities the graph grants the node.
+    pub grants: Grants,
+    /// Backends behind the capabilities.
+    pub services: &'a Services,
+    /// Limits for this invocation; the runtime's defaults when `None`.
+    pub limits: Option<Limits>,
+    /// The time the plugin sees (frozen during the invocation); now when `None`.
+    pub wall_time: Option<SystemTime>,
+}
+
+/// Why an invocation produced no output.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The node returned an error of its own.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The sandbox stopped or refused the node.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// Everything one invocation produced and cost. The engine commits the
+/// output, memory writes, events and journal together when the frame ends.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The output, or why there is none.
+    pub result: Result<TickOutput, InvokeError>,
+    /// Fuel consumed.
+    pub fuel_used: u64,
+    /// Time to create the fresh instance.
+    pub instantiate_time: Duration,
+    /// Total wall time, instantiation included.
+    pub duration: Duration,
+    /// Host-capability calls with their answers, in order.
+    pub journal: Vec<JournalEntry>,
+    /// Buffered memory writes, to commit with the frame.
+    pub memory_writes: Vec<MemoryWrite>,
+    /// Progress and events, in order.
+    pub events: Vec<HudEvent>,
+    /// Log lines.
+    pub logs: Vec<LogLine>,
+    /// Capabilities the node called without a grant (audit).
+    pub denied: Vec<Capability>,
+    /// What the guest printed to stdout (capped).
+    pub stdout: String,
+    /// What the guest printed to stderr (capped).
+    pub stderr: String,
+}
+
+impl Runtime {
+    /// Creates the engine, the cache and the linker, and starts the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let engine = Engine::new(&engine_config(&config)?).map_err(|e| RuntimeError::Config(root_message(&e)))?;
+        let cache = Arc::new(ComponentCache::new(&engine, config.cache_dir.clone())?);
+        let linker = linker(&engine).map_err(|e| RuntimeError::Config(root_message(&e)))?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), config.epoch_tick, Arc::clone(&ticker_stop));
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            config,
+            ticker_stop,
+        })
+    }
+
+    /// The default limits for invocations.
+    pub fn default_limits(&self) -> Limits {
+        self.config.limits
+    }
+
+    /// Loads a plugin from a file; see [`Runtime::load_bytes`].
+    pub async fn load_file(&self, path: impl AsRef<Path>) -> Result<Plugin, RuntimeError> {
+        let path = path.as_ref().to_owned();
+        let bytes = tokio::fs::read(&path).await.map_err(|source| RuntimeError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        self.load_bytes(path, bytes).await
+    }
+
+    /// Validates, compiles (off the async executor, at most once per content
+    /// hash), links and describes a component. `path` names it in errors.
+    pub async fn load_bytes(&self, path: PathBuf, bytes: Vec<u8>) -> Result<Plugin, RuntimeError> {
+        check_header(&path, &bytes)?;
+        let hash = ContentHash::of(&bytes);
+        let size = bytes.len();
+        let (component, cache_hit) = {
+            let engine = self.engine.clone();
+            let cache = Arc::clone(&self.cache);
+            let path = path.clone();
+            // Compiling is CPU-bound and may take seconds: keep it off the executor.
+            tokio::task::spawn_blocking(move || cache.get_or_compile(&engine, &path, hash, &bytes))
+                .await
+                .map_err(|e| RuntimeError::Cache {
+                    path: PathBuf::new(),
+                    reason: format!("compile task failed: {e}"),
+                })??
+        };
+        let contract = contract_version(&self.engine, &path, &component)?;
+        let link_err = |e: wasmtime::Error| RuntimeError::Link {
+            path: path.clone(),
+            reason: root_message(&e),
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(link_err)?;
+        let pre = NodePre::new(pre).map_err(link_err)?;
+        let info = self.describe(&path, &pre).await?;
+        tracing::info!(
+            plugin = %info.name,
+            version = %info.version,
+            hash = %hash.short(),
+            contract = %contract,
+            ?cache_hit,
+            "plugin loaded"
+        );
+        Ok(Plugin::new(path, hash, size, contract, info, cache_hit, pre))
+    }
+
+    async fn describe(&self, path: &Path, pre: &NodePre<HostState>) -> Result<NodeInfo, RuntimeError> {
+        let services = Services::unavailable();
+        let call = CallContext {
+            thread: String::new(),
+            run: String::new(),
+            frame: 0,
+            node: "(describe)".into(),
+        };
+        let mut store = self.store(call, Grants::NONE, &services, self.config.limits, None);
+        let invalid = |reason: String| RuntimeError::InvalidDescribe {
+            path: path.to_owned(),
+            reason,
+        };
+        let raw = async {
+            let node = pre.instantiate_async(&mut store).await?;
+            node.weft_node_plugin().call_describe(&mut store).await
+        }
+        .await
+        .map_err(|e| invalid(format!("`describe` failed: {}", root_message(&e))))?;
+        let schema = |what: &str, s: &str| {
+            serde_json::from_str::<serde_json::Value>(s).map_err(|e| invalid(format!("{what} schema is not JSON: {e}")))
+        };
+        Ok(NodeInfo {
+            input_schema: schema("input", &raw.input_schema)?,
+            output_schema: schema("output", &raw.output_schema)?,
+            capabilities: raw.capabilities.into_iter().map(Into::into).collect(),
+            name: raw.name,
+            version: raw.version,
+            description: raw.description,
+        })
+    }
+
+    fn store(
+        &self,
+        call: CallContext,
+        grants: Grants,
+        services: &Services,
+        limits: Limits,
+        wall_time: Option<SystemTime>,
+    ) -> Store<HostState> {
+        let wall_time = wall_time
+            .unwrap_or_else(SystemTime::now)
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        new_store(
+            &self.engine,
+            StoreSpec {
+                call,
+                grants,
+                services,
+                limits,
+                wall_time,
+            },
+        )
+    }
+
+    /// Runs one `tick` of `plugin` in a fresh instance. Never fails as a
+    /// whole: whatever happens is in [`Outcome::result`], with the metering.
+    pub async fn invoke(&self, plugin: &Plugin, inv: Invocation<'_>) -> Outcome {
+        let span = tracing::info_span!(
+            "weft.node",
+            node = %inv.call.node,
+            plugin_version = %plugin.hash().short(),
+            fuel = field::Empty,
+            outcome = field::Empty,
+        );
+        async move {
+            let outcome = self.invoke_inner(plugin, inv).await;
+            let span = tracing::Span::current();
+            span.record("fuel", outcome.fuel_used);
+            span.record(
+                "outcome",
+                match &outcome.result {
+                    Ok(_) => "ok",
+                    Err(InvokeError::Node(_)) => "node_error",
+                    Err(InvokeError::Runtime(e)) => e.code(),
+                },
+            );
+            outcome
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Creates and drops one fresh instance of `plugin`, for benchmarks of
+    /// instantiation alone.
+    #[doc(hidden)]
+    pub async fn bench_instantiate(&self, plugin: &Plugin) {
+        let services = Services::unavailable();
+        let call = CallContext {
+            thread: String::new(),
+            run: String::new(),
+            frame: 0,
+            node: String::new(),
+        };
+        let mut store = self.store(call, Grants::NONE, &services, self.config.limits, None);
+        if let Err(e) = plugin.pre().instantiate_async(&mut store).await {
+            tracing::error!(error = %e, "instantiation failed in benchmark");
+        }
+    }
+
+    async fn invoke_inner(&self, plugin: &Plugin, inv: Invocation<'_>) -> Outcome {
+        let limits = inv.limits.unwrap_or(self.config.limits);
+        let node = inv.call.node.clone();
+        let ctx = wit::Context::from(&inv.call);
+        let inbox: Vec<wit::Message> = inv.inbox.iter().map(Into::into).collect();
+        let mut store = self.store(inv.call, inv.grants, inv.services, limits, inv.wall_time);
+        let start = Instant::now();
+        let mut instantiate_time = Duration::ZERO;
+        let call = async {
+            let instance = plugin.pre().instantiate_async(&mut store).await.map_err(|e| (true, e))?;
+            instantiate_time = start.elapsed();
+            instance
+                .weft_node_plugin()
+                .call_tick(&mut store, &ctx, &inbox)
+                .await
+                .map_err(|e| (false, e))
+        };
+        // The epoch callback enforces the deadline while guest code runs;
+        // this timeout enforces it while the guest waits on a host call.
+        let raw = tokio::time::timeout(limits.deadline, call).await;
+        let duration = start.elapsed();
+        let fuel_used = limits.fuel.unwrap_or(u64::MAX).saturating_sub(store.get_fuel().unwrap_or(0));
+        let state = store.data();
+        let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
+        let result = match raw {
+            Err(_elapsed) => Err(RuntimeError::DeadlineExceeded {
+                node: node.clone(),
+                limit: limits.deadline,
+            }
+            .into()),
+            Ok(Err((during_instantiation, e))) => {
+                Err(classify_error(&node, &limits, state.limiter.hit, during_instantiation, &stderr, e).into())
+            }
+            Ok(Ok(Err(node_error))) => Err(InvokeError::Node(node_error.into())),
+            Ok(Ok(Ok(output))) => {
+                let output = TickOutput::from(output);
+                let size = output.payload_bytes();
+                if size > limits.max_output {
+                    Err(RuntimeError::OutputTooLarge {
+                        node: node.clone(),
+                        size,
+                        limit: limits.max_output,
+                    }
+                    .into())
+                } else {
+                    Ok(output)
+                }
+            }
+        };
+        let state = store.into_data();
+        Outcome {
+            result,
+            fuel_used: if limits.fuel.is_some() { fuel_used } else { 0 },
+            instantiate_time,
+            duration,
+            memory_writes: state.memory.writes(&state.shared.call),
+            journal: state.shared.journal,
+            events: state.hud.events,
+            logs: state.log.lines,
+            denied: state.shared.denied,
+            stdout: String::from_utf8_lossy(&state.stdout.contents()).into_owned(),
+            stderr,
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Turns a wasmtime error from instantiation or a call into a typed error.
+fn classify_error(
+    node: &str,
+    limits: &Limits,
+    memory_hit: bool,
+    during_instantiation: bool,
+    stderr: &str,
+    e: wasmtime::Error,
+) -> RuntimeError {
+    let node = node.to_owned();
+    if e.downcast_ref::<DeadlineHit>().is_some() {
+        return RuntimeError::DeadlineExceeded {
+            node,
+            limit: limits.deadline,
+        };
+    }
+    if memory_hit {
+        return RuntimeError::MemoryLimit {
+            node,
+            limit: limits.max_memory,
+        };
+    }
+    if let Some(Trap::OutOfFuel) = e.downcast_ref::<Trap>() {
+        return RuntimeError::OutOfFuel {
+            node,
+            limit: limits.fuel.unwrap_or(u64::MAX),
+        };
+    }
+    if during_instantiation && e.downcast_ref::<Trap>().is_none() {
+        return RuntimeError::Instantiation {
+            node,
+            reason: root_message(&e),
+        };
+    }
+    let backtrace = e.downcast_ref::<wasmtime::WasmBacktrace>().map(|b| b.to_string());
+    let trap = e
+        .downcast_ref::<Trap>()
+        .map_or_else(|| root_message(&e), |t| t.to_string());
+    let guest = stderr.trim();
+    let message = if guest.is_empty() {
+        trap
+    } else {
+        format!("{guest} ({trap})")
+    };
+    RuntimeError::Trap {
+        node,
+        message,
+        backtrace,
+    }
+}
+
+fn engine_config(config: &RuntimeConfig) -> Result<Config, RuntimeError> {
+    let mut c = Config::new();
+    c.consume_fuel(true)
+        .epoch_interruption(true)
+        .wasm_component_model(true)
+        // Concurrency support (component-model async) doubles the cost of a
+        // sync call in wasmtime 48; weft's contract does not use it.
+        .concurrency_support(false);
+    if let Some(pool) = config.pool {
+        if config.limits.max_memory > pool.max_memory_size {
+            return Err(RuntimeError::Config(format!(
+                "the memory limit ({} bytes) is larger than the pool's largest memory ({} bytes)",
+                config.limits.max_memory, pool.max_memory_size
+            )));
+        }
+        let mut p = PoolingAllocationConfig::default();
+        p.total_component_instances(pool.instances)
+            .total_core_instances(pool.instances.saturating_mul(pool.core_instances_per_component.min(8)))
+            .total_memories(pool.instances.saturating_mul(pool.memories_per_component.min(2)))
+            .total_tables(pool.instances.saturating_mul(pool.tables_per_component.min(4)))
+            .total_stacks(pool.instances)
+            .max_core_instances_per_component(pool.core_instances_per_component)
+            .max_memories_per_component(pool.memories_per_component)
+            .max_tables_per_component(pool.tables_per_component)
+            .max_memory_size(pool.max_memory_size);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    }
+    Ok(c)
+}
+
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    capabilities::llm::add_to_linker(&mut linker)?;
+    capabilities::db::add_to_linker(&mut linker)?;
+    capabilities::memory::add_to_linker(&mut linker)?;
+    capabilities::hud::add_to_linker(&mut linker)?;
+    capabilities::log::add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+/// Advances the engine's epoch every `tick` until `stop` is set; deadlines
+/// are checked, and busy guests yield, on each advance.
+fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("weft-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                engine.increment_epoch();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the epoch ticker: deadlines will not be enforced");
+    }
+}

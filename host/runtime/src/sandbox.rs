@@ -1,0 +1,209 @@
+//! The sandbox of one invocation: its store, its host state and its limits.
+//!
+//! Every limit is applied here, when the store is made: CPU fuel, the
+//! wall-clock deadline (checked on each epoch tick, which also makes a busy
+//! guest yield to the executor), the memory cap (a resource limiter) and the
+//! stdio cap. WASI is given no preopened directories, no network, no
+//! environment and no arguments; its clocks and randomness are derived from
+//! the invocation so that a frame can be replayed exactly.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sha2::{Digest, Sha256};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::capabilities::db::DbState;
+use crate::capabilities::hud::HudState;
+use crate::capabilities::llm::LlmState;
+use crate::capabilities::log::LogState;
+use crate::capabilities::memory::MemoryState;
+use crate::capabilities::{Services, Shared};
+use crate::config::Limits;
+use crate::types::{CallContext, Grants};
+
+/// Most rows a `db.query` returns to a plugin.
+pub const DEFAULT_MAX_ROWS: usize = 1000;
+
+/// The data of one invocation's store.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    pub shared: Shared,
+    pub llm: LlmState,
+    pub db: DbState,
+    pub memory: MemoryState,
+    pub hud: HudState,
+    pub log: LogState,
+    pub stdout: MemoryOutputPipe,
+    pub stderr: MemoryOutputPipe,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps the sum of an instance's linear memories and remembers whether the
+/// cap was hit, so a failed allocation is reported as a memory limit rather
+/// than as the trap the guest turns it into.
+pub(crate) struct MemoryLimiter {
+    max: usize,
+    used: usize,
+    pub hit: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let grow = desired.saturating_sub(current);
+        if self.used.saturating_add(grow) > self.max {
+            self.hit = true;
+            return Ok(false);
+        }
+        self.used += grow;
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// The marker error an epoch callback raises when the deadline has passed.
+#[derive(Debug)]
+pub(crate) struct DeadlineHit;
+
+impl std::fmt::Display for DeadlineHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("wall-clock deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineHit {}
+
+/// A wall clock frozen at the invocation's start: time enters the plugin
+/// only through the host, so replays see the same time.
+struct FrozenWallClock(Duration);
+
+impl HostWallClock for FrozenWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        self.0
+    }
+}
+
+/// A monotonic clock that does not move within an invocation.
+struct FrozenMonotonicClock;
+
+impl HostMonotonicClock for FrozenMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// Everything needed to make one invocation's store.
+pub(crate) struct StoreSpec<'a> {
+    pub call: CallContext,
+    pub grants: Grants,
+    pub services: &'a Services,
+    pub limits: Limits,
+    /// Wall-clock time the plugin sees, since the Unix epoch.
+    pub wall_time: Duration,
+}
+
+/// Makes the store of one invocation with every limit applied.
+pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState> {
+    let limits = spec.limits;
+    let seed = invocation_seed(&spec.call);
+    let stdout = MemoryOutputPipe::new(limits.max_stdio);
+    let stderr = MemoryOutputPipe::new(limits.max_stdio);
+    let wasi = WasiCtxBuilder::new()
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .wall_clock(FrozenWallClock(spec.wall_time))
+        .monotonic_clock(FrozenMonotonicClock)
+        .secure_random(StdRng::from_seed(seed))
+        .insecure_random(StdRng::from_seed(seed))
+        .insecure_random_seed(u128::from_le_bytes(seed[..16].try_into().unwrap_or_default()))
+        .allow_ip_name_lookup(false)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .build();
+    let services = spec.services;
+    let state = HostState {
+        wasi,
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter {
+            max: limits.max_memory,
+            used: 0,
+            hit: false,
+        },
+        shared: Shared {
+            call: spec.call,
+            grants: spec.grants,
+            journal: Vec::new(),
+            denied: Vec::new(),
+        },
+        llm: LlmState {
+            backend: Arc::clone(&services.llm),
+        },
+        db: DbState {
+            backend: Arc::clone(&services.db),
+            max_rows: DEFAULT_MAX_ROWS,
+        },
+        memory: MemoryState {
+            store: Arc::clone(&services.memory),
+            overlay: Default::default(),
+        },
+        hud: HudState {
+            sink: Arc::clone(&services.events),
+            events: Vec::new(),
+        },
+        log: LogState::default(),
+        stdout,
+        stderr,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    // Fuel metering is on engine-wide; "off" means an effectively endless tank.
+    let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+    let deadline = Instant::now() + limits.deadline;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(DeadlineHit))
+        } else {
+            // Yield so that a busy guest never holds an executor thread for
+            // longer than one epoch tick.
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store
+}
+
+/// A seed for the plugin's randomness, derived from where it runs so that a
+/// replay of the frame draws the same numbers.
+fn invocation_seed(call: &CallContext) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [call.thread.as_bytes(), call.run.as_bytes(), call.node.as_bytes()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.update(call.frame.to_le_bytes());
+    h.finalize().into()
+}

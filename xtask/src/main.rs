@@ -1,1 +1,45 @@
-fn main(){}
+//! weft's build automation, run as `cargo xtask <command>` (an alias in
+//! `.cargo/config.toml`).
+//!
+//! Tasks that need more than one cargo invocation, or files moved around
+//! afterwards, live here instead of in shell scripts, so they run the same
+//! on every machine and in CI.
+
+mod build_plugins;
+mod manifest;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// weft's build automation.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The tasks. Each variant's doc comment is its `--help` text.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build every crate under plugins/ and tests/guests/ for wasm32-wasip2
+    /// (profile `plugin`) and copy the components to artifacts/plugins/.
+    BuildPlugins,
+    // Planned: `demo`, `test`, `ci`.
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match cli.command {
+        Command::BuildPlugins => build_plugins::run(&root),
+    }
+}
+
+/// The workspace root: xtask's own manifest sits one level below it.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}

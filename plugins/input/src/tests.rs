@@ -1,0 +1,198 @@
+//! Native tests of the input node against `weft_sdk::testing::TestHost`.
+
+use serde_json::json;
+use weft_sdk::testing::{TestHost, describe};
+use weft_sdk::{Capability, Error, EventKind, Level, Message, NodeError, Scope, TickOutput};
+
+use crate::{Analysis, Command, Complexity, Input, Intent, LAST_ANALYSIS_KEY};
+
+fn user(text: &str) -> Message {
+    Message::new("user", "user", &json!({"text": text}))
+}
+
+fn greeting() -> serde_json::Value {
+    json!({"intent": "social", "topic": "greeting", "language": "en", "tone": "friendly",
+           "complexity": "simple", "reflex": true})
+}
+
+fn question() -> serde_json::Value {
+    json!({"intent": "question", "topic": "roman emperors", "language": "en", "tone": "neutral",
+           "complexity": "complex", "reflex": false})
+}
+
+/// The only message sent, with its peer.
+fn only_command(output: &TickOutput) -> (String, Command) {
+    assert_eq!(output.messages.len(), 1, "{output:?}");
+    let message = &output.messages[0];
+    assert_eq!(message.kind, "command");
+    (message.to.clone(), message.json().unwrap())
+}
+
+#[test]
+fn a_reflex_goes_to_output() {
+    let host = TestHost::for_node::<Input>().answer_json(&greeting());
+    let output = host.tick::<Input>(&[user("hi there!")]).unwrap();
+
+    let (peer, command) = only_command(&output);
+    assert_eq!(peer, "output");
+    assert_eq!(command.source_text, "hi there!");
+    assert!(command.analysis.reflex);
+    assert_eq!(command.analysis.intent, Intent::Social);
+    assert_eq!(output.reply, None);
+    assert!(!output.done);
+}
+
+#[test]
+fn anything_else_goes_to_the_pa() {
+    let host = TestHost::for_node::<Input>().answer_json(&question());
+    let output = host
+        .tick::<Input>(&[user("Who ruled Rome after Nero?")])
+        .unwrap();
+
+    let (peer, command) = only_command(&output);
+    assert_eq!(peer, "pa");
+    assert_eq!(command.analysis.complexity, Complexity::Complex);
+    assert_eq!(command.analysis.topic, "roman emperors");
+}
+
+#[test]
+fn the_model_is_asked_with_the_analysis_schema() {
+    let host = TestHost::for_node::<Input>().answer_json(&question());
+    host.tick::<Input>(&[user("Who ruled Rome after Nero?")])
+        .unwrap();
+
+    let requests = host.llm_requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].messages.last().unwrap().content,
+        "Who ruled Rome after Nero?"
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(requests[0].json_schema.as_ref().unwrap()).unwrap();
+    assert_eq!(schema, crate::analysis::schema());
+}
+
+#[test]
+fn a_malformed_answer_falls_back_to_the_pa_with_a_warning() {
+    for answer in [
+        "Sure! It's a question.",
+        r#"{"intent": "rant", "reflex": true}"#,
+    ] {
+        let host = TestHost::for_node::<Input>().answer(answer);
+        let output = host.tick::<Input>(&[user("hello?")]).unwrap();
+
+        let (peer, command) = only_command(&output);
+        assert_eq!(peer, "pa");
+        assert_eq!(command.analysis, Analysis::fallback());
+        assert_eq!(command.analysis.intent, Intent::Other);
+        assert!(!command.analysis.reflex);
+        let warnings: Vec<_> = host
+            .logs()
+            .into_iter()
+            .filter(|(level, _)| *level == Level::Warn)
+            .collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].1.contains("fallback"));
+    }
+}
+
+#[test]
+fn a_denied_llm_fails_the_tick_with_the_capability_error() {
+    let host = TestHost::new().grant_only([Capability::Hud, Capability::Memory, Capability::Log]);
+    let error = host.tick::<Input>(&[user("hi")]).unwrap_err();
+
+    assert_eq!(error, NodeError::Capability(Error::Denied(Capability::Llm)));
+    assert_eq!(host.denied(), [Capability::Llm]);
+    assert!(host.events().is_empty());
+    assert_eq!(host.memory(Scope::Thread, LAST_ANALYSIS_KEY), None);
+}
+
+#[test]
+fn an_llm_error_fails_the_tick() {
+    let exhausted = Error::BudgetExhausted("thread token budget spent".into());
+    let host = TestHost::for_node::<Input>().answer_error(exhausted.clone());
+    assert_eq!(
+        host.tick::<Input>(&[user("hi")]).unwrap_err(),
+        NodeError::Capability(exhausted)
+    );
+}
+
+#[test]
+fn the_analysis_is_stored_in_thread_memory() {
+    let host = TestHost::for_node::<Input>()
+        .answer_json(&question())
+        .answer_json(&greeting());
+    host.tick::<Input>(&[user("Who ruled Rome after Nero?")])
+        .unwrap();
+    host.tick::<Input>(&[user("thanks!")]).unwrap();
+
+    let stored: Analysis = host.memory_json(Scope::Thread, LAST_ANALYSIS_KEY).unwrap();
+    assert_eq!(serde_json::to_value(stored).unwrap(), greeting());
+    assert_eq!(host.memory(Scope::Node, LAST_ANALYSIS_KEY), None);
+}
+
+#[test]
+fn a_perceived_event_carries_the_analysis() {
+    let host = TestHost::for_node::<Input>().answer_json(&greeting());
+    host.tick::<Input>(&[user("hi")]).unwrap();
+
+    assert_eq!(host.events_of(EventKind::Perceived), [greeting()]);
+    assert_eq!(host.events().len(), 1);
+}
+
+#[test]
+fn each_user_message_is_handled_in_order_and_others_are_skipped() {
+    let host = TestHost::for_node::<Input>()
+        .answer_json(&greeting())
+        .answer_json(&question());
+    let stray = Message::new("director", "job", &json!({"text": "not for me"}));
+    let output = host
+        .tick::<Input>(&[user("hi"), stray, user("Who ruled Rome?")])
+        .unwrap();
+
+    let peers: Vec<_> = output
+        .messages
+        .iter()
+        .map(|message| message.to.as_str())
+        .collect();
+    assert_eq!(peers, ["output", "pa"]);
+    assert_eq!(host.llm_requests().len(), 2);
+    assert!(
+        host.logs()
+            .iter()
+            .any(|(level, line)| *level == Level::Warn && line.contains("job"))
+    );
+}
+
+#[test]
+fn bad_bodies_are_invalid_input() {
+    let host = TestHost::for_node::<Input>();
+    for body in [json!({"txt": "hi"}), json!({"text": "  "})] {
+        let error = host
+            .tick::<Input>(&[Message::new("user", "user", &body)])
+            .unwrap_err();
+        assert!(matches!(error, NodeError::InvalidInput(_)), "{error:?}");
+    }
+    assert!(host.llm_requests().is_empty());
+}
+
+#[test]
+fn describe_declares_schemas_and_capabilities() {
+    let info = describe::<Input>();
+    assert_eq!(info.name, "input");
+    assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        info.capabilities,
+        [
+            Capability::Llm,
+            Capability::Hud,
+            Capability::Memory,
+            Capability::Log
+        ]
+    );
+    assert_eq!(info.input_schema["required"], json!(["text"]));
+    assert_eq!(
+        info.output_schema["properties"]["analysis"],
+        crate::analysis::schema()
+    );
+}

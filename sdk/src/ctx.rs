@@ -1,0 +1,132 @@
+//! [`Ctx`]: what a node gets on each tick.
+
+use serde::Serialize;
+
+use crate::capabilities::{Db, Hud, Llm, Log, Memory};
+use crate::host::Host;
+use crate::types::{Context, NodeError, Outbound, TickOutput};
+
+/// The per-tick context: where the invocation sits, handles to the host
+/// capabilities, and the output being built.
+///
+/// A node reads its position with [`thread`](Self::thread),
+/// [`run`](Self::run), [`frame`](Self::frame) and [`node`](Self::node); calls
+/// the host through [`llm`](Self::llm), [`db`](Self::db),
+/// [`memory`](Self::memory), [`hud`](Self::hud) and [`log`](Self::log); and
+/// produces its output with [`send`](Self::send), [`reply`](Self::reply) and
+/// [`done`](Self::done). The output is returned to the host only when
+/// [`Node::tick`](crate::Node::tick) returns `Ok`.
+pub struct Ctx<'h> {
+    host: &'h dyn Host,
+    context: Context,
+    output: TickOutput,
+}
+
+impl<'h> Ctx<'h> {
+    /// A context for one tick against `host`. The export glue and
+    /// [`TestHost`](crate::testing::TestHost) build it; nodes never need to.
+    pub fn new(host: &'h dyn Host, context: Context) -> Self {
+        Self {
+            host,
+            context,
+            output: TickOutput::default(),
+        }
+    }
+
+    /// The conversation (thread) id.
+    pub fn thread(&self) -> &str {
+        &self.context.thread
+    }
+
+    /// The run id: the processing of one inbound message on the thread.
+    pub fn run(&self) -> &str {
+        &self.context.run
+    }
+
+    /// The frame (superstep) number within the run, starting at 0.
+    pub fn frame(&self) -> u32 {
+        self.context.frame
+    }
+
+    /// This node's name in the graph (not the plugin's name); peers use it
+    /// to address messages.
+    pub fn node(&self) -> &str {
+        &self.context.node
+    }
+
+    /// The whole invocation context.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// Chat completion.
+    pub fn llm(&self) -> Llm<'h> {
+        Llm::new(self.host)
+    }
+
+    /// Read-only database access.
+    pub fn db(&self) -> Db<'h> {
+        Db::new(self.host)
+    }
+
+    /// Durable key/value state.
+    pub fn memory(&self) -> Memory<'h> {
+        Memory::new(self.host)
+    }
+
+    /// Progress text and typed events.
+    pub fn hud(&self) -> Hud<'h> {
+        Hud::new(self.host)
+    }
+
+    /// Diagnostic logging.
+    pub fn log(&self) -> Log<'h> {
+        Log::new(self.host)
+    }
+
+    /// Send `body` (serialized to JSON) to the peer named `to`; it is
+    /// delivered in the next frame if the graph has an edge to `to`.
+    pub fn send(
+        &mut self,
+        to: impl Into<String>,
+        kind: impl Into<String>,
+        body: &impl Serialize,
+    ) -> Result<(), NodeError> {
+        let body = serde_json::to_string(body)?;
+        self.output.messages.push(Outbound {
+            to: to.into(),
+            kind: kind.into(),
+            body,
+        });
+        Ok(())
+    }
+
+    /// Set the text for the end user (the chat reply); a later call replaces it.
+    pub fn reply(&mut self, text: impl Into<String>) {
+        self.output.reply = Some(text.into());
+    }
+
+    /// Mark the run as finished from this node's point of view.
+    pub fn done(&mut self) {
+        self.output.done = true;
+    }
+
+    /// The output built so far.
+    pub fn output(&self) -> &TickOutput {
+        &self.output
+    }
+
+    /// Consume the context, returning the output it built.
+    pub fn into_output(self) -> TickOutput {
+        self.output
+    }
+}
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("context", &self.context)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}

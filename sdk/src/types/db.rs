@@ -1,0 +1,180 @@
+//! Types of the `db` capability.
+
+/// A SQL value, used for parameters and result cells.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// SQL `NULL`.
+    Null,
+    /// A 64-bit integer.
+    Integer(i64),
+    /// A 64-bit float.
+    Real(f64),
+    /// Text.
+    Text(String),
+    /// Raw bytes.
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    /// The integer, if this is one.
+    pub fn as_integer(&self) -> Option<i64> {
+        match self {
+            Self::Integer(value) => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// The number as a float, if this is an integer or a real.
+    pub fn as_real(&self) -> Option<f64> {
+        match self {
+            // Precision loss above 2^53 is acceptable for a convenience accessor.
+            Self::Integer(value) => Some(*value as f64),
+            Self::Real(value) => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// The text, if this is text.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Text(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// True for `NULL`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Self::Null)
+    }
+
+    /// The value as JSON: numbers, strings and `null`; a blob becomes an
+    /// array of bytes; a non-finite real becomes `null`.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Null => serde_json::Value::Null,
+            Self::Integer(value) => (*value).into(),
+            Self::Real(value) => serde_json::Number::from_f64(*value)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Self::Text(value) => value.clone().into(),
+            Self::Blob(bytes) => bytes.clone().into(),
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(value: i64) -> Self {
+        Self::Integer(value)
+    }
+}
+
+impl From<i32> for Value {
+    fn from(value: i32) -> Self {
+        Self::Integer(value.into())
+    }
+}
+
+impl From<f64> for Value {
+    fn from(value: f64) -> Self {
+        Self::Real(value)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(value: &str) -> Self {
+        Self::Text(value.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(value: String) -> Self {
+        Self::Text(value)
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(value: Vec<u8>) -> Self {
+        Self::Blob(value)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Self::Null, Into::into)
+    }
+}
+
+/// One column of a table, as `describe` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// The column's name.
+    pub name: String,
+    /// The declared SQL type, e.g. `INTEGER`, `TEXT`, `VARCHAR(40)`.
+    pub data_type: String,
+    /// Whether the column accepts `NULL`.
+    pub nullable: bool,
+    /// Whether the column is (part of) the primary key.
+    pub primary_key: bool,
+}
+
+impl Column {
+    /// A nullable, non-key column.
+    pub fn new(name: impl Into<String>, data_type: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            data_type: data_type.into(),
+            nullable: true,
+            primary_key: false,
+        }
+    }
+
+    /// Mark the column `NOT NULL`.
+    pub fn not_null(mut self) -> Self {
+        self.nullable = false;
+        self
+    }
+
+    /// Mark the column as (part of) the primary key; implies `NOT NULL`.
+    pub fn primary_key(mut self) -> Self {
+        self.primary_key = true;
+        self.nullable = false;
+        self
+    }
+}
+
+/// The result of a query.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rows {
+    /// Column names, in order.
+    pub columns: Vec<String>,
+    /// The rows; each has one value per column.
+    pub rows: Vec<Vec<Value>>,
+    /// True when the host stopped at its row limit.
+    pub truncated: bool,
+}
+
+impl Rows {
+    /// A complete (not truncated) result.
+    pub fn new<C: Into<String>>(
+        columns: impl IntoIterator<Item = C>,
+        rows: impl IntoIterator<Item = Vec<Value>>,
+    ) -> Self {
+        Self {
+            columns: columns.into_iter().map(Into::into).collect(),
+            rows: rows.into_iter().collect(),
+            truncated: false,
+        }
+    }
+
+    /// The rows as JSON objects keyed by column name, e.g. to hand to a model.
+    pub fn to_json(&self) -> serde_json::Value {
+        let records = self.rows.iter().map(|row| {
+            let record = self
+                .columns
+                .iter()
+                .cloned()
+                .zip(row.iter().map(Value::to_json));
+            serde_json::Value::Object(record.collect())
+        });
+        serde_json::Value::Array(records.collect())
+    }
+}

@@ -1,0 +1,162 @@
+//! `cargo xtask build-plugins`: build every plugin and test guest as a
+//! component and collect them in `artifacts/plugins/`.
+//!
+//! One cargo invocation builds them all, so shared dependencies (the SDK,
+//! serde) compile once. Host tests load the collected components instead of
+//! running nested cargo builds, and fail with this command when one is
+//! missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::manifest::{self, Crate};
+
+/// The target every plugin is built for.
+const TARGET: &str = "wasm32-wasip2";
+
+/// The cargo profile plugins are built with (see the root `Cargo.toml`).
+const PROFILE: &str = "plugin";
+
+/// Folders whose subdirectories are plugin crates, relative to the root.
+const PLUGIN_DIRS: [&str; 2] = ["plugins", "tests/guests"];
+
+/// Where the components are collected, relative to the root.
+const ARTIFACTS_DIR: &str = "artifacts/plugins";
+
+/// Run the task for the workspace at `root`.
+pub fn run(root: &Path) -> Result<()> {
+    let mut crates = Vec::new();
+    for dir in PLUGIN_DIRS {
+        crates.extend(manifest::crates_in(&root.join(dir))?);
+    }
+    ensure!(
+        !crates.is_empty(),
+        "no plugin crates under {}",
+        PLUGIN_DIRS.join(" or ")
+    );
+
+    ensure_target()?;
+    build(root, &crates)?;
+
+    let out_dir = target_dir(root).join(TARGET).join(PROFILE);
+    let artifacts = root.join(ARTIFACTS_DIR);
+    std::fs::create_dir_all(&artifacts)
+        .with_context(|| format!("creating {}", artifacts.display()))?;
+    let mut total = 0;
+    for krate in &crates {
+        let size = collect(krate, &out_dir, &artifacts)?;
+        println!("{:<28} {:>10}", krate.package, human(size));
+        total += size;
+    }
+    println!(
+        "{} components, {} in {}",
+        crates.len(),
+        human(total),
+        artifacts.display()
+    );
+    Ok(())
+}
+
+/// Install the target with rustup unless it is already there.
+fn ensure_target() -> Result<()> {
+    let output = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running `rustup target list --installed` (is rustup installed?)")?;
+    ensure!(
+        output.status.success(),
+        "`rustup target list --installed` failed: {}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    if String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .any(|line| line.trim() == TARGET)
+    {
+        return Ok(());
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .context("running `rustup target add`")?;
+    ensure!(
+        status.success(),
+        "`rustup target add {TARGET}` failed ({status})"
+    );
+    Ok(())
+}
+
+/// Build all `crates` in one cargo invocation.
+fn build(root: &Path, crates: &[Crate]) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(root)
+        .args(["build", "--profile", PROFILE, "--target", TARGET]);
+    for krate in crates {
+        command.args(["-p", &krate.package]);
+    }
+    let status = command.status().context("running cargo")?;
+    if !status.success() {
+        bail!("building the plugins failed ({status}); see cargo's output above");
+    }
+    Ok(())
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to `root`, where
+/// cargo runs) or `root/target`.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
+/// Copy `krate`'s component from `out_dir` to `artifacts/<package>.wasm`,
+/// returning its size in bytes.
+fn collect(krate: &Crate, out_dir: &Path, artifacts: &Path) -> Result<u64> {
+    let built = out_dir.join(format!("{}.wasm", krate.lib));
+    ensure!(
+        built.is_file(),
+        "{} was built but {} is missing; is its crate-type [\"cdylib\"]? (in {})",
+        krate.package,
+        built.display(),
+        krate.dir.join("Cargo.toml").display()
+    );
+    let dest = artifacts.join(format!("{}.wasm", krate.package));
+    // Copy then rename, so a host test loading the artifact meanwhile sees
+    // the old or the new component, never half of one.
+    let partial = artifacts.join(format!(".{}.wasm.partial", krate.package));
+    let size = std::fs::copy(&built, &partial)
+        .with_context(|| format!("copying {} to {}", built.display(), partial.display()))?;
+    std::fs::rename(&partial, &dest)
+        .with_context(|| format!("moving {} to {}", partial.display(), dest.display()))?;
+    Ok(size)
+}
+
+/// A size for people: `812 B`, `95.3 KiB`, `1.2 MiB`.
+fn human(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    // Sizes are far below 2^53, so the conversion is exact.
+    let value = bytes as f64;
+    if value < KIB {
+        format!("{bytes} B")
+    } else if value < KIB * KIB {
+        format!("{:.1} KiB", value / KIB)
+    } else {
+        format!("{:.1} MiB", value / (KIB * KIB))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human;
+
+    #[test]
+    fn sizes_are_readable() {
+        assert_eq!(human(812), "812 B");
+        assert_eq!(human(97_587), "95.3 KiB");
+        assert_eq!(human(1_258_291), "1.2 MiB");
+    }
+}

@@ -89,11 +89,8 @@ fn ensure_target() -> Result<()> {
 
 /// Build all `crates` in one cargo invocation.
 fn build(root: &Path, crates: &[Crate]) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(root)
-        .args(["build", "--profile", PROFILE, "--target", TARGET]);
+    let mut command = crate::cargo(root);
+    command.args(["build", "--profile", PROFILE, "--target", TARGET]);
     for krate in crates {
         command.args(["-p", &krate.package]);
     }

@@ -7,6 +7,7 @@
 
 mod build_plugins;
 mod manifest;
+mod tasks;
 
 use std::path::{Path, PathBuf};
 
@@ -27,7 +28,18 @@ enum Command {
     /// Build every crate under plugins/ and tests/guests/ for wasm32-wasip2
     /// (profile `plugin`) and copy the components to artifacts/plugins/.
     BuildPlugins,
-    // Planned: `demo`, `test`, `ci`.
+    /// Set up everything, build the plugins and run the host's main job.
+    Demo {
+        /// Passed to the demo (the user message to send).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up everything, build the plugins and run every test.
+    Test {
+        /// Passed to `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -35,7 +47,17 @@ fn main() -> Result<()> {
     let root = workspace_root();
     match cli.command {
         Command::BuildPlugins => build_plugins::run(&root),
+        Command::Demo { args } => tasks::demo(&root, &args),
+        Command::Test { args } => tasks::test(&root, &args),
     }
+}
+
+/// A `cargo` command (the one running xtask) in the workspace root.
+fn cargo(root: &Path) -> std::process::Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command.current_dir(root);
+    command
 }
 
 /// The workspace root: xtask's own manifest sits one level below it.

@@ -5,17 +5,26 @@
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use weft_runtime::{CallContext, Grants, Invocation, Message, Plugin, Runtime, RuntimeConfig, Services};
+use weft_runtime::{
+    CallContext, Grants, Invocation, Message, Plugin, Runtime, RuntimeConfig, Services,
+};
 
 fn artifact(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../artifacts/plugins/{name}.wasm"));
-    assert!(path.exists(), "missing {}: run `cargo xtask build-plugins`", path.display());
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../artifacts/plugins/{name}.wasm"));
+    assert!(
+        path.exists(),
+        "missing {}: run `cargo xtask build-plugins`",
+        path.display()
+    );
     path
 }
 
 fn setup(config: RuntimeConfig, tokio: &tokio::runtime::Runtime) -> (Runtime, Plugin) {
     let rt = Runtime::new(config).expect("runtime");
-    let plugin = tokio.block_on(rt.load_file(artifact("guest-echo"))).expect("load guest-echo");
+    let plugin = tokio
+        .block_on(rt.load_file(artifact("guest-echo")))
+        .expect("load guest-echo");
     (rt, plugin)
 }
 
@@ -54,10 +63,12 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("instantiate");
     g.bench_function("pooling+InstancePre", |b| {
-        b.to_async(&tokio).iter(|| pooled.bench_instantiate(&plugin))
+        b.to_async(&tokio)
+            .iter(|| pooled.bench_instantiate(&plugin))
     });
     g.bench_function("on-demand+InstancePre", |b| {
-        b.to_async(&tokio).iter(|| on_demand.bench_instantiate(&plugin_od))
+        b.to_async(&tokio)
+            .iter(|| on_demand.bench_instantiate(&plugin_od))
     });
     g.finish();
 

@@ -14,7 +14,11 @@ use weft_runtime::{CallContext, Grants, Invocation, Message, Runtime, RuntimeCon
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let text = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
-    let text = if text.is_empty() { "How many heating meters does customer 42 have?".to_owned() } else { text };
+    let text = if text.is_empty() {
+        "How many heating meters does customer 42 have?".to_owned()
+    } else {
+        text
+    };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let plugin_path = root.join("artifacts/plugins/weft-plugin-input.wasm");
 
@@ -44,7 +48,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .to_string()]));
     let mut services = Services::unavailable();
     services.llm = llm;
-    println!("llm: scripted provider with one canned classification (the local model comes with the LLM providers)");
+    println!(
+        "llm: scripted provider with one canned classification (the local model comes with the LLM providers)"
+    );
 
     let inbox = [Message {
         id: "m1".into(),
@@ -87,7 +93,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("event: {}", serde_json::to_string(e)?);
     }
     for w in &outcome.memory_writes {
-        println!("memory: {} = {}", w.key, w.value.as_deref().unwrap_or("(deleted)"));
+        println!(
+            "memory: {} = {}",
+            w.key,
+            w.value.as_deref().unwrap_or("(deleted)")
+        );
     }
     println!(
         "\nframe 0: fuel {} · instantiate {:.1?} · total {:.1?} · {} host call(s)",

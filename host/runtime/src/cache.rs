@@ -113,31 +113,38 @@ impl ComponentCache {
                 // the file name), in a directory owned by this host;
                 // `deserialize` still checks the header and version and a
                 // corrupt file fails here and is recompiled below.
-                .and_then(|bytes| unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| root_message(&e)));
+                .and_then(|bytes| {
+                    unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| root_message(&e))
+                });
             match loaded {
                 Ok(c) => {
                     self.lock().insert(hash, c.clone());
                     return Ok((c, CacheHit::Disk));
                 }
-                Err(e) => tracing::warn!(artifact = %artifact.display(), error = %e, "discarding unreadable precompiled artifact"),
+                Err(e) => {
+                    tracing::warn!(artifact = %artifact.display(), error = %e, "discarding unreadable precompiled artifact")
+                }
             }
         }
-        let component = Component::new(engine, bytes).map_err(|e| RuntimeError::InvalidComponent {
-            path: path.to_owned(),
-            reason: format!("not a valid component: {}", root_message(&e)),
-        })?;
-        if let Some(artifact) = artifact {
-            if let Err(e) = write_artifact(&component, &artifact) {
-                // A cache that cannot be written costs time, not correctness.
-                tracing::warn!(artifact = %artifact.display(), error = %e, "cannot write precompiled artifact");
-            }
+        let component =
+            Component::new(engine, bytes).map_err(|e| RuntimeError::InvalidComponent {
+                path: path.to_owned(),
+                reason: format!("not a valid component: {}", root_message(&e)),
+            })?;
+        // A cache that cannot be written costs time, not correctness.
+        if let Some(artifact) = artifact
+            && let Err(e) = write_artifact(&component, &artifact)
+        {
+            tracing::warn!(artifact = %artifact.display(), error = %e, "cannot write precompiled artifact");
         }
         self.lock().insert(hash, component.clone());
         Ok((component, CacheHit::Compiled))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContentHash, Component>> {
-        self.memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -128,7 +128,10 @@ pub enum RuntimeError {
 }
 
 fn supported_list(v: &[&str]) -> String {
-    v.iter().map(|v| format!("weft:node@{v}")).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|v| format!("weft:node@{v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl RuntimeError {

@@ -139,7 +139,12 @@ pub(crate) fn contract_version(
     let ty = component.component_type();
     let exports: Vec<(String, bool)> = ty
         .exports(engine)
-        .map(|(name, item)| (name.to_owned(), matches!(item.ty, ComponentItem::ComponentInstance(_))))
+        .map(|(name, item)| {
+            (
+                name.to_owned(),
+                matches!(item.ty, ComponentItem::ComponentInstance(_)),
+            )
+        })
         .collect();
     let found = exports.iter().find_map(|(name, is_instance)| {
         let (iface, version) = name.split_once('@').unwrap_or((name.as_str(), ""));
@@ -149,7 +154,11 @@ pub(crate) fn contract_version(
         Some(v) if SUPPORTED_CONTRACTS.contains(&v.as_str()) => Ok(v),
         Some(v) => Err(RuntimeError::IncompatibleContract {
             path: path.to_owned(),
-            found: if v.is_empty() { "(unversioned)".into() } else { v },
+            found: if v.is_empty() {
+                "(unversioned)".into()
+            } else {
+                v
+            },
             supported: SUPPORTED_CONTRACTS.to_vec(),
         }),
         None => {
@@ -158,7 +167,11 @@ pub(crate) fn contract_version(
                 path: path.to_owned(),
                 reason: format!(
                     "it does not export `{PLUGIN_EXPORT}` (it exports: {})",
-                    if names.is_empty() { "nothing".to_owned() } else { names.join(", ") }
+                    if names.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
                 ),
             })
         }

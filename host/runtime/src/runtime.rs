@@ -91,7 +91,8 @@ pub struct Outcome {
 impl Runtime {
     /// Creates the engine, the cache and the linker, and starts the epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
-        let engine = Engine::new(&engine_config(&config)?).map_err(|e| RuntimeError::Config(root_message(&e)))?;
+        let engine = Engine::new(&engine_config(&config)?)
+            .map_err(|e| RuntimeError::Config(root_message(&e)))?;
         let cache = Arc::new(ComponentCache::new(&engine, config.cache_dir.clone())?);
         let linker = linker(&engine).map_err(|e| RuntimeError::Config(root_message(&e)))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -113,10 +114,12 @@ impl Runtime {
     /// Loads a plugin from a file; see [`Runtime::load_bytes`].
     pub async fn load_file(&self, path: impl AsRef<Path>) -> Result<Plugin, RuntimeError> {
         let path = path.as_ref().to_owned();
-        let bytes = tokio::fs::read(&path).await.map_err(|source| RuntimeError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|source| RuntimeError::Io {
+                path: path.clone(),
+                source,
+            })?;
         self.load_bytes(path, bytes).await
     }
 
@@ -154,10 +157,16 @@ impl Runtime {
             ?cache_hit,
             "plugin loaded"
         );
-        Ok(Plugin::new(path, hash, size, contract, info, cache_hit, pre))
+        Ok(Plugin::new(
+            path, hash, size, contract, info, cache_hit, pre,
+        ))
     }
 
-    async fn describe(&self, path: &Path, pre: &NodePre<HostState>) -> Result<NodeInfo, RuntimeError> {
+    async fn describe(
+        &self,
+        path: &Path,
+        pre: &NodePre<HostState>,
+    ) -> Result<NodeInfo, RuntimeError> {
         let services = Services::unavailable();
         let call = CallContext {
             thread: String::new(),
@@ -177,7 +186,8 @@ impl Runtime {
         .await
         .map_err(|e| invalid(format!("`describe` failed: {}", root_message(&e))))?;
         let schema = |what: &str, s: &str| {
-            serde_json::from_str::<serde_json::Value>(s).map_err(|e| invalid(format!("{what} schema is not JSON: {e}")))
+            serde_json::from_str::<serde_json::Value>(s)
+                .map_err(|e| invalid(format!("{what} schema is not JSON: {e}")))
         };
         Ok(NodeInfo {
             input_schema: schema("input", &raw.input_schema)?,
@@ -267,7 +277,11 @@ impl Runtime {
         let start = Instant::now();
         let mut instantiate_time = Duration::ZERO;
         let call = async {
-            let instance = plugin.pre().instantiate_async(&mut store).await.map_err(|e| (true, e))?;
+            let instance = plugin
+                .pre()
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| (true, e))?;
             instantiate_time = start.elapsed();
             instance
                 .weft_node_plugin()
@@ -279,7 +293,10 @@ impl Runtime {
         // this timeout enforces it while the guest waits on a host call.
         let raw = tokio::time::timeout(limits.deadline, call).await;
         let duration = start.elapsed();
-        let fuel_used = limits.fuel.unwrap_or(u64::MAX).saturating_sub(store.get_fuel().unwrap_or(0));
+        let fuel_used = limits
+            .fuel
+            .unwrap_or(u64::MAX)
+            .saturating_sub(store.get_fuel().unwrap_or(0));
         let state = store.data();
         let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
         let result = match raw {
@@ -288,9 +305,15 @@ impl Runtime {
                 limit: limits.deadline,
             }
             .into()),
-            Ok(Err((during_instantiation, e))) => {
-                Err(classify_error(&node, &limits, state.limiter.hit, during_instantiation, &stderr, e).into())
-            }
+            Ok(Err((during_instantiation, e))) => Err(classify_error(
+                &node,
+                &limits,
+                state.limiter.hit,
+                during_instantiation,
+                &stderr,
+                e,
+            )
+            .into()),
             Ok(Ok(Err(node_error))) => Err(InvokeError::Node(node_error.into())),
             Ok(Ok(Ok(output))) => {
                 let output = TickOutput::from(output);
@@ -364,7 +387,9 @@ fn classify_error(
             reason: root_message(&e),
         };
     }
-    let backtrace = e.downcast_ref::<wasmtime::WasmBacktrace>().map(|b| b.to_string());
+    let backtrace = e
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|b| b.to_string());
     let trap = e
         .downcast_ref::<Trap>()
         .map_or_else(|| root_message(&e), |t| t.to_string());
@@ -398,9 +423,18 @@ fn engine_config(config: &RuntimeConfig) -> Result<Config, RuntimeError> {
         }
         let mut p = PoolingAllocationConfig::default();
         p.total_component_instances(pool.instances)
-            .total_core_instances(pool.instances.saturating_mul(pool.core_instances_per_component.min(8)))
-            .total_memories(pool.instances.saturating_mul(pool.memories_per_component.min(2)))
-            .total_tables(pool.instances.saturating_mul(pool.tables_per_component.min(4)))
+            .total_core_instances(
+                pool.instances
+                    .saturating_mul(pool.core_instances_per_component.min(8)),
+            )
+            .total_memories(
+                pool.instances
+                    .saturating_mul(pool.memories_per_component.min(2)),
+            )
+            .total_tables(
+                pool.instances
+                    .saturating_mul(pool.tables_per_component.min(4)),
+            )
             .total_stacks(pool.instances)
             .max_core_instances_per_component(pool.core_instances_per_component)
             .max_memories_per_component(pool.memories_per_component)

@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 use crate::capabilities::db::DbState;
 use crate::capabilities::hud::HudState;
@@ -64,7 +66,12 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let grow = desired.saturating_sub(current);
         if self.used.saturating_add(grow) > self.max {
             self.hit = true;
@@ -74,7 +81,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
     }
 }
@@ -139,7 +151,9 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState
         .monotonic_clock(FrozenMonotonicClock)
         .secure_random(StdRng::from_seed(seed))
         .insecure_random(StdRng::from_seed(seed))
-        .insecure_random_seed(u128::from_le_bytes(seed[..16].try_into().unwrap_or_default()))
+        .insecure_random_seed(u128::from_le_bytes(
+            seed[..16].try_into().unwrap_or_default(),
+        ))
         .allow_ip_name_lookup(false)
         .allow_tcp(false)
         .allow_udp(false)
@@ -200,7 +214,11 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState
 /// replay of the frame draws the same numbers.
 fn invocation_seed(call: &CallContext) -> [u8; 32] {
     let mut h = Sha256::new();
-    for part in [call.thread.as_bytes(), call.run.as_bytes(), call.node.as_bytes()] {
+    for part in [
+        call.thread.as_bytes(),
+        call.run.as_bytes(),
+        call.node.as_bytes(),
+    ] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
     }

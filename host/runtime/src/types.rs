@@ -51,7 +51,9 @@ impl std::str::FromStr for Capability {
         Self::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown capability `{s}` (expected one of llm, db, memory, hud, log)"))
+            .ok_or_else(|| {
+                format!("unknown capability `{s}` (expected one of llm, db, memory, hud, log)")
+            })
     }
 }
 

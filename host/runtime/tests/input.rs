@@ -11,7 +11,8 @@ use weft_runtime::capabilities::BoxFuture;
 use weft_runtime::capabilities::hud::HudEvent;
 use weft_runtime::capabilities::llm::LlmBackend;
 use weft_runtime::{
-    CallContext, CapabilityError, Completion, CompletionRequest, EventKind, InvokeError, Limits, RuntimeError, Services,
+    CallContext, CapabilityError, Completion, CompletionRequest, EventKind, InvokeError, Limits,
+    RuntimeError, Services,
 };
 
 fn analysis(intent: &str, reflex: bool) -> String {
@@ -28,7 +29,10 @@ async fn input_classifies_and_routes_to_the_pa() {
     let input = load(&rt, "weft-plugin-input").await;
     let answer = analysis("question", false);
     let (services, llm) = scripted(&[answer.as_str()]);
-    let inbox = [user_message("m1", json!({ "text": "How much did customer 42 pay last year?" }))];
+    let inbox = [user_message(
+        "m1",
+        json!({ "text": "How much did customer 42 pay last year?" }),
+    )];
     let outcome = tick(&rt, &input, &services, &inbox, None).await;
     let out = outcome.result.expect("tick succeeds");
 
@@ -37,14 +41,31 @@ async fn input_classifies_and_routes_to_the_pa() {
     assert_eq!((msg.to.as_str(), msg.kind.as_str()), ("pa", "command"));
     let body: serde_json::Value = serde_json::from_str(&msg.body).unwrap();
     assert_eq!(body["analysis"]["intent"], "question");
-    assert_eq!(body["source_text"], "How much did customer 42 pay last year?");
+    assert_eq!(
+        body["source_text"],
+        "How much did customer 42 pay last year?"
+    );
 
     let requests = llm.requests();
     assert_eq!(requests.len(), 1);
-    assert!(requests[0].json_schema.is_some(), "classification is schema-constrained");
-    assert!(requests[0].messages.iter().any(|m| m.content.contains("customer 42")));
+    assert!(
+        requests[0].json_schema.is_some(),
+        "classification is schema-constrained"
+    );
+    assert!(
+        requests[0]
+            .messages
+            .iter()
+            .any(|m| m.content.contains("customer 42"))
+    );
 
-    assert!(outcome.events.iter().any(|e| matches!(e, HudEvent::Event { kind: EventKind::Perceived, .. })));
+    assert!(outcome.events.iter().any(|e| matches!(
+        e,
+        HudEvent::Event {
+            kind: EventKind::Perceived,
+            ..
+        }
+    )));
     assert_eq!(outcome.memory_writes.len(), 1);
     assert_eq!(outcome.memory_writes[0].key, "input.last_analysis");
     assert_eq!(outcome.memory_writes[0].node, None, "thread-scoped");
@@ -59,7 +80,10 @@ async fn input_routes_reflexes_to_the_output() {
     let answer = analysis("social", true);
     let (services, _) = scripted(&[answer.as_str()]);
     let inbox = [user_message("m1", json!({ "text": "hi!" }))];
-    let out = tick(&rt, &input, &services, &inbox, None).await.result.expect("tick");
+    let out = tick(&rt, &input, &services, &inbox, None)
+        .await
+        .result
+        .expect("tick");
     assert_eq!(out.messages[0].to, "output");
 }
 
@@ -68,11 +92,15 @@ async fn llm_errors_reach_the_plugin_as_typed_errors() {
     let rt = runtime();
     let input = load(&rt, "weft-plugin-input").await;
     let (services, llm) = scripted(&[]);
-    llm.push(Err(CapabilityError::BudgetExhausted("thread t1 spent 100000 of 100000 tokens".into())));
+    llm.push(Err(CapabilityError::BudgetExhausted(
+        "thread t1 spent 100000 of 100000 tokens".into(),
+    )));
     let inbox = [user_message("m1", json!({ "text": "hello" }))];
     let outcome = tick(&rt, &input, &services, &inbox, None).await;
     match outcome.result {
-        Err(InvokeError::Node(weft_runtime::NodeError::Capability(CapabilityError::BudgetExhausted(m)))) => {
+        Err(InvokeError::Node(weft_runtime::NodeError::Capability(
+            CapabilityError::BudgetExhausted(m),
+        ))) => {
             assert!(m.contains("100000"));
         }
         other => panic!("expected budget exhaustion, got {other:?}"),
@@ -83,7 +111,11 @@ async fn llm_errors_reach_the_plugin_as_typed_errors() {
 struct Slow;
 
 impl LlmBackend for Slow {
-    fn complete<'a>(&'a self, _: &'a CallContext, _: CompletionRequest) -> BoxFuture<'a, Result<Completion, CapabilityError>> {
+    fn complete<'a>(
+        &'a self,
+        _: &'a CallContext,
+        _: CompletionRequest,
+    ) -> BoxFuture<'a, Result<Completion, CapabilityError>> {
         Box::pin(async {
             tokio::time::sleep(Duration::from_secs(30)).await;
             Err(CapabilityError::Failed("unreachable".into()))
@@ -104,7 +136,10 @@ async fn the_deadline_covers_time_spent_in_host_calls() {
     let inbox = [user_message("m1", json!({ "text": "hello" }))];
     let outcome = tick(&rt, &input, &services, &inbox, Some(limits)).await;
     assert!(
-        matches!(outcome.result, Err(InvokeError::Runtime(RuntimeError::DeadlineExceeded { .. }))),
+        matches!(
+            outcome.result,
+            Err(InvokeError::Runtime(RuntimeError::DeadlineExceeded { .. }))
+        ),
         "{:?}",
         outcome.result
     );

@@ -6,7 +6,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use weft_runtime::{CacheHit, Capability, RuntimeConfig, RuntimeError, Runtime, Services};
+use weft_runtime::{CacheHit, Capability, Runtime, RuntimeConfig, RuntimeError, Services};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("weft-runtime-test-{name}-{}", std::process::id()));
@@ -25,7 +25,10 @@ async fn input_plugin_describes_itself() {
     assert!(info.capabilities.contains(&Capability::Llm));
     assert_eq!(info.input_schema["type"], "object");
     assert_eq!(input.contract(), "0.1.0");
-    assert_eq!(input.hash(), weft_runtime::ContentHash::of(&std::fs::read(input.path()).unwrap()));
+    assert_eq!(
+        input.hash(),
+        weft_runtime::ContentHash::of(&std::fs::read(input.path()).unwrap())
+    );
 }
 
 async fn expect_load_error(rt: &Runtime, path: PathBuf) -> RuntimeError {
@@ -33,7 +36,10 @@ async fn expect_load_error(rt: &Runtime, path: PathBuf) -> RuntimeError {
         Ok(p) => panic!("{} loaded as {p:?}", path.display()),
         Err(e) => {
             let text = e.to_string();
-            assert!(text.contains(&path.display().to_string()), "error does not name the file: {text}");
+            assert!(
+                text.contains(&path.display().to_string()),
+                "error does not name the file: {text}"
+            );
             e
         }
     }
@@ -47,34 +53,55 @@ async fn bad_files_get_clear_errors_and_the_host_stays_up() {
     let text = dir.join("notes.wasm");
     std::fs::write(&text, "this is not webassembly").unwrap();
     let e = expect_load_error(&rt, text).await;
-    assert!(matches!(&e, RuntimeError::InvalidComponent { reason, .. } if reason.contains("not a WebAssembly file")), "{e}");
+    assert!(
+        matches!(&e, RuntimeError::InvalidComponent { reason, .. } if reason.contains("not a WebAssembly file")),
+        "{e}"
+    );
 
     let empty = dir.join("empty.wasm");
     std::fs::write(&empty, b"").unwrap();
     let e = expect_load_error(&rt, empty).await;
-    assert!(matches!(&e, RuntimeError::InvalidComponent { reason, .. } if reason.contains("too short")), "{e}");
+    assert!(
+        matches!(&e, RuntimeError::InvalidComponent { reason, .. } if reason.contains("too short")),
+        "{e}"
+    );
 
     // The smallest valid core module: magic + version 1.
     let core = dir.join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
     let e = expect_load_error(&rt, core).await;
-    assert!(matches!(&e, RuntimeError::InvalidComponent { reason, .. } if reason.contains("core WebAssembly module")), "{e}");
+    assert!(
+        matches!(&e, RuntimeError::InvalidComponent { reason, .. } if reason.contains("core WebAssembly module")),
+        "{e}"
+    );
 
     let good = std::fs::read(artifact("weft-plugin-input")).unwrap();
     let truncated = dir.join("truncated.wasm");
     std::fs::write(&truncated, &good[..good.len() / 2]).unwrap();
     let e = expect_load_error(&rt, truncated).await;
-    assert!(matches!(&e, RuntimeError::InvalidComponent { reason, .. } if reason.contains("not a valid component")), "{e}");
+    assert!(
+        matches!(&e, RuntimeError::InvalidComponent { reason, .. } if reason.contains("not a valid component")),
+        "{e}"
+    );
 
     let e = expect_load_error(&rt, artifact("guest-wrong-world")).await;
-    assert!(matches!(&e, RuntimeError::WrongWorld { reason, .. } if reason.contains("weft:node/plugin") && reason.contains("run")), "{e}");
+    assert!(
+        matches!(&e, RuntimeError::WrongWorld { reason, .. } if reason.contains("weft:node/plugin") && reason.contains("run")),
+        "{e}"
+    );
 
     let e = expect_load_error(&rt, artifact("guest-future-contract")).await;
     match &e {
-        RuntimeError::IncompatibleContract { found, supported, .. } => {
+        RuntimeError::IncompatibleContract {
+            found, supported, ..
+        } => {
             assert_eq!(found, "9.0.0");
             assert_eq!(supported, &vec!["0.1.0"]);
-            assert!(e.to_string().contains("weft:node@9.0.0") && e.to_string().contains("weft:node@0.1.0"), "{e}");
+            assert!(
+                e.to_string().contains("weft:node@9.0.0")
+                    && e.to_string().contains("weft:node@0.1.0"),
+                "{e}"
+            );
         }
         other => panic!("expected an incompatible contract, got {other}"),
     }

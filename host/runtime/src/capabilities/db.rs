@@ -14,9 +14,16 @@ use crate::types::{CallContext, Capability, CapabilityError, Column, Rows, Value
 /// A read-only database a node can inspect and query.
 pub trait Database: Send + Sync {
     /// Names of the tables the node may query.
-    fn list_tables<'a>(&'a self, ctx: &'a CallContext) -> BoxFuture<'a, Result<Vec<String>, CapabilityError>>;
+    fn list_tables<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<Vec<String>, CapabilityError>>;
     /// Columns of `table`.
-    fn describe<'a>(&'a self, ctx: &'a CallContext, table: &'a str) -> BoxFuture<'a, Result<Vec<Column>, CapabilityError>>;
+    fn describe<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Column>, CapabilityError>>;
     /// Runs one read-only statement, returning at most `max_rows` rows
     /// (with `truncated` set when more were available).
     fn query<'a>(
@@ -53,11 +60,18 @@ impl InMemoryDb {
 }
 
 impl Database for InMemoryDb {
-    fn list_tables<'a>(&'a self, _: &'a CallContext) -> BoxFuture<'a, Result<Vec<String>, CapabilityError>> {
+    fn list_tables<'a>(
+        &'a self,
+        _: &'a CallContext,
+    ) -> BoxFuture<'a, Result<Vec<String>, CapabilityError>> {
         Box::pin(async { Ok(self.tables.keys().cloned().collect()) })
     }
 
-    fn describe<'a>(&'a self, _: &'a CallContext, table: &'a str) -> BoxFuture<'a, Result<Vec<Column>, CapabilityError>> {
+    fn describe<'a>(
+        &'a self,
+        _: &'a CallContext,
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Column>, CapabilityError>> {
         Box::pin(async move {
             self.tables
                 .get(table)
@@ -80,7 +94,9 @@ impl Database for InMemoryDb {
             } else {
                 let words: Vec<&str> = sql.split_whitespace().collect();
                 match words.as_slice() {
-                    [s, "*", f, table] if s.eq_ignore_ascii_case("select") && f.eq_ignore_ascii_case("from") => {
+                    [s, "*", f, table]
+                        if s.eq_ignore_ascii_case("select") && f.eq_ignore_ascii_case("from") =>
+                    {
                         let (cols, data) = self.tables.get(*table).ok_or_else(|| {
                             CapabilityError::InvalidInput(format!("no table named `{table}`"))
                         })?;
@@ -111,9 +127,15 @@ impl Database for InMemoryDb {
 pub fn check_read_only(sql: &str) -> Result<(), CapabilityError> {
     let body = sql.trim().trim_end_matches(';');
     if body.contains(';') {
-        return Err(CapabilityError::InvalidInput("only one statement per query".into()));
+        return Err(CapabilityError::InvalidInput(
+            "only one statement per query".into(),
+        ));
     }
-    let first = body.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+    let first = body
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match first.as_str() {
         "select" | "with" | "explain" => Ok(()),
         "" => Err(CapabilityError::InvalidInput("empty query".into())),
@@ -147,7 +169,8 @@ impl wit::Host for CapView<'_, DbState> {
     async fn list_tables(&mut self) -> Result<Vec<String>, WitError> {
         self.shared.admit(Capability::Db, "list-tables")?;
         let result = self.state.backend.list_tables(&self.shared.call).await;
-        self.shared.record(Capability::Db, "list-tables", json!(null), &result);
+        self.shared
+            .record(Capability::Db, "list-tables", json!(null), &result);
         result.map_err(Into::into)
     }
 
@@ -155,7 +178,12 @@ impl wit::Host for CapView<'_, DbState> {
     async fn describe(&mut self, table: String) -> Result<Vec<wit::Column>, WitError> {
         self.shared.admit(Capability::Db, "describe")?;
         let result = self.state.backend.describe(&self.shared.call, &table).await;
-        self.shared.record(Capability::Db, "describe", json!({ "table": table }), &result);
+        self.shared.record(
+            Capability::Db,
+            "describe",
+            json!({ "table": table }),
+            &result,
+        );
         Ok(result?.into_iter().map(Into::into).collect())
     }
 
@@ -172,7 +200,12 @@ impl wit::Host for CapView<'_, DbState> {
             }
             Err(e) => Err(e),
         };
-        self.shared.record(Capability::Db, "query", json!({ "sql": sql, "params": params }), &result);
+        self.shared.record(
+            Capability::Db,
+            "query",
+            json!({ "sql": sql, "params": params }),
+            &result,
+        );
         Ok(result?.into())
     }
 }
@@ -185,7 +218,9 @@ mod tests {
     fn read_only_guard() {
         assert!(check_read_only("SELECT 1").is_ok());
         assert!(check_read_only("  with x as (select 1) select * from x;").is_ok());
-        assert!(matches!(check_read_only("DELETE FROM t"), Err(CapabilityError::InvalidInput(m)) if m.contains("read-only")));
+        assert!(
+            matches!(check_read_only("DELETE FROM t"), Err(CapabilityError::InvalidInput(m)) if m.contains("read-only"))
+        );
         assert!(check_read_only("select 1; drop table t").is_err());
         assert!(check_read_only("").is_err());
     }

@@ -110,8 +110,9 @@ impl wit::Host for CapView<'_, HudState> {
 
     fn emit(&mut self, kind: wit::EventKind, data: String) -> Result<(), WitError> {
         let event = check_size(data.len()).and_then(|()| {
-            let data = serde_json::from_str(&data)
-                .map_err(|e| CapabilityError::InvalidInput(format!("event data is not JSON: {e}")))?;
+            let data = serde_json::from_str(&data).map_err(|e| {
+                CapabilityError::InvalidInput(format!("event data is not JSON: {e}"))
+            })?;
             Ok(HudEvent::Event {
                 kind: kind.into(),
                 data,

@@ -10,7 +10,7 @@ use super::{BoxFuture, CapView};
 use crate::bindings::weft::node::llm as wit;
 use crate::bindings::wit::Error as WitError;
 use crate::sandbox::HostState;
-use crate::types::{CallContext, Capability, Completion, CompletionRequest, CapabilityError};
+use crate::types::{CallContext, Capability, CapabilityError, Completion, CompletionRequest};
 
 /// A source of completions: the local model, an HTTP provider, or a script.
 pub trait LlmBackend: Send + Sync {
@@ -32,7 +32,11 @@ impl LlmBackend for Unavailable {
         _ctx: &'a CallContext,
         _request: CompletionRequest,
     ) -> BoxFuture<'a, Result<Completion, CapabilityError>> {
-        Box::pin(async { Err(CapabilityError::Unavailable("no LLM provider is configured".into())) })
+        Box::pin(async {
+            Err(CapabilityError::Unavailable(
+                "no LLM provider is configured".into(),
+            ))
+        })
     }
 }
 
@@ -84,7 +88,9 @@ impl LlmBackend for Scripted {
         let next = lock(&self.answers).pop_front();
         Box::pin(async move {
             let text = next.unwrap_or_else(|| {
-                Err(CapabilityError::Unavailable("the scripted provider has no answers left".into()))
+                Err(CapabilityError::Unavailable(
+                    "the scripted provider has no answers left".into(),
+                ))
             })?;
             Ok(Completion {
                 completion_tokens: text.split_whitespace().count() as u32,
@@ -128,7 +134,8 @@ impl wit::Host for CapView<'_, LlmState> {
             .backend
             .complete(&self.shared.call, request)
             .await;
-        self.shared.record(Capability::Llm, "complete", journal_req, &result);
+        self.shared
+            .record(Capability::Llm, "complete", journal_req, &result);
         result.map(Into::into).map_err(Into::into)
     }
 }

@@ -56,11 +56,21 @@ impl wit::Host for CapView<'_, LogState> {
         let level = Level::from(level);
         let call = &self.shared.call;
         match level {
-            Level::Trace => tracing::trace!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}"),
-            Level::Debug => tracing::debug!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}"),
-            Level::Info => tracing::info!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}"),
-            Level::Warn => tracing::warn!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}"),
-            Level::Error => tracing::error!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}"),
+            Level::Trace => {
+                tracing::trace!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
+            }
         }
         self.state.bytes += message.len();
         self.state.lines.push(LogLine { level, message });

@@ -51,13 +51,19 @@ pub struct MemoryWrite {
 /// hosts without durability use.
 #[derive(Debug, Default)]
 pub struct MemoryMap {
-    entries: RwLock<HashMap<(String, Option<String>, String), String>>,
+    entries: RwLock<HashMap<EntryKey, String>>,
 }
+
+/// (thread, node for node-scoped keys, key).
+type EntryKey = (String, Option<String>, String);
 
 impl MemoryMap {
     /// Applies committed writes.
     pub fn apply(&self, writes: &[MemoryWrite]) {
-        let mut map = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for w in writes {
             let k = (w.thread.clone(), w.node.clone(), w.key.clone());
             match &w.value {
@@ -76,8 +82,13 @@ impl MemoryStore for MemoryMap {
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>, CapabilityError>> {
         let node = (scope == Scope::Node).then(|| ctx.node.clone());
-        let map = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let value = map.get(&(ctx.thread.clone(), node, key.to_owned())).cloned();
+        let map = self
+            .entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let value = map
+            .get(&(ctx.thread.clone(), node, key.to_owned()))
+            .cloned();
         Box::pin(async move { Ok(value) })
     }
 }
@@ -106,7 +117,9 @@ impl MemoryState {
 
 fn check_key(key: &str) -> Result<(), CapabilityError> {
     if key.is_empty() {
-        return Err(CapabilityError::InvalidInput("memory keys must not be empty".into()));
+        return Err(CapabilityError::InvalidInput(
+            "memory keys must not be empty".into(),
+        ));
     }
     if key.len() > MAX_KEY_BYTES {
         return Err(CapabilityError::InvalidInput(format!(
@@ -142,7 +155,12 @@ impl wit::Host for CapView<'_, MemoryState> {
                 None => self.state.store.get(&self.shared.call, scope, &key).await,
             },
         };
-        self.shared.record(Capability::Memory, "get", json!({ "scope": scope, "key": key }), &result);
+        self.shared.record(
+            Capability::Memory,
+            "get",
+            json!({ "scope": scope, "key": key }),
+            &result,
+        );
         result.map_err(Into::into)
     }
 
@@ -176,7 +194,8 @@ impl wit::Host for CapView<'_, MemoryState> {
         if result.is_ok() {
             self.state.overlay.insert((scope, key), None);
         }
-        self.shared.record(Capability::Memory, "delete", req, &result);
+        self.shared
+            .record(Capability::Memory, "delete", req, &result);
         result.map_err(Into::into)
     }
 }

@@ -6,14 +6,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use weft_runtime::{
-    CallContext, Grants, Invocation, Limits, Message, Outcome, Plugin, Runtime, RuntimeConfig, Services,
+    CallContext, Grants, Invocation, Limits, Message, Outcome, Plugin, Runtime, RuntimeConfig,
+    Services,
 };
 
 /// The folder `cargo xtask build-plugins` writes components into.
 pub fn artifacts_dir() -> PathBuf {
     std::env::var_os("WEFT_PLUGIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../artifacts/plugins"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../artifacts/plugins")
+        })
 }
 
 /// Path of a built plugin or test guest; fails with the command that builds it.
@@ -95,7 +98,9 @@ pub async fn tick_with(
 
 /// Services with a scripted LLM giving `answers` in order.
 pub fn scripted(answers: &[&str]) -> (Services, Arc<weft_runtime::capabilities::llm::Scripted>) {
-    let llm = Arc::new(weft_runtime::capabilities::llm::Scripted::new(answers.iter().copied()));
+    let llm = Arc::new(weft_runtime::capabilities::llm::Scripted::new(
+        answers.iter().copied(),
+    ));
     let mut services = Services::unavailable();
     services.llm = llm.clone();
     (services, llm)

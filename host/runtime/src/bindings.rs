@@ -15,7 +15,6 @@ wasmtime::component::bindgen!({
         "weft:node/llm": async,
         "weft:node/db": async,
         "weft:node/memory": async,
-        default: tracing,
     },
     exports: { default: async },
 });

@@ -1,0 +1,94 @@
+//! Unit tests of the graph model: references, problem display, defaults.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use weft_runtime::{Capability, Limits, NodeInfo};
+
+use super::*;
+
+fn any_plugin(plugin: &PluginRef) -> Option<NodeInfo> {
+    Some(NodeInfo {
+        name: plugin.to_string(),
+        version: "0.1.0".into(),
+        description: String::new(),
+        input_schema: json!({}),
+        output_schema: json!({}),
+        capabilities: Capability::ALL.to_vec(),
+    })
+}
+
+fn problem(severity: Severity, location: Option<Location>, path: &str) -> Problem {
+    Problem {
+        severity,
+        kind: ProblemKind::DuplicateEdge,
+        file: "g.yaml".into(),
+        location,
+        path: path.into(),
+        message: "oops".into(),
+    }
+}
+
+#[test]
+fn plugin_references_are_names_or_files() {
+    let base = Path::new("graphs");
+    assert_eq!(PluginRef::parse("pa", base), PluginRef::Name("pa".into()));
+    assert_eq!(
+        PluginRef::parse("pa.wasm", base),
+        PluginRef::File(PathBuf::from("graphs/pa.wasm"))
+    );
+    assert_eq!(
+        PluginRef::parse("/opt/p/x", base),
+        PluginRef::File(PathBuf::from("/opt/p/x"))
+    );
+    assert_eq!(PluginRef::Name("pa".into()).to_string(), "pa");
+}
+
+#[test]
+fn problems_display_like_compiler_diagnostics() {
+    let at = Some(Location { line: 3, column: 7 });
+    assert_eq!(
+        problem(Severity::Error, at, "edges[0]").to_string(),
+        "g.yaml:3:7: edges[0]: oops"
+    );
+    assert_eq!(
+        problem(Severity::Warning, None, "").to_string(),
+        "g.yaml: warning: oops"
+    );
+    let err = GraphError::Invalid {
+        problems: vec![
+            problem(Severity::Error, at, "a"),
+            problem(Severity::Error, at, "b"),
+        ],
+    };
+    assert_eq!(err.to_string(), "g.yaml:3:7: a: oops\ng.yaml:3:7: b: oops");
+}
+
+#[test]
+fn unset_limits_keep_the_runtime_defaults() {
+    let text = "name: g\nentry: a\nnodes:\n  a: { plugin: x, config: null }\n";
+    let g = Graph::from_yaml(text, "g.yaml", &any_plugin).expect("valid");
+    let a = g.entry();
+    assert_eq!(a.limits, Limits::default());
+    assert_eq!(g.max_frames(), DEFAULT_MAX_FRAMES);
+    assert_eq!((a.model.as_deref(), a.every_tick), (None, false));
+    assert!(a.config.is_empty() && a.peers.is_empty());
+    assert_eq!(g.version(), None);
+}
+
+#[test]
+fn a_single_target_and_a_list_mean_the_same() {
+    let text = "name: g\nentry: a\nnodes:\n  a: { plugin: x }\n  b: { plugin: x }\n  c: { plugin: x }\nedges:\n  - { from: a, to: b }\n  - { from: a, to: [c] }\n  - { from: b, to: [a, c] }\n";
+    let g = Graph::from_yaml(text, "g.yaml", &any_plugin).expect("valid");
+    assert_eq!(g.peers("a"), ["b", "c"]);
+    assert_eq!(g.peers("b"), ["a", "c"]);
+    assert!(g.may_send("b", "a") && !g.may_send("c", "a"));
+}
+
+#[test]
+fn grants_become_a_grant_set() {
+    let text = "name: g\nentry: a\nnodes:\n  a: { plugin: x, grants: [db, log, db] }\n";
+    let g = Graph::from_yaml(text, "g.yaml", &any_plugin).expect("valid");
+    let caps: Vec<Capability> = g.entry().grants.iter().collect();
+    assert_eq!(caps, [Capability::Db, Capability::Log]);
+}

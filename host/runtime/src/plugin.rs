@@ -27,39 +27,26 @@ pub struct Plugin {
     inner: Arc<PluginInner>,
 }
 
-struct PluginInner {
-    path: PathBuf,
-    hash: ContentHash,
-    size: usize,
-    contract: String,
-    info: NodeInfo,
-    cache_hit: CacheHit,
-    pub(crate) pre: NodePre<HostState>,
+/// What a [`Plugin`] holds; built by the runtime when loading.
+pub(crate) struct PluginInner {
+    pub path: PathBuf,
+    pub hash: ContentHash,
+    pub size: usize,
+    pub contract: String,
+    pub info: NodeInfo,
+    pub cache_hit: CacheHit,
+    pub pre: NodePre<HostState>,
+}
+
+impl From<PluginInner> for Plugin {
+    fn from(inner: PluginInner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
 }
 
 impl Plugin {
-    pub(crate) fn new(
-        path: PathBuf,
-        hash: ContentHash,
-        size: usize,
-        contract: String,
-        info: NodeInfo,
-        cache_hit: CacheHit,
-        pre: NodePre<HostState>,
-    ) -> Self {
-        Self {
-            inner: Arc::new(PluginInner {
-                path,
-                hash,
-                size,
-                contract,
-                info,
-                cache_hit,
-                pre,
-            }),
-        }
-    }
-
     /// The file the plugin was loaded from.
     pub fn path(&self) -> &Path {
         &self.inner.path

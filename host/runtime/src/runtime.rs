@@ -19,7 +19,7 @@ use crate::capabilities::memory::MemoryWrite;
 use crate::capabilities::{self, JournalEntry, Services};
 use crate::config::{Limits, RuntimeConfig};
 use crate::error::RuntimeError;
-use crate::plugin::{Plugin, check_header, contract_version};
+use crate::plugin::{Plugin, PluginInner, check_header, contract_version};
 use crate::sandbox::{DeadlineHit, HostState, StoreSpec, new_store};
 use crate::types::{CallContext, Capability, Grants, Message, NodeError, NodeInfo, TickOutput};
 
@@ -157,9 +157,16 @@ impl Runtime {
             ?cache_hit,
             "plugin loaded"
         );
-        Ok(Plugin::new(
-            path, hash, size, contract, info, cache_hit, pre,
-        ))
+        Ok(PluginInner {
+            path,
+            hash,
+            size,
+            contract,
+            info,
+            cache_hit,
+            pre,
+        }
+        .into())
     }
 
     async fn describe(

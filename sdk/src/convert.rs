@@ -76,12 +76,14 @@ impl From<wit::Context> for Context {
             run,
             frame,
             node,
+            config,
         } = context;
         Self {
             thread,
             run,
             frame,
             node,
+            config,
         }
     }
 }

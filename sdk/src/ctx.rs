@@ -1,6 +1,7 @@
 //! [`Ctx`]: what a node gets on each tick.
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::capabilities::{Db, Hud, Llm, Log, Memory};
 use crate::host::Host;
@@ -52,6 +53,23 @@ impl<'h> Ctx<'h> {
     /// to address messages.
     pub fn node(&self) -> &str {
         &self.context.node
+    }
+
+    /// The node's `config` from the graph file, deserialized into `T`
+    /// (typically a struct with `#[serde(default)]` fields). A config that
+    /// does not fit `T` is [`NodeError::InvalidInput`] naming the problem.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, NodeError> {
+        let raw = if self.context.config.trim().is_empty() {
+            "{}"
+        } else {
+            &self.context.config
+        };
+        serde_json::from_str(raw).map_err(|e| {
+            NodeError::InvalidInput(format!(
+                "node `{}` has a bad config: {e}",
+                self.context.node
+            ))
+        })
     }
 
     /// The whole invocation context.

@@ -115,6 +115,7 @@ impl TestHost {
                 run: "run-1".to_owned(),
                 frame: 0,
                 node: "node".to_owned(),
+                config: "{}".to_owned(),
             },
             grants: Capability::ALL.into_iter().collect(),
             llm: RefCell::default(),
@@ -139,6 +140,12 @@ impl TestHost {
     /// Use `context` for the following ticks.
     pub fn context(mut self, context: Context) -> Self {
         self.context = context;
+        self
+    }
+
+    /// Give the node `config`, as a graph file's `config:` key would.
+    pub fn config(mut self, config: serde_json::Value) -> Self {
+        self.context.config = config.to_string();
         self
     }
 

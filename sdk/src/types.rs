@@ -150,6 +150,8 @@ pub struct Context {
     pub frame: u32,
     /// The name of this node in the graph (not the plugin's name).
     pub node: String,
+    /// The node's `config` from the graph file: a JSON object, `{}` when none.
+    pub config: String,
 }
 
 /// A message delivered to a node in this frame.

@@ -61,7 +61,16 @@ fn cargo(root: &Path) -> std::process::Command {
 }
 
 /// The workspace root: xtask's own manifest sits one level below it.
+///
+/// `cargo run` tells the binary where its manifest is at run time; that is
+/// preferred over the compile-time path because a target directory shared
+/// between checkouts (as CI's is) may hold an xtask built for another clone.
 fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or(manifest_dir)
 }

@@ -37,6 +37,8 @@ fn invocation<'a>(inbox: &'a [Message], services: &'a Services) -> Invocation<'a
             node: "echo".into(),
         },
         inbox,
+        config: "{}",
+        model: None,
         grants: Grants::all(),
         services,
         limits: None,

@@ -69,6 +69,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     node: "input".into(),
                 },
                 inbox: &inbox,
+                config: "{}",
+                model: None,
                 grants: Grants::from_iter(info.capabilities.iter().copied()),
                 services: &services,
                 limits: None,

@@ -74,14 +74,14 @@ impl From<wit::Error> for t::CapabilityError {
     }
 }
 
-impl From<&t::CallContext> for wit::Context {
-    fn from(c: &t::CallContext) -> Self {
-        Self {
-            thread: c.thread.clone(),
-            run: c.run.clone(),
-            frame: c.frame,
-            node: c.node.clone(),
-        }
+/// The WIT context of a tick: where it sits and the node's configuration.
+pub(crate) fn context(c: &t::CallContext, config: &str) -> wit::Context {
+    wit::Context {
+        thread: c.thread.clone(),
+        run: c.run.clone(),
+        frame: c.frame,
+        node: c.node.clone(),
+        config: config.to_owned(),
     }
 }
 

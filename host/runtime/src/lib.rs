@@ -26,6 +26,8 @@
 //!     .invoke(&plugin, Invocation {
 //!         call: CallContext { thread: "t1".into(), run: "r1".into(), frame: 0, node: "input".into() },
 //!         inbox: &inbox,
+//!         config: "{}",
+//!         model: None,
 //!         grants: Grants::all(),
 //!         services: &services,
 //!         limits: None,

@@ -39,6 +39,10 @@ pub struct Invocation<'a> {
     pub call: CallContext,
     /// Messages delivered in this frame.
     pub inbox: &'a [Message],
+    /// The node's configuration from the graph, a JSON object (`"{}"` for none).
+    pub config: &'a str,
+    /// The model the graph assigned to the node (`None`: the provider's default).
+    pub model: Option<&'a str>,
     /// Capabilities the graph grants the node.
     pub grants: Grants,
     /// Backends behind the capabilities.
@@ -181,7 +185,14 @@ impl Runtime {
             frame: 0,
             node: "(describe)".into(),
         };
-        let mut store = self.store(call, Grants::NONE, &services, self.config.limits, None);
+        let mut store = self.store(
+            call,
+            Grants::NONE,
+            &services,
+            self.config.limits,
+            None,
+            None,
+        );
         let invalid = |reason: String| RuntimeError::InvalidDescribe {
             path: path.to_owned(),
             reason,
@@ -212,6 +223,7 @@ impl Runtime {
         grants: Grants,
         services: &Services,
         limits: Limits,
+        model: Option<&str>,
         wall_time: Option<SystemTime>,
     ) -> Store<HostState> {
         let wall_time = wall_time
@@ -225,6 +237,7 @@ impl Runtime {
                 grants,
                 services,
                 limits,
+                model,
                 wall_time,
             },
         )
@@ -269,7 +282,14 @@ impl Runtime {
             frame: 0,
             node: String::new(),
         };
-        let mut store = self.store(call, Grants::NONE, &services, self.config.limits, None);
+        let mut store = self.store(
+            call,
+            Grants::NONE,
+            &services,
+            self.config.limits,
+            None,
+            None,
+        );
         if let Err(e) = plugin.pre().instantiate_async(&mut store).await {
             tracing::error!(error = %e, "instantiation failed in benchmark");
         }
@@ -278,9 +298,16 @@ impl Runtime {
     async fn invoke_inner(&self, plugin: &Plugin, inv: Invocation<'_>) -> Outcome {
         let limits = inv.limits.unwrap_or(self.config.limits);
         let node = inv.call.node.clone();
-        let ctx = wit::Context::from(&inv.call);
+        let ctx = crate::bindings::context(&inv.call, inv.config);
         let inbox: Vec<wit::Message> = inv.inbox.iter().map(Into::into).collect();
-        let mut store = self.store(inv.call, inv.grants, inv.services, limits, inv.wall_time);
+        let mut store = self.store(
+            inv.call,
+            inv.grants,
+            inv.services,
+            limits,
+            inv.model,
+            inv.wall_time,
+        );
         let start = Instant::now();
         let mut instantiate_time = Duration::ZERO;
         let call = async {

@@ -134,6 +134,8 @@ pub(crate) struct StoreSpec<'a> {
     pub grants: Grants,
     pub services: &'a Services,
     pub limits: Limits,
+    /// The model the node's `llm` calls use.
+    pub model: Option<&'a str>,
     /// Wall-clock time the plugin sees, since the Unix epoch.
     pub wall_time: Duration,
 }
@@ -175,6 +177,8 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState
         },
         llm: LlmState {
             backend: Arc::clone(&services.llm),
+            model: spec.model.map(str::to_owned),
+            sink: Arc::clone(&services.events),
         },
         db: DbState {
             backend: Arc::clone(&services.db),

@@ -9,10 +9,10 @@ use common::*;
 use serde_json::json;
 use weft_runtime::capabilities::BoxFuture;
 use weft_runtime::capabilities::hud::HudEvent;
-use weft_runtime::capabilities::llm::LlmBackend;
+use weft_runtime::capabilities::llm::{LlmBackend, LlmCall, ScriptRule};
 use weft_runtime::{
-    CallContext, CapabilityError, Completion, CompletionRequest, EventKind, InvokeError, Limits,
-    RuntimeError, Services,
+    CapabilityError, Completion, CompletionRequest, EventKind, InvokeError, Limits, RuntimeError,
+    Services,
 };
 
 fn analysis(intent: &str, reflex: bool) -> String {
@@ -92,7 +92,7 @@ async fn llm_errors_reach_the_plugin_as_typed_errors() {
     let rt = runtime();
     let input = load(&rt, "weft-plugin-input").await;
     let (services, llm) = scripted(&[]);
-    llm.push(Err(CapabilityError::BudgetExhausted(
+    llm.push(ScriptRule::error(CapabilityError::BudgetExhausted(
         "thread t1 spent 100000 of 100000 tokens".into(),
     )));
     let inbox = [user_message("m1", json!({ "text": "hello" }))];
@@ -113,7 +113,7 @@ struct Slow;
 impl LlmBackend for Slow {
     fn complete<'a>(
         &'a self,
-        _: &'a CallContext,
+        _: LlmCall<'a>,
         _: CompletionRequest,
     ) -> BoxFuture<'a, Result<Completion, CapabilityError>> {
         Box::pin(async {

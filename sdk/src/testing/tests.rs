@@ -252,6 +252,7 @@ fn the_context_reaches_the_node() {
         run: "r".into(),
         frame: 3,
         node: "pa".into(),
+        config: "{}".into(),
     };
     let mut host = TestHost::new().context(context.clone());
     assert_eq!(
@@ -297,4 +298,38 @@ fn message_ids_are_derived_from_content() {
     );
     assert_ne!(a.id, Message::raw("use", "ruser", a.body.clone()).id);
     assert_eq!(a.clone().with_id("m1").id, "m1");
+}
+
+#[test]
+fn config_is_parsed_into_the_nodes_type() {
+    #[derive(serde::Deserialize)]
+    struct Settings {
+        peer: String,
+        #[serde(default)]
+        retries: u32,
+    }
+    struct Configured;
+    impl Node for Configured {
+        fn describe() -> NodeInfo {
+            NodeInfo::new("configured", "0.1.0", "reads its config")
+        }
+        fn tick(ctx: &mut Ctx<'_>, _: &[Message]) -> Result<(), NodeError> {
+            let settings: Settings = ctx.config()?;
+            ctx.reply(format!("{}:{}", settings.peer, settings.retries));
+            Ok(())
+        }
+    }
+    let mut host = TestHost::new().config(serde_json::json!({"peer": "output"}));
+    assert_eq!(
+        host.tick::<Configured>(&[]).unwrap().reply.as_deref(),
+        Some("output:0")
+    );
+    let error = TestHost::new()
+        .config(serde_json::json!({"retries": 2}))
+        .tick::<Configured>(&[])
+        .unwrap_err();
+    assert!(
+        matches!(&error, NodeError::InvalidInput(m) if m.contains("config") && m.contains("peer")),
+        "{error:?}"
+    );
 }

@@ -39,6 +39,11 @@ pub enum HudEvent {
 pub trait EventSink: Send + Sync {
     /// Called for each progress text or event as it happens.
     fn emit(&self, ctx: &CallContext, event: &HudEvent);
+
+    /// Called with each piece of text an `llm` call streams (requests with
+    /// `stream` set). Deltas are live only: the whole answer is in the
+    /// journal. The default drops them.
+    fn delta(&self, _ctx: &CallContext, _text: &str) {}
 }
 
 /// A sink that drops everything.

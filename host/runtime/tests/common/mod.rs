@@ -87,6 +87,8 @@ pub async fn tick_with(
         Invocation {
             call: call("t1", &plugin.info().name),
             inbox,
+            config: "{}",
+            model: None,
             grants,
             services,
             limits,

@@ -1,0 +1,258 @@
+//! Native tests of the output node against `weft_sdk::testing::TestHost`.
+
+use serde_json::json;
+use weft_protocol::{Analysis, Command, Complexity, Intent, Interpreted, Respond};
+use weft_sdk::testing::{TestHost, describe};
+use weft_sdk::{Capability, Error, Level, Message, NodeError, Role};
+
+use crate::{Output, WRITING_PROGRESS};
+
+fn respond() -> Respond {
+    Respond {
+        request: "how many devices?".into(),
+        language: "de".into(),
+        response_hint: "short".into(),
+        draft: None,
+        result: Some(Interpreted {
+            summary: "There are 2 devices.".into(),
+            row_count: Some(2),
+            key_facts: vec!["m-1 is a meter".into(), "m-2 is a valve".into()],
+            confidence: 0.9,
+        }),
+        error: None,
+    }
+}
+
+fn reflex(text: &str, language: &str) -> Command {
+    Command {
+        analysis: Analysis {
+            intent: Intent::Social,
+            topic: "greeting".into(),
+            language: language.into(),
+            tone: "friendly".into(),
+            complexity: Complexity::Simple,
+            reflex: true,
+        },
+        source_text: text.into(),
+    }
+}
+
+fn from_interpreter(body: &Respond) -> Message {
+    Message::new("interpreter", "respond", body)
+}
+
+fn from_input(body: &Command) -> Message {
+    Message::new("input", "command", body)
+}
+
+fn user_turn(host: &TestHost) -> String {
+    let requests = host.llm_requests();
+    assert_eq!(requests.len(), 1, "exactly one llm call");
+    assert_eq!(requests[0].messages[0].role, Role::System);
+    requests[0].messages[1].content.clone()
+}
+
+fn warnings(host: &TestHost) -> Vec<String> {
+    host.logs()
+        .into_iter()
+        .filter(|(level, _)| *level == Level::Warn)
+        .map(|(_, line)| line)
+        .collect()
+}
+
+#[test]
+fn one_streamed_call_phrases_the_result() {
+    let host = TestHost::for_node::<Output>().answer("  Es gibt 2 Geräte.\n");
+    let output = host
+        .tick::<Output>(&[from_interpreter(&respond())])
+        .unwrap();
+
+    assert_eq!(output.reply.as_deref(), Some("Es gibt 2 Geräte."));
+    assert!(output.done);
+    assert!(output.messages.is_empty());
+    let request = &host.llm_requests()[0];
+    assert!(request.stream);
+    assert_eq!(request.max_tokens, 300);
+    assert_eq!(request.json_schema, None);
+    assert_eq!(
+        user_turn(&host),
+        "Reply language: de\nThe user wrote: how many devices?\nHow to answer: short\n\
+         Facts: There are 2 devices.\n- m-1 is a meter\n- m-2 is a valve"
+    );
+    assert_eq!(host.progress(), [WRITING_PROGRESS]);
+    assert!(warnings(&host).is_empty());
+}
+
+#[test]
+fn the_draft_and_the_error_are_in_the_prompt() {
+    let body = Respond {
+        draft: Some("created machine light with states red, green".into()),
+        result: None,
+        error: Some("create_machine: `name` is missing".into()),
+        ..respond()
+    };
+    let host = TestHost::for_node::<Output>().answer("Done.");
+    host.tick::<Output>(&[from_interpreter(&body)]).unwrap();
+
+    assert_eq!(
+        user_turn(&host),
+        "Reply language: de\nThe user wrote: how many devices?\nHow to answer: short\n\
+         Draft: created machine light with states red, green\n\
+         Problem: create_machine: `name` is missing"
+    );
+}
+
+#[test]
+fn a_reflex_gets_a_short_friendly_reply() {
+    let host = TestHost::for_node::<Output>().answer("Hallo!");
+    let output = host
+        .tick::<Output>(&[from_input(&reflex("hallo!", "unknown"))])
+        .unwrap();
+
+    assert_eq!(output.reply.as_deref(), Some("Hallo!"));
+    assert!(output.done);
+    assert!(host.llm_requests()[0].stream);
+    assert_eq!(
+        user_turn(&host),
+        "Reply language: the language of the user's message\nThe user wrote: hallo!\n\
+         Tone: friendly\nThis is small talk: reply with one short, friendly sentence."
+    );
+}
+
+#[test]
+fn several_messages_make_one_reply_from_one_call() {
+    let ui_done = Respond {
+        request: "make a light".into(),
+        language: "en".into(),
+        response_hint: String::new(),
+        draft: Some("created machine light".into()),
+        result: None,
+        error: None,
+    };
+    let host = TestHost::for_node::<Output>().answer("Here you go.");
+    let output = host
+        .tick::<Output>(&[from_input(&reflex("hi", "en")), from_interpreter(&ui_done)])
+        .unwrap();
+
+    assert_eq!(output.reply.as_deref(), Some("Here you go."));
+    assert_eq!(
+        user_turn(&host),
+        "Part 1:\nReply language: en\nThe user wrote: hi\nTone: friendly\n\
+         This is small talk: reply with one short, friendly sentence.\n\n\
+         Part 2:\nReply language: en\nThe user wrote: make a light\n\
+         Draft: created machine light\n\nCombine the parts into one reply."
+    );
+}
+
+#[test]
+fn an_llm_error_falls_back_to_the_material_with_a_warning() {
+    let first = Respond {
+        draft: Some("created machine light".into()),
+        error: Some("query_db: invalid-input: no such table: x".into()),
+        ..respond()
+    };
+    let second = Respond {
+        result: None,
+        draft: Some("set mode to dark".into()),
+        ..respond()
+    };
+    let host = TestHost::for_node::<Output>()
+        .answer_error(Error::BudgetExhausted("thread token budget spent".into()));
+    let output = host
+        .tick::<Output>(&[
+            from_interpreter(&first),
+            from_input(&reflex("hi", "en")),
+            from_interpreter(&second),
+        ])
+        .unwrap();
+
+    assert_eq!(
+        output.reply.as_deref(),
+        Some(
+            "created machine light\nThere are 2 devices.\n- m-1 is a meter\n- m-2 is a valve\n\
+             Something went wrong: query_db: invalid-input: no such table: x\n\n\
+             set mode to dark"
+        )
+    );
+    assert!(output.done);
+    assert_eq!(host.llm_requests().len(), 1);
+    let warnings = warnings(&host);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("budget-exhausted"), "{warnings:?}");
+}
+
+#[test]
+fn an_empty_answer_falls_back_too() {
+    let host = TestHost::for_node::<Output>().answer(" \n ");
+    let output = host
+        .tick::<Output>(&[from_interpreter(&respond())])
+        .unwrap();
+    assert_eq!(
+        output.reply.as_deref(),
+        Some("There are 2 devices.\n- m-1 is a meter\n- m-2 is a valve")
+    );
+    assert!(warnings(&host)[0].contains("empty reply"));
+}
+
+#[test]
+fn with_nothing_to_say_an_llm_error_fails_the_tick() {
+    let unavailable = Error::Unavailable("model is loading".into());
+    let bare = Respond {
+        result: None,
+        ..respond()
+    };
+    for inbox in [
+        vec![from_input(&reflex("hi", "en"))],
+        vec![from_interpreter(&bare)],
+    ] {
+        let host = TestHost::for_node::<Output>().answer_error(unavailable.clone());
+        let error = host.tick::<Output>(&inbox).unwrap_err();
+        assert_eq!(error, NodeError::Capability(unavailable.clone()));
+    }
+}
+
+#[test]
+fn max_tokens_comes_from_the_config() {
+    let host = TestHost::for_node::<Output>()
+        .config(json!({"max_tokens": 120}))
+        .answer("ok");
+    host.tick::<Output>(&[from_interpreter(&respond())])
+        .unwrap();
+    assert_eq!(host.llm_requests()[0].max_tokens, 120);
+
+    for bad in [json!({"max_tokens": 0}), json!({"max_token": 10})] {
+        let host = TestHost::for_node::<Output>().config(bad);
+        let error = host
+            .tick::<Output>(&[from_interpreter(&respond())])
+            .unwrap_err();
+        assert!(matches!(error, NodeError::InvalidInput(_)), "{error:?}");
+    }
+}
+
+#[test]
+fn other_kinds_are_skipped_and_an_empty_inbox_does_nothing() {
+    let host = TestHost::for_node::<Output>();
+    let stray = Message::new("thinker", "ui", &json!({"actions": []}));
+    let output = host.tick::<Output>(&[stray]).unwrap();
+    assert_eq!(output.reply, None);
+    assert!(!output.done);
+    assert!(host.llm_requests().is_empty());
+    assert!(warnings(&host)[0].contains("\"ui\""));
+
+    let output = host.tick::<Output>(&[]).unwrap();
+    assert_eq!(output, Default::default());
+}
+
+#[test]
+fn describe_declares_schemas_and_capabilities() {
+    let info = describe::<Output>();
+    assert_eq!(info.name, "output");
+    assert_eq!(
+        info.capabilities,
+        [Capability::Llm, Capability::Hud, Capability::Log]
+    );
+    assert_eq!(
+        info.input_schema,
+        json!({"anyOf": [Respond::schema(), Command::schema()]})
+    );
+}

@@ -5,7 +5,10 @@ use serde::de::DeserializeOwned;
 
 use crate::capabilities::{Db, Hud, Llm, Log, Memory};
 use crate::host::Host;
-use crate::types::{Context, NodeError, Outbound, TickOutput};
+use crate::types::{
+    Context, Message, NodeError, Outbound, SYSTEM_SENDER, TickOutput, UNDELIVERABLE_KIND,
+    Undeliverable,
+};
 
 /// The per-tick context: where the invocation sits, handles to the host
 /// capabilities, and the output being built.
@@ -21,6 +24,7 @@ pub struct Ctx<'h> {
     host: &'h dyn Host,
     context: Context,
     output: TickOutput,
+    undelivered: Vec<Undeliverable>,
 }
 
 impl<'h> Ctx<'h> {
@@ -31,7 +35,34 @@ impl<'h> Ctx<'h> {
             host,
             context,
             output: TickOutput::default(),
+            undelivered: Vec::new(),
         }
+    }
+
+    /// Splits a raw inbox as the host delivered it: engine notices about
+    /// messages this node sent in the previous frame that were rejected
+    /// become [`undelivered`](Self::undelivered); the rest is returned as
+    /// the inbox the node sees.
+    pub fn take_notices(&mut self, inbox: Vec<Message>) -> Vec<Message> {
+        let (notices, inbox): (Vec<Message>, Vec<Message>) = inbox
+            .into_iter()
+            .partition(|m| m.from == SYSTEM_SENDER && m.kind == UNDELIVERABLE_KIND);
+        self.undelivered.extend(notices.iter().map(|m| {
+            m.json::<Undeliverable>().unwrap_or_else(|e| Undeliverable {
+                to: String::new(),
+                kind: String::new(),
+                code: "unknown".into(),
+                message: format!("unreadable notice from the host: {e}"),
+            })
+        }));
+        inbox
+    }
+
+    /// Messages this node sent in the previous frame that the host did not
+    /// deliver (no edge to the receiver, or a body that does not match the
+    /// receiver's input schema), with the reason.
+    pub fn undelivered(&self) -> &[Undeliverable] {
+        &self.undelivered
     }
 
     /// The conversation (thread) id.

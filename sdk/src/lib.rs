@@ -155,7 +155,8 @@ pub use ctx::Ctx;
 pub use host::{Host, WasmHost};
 pub use types::{
     Capability, ChatMessage, Column, Completion, CompletionRequest, Context, Error, EventKind,
-    Level, Message, NodeError, NodeInfo, Outbound, Role, Rows, Scope, TickOutput, Value,
+    Level, Message, NodeError, NodeInfo, Outbound, Role, Rows, SYSTEM_SENDER, Scope, TickOutput,
+    UNDELIVERABLE_KIND, Undeliverable, Value,
 };
 
 /// A weft node: what it is ([`describe`](Node::describe)) and what it does
@@ -254,6 +255,7 @@ pub mod __private {
     ) -> Result<wit::TickOutput, wit::NodeError> {
         let inbox: Vec<Message> = inbox.into_iter().map(Into::into).collect();
         let mut ctx = Ctx::new(&WasmHost, context.into());
+        let inbox = ctx.take_notices(inbox);
         match N::tick(&mut ctx, &inbox) {
             Ok(()) => Ok(ctx.into_output().into()),
             Err(error) => Err(error.into()),

@@ -225,7 +225,8 @@ impl TestHost {
     /// Run one tick of `N` with `inbox`, exactly as the component glue would.
     pub fn tick<N: Node>(&self, inbox: &[Message]) -> Result<TickOutput, NodeError> {
         let mut ctx = Ctx::new(self, self.context.clone());
-        N::tick(&mut ctx, inbox)?;
+        let inbox = ctx.take_notices(inbox.to_vec());
+        N::tick(&mut ctx, &inbox)?;
         Ok(ctx.into_output())
     }
 

@@ -154,6 +154,25 @@ pub struct Context {
     pub config: String,
 }
 
+/// The sender name of host notices (see [`Undeliverable`]).
+pub const SYSTEM_SENDER: &str = "system";
+/// The kind of the host notice about a rejected message.
+pub const UNDELIVERABLE_KIND: &str = "undeliverable";
+
+/// A message this node sent that the host did not deliver, and why. The
+/// reason never reveals the graph's topology beyond "no route".
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Undeliverable {
+    /// The receiver the node named.
+    pub to: String,
+    /// The message kind.
+    pub kind: String,
+    /// `not_a_peer` or `invalid_payload`.
+    pub code: String,
+    /// What was wrong (for `invalid_payload`, the schema violation).
+    pub message: String,
+}
+
 /// A message delivered to a node in this frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {

@@ -1,17 +1,33 @@
-//! weft's frame engine.
+//! weft's frame engine: graphs, threads, runs and frames.
 //!
-//! So far: [`graph`], the graph file format. A graph names the nodes of an
-//! agent (each a plugin with grants and limits), the edges along which they
-//! may send messages, and the entry node user messages arrive at. Threads,
-//! runs and frames come next (see DESIGN.md, "The frame engine").
+//! - [`graph`]: the graph file format and its validation.
+//! - [`LoadedGraph`]: a graph bound to loaded plugin versions, with each
+//!   node's input-schema validator compiled.
+//! - [`Engine`]: threads pinned to graphs, runs executed frame by frame
+//!   (see `run.rs` for the frame semantics), pause/resume of nodes, kill of
+//!   runs, and the [`events`] stream.
+//! - [`trace`]: [`FrameRecord`] per invocation, [`FrameTrace`] per run.
 //!
 //! The public API uses weft's domain types ([`weft_runtime::NodeInfo`],
-//! [`weft_runtime::Limits`], [`weft_runtime::Grants`]) and never wasmtime's.
+//! [`weft_runtime::Limits`], [`weft_runtime::Grants`]) and never wasmtime's,
+//! axum's or SQL.
 
 #![warn(missing_docs)]
 
+mod engine;
+pub mod events;
 pub mod graph;
+mod loaded;
+mod plugins;
+mod run;
+pub mod trace;
 
+pub use engine::{Backends, Engine, EngineConfig, EngineError, Inbound, RunHandle};
+pub use events::{Bus, Event, EventBody};
 pub use graph::{
     Graph, GraphError, Node, PluginRef, PluginResolver, Problem, ProblemKind, Severity,
 };
+pub use loaded::{LoadError, LoadedGraph};
+pub use plugins::{PluginSet, SkippedPlugin};
+pub use run::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
+pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};

@@ -333,3 +333,30 @@ fn config_is_parsed_into_the_nodes_type() {
         "{error:?}"
     );
 }
+
+#[test]
+fn undeliverable_notices_are_split_from_the_inbox() {
+    struct Counts;
+    impl Node for Counts {
+        fn describe() -> NodeInfo {
+            NodeInfo::new("counts", "0.1.0", "counts what it got")
+        }
+        fn tick(ctx: &mut Ctx<'_>, inbox: &[Message]) -> Result<(), NodeError> {
+            let notes: Vec<String> = ctx
+                .undelivered()
+                .iter()
+                .map(|u| format!("{}:{}", u.to, u.code))
+                .collect();
+            ctx.reply(format!("{} {}", inbox.len(), notes.join(",")));
+            Ok(())
+        }
+    }
+    let notice = Message::new(
+        crate::SYSTEM_SENDER,
+        crate::UNDELIVERABLE_KIND,
+        &serde_json::json!({"to": "x", "kind": "k", "code": "not_a_peer", "message": "no route"}),
+    );
+    let user = Message::new("user", "user", &serde_json::json!({"text": "hi"}));
+    let out = TestHost::new().tick::<Counts>(&[notice, user]).unwrap();
+    assert_eq!(out.reply.as_deref(), Some("1 x:not_a_peer"));
+}

@@ -1,0 +1,430 @@
+//! The [`Engine`]: threads, runs, pause and kill.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, watch};
+use weft_runtime::capabilities::db::Database;
+use weft_runtime::capabilities::llm::LlmBackend;
+use weft_runtime::capabilities::memory::MemoryMap;
+use weft_runtime::{Message, Runtime, Services};
+
+use crate::events::{Bus, Event, EventBody};
+use crate::loaded::LoadedGraph;
+use crate::plugins::PluginSet;
+use crate::run;
+use crate::trace::FrameTrace;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Events kept for slow subscribers before they start losing the oldest.
+    pub event_capacity: usize,
+    /// Finished traces kept in memory for [`Engine::recent_traces`].
+    pub trace_history: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            event_capacity: 4096,
+            trace_history: 200,
+        }
+    }
+}
+
+/// The backends behind the `llm` and `db` capabilities.
+#[derive(Clone)]
+pub struct Backends {
+    /// Chat completion.
+    pub llm: Arc<dyn LlmBackend>,
+    /// The read-only database.
+    pub db: Arc<dyn Database>,
+}
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backends").finish_non_exhaustive()
+    }
+}
+
+/// Why the engine refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// No thread with this id.
+    #[error("no thread `{0}`")]
+    UnknownThread(String),
+    /// A run is already in flight on the thread.
+    #[error("thread `{thread}` is busy with run `{run}`")]
+    ThreadBusy {
+        /// The thread.
+        thread: String,
+        /// The run in flight.
+        run: String,
+    },
+    /// The message names a node the thread's graph does not have.
+    #[error("the graph `{graph}` has no node `{node}`")]
+    UnknownNode {
+        /// The graph.
+        graph: String,
+        /// The node asked for.
+        node: String,
+    },
+    /// The message body does not fit the receiving node's input schema.
+    #[error("invalid payload for node `{node}`: {message}")]
+    InvalidPayload {
+        /// The receiving node.
+        node: String,
+        /// The validation message.
+        message: String,
+    },
+    /// No run with this id is in flight.
+    #[error("no run `{0}` is in flight")]
+    UnknownRun(String),
+    /// The run's task died (a bug in the engine, never a plugin's fault).
+    #[error("run `{run}` failed inside the engine: {message}")]
+    Internal {
+        /// The run.
+        run: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl EngineError {
+    /// A stable code for APIs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownThread(_) => "unknown_thread",
+            Self::ThreadBusy { .. } => "thread_busy",
+            Self::UnknownNode { .. } => "unknown_node",
+            Self::InvalidPayload { .. } => "invalid_payload",
+            Self::UnknownRun(_) => "unknown_run",
+            Self::Internal { .. } => "internal",
+        }
+    }
+}
+
+/// A message entering a thread from outside the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The receiving node; the graph's entry node when `None`.
+    pub to: Option<String>,
+    /// Message kind (`user` for chat text).
+    pub kind: String,
+    /// JSON body, validated against the receiver's input schema.
+    pub body: String,
+}
+
+impl Inbound {
+    /// A chat message for the entry node: kind `user`, body `{"text": …}`.
+    pub fn user_text(text: &str) -> Self {
+        Self {
+            to: None,
+            kind: "user".into(),
+            body: serde_json::json!({ "text": text }).to_string(),
+        }
+    }
+
+    /// A message of `kind` for node `to`.
+    pub fn to(node: &str, kind: &str, body: &serde_json::Value) -> Self {
+        Self {
+            to: Some(node.into()),
+            kind: kind.into(),
+            body: body.to_string(),
+        }
+    }
+}
+
+/// A thread's state in the engine.
+struct ThreadEntry {
+    graph: Arc<LoadedGraph>,
+    active: Option<(String, watch::Sender<bool>)>,
+    runs: u64,
+}
+
+/// The frame engine. Create one per process (it is cheap to share in an
+/// `Arc`); it runs any number of threads and runs at once.
+pub struct Engine {
+    pub(crate) runtime: Arc<Runtime>,
+    plugins: Arc<PluginSet>,
+    pub(crate) services: Services,
+    pub(crate) memory: Arc<MemoryMap>,
+    pub(crate) bus: Bus,
+    pub(crate) paused: watch::Sender<BTreeSet<String>>,
+    threads: Mutex<HashMap<String, ThreadEntry>>,
+    traces: Mutex<VecDeque<Arc<FrameTrace>>>,
+    ids: AtomicU64,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A run in flight.
+#[derive(Debug)]
+pub struct RunHandle {
+    /// Thread id.
+    pub thread: String,
+    /// Run id.
+    pub run: String,
+    task: tokio::task::JoinHandle<FrameTrace>,
+}
+
+impl RunHandle {
+    /// Waits for the run to end and returns its trace.
+    pub async fn finish(self) -> Result<FrameTrace, EngineError> {
+        self.task.await.map_err(|e| EngineError::Internal {
+            run: self.run,
+            message: e.to_string(),
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Engine {
+    /// An engine running plugins on `runtime`, with `plugins` available to
+    /// graphs and `backends` behind the capabilities.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        plugins: Arc<PluginSet>,
+        backends: Backends,
+        config: EngineConfig,
+    ) -> Arc<Self> {
+        let memory = Arc::new(MemoryMap::default());
+        let bus = Bus::new(config.event_capacity);
+        let services = Services {
+            llm: backends.llm,
+            db: backends.db,
+            memory: memory.clone(),
+            events: Arc::new(bus.clone()),
+        };
+        Arc::new(Self {
+            runtime,
+            plugins,
+            services,
+            memory,
+            bus,
+            paused: watch::Sender::new(BTreeSet::new()),
+            threads: Mutex::default(),
+            traces: Mutex::default(),
+            ids: AtomicU64::new(0),
+            config,
+        })
+    }
+
+    /// The runtime plugins run on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// The plugins graphs can use.
+    pub fn plugins(&self) -> &Arc<PluginSet> {
+        &self.plugins
+    }
+
+    /// Loads a graph file against this engine's plugins.
+    pub async fn load_graph(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Arc<LoadedGraph>, crate::LoadError> {
+        LoadedGraph::load_file(path, &self.plugins, &self.runtime)
+            .await
+            .map(Arc::new)
+    }
+
+    /// Subscribes to every event of every thread from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.bus.subscribe()
+    }
+
+    /// The committed memory (thread and node scopes).
+    pub fn memory(&self) -> &Arc<MemoryMap> {
+        &self.memory
+    }
+
+    /// Creates a thread pinned to `graph` (or returns the existing thread
+    /// with this id, which keeps the graph it was created with).
+    pub fn open_thread(&self, id: Option<&str>, graph: &Arc<LoadedGraph>) -> String {
+        let id = id
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.new_id("thread"));
+        lock(&self.threads)
+            .entry(id.clone())
+            .or_insert_with(|| ThreadEntry {
+                graph: Arc::clone(graph),
+                active: None,
+                runs: 0,
+            });
+        id
+    }
+
+    /// The graph a thread is pinned to.
+    pub fn thread_graph(&self, thread: &str) -> Option<Arc<LoadedGraph>> {
+        lock(&self.threads)
+            .get(thread)
+            .map(|t| Arc::clone(&t.graph))
+    }
+
+    /// The run in flight on a thread, if any.
+    pub fn active_run(&self, thread: &str) -> Option<String> {
+        lock(&self.threads)
+            .get(thread)
+            .and_then(|t| t.active.as_ref().map(|(r, _)| r.clone()))
+    }
+
+    fn new_id(&self, prefix: &str) -> String {
+        let n = self.ids.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{prefix}-{n}")
+    }
+
+    /// Starts a run on `thread` with one inbound message. The message is
+    /// checked (node, payload) before anything starts; the run then
+    /// proceeds in the background, frame by frame.
+    pub fn start_run(
+        self: &Arc<Self>,
+        thread: &str,
+        inbound: Inbound,
+    ) -> Result<RunHandle, EngineError> {
+        let (graph, run, kill_rx, to) = {
+            let mut threads = lock(&self.threads);
+            let entry = threads
+                .get_mut(thread)
+                .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
+            if let Some((run, _)) = &entry.active {
+                return Err(EngineError::ThreadBusy {
+                    thread: thread.to_owned(),
+                    run: run.clone(),
+                });
+            }
+            let graph = Arc::clone(&entry.graph);
+            let to_name = inbound
+                .to
+                .clone()
+                .unwrap_or_else(|| graph.graph().entry().name.clone());
+            let to = graph
+                .position(&to_name)
+                .ok_or_else(|| EngineError::UnknownNode {
+                    graph: graph.graph().name().to_owned(),
+                    node: to_name.clone(),
+                })?;
+            graph.check_payload(to, &inbound.body).map_err(|message| {
+                EngineError::InvalidPayload {
+                    node: to_name,
+                    message,
+                }
+            })?;
+            entry.runs += 1;
+            let run = format!("{thread}.run-{}", entry.runs);
+            let (kill_tx, kill_rx) = watch::channel(false);
+            entry.active = Some((run.clone(), kill_tx));
+            (graph, run, kill_rx, to)
+        };
+        let first = Message {
+            id: format!("{run}/in"),
+            from: "user".into(),
+            kind: inbound.kind,
+            body: inbound.body,
+        };
+        self.bus.publish(
+            thread,
+            &run,
+            None,
+            None,
+            EventBody::RunStarted {
+                graph: graph.graph().name().to_owned(),
+            },
+        );
+        let engine = Arc::clone(self);
+        let thread_id = thread.to_owned();
+        let run_id = run.clone();
+        let task = tokio::spawn(async move {
+            let trace =
+                run::execute(&engine, &graph, &thread_id, &run_id, kill_rx, to, first).await;
+            engine.finished(&thread_id, &run_id, &trace);
+            trace
+        });
+        Ok(RunHandle {
+            thread: thread.to_owned(),
+            run,
+            task,
+        })
+    }
+
+    /// Bookkeeping when a run ends: the thread is free again, the trace is
+    /// kept and published.
+    fn finished(&self, thread: &str, run: &str, trace: &FrameTrace) {
+        if let Some(entry) = lock(&self.threads).get_mut(thread)
+            && entry.active.as_ref().is_some_and(|(r, _)| r == run)
+        {
+            entry.active = None;
+        }
+        let shared = Arc::new(trace.clone());
+        {
+            let mut traces = lock(&self.traces);
+            traces.push_back(Arc::clone(&shared));
+            while traces.len() > self.config.trace_history {
+                traces.pop_front();
+            }
+        }
+        self.bus.publish(
+            thread,
+            run,
+            None,
+            None,
+            EventBody::FrameTrace(Box::new(trace.clone())),
+        );
+    }
+
+    /// Kills the run in flight on `thread`: it stops at the next frame
+    /// boundary (the frame running now finishes and is recorded).
+    pub fn kill(&self, thread: &str) -> Result<String, EngineError> {
+        let threads = lock(&self.threads);
+        let entry = threads
+            .get(thread)
+            .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
+        let (run, kill) = entry
+            .active
+            .as_ref()
+            .ok_or_else(|| EngineError::UnknownRun(format!("(none on thread `{thread}`)")))?;
+        kill.send_replace(true);
+        Ok(run.clone())
+    }
+
+    /// Pauses node `node` in every thread: it receives no ticks and its
+    /// messages wait until [`resume`](Self::resume). Returns false if it
+    /// was paused already.
+    pub fn pause(&self, node: &str) -> bool {
+        self.paused.send_if_modified(|p| p.insert(node.to_owned()))
+    }
+
+    /// Resumes a paused node; waiting runs deliver its messages in their
+    /// next frame. Returns false if it was not paused.
+    pub fn resume(&self, node: &str) -> bool {
+        self.paused.send_if_modified(|p| p.remove(node))
+    }
+
+    /// Whether `node` is paused.
+    pub fn is_paused(&self, node: &str) -> bool {
+        self.paused.borrow().contains(node)
+    }
+
+    /// The most recent finished runs' traces, oldest first.
+    pub fn recent_traces(&self, last: usize) -> Vec<Arc<FrameTrace>> {
+        let traces = lock(&self.traces);
+        traces
+            .iter()
+            .skip(traces.len().saturating_sub(last))
+            .cloned()
+            .collect()
+    }
+}

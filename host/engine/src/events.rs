@@ -1,0 +1,197 @@
+//! The live event stream: what nodes show while they work, frame traces as
+//! runs finish, and errors. Subscribers get every event of every thread in
+//! order, each with a sequence number so that a client can resume a stream.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use weft_runtime::capabilities::hud::{EventSink, HudEvent};
+use weft_runtime::{CallContext, EventKind};
+
+use crate::trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
+
+/// One event on the stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Increases by one per event, engine-wide.
+    pub seq: u64,
+    /// Thread id.
+    pub thread: String,
+    /// Run id.
+    pub run: String,
+    /// Frame, for events from inside a frame.
+    pub frame: Option<u32>,
+    /// Emitting node, for events from a node.
+    pub node: Option<String>,
+    /// What happened.
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// What an [`Event`] says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum EventBody {
+    /// A node is thinking (payload from the node).
+    Thinking(serde_json::Value),
+    /// A node perceived its input.
+    Perceived(serde_json::Value),
+    /// A node decided a route or plan.
+    Decided(serde_json::Value),
+    /// A node called a tool.
+    ToolCall(serde_json::Value),
+    /// A node interpreted tool output.
+    Interpreted(serde_json::Value),
+    /// A node updated (UI or memory) state.
+    Updated(serde_json::Value),
+    /// Progress text for the user.
+    Progress {
+        /// The text.
+        text: String,
+    },
+    /// A piece of streamed LLM output.
+    Streaming {
+        /// The text delta.
+        delta: String,
+    },
+    /// A run started.
+    RunStarted {
+        /// The graph it runs on.
+        graph: String,
+    },
+    /// One node invocation finished (its record, without the journal).
+    Frame(Box<FrameRecord>),
+    /// A run's status changed (waiting, resumed).
+    Status {
+        /// The new status.
+        status: RunStatus,
+    },
+    /// A run finished, with its whole trace.
+    FrameTrace(Box<FrameTrace>),
+    /// Something failed: a node, a route, a payload.
+    Error(TraceError),
+}
+
+impl EventBody {
+    /// The `type` tag as serialized.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Thinking(_) => "thinking",
+            Self::Perceived(_) => "perceived",
+            Self::Decided(_) => "decided",
+            Self::ToolCall(_) => "tool_call",
+            Self::Interpreted(_) => "interpreted",
+            Self::Updated(_) => "updated",
+            Self::Progress { .. } => "progress",
+            Self::Streaming { .. } => "streaming",
+            Self::RunStarted { .. } => "run_started",
+            Self::Frame(_) => "frame",
+            Self::Status { .. } => "status",
+            Self::FrameTrace(_) => "frame_trace",
+            Self::Error(_) => "error",
+        }
+    }
+}
+
+impl From<&HudEvent> for EventBody {
+    fn from(e: &HudEvent) -> Self {
+        match e {
+            HudEvent::Progress { text } => Self::Progress { text: text.clone() },
+            HudEvent::Event { kind, data } => {
+                let data = data.clone();
+                match kind {
+                    EventKind::Thinking => Self::Thinking(data),
+                    EventKind::Perceived => Self::Perceived(data),
+                    EventKind::Decided => Self::Decided(data),
+                    EventKind::ToolCall => Self::ToolCall(data),
+                    EventKind::Interpreted => Self::Interpreted(data),
+                    EventKind::Updated => Self::Updated(data),
+                }
+            }
+        }
+    }
+}
+
+/// The engine's event bus: a broadcast channel with sequence numbers. Slow
+/// subscribers lose the oldest events (and are told how many), they never
+/// slow the engine down.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    inner: Arc<BusInner>,
+}
+
+#[derive(Debug)]
+struct BusInner {
+    tx: broadcast::Sender<Arc<Event>>,
+    seq: AtomicU64,
+}
+
+impl Bus {
+    /// A bus keeping up to `capacity` events for slow subscribers.
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(16));
+        Self {
+            inner: Arc::new(BusInner {
+                tx,
+                seq: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// A new subscription to every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.inner.tx.subscribe()
+    }
+
+    /// Publishes an event (dropped when nobody listens).
+    pub fn publish(
+        &self,
+        thread: &str,
+        run: &str,
+        frame: Option<u32>,
+        node: Option<&str>,
+        body: EventBody,
+    ) {
+        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = self.inner.tx.send(Arc::new(Event {
+            seq,
+            thread: thread.to_owned(),
+            run: run.to_owned(),
+            frame,
+            node: node.map(str::to_owned),
+            body,
+        }));
+    }
+
+    /// The last sequence number handed out.
+    pub fn last_seq(&self) -> u64 {
+        self.inner.seq.load(Ordering::Relaxed)
+    }
+}
+
+impl EventSink for Bus {
+    fn emit(&self, ctx: &CallContext, event: &HudEvent) {
+        self.publish(
+            &ctx.thread,
+            &ctx.run,
+            Some(ctx.frame),
+            Some(&ctx.node),
+            event.into(),
+        );
+    }
+
+    fn delta(&self, ctx: &CallContext, text: &str) {
+        self.publish(
+            &ctx.thread,
+            &ctx.run,
+            Some(ctx.frame),
+            Some(&ctx.node),
+            EventBody::Streaming {
+                delta: text.to_owned(),
+            },
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! A graph ready to run: the validated [`Graph`] with each node's plugin
+//! version and compiled input-schema validator.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use weft_runtime::{Plugin, Runtime, RuntimeError};
+
+use crate::graph::{Graph, GraphError, PluginRef};
+use crate::plugins::PluginSet;
+
+/// Why a graph could not be made ready to run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file is unreadable or invalid (every problem is listed).
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// A plugin file the graph names failed to load.
+    #[error("plugin `{}` of the graph failed to load: {error}", path.display())]
+    Plugin {
+        /// The plugin file.
+        path: PathBuf,
+        /// Why.
+        error: RuntimeError,
+    },
+    /// A plugin declared an input schema that is not a valid JSON Schema.
+    #[error(
+        "node `{node}`: the input schema of plugin `{plugin}` is not a valid JSON Schema: {message}"
+    )]
+    Schema {
+        /// The node.
+        node: String,
+        /// Its plugin.
+        plugin: String,
+        /// The schema compiler's message.
+        message: String,
+    },
+}
+
+/// A node's runtime pieces.
+pub(crate) struct LoadedNode {
+    pub plugin: Plugin,
+    pub validator: jsonschema::Validator,
+    /// The node's config as JSON text, handed to every tick.
+    pub config: String,
+}
+
+/// A validated graph with its plugins resolved to loaded versions. Threads
+/// pin one of these: swapping a plugin or editing the graph makes a new
+/// `LoadedGraph` and leaves this one serving the runs that use it.
+pub struct LoadedGraph {
+    graph: Graph,
+    nodes: Vec<LoadedNode>,
+    index: HashMap<String, usize>,
+}
+
+impl std::fmt::Debug for LoadedGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedGraph")
+            .field("name", &self.graph.name())
+            .field("hash", &self.graph.content_hash().short())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedGraph {
+    /// Loads and validates the graph file at `path`, resolving plugin
+    /// names through `plugins` and loading plugin files it names.
+    pub async fn load_file(
+        path: &Path,
+        plugins: &PluginSet,
+        runtime: &Runtime,
+    ) -> Result<Self, LoadError> {
+        let text = tokio::fs::read_to_string(path)
+            .await
+            .map_err(|source| GraphError::Io {
+                file: path.display().to_string(),
+                source,
+            })?;
+        Self::from_yaml(&text, path, plugins, runtime).await
+    }
+
+    /// Like [`load_file`](Self::load_file) for graph text; `file` names it
+    /// in problems and anchors relative plugin paths.
+    pub async fn from_yaml(
+        text: &str,
+        file: &Path,
+        plugins: &PluginSet,
+        runtime: &Runtime,
+    ) -> Result<Self, LoadError> {
+        // First pass: find the plugin files the graph names, load them.
+        let files = Mutex::new(BTreeSet::new());
+        let probe = |r: &PluginRef| {
+            if let PluginRef::File(p) = r {
+                files
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(p.clone());
+            }
+            plugins.info(r)
+        };
+        let first = Graph::from_yaml(text, file, &probe);
+        let files = files
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let graph = if files
+            .iter()
+            .all(|p| plugins.get(&PluginRef::File(p.clone())).is_some())
+        {
+            first?
+        } else {
+            for path in &files {
+                if !path.exists() {
+                    continue; // reported by validation as an unknown plugin
+                }
+                plugins
+                    .load_file(runtime, path)
+                    .await
+                    .map_err(|error| LoadError::Plugin {
+                        path: path.clone(),
+                        error,
+                    })?;
+            }
+            Graph::from_yaml(text, file, &|r: &PluginRef| plugins.info(r))?
+        };
+        Self::resolve(graph, plugins)
+    }
+
+    /// Binds a validated graph to the plugin versions `plugins` holds now.
+    pub fn resolve(graph: Graph, plugins: &PluginSet) -> Result<Self, LoadError> {
+        let mut nodes = Vec::with_capacity(graph.nodes().len());
+        let mut index = HashMap::new();
+        for (i, node) in graph.nodes().iter().enumerate() {
+            let plugin = plugins.get(&node.plugin).ok_or_else(|| LoadError::Plugin {
+                path: PathBuf::from(node.plugin.to_string()),
+                error: RuntimeError::Config(format!(
+                    "plugin `{}` was unloaded while the graph loaded",
+                    node.plugin
+                )),
+            })?;
+            let validator =
+                jsonschema::validator_for(&plugin.info().input_schema).map_err(|e| {
+                    LoadError::Schema {
+                        node: node.name.clone(),
+                        plugin: plugin.info().name.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+            let config = serde_json::Value::Object(node.config.clone()).to_string();
+            index.insert(node.name.clone(), i);
+            nodes.push(LoadedNode {
+                plugin,
+                validator,
+                config,
+            });
+        }
+        Ok(Self {
+            graph,
+            nodes,
+            index,
+        })
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The plugin version node `name` runs.
+    pub fn plugin(&self, name: &str) -> Option<&Plugin> {
+        self.index.get(name).map(|&i| &self.nodes[i].plugin)
+    }
+
+    /// Index of node `name` in graph order.
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    pub(crate) fn loaded(&self, i: usize) -> &LoadedNode {
+        &self.nodes[i]
+    }
+
+    /// Checks `body` against node `i`'s input schema; the error names the
+    /// first violation and where it is.
+    pub(crate) fn check_payload(&self, i: usize, body: &str) -> Result<(), String> {
+        let value: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+        let mut errors = self.nodes[i].validator.iter_errors(&value).peekable();
+        if errors.peek().is_none() {
+            return Ok(());
+        }
+        let list: Vec<String> = errors
+            .take(3)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("at {at}: {e}")
+                }
+            })
+            .collect();
+        Err(list.join("; "))
+    }
+}

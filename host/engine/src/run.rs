@@ -1,0 +1,343 @@
+//! One run: frames until nothing is pending, the frame limit, or a kill.
+//!
+//! A frame invokes every node that has messages (and every `every_tick`
+//! node) once, concurrently, each in a fresh instance. Their outputs are
+//! buffered and applied together when all have finished, in graph order, so
+//! the result of a frame never depends on which node finished first:
+//! messages are routed (edges checked, payloads validated against the
+//! receiver's input schema) and queued for the next frame, memory writes are
+//! committed, and a [`FrameRecord`] is written per invocation.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use futures_util::future::join_all;
+use serde_json::json;
+use tokio::sync::watch;
+use weft_runtime::capabilities::memory::MemoryWrite;
+use weft_runtime::{CallContext, Invocation, InvokeError, Message, Outcome};
+
+use crate::engine::Engine;
+use crate::events::EventBody;
+use crate::loaded::LoadedGraph;
+use crate::trace::{
+    FrameRecord, FrameTrace, MessageSummary, RouteSummary, RunStatus, Tokens, TraceError,
+};
+
+/// The sender of engine notices to nodes.
+pub const SYSTEM_SENDER: &str = "system";
+/// The kind of the notice a node gets in the next frame when a message it
+/// sent was rejected. Body: `{"to", "kind", "code", "message"}`; not
+/// validated against the node's input schema.
+pub const UNDELIVERABLE_KIND: &str = "undeliverable";
+
+pub(crate) async fn execute(
+    engine: &Arc<Engine>,
+    graph: &Arc<LoadedGraph>,
+    thread: &str,
+    run: &str,
+    mut kill: watch::Receiver<bool>,
+    entry: usize,
+    first: Message,
+) -> FrameTrace {
+    let started = Instant::now();
+    let nodes = graph.graph().nodes();
+    let mut pending: Vec<Vec<Message>> = vec![Vec::new(); nodes.len()];
+    pending[entry].push(first);
+    let mut paused_rx = engine.paused.subscribe();
+    let mut trace = FrameTrace {
+        thread: thread.to_owned(),
+        run: run.to_owned(),
+        graph: graph.graph().name().to_owned(),
+        graph_hash: graph.graph().content_hash().to_hex(),
+        status: RunStatus::Running,
+        frames: 0,
+        reply: None,
+        records: Vec::new(),
+        undelivered: Vec::new(),
+        duration_us: 0,
+    };
+    let mut frame: u32 = 0;
+    loop {
+        if *kill.borrow() {
+            trace.status = RunStatus::Killed;
+            break;
+        }
+        if pending.iter().all(Vec::is_empty) {
+            trace.status = RunStatus::Completed;
+            break;
+        }
+        let paused = paused_rx.borrow_and_update().clone();
+        let runnable = |i: usize| !paused.contains(&nodes[i].name);
+        if !(0..nodes.len()).any(|i| !pending[i].is_empty() && runnable(i)) {
+            // Only paused nodes hold messages: wait for a resume or a kill.
+            engine.bus.publish(
+                thread,
+                run,
+                None,
+                None,
+                EventBody::Status {
+                    status: RunStatus::Waiting,
+                },
+            );
+            tokio::select! {
+                _ = paused_rx.changed() => {}
+                _ = kill.changed() => {}
+            }
+            engine.bus.publish(
+                thread,
+                run,
+                None,
+                None,
+                EventBody::Status {
+                    status: RunStatus::Running,
+                },
+            );
+            continue;
+        }
+        if frame >= graph.graph().max_frames() {
+            trace.status = RunStatus::FrameLimit;
+            break;
+        }
+        let active: Vec<usize> = (0..nodes.len())
+            .filter(|&i| runnable(i) && (!pending[i].is_empty() || nodes[i].every_tick))
+            .collect();
+        let inboxes: Vec<Vec<Message>> = active
+            .iter()
+            .map(|&i| std::mem::take(&mut pending[i]))
+            .collect();
+        let outcomes = invoke_frame(engine, graph, thread, run, frame, &active, &inboxes).await;
+        let mut writes: Vec<MemoryWrite> = Vec::new();
+        for ((&i, inbox), outcome) in active.iter().zip(&inboxes).zip(outcomes) {
+            let record = apply(
+                engine,
+                graph,
+                (thread, run, frame, i),
+                inbox,
+                outcome,
+                &mut pending,
+                &mut writes,
+                &mut trace.reply,
+            );
+            engine.bus.publish(
+                thread,
+                run,
+                Some(frame),
+                Some(&record.node),
+                EventBody::Frame(Box::new(FrameRecord {
+                    journal: Vec::new(),
+                    ..record.clone()
+                })),
+            );
+            trace.records.push(record);
+        }
+        engine.memory.apply(&writes);
+        frame += 1;
+        trace.frames = frame;
+    }
+    trace.undelivered = pending.iter().flatten().map(MessageSummary::from).collect();
+    trace.duration_us = started.elapsed().as_micros() as u64;
+    tracing::info!(
+        thread,
+        run,
+        status = trace.status.as_str(),
+        frames = trace.frames,
+        "run finished"
+    );
+    trace
+}
+
+/// Invokes the active nodes of one frame concurrently.
+async fn invoke_frame(
+    engine: &Engine,
+    graph: &LoadedGraph,
+    thread: &str,
+    run: &str,
+    frame: u32,
+    active: &[usize],
+    inboxes: &[Vec<Message>],
+) -> Vec<Outcome> {
+    let nodes = graph.graph().nodes();
+    let wall_time = SystemTime::now();
+    join_all(active.iter().zip(inboxes).map(|(&i, inbox)| {
+        let node = &nodes[i];
+        let loaded = graph.loaded(i);
+        engine.runtime.invoke(
+            &loaded.plugin,
+            Invocation {
+                call: CallContext {
+                    thread: thread.to_owned(),
+                    run: run.to_owned(),
+                    frame,
+                    node: node.name.clone(),
+                },
+                inbox,
+                config: &loaded.config,
+                model: node.model.as_deref(),
+                grants: node.grants,
+                services: &engine.services,
+                limits: Some(node.limits),
+                wall_time: Some(wall_time),
+            },
+        )
+    }))
+    .await
+}
+
+/// Applies one invocation's outcome: routes its messages into `pending`,
+/// collects its memory writes, takes its reply, and returns its record.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    engine: &Engine,
+    graph: &LoadedGraph,
+    (thread, run, frame, i): (&str, &str, u32, usize),
+    inbox: &[Message],
+    outcome: Outcome,
+    pending: &mut [Vec<Message>],
+    writes: &mut Vec<MemoryWrite>,
+    reply: &mut Option<String>,
+) -> FrameRecord {
+    let node = &graph.graph().nodes()[i];
+    let plugin = &graph.loaded(i).plugin;
+    let mut record = FrameRecord {
+        thread: thread.to_owned(),
+        run: run.to_owned(),
+        frame,
+        node: node.name.clone(),
+        plugin: plugin.info().name.clone(),
+        plugin_hash: plugin.hash().to_hex(),
+        duration_us: outcome.duration.as_micros() as u64,
+        instantiate_us: outcome.instantiate_time.as_micros() as u64,
+        fuel_used: outcome.fuel_used,
+        tokens: Tokens::from_journal(&outcome.journal),
+        inbox: inbox.iter().map(MessageSummary::from).collect(),
+        sent: Vec::new(),
+        reply: None,
+        done: false,
+        events: outcome.events.len(),
+        memory_writes: 0,
+        journal: outcome.journal,
+        logs: outcome.logs,
+        denied: outcome.denied,
+        error: None,
+    };
+    let output = match outcome.result {
+        Ok(output) => output,
+        Err(error) => {
+            let error = match error {
+                InvokeError::Node(e) => TraceError {
+                    code: "node_error".into(),
+                    message: e.to_string(),
+                },
+                InvokeError::Runtime(e) => TraceError {
+                    code: e.code().into(),
+                    message: e.to_string(),
+                },
+            };
+            tracing::warn!(thread, run, frame, node = %node.name, code = %error.code, message = %error.message, "node failed");
+            engine.bus.publish(
+                thread,
+                run,
+                Some(frame),
+                Some(&node.name),
+                EventBody::Error(error.clone()),
+            );
+            record.error = Some(error);
+            return record;
+        }
+    };
+    for (k, out) in output.messages.into_iter().enumerate() {
+        let mut summary = RouteSummary {
+            to: out.to.clone(),
+            kind: out.kind.clone(),
+            bytes: out.body.len(),
+            delivered_as: None,
+            rejected: None,
+        };
+        match route(graph, &node.name, &out.to, &out.body) {
+            Ok(target) => {
+                let id = format!("{run}/{frame}/{}/{k}", node.name);
+                summary.delivered_as = Some(id.clone());
+                pending[target].push(Message {
+                    id,
+                    from: node.name.clone(),
+                    kind: out.kind,
+                    body: out.body,
+                });
+            }
+            Err(rejection) => {
+                tracing::warn!(thread, run, frame, node = %node.name, to = %out.to, code = rejection.trace.code, "message rejected");
+                engine.bus.publish(
+                    thread,
+                    run,
+                    Some(frame),
+                    Some(&node.name),
+                    EventBody::Error(rejection.trace.clone()),
+                );
+                pending[i].push(Message {
+                    id: format!("{run}/{frame}/{}/{k}/undeliverable", node.name),
+                    from: SYSTEM_SENDER.into(),
+                    kind: UNDELIVERABLE_KIND.into(),
+                    body: json!({
+                        "to": out.to,
+                        "kind": out.kind,
+                        "code": rejection.trace.code,
+                        "message": rejection.to_sender,
+                    })
+                    .to_string(),
+                });
+                summary.rejected = Some(rejection.trace);
+            }
+        }
+        record.sent.push(summary);
+    }
+    if let Some(text) = output.reply {
+        *reply = Some(text.clone());
+        record.reply = Some(text);
+    }
+    record.done = output.done;
+    record.memory_writes = outcome.memory_writes.len();
+    writes.extend(outcome.memory_writes);
+    record
+}
+
+/// A rejected message: the full story for the trace, and what the sender
+/// is told (no topology: it never learns who its peers are).
+struct Rejection {
+    trace: TraceError,
+    to_sender: String,
+}
+
+/// Checks one outgoing message: an edge must allow it and the body must fit
+/// the receiver's input schema. Returns the receiver's index.
+fn route(graph: &LoadedGraph, from: &str, to: &str, body: &str) -> Result<usize, Rejection> {
+    let target = graph
+        .position(to)
+        .filter(|_| graph.graph().may_send(from, to));
+    let Some(target) = target else {
+        let peers = graph.graph().peers(from).join(", ");
+        let why = if graph.position(to).is_some() {
+            "there is no edge to it"
+        } else {
+            "the graph has no such node"
+        };
+        return Err(Rejection {
+            trace: TraceError {
+                code: "not_a_peer".into(),
+                message: format!("`{from}` may not send to `{to}`: {why} (its peers: [{peers}])"),
+            },
+            to_sender: format!("the message to `{to}` was not delivered: no route"),
+        });
+    };
+    graph.check_payload(target, body).map_err(|message| {
+        let message = format!("the body does not match the input schema of `{to}`: {message}");
+        Rejection {
+            trace: TraceError {
+                code: "invalid_payload".into(),
+                message: message.clone(),
+            },
+            to_sender: message,
+        }
+    })?;
+    Ok(target)
+}

@@ -1,15 +1,26 @@
 //! The input node: the first node every user message reaches.
 //!
-//! For each user message (kind `user`, body `{"text": "…"}`) it asks the
-//! model for an [`Analysis`] constrained by a JSON Schema, emits it as a
+//! For each user message (kind `user`, body [`UserText`]) it asks the model
+//! for an [`Analysis`] constrained by [`Analysis::schema`], emits it as a
 //! `perceived` HUD event, stores it in thread memory under
 //! [`LAST_ANALYSIS_KEY`] for later nodes, and sends a `command`
-//! (`{analysis, source_text}`) to `output` when the message is a reflex
-//! (short social talk, no thinking needed) or to `pa` otherwise.
+//! ([`Command`]) on:
+//!
+//! - to the `reflex` peer when the message is a reflex (short social talk,
+//!   no thinking needed), or to the `think` peer when `reflex` is `null`;
+//! - to the `think` peer otherwise;
+//! - and, whatever the route, to every `notify` peer (a memorizer, say).
+//!
+//! The peers come from the node's graph `config` ([`Config`]):
+//!
+//! ```json
+//! { "think": "pa", "reflex": "output", "notify": ["memorizer"] }
+//! ```
 //!
 //! An answer that does not parse is not fatal: the node logs a warning and
-//! uses [`Analysis::fallback`], which routes to the PA. A failing `llm` call
-//! is: the tick fails with the capability error, so the trace shows why.
+//! uses [`Analysis::fallback`], which takes the thinking path. A failing
+//! `llm` call is: the tick fails with the capability error, so the trace
+//! shows why.
 
 #![warn(missing_docs)]
 
@@ -17,40 +28,49 @@ mod analysis;
 #[cfg(test)]
 mod tests;
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 use weft_sdk::{Capability, Ctx, EventKind, Message, Node, NodeError, NodeInfo, Scope};
 
-pub use analysis::{Analysis, Complexity, Intent};
+pub use weft_protocol::{Analysis, Command, Complexity, Intent, LAST_ANALYSIS_KEY, UserText};
 
-/// The thread-memory key holding the analysis of the latest user message.
-pub const LAST_ANALYSIS_KEY: &str = "input.last_analysis";
+/// The `think` peer when the config names none.
+pub const DEFAULT_THINK: &str = "pa";
 
-/// The message kind this node handles.
-pub const USER_KIND: &str = "user";
+/// The `reflex` peer when the config names none.
+pub const DEFAULT_REFLEX: &str = "output";
 
-/// The kind of the messages this node sends.
-pub const COMMAND_KIND: &str = "command";
-
-/// The peer that answers reflexes directly.
-pub const REFLEX_PEER: &str = "output";
-
-/// The peer that thinks about everything else.
-pub const PA_PEER: &str = "pa";
-
-/// The body of a user message.
-#[derive(Debug, Deserialize)]
-struct UserText {
-    text: String,
+/// The node's graph `config`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The peer that thinks about messages that are not reflexes.
+    pub think: String,
+    /// The peer that answers reflexes directly; `null` sends them to
+    /// `think` too.
+    pub reflex: Option<String>,
+    /// Peers that get a copy of every `command`, whatever its route. A peer
+    /// that is already the route's target is not sent a second copy.
+    pub notify: Vec<String>,
 }
 
-/// The body of the `command` this node sends.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Command {
-    /// The classification of the user's message.
-    pub analysis: Analysis,
-    /// The user's message, verbatim.
-    pub source_text: String,
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            think: DEFAULT_THINK.to_owned(),
+            reflex: Some(DEFAULT_REFLEX.to_owned()),
+            notify: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The peer a message with `analysis` is routed to.
+    pub fn route(&self, analysis: &Analysis) -> &str {
+        match (&self.reflex, analysis.reflex) {
+            (Some(reflex), true) => reflex,
+            _ => &self.think,
+        }
+    }
 }
 
 /// The input node; see the [crate docs](crate).
@@ -61,22 +81,10 @@ impl Node for Input {
         NodeInfo::new(
             "input",
             env!("CARGO_PKG_VERSION"),
-            "Classifies each user message and routes it to the reflex path or the PA",
+            "Classifies each user message and routes it to the reflex path or the thinking node",
         )
-        .input_schema(json!({
-            "type": "object",
-            "properties": {"text": {"type": "string", "minLength": 1}},
-            "required": ["text"]
-        }))
-        .output_schema(json!({
-            "type": "object",
-            "properties": {
-                "analysis": analysis::schema(),
-                "source_text": {"type": "string"}
-            },
-            "required": ["analysis", "source_text"],
-            "additionalProperties": false
-        }))
+        .input_schema(UserText::schema())
+        .output_schema(Command::schema())
         .capabilities([
             Capability::Llm,
             Capability::Hud,
@@ -86,8 +94,9 @@ impl Node for Input {
     }
 
     fn tick(ctx: &mut Ctx<'_>, inbox: &[Message]) -> Result<(), NodeError> {
+        let config: Config = ctx.config()?;
         for message in inbox {
-            if message.kind != USER_KIND {
+            if message.kind != weft_protocol::kind::USER {
                 ctx.log().warn(format!(
                     "ignoring message {} of kind {:?} from {}",
                     message.id, message.kind, message.from
@@ -101,35 +110,36 @@ impl Node for Input {
                     message.id
                 )));
             }
-            handle(ctx, text)?;
+            handle(ctx, &config, text)?;
         }
         Ok(())
     }
 }
 
 /// Classify one user message, record the analysis and route it.
-fn handle(ctx: &mut Ctx<'_>, text: String) -> Result<(), NodeError> {
+fn handle(ctx: &mut Ctx<'_>, config: &Config, text: String) -> Result<(), NodeError> {
     let analysis = classify(ctx, &text)?;
     ctx.hud().emit(EventKind::Perceived, &analysis)?;
     ctx.memory()
         .set_json(Scope::Thread, LAST_ANALYSIS_KEY, &analysis)?;
-    let peer = if analysis.reflex {
-        REFLEX_PEER
-    } else {
-        PA_PEER
-    };
+    let peer = config.route(&analysis);
     ctx.log().debug(format!(
         "routing {:?} message on {:?} to {peer}",
         analysis.intent, analysis.topic
     ));
-    ctx.send(
-        peer,
-        COMMAND_KIND,
-        &Command {
-            analysis,
-            source_text: text,
-        },
-    )
+    let command = Command {
+        analysis,
+        source_text: text,
+    };
+    ctx.send(peer, weft_protocol::kind::COMMAND, &command)?;
+    let mut notified = vec![peer];
+    for other in &config.notify {
+        if !notified.contains(&other.as_str()) {
+            ctx.send(other, weft_protocol::kind::COMMAND, &command)?;
+            notified.push(other);
+        }
+    }
+    Ok(())
 }
 
 /// Ask the model for the analysis of `text`, falling back when its answer is

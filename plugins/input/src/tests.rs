@@ -4,7 +4,7 @@ use serde_json::json;
 use weft_sdk::testing::{TestHost, describe};
 use weft_sdk::{Capability, Error, EventKind, Level, Message, NodeError, Scope, TickOutput};
 
-use crate::{Analysis, Command, Complexity, Input, Intent, LAST_ANALYSIS_KEY};
+use crate::{Analysis, Command, Complexity, Config, Input, Intent, LAST_ANALYSIS_KEY};
 
 fn user(text: &str) -> Message {
     Message::new("user", "user", &json!({"text": text}))
@@ -69,7 +69,7 @@ fn the_model_is_asked_with_the_analysis_schema() {
     );
     let schema: serde_json::Value =
         serde_json::from_str(requests[0].json_schema.as_ref().unwrap()).unwrap();
-    assert_eq!(schema, crate::analysis::schema());
+    assert_eq!(schema, Analysis::schema());
 }
 
 #[test]
@@ -190,9 +190,95 @@ fn describe_declares_schemas_and_capabilities() {
             Capability::Log
         ]
     );
-    assert_eq!(info.input_schema["required"], json!(["text"]));
-    assert_eq!(
-        info.output_schema["properties"]["analysis"],
-        crate::analysis::schema()
+    assert_eq!(info.input_schema, weft_protocol::UserText::schema());
+    assert_eq!(info.output_schema, Command::schema());
+}
+
+/// The peers of `output`'s messages, in send order; every one is a `command`.
+fn peers(output: &TickOutput) -> Vec<&str> {
+    assert!(
+        output.messages.iter().all(|m| m.kind == "command"),
+        "{output:?}"
     );
+    output.messages.iter().map(|m| m.to.as_str()).collect()
+}
+
+#[test]
+fn the_config_defaults_to_pa_output_and_no_notify() {
+    let config: Config = serde_json::from_value(json!({})).unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(config.think, "pa");
+    assert_eq!(config.reflex.as_deref(), Some("output"));
+    assert!(config.notify.is_empty());
+}
+
+#[test]
+fn configured_peers_replace_the_defaults() {
+    let config = json!({"think": "director", "reflex": "fast_output"});
+    let host = TestHost::for_node::<Input>()
+        .config(config)
+        .answer_json(&greeting())
+        .answer_json(&question());
+    let reflex = host.tick::<Input>(&[user("hi")]).unwrap();
+    let thought = host.tick::<Input>(&[user("Who ruled Rome?")]).unwrap();
+
+    assert_eq!(peers(&reflex), ["fast_output"]);
+    assert_eq!(peers(&thought), ["director"]);
+}
+
+#[test]
+fn a_null_reflex_sends_reflexes_to_the_thinker() {
+    let host = TestHost::for_node::<Input>()
+        .config(json!({"reflex": null}))
+        .answer_json(&greeting());
+    let output = host.tick::<Input>(&[user("hi there!")]).unwrap();
+
+    let (peer, command) = only_command(&output);
+    assert_eq!(peer, "pa");
+    assert!(command.analysis.reflex, "the analysis itself is unchanged");
+}
+
+#[test]
+fn notify_peers_get_a_copy_of_every_command() {
+    let host = TestHost::for_node::<Input>()
+        .config(json!({"notify": ["memorizer", "audit"]}))
+        .answer_json(&greeting())
+        .answer_json(&question());
+    let reflex = host.tick::<Input>(&[user("hi")]).unwrap();
+    let thought = host.tick::<Input>(&[user("Who ruled Rome?")]).unwrap();
+
+    assert_eq!(peers(&reflex), ["output", "memorizer", "audit"]);
+    assert_eq!(peers(&thought), ["pa", "memorizer", "audit"]);
+    let first: Command = thought.messages[0].json().unwrap();
+    for copy in &thought.messages[1..] {
+        assert_eq!(copy.json::<Command>().unwrap(), first);
+    }
+    assert_eq!(first.source_text, "Who ruled Rome?");
+}
+
+#[test]
+fn a_peer_is_never_sent_the_same_command_twice() {
+    let host = TestHost::for_node::<Input>()
+        .config(json!({"notify": ["pa", "memorizer", "memorizer"]}))
+        .answer_json(&question());
+    let output = host.tick::<Input>(&[user("Who ruled Rome?")]).unwrap();
+
+    assert_eq!(peers(&output), ["pa", "memorizer"]);
+}
+
+#[test]
+fn a_bad_config_is_invalid_input_before_any_call() {
+    for config in [
+        json!({"think": 3}),
+        json!({"notify": "memorizer"}),
+        json!({"thinker": "pa"}),
+    ] {
+        let host = TestHost::for_node::<Input>().config(config.clone());
+        let error = host.tick::<Input>(&[user("hi")]).unwrap_err();
+        assert!(
+            matches!(&error, NodeError::InvalidInput(text) if text.contains("bad config")),
+            "{config}: {error:?}"
+        );
+        assert!(host.llm_requests().is_empty());
+    }
 }

@@ -8,22 +8,33 @@ use anyhow::{Result, bail};
 
 use crate::{build_plugins, cargo};
 
-/// Build the plugins, then run the host's main job. Until the server lands
-/// that is the one-plugin demo of `weft-runtime`.
+/// The question the demo asks when given none.
+const DEMO_QUESTION: &str = "how many devices does customer 1042 have?";
+
+/// Build the plugins, then run the host's main job: one message through
+/// `graphs/assistant.yaml` with `weft run` (which generates the sample Eras
+/// database on first use). Until the model providers land, the LLM is the
+/// scripted provider with `graphs/scripts/assistant-demo.json`.
 pub fn demo(root: &Path, args: &[String]) -> Result<()> {
     build_plugins::run(root)?;
     let mut command = cargo(root);
-    command
-        .args([
-            "run",
-            "--release",
-            "--package",
-            "weft-runtime",
-            "--example",
-            "demo",
-            "--",
-        ])
-        .args(args);
+    command.args([
+        "run",
+        "--release",
+        "--package",
+        "weft",
+        "--",
+        "run",
+        "--graph",
+        "graphs/assistant.yaml",
+        "--script",
+        "graphs/scripts/assistant-demo.json",
+    ]);
+    if args.is_empty() {
+        command.arg(DEMO_QUESTION);
+    } else {
+        command.args(args);
+    }
     run(command, "the demo")
 }
 

@@ -1,0 +1,429 @@
+//! `graphs/assistant.yaml` end to end with the real plugins, the generated
+//! Eras database on SQLite and a scripted model: PA direct (3 frames), PA +
+//! ErasExpert (4), the expert's DESCRIBE-first order and its retry after an
+//! unknown column (from the journal), the PA's reformulated retry, memory
+//! across turns, and 100 concurrent threads.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use common::*;
+use serde_json::json;
+use weft_engine::{Engine, FrameRecord, Inbound, LoadedGraph, RunStatus};
+use weft_runtime::capabilities::db::Database;
+use weft_runtime::capabilities::llm::{ScriptRule, Scripted};
+use weft_runtime::{CallContext, Capability, Value};
+
+const COUNT_SQL: &str = "SELECT COUNT(*) AS Anzahl FROM Geraete g JOIN Nutzeinheiten n ON \
+g.NutzeinheitNr = n.NutzeinheitNr JOIN Objekte o ON n.ObjektNr = o.ObjektNr WHERE o.KundenNr = ?";
+const BAD_SQL: &str = "SELECT COUNT(*) AS Anzahl FROM Geraete g JOIN Nutzeinheiten n ON \
+g.NutzeinheitNr = n.NutzeinheitNr JOIN Objekte o ON n.ObjektNr = o.ObjektNr WHERE o.KundeNr = ?";
+
+/// The sample database, generated once per test process.
+fn eras_db() -> &'static PathBuf {
+    static DB: OnceLock<PathBuf> = OnceLock::new();
+    DB.get_or_init(|| {
+        let path = temp_path("eras.db");
+        weft_db::eras::ensure(&path, &weft_db::eras::ErasSpec::default()).expect("eras db");
+        path
+    })
+}
+
+fn sqlite() -> Arc<weft_db::SqliteDb> {
+    Arc::new(weft_db::SqliteDb::open(eras_db(), weft_db::SqliteDbConfig::default()).unwrap())
+}
+
+async fn assistant(llm: &Arc<Scripted>) -> (Arc<Engine>, Arc<LoadedGraph>) {
+    let engine = engine_with(llm.clone(), sqlite()).await;
+    let graph = shipped_graph(&engine, "assistant.yaml").await;
+    (engine, graph)
+}
+
+fn analysis() -> ScriptRule {
+    ScriptRule::answer(
+        json!({"intent": "question", "topic": "devices", "language": "en", "tone": "neutral",
+            "complexity": "complex", "reflex": false})
+        .to_string(),
+    )
+    .node("input")
+    .repeat()
+}
+
+fn memorizer(facts: &[&str]) -> ScriptRule {
+    ScriptRule::answer(
+        json!({"user_name": null, "mood": "neutral", "topic": "devices", "topic_history": [],
+            "situation": "asking about a customer", "language": "en", "style_hint": "short",
+            "facts": facts})
+        .to_string(),
+    )
+    .node("memorizer")
+}
+
+fn route(expert: &str, job: &str) -> ScriptRule {
+    ScriptRule::answer(
+        json!({"expert": expert, "job": job, "thinking_message": "Let me look that up…",
+            "response_hint": "one sentence", "language": "en"})
+        .to_string(),
+    )
+    .node("pa")
+    .contains("deciding who handles")
+}
+
+fn eras_plan() -> ScriptRule {
+    ScriptRule::answer(
+        json!({"tables": ["Objekte", "Nutzeinheiten", "Geraete"], "approach": "join and count"})
+            .to_string(),
+    )
+    .node("eras")
+    .contains("You plan a read-only database lookup")
+}
+
+fn eras_sql(sql: &str, customer: i64) -> ScriptRule {
+    ScriptRule::answer(json!({"sql": sql, "params": [customer]}).to_string())
+        .node("eras")
+        .contains("You write one read-only SQLite SELECT")
+}
+
+/// Devices of a customer, straight from the database.
+async fn device_count(customer: i64) -> i64 {
+    let ctx = CallContext {
+        thread: "t".into(),
+        run: "r".into(),
+        frame: 0,
+        node: "test".into(),
+    };
+    let rows = sqlite()
+        .query(&ctx, COUNT_SQL, &[Value::Integer(customer)], 10)
+        .await
+        .unwrap();
+    match rows.rows[0][0] {
+        Value::Integer(n) => n,
+        ref other => panic!("{other:?}"),
+    }
+}
+
+/// The db and llm calls of a record, as `op` or `op(table)`, in order.
+fn db_llm_calls(record: &FrameRecord) -> Vec<String> {
+    record
+        .journal
+        .iter()
+        .filter(|j| matches!(j.capability, Capability::Db | Capability::Llm))
+        .map(|j| {
+            let failed = if j.response.get("err").is_some() {
+                "!"
+            } else {
+                ""
+            };
+            match j.request.get("table").and_then(|t| t.as_str()) {
+                Some(t) => format!("{}({t}){failed}", j.op),
+                None => format!("{}{failed}", j.op),
+            }
+        })
+        .collect()
+}
+
+fn record<'a>(trace: &'a weft_engine::FrameTrace, node: &str, nth: usize) -> &'a FrameRecord {
+    trace
+        .records
+        .iter()
+        .filter(|r| r.node == node)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no record {nth} of {node}:\n{}", trace.render()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pa_answers_directly_in_three_frames() {
+    let llm = Arc::new(Scripted::from_rules([
+        analysis(),
+        memorizer(&[]),
+        route("none", "Say hello and offer help with heating bills."),
+        ScriptRule::answer("Hello! How can I help with your heating bill?").node("output"),
+    ]));
+    let (engine, graph) = assistant(&llm).await;
+    let trace = run(&engine, &graph, Inbound::user_text("hello, who are you?")).await;
+    assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
+    assert_eq!(
+        trace.path(),
+        vec![vec!["input"], vec!["memorizer", "pa"], vec!["output", "ui"]]
+    );
+    assert_eq!(
+        trace.reply.as_deref(),
+        Some("Hello! How can I help with your heating bill?")
+    );
+    assert_eq!(trace.errors().count(), 0, "{}", trace.render());
+    // The PA's direct answer was the output's draft.
+    let output_prompt: String = llm
+        .requests_by_node()
+        .into_iter()
+        .filter(|(n, _)| n == "output")
+        .flat_map(|(_, r)| r.messages.into_iter().map(|m| m.content))
+        .collect();
+    assert!(output_prompt.contains("offer help with heating bills"));
+    assert_eq!(llm.remaining(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pa_asks_the_eras_expert_which_describes_before_it_queries() {
+    let expected = device_count(1042).await;
+    let llm = Arc::new(Scripted::from_rules([
+        analysis(),
+        memorizer(&["customer 1042"]),
+        route("eras", "Count the metering devices of customer 1042."),
+        eras_plan(),
+        eras_sql(COUNT_SQL, 1042),
+        ScriptRule::answer(format!("Customer 1042 has {expected} devices.")).node("output"),
+    ]));
+    let (engine, graph) = assistant(&llm).await;
+    let trace = run(
+        &engine,
+        &graph,
+        Inbound::user_text("how many devices does customer 1042 have?"),
+    )
+    .await;
+    assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
+    assert_eq!(
+        trace.path(),
+        vec![
+            vec!["input"],
+            vec!["memorizer", "pa"],
+            vec!["eras"],
+            vec!["output", "ui"]
+        ]
+    );
+    let eras = record(&trace, "eras", 0);
+    assert_eq!(
+        db_llm_calls(eras),
+        [
+            "list-tables",
+            "complete",
+            "describe(Objekte)",
+            "describe(Nutzeinheiten)",
+            "describe(Geraete)",
+            "complete",
+            "query"
+        ]
+    );
+    let query = eras.journal.iter().find(|j| j.op == "query").unwrap();
+    assert_eq!(query.response["ok"]["rows"][0][0]["value"], json!(expected));
+    // The fact reached the output, and the reply came back.
+    let output_prompt: String = llm
+        .requests_by_node()
+        .into_iter()
+        .filter(|(n, _)| n == "output")
+        .flat_map(|(_, r)| r.messages.into_iter().map(|m| m.content))
+        .collect();
+    assert!(
+        output_prompt.contains(&format!("Anzahl: {expected}")),
+        "{output_prompt}"
+    );
+    assert_eq!(
+        trace.reply.as_deref(),
+        Some(format!("Customer 1042 has {expected} devices.").as_str())
+    );
+
+    // Second question on the same thread: the schemas are cached in thread
+    // memory (no describe), and the PA's prompt carries the memorizer's facts.
+    llm.push(route(
+        "eras",
+        "Count the metering devices of customer 1042 again.",
+    ));
+    llm.push(eras_plan());
+    llm.push(eras_sql(COUNT_SQL, 1042));
+    llm.push(memorizer(&["customer 1042"]));
+    llm.push(ScriptRule::answer("Still the same.").node("output"));
+    let again = run_on(&engine, &trace.thread, Inbound::user_text("and now?")).await;
+    assert_eq!(again.status, RunStatus::Completed, "{}", again.render());
+    assert_eq!(
+        db_llm_calls(record(&again, "eras", 0)),
+        ["complete", "complete", "query"]
+    );
+    let pa_prompts: Vec<String> = llm
+        .requests_by_node()
+        .into_iter()
+        .filter(|(n, _)| n == "pa")
+        .map(|(_, r)| r.messages.into_iter().map(|m| m.content).collect())
+        .collect();
+    assert!(pa_prompts.last().unwrap().contains("customer 1042"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expert_re_describes_and_retries_after_an_unknown_column() {
+    let expected = device_count(1043).await;
+    let llm = Arc::new(Scripted::from_rules([
+        analysis(),
+        memorizer(&[]),
+        route("eras", "Count the metering devices of customer 1043."),
+        eras_plan(),
+        eras_sql(BAD_SQL, 1043),
+        eras_sql(COUNT_SQL, 1043),
+        ScriptRule::answer("done").node("output"),
+    ]));
+    let (engine, graph) = assistant(&llm).await;
+    let trace = run(
+        &engine,
+        &graph,
+        Inbound::user_text("devices of customer 1043?"),
+    )
+    .await;
+    assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
+    assert_eq!(trace.frames, 4);
+    let eras = record(&trace, "eras", 0);
+    assert_eq!(
+        db_llm_calls(eras),
+        [
+            "list-tables",
+            "complete",
+            "describe(Objekte)",
+            "describe(Nutzeinheiten)",
+            "describe(Geraete)",
+            "complete",
+            "query!",
+            "describe(Objekte)",
+            "describe(Nutzeinheiten)",
+            "describe(Geraete)",
+            "complete",
+            "query"
+        ]
+    );
+    let failed = eras.journal.iter().find(|j| j.op == "query").unwrap();
+    assert!(failed.response.to_string().contains("no such column"));
+    // The retry's prompt carried the database's error.
+    let sql_prompts: Vec<String> = llm
+        .requests_by_node()
+        .into_iter()
+        .filter(|(n, r)| n == "eras" && r.messages[0].content.contains("SQLite SELECT"))
+        .map(|(_, r)| r.messages.into_iter().map(|m| m.content).collect())
+        .collect();
+    assert_eq!(sql_prompts.len(), 2);
+    assert!(
+        sql_prompts[1].contains("no such column"),
+        "{}",
+        sql_prompts[1]
+    );
+    let last = eras.journal.iter().rev().find(|j| j.op == "query").unwrap();
+    assert_eq!(last.response["ok"]["rows"][0][0]["value"], json!(expected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pa_reformulates_once_when_the_expert_fails_then_gives_up() {
+    // First job: the plan is unusable, so the expert reports a failure; the
+    // PA reformulates, and the second attempt succeeds.
+    let llm = Arc::new(Scripted::from_rules([
+        analysis(),
+        memorizer(&[]),
+        route("eras", "Devices of the customer we talked about."),
+        ScriptRule::answer("this is not a plan")
+            .node("eras")
+            .contains("You plan a read-only"),
+        ScriptRule::answer(
+            json!({"job": "Count the metering devices of customer 1042."}).to_string(),
+        )
+        .node("pa")
+        .contains("An expert could not do a job"),
+        eras_plan(),
+        eras_sql(COUNT_SQL, 1042),
+        ScriptRule::answer("Customer 1042 has devices.").node("output"),
+    ]));
+    let (engine, graph) = assistant(&llm).await;
+    let trace = run(&engine, &graph, Inbound::user_text("how many devices?")).await;
+    assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
+    assert_eq!(
+        trace.path(),
+        vec![
+            vec!["input"],
+            vec!["memorizer", "pa"],
+            vec!["eras"],
+            vec!["pa"],
+            vec!["eras"],
+            vec!["output", "ui"]
+        ]
+    );
+    let retry = record(&trace, "pa", 1);
+    assert_eq!(retry.inbox[0].kind, "expert_failed");
+    assert_eq!(retry.sent[0].to, "eras");
+    assert_eq!(trace.reply.as_deref(), Some("Customer 1042 has devices."));
+
+    // When the reformulated job fails too, the PA gives up with an apology.
+    let llm = Arc::new(Scripted::from_rules([
+        analysis(),
+        memorizer(&[]),
+        route("eras", "Devices?"),
+        ScriptRule::answer("no plan").node("eras").repeat(),
+        ScriptRule::answer(json!({"job": "Count devices."}).to_string())
+            .node("pa")
+            .contains("An expert could not do a job"),
+        ScriptRule::answer("Sorry, I could not find that out.").node("output"),
+    ]));
+    let (engine, graph) = assistant(&llm).await;
+    let trace = run(&engine, &graph, Inbound::user_text("how many devices?")).await;
+    assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
+    assert_eq!(trace.frames, 7);
+    let gave_up = record(&trace, "pa", 2);
+    assert!(
+        gave_up
+            .sent
+            .iter()
+            .any(|s| s.to == "output" && s.kind == "respond")
+    );
+    let output_prompt: String = llm
+        .requests_by_node()
+        .into_iter()
+        .filter(|(n, _)| n == "output")
+        .flat_map(|(_, r)| r.messages.into_iter().map(|m| m.content))
+        .collect();
+    assert!(output_prompt.contains("Problem"), "{output_prompt}");
+    assert_eq!(
+        trace.reply.as_deref(),
+        Some("Sorry, I could not find that out.")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_threads_at_once_all_get_their_own_right_answer() {
+    const THREADS: i64 = 100;
+    let mut rules = vec![analysis(), memorizer(&[]).repeat(), eras_plan().repeat()];
+    let mut expected = Vec::new();
+    for i in 0..THREADS {
+        let customer = 1000 + i * 3;
+        let devices = device_count(customer).await;
+        expected.push((customer, devices));
+        let tag = format!("customer {customer}");
+        rules.push(
+            route("eras", &format!("Count the metering devices of {tag}."))
+                .contains(format!("devices does {tag} have")),
+        );
+        rules.push(eras_sql(COUNT_SQL, customer).contains(tag.clone()));
+        rules.push(
+            ScriptRule::answer(format!("{tag}: {devices} devices"))
+                .node("output")
+                .contains(format!("devices does {tag} have")),
+        );
+    }
+    let llm = Arc::new(Scripted::from_rules(rules));
+    let (engine, graph) = assistant(&llm).await;
+    let mut handles = Vec::new();
+    for (customer, _) in &expected {
+        let thread = engine.open_thread(None, &graph);
+        let text = format!("how many devices does customer {customer} have?");
+        handles.push(
+            engine
+                .start_run(&thread, Inbound::user_text(&text))
+                .unwrap(),
+        );
+    }
+    for (handle, (customer, devices)) in handles.into_iter().zip(expected) {
+        let trace = handle.finish().await.unwrap();
+        assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
+        assert_eq!(trace.frames, 4, "{}", trace.render());
+        assert_eq!(
+            trace.reply.as_deref(),
+            Some(format!("customer {customer}: {devices} devices").as_str())
+        );
+        let eras = record(&trace, "eras", 0);
+        let query = eras.journal.iter().find(|j| j.op == "query").unwrap();
+        assert_eq!(query.request["params"][0]["value"], json!(customer));
+        assert_eq!(query.response["ok"]["rows"][0][0]["value"], json!(devices));
+    }
+}

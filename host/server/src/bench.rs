@@ -1,0 +1,167 @@
+//! `weft bench …`: benchmarks that print figures.
+//!
+//! Figures are printed as a table with one row per measurement:
+//! `name  value  unit  (detail)`; the benchmark script of `bench/` reads the
+//! same format.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use weft_engine::{Inbound, LoadedGraph, RunStatus};
+use weft_runtime::capabilities::db::InMemoryDb;
+use weft_runtime::capabilities::llm::Unavailable;
+
+use crate::{Common, setup};
+
+/// Benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Runs a 5-node graph (fan-out and join) of no-op plugins and prints the
+    /// host overhead per node invocation and frames per second.
+    Frames {
+        /// Measured runs (after a warm-up of a tenth as many).
+        #[arg(long, default_value_t = 2000)]
+        runs: usize,
+        /// Runs in flight at once for the throughput pass.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+}
+
+/// The benchmark graph: `a -> (b, c) -> d -> e`, every node a relay that
+/// forwards one small message. 4 frames and 5 invocations per run.
+const GRAPH: &str = r#"
+name: bench-frames
+entry: a
+nodes:
+  a: { plugin: guest-relay, config: { send: [{ to: b }, { to: c }] } }
+  b: { plugin: guest-relay, config: { send: [{ to: d }] } }
+  c: { plugin: guest-relay, config: { send: [{ to: d }] } }
+  d: { plugin: guest-relay, config: { send: [{ to: e }] } }
+  e: { plugin: guest-relay }
+edges:
+  - { from: a, to: [b, c] }
+  - { from: b, to: d }
+  - { from: c, to: d }
+  - { from: d, to: e }
+"#;
+const INVOCATIONS_PER_RUN: usize = 5;
+const FRAMES_PER_RUN: usize = 4;
+
+pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
+    let BenchCommand::Frames { runs, concurrency } = cmd;
+    if runs == 0 || concurrency == 0 {
+        bail!("--runs and --concurrency must be at least 1");
+    }
+    let runtime = setup::runtime(common)?;
+    let plugins = setup::plugins(common, &runtime).await?;
+    let engine = setup::engine(
+        runtime.clone(),
+        plugins.clone(),
+        Arc::new(Unavailable),
+        Arc::new(InMemoryDb::default()),
+    );
+    let graph = Arc::new(
+        LoadedGraph::from_yaml(
+            GRAPH,
+            &common.plugins.join("bench-frames.yaml"),
+            &plugins,
+            &runtime,
+        )
+        .await
+        .context(
+            "the benchmark graph needs the `guest-relay` test guest (cargo xtask build-plugins)",
+        )?,
+    );
+    let inbound = || Inbound::to("a", "relay", &serde_json::json!({ "n": 0 }));
+
+    // Warm-up: caches, pools, allocator.
+    let thread = engine.open_thread(Some("bench-warmup"), &graph);
+    for _ in 0..(runs / 10).max(10) {
+        engine.start_run(&thread, inbound())?.finish().await?;
+    }
+
+    // Latency pass: one run at a time.
+    let thread = engine.open_thread(Some("bench-latency"), &graph);
+    let mut per_node = Vec::with_capacity(runs);
+    let mut invoke = Vec::with_capacity(runs * INVOCATIONS_PER_RUN);
+    let mut instantiate = Vec::with_capacity(runs * INVOCATIONS_PER_RUN);
+    let started = Instant::now();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let trace = engine.start_run(&thread, inbound())?.finish().await?;
+        let wall = t.elapsed();
+        if trace.status != RunStatus::Completed || trace.records.len() != INVOCATIONS_PER_RUN {
+            bail!("benchmark run went wrong:\n{}", trace.render());
+        }
+        per_node.push(wall / INVOCATIONS_PER_RUN as u32);
+        for r in &trace.records {
+            invoke.push(Duration::from_micros(r.duration_us));
+            instantiate.push(Duration::from_micros(r.instantiate_us));
+        }
+    }
+    let latency_wall = started.elapsed();
+
+    // Throughput pass: `concurrency` threads, each running runs back to back.
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..concurrency {
+        let engine = engine.clone();
+        let thread = engine.open_thread(Some(&format!("bench-throughput-{t}")), &graph);
+        let share = runs / concurrency + usize::from(t < runs % concurrency);
+        tasks.spawn(async move {
+            for _ in 0..share {
+                let trace = engine.start_run(&thread, inbound())?.finish().await?;
+                anyhow::ensure!(trace.status == RunStatus::Completed, "run failed");
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let throughput_wall = started.elapsed();
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "weft bench frames: 5-node graph (fan-out + join), no-op WASM plugins, fresh instance per invocation, {runs} runs, {cores} cores"
+    );
+    println!("{:<44} {:>12} {:>12}", "metric", "median", "p99");
+    row("host overhead per node invocation (µs)", &mut per_node);
+    row("  of which invoke: instantiate+call (µs)", &mut invoke);
+    row("  of which instantiate (µs)", &mut instantiate);
+    let frames = (runs * FRAMES_PER_RUN) as f64;
+    println!(
+        "{:<44} {:>12.0}   (one run at a time)",
+        "frames/s",
+        frames / latency_wall.as_secs_f64()
+    );
+    println!(
+        "{:<44} {:>12.0}   ({concurrency} runs in flight)",
+        "frames/s",
+        frames / throughput_wall.as_secs_f64()
+    );
+    println!(
+        "{:<44} {:>12.0}   ({concurrency} runs in flight)",
+        "runs/s",
+        runs as f64 / throughput_wall.as_secs_f64()
+    );
+    println!(
+        "{:<44} {:>12.0}   ({concurrency} runs in flight)",
+        "node invocations/s",
+        (runs * INVOCATIONS_PER_RUN) as f64 / throughput_wall.as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn row(name: &str, samples: &mut [Duration]) {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples[i].as_secs_f64() * 1e6
+    };
+    println!("{name:<44} {:>12.1} {:>12.1}", at(0.5), at(0.99));
+}

@@ -1,0 +1,87 @@
+//! `weft`: the host for WebAssembly agent nodes.
+//!
+//! ```text
+//! weft run --graph graphs/assistant.yaml --script graphs/scripts/assistant.json "how many devices does customer 1042 have?"
+//! weft graph validate graphs/framed.yaml
+//! weft bench frames --runs 2000 --concurrency 8
+//! ```
+
+mod bench;
+mod graph_cmd;
+mod run_cmd;
+mod setup;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Runs graphs of WebAssembly agent nodes.
+#[derive(Parser, Debug)]
+#[command(name = "weft", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Options every command understands.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Folder of plugin components (`*.wasm`), as built by `cargo xtask build-plugins`.
+    #[arg(
+        long,
+        global = true,
+        env = "WEFT_PLUGIN_DIR",
+        default_value = "artifacts/plugins"
+    )]
+    plugins: PathBuf,
+    /// Data folder: compiled-component cache and the sample database.
+    #[arg(long, global = true, env = "WEFT_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Log filter (tracing's env-filter syntax), e.g. `info,weft_engine=debug`.
+    #[arg(long, global = true, env = "WEFT_LOG", default_value = "warn")]
+    log: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs one message through a graph and prints the reply and the frame trace.
+    Run(run_cmd::RunArgs),
+    /// Graph files.
+    #[command(subcommand)]
+    Graph(graph_cmd::GraphCommand),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    setup::init_tracing(&cli.common.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run_cmd::run(&cli.common, args).await,
+            Command::Graph(cmd) => graph_cmd::run(&cli.common, cmd).await,
+            Command::Bench(cmd) => bench::run(&cli.common, cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Wiring shared by the commands: tracing, the runtime, plugins, backends.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use weft_engine::{Backends, Engine, EngineConfig, PluginSet};
+use weft_runtime::capabilities::db::Database;
+use weft_runtime::capabilities::llm::{LlmBackend, Scripted, Unavailable};
+use weft_runtime::{Runtime, RuntimeConfig};
+
+use crate::Common;
+
+/// Logs go to stderr so that stdout stays the command's output.
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The runtime, with compiled components cached in the data folder.
+pub fn runtime(common: &Common) -> Result<Arc<Runtime>> {
+    let config = RuntimeConfig {
+        cache_dir: Some(common.data_dir.join("cache")),
+        ..RuntimeConfig::default()
+    };
+    Ok(Arc::new(
+        Runtime::new(config).context("starting the WebAssembly runtime")?,
+    ))
+}
+
+/// Loads every component of the plugin folder; broken ones are reported
+/// and skipped.
+pub async fn plugins(common: &Common, runtime: &Runtime) -> Result<Arc<PluginSet>> {
+    let dir = &common.plugins;
+    if !dir.is_dir() {
+        bail!(
+            "no plugin folder at {}: build the plugins with `cargo xtask build-plugins` or pass --plugins DIR",
+            dir.display()
+        );
+    }
+    let set = PluginSet::new();
+    let skipped = set
+        .load_dir(runtime, dir)
+        .await
+        .with_context(|| format!("reading {}", dir.display()))?;
+    for s in skipped {
+        tracing::info!(path = %s.path.display(), error = %s.error, "plugin not loaded");
+    }
+    Ok(Arc::new(set))
+}
+
+/// The LLM backend: a script file if given, else none (every call is
+/// `unavailable`) until the model providers land.
+pub fn llm(script: Option<&Path>) -> Result<Arc<dyn LlmBackend>> {
+    match script {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the script {}", path.display()))?;
+            let scripted = Scripted::from_json(&text)
+                .with_context(|| format!("parsing the script {}", path.display()))?;
+            Ok(Arc::new(scripted))
+        }
+        None => Ok(Arc::new(Unavailable)),
+    }
+}
+
+/// The sample Eras database in the data folder, generated on first use.
+pub fn database(common: &Common, path: Option<&Path>) -> Result<Arc<dyn Database>> {
+    let path = match path {
+        Some(p) => p.to_owned(),
+        None => {
+            let p = common.data_dir.join("eras.db");
+            if !p.exists() {
+                eprintln!("generating the sample Eras database at {} …", p.display());
+            }
+            std::fs::create_dir_all(&common.data_dir)
+                .with_context(|| format!("creating {}", common.data_dir.display()))?;
+            let summary = weft_db::eras::ensure(&p, &weft_db::eras::ErasSpec::default())
+                .with_context(|| format!("preparing {}", p.display()))?;
+            tracing::info!(%summary, "sample database ready");
+            p
+        }
+    };
+    let db = weft_db::SqliteDb::open(&path, weft_db::SqliteDbConfig::default())
+        .with_context(|| format!("opening {}", path.display()))?;
+    Ok(Arc::new(db))
+}
+
+/// An engine over `plugins` with the given backends.
+pub fn engine(
+    runtime: Arc<Runtime>,
+    plugins: Arc<PluginSet>,
+    llm: Arc<dyn LlmBackend>,
+    db: Arc<dyn Database>,
+) -> Arc<Engine> {
+    Engine::new(
+        runtime,
+        plugins,
+        Backends { llm, db },
+        EngineConfig::default(),
+    )
+}

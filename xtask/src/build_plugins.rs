@@ -1,5 +1,6 @@
 //! `cargo xtask build-plugins`: build every plugin and test guest as a
-//! component and collect them in `artifacts/plugins/`.
+//! component and collect them: shipped plugins in `artifacts/plugins/` (the
+//! folder `weft` loads by default), test guests in `artifacts/guests/`.
 //!
 //! One cargo invocation builds them all, so shared dependencies (the SDK,
 //! serde) compile once. Host tests load the collected components instead of
@@ -19,34 +20,37 @@ const TARGET: &str = "wasm32-wasip2";
 /// The cargo profile plugins are built with (see the root `Cargo.toml`).
 const PROFILE: &str = "plugin";
 
-/// Folders whose subdirectories are plugin crates, relative to the root.
-const PLUGIN_DIRS: [&str; 2] = ["plugins", "tests/guests"];
-
-/// Where the components are collected, relative to the root.
-const ARTIFACTS_DIR: &str = "artifacts/plugins";
+/// Folders whose subdirectories are plugin crates, and where their
+/// components are collected, relative to the root.
+const PLUGIN_DIRS: [(&str, &str); 2] = [
+    ("plugins", "artifacts/plugins"),
+    ("tests/guests", "artifacts/guests"),
+];
 
 /// Run the task for the workspace at `root`.
 pub fn run(root: &Path) -> Result<()> {
     let mut crates = Vec::new();
-    for dir in PLUGIN_DIRS {
-        crates.extend(manifest::crates_in(&root.join(dir))?);
+    for (dir, dest) in PLUGIN_DIRS {
+        for krate in manifest::crates_in(&root.join(dir))? {
+            crates.push((krate, root.join(dest)));
+        }
     }
     ensure!(
         !crates.is_empty(),
         "no plugin crates under {}",
-        PLUGIN_DIRS.join(" or ")
+        PLUGIN_DIRS.map(|(dir, _)| dir).join(" or ")
     );
 
     ensure_target()?;
-    build(root, &crates)?;
+    let all: Vec<Crate> = crates.iter().map(|(k, _)| k.clone()).collect();
+    build(root, &all)?;
 
     let out_dir = target_dir(root).join(TARGET).join(PROFILE);
-    let artifacts = root.join(ARTIFACTS_DIR);
-    std::fs::create_dir_all(&artifacts)
-        .with_context(|| format!("creating {}", artifacts.display()))?;
     let mut total = 0;
-    for krate in &crates {
-        let size = collect(krate, &out_dir, &artifacts)?;
+    for (krate, artifacts) in &crates {
+        std::fs::create_dir_all(artifacts)
+            .with_context(|| format!("creating {}", artifacts.display()))?;
+        let size = collect(krate, &out_dir, artifacts)?;
         println!("{:<28} {:>10}", krate.package, human(size));
         total += size;
     }
@@ -54,7 +58,7 @@ pub fn run(root: &Path) -> Result<()> {
         "{} components, {} in {}",
         crates.len(),
         human(total),
-        artifacts.display()
+        PLUGIN_DIRS.map(|(_, dest)| dest).join(" and ")
     );
     Ok(())
 }

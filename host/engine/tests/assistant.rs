@@ -427,3 +427,57 @@ async fn a_hundred_threads_at_once_all_get_their_own_right_answer() {
         assert_eq!(query.response["ok"]["rows"][0][0]["value"], json!(devices));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_that_tries_to_write_gets_typed_errors_and_changes_nothing() {
+    let before = device_count(1042).await;
+    let attack = [
+        "DELETE FROM Geraete",
+        "ATTACH DATABASE '/tmp/weft-attack.db' AS x",
+        "PRAGMA writable_schema = 1",
+        "SELECT 1; DELETE FROM Geraete",
+        "WITH x AS (SELECT 1) DELETE FROM Geraete",
+        "UPDATE Kunden SET Nachname = 'x'",
+    ];
+    let mut tools: Vec<serde_json::Value> = attack
+        .iter()
+        .map(|sql| json!({"tool": "query_db", "args": {"sql": sql}}))
+        .collect();
+    tools.push(json!({"tool": "query_db", "args": {"sql": "SELECT count(*) AS n FROM Kunden WHERE Nachname = 'a;b'"}}));
+    let plan = json!({"goal": "g", "steps": [], "present_as": "text", "tool_sequence": tools,
+        "reasoning": "r", "response_hint": "short"});
+    let llm = Arc::new(Scripted::from_rules([
+        analysis(),
+        ScriptRule::answer(plan.to_string()).node("director"),
+        ScriptRule::answer(
+            json!({"summary": "nothing changed", "row_count": 0, "key_facts": [], "confidence": 0.5})
+                .to_string(),
+        )
+        .node("interpreter"),
+        ScriptRule::answer("I can only read the database.").node("output"),
+    ]));
+    let engine = engine_with(llm.clone(), sqlite()).await;
+    let graph = shipped_graph(&engine, "framed.yaml").await;
+    let trace = run(&engine, &graph, Inbound::user_text("delete everything")).await;
+    assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
+    assert_eq!(trace.frames, 5);
+    let thinker = record(&trace, "thinker", 0);
+    let queries: Vec<_> = thinker.journal.iter().filter(|j| j.op == "query").collect();
+    assert_eq!(queries.len(), attack.len() + 1);
+    for (q, sql) in queries.iter().zip(attack) {
+        assert_eq!(q.request["sql"], sql);
+        assert_eq!(
+            q.response["err"]["code"], "invalid_input",
+            "{sql}: {}",
+            q.response
+        );
+    }
+    // A semicolon inside a string literal is just text.
+    assert!(queries.last().unwrap().response.get("ok").is_some());
+    assert_eq!(
+        trace.reply.as_deref(),
+        Some("I can only read the database.")
+    );
+    assert_eq!(device_count(1042).await, before);
+    assert!(!std::path::Path::new("/tmp/weft-attack.db").exists());
+}

@@ -11,7 +11,7 @@ use weft_runtime::{
 
 fn artifact(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../../artifacts/plugins/{name}.wasm"));
+        .join(format!("../../artifacts/guests/{name}.wasm"));
     assert!(
         path.exists(),
         "missing {}: run `cargo xtask build-plugins`",

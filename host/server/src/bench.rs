@@ -28,6 +28,9 @@ pub enum BenchCommand {
         /// Runs in flight at once for the throughput pass.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// Folder with the `guest-relay` test guest (the no-op node).
+        #[arg(long, default_value = "artifacts/guests")]
+        guests: std::path::PathBuf,
     },
 }
 
@@ -52,12 +55,20 @@ const INVOCATIONS_PER_RUN: usize = 5;
 const FRAMES_PER_RUN: usize = 4;
 
 pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
-    let BenchCommand::Frames { runs, concurrency } = cmd;
+    let BenchCommand::Frames {
+        runs,
+        concurrency,
+        guests,
+    } = cmd;
     if runs == 0 || concurrency == 0 {
         bail!("--runs and --concurrency must be at least 1");
     }
     let runtime = setup::runtime(common)?;
     let plugins = setup::plugins(common, &runtime).await?;
+    plugins
+        .load_file(&runtime, &guests.join("guest-relay.wasm"))
+        .await
+        .context("loading the no-op node: run `cargo xtask build-plugins`")?;
     let engine = setup::engine(
         runtime.clone(),
         plugins.clone(),

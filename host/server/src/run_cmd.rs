@@ -82,7 +82,13 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
         let mut stderr = std::io::stderr();
         let mut streaming = false;
         while let Ok(event) = events.recv().await {
-            if event.run != run_id || quiet {
+            if event.run != run_id {
+                continue;
+            }
+            if matches!(event.body, EventBody::FrameTrace(_)) {
+                break;
+            }
+            if quiet {
                 continue;
             }
             let node = event.node.as_deref().unwrap_or("-");
@@ -100,7 +106,6 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
                 EventBody::Error(e) => {
                     let _ = writeln!(stderr, "[{node}] error {}: {}", e.code, e.message);
                 }
-                EventBody::FrameTrace(_) => break,
                 _ => {}
             }
             let _ = stderr.flush();
@@ -110,7 +115,15 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
         }
     });
     let trace = handle.finish().await?;
-    let _ = progress.await;
+    // The progress task stops at the run's trace event; should that event
+    // have been dropped (a lagging subscriber), do not wait for it.
+    let abort = progress.abort_handle();
+    if tokio::time::timeout(std::time::Duration::from_secs(2), progress)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&trace)?);
     } else {

@@ -47,6 +47,9 @@ pub async fn plugins(rt: &Runtime) -> Arc<PluginSet> {
     );
     let set = PluginSet::new();
     set.load_dir(rt, &dir).await.expect("plugin dir");
+    set.load_dir(rt, &dir.join("../guests"))
+        .await
+        .expect("test guests: run `cargo xtask build-plugins`");
     Arc::new(set)
 }
 

@@ -123,26 +123,80 @@ impl Database for InMemoryDb {
 }
 
 /// Rejects anything but a single read-only statement, before it reaches a
-/// backend (which must enforce read-only access itself as well).
+/// backend (which must enforce read-only access itself as well: this is a
+/// first, cheap filter with a clear message, not the security boundary).
+///
+/// String literals, quoted identifiers and comments are skipped, so
+/// `WHERE name = 'a;b'` or a leading `-- comment` are fine; what remains must
+/// be one statement starting with `SELECT`, `WITH`, `VALUES` or `EXPLAIN`
+/// (after any opening parentheses).
 pub fn check_read_only(sql: &str) -> Result<(), CapabilityError> {
-    let body = sql.trim().trim_end_matches(';');
+    let code = strip_literals_and_comments(sql);
+    let body = code.trim().trim_end_matches(';');
     if body.contains(';') {
         return Err(CapabilityError::InvalidInput(
             "only one statement per query".into(),
         ));
     }
     let first = body
-        .split_whitespace()
+        .trim_start_matches(|c: char| c == '(' || c.is_whitespace())
+        .split(|c: char| !c.is_ascii_alphabetic())
         .next()
         .unwrap_or("")
         .to_ascii_lowercase();
     match first.as_str() {
-        "select" | "with" | "explain" => Ok(()),
+        "select" | "with" | "values" | "explain" => Ok(()),
         "" => Err(CapabilityError::InvalidInput("empty query".into())),
         other => Err(CapabilityError::InvalidInput(format!(
             "`{other}` statements are not allowed: the database is read-only"
         ))),
     }
+}
+
+/// `sql` with every string literal, quoted identifier and comment replaced
+/// by a space (an unterminated one runs to the end).
+fn strip_literals_and_comments(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' | '`' | '[' => {
+                let close = if c == '[' { ']' } else { c };
+                while let Some(d) = chars.next() {
+                    if d == close {
+                        // A doubled quote is an escaped quote, not the end.
+                        if close != ']' && chars.peek() == Some(&close) {
+                            chars.next();
+                            continue;
+                        }
+                        break;
+                    }
+                }
+                out.push(' ');
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+                out.push(' ');
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for d in chars.by_ref() {
+                    if prev == '*' && d == '/' {
+                        break;
+                    }
+                    prev = d;
+                }
+                out.push(' ');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Per-invocation state of the `db` capability.
@@ -223,5 +277,13 @@ mod tests {
         );
         assert!(check_read_only("select 1; drop table t").is_err());
         assert!(check_read_only("").is_err());
+        assert!(check_read_only("SELECT * FROM t WHERE name = 'a;b' AND x = 'it''s'").is_ok());
+        assert!(check_read_only("-- count them\nSELECT count(*) FROM t").is_ok());
+        assert!(check_read_only("/* c; */ (SELECT 1) UNION SELECT 2").is_ok());
+        assert!(check_read_only("VALUES (1), (2)").is_ok());
+        assert!(check_read_only("SELECT \"a;b\" FROM t").is_ok());
+        assert!(check_read_only("SELECT 'x'; DELETE FROM t").is_err());
+        assert!(check_read_only("/* SELECT */ DELETE FROM t").is_err());
+        assert!(check_read_only("-- SELECT\nDROP TABLE t").is_err());
     }
 }

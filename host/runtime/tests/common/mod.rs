@@ -21,7 +21,13 @@ pub fn artifacts_dir() -> PathBuf {
 
 /// Path of a built plugin or test guest; fails with the command that builds it.
 pub fn artifact(package: &str) -> PathBuf {
-    let path = artifacts_dir().join(format!("{package}.wasm"));
+    let file = format!("{package}.wasm");
+    let guest = artifacts_dir().join("../guests").join(&file);
+    let path = if guest.exists() {
+        guest
+    } else {
+        artifacts_dir().join(&file)
+    };
     assert!(
         path.exists(),
         "missing artifact {}: build the plugins and test guests with `cargo xtask build-plugins`",

@@ -1,0 +1,202 @@
+//! The real `weft` binary: `run` on the shipped graph with a script,
+//! `graph validate` on good and broken files, and `bench frames`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("weft-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `weft ARGS` in the workspace root with its own data folder.
+fn weft(data: &Path, args: &[&str]) -> Output {
+    let plugins = root().join("artifacts/plugins");
+    assert!(
+        plugins.join("weft-plugin-input.wasm").exists(),
+        "run `cargo xtask build-plugins` first"
+    );
+    // Output goes to files (no pipe to drain), so a hung process can be
+    // killed after a generous bound instead of hanging the suite.
+    let out_path = data.join("stdout.txt");
+    let err_path = data.join("stderr.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .current_dir(root())
+        .env("WEFT_PLUGIN_DIR", &plugins)
+        .env("WEFT_DATA_DIR", data)
+        .args(args)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("running weft");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for weft") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "weft {args:?} did not exit within 3 minutes; stdout so far:\n{}",
+                std::fs::read_to_string(&out_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn run_answers_the_demo_question_from_the_generated_database() {
+    let data = temp_dir("run");
+    let out = weft(
+        &data,
+        &[
+            "run",
+            "--graph",
+            "graphs/assistant.yaml",
+            "--script",
+            "graphs/scripts/assistant-demo.json",
+            "how many devices does customer 1042 have?",
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("Customer 1042 has 3 metering devices"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("completed after 4 frames"), "{stdout}");
+    for node in ["input", "memorizer", "pa", "eras", "output", "ui"] {
+        assert!(
+            stdout.contains(&format!(" {node} ")),
+            "{node} missing:\n{stdout}"
+        );
+    }
+    // Live progress on stderr, including the streamed reply.
+    assert!(stderr.contains("[eras] Querying the database"), "{stderr}");
+    assert!(data.join("eras.db").exists());
+
+    // --json prints the whole trace; the journal shows the real query result.
+    let out = weft(
+        &data,
+        &[
+            "run",
+            "--json",
+            "--quiet",
+            "--script",
+            "graphs/scripts/assistant-demo.json",
+            "how many devices does customer 1042 have?",
+        ],
+    );
+    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON trace");
+    assert_eq!(trace["status"], "completed");
+    let eras = trace["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"] == "eras")
+        .unwrap();
+    let query = eras["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["op"] == "query")
+        .unwrap();
+    assert_eq!(query["response"]["ok"]["rows"][0][0]["value"], 3);
+}
+
+#[test]
+fn run_without_a_model_reports_the_failure_and_exits_non_zero() {
+    let data = temp_dir("nomodel");
+    let out = weft(&data, &["run", "--quiet", "hello"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("(no reply)"), "{stdout}");
+    assert!(stdout.contains("no LLM provider is configured"), "{stdout}");
+}
+
+#[test]
+fn graph_validate_accepts_the_shipped_graphs() {
+    let data = temp_dir("validate-ok");
+    for graph in ["graphs/assistant.yaml", "graphs/framed.yaml"] {
+        let out = weft(&data, &["graph", "validate", graph]);
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{graph}: {stdout}{}",
+            text(&out.stderr)
+        );
+        assert!(stdout.contains("is valid"), "{stdout}");
+    }
+}
+
+#[test]
+fn graph_validate_lists_every_problem_with_its_location() {
+    let data = temp_dir("validate-bad");
+    let file = data.join("broken.yaml");
+    std::fs::write(
+        &file,
+        r#"name: broken
+entry: input
+defaults:
+  limits: { deadline_ms: 0 }
+nodes:
+  input: { plugin: input, grants: [llm, db] }
+  lost: { plugin: output }
+  ghost: { plugin: no-such-plugin }
+edges:
+  - { from: input, to: nowhere }
+"#,
+    )
+    .unwrap();
+    let out = weft(&data, &["graph", "validate", file.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for needle in ["no-such-plugin", "nowhere", "`db`", "lost", "deadline_ms"] {
+        assert!(stdout.contains(needle), "{needle} not reported:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("broken.yaml:"),
+        "locations missing:\n{stdout}"
+    );
+    let missing = weft(&data, &["graph", "validate", "no/such/file.yaml"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn bench_frames_prints_its_figures() {
+    let data = temp_dir("bench");
+    let out = weft(
+        &data,
+        &[
+            "bench",
+            "frames",
+            "--runs",
+            "50",
+            "--concurrency",
+            "4",
+            "--guests",
+            root().join("artifacts/guests").to_str().unwrap(),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for row in ["host overhead per node invocation", "frames/s", "runs/s"] {
+        assert!(stdout.contains(row), "{row} missing:\n{stdout}");
+    }
+}

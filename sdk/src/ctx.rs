@@ -103,6 +103,15 @@ impl<'h> Ctx<'h> {
         })
     }
 
+    /// Logs, at warning level, that `message` is of a kind this node does
+    /// not handle and was skipped (the one wording every node uses).
+    pub fn ignore(&self, message: &Message) {
+        self.log().warn(format!(
+            "ignoring message {} of kind {:?} from {}",
+            message.id, message.kind, message.from
+        ));
+    }
+
     /// The whole invocation context.
     pub fn context(&self) -> &Context {
         &self.context

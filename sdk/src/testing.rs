@@ -230,6 +230,15 @@ impl TestHost {
         Ok(ctx.into_output())
     }
 
+    /// The lines the node logged at warning level, in order.
+    pub fn warnings(&self) -> Vec<String> {
+        self.logs()
+            .into_iter()
+            .filter(|(level, _)| *level == Level::Warn)
+            .map(|(_, line)| line)
+            .collect()
+    }
+
     /// Every model request the node made (granted ones), in order.
     pub fn llm_requests(&self) -> Vec<CompletionRequest> {
         self.llm.borrow().requests.clone()

@@ -90,10 +90,7 @@ impl Node for Director {
         }
         for message in inbox {
             if message.kind != kind::COMMAND {
-                ctx.log().warn(format!(
-                    "ignoring message {} of kind {:?} from {}",
-                    message.id, message.kind, message.from
-                ));
+                ctx.ignore(message);
                 continue;
             }
             let command: Command = message.json()?;

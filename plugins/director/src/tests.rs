@@ -6,7 +6,7 @@ use weft_protocol::{
     UI_TOOLS,
 };
 use weft_sdk::testing::{TestHost, describe};
-use weft_sdk::{Capability, Error, EventKind, Level, Message, NodeError, Role, TickOutput};
+use weft_sdk::{Capability, Error, EventKind, Message, NodeError, Role, TickOutput};
 
 use crate::{Director, FALLBACK_HINT, PLANNING_PROGRESS, TOOL_GUIDE, fallback_plan, prompt};
 
@@ -50,14 +50,6 @@ fn only_plan(output: &TickOutput) -> PlanMessage {
     message.json().unwrap()
 }
 
-fn warnings(host: &TestHost) -> Vec<String> {
-    host.logs()
-        .into_iter()
-        .filter(|(level, _)| *level == Level::Warn)
-        .map(|(_, line)| line)
-        .collect()
-}
-
 #[test]
 fn the_plan_goes_to_the_thinker_with_the_request_and_language() {
     let answer = plan_json(json!([
@@ -84,7 +76,7 @@ fn the_plan_goes_to_the_thinker_with_the_request_and_language() {
         [json!({"plan": answer})]
     );
     assert_eq!(host.events().len(), 1);
-    assert!(warnings(&host).is_empty());
+    assert!(host.warnings().is_empty());
 }
 
 #[test]
@@ -160,7 +152,7 @@ fn unknown_tools_and_non_object_args_are_dropped_with_a_warning() {
             },
         ]
     );
-    let warnings = warnings(&host);
+    let warnings = host.warnings();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].contains("launch_rockets") && warnings[0].contains("unknown tool"));
     assert!(warnings[1].contains("describe_table") && warnings[1].contains("object"));
@@ -185,7 +177,7 @@ fn an_unparseable_answer_sends_the_fallback_plan_with_a_warning() {
         assert!(sent.plan.tool_sequence.is_empty());
         assert_eq!(sent.plan.response_hint, FALLBACK_HINT);
         assert_eq!(sent.request, "hello?");
-        let warnings = warnings(&host);
+        let warnings = host.warnings();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("fallback"));
         assert_eq!(
@@ -242,7 +234,7 @@ fn each_command_is_planned_in_order_and_other_kinds_are_skipped() {
     assert_eq!(requests[1].request, "second");
     assert_eq!(requests[1].plan, fallback_plan());
     assert_eq!(host.llm_requests().len(), 2);
-    assert!(warnings(&host).iter().any(|line| line.contains("action")));
+    assert!(host.warnings().iter().any(|line| line.contains("action")));
 }
 
 #[test]

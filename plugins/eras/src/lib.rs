@@ -87,10 +87,7 @@ impl Node for Eras {
         let config: Config = ctx.config()?;
         for message in inbox {
             if message.kind != kind::JOB {
-                ctx.log().warn(format!(
-                    "ignoring message {} of kind {:?} from {}",
-                    message.id, message.kind, message.from
-                ));
+                ctx.ignore(message);
                 continue;
             }
             let job: Job = message.json()?;

@@ -97,10 +97,7 @@ impl Node for Input {
         let config: Config = ctx.config()?;
         for message in inbox {
             if message.kind != weft_protocol::kind::USER {
-                ctx.log().warn(format!(
-                    "ignoring message {} of kind {:?} from {}",
-                    message.id, message.kind, message.from
-                ));
+                ctx.ignore(message);
                 continue;
             }
             let UserText { text } = message.json()?;

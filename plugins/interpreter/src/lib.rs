@@ -90,10 +90,7 @@ impl Node for Interpreter {
         let config = Config::load(ctx)?;
         for message in inbox {
             if message.kind != kind::INTERPRET {
-                ctx.log().warn(format!(
-                    "ignoring message {} of kind {:?} from {}",
-                    message.id, message.kind, message.from
-                ));
+                ctx.ignore(message);
                 continue;
             }
             let interpret: Interpret = message.json()?;

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use weft_protocol::{Interpret, Interpreted, Respond, ToolCall, ToolOutput, UiActions};
 use weft_sdk::testing::{TestHost, describe};
-use weft_sdk::{Capability, Error, EventKind, Level, Message, NodeError, TickOutput};
+use weft_sdk::{Capability, Error, EventKind, Message, NodeError, TickOutput};
 
 use crate::fallback::FALLBACK_CONFIDENCE;
 use crate::{INTERPRETING_PROGRESS, Interpreter, prompt};
@@ -53,14 +53,6 @@ fn sent(output: &TickOutput) -> (Respond, UiActions) {
     )
 }
 
-fn warnings(host: &TestHost) -> Vec<String> {
-    host.logs()
-        .into_iter()
-        .filter(|(level, _)| *level == Level::Warn)
-        .map(|(_, line)| line)
-        .collect()
-}
-
 #[test]
 fn the_result_goes_to_output_and_the_facts_to_the_ui() {
     let host = TestHost::for_node::<Interpreter>().answer_json(&answer());
@@ -93,7 +85,7 @@ fn the_result_goes_to_output_and_the_facts_to_the_ui() {
     assert_eq!(host.events().len(), 1);
     assert_eq!(host.progress(), [INTERPRETING_PROGRESS]);
     assert_eq!(output.reply, None);
-    assert!(warnings(&host).is_empty());
+    assert!(host.warnings().is_empty());
 }
 
 #[test]
@@ -160,7 +152,7 @@ fn an_unparseable_answer_falls_back_to_the_data() {
             host.events_of(EventKind::Interpreted),
             [json!({"result": fallback})]
         );
-        let warnings = warnings(&host);
+        let warnings = host.warnings();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(
             warnings[0].contains("unusable interpretation"),
@@ -179,7 +171,7 @@ fn an_llm_error_falls_back_too() {
     let result = respond.result.unwrap();
     assert_eq!(result.confidence, FALLBACK_CONFIDENCE);
     assert_eq!(result.key_facts, ["name: m-1"]);
-    let warnings = warnings(&host);
+    let warnings = host.warnings();
     assert_eq!(warnings.len(), 1);
     assert!(warnings[0].contains("unavailable: model is loading"));
 }
@@ -244,7 +236,7 @@ fn other_kinds_are_skipped_with_a_warning() {
     let output = host.tick::<Interpreter>(&[stray]).unwrap();
     assert!(output.messages.is_empty());
     assert!(host.llm_requests().is_empty());
-    assert!(warnings(&host)[0].contains("plan"));
+    assert!(host.warnings()[0].contains("plan"));
 }
 
 #[test]

@@ -51,10 +51,7 @@ impl Node for Memorizer {
     fn tick(ctx: &mut Ctx<'_>, inbox: &[Message]) -> Result<(), NodeError> {
         for message in inbox {
             if message.kind != kind::COMMAND {
-                ctx.log().warn(format!(
-                    "ignoring message {} of kind {:?} from {}",
-                    message.id, message.kind, message.from
-                ));
+                ctx.ignore(message);
                 continue;
             }
             let command: Command = message.json()?;

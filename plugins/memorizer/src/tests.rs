@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use weft_protocol::{Analysis, Command, Complexity, Intent};
 use weft_sdk::testing::{TestHost, describe};
-use weft_sdk::{Capability, Error, EventKind, Level, Message, NodeError, Scope};
+use weft_sdk::{Capability, Error, EventKind, Message, NodeError, Scope};
 
 use crate::update::MEMORIZE_SYSTEM;
 use crate::{MEMORIZER_STATE_KEY, Memorizer, MemorizerState};
@@ -62,13 +62,6 @@ fn host_with(state: &MemorizerState) -> TestHost {
         MEMORIZER_STATE_KEY,
         serde_json::to_string(state).unwrap(),
     )
-}
-
-fn warnings(host: &TestHost) -> Vec<String> {
-    let logs = host.logs().into_iter();
-    logs.filter(|(level, _)| *level == Level::Warn)
-        .map(|(_, line)| line)
-        .collect()
 }
 
 #[test]
@@ -160,8 +153,8 @@ fn an_unusable_answer_keeps_the_old_state_with_the_new_topic_and_language() {
         assert_eq!(kept.facts, old.facts);
         assert_eq!(kept.user_name, old.user_name);
         assert_eq!(kept.situation, old.situation);
-        assert_eq!(warnings(&host).len(), 1);
-        assert!(warnings(&host)[0].contains("keeping the old one"));
+        assert_eq!(host.warnings().len(), 1);
+        assert!(host.warnings()[0].contains("keeping the old one"));
         assert_eq!(
             host.events_of(EventKind::Updated),
             [json!({"memorizer": to_json(&kept)})]
@@ -211,7 +204,7 @@ fn an_unusable_stored_state_starts_afresh_with_a_warning() {
     host.tick::<Memorizer>(&[ask()]).unwrap();
 
     assert_eq!(stored(&host), answered());
-    assert!(warnings(&host)[0].contains("starting afresh"));
+    assert!(host.warnings()[0].contains("starting afresh"));
 }
 
 #[test]
@@ -283,7 +276,7 @@ fn an_empty_inbox_or_other_kinds_do_nothing() {
 
     assert!(host.llm_requests().is_empty());
     assert_eq!(host.memory(Scope::Thread, MEMORIZER_STATE_KEY), None);
-    assert_eq!(warnings(&host).len(), 1);
+    assert_eq!(host.warnings().len(), 1);
 }
 
 #[test]

@@ -73,10 +73,7 @@ impl Node for Output {
             match message.kind.as_str() {
                 kind::RESPOND => items.push(Item::Respond(message.json()?)),
                 kind::COMMAND => items.push(Item::Reflex(message.json()?)),
-                other => ctx.log().warn(format!(
-                    "ignoring message {} of kind {other:?} from {}",
-                    message.id, message.from
-                )),
+                _ => ctx.ignore(message),
             }
         }
         if items.is_empty() {

@@ -3,7 +3,7 @@
 use serde_json::json;
 use weft_protocol::{Analysis, Command, Complexity, Intent, Interpreted, Respond};
 use weft_sdk::testing::{TestHost, describe};
-use weft_sdk::{Capability, Error, Level, Message, NodeError, Role};
+use weft_sdk::{Capability, Error, Message, NodeError, Role};
 
 use crate::{Output, WRITING_PROGRESS};
 
@@ -52,14 +52,6 @@ fn user_turn(host: &TestHost) -> String {
     requests[0].messages[1].content.clone()
 }
 
-fn warnings(host: &TestHost) -> Vec<String> {
-    host.logs()
-        .into_iter()
-        .filter(|(level, _)| *level == Level::Warn)
-        .map(|(_, line)| line)
-        .collect()
-}
-
 #[test]
 fn one_streamed_call_phrases_the_result() {
     let host = TestHost::for_node::<Output>().answer("  Es gibt 2 Geräte.\n");
@@ -80,7 +72,7 @@ fn one_streamed_call_phrases_the_result() {
          Facts: There are 2 devices.\n- m-1 is a meter\n- m-2 is a valve"
     );
     assert_eq!(host.progress(), [WRITING_PROGRESS]);
-    assert!(warnings(&host).is_empty());
+    assert!(host.warnings().is_empty());
 }
 
 #[test]
@@ -176,7 +168,7 @@ fn an_llm_error_falls_back_to_the_material_with_a_warning() {
     );
     assert!(output.done);
     assert_eq!(host.llm_requests().len(), 1);
-    let warnings = warnings(&host);
+    let warnings = host.warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("budget-exhausted"), "{warnings:?}");
 }
@@ -191,7 +183,7 @@ fn an_empty_answer_falls_back_too() {
         output.reply.as_deref(),
         Some("There are 2 devices.\n- m-1 is a meter\n- m-2 is a valve")
     );
-    assert!(warnings(&host)[0].contains("empty reply"));
+    assert!(host.warnings()[0].contains("empty reply"));
 }
 
 #[test]
@@ -237,7 +229,7 @@ fn other_kinds_are_skipped_and_an_empty_inbox_does_nothing() {
     assert_eq!(output.reply, None);
     assert!(!output.done);
     assert!(host.llm_requests().is_empty());
-    assert!(warnings(&host)[0].contains("\"ui\""));
+    assert!(host.warnings()[0].contains("\"ui\""));
 
     let output = host.tick::<Output>(&[]).unwrap();
     assert_eq!(output, Default::default());

@@ -83,10 +83,7 @@ impl Node for Pa {
             match message.kind.as_str() {
                 kind::COMMAND => route::handle(ctx, &config, message.json()?)?,
                 kind::EXPERT_FAILED => retry::handle(ctx, &config, &message.from, message.json()?)?,
-                other => ctx.log().warn(format!(
-                    "ignoring message {} of kind {other:?} from {}",
-                    message.id, message.from
-                )),
+                _ => ctx.ignore(message),
             }
         }
         Ok(())

@@ -109,10 +109,7 @@ impl Node for Thinker {
         let config = Config::load(ctx)?;
         for message in inbox {
             if message.kind != kind::PLAN {
-                ctx.log().warn(format!(
-                    "ignoring message {} of kind {:?} from {}",
-                    message.id, message.kind, message.from
-                ));
+                ctx.ignore(message);
                 continue;
             }
             let plan: PlanMessage = message.json()?;

@@ -5,9 +5,7 @@ use weft_protocol::{
     DirectorPlan, Interpret, PlanMessage, Respond, ToolCall, ToolOutput, UiActions,
 };
 use weft_sdk::testing::{TestHost, describe};
-use weft_sdk::{
-    Capability, Column, Error, EventKind, Level, Message, NodeError, Rows, TickOutput, Value,
-};
+use weft_sdk::{Capability, Column, Error, EventKind, Message, NodeError, Rows, TickOutput, Value};
 
 use crate::Thinker;
 
@@ -58,14 +56,6 @@ fn routes(output: &TickOutput) -> Vec<(&str, &str)> {
         .messages
         .iter()
         .map(|message| (message.to.as_str(), message.kind.as_str()))
-        .collect()
-}
-
-fn warnings(host: &TestHost) -> Vec<String> {
-    host.logs()
-        .into_iter()
-        .filter(|(level, _)| *level == Level::Warn)
-        .map(|(_, line)| line)
         .collect()
 }
 
@@ -206,7 +196,7 @@ fn a_db_error_becomes_the_output_error_and_the_plan_goes_on() {
         .map(|event| event["tool"].clone())
         .collect();
     assert_eq!(tools, ["query_db", "describe_table", "list_tables"]);
-    let warnings = warnings(&host);
+    let warnings = host.warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].starts_with("query_db failed"), "{warnings:?}");
 }
@@ -228,7 +218,7 @@ fn a_malformed_ui_call_is_reported_not_sent() {
         respond.error.as_deref(),
         Some("create_machine: `name` is missing")
     );
-    assert_eq!(warnings(&host).len(), 1);
+    assert_eq!(host.warnings().len(), 1);
 }
 
 #[test]
@@ -346,7 +336,7 @@ fn other_kinds_are_skipped_with_a_warning() {
     let stray = Message::new("input", "command", &json!({"source_text": "hi"}));
     let output = host.tick::<Thinker>(&[stray]).unwrap();
     assert!(output.messages.is_empty());
-    assert!(warnings(&host)[0].contains("command"));
+    assert!(host.warnings()[0].contains("command"));
 }
 
 #[test]

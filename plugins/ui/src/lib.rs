@@ -74,11 +74,8 @@ impl Node for Ui {
                     };
                     (1, errors)
                 }
-                other => {
-                    ctx.log().warn(format!(
-                        "ignoring message {} of kind {other:?} from {}",
-                        message.id, message.from
-                    ));
+                _ => {
+                    ctx.ignore(message);
                     continue;
                 }
             };

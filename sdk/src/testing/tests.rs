@@ -319,7 +319,7 @@ fn config_is_parsed_into_the_nodes_type() {
             Ok(())
         }
     }
-    let mut host = TestHost::new().config(serde_json::json!({"peer": "output"}));
+    let host = TestHost::new().config(serde_json::json!({"peer": "output"}));
     assert_eq!(
         host.tick::<Configured>(&[]).unwrap().reply.as_deref(),
         Some("output:0")

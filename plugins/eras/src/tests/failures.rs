@@ -5,7 +5,7 @@ use weft_protocol::ExpertFailed;
 use weft_sdk::testing::TestHost;
 use weft_sdk::{Capability, Error, Message, TickOutput};
 
-use super::{COUNT_JOB, Scripted, job, plan, routes, warnings};
+use super::{COUNT_JOB, Scripted, job, plan, routes};
 use crate::Eras;
 
 /// The only message sent: `expert_failed` to the PA, for the job as received.
@@ -30,7 +30,8 @@ fn an_unusable_plan_is_reported_without_touching_the_tables() {
         );
         assert_eq!(s.timeline(), ["list_tables", "llm:plan"]);
         assert!(
-            warnings(&s.host)
+            s.host
+                .warnings()
                 .iter()
                 .any(|w| w.contains("could not plan"))
         );
@@ -47,7 +48,7 @@ fn a_plan_naming_only_unknown_tables_is_reported() {
         only_failure(&output),
         "could not plan the lookup: the plan names no known table"
     );
-    assert!(warnings(&s.host)[0].contains("\"Rechnungen\""));
+    assert!(s.host.warnings()[0].contains("\"Rechnungen\""));
 }
 
 #[test]
@@ -158,7 +159,8 @@ fn without_hud_and_memory_the_job_is_still_done() {
     assert!(s.host.denied().contains(&Capability::Hud));
     assert!(s.host.denied().contains(&Capability::Memory));
     assert!(
-        warnings(&s.host)
+        s.host
+            .warnings()
             .iter()
             .any(|w| w.contains("could not cache"))
     );

@@ -249,7 +249,7 @@ fn configured_tables_narrow_the_plan() {
         schema["properties"]["tables"]["items"]["enum"],
         json!(["Kunden", "Objekte"])
     );
-    assert!(super::warnings(&s.host)[0].contains("Rechnungen"));
+    assert!(s.host.warnings()[0].contains("Rechnungen"));
 }
 
 #[test]

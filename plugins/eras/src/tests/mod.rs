@@ -13,8 +13,8 @@ use serde_json::{Value as Json, json};
 use weft_protocol::Job;
 use weft_sdk::testing::{TestHost, describe};
 use weft_sdk::{
-    Capability, Column, CompletionRequest, Error, EventKind, Level, Message, NodeError, Rows,
-    TickOutput, Value,
+    Capability, Column, CompletionRequest, Error, EventKind, Message, NodeError, Rows, TickOutput,
+    Value,
 };
 
 use crate::Eras;
@@ -211,13 +211,6 @@ fn prompt(host: &TestHost, index: usize) -> String {
         .clone()
 }
 
-fn warnings(host: &TestHost) -> Vec<String> {
-    let logs = host.logs().into_iter();
-    logs.filter(|(level, _)| *level == Level::Warn)
-        .map(|(_, line)| line)
-        .collect()
-}
-
 /// The messages sent as (to, kind) pairs, in order.
 fn routes(output: &TickOutput) -> Vec<(&str, &str)> {
     let pairs = output.messages.iter();
@@ -268,5 +261,5 @@ fn other_kinds_are_skipped_with_a_warning() {
 
     assert!(output.messages.is_empty());
     assert!(host.llm_requests().is_empty());
-    assert_eq!(warnings(&host).len(), 1);
+    assert_eq!(host.warnings().len(), 1);
 }

@@ -6,7 +6,6 @@ use weft_sdk::{Error, Rows, Scope, Value};
 
 use super::{
     BAD_SQL, COUNT_JOB, COUNT_SQL, Scripted, count_handler, job, plan, prompt, routes, sql,
-    warnings,
 };
 use crate::{ColumnInfo, schema_key};
 
@@ -126,7 +125,8 @@ fn retries_are_bounded_then_the_pa_is_told() {
         )
     );
     assert!(
-        warnings(&s.host)
+        s.host
+            .warnings()
             .iter()
             .any(|w| w.contains("failed: no working SQL"))
     );

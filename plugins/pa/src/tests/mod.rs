@@ -6,7 +6,7 @@ mod route;
 use serde_json::{Value, json};
 use weft_protocol::{Analysis, Command, Complexity, ExpertFailed, Intent, Job, UiActions};
 use weft_sdk::testing::{TestHost, describe};
-use weft_sdk::{Capability, Level, Message, NodeError, Outbound, TickOutput};
+use weft_sdk::{Capability, Message, NodeError, Outbound, TickOutput};
 
 use crate::Pa;
 
@@ -80,13 +80,6 @@ fn body<T: serde::de::DeserializeOwned>(message: &Outbound) -> T {
     message.json().unwrap()
 }
 
-fn warnings(host: &TestHost) -> Vec<String> {
-    let logs = host.logs().into_iter();
-    logs.filter(|(level, _)| *level == Level::Warn)
-        .map(|(_, line)| line)
-        .collect()
-}
-
 /// The user turn of the `index`th model request.
 fn prompt(host: &TestHost, index: usize) -> String {
     host.llm_requests()[index]
@@ -149,6 +142,6 @@ fn other_kinds_are_skipped_with_a_warning() {
 
     assert!(output.messages.is_empty());
     assert!(host.llm_requests().is_empty());
-    assert_eq!(warnings(&host).len(), 1);
-    assert!(warnings(&host)[0].contains("\"user\""));
+    assert_eq!(host.warnings().len(), 1);
+    assert!(host.warnings()[0].contains("\"user\""));
 }

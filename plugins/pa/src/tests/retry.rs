@@ -4,9 +4,7 @@ use serde_json::json;
 use weft_protocol::{Analysis, Job, LAST_ANALYSIS_KEY, Respond, UiActions};
 use weft_sdk::{Error, EventKind, Scope};
 
-use super::{
-    ERAS, analysis, body, expert_failed, host, job, prompt, routes, schema, topic_ui, warnings,
-};
+use super::{ERAS, analysis, body, expert_failed, host, job, prompt, routes, schema, topic_ui};
 use crate::retry::{APOLOGY, REFORMULATE_SYSTEM};
 use crate::{PENDING_KEY, Pa, PendingJob};
 
@@ -109,7 +107,7 @@ fn a_second_failure_gives_up_with_an_apology() {
     );
     assert_eq!(body::<UiActions>(&output.messages[1]), topic_ui("devices"));
     assert_eq!(host.memory(Scope::Node, PENDING_KEY), None);
-    assert!(warnings(&host)[0].contains("giving up"));
+    assert!(host.warnings()[0].contains("giving up"));
 }
 
 #[test]

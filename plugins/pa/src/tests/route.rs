@@ -5,7 +5,7 @@ use weft_protocol::{Job, MEMORIZER_STATE_KEY, MemorizerState, Respond, UiActions
 use weft_sdk::testing::TestHost;
 use weft_sdk::{Capability, Error, EventKind, NodeError, Scope};
 
-use super::{ERAS, body, command, host, job, prompt, routes, routing, schema, topic_ui, warnings};
+use super::{ERAS, body, command, host, job, prompt, routes, routing, schema, topic_ui};
 use crate::route::{ROUTE_SYSTEM, Routing};
 use crate::{HISTORY_KEY, PENDING_KEY, Pa, PendingJob, Turn};
 
@@ -145,8 +145,8 @@ fn an_unusable_memorizer_state_is_ignored_with_a_warning() {
     host.tick::<Pa>(&[command("Hallo")]).unwrap();
 
     assert!(prompt(&host, 0).contains("nothing yet"));
-    assert_eq!(warnings(&host).len(), 1, "{:?}", warnings(&host));
-    assert!(warnings(&host)[0].contains(MEMORIZER_STATE_KEY));
+    assert_eq!(host.warnings().len(), 1, "{:?}", host.warnings());
+    assert!(host.warnings()[0].contains(MEMORIZER_STATE_KEY));
 }
 
 #[test]
@@ -194,8 +194,8 @@ fn an_unknown_expert_is_treated_as_none_with_a_warning() {
     let respond: Respond = body(&output.messages[0]);
     assert_eq!(respond.draft.as_deref(), Some("Find the plan of house 3."));
     assert_eq!(host.events_of(EventKind::Decided)[0]["expert"], "none");
-    assert_eq!(warnings(&host).len(), 1);
-    assert!(warnings(&host)[0].contains("plankiste"));
+    assert_eq!(host.warnings().len(), 1);
+    assert!(host.warnings()[0].contains("plankiste"));
     let history: Vec<Turn> = host.memory_json(Scope::Node, HISTORY_KEY).unwrap();
     assert_eq!(history[0].route, "none");
 }
@@ -217,8 +217,8 @@ fn an_unusable_answer_falls_back_to_answering_without_an_expert() {
             host.events_of(EventKind::Decided),
             [json!({"expert": "none", "job": "", "language": "de"})]
         );
-        assert_eq!(warnings(&host).len(), 1);
-        assert!(warnings(&host)[0].contains("unusable routing"));
+        assert_eq!(host.warnings().len(), 1);
+        assert!(host.warnings()[0].contains("unusable routing"));
     }
 }
 
@@ -232,7 +232,7 @@ fn missing_language_and_job_are_filled_from_the_command() {
     let sent: Job = body(&output.messages[0]);
     assert_eq!(sent.job, QUESTION);
     assert_eq!(sent.language, "de");
-    assert!(warnings(&host)[0].contains("empty job"));
+    assert!(host.warnings()[0].contains("empty job"));
 }
 
 #[test]
@@ -270,7 +270,7 @@ fn without_memory_and_hud_the_pa_still_routes() {
     assert_eq!(routes(&output), [("eras", "job")]);
     assert!(host.denied().contains(&Capability::Memory));
     assert!(host.denied().contains(&Capability::Hud));
-    let warnings = warnings(&host);
+    let warnings = host.warnings();
     assert!(
         warnings.iter().any(|w| w.contains("progress")),
         "{warnings:?}"

@@ -3,7 +3,7 @@
 use serde_json::json;
 use weft_sdk::testing::TestHost;
 
-use super::{call, host_with, light, press, run, saved, warnings};
+use super::{call, host_with, light, press, run, saved};
 
 /// The light, and a door that also has a `red` state (for ambiguity).
 fn two_machines() -> TestHost {
@@ -78,7 +78,7 @@ fn an_ambiguous_or_unknown_state_is_an_error_with_a_warning() {
         assert_eq!(run(&host, message), [expected]);
     }
     assert_eq!(saved(&host), before);
-    assert_eq!(warnings(&host).len(), 5);
+    assert_eq!(host.warnings().len(), 5);
 }
 
 #[test]

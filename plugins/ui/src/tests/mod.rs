@@ -82,14 +82,6 @@ fn assert_silent(output: &TickOutput) {
     assert!(!output.done);
 }
 
-fn warnings(host: &TestHost) -> Vec<String> {
-    host.logs()
-        .into_iter()
-        .filter(|(level, _)| *level == Level::Warn)
-        .map(|(_, line)| line)
-        .collect()
-}
-
 #[test]
 fn a_message_emits_one_updated_event_with_the_saved_state() {
     let host = TestHost::for_node::<Ui>();
@@ -122,7 +114,7 @@ fn a_message_emits_one_updated_event_with_the_saved_state() {
     );
     assert_eq!(host.memory(Scope::Thread, UI_STATE_KEY), None);
     assert!(host.llm_requests().is_empty());
-    assert!(warnings(&host).is_empty());
+    assert!(host.warnings().is_empty());
 }
 
 #[test]
@@ -149,7 +141,7 @@ fn an_invalid_call_is_collected_and_the_others_still_apply() {
     assert_eq!(state["machines"]["light"]["current"], "red");
     assert_eq!(state["state"], json!({"mode": 1}));
     // Some calls applied: no warning.
-    assert!(warnings(&host).is_empty());
+    assert!(host.warnings().is_empty());
 }
 
 #[test]
@@ -164,7 +156,7 @@ fn a_message_whose_every_call_failed_still_succeeds_with_a_warning() {
     );
 
     assert_eq!(errors.len(), 2);
-    let warnings = warnings(&host);
+    let warnings = host.warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("nothing of message"), "{warnings:?}");
     assert!(warnings[0].contains("no machine named `a`"), "{warnings:?}");
@@ -223,7 +215,7 @@ fn other_kinds_are_skipped_with_a_warning() {
     assert_silent(&output);
     assert!(host.events().is_empty());
     assert_eq!(host.memory(Scope::Node, UI_STATE_KEY), None);
-    assert!(warnings(&host)[0].contains("respond"));
+    assert!(host.warnings()[0].contains("respond"));
 }
 
 #[test]

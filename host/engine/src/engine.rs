@@ -368,21 +368,17 @@ impl Engine {
         {
             entry.active = None;
         }
-        let shared = Arc::new(trace.clone());
         {
             let mut traces = lock(&self.traces);
-            traces.push_back(Arc::clone(&shared));
+            traces.push_back(Arc::new(trace.clone()));
             while traces.len() > self.config.trace_history {
                 traces.pop_front();
             }
         }
-        self.bus.publish(
-            thread,
-            run,
-            None,
-            None,
-            EventBody::FrameTrace(Box::new(trace.clone())),
-        );
+        if self.bus.has_subscribers() {
+            let event = EventBody::FrameTrace(Box::new(trace.clone()));
+            self.bus.publish(thread, run, None, None, event);
+        }
     }
 
     /// Kills the run in flight on `thread`: it stops at the next frame

@@ -166,6 +166,12 @@ impl Bus {
         }));
     }
 
+    /// Whether anyone listens (events that are costly to build can be
+    /// skipped when nobody does).
+    pub fn has_subscribers(&self) -> bool {
+        self.inner.tx.receiver_count() > 0
+    }
+
     /// The last sequence number handed out.
     pub fn last_seq(&self) -> u64 {
         self.inner.seq.load(Ordering::Relaxed)

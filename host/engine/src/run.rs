@@ -109,7 +109,7 @@ pub(crate) async fn execute(
         let outcomes = invoke_frame(engine, graph, thread, run, frame, &active, &inboxes).await;
         let mut writes: Vec<MemoryWrite> = Vec::new();
         for ((&i, inbox), outcome) in active.iter().zip(&inboxes).zip(outcomes) {
-            let record = apply(
+            let mut record = apply(
                 engine,
                 graph,
                 (thread, run, frame, i),
@@ -119,16 +119,16 @@ pub(crate) async fn execute(
                 &mut writes,
                 &mut trace.reply,
             );
-            engine.bus.publish(
-                thread,
-                run,
-                Some(frame),
-                Some(&record.node),
-                EventBody::Frame(Box::new(FrameRecord {
-                    journal: Vec::new(),
-                    ..record.clone()
-                })),
-            );
+            if engine.bus.has_subscribers() {
+                // The event carries the record without its journal (which
+                // can be large); the journal is in the run's trace.
+                let journal = std::mem::take(&mut record.journal);
+                let event = EventBody::Frame(Box::new(record.clone()));
+                record.journal = journal;
+                engine
+                    .bus
+                    .publish(thread, run, Some(frame), Some(&record.node), event);
+            }
             trace.records.push(record);
         }
         engine.memory.apply(&writes);

@@ -47,6 +47,16 @@ pub struct PoolConfig {
     pub tables_per_component: u32,
     /// Largest linear memory, in bytes (also bounds [`Limits::max_memory`]).
     pub max_memory_size: usize,
+    /// Bytes of each pooled linear memory (and async stack) reset with
+    /// `memset` and kept mapped when an instance is freed, instead of being
+    /// returned to the kernel with `madvise`. With a fresh instance per
+    /// invocation, `madvise` means a TLB shootdown on every core and page
+    /// faults on the next use: the largest cost of an invocation (profiled
+    /// with `weft bench frames`). Memory beyond this is still decommitted.
+    pub keep_resident: usize,
+    /// Freed slots are decommitted in batches of this many (one `madvise`
+    /// sweep, one TLB flush per batch).
+    pub decommit_batch_size: usize,
 }
 
 impl Default for PoolConfig {
@@ -57,6 +67,8 @@ impl Default for PoolConfig {
             memories_per_component: 4,
             tables_per_component: 8,
             max_memory_size: 256 << 20,
+            keep_resident: 2 << 20,
+            decommit_batch_size: 32,
         }
     }
 }

@@ -473,7 +473,15 @@ fn engine_config(config: &RuntimeConfig) -> Result<Config, RuntimeError> {
             .max_core_instances_per_component(pool.core_instances_per_component)
             .max_memories_per_component(pool.memories_per_component)
             .max_tables_per_component(pool.tables_per_component)
-            .max_memory_size(pool.max_memory_size);
+            .max_memory_size(pool.max_memory_size)
+            .linear_memory_keep_resident(pool.keep_resident)
+            .table_keep_resident(pool.keep_resident / 16)
+            .async_stack_keep_resident(pool.keep_resident / 16)
+            .decommit_batch_size(pool.decommit_batch_size.max(1))
+            // Where the kernel can say which pages were touched (Linux 6.7+),
+            // only those are reset: a small guest costs a few pages, not
+            // `keep_resident` bytes of memset.
+            .pagemap_scan(wasmtime::Enabled::Auto);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     Ok(c)

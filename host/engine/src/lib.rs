@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 mod engine;
 pub mod events;
 pub mod graph;
@@ -21,7 +22,9 @@ mod loaded;
 mod plugins;
 mod run;
 pub mod trace;
+pub mod usage;
 
+pub use budget::{BudgetConfig, BudgetStatus, Budgets};
 pub use engine::{Backends, Engine, EngineConfig, EngineError, Inbound, RunHandle};
 pub use events::{Bus, Event, EventBody};
 pub use graph::{
@@ -31,3 +34,4 @@ pub use loaded::{LoadError, LoadedGraph};
 pub use plugins::{PluginSet, SkippedPlugin};
 pub use run::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
 pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
+pub use usage::{Ledger, MemoryLedger, Price, PriceTable, UsageEvent, UsageTotals};

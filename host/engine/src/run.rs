@@ -45,6 +45,7 @@ pub(crate) async fn execute(
     let mut pending: Vec<Vec<Message>> = vec![Vec::new(); nodes.len()];
     pending[entry].push(first);
     let mut paused_rx = engine.paused.subscribe();
+    let mut raised = engine.budgets.subscribe();
     let mut trace = FrameTrace {
         thread: thread.to_owned(),
         run: run.to_owned(),
@@ -102,9 +103,14 @@ pub(crate) async fn execute(
         let active: Vec<usize> = (0..nodes.len())
             .filter(|&i| runnable(i) && (!pending[i].is_empty() || nodes[i].every_tick))
             .collect();
+        // Budget warnings wait for the node's next tick; they never cause one.
         let inboxes: Vec<Vec<Message>> = active
             .iter()
-            .map(|&i| std::mem::take(&mut pending[i]))
+            .map(|&i| {
+                let mut inbox = engine.budgets.take_notices(thread, &nodes[i].name);
+                inbox.append(&mut pending[i]);
+                inbox
+            })
             .collect();
         let outcomes = invoke_frame(engine, graph, thread, run, frame, &active, &inboxes).await;
         let mut writes: Vec<MemoryWrite> = Vec::new();
@@ -129,11 +135,34 @@ pub(crate) async fn execute(
                     .bus
                     .publish(thread, run, Some(frame), Some(&record.node), event);
             }
+            if refused_for_budget(&record) {
+                // Retried after a raise: the node gets its messages back.
+                let retry = inbox.iter().filter(|m| m.from != SYSTEM_SENDER).cloned();
+                pending[i].splice(0..0, retry);
+            }
             trace.records.push(record);
         }
         engine.memory.apply(&writes);
         frame += 1;
         trace.frames = frame;
+        if engine.budgets.is_exhausted(thread) {
+            trace.status = RunStatus::BudgetExhausted;
+            let status = |status| EventBody::Status { status };
+            engine
+                .bus
+                .publish(thread, run, None, None, status(RunStatus::BudgetExhausted));
+            raised.borrow_and_update();
+            while engine.budgets.is_exhausted(thread) && !*kill.borrow() {
+                tokio::select! {
+                    _ = raised.changed() => {}
+                    _ = kill.changed() => {}
+                }
+            }
+            trace.status = RunStatus::Running;
+            engine
+                .bus
+                .publish(thread, run, None, None, status(RunStatus::Running));
+        }
     }
     trace.undelivered = pending.iter().flatten().map(MessageSummary::from).collect();
     trace.duration_us = started.elapsed().as_micros() as u64;
@@ -145,6 +174,15 @@ pub(crate) async fn execute(
         "run finished"
     );
     trace
+}
+
+/// Whether a node failed because its thread's budget refused an `llm` call.
+fn refused_for_budget(record: &FrameRecord) -> bool {
+    record.error.is_some()
+        && record.journal.iter().any(|j| {
+            j.capability == weft_runtime::Capability::Llm
+                && j.response["err"]["code"] == "budget_exhausted"
+        })
 }
 
 /// Invokes the active nodes of one frame concurrently.

@@ -15,6 +15,8 @@ pub enum RunStatus {
     Running,
     /// Only paused nodes have messages: the run waits for a resume.
     Waiting,
+    /// The thread's budget is spent: the run waits for an operator's raise.
+    BudgetExhausted,
     /// Nothing was pending any more.
     Completed,
     /// The graph's `max_frames` was reached with messages still pending.
@@ -26,7 +28,7 @@ pub enum RunStatus {
 impl RunStatus {
     /// Whether the run is over.
     pub fn is_final(self) -> bool {
-        !matches!(self, Self::Running | Self::Waiting)
+        !matches!(self, Self::Running | Self::Waiting | Self::BudgetExhausted)
     }
 
     /// The status as written in traces and the API.
@@ -34,6 +36,7 @@ impl RunStatus {
         match self {
             Self::Running => "running",
             Self::Waiting => "waiting",
+            Self::BudgetExhausted => "budget_exhausted",
             Self::Completed => "completed",
             Self::FrameLimit => "frame_limit",
             Self::Killed => "killed",

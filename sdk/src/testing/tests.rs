@@ -357,6 +357,32 @@ fn undeliverable_notices_are_split_from_the_inbox() {
         &serde_json::json!({"to": "x", "kind": "k", "code": "not_a_peer", "message": "no route"}),
     );
     let user = Message::new("user", "user", &serde_json::json!({"text": "hi"}));
-    let out = TestHost::new().tick::<Counts>(&[notice, user]).unwrap();
+    let warning = Message::new(
+        crate::SYSTEM_SENDER,
+        crate::BUDGET_WARNING_KIND,
+        &serde_json::json!({"percent": 90, "used": 90, "limit": 100}),
+    );
+    let out = TestHost::new()
+        .tick::<Counts>(&[notice, user, warning])
+        .unwrap();
     assert_eq!(out.reply.as_deref(), Some("1 x:not_a_peer"));
+
+    struct Warned;
+    impl Node for Warned {
+        fn describe() -> NodeInfo {
+            NodeInfo::new("warned", "0.1.0", "reads budget warnings")
+        }
+        fn tick(ctx: &mut Ctx<'_>, inbox: &[Message]) -> Result<(), NodeError> {
+            let w = &ctx.budget_warnings()[0];
+            ctx.reply(format!("{} {}%", inbox.len(), w.percent));
+            Ok(())
+        }
+    }
+    let warning = Message::new(
+        crate::SYSTEM_SENDER,
+        crate::BUDGET_WARNING_KIND,
+        &serde_json::json!({"percent": 95, "used": 95, "limit": 100}),
+    );
+    let out = TestHost::new().tick::<Warned>(&[warning]).unwrap();
+    assert_eq!(out.reply.as_deref(), Some("0 95%"));
 }

@@ -35,6 +35,7 @@ pub const BUDGET_WARNING_KIND: &str = "budget_warning";
 
 /// Budget settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
     /// Tokens a thread may use (prompt plus completion); `None`: unlimited.
     pub thread_tokens: Option<u64>,

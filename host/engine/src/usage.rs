@@ -51,6 +51,7 @@ pub struct PriceTable {
 
 /// The price of models whose name starts with `prefix`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Price {
     /// Model-name prefix, e.g. `gpt-4o` (also matches `gpt-4o-mini` unless a
     /// longer prefix does).

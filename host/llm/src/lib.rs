@@ -17,6 +17,7 @@ mod error;
 mod failover;
 mod openai;
 mod retry;
+mod router;
 mod sse;
 mod stream;
 mod wire;
@@ -27,6 +28,7 @@ pub use config::OpenAiConfig;
 pub use error::LlmError;
 pub use failover::Failover;
 pub use openai::OpenAiProvider;
+pub use router::ModelRouter;
 
 /// Where the token counts of a completion come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -74,6 +74,7 @@ pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
         plugins.clone(),
         Arc::new(Unavailable),
         Arc::new(InMemoryDb::default()),
+        &crate::config::Config::default(),
     );
     let graph = Arc::new(
         LoadedGraph::from_yaml(

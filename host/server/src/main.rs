@@ -7,6 +7,7 @@
 //! ```
 
 mod bench;
+mod config;
 mod graph_cmd;
 mod run_cmd;
 mod setup;
@@ -40,6 +41,9 @@ pub struct Common {
     /// Data folder: compiled-component cache and the sample database.
     #[arg(long, global = true, env = "WEFT_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// Config file (LLM providers, model routes, budgets, prices); see the README.
+    #[arg(long, global = true, env = "WEFT_CONFIG")]
+    config: Option<PathBuf>,
     /// Log filter (tracing's env-filter syntax), e.g. `info,weft_engine=debug`.
     #[arg(long, global = true, env = "WEFT_LOG", default_value = "warn")]
     log: String,

@@ -46,9 +46,10 @@ pub struct RunArgs {
 pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
     let runtime = setup::runtime(common)?;
     let plugins = setup::plugins(common, &runtime).await?;
-    let llm = setup::llm(args.script.as_deref())?;
+    let config = setup::config(common)?;
+    let llm = setup::llm(args.script.as_deref(), &config)?;
     let db = setup::database(common, args.db.as_deref())?;
-    let engine = setup::engine(runtime, plugins, llm, db);
+    let engine = setup::engine(runtime, plugins, llm, db, &config);
     let graph = match engine.load_graph(&args.graph).await {
         Ok(g) => g,
         Err(weft_engine::LoadError::Graph(e)) => {
@@ -132,6 +133,19 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
             None => println!("(no reply)\n"),
         }
         print!("{}", trace.render());
+        let usage = engine.usage();
+        let cost = if usage.unpriced_calls > 0 {
+            format!(
+                "{:.6} (+{} unpriced calls)",
+                usage.cost, usage.unpriced_calls
+            )
+        } else {
+            format!("{:.6}", usage.cost)
+        };
+        println!(
+            "usage: {} llm calls, {} prompt + {} completion tokens, cost {cost}",
+            usage.calls, usage.prompt_tokens, usage.completion_tokens
+        );
     }
     Ok(match trace.status {
         RunStatus::Completed if trace.errors().next().is_none() => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ use weft_runtime::capabilities::llm::{LlmBackend, Scripted, Unavailable};
 use weft_runtime::{Runtime, RuntimeConfig};
 
 use crate::Common;
+use crate::config::Config;
 
 /// Logs go to stderr so that stdout stays the command's output.
 pub fn init_tracing(filter: &str) {
@@ -53,19 +54,27 @@ pub async fn plugins(common: &Common, runtime: &Runtime) -> Result<Arc<PluginSet
     Ok(Arc::new(set))
 }
 
-/// The LLM backend: a script file if given, else none (every call is
-/// `unavailable`) until the model providers land.
-pub fn llm(script: Option<&Path>) -> Result<Arc<dyn LlmBackend>> {
-    match script {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the script {}", path.display()))?;
-            let scripted = Scripted::from_json(&text)
-                .with_context(|| format!("parsing the script {}", path.display()))?;
-            Ok(Arc::new(scripted))
-        }
-        None => Ok(Arc::new(Unavailable)),
+/// The config file named by `--config`, or the defaults.
+pub fn config(common: &Common) -> Result<Config> {
+    match &common.config {
+        Some(path) => Config::load(path),
+        None => Ok(Config::default()),
     }
+}
+
+/// The LLM backend: a script file if given, else the providers of the
+/// config file, else none (every call is `unavailable`, saying so).
+pub fn llm(script: Option<&Path>, config: &Config) -> Result<Arc<dyn LlmBackend>> {
+    if let Some(path) = script {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the script {}", path.display()))?;
+        let scripted = Scripted::from_json(&text)
+            .with_context(|| format!("parsing the script {}", path.display()))?;
+        return Ok(Arc::new(scripted));
+    }
+    Ok(config
+        .llm_backend()?
+        .unwrap_or_else(|| Arc::new(Unavailable)))
 }
 
 /// The sample Eras database in the data folder, generated on first use.
@@ -90,17 +99,18 @@ pub fn database(common: &Common, path: Option<&Path>) -> Result<Arc<dyn Database
     Ok(Arc::new(db))
 }
 
-/// An engine over `plugins` with the given backends.
+/// An engine over `plugins` with the given backends, budgets and prices.
 pub fn engine(
     runtime: Arc<Runtime>,
     plugins: Arc<PluginSet>,
     llm: Arc<dyn LlmBackend>,
     db: Arc<dyn Database>,
+    config: &Config,
 ) -> Arc<Engine> {
-    Engine::new(
-        runtime,
-        plugins,
-        Backends { llm, db },
-        EngineConfig::default(),
-    )
+    let engine_config = EngineConfig {
+        budget: config.budget.clone(),
+        prices: config.prices(),
+        ..EngineConfig::default()
+    };
+    Engine::new(runtime, plugins, Backends { llm, db }, engine_config)
 }

@@ -200,3 +200,102 @@ fn bench_frames_prints_its_figures() {
         assert!(stdout.contains(row), "{row} missing:\n{stdout}");
     }
 }
+
+/// A minimal OpenAI-compatible server on a free loopback port: schema
+/// requests get a reflex analysis, streaming requests a two-chunk answer
+/// with usage in the last chunk. Returns its base URL.
+fn fake_openai() -> String {
+    use axum::Json;
+    use axum::response::{IntoResponse, Response};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            async fn chat(Json(body): Json<serde_json::Value>) -> Response {
+                if body["stream"] == true {
+                    let chunk = |text: &str| {
+                        serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}}]})
+                    };
+                    let usage = serde_json::json!({"choices": [],
+                        "usage": {"prompt_tokens": 42, "completion_tokens": 4}});
+                    let sse = format!(
+                        "data: {}\n\ndata: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+                        chunk("Hello from "),
+                        chunk("the fake provider!"),
+                        usage
+                    );
+                    ([("content-type", "text/event-stream")], sse).into_response()
+                } else {
+                    let analysis = serde_json::json!({"intent": "social", "topic": "greeting",
+                        "language": "en", "tone": "friendly", "complexity": "simple", "reflex": true});
+                    Json(serde_json::json!({
+                        "model": body["model"],
+                        "choices": [{"index": 0, "message": {"role": "assistant",
+                            "content": analysis.to_string()}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 20}
+                    }))
+                    .into_response()
+                }
+            }
+            let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(chat));
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    url
+}
+
+#[test]
+fn run_talks_to_an_openai_compatible_provider_from_the_config_file() {
+    let data = temp_dir("openai");
+    let url = fake_openai();
+    let config = data.join("weft.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "llm:\n  providers:\n    - {{ kind: openai, name: fake, base_url: \"{url}\", model_map: {{ small: fake-135m }} }}\n\
+             prices:\n  - {{ prefix: fake, prompt_per_million: 1000000, completion_per_million: 2000000 }}\n"
+        ),
+    )
+    .unwrap();
+    let out = weft(
+        &data,
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--graph",
+            "graphs/framed.yaml",
+            "hi!",
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("Hello from the fake provider!"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("completed after 2 frames"), "{stdout}");
+    // input: 100 + 20 tokens, output: 42 + 4; priced at 1 and 2 per token.
+    assert!(
+        stdout.contains("usage: 2 llm calls, 142 prompt + 24 completion tokens, cost 190.000000"),
+        "{stdout}"
+    );
+    // The streamed deltas reached the live progress.
+    assert!(stderr.contains("Hello from the fake provider!"), "{stderr}");
+
+    // A config mistake is named, and nothing runs.
+    std::fs::write(&config, "llm: { providers: [{ kind: openai, name: a }] }\n").unwrap();
+    let out = weft(&data, &["run", "--config", config.to_str().unwrap(), "hi"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("base_url"),
+        "{}",
+        text(&out.stderr)
+    );
+}

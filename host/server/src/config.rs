@@ -1,0 +1,208 @@
+//! The host's config file (`weft.yaml`, `--config FILE`).
+//!
+//! ```yaml
+//! llm:
+//!   providers:
+//!     - { kind: openai, name: ollama, base_url: "http://127.0.0.1:11434/v1", default_model: "smollm2:135m" }
+//!     - { kind: openai, name: openai, base_url: "https://api.openai.com/v1", api_key_env: OPENAI_API_KEY }
+//!   models:            # a node's `model` -> providers in priority order (failover)
+//!     small: [ollama]
+//!     large: [openai, ollama]
+//!   default: [ollama]  # models without a route of their own
+//! budget:
+//!   thread_tokens: 100000
+//! prices:
+//!   - { prefix: gpt-4o-mini, prompt_per_million: 0.15, completion_per_million: 0.6 }
+//! ```
+//!
+//! Every key is checked: an unknown key, a route to a provider that is not
+//! defined or a missing API key variable is an error naming it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use weft_engine::{BudgetConfig, Price, PriceTable};
+use weft_llm::{Failover, ModelRouter, OpenAiConfig, OpenAiProvider};
+use weft_runtime::capabilities::llm::LlmBackend;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Model providers and routes.
+    #[serde(default)]
+    pub llm: LlmSection,
+    /// Token budgets.
+    #[serde(default)]
+    pub budget: BudgetConfig,
+    /// Prices per million tokens.
+    #[serde(default)]
+    pub prices: Vec<Price>,
+}
+
+/// `llm:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSection {
+    /// The providers.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// Model name → provider names, in priority order.
+    #[serde(default)]
+    pub models: BTreeMap<String, Vec<String>>,
+    /// Providers for models without a route.
+    #[serde(default)]
+    pub default: Vec<String>,
+}
+
+/// One provider.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ProviderConfig {
+    /// An OpenAI-compatible chat-completions endpoint.
+    Openai(OpenAiConfig),
+}
+
+impl ProviderConfig {
+    fn name(&self) -> &str {
+        match self {
+            Self::Openai(c) => &c.name,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the config {}", path.display()))?;
+        serde_saphyr::from_str(&text).with_context(|| format!("in the config {}", path.display()))
+    }
+
+    /// The price table.
+    pub fn prices(&self) -> PriceTable {
+        PriceTable {
+            entries: self.prices.clone(),
+        }
+    }
+
+    /// The LLM backend the routes describe, or `None` when no provider is
+    /// configured.
+    pub fn llm_backend(&self) -> Result<Option<Arc<dyn LlmBackend>>> {
+        let section = &self.llm;
+        if section.providers.is_empty() {
+            if !section.models.is_empty() || !section.default.is_empty() {
+                bail!("llm: routes are configured but no providers");
+            }
+            return Ok(None);
+        }
+        let mut providers: BTreeMap<&str, Arc<dyn LlmBackend>> = BTreeMap::new();
+        for p in &section.providers {
+            let backend: Arc<dyn LlmBackend> = match p {
+                ProviderConfig::Openai(c) => Arc::new(OpenAiProvider::new(c.clone())?),
+            };
+            if providers.insert(p.name(), backend).is_some() {
+                bail!("llm.providers: the name `{}` is used twice", p.name());
+            }
+        }
+        let chain = |names: &[String], at: &str| -> Result<Arc<dyn LlmBackend>> {
+            let mut chain = Vec::new();
+            for name in names {
+                let backend = providers.get(name.as_str()).with_context(|| {
+                    format!(
+                        "{at}: no provider named `{name}` (defined: {:?})",
+                        providers.keys()
+                    )
+                })?;
+                chain.push(Arc::clone(backend));
+            }
+            Ok(match chain.len() {
+                0 => bail!("{at}: the list of providers is empty"),
+                1 => chain.remove(0),
+                _ => Arc::new(Failover::new(chain)),
+            })
+        };
+        let default = if section.default.is_empty() {
+            // One provider and no explicit default: it answers everything.
+            (providers.len() == 1).then(|| Arc::clone(providers.values().next().expect("one")))
+        } else {
+            Some(chain(&section.default, "llm.default")?)
+        };
+        let mut router = ModelRouter::new(default);
+        for (model, names) in &section.models {
+            router = router.route(model.clone(), chain(names, &format!("llm.models.{model}"))?);
+        }
+        Ok(Some(Arc::new(router)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Config> {
+        Ok(serde_saphyr::from_str(yaml)?)
+    }
+
+    #[test]
+    fn a_full_config_parses_and_builds() {
+        let config = parse(
+            r#"
+llm:
+  providers:
+    - { kind: openai, name: local, base_url: "http://127.0.0.1:9/v1", default_model: m }
+    - { kind: openai, name: other, base_url: "http://127.0.0.1:10/v1", timeout_ms: 500 }
+  models:
+    small: [local]
+    large: [other, local]
+budget: { thread_tokens: 5000 }
+prices:
+  - { prefix: m, prompt_per_million: 1.0, completion_per_million: 2.0 }
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.budget.thread_tokens, Some(5000));
+        assert_eq!(config.prices().cost("m-1", 1_000_000, 0), Some(1.0));
+        assert!(config.llm_backend().unwrap().is_some());
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let unknown_key = parse("llm: { provider: [] }").unwrap_err();
+        assert!(
+            format!("{unknown_key:#}").contains("provider"),
+            "{unknown_key:#}"
+        );
+        let bad_route = parse(
+            r#"
+llm:
+  providers: [{ kind: openai, name: a, base_url: "http://127.0.0.1:9/v1" }]
+  models: { small: [b] }
+"#,
+        )
+        .unwrap()
+        .llm_backend()
+        .err()
+        .unwrap();
+        assert!(format!("{bad_route:#}").contains("no provider named `b`"));
+        let no_key = parse(
+            r#"
+llm:
+  providers: [{ kind: openai, name: a, base_url: "http://x/v1", api_key_env: WEFT_TEST_UNSET_KEY_VAR }]
+"#,
+        )
+        .unwrap()
+        .llm_backend()
+        .err()
+        .unwrap();
+        assert!(
+            format!("{no_key:#}").contains("WEFT_TEST_UNSET_KEY_VAR"),
+            "{no_key:#}"
+        );
+        let kind = parse("llm: { providers: [{ kind: carrier-pigeon, name: a }] }").unwrap_err();
+        assert!(format!("{kind:#}").contains("carrier-pigeon"), "{kind:#}");
+    }
+}

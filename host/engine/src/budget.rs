@@ -75,6 +75,16 @@ struct ThreadBudget {
 }
 
 impl ThreadBudget {
+    fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            used: 0,
+            reserved: 0,
+            warned: [false; 3],
+            exhausted: false,
+        }
+    }
+
     fn status(&self) -> BudgetStatus {
         BudgetStatus {
             limit: self.limit,
@@ -122,13 +132,7 @@ impl Budgets {
         let mut threads = lock(&self.threads);
         let b = threads
             .entry(thread.to_owned())
-            .or_insert_with(|| ThreadBudget {
-                limit: default,
-                used: 0,
-                reserved: 0,
-                warned: [false; 3],
-                exhausted: false,
-            });
+            .or_insert_with(|| ThreadBudget::new(default));
         if b.used + b.reserved + amount > b.limit {
             b.exhausted = true;
             return Err(CapabilityError::BudgetExhausted(format!(
@@ -189,13 +193,7 @@ impl Budgets {
             let mut threads = lock(&self.threads);
             let b = threads
                 .entry(thread.to_owned())
-                .or_insert_with(|| ThreadBudget {
-                    limit: default,
-                    used: 0,
-                    reserved: 0,
-                    warned: [false; 3],
-                    exhausted: false,
-                });
+                .or_insert_with(|| ThreadBudget::new(default));
             change(b);
             b.exhausted = false;
             let percent = b.status().percent_used;

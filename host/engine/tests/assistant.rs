@@ -104,6 +104,15 @@ async fn device_count(customer: i64) -> i64 {
     }
 }
 
+/// Everything `node` sent to the model, concatenated.
+fn prompts_of(llm: &Scripted, node: &str) -> String {
+    llm.requests_by_node()
+        .into_iter()
+        .filter(|(n, _)| n == node)
+        .flat_map(|(_, r)| r.messages.into_iter().map(|m| m.content))
+        .collect()
+}
+
 /// The db and llm calls of a record, as `op` or `op(table)`, in order.
 fn db_llm_calls(record: &FrameRecord) -> Vec<String> {
     record
@@ -154,12 +163,7 @@ async fn the_pa_answers_directly_in_three_frames() {
     );
     assert_eq!(trace.errors().count(), 0, "{}", trace.render());
     // The PA's direct answer was the output's draft.
-    let output_prompt: String = llm
-        .requests_by_node()
-        .into_iter()
-        .filter(|(n, _)| n == "output")
-        .flat_map(|(_, r)| r.messages.into_iter().map(|m| m.content))
-        .collect();
+    let output_prompt = prompts_of(&llm, "output");
     assert!(output_prompt.contains("offer help with heating bills"));
     assert_eq!(llm.remaining(), 0);
 }
@@ -208,12 +212,7 @@ async fn the_pa_asks_the_eras_expert_which_describes_before_it_queries() {
     let query = eras.journal.iter().find(|j| j.op == "query").unwrap();
     assert_eq!(query.response["ok"]["rows"][0][0]["value"], json!(expected));
     // The fact reached the output, and the reply came back.
-    let output_prompt: String = llm
-        .requests_by_node()
-        .into_iter()
-        .filter(|(n, _)| n == "output")
-        .flat_map(|(_, r)| r.messages.into_iter().map(|m| m.content))
-        .collect();
+    let output_prompt = prompts_of(&llm, "output");
     assert!(
         output_prompt.contains(&format!("Anzahl: {expected}")),
         "{output_prompt}"
@@ -367,12 +366,7 @@ async fn the_pa_reformulates_once_when_the_expert_fails_then_gives_up() {
             .iter()
             .any(|s| s.to == "output" && s.kind == "respond")
     );
-    let output_prompt: String = llm
-        .requests_by_node()
-        .into_iter()
-        .filter(|(n, _)| n == "output")
-        .flat_map(|(_, r)| r.messages.into_iter().map(|m| m.content))
-        .collect();
+    let output_prompt = prompts_of(&llm, "output");
     assert!(output_prompt.contains("Problem"), "{output_prompt}");
     assert_eq!(
         trace.reply.as_deref(),

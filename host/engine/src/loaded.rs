@@ -24,6 +24,18 @@ pub enum LoadError {
         /// Why.
         error: RuntimeError,
     },
+    /// A node's memory limit is above what the runtime can give an instance.
+    #[error(
+        "node `{node}`: max_memory_mb is {asked} MiB but this host's instances can have at most {most} MiB (its pool size)"
+    )]
+    MemoryLimit {
+        /// The node.
+        node: String,
+        /// The limit asked for, in MiB.
+        asked: usize,
+        /// The most the runtime allows, in MiB.
+        most: usize,
+    },
     /// A plugin declared an input schema that is not a valid JSON Schema.
     #[error(
         "node `{node}`: the input schema of plugin `{plugin}` is not a valid JSON Schema: {message}"
@@ -124,6 +136,15 @@ impl LoadedGraph {
             }
             Graph::from_yaml(text, file, &|r: &PluginRef| plugins.info(r))?
         };
+        if let Some(most) = runtime.max_memory_per_instance()
+            && let Some(node) = graph.nodes().iter().find(|n| n.limits.max_memory > most)
+        {
+            return Err(LoadError::MemoryLimit {
+                node: node.name.clone(),
+                asked: node.limits.max_memory >> 20,
+                most: most >> 20,
+            });
+        }
         Self::resolve(graph, plugins)
     }
 

@@ -376,3 +376,23 @@ edges:
     assert_eq!(engine.active_run(&slow_thread), Some(slow.run.clone()));
     engine.kill(&slow_thread).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_limit_above_the_pool_is_refused_when_the_graph_loads() {
+    let engine = engine(Arc::new(Scripted::default())).await;
+    let yaml = r#"
+name: big
+entry: a
+nodes:
+  a: { plugin: guest-relay, limits: { max_memory_mb: 1024 } }
+"#;
+    let file = artifacts_dir().join("big.yaml");
+    let err = weft_engine::LoadedGraph::from_yaml(yaml, &file, engine.plugins(), engine.runtime())
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("`a`") && message.contains("1024") && message.contains("256"),
+        "{message}"
+    );
+}

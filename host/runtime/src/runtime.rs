@@ -115,6 +115,13 @@ impl Runtime {
         self.config.limits
     }
 
+    /// The largest linear memory an instance can have (the pool's slot
+    /// size), if the pooling allocator is in use: a [`Limits::max_memory`]
+    /// above it can never be reached.
+    pub fn max_memory_per_instance(&self) -> Option<usize> {
+        self.config.pool.map(|p| p.max_memory_size)
+    }
+
     /// Loads a plugin from a file; see [`Runtime::load_bytes`].
     pub async fn load_file(&self, path: impl AsRef<Path>) -> Result<Plugin, RuntimeError> {
         let path = path.as_ref().to_owned();

@@ -197,6 +197,19 @@ impl RunHandle {
     }
 }
 
+/// Frees a thread when its run's task ends, however it ends.
+struct Release<'a> {
+    engine: &'a Engine,
+    thread: &'a str,
+    run: &'a str,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.engine.release(self.thread, self.run);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -369,6 +382,12 @@ impl Engine {
         let thread_id = thread.to_owned();
         let run_id = run.clone();
         let task = tokio::spawn(async move {
+            // Frees the thread even if the run's task panics or is dropped.
+            let _release = Release {
+                engine: &engine,
+                thread: &thread_id,
+                run: &run_id,
+            };
             let trace =
                 run::execute(&engine, &graph, &thread_id, &run_id, kill_rx, to, first).await;
             engine.finished(&thread_id, &run_id, &trace);
@@ -381,14 +400,19 @@ impl Engine {
         })
     }
 
-    /// Bookkeeping when a run ends: the thread is free again, the trace is
-    /// kept and published.
-    fn finished(&self, thread: &str, run: &str, trace: &FrameTrace) {
+    /// Marks `thread` free if `run` is still its active run.
+    fn release(&self, thread: &str, run: &str) {
         if let Some(entry) = lock(&self.threads).get_mut(thread)
             && entry.active.as_ref().is_some_and(|(r, _)| r == run)
         {
             entry.active = None;
         }
+    }
+
+    /// Bookkeeping when a run ends: the thread is free again, the trace is
+    /// kept and published.
+    fn finished(&self, thread: &str, run: &str, trace: &FrameTrace) {
+        self.release(thread, run);
         {
             let mut traces = lock(&self.traces);
             traces.push_back(Arc::new(trace.clone()));

@@ -16,9 +16,7 @@ use weft_engine::{
     Price, PriceTable, RunStatus,
 };
 use weft_runtime::capabilities::db::InMemoryDb;
-use weft_runtime::capabilities::llm::{
-    Deltas, LlmBackend, LlmCall, NoDeltas, ScriptRule, Scripted,
-};
+use weft_runtime::capabilities::llm::{LlmBackend, LlmCall, NoDeltas, ScriptRule, Scripted};
 use weft_runtime::{CallContext, CapabilityError, ChatMessage, CompletionRequest, Role};
 
 fn request(words: usize, max_tokens: u32) -> CompletionRequest {
@@ -65,11 +63,10 @@ fn metered(inner: Scripted, tokens: u64) -> (Arc<Metered>, Arc<MemoryLedger>, Bu
 
 async fn call(m: &Metered, thread: &str, req: CompletionRequest) -> Result<u32, CapabilityError> {
     let ctx = ctx(thread);
-    let deltas: &dyn Deltas = &NoDeltas;
     let call = LlmCall {
         ctx: &ctx,
         model: None,
-        deltas,
+        deltas: &NoDeltas,
     };
     m.complete(call, req).await.map(|c| c.completion_tokens)
 }
@@ -85,7 +82,11 @@ async fn fifty_concurrent_calls_never_overrun_a_small_budget() {
         let m = m.clone();
         tokio::spawn(async move { call(&m, "t", request(5, 10)).await })
     });
-    let results: Vec<_> = futures_join(calls).await;
+    let results: Vec<_> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     let ok = results.iter().filter(|r| r.is_ok()).count();
     let refused = results
         .iter()
@@ -112,16 +113,6 @@ async fn fifty_concurrent_calls_never_overrun_a_small_budget() {
         .filter(|e| e.cost.is_none())
         .collect();
     assert!(unpriced.is_empty(), "{unpriced:?}");
-}
-
-async fn futures_join<T: Send + 'static>(
-    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
-) -> Vec<T> {
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,20 +183,7 @@ async fn exhaustion_waits_for_a_raise_then_retries_the_refused_node() {
         },
         config,
     );
-    let graph = graph(
-        &engine,
-        "budget.yaml",
-        r#"
-name: budget
-entry: input
-nodes:
-  input: { plugin: input, grants: [llm, hud, memory, log], config: { think: sink, reflex: sink } }
-  sink: { plugin: guest-echo }
-edges:
-  - { from: input, to: sink }
-"#,
-    )
-    .await;
+    let graph = graph(&engine, "input-only.yaml", INPUT_ONLY).await;
     let thread = engine.open_thread(None, &graph);
     let first = run_on(&engine, &thread, Inbound::user_text("hi")).await;
     assert_eq!(first.status, RunStatus::Completed, "{}", first.render());

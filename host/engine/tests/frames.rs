@@ -352,20 +352,7 @@ async fn one_slow_llm_call_does_not_hold_up_other_threads() {
         ScriptRule::answer(analysis).contains("fast"),
     ]));
     let engine = engine(llm).await;
-    let graph = graph(
-        &engine,
-        "input-only.yaml",
-        r#"
-name: input-only
-entry: input
-nodes:
-  input: { plugin: input, grants: [llm, hud, memory, log], config: { think: sink, reflex: sink } }
-  sink: { plugin: guest-echo }
-edges:
-  - { from: input, to: sink }
-"#,
-    )
-    .await;
+    let graph = graph(&engine, "input-only.yaml", INPUT_ONLY).await;
     let slow_thread = engine.open_thread(None, &graph);
     let slow = engine
         .start_run(&slow_thread, Inbound::user_text("slow please"))

@@ -3,7 +3,7 @@
 //! engine over them.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,7 +134,14 @@ pub fn temp_path(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// Does `path` exist? (for readable asserts)
-pub fn exists(path: &Path) -> bool {
-    path.exists()
-}
+/// A graph of the real input node feeding a no-op sink, for tests about
+/// what happens around one `llm` call.
+pub const INPUT_ONLY: &str = r#"
+name: input-only
+entry: input
+nodes:
+  input: { plugin: input, grants: [llm, hud, memory, log], config: { think: sink, reflex: sink } }
+  sink: { plugin: guest-echo }
+edges:
+  - { from: input, to: sink }
+"#;

@@ -1,5 +1,8 @@
 //! LLM providers for weft's `llm` capability.
 //!
+//! [`LocalProvider`] (cargo feature `local`, on by default in the `weft`
+//! binary) runs a GGUF model in-process on the CPU with llama.cpp: the
+//! embedded default, offline, with grammar-constrained JSON answers.
 //! [`OpenAiProvider`] speaks the OpenAI chat-completions API (also served by
 //! llama.cpp, vLLM, Ollama and most hosted providers), streamed or not, with
 //! JSON-schema answers, retries with jittered backoff, `Retry-After`, and a
@@ -15,6 +18,8 @@
 mod config;
 mod error;
 mod failover;
+#[cfg(feature = "local")]
+pub mod local;
 mod openai;
 mod retry;
 mod router;
@@ -27,6 +32,8 @@ use std::time::Duration;
 pub use config::OpenAiConfig;
 pub use error::LlmError;
 pub use failover::Failover;
+#[cfg(feature = "local")]
+pub use local::{LocalConfig, LocalProvider};
 pub use openai::OpenAiProvider;
 pub use router::ModelRouter;
 

@@ -32,6 +32,10 @@ pub enum BenchCommand {
         #[arg(long, default_value = "artifacts/guests")]
         guests: std::path::PathBuf,
     },
+    /// Loads the local model and prints its load time, prompt and
+    /// generation speed (free and JSON-Schema-constrained) and the gain of
+    /// the prompt-prefix cache.
+    Llm(crate::bench_llm::LlmBenchArgs),
 }
 
 /// The benchmark graph: `a -> (b, c) -> d -> e`, every node a relay that
@@ -55,11 +59,22 @@ const INVOCATIONS_PER_RUN: usize = 5;
 const FRAMES_PER_RUN: usize = 4;
 
 pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
-    let BenchCommand::Frames {
-        runs,
-        concurrency,
-        guests,
-    } = cmd;
+    match cmd {
+        BenchCommand::Frames {
+            runs,
+            concurrency,
+            guests,
+        } => frames(common, runs, concurrency, &guests).await,
+        BenchCommand::Llm(args) => crate::bench_llm::run(common, args).await,
+    }
+}
+
+async fn frames(
+    common: &Common,
+    runs: usize,
+    concurrency: usize,
+    guests: &std::path::Path,
+) -> Result<ExitCode> {
     if runs == 0 || concurrency == 0 {
         bail!("--runs and --concurrency must be at least 1");
     }

@@ -3,6 +3,7 @@
 //! ```yaml
 //! llm:
 //!   providers:
+//!     - { kind: local, name: local, path: models/SmolLM2-135M-Instruct.Q4_1.gguf, threads: 1 }
 //!     - { kind: openai, name: ollama, base_url: "http://127.0.0.1:11434/v1", default_model: "smollm2:135m" }
 //!     - { kind: openai, name: openai, base_url: "https://api.openai.com/v1", api_key_env: OPENAI_API_KEY }
 //!   models:            # a node's `model` -> providers in priority order (failover)
@@ -64,14 +65,42 @@ pub struct LlmSection {
 pub enum ProviderConfig {
     /// An OpenAI-compatible chat-completions endpoint.
     Openai(OpenAiConfig),
+    /// A GGUF model run in-process (the embedded default).
+    Local(LocalSettings),
 }
+
+/// `kind: local` settings. Without the `local` cargo feature the binary
+/// still reads them, and refuses to start with a message saying why.
+#[cfg(feature = "local")]
+pub type LocalSettings = weft_llm::LocalConfig;
+/// `kind: local` settings (this binary was built without the provider).
+#[cfg(not(feature = "local"))]
+pub type LocalSettings = serde_json::Value;
 
 impl ProviderConfig {
     fn name(&self) -> &str {
         match self {
             Self::Openai(c) => &c.name,
+            #[cfg(feature = "local")]
+            Self::Local(c) => &c.name,
+            #[cfg(not(feature = "local"))]
+            Self::Local(c) => c.get("name").and_then(|n| n.as_str()).unwrap_or("local"),
         }
     }
+}
+
+/// Loads the embedded model (blocking: call it before serving).
+#[cfg(feature = "local")]
+pub fn local_provider(settings: &LocalSettings) -> Result<Arc<dyn LlmBackend>> {
+    Ok(Arc::new(weft_llm::LocalProvider::load(settings.clone())?))
+}
+
+/// Refuses: this binary has no embedded provider.
+#[cfg(not(feature = "local"))]
+pub fn local_provider(_: &LocalSettings) -> Result<Arc<dyn LlmBackend>> {
+    bail!(
+        "this weft was built without the `local` feature, so it cannot run a local model; rebuild with `--features local` or configure an `openai` provider"
+    )
 }
 
 impl Config {
@@ -90,7 +119,7 @@ impl Config {
     }
 
     /// The LLM backend the routes describe, or `None` when no provider is
-    /// configured.
+    /// configured. Local models are loaded here.
     pub fn llm_backend(&self) -> Result<Option<Arc<dyn LlmBackend>>> {
         let section = &self.llm;
         if section.providers.is_empty() {
@@ -103,6 +132,9 @@ impl Config {
         for p in &section.providers {
             let backend: Arc<dyn LlmBackend> = match p {
                 ProviderConfig::Openai(c) => Arc::new(OpenAiProvider::new(c.clone())?),
+                ProviderConfig::Local(c) => {
+                    local_provider(c).with_context(|| format!("llm.providers: `{}`", p.name()))?
+                }
             };
             if providers.insert(p.name(), backend).is_some() {
                 bail!("llm.providers: the name `{}` is used twice", p.name());

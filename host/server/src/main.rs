@@ -3,12 +3,16 @@
 //! ```text
 //! weft run --graph graphs/assistant.yaml --script graphs/scripts/assistant.json "how many devices does customer 1042 have?"
 //! weft graph validate graphs/framed.yaml
+//! weft llm --schema '{"type":"object"}' "Describe a heat meter as JSON"
+//! weft bench llm
 //! weft bench frames --runs 2000 --concurrency 8
 //! ```
 
 mod bench;
+mod bench_llm;
 mod config;
 mod graph_cmd;
+mod llm_cmd;
 mod run_cmd;
 mod setup;
 
@@ -44,6 +48,15 @@ pub struct Common {
     /// Config file (LLM providers, model routes, budgets, prices); see the README.
     #[arg(long, global = true, env = "WEFT_CONFIG")]
     config: Option<PathBuf>,
+    /// The GGUF model of the embedded provider, used when the config file
+    /// names no providers (`cargo xtask fetch-model` downloads the default).
+    #[arg(
+        long,
+        global = true,
+        env = "WEFT_MODEL",
+        default_value = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    )]
+    model: PathBuf,
     /// Log filter (tracing's env-filter syntax), e.g. `info,weft_engine=debug`.
     #[arg(long, global = true, env = "WEFT_LOG", default_value = "warn")]
     log: String,
@@ -56,6 +69,8 @@ enum Command {
     /// Graph files.
     #[command(subcommand)]
     Graph(graph_cmd::GraphCommand),
+    /// Sends one prompt to the configured model and streams the answer.
+    Llm(llm_cmd::LlmArgs),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -78,6 +93,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run_cmd::run(&cli.common, args).await,
             Command::Graph(cmd) => graph_cmd::run(&cli.common, cmd).await,
+            Command::Llm(args) => llm_cmd::run(&cli.common, args).await,
             Command::Bench(cmd) => bench::run(&cli.common, cmd).await,
         }
     });

@@ -47,7 +47,7 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
     let runtime = setup::runtime(common)?;
     let plugins = setup::plugins(common, &runtime).await?;
     let config = setup::config(common)?;
-    let llm = setup::llm(args.script.as_deref(), &config)?;
+    let llm = setup::llm(common, args.script.as_deref(), &config)?;
     let db = setup::database(common, args.db.as_deref())?;
     let engine = setup::engine(runtime, plugins, llm, db, &config);
     let graph = match engine.load_graph(&args.graph).await {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use weft_engine::{Backends, Engine, EngineConfig, PluginSet};
 use weft_runtime::capabilities::db::Database;
-use weft_runtime::capabilities::llm::{LlmBackend, Scripted, Unavailable};
+use weft_runtime::capabilities::llm::{LlmBackend, Scripted};
 use weft_runtime::{Runtime, RuntimeConfig};
 
 use crate::Common;
@@ -63,8 +63,8 @@ pub fn config(common: &Common) -> Result<Config> {
 }
 
 /// The LLM backend: a script file if given, else the providers of the
-/// config file, else none (every call is `unavailable`, saying so).
-pub fn llm(script: Option<&Path>, config: &Config) -> Result<Arc<dyn LlmBackend>> {
+/// config file, else the embedded local model (`--model`).
+pub fn llm(common: &Common, script: Option<&Path>, config: &Config) -> Result<Arc<dyn LlmBackend>> {
     if let Some(path) = script {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the script {}", path.display()))?;
@@ -72,9 +72,27 @@ pub fn llm(script: Option<&Path>, config: &Config) -> Result<Arc<dyn LlmBackend>
             .with_context(|| format!("parsing the script {}", path.display()))?;
         return Ok(Arc::new(scripted));
     }
-    Ok(config
-        .llm_backend()?
-        .unwrap_or_else(|| Arc::new(Unavailable)))
+    match config.llm_backend()? {
+        Some(backend) => Ok(backend),
+        None => local_default(common),
+    }
+}
+
+/// The embedded model at `--model`, with default settings.
+#[cfg(feature = "local")]
+pub fn local_default(common: &Common) -> Result<Arc<dyn LlmBackend>> {
+    let settings = weft_llm::LocalConfig {
+        path: common.model.clone(),
+        ..weft_llm::LocalConfig::default()
+    };
+    crate::config::local_provider(&settings).context("loading the local model (--model)")
+}
+
+/// Without the `local` feature and without providers, every call is
+/// `unavailable`, saying so.
+#[cfg(not(feature = "local"))]
+pub fn local_default(_: &Common) -> Result<Arc<dyn LlmBackend>> {
+    Ok(Arc::new(weft_runtime::capabilities::llm::Unavailable))
 }
 
 /// The sample Eras database in the data folder, generated on first use.

@@ -1,5 +1,7 @@
 //! The expert's graph `config`.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// The node's graph `config`; every key is optional.
@@ -20,6 +22,39 @@ pub struct Config {
     /// The tables the expert may use; `None` (the default) means every
     /// table the database lists.
     pub tables: Option<Vec<String>>,
+    /// How a job becomes SQL: the model writes it (`sql`, for capable
+    /// models) or fills a query intent the expert turns into SQL
+    /// (`intent`, for small models; needs `entities`).
+    pub mode: Mode,
+    /// The vocabulary of the tables, by table name, for intent mode.
+    pub entities: BTreeMap<String, Entity>,
+}
+
+/// See [`Config::mode`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Plan, then model-written SQL with retries.
+    #[default]
+    Sql,
+    /// Grounded, schema-constrained intent; SQL built by the expert.
+    Intent,
+}
+
+/// How users speak of one table (intent mode).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Entity {
+    /// Words naming a row of the table, singular, most usual first
+    /// (`customer`, `client`); plurals are recognised.
+    pub names: Vec<String>,
+    /// The columns a `list` or `latest` shows; all when empty.
+    pub show: Vec<String>,
+    /// The column `latest` orders by (a date).
+    pub latest_by: Option<String>,
+    /// Column glosses: column name → the words users use for it
+    /// (`Wohnflaeche: living area`).
+    pub columns: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -31,6 +66,8 @@ impl Default for Config {
             max_retries: 3,
             max_facts: 10,
             tables: None,
+            mode: Mode::Sql,
+            entities: BTreeMap::new(),
         }
     }
 }

@@ -25,6 +25,10 @@
 //! plan is a `decided` event `{tables, approach}` and the result an
 //! `interpreted` event.
 //!
+//! With `mode: intent` (for small models) steps 2 to 5 are replaced by
+//! [`intent`]: the model fills a grounded, schema-constrained query intent
+//! and the expert writes the SQL itself.
+//!
 //! When the job cannot be done (unusable plan, retries exhausted, database
 //! or model unavailable, denied or out of budget) the expert sends
 //! `expert_failed` ([`ExpertFailed`]) to the PA, which may reformulate the
@@ -43,6 +47,7 @@
 mod catalog;
 mod config;
 mod failure;
+pub mod intent;
 pub mod interpret;
 pub mod plan;
 pub mod sql;
@@ -55,7 +60,7 @@ use weft_protocol::{ExpertFailed, Job, Respond, UiActions, any_of, kind};
 use weft_sdk::{Capability, Ctx, EventKind, Message, Node, NodeError, NodeInfo};
 
 pub use catalog::{ColumnInfo, TABLES_KEY, TableColumns, schema_key};
-pub use config::Config;
+pub use config::{Config, Entity, Mode};
 pub use failure::Failure;
 
 /// The Eras expert node; see the [crate docs](crate).
@@ -133,6 +138,9 @@ fn answer(
     job: &Job,
 ) -> Result<(weft_protocol::Interpreted, UiActions), Failure> {
     let tables = catalog::tables(ctx, config)?;
+    if config.mode == Mode::Intent {
+        return intent::answer(ctx, config, job, &tables);
+    }
     let plan = plan::make(ctx, job, &tables)?;
     emit(
         ctx,

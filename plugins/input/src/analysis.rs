@@ -19,5 +19,17 @@ const MAX_TOKENS: u32 = 200;
 pub fn request(text: &str) -> CompletionRequest {
     CompletionRequest::new([ChatMessage::system(SYSTEM_PROMPT), ChatMessage::user(text)])
         .max_tokens(MAX_TOKENS)
-        .json_schema(&Analysis::schema())
+        .json_schema(&constrained_schema())
+}
+
+/// [`Analysis::schema`] with the language held to two lowercase letters,
+/// so that a small model cannot fill it with prose.
+fn constrained_schema() -> serde_json::Value {
+    let mut schema = Analysis::schema();
+    schema["properties"]["language"] = serde_json::json!({
+        "type": "string",
+        "pattern": "^[a-z][a-z]$",
+        "description": "ISO 639-1 code of the message's language, e.g. en."
+    });
+    schema
 }

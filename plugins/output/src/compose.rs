@@ -57,6 +57,38 @@ impl Item {
         lines.join("\n")
     }
 
+    /// The item's material and instructions (for the system prompt) and
+    /// the user's message (the user turn).
+    fn direct(&self) -> (String, String) {
+        let mut lines = Vec::new();
+        let (request, language) = match self {
+            Self::Respond(respond) => {
+                if let Some(hint) = non_empty(Some(&respond.response_hint)) {
+                    lines.push(format!("How to answer: {hint}"));
+                }
+                if let Some(draft) = non_empty(respond.draft.as_ref()) {
+                    lines.push(format!("Draft: {draft}"));
+                }
+                if let Some(result) = &respond.result {
+                    lines.push(format!("Facts: {}", result.summary.trim()));
+                    lines.extend(result.key_facts.iter().map(|fact| format!("- {fact}")));
+                }
+                if let Some(error) = non_empty(respond.error.as_ref()) {
+                    lines.push(format!("Problem: {error}"));
+                }
+                (&respond.request, &respond.language)
+            }
+            Self::Reflex(command) => (&command.source_text, &command.analysis.language),
+        };
+        let language = language.trim();
+        if language.len() == 2 && language != "en" {
+            lines.push(format!(
+                "Reply in the language with ISO 639-1 code {language}."
+            ));
+        }
+        (lines.join("\n"), request.clone())
+    }
+
     /// What can be said without the model: the draft, the facts and the
     /// problem, or `None` (a reflex, or a respond with no material).
     fn fallback(&self) -> Option<String> {
@@ -108,14 +140,37 @@ pub fn user_turn(items: &[Item]) -> String {
     }
 }
 
+/// The system prompt when one message is answered directly: the user's
+/// own words are the user turn, which small models follow far better than
+/// a described conversation.
+const DIRECT_PROMPT: &str = "You are a helpful assistant. Answer the user.";
+
 /// The one streamed request that writes the reply to `items`.
+///
+/// A single item is asked chat-natively: its material (facts, draft,
+/// problem) and hint go into the system prompt and the user's message is
+/// the user turn. Several items are combined in one described turn.
 pub fn request(items: &[Item], max_tokens: u32) -> CompletionRequest {
-    CompletionRequest::new([
-        ChatMessage::system(SYSTEM_PROMPT),
-        ChatMessage::user(user_turn(items)),
-    ])
-    .max_tokens(max_tokens)
-    .stream(true)
+    let messages = match items {
+        [item] => {
+            let (material, request) = item.direct();
+            let mut system = String::from(DIRECT_PROMPT);
+            if !material.is_empty() {
+                system.push_str(
+                    " Use only this material, and never invent facts, numbers or names:\n",
+                );
+                system.push_str(&material);
+            }
+            [ChatMessage::system(system), ChatMessage::user(request)]
+        }
+        items => [
+            ChatMessage::system(SYSTEM_PROMPT),
+            ChatMessage::user(user_turn(items)),
+        ],
+    };
+    CompletionRequest::new(messages)
+        .max_tokens(max_tokens)
+        .stream(true)
 }
 
 /// The reply built without the model from every item's material, or
@@ -136,4 +191,79 @@ fn language(code: &str) -> &str {
 /// The trimmed text, unless it is absent or blank.
 fn non_empty(text: Option<&String>) -> Option<&str> {
     text.map(|text| text.trim()).filter(|text| !text.is_empty())
+}
+
+/// Phrases of the prompt's scaffolding that a reply must not repeat.
+const SCAFFOLDING: [&str; 6] = [
+    "the user wrote",
+    "facts:",
+    "reply language",
+    "how to answer:",
+    "part 1:",
+    "material:",
+];
+
+/// Checks a model-written reply against the material: it may not repeat
+/// the prompt's scaffolding, invent a number the material does not hold,
+/// or leave out a number of an expert's summary (the answer itself).
+/// Small models fail these often; the caller then sends the material.
+pub fn check(reply: &str, items: &[Item]) -> Result<(), String> {
+    let lower = reply.to_lowercase();
+    if let Some(phrase) = SCAFFOLDING.iter().find(|p| lower.contains(*p)) {
+        return Err(format!("the reply repeats the prompt ({phrase:?})"));
+    }
+    let material = format!(
+        "{}\n{}",
+        user_turn(items),
+        items
+            .iter()
+            .map(|i| i.direct().0)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let known = numbers(&material);
+    if let Some(invented) = numbers(reply).into_iter().find(|n| !known.contains(n)) {
+        return Err(format!(
+            "the reply has the number {invented}, which the material does not"
+        ));
+    }
+    let said = numbers(reply);
+    for item in items {
+        let Item::Respond(respond) = item else {
+            continue;
+        };
+        let Some(result) = &respond.result else {
+            continue;
+        };
+        if let Some(missing) = numbers(&result.summary)
+            .into_iter()
+            .find(|n| !said.contains(n))
+        {
+            return Err(format!(
+                "the reply leaves out {missing}, which is part of the answer"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The numbers in `text` (digits, with inner `.` or `,`), as written.
+fn numbers(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let inner_separator = (c == '.' || c == ',')
+            && !current.is_empty()
+            && chars.peek().is_some_and(|n| n.is_ascii_digit());
+        if c.is_ascii_digit() || inner_separator {
+            current.push(c);
+        } else if !current.is_empty() {
+            found.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        found.push(current);
+    }
+    found
 }

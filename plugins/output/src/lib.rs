@@ -9,6 +9,11 @@
 //! reflex gets a short friendly answer. The node then sets the reply and
 //! marks the run done.
 //!
+//! A reply the model wrote is checked ([`compose::check`]): it may not
+//! repeat the prompt, invent a number, or leave out a number of an expert's
+//! summary. Small models fail this often; the streamed text is then
+//! replaced by the material itself, so the final reply stays correct.
+//!
 //! If the model fails (or answers nothing), the reply is built without it
 //! from the drafts, results and errors, with a warning in the log; the user
 //! never gets an empty reply. Only when there is nothing to build it from (a
@@ -92,7 +97,14 @@ impl Node for Output {
 fn write(ctx: &Ctx<'_>, items: &[Item], max_tokens: u32) -> Result<String, NodeError> {
     let failure = match ctx.llm().complete(compose::request(items, max_tokens)) {
         Ok(completion) if !completion.text.trim().is_empty() => {
-            return Ok(completion.text.trim().to_owned());
+            let text = completion.text.trim();
+            match compose::check(text, items) {
+                Ok(()) => return Ok(text.to_owned()),
+                Err(why) => NodeError::Failed(format!(
+                    "{} wrote an unusable reply: {why}",
+                    completion.model
+                )),
+            }
         }
         Ok(completion) => {
             NodeError::Failed(format!("{} answered with an empty reply", completion.model))

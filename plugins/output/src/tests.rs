@@ -52,6 +52,10 @@ fn user_turn(host: &TestHost) -> String {
     requests[0].messages[1].content.clone()
 }
 
+fn system_prompt(host: &TestHost) -> String {
+    host.llm_requests()[0].messages[0].content.clone()
+}
+
 #[test]
 fn one_streamed_call_phrases_the_result() {
     let host = TestHost::for_node::<Output>().answer("  Es gibt 2 Geräte.\n");
@@ -66,11 +70,13 @@ fn one_streamed_call_phrases_the_result() {
     assert!(request.stream);
     assert_eq!(request.max_tokens, 300);
     assert_eq!(request.json_schema, None);
-    assert_eq!(
-        user_turn(&host),
-        "Reply language: de\nThe user wrote: how many devices?\nHow to answer: short\n\
-         Facts: There are 2 devices.\n- m-1 is a meter\n- m-2 is a valve"
-    );
+    // One message is asked chat-natively: the user's words are the user
+    // turn, the material is in the system prompt.
+    assert_eq!(user_turn(&host), "how many devices?");
+    assert!(system_prompt(&host).ends_with(
+        "How to answer: short\nFacts: There are 2 devices.\n- m-1 is a meter\n- m-2 is a valve\n\
+         Reply in the language with ISO 639-1 code de."
+    ));
     assert_eq!(host.progress(), [WRITING_PROGRESS]);
     assert!(host.warnings().is_empty());
 }
@@ -86,12 +92,36 @@ fn the_draft_and_the_error_are_in_the_prompt() {
     let host = TestHost::for_node::<Output>().answer("Done.");
     host.tick::<Output>(&[from_interpreter(&body)]).unwrap();
 
-    assert_eq!(
-        user_turn(&host),
-        "Reply language: de\nThe user wrote: how many devices?\nHow to answer: short\n\
-         Draft: created machine light with states red, green\n\
-         Problem: create_machine: `name` is missing"
-    );
+    assert_eq!(user_turn(&host), "how many devices?");
+    assert!(system_prompt(&host).ends_with(
+        "How to answer: short\nDraft: created machine light with states red, green\n\
+         Problem: create_machine: `name` is missing\nReply in the language with ISO 639-1 code de."
+    ));
+}
+
+#[test]
+fn a_reply_that_changes_the_numbers_is_replaced_by_the_material() {
+    for (answer, why) in [
+        ("There are 5 devices.", "the number 5"),
+        ("The devices are listed below.", "leaves out 2"),
+        (
+            "The user wrote: how many devices? There are 2.",
+            "repeats the prompt",
+        ),
+    ] {
+        let host = TestHost::for_node::<Output>().answer(answer);
+        let output = host
+            .tick::<Output>(&[from_interpreter(&respond())])
+            .unwrap();
+        let reply = output.reply.unwrap();
+        assert!(
+            reply.starts_with("There are 2 devices."),
+            "{answer}: {reply}"
+        );
+        assert!(reply.contains("- m-2 is a valve"), "{reply}");
+        let warnings = host.warnings().join("\n");
+        assert!(warnings.contains(why), "{answer}: {warnings}");
+    }
 }
 
 #[test]
@@ -104,10 +134,10 @@ fn a_reflex_gets_a_short_friendly_reply() {
     assert_eq!(output.reply.as_deref(), Some("Hallo!"));
     assert!(output.done);
     assert!(host.llm_requests()[0].stream);
+    assert_eq!(user_turn(&host), "hallo!");
     assert_eq!(
-        user_turn(&host),
-        "Reply language: the language of the user's message\nThe user wrote: hallo!\n\
-         Tone: friendly\nThis is small talk: reply with one short, friendly sentence."
+        system_prompt(&host),
+        "You are a helpful assistant. Answer the user."
     );
 }
 

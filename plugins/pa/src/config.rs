@@ -21,6 +21,24 @@ pub struct Config {
     /// How many earlier routing decisions the PA remembers and shows the
     /// model; 0 keeps none.
     pub history: usize,
+    /// Who decides the route: the model (`model`, for capable models) or
+    /// the experts' `vocabulary` (`grounded`, for small models; the model
+    /// only breaks ties between experts).
+    pub routing: RoutingMode,
+    /// Words that put a message in an expert's domain (grounded routing):
+    /// expert → nouns, singular (`customer`, `meter`); plurals match too.
+    pub vocabulary: BTreeMap<String, Vec<String>>,
+}
+
+/// See [`Config::routing`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoutingMode {
+    /// The model picks the expert and writes the job.
+    #[default]
+    Model,
+    /// The vocabulary picks the expert; the job is the user's message.
+    Grounded,
 }
 
 impl Default for Config {
@@ -30,6 +48,8 @@ impl Default for Config {
             output: "output".to_owned(),
             ui: "ui".to_owned(),
             history: 6,
+            routing: RoutingMode::Model,
+            vocabulary: BTreeMap::new(),
         }
     }
 }
@@ -46,6 +66,12 @@ impl Config {
                     ctx.node()
                 )));
             }
+        }
+        if let Some(name) = config.vocabulary.keys().find(|n| !config.is_expert(n)) {
+            return Err(NodeError::InvalidInput(format!(
+                "node `{}` has a bad config: `vocabulary` names {name:?}, which is not an expert",
+                ctx.node()
+            )));
         }
         Ok(config)
     }

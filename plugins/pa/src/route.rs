@@ -166,6 +166,81 @@ fn render_state(prompt: &mut String, state: &MemorizerState) {
     }
 }
 
+/// The system prompt of the tie-break call of grounded routing.
+pub const TIE_SYSTEM: &str = "You pick the expert for the user's message. \
+Answer with a JSON object only.";
+
+/// Grounded routing: the experts whose vocabulary the message uses are
+/// the candidates. None: the PA answers (small talk, thanks, questions
+/// about the assistant). One: that expert, with the user's message as the
+/// job. Several: the model picks among them, constrained to their names.
+pub(crate) fn grounded(
+    ctx: &Ctx<'_>,
+    config: &Config,
+    command: &Command,
+) -> Result<Routing, NodeError> {
+    let text = &command.source_text;
+    let candidates: Vec<&String> = config
+        .vocabulary
+        .iter()
+        .filter(|(_, words)| weft_protocol::vocabulary::mentions(text, words))
+        .map(|(expert, _)| expert)
+        .collect();
+    let expert = match candidates.as_slice() {
+        [] => {
+            return Ok(Routing {
+                expert: NONE.to_owned(),
+                job: String::new(),
+                thinking_message: String::new(),
+                response_hint: String::new(),
+                language: command.analysis.language.clone(),
+            });
+        }
+        [one] => (*one).clone(),
+        several => {
+            let mut prompt = String::from("Experts:\n");
+            for name in several {
+                let knows = config.experts.get(*name).map(String::as_str).unwrap_or("");
+                let _ = writeln!(prompt, "- {name}: {knows}");
+            }
+            let _ = write!(prompt, "\nMessage: {text}");
+            let request = CompletionRequest::new([
+                ChatMessage::system(TIE_SYSTEM),
+                ChatMessage::user(prompt),
+            ])
+            .max_tokens(30)
+            .json_schema(&json!({
+                "type": "object",
+                "properties": {"expert": {"type": "string", "enum": several}},
+                "required": ["expert"],
+                "additionalProperties": false
+            }));
+            let completion = ctx.llm().complete(request)?;
+            #[derive(Deserialize)]
+            struct Pick {
+                expert: String,
+            }
+            match serde_json::from_str::<Pick>(&completion.text) {
+                Ok(pick) if several.iter().any(|c| **c == pick.expert) => pick.expert,
+                _ => {
+                    ctx.log().warn(format!(
+                        "unusable tie-break from {}: {:?}; taking {}",
+                        completion.model, completion.text, several[0]
+                    ));
+                    several[0].clone()
+                }
+            }
+        }
+    };
+    Ok(Routing {
+        expert,
+        job: text.clone(),
+        thinking_message: "Let me look that up…".to_owned(),
+        response_hint: String::new(),
+        language: command.analysis.language.clone(),
+    })
+}
+
 /// Ask the model where `command` goes. An unusable answer falls back to
 /// [`Routing::fallback`] and an unknown expert to [`NONE`], with warnings;
 /// only an `llm` error fails.
@@ -175,6 +250,9 @@ pub(crate) fn decide(
     command: &Command,
     history: &[Turn],
 ) -> Result<Routing, NodeError> {
+    if config.routing == crate::config::RoutingMode::Grounded {
+        return grounded(ctx, config, command);
+    }
     let memory = state::memorizer_state(ctx);
     let completion = ctx
         .llm()

@@ -36,6 +36,8 @@ pub const LAST_ANALYSIS_KEY: &str = "input.last_analysis";
 pub const MEMORIZER_STATE_KEY: &str = "memorizer.state";
 
 /// Message kinds, as constants so senders and receivers cannot drift apart.
+pub mod vocabulary;
+
 pub mod kind {
     /// A user's chat message.
     pub const USER: &str = "user";
@@ -142,12 +144,13 @@ impl Analysis {
                     "enum": ["question", "request", "social", "feedback", "other"],
                     "description": "What the user wants."
                 },
-                "topic": {"type": "string", "description": "A short phrase naming the subject."},
+                "topic": {"type": "string", "maxLength": 120, "description": "A short phrase naming the subject."},
                 "language": {
                     "type": "string",
+                    "maxLength": 12,
                     "description": "ISO 639-1 code of the message's language, e.g. en."
                 },
-                "tone": {"type": "string", "description": "The user's tone in one word."},
+                "tone": {"type": "string", "maxLength": 40, "description": "The user's tone in one word."},
                 "complexity": {
                     "type": "string",
                     "enum": ["simple", "complex"],
@@ -594,14 +597,14 @@ impl MemorizerState {
         json!({
             "type": "object",
             "properties": {
-                "user_name": {"type": ["string", "null"]},
-                "mood": {"type": "string"},
-                "topic": {"type": "string"},
-                "topic_history": {"type": "array", "items": {"type": "string"}, "maxItems": 10},
-                "situation": {"type": "string"},
-                "language": {"type": "string"},
-                "style_hint": {"type": "string"},
-                "facts": {"type": "array", "items": {"type": "string"}, "maxItems": 20}
+                "user_name": {"type": ["string", "null"], "maxLength": 80},
+                "mood": {"type": "string", "maxLength": 40},
+                "topic": {"type": "string", "maxLength": 120},
+                "topic_history": {"type": "array", "items": {"type": "string", "maxLength": 120}, "maxItems": 10},
+                "situation": {"type": "string", "maxLength": 300},
+                "language": {"type": "string", "maxLength": 12},
+                "style_hint": {"type": "string", "maxLength": 120},
+                "facts": {"type": "array", "items": {"type": "string", "maxLength": 200}, "maxItems": 20}
             },
             "required": ["user_name", "mood", "topic", "topic_history", "situation", "language", "style_hint", "facts"],
             "additionalProperties": false

@@ -2,6 +2,7 @@
 
 mod failures;
 mod flow;
+mod intent;
 mod interpret;
 mod retry;
 

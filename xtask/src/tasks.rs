@@ -6,17 +6,25 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use crate::{build_plugins, cargo};
+use crate::{build_plugins, cargo, fetch_model, setup};
 
 /// The question the demo asks when given none.
 const DEMO_QUESTION: &str = "how many devices does customer 1042 have?";
 
-/// Build the plugins, then run the host's main job: one message through
-/// `graphs/assistant.yaml` with `weft run` (which generates the sample Eras
-/// database on first use). Until the model providers land, the LLM is the
-/// scripted provider with `graphs/scripts/assistant-demo.json`.
-pub fn demo(root: &Path, args: &[String]) -> Result<()> {
+/// Everything a fresh machine needs before building the host: system
+/// tools, the wasm target (with the plugins), the model.
+pub fn setup(root: &Path) -> Result<()> {
+    setup::system_packages()?;
     build_plugins::run(root)?;
+    fetch_model::run(root)?;
+    Ok(())
+}
+
+/// Set up, then run the host's main job: one message through
+/// `graphs/assistant.yaml` with `weft run`, answered by the embedded model
+/// (the sample Eras database is generated on first use).
+pub fn demo(root: &Path, args: &[String]) -> Result<()> {
+    setup(root)?;
     let mut command = cargo(root);
     command.args([
         "run",
@@ -27,8 +35,6 @@ pub fn demo(root: &Path, args: &[String]) -> Result<()> {
         "run",
         "--graph",
         "graphs/assistant.yaml",
-        "--script",
-        "graphs/scripts/assistant-demo.json",
     ]);
     if args.is_empty() {
         command.arg(DEMO_QUESTION);
@@ -38,11 +44,11 @@ pub fn demo(root: &Path, args: &[String]) -> Result<()> {
     run(command, "the demo")
 }
 
-/// Build the plugins, then run every test of the workspace (release: the
+/// Set up, then run every test of the workspace (release: the
 /// wasmtime compiler is far too slow unoptimised). Extra arguments go to
 /// `cargo test`.
 pub fn test(root: &Path, args: &[String]) -> Result<()> {
-    build_plugins::run(root)?;
+    setup(root)?;
     let mut command = cargo(root);
     command
         .args(["test", "--release", "--workspace"])

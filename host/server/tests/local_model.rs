@@ -1,0 +1,169 @@
+//! The slow tests: the real embedded model (SmolLM2-135M, fetched by the
+//! README's commands) through the real binary. Free text, a
+//! JSON-Schema-constrained answer that must parse and validate, and the
+//! README's demo questions through the assistant graph, checked against
+//! the sample database itself.
+
+#![cfg(feature = "local")]
+
+mod common;
+
+use common::{root, temp_dir, text, weft};
+use serde_json::Value;
+
+fn model() -> String {
+    let path = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        path.exists(),
+        "the model is missing: run `cargo xtask fetch-model` (the README's commands do)"
+    );
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn slow_the_local_model_answers_free_text_and_schema_constrained_prompts() {
+    let data = temp_dir("local-llm");
+    let model = model();
+    let out = weft(
+        &data,
+        &[
+            "--model",
+            &model,
+            "llm",
+            "--max-tokens",
+            "40",
+            "Name one colour of the sky.",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).trim().is_empty());
+    let usage = text(&out.stderr);
+    assert!(usage.contains("SmolLM2-135M-Instruct.Q4_1:"), "{usage}");
+    assert!(usage.contains("prompt +"), "{usage}");
+
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "device": {"type": "string", "enum": ["heat meter", "water meter", "heat cost allocator"]},
+            "rooms": {"type": "integer", "minimum": 1, "maximum": 20},
+            "note": {"type": "string", "maxLength": 60}
+        },
+        "required": ["device", "rooms", "note"],
+        "additionalProperties": false
+    });
+    let out = weft(
+        &data,
+        &[
+            "--model",
+            &model,
+            "llm",
+            "--schema",
+            &schema.to_string(),
+            "--max-tokens",
+            "80",
+            "Describe the metering of a flat with 3 rooms as JSON.",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let answer: Value = serde_json::from_str(text(&out.stdout).trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&answer)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{answer} breaks the schema: {errors:?}");
+}
+
+/// `weft run --json QUESTION` on the assistant graph with the local model.
+fn ask(data: &std::path::Path, question: &str) -> Value {
+    let model = model();
+    let out = weft(data, &["--model", &model, "run", "--json", "-q", question]);
+    assert!(out.status.success(), "{question}: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn reply(trace: &Value) -> String {
+    trace["reply"].as_str().unwrap_or_default().to_owned()
+}
+
+fn nodes(trace: &Value) -> Vec<String> {
+    trace["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["node"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// One value from the sample database the run generated.
+fn truth(data: &std::path::Path, sql: &str) -> String {
+    let db = rusqlite::Connection::open(data.join("eras.db")).unwrap();
+    db.query_row(sql, [], |row| {
+        let value: rusqlite::types::Value = row.get(0)?;
+        Ok(match value {
+            rusqlite::types::Value::Integer(i) => i.to_string(),
+            rusqlite::types::Value::Real(r) => r.to_string(),
+            rusqlite::types::Value::Text(t) => t,
+            other => format!("{other:?}"),
+        })
+    })
+    .unwrap()
+}
+
+#[test]
+fn slow_the_assistant_answers_the_readme_questions_with_the_embedded_model() {
+    let data = temp_dir("local-assistant");
+    // (question, the SQL whose answer the reply must contain)
+    let cases = [
+        (
+            "How many devices does customer 1042 have?",
+            "SELECT COUNT(*) FROM Geraete g JOIN Nutzeinheiten n USING (NutzeinheitNr) \
+             JOIN Objekte o USING (ObjektNr) WHERE o.KundenNr = 1042",
+        ),
+        (
+            "How many properties does customer 1043 own?",
+            "SELECT COUNT(*) FROM Objekte WHERE KundenNr = 1043",
+        ),
+        (
+            "How many units does property 5 have?",
+            "SELECT COUNT(*) FROM Nutzeinheiten WHERE ObjektNr = 5",
+        ),
+        (
+            "What is the latest reading of device 12?",
+            "SELECT Wert FROM Ablesungen WHERE GeraetNr = 12 ORDER BY Datum DESC LIMIT 1",
+        ),
+        (
+            "Where does customer 1042 live?",
+            "SELECT Ort FROM Kunden WHERE KundenNr = 1042",
+        ),
+        (
+            "Which customer owns property 8?",
+            "SELECT Nachname FROM Kunden JOIN Objekte USING (KundenNr) WHERE ObjektNr = 8",
+        ),
+    ];
+    let mut transcript = String::new();
+    for (question, sql) in cases {
+        let trace = ask(&data, question);
+        let expected = truth(&data, sql);
+        let answer = reply(&trace);
+        transcript.push_str(&format!("Q: {question}\nA: {answer}\n"));
+        assert_eq!(trace["status"], "completed", "{question}");
+        assert!(
+            nodes(&trace).contains(&"eras".to_owned()),
+            "{question}: not routed to eras"
+        );
+        assert!(
+            answer.contains(&expected),
+            "{question}: the reply does not contain {expected:?}:\n{answer}"
+        );
+    }
+    // Small talk needs no expert, and gets a reply.
+    let trace = ask(&data, "Hello, how are you today?");
+    let answer = reply(&trace);
+    transcript.push_str(&format!("Q: Hello, how are you today?\nA: {answer}\n"));
+    assert_eq!(trace["status"], "completed");
+    assert!(!nodes(&trace).contains(&"eras".to_owned()));
+    assert!(!answer.trim().is_empty());
+    println!("{transcript}");
+}

@@ -1,0 +1,95 @@
+//! The system tools the host's build needs besides Rust: llama.cpp (the
+//! embedded model provider) is built with CMake and its bindings are
+//! generated with libclang. Missing ones are installed with apt-get when
+//! this runs as root on Debian or Ubuntu; otherwise the command to run is
+//! named.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail, ensure};
+
+/// Debian packages and the check that tells each is present.
+const PACKAGES: [(&str, fn() -> bool); 3] = [
+    ("cmake", || runs("cmake", &["--version"])),
+    ("clang", || runs("clang", &["--version"])),
+    ("libclang-dev", has_libclang),
+];
+
+/// Installs whatever of [`PACKAGES`] is missing.
+pub fn system_packages() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(_, present)| !present())
+        .map(|(name, _)| *name)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let install = format!(
+        "apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
+    if !runs("apt-get", &["--version"]) || !is_root() {
+        bail!(
+            "the build needs {} (for llama.cpp, the embedded model); install them, e.g. `sudo {install}`",
+            missing.join(", ")
+        );
+    }
+    println!("installing {} …", missing.join(", "));
+    let status = Command::new("apt-get")
+        .arg("update")
+        .status()
+        .context("running apt-get update")?;
+    ensure!(status.success(), "`apt-get update` failed ({status})");
+    let status = Command::new("sh")
+        .args(["-c", &format!("DEBIAN_FRONTEND=noninteractive {install}")])
+        .status()
+        .context("running apt-get install")?;
+    ensure!(status.success(), "`{install}` failed ({status})");
+    Ok(())
+}
+
+/// Whether `program args` runs and succeeds.
+fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// libclang as bindgen finds it: `LIBCLANG_PATH`, or an LLVM install.
+fn has_libclang() -> bool {
+    if std::env::var_os("LIBCLANG_PATH").is_some() {
+        return true;
+    }
+    let Ok(entries) = std::fs::read_dir("/usr/lib") else {
+        return false;
+    };
+    let llvm_dirs = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("llvm-"))
+        .map(|e| e.path().join("lib"));
+    let multiarch = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64",
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from);
+    llvm_dirs.chain(multiarch).any(|dir| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("libclang"))
+        })
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}

@@ -1,4 +1,4 @@
-//! `graphs/assistant.yaml` end to end with the real plugins, the generated
+//! `graphs/assistant-large.yaml` (model routing, model-written SQL) end to end with the real plugins, the generated
 //! Eras database on SQLite and a scripted model: PA direct (3 frames), PA +
 //! ErasExpert (4), the expert's DESCRIBE-first order and its retry after an
 //! unknown column (from the journal), the PA's reformulated retry, memory
@@ -37,7 +37,7 @@ fn sqlite() -> Arc<weft_db::SqliteDb> {
 
 async fn assistant(llm: &Arc<Scripted>) -> (Arc<Engine>, Arc<LoadedGraph>) {
     let engine = engine_with(llm.clone(), sqlite()).await;
-    let graph = shipped_graph(&engine, "assistant.yaml").await;
+    let graph = shipped_graph(&engine, "assistant-large.yaml").await;
     (engine, graph)
 }
 

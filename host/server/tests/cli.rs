@@ -70,13 +70,39 @@ fn run_answers_the_demo_question_from_the_generated_database() {
 }
 
 #[test]
-fn run_without_a_model_reports_the_failure_and_exits_non_zero() {
+fn a_missing_or_foreign_model_file_is_refused_with_the_fetch_command() {
     let data = temp_dir("nomodel");
-    let out = weft(&data, &["run", "--quiet", "hello"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(2), "{stdout}");
-    assert!(stdout.contains("(no reply)"), "{stdout}");
-    assert!(stdout.contains("no LLM provider is configured"), "{stdout}");
+    let missing = data.join("absent.gguf");
+    let out = weft(
+        &data,
+        &[
+            "--model",
+            missing.to_str().unwrap(),
+            "run",
+            "--quiet",
+            "hello",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(stderr.contains("cargo xtask fetch-model"), "{stderr}");
+
+    let foreign = data.join("foreign.gguf");
+    std::fs::write(&foreign, b"<html>not a model</html>").unwrap();
+    let out = weft(
+        &data,
+        &[
+            "--model",
+            foreign.to_str().unwrap(),
+            "run",
+            "--quiet",
+            "hello",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not a GGUF model"), "{stderr}");
 }
 
 #[test]

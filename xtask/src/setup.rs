@@ -8,8 +8,11 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail, ensure};
 
+/// A check that tells whether a package is present.
+type Present = fn() -> bool;
+
 /// Debian packages and the check that tells each is present.
-const PACKAGES: [(&str, fn() -> bool); 3] = [
+const PACKAGES: [(&str, Present); 3] = [
     ("cmake", || runs("cmake", &["--version"])),
     ("clang", || runs("clang", &["--version"])),
     ("libclang-dev", has_libclang),

@@ -1,10 +1,6 @@
 //! The real `weft` binary: `run` on the shipped graph with a script,
 //! `graph validate` on good and broken files, and `bench frames`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-
 mod common;
 
 use common::{root, temp_dir, text, weft};

@@ -404,11 +404,12 @@ pub fn join_path(from: &str, to: &str, schema: &[TableColumns]) -> Option<Vec<(S
         }
         let here = schema.iter().find(|(t, _)| t == table)?;
         for other in schema {
-            if other.0 != from && !previous.contains_key(other.0.as_str()) {
-                if let Some(column) = linked(here, other) {
-                    previous.insert(&other.0, (table, column));
-                    queue.push_back(&other.0);
-                }
+            if other.0 == from || previous.contains_key(other.0.as_str()) {
+                continue;
+            }
+            if let Some(column) = linked(here, other) {
+                previous.insert(&other.0, (table, column));
+                queue.push_back(&other.0);
             }
         }
     }

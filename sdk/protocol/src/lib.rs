@@ -35,9 +35,10 @@ pub const LAST_ANALYSIS_KEY: &str = "input.last_analysis";
 /// Thread-memory key: the [`MemorizerState`] (written by `memorizer`, read by `pa`).
 pub const MEMORIZER_STATE_KEY: &str = "memorizer.state";
 
-/// Message kinds, as constants so senders and receivers cannot drift apart.
+/// Matching message words against configured vocabularies.
 pub mod vocabulary;
 
+/// Message kinds, as constants so senders and receivers cannot drift apart.
 pub mod kind {
     /// A user's chat message.
     pub const USER: &str = "user";

@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 use weft_runtime::capabilities::db::Database;
@@ -10,7 +11,10 @@ use weft_runtime::capabilities::llm::LlmBackend;
 use weft_runtime::capabilities::memory::MemoryMap;
 use weft_runtime::{Message, Runtime, Services};
 
-use crate::budget::{BudgetConfig, BudgetStatus, Budgets, Metered};
+use crate::budget::{
+    BudgetConfig, BudgetStatus, Budgets, DEFAULT_PROJECT, Metered, MoneyBudget, ProjectBudgetStatus,
+};
+use crate::clock::{Clock, SystemClock};
 use crate::events::{Bus, Event, EventBody};
 use crate::loaded::LoadedGraph;
 use crate::plugins::PluginSet;
@@ -25,10 +29,15 @@ pub struct EngineConfig {
     pub event_capacity: usize,
     /// Finished traces kept in memory for [`Engine::recent_traces`].
     pub trace_history: usize,
-    /// Token budgets.
+    /// Token and money budgets.
     pub budget: BudgetConfig,
     /// Prices for usage costs.
     pub prices: PriceTable,
+    /// The time of day for budget windows and usage events.
+    pub clock: Arc<dyn Clock>,
+    /// How often a run waiting on an exhausted budget checks whether a new
+    /// budget window has begun (raises wake it at once).
+    pub budget_tick: Duration,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +47,8 @@ impl Default for EngineConfig {
             trace_history: 200,
             budget: BudgetConfig::default(),
             prices: PriceTable::default(),
+            clock: Arc::new(SystemClock),
+            budget_tick: Duration::from_secs(5),
         }
     }
 }
@@ -90,6 +101,9 @@ pub enum EngineError {
     /// No run with this id is in flight.
     #[error("no run `{0}` is in flight")]
     UnknownRun(String),
+    /// A budget change with an invalid amount.
+    #[error("invalid budget: {0}")]
+    InvalidBudget(String),
     /// The run's task died (a bug in the engine, never a plugin's fault).
     #[error("run `{run}` failed inside the engine: {message}")]
     Internal {
@@ -109,6 +123,7 @@ impl EngineError {
             Self::UnknownNode { .. } => "unknown_node",
             Self::InvalidPayload { .. } => "invalid_payload",
             Self::UnknownRun(_) => "unknown_run",
+            Self::InvalidBudget(_) => "invalid_budget",
             Self::Internal { .. } => "internal",
         }
     }
@@ -162,11 +177,11 @@ pub struct Engine {
     pub(crate) bus: Bus,
     pub(crate) paused: watch::Sender<BTreeSet<String>>,
     pub(crate) budgets: Arc<Budgets>,
-    ledger: Arc<MemoryLedger>,
+    pub(crate) ledger: Arc<MemoryLedger>,
     threads: Mutex<HashMap<String, ThreadEntry>>,
     traces: Mutex<VecDeque<Arc<FrameTrace>>>,
     ids: AtomicU64,
-    config: EngineConfig,
+    pub(crate) config: EngineConfig,
 }
 
 impl std::fmt::Debug for Engine {
@@ -225,8 +240,12 @@ impl Engine {
     ) -> Arc<Self> {
         let memory = Arc::new(MemoryMap::default());
         let bus = Bus::new(config.event_capacity);
-        let budgets = Arc::new(Budgets::new(config.budget.clone()));
         let ledger = Arc::new(MemoryLedger::default());
+        let budgets = Arc::new(
+            Budgets::new(config.budget.clone())
+                .with_clock(Arc::clone(&config.clock))
+                .with_ledger(ledger.clone()),
+        );
         let metered = Metered {
             inner: backends.llm,
             budgets: budgets.clone(),
@@ -286,20 +305,41 @@ impl Engine {
         &self.memory
     }
 
-    /// Creates a thread pinned to `graph` (or returns the existing thread
-    /// with this id, which keeps the graph it was created with).
+    /// Creates a thread pinned to `graph` in the [`DEFAULT_PROJECT`] (or
+    /// returns the existing thread with this id); see
+    /// [`open_thread_in`](Self::open_thread_in).
     pub fn open_thread(&self, id: Option<&str>, graph: &Arc<LoadedGraph>) -> String {
+        self.open_thread_in(DEFAULT_PROJECT, id, graph)
+    }
+
+    /// Creates a thread pinned to `graph` in `project`, whose money budget
+    /// its `llm` calls spend (or returns the existing thread with this id,
+    /// which keeps the graph and project it was created with).
+    pub fn open_thread_in(
+        &self,
+        project: &str,
+        id: Option<&str>,
+        graph: &Arc<LoadedGraph>,
+    ) -> String {
         let id = id
             .map(str::to_owned)
             .unwrap_or_else(|| self.new_id("thread"));
-        lock(&self.threads)
-            .entry(id.clone())
-            .or_insert_with(|| ThreadEntry {
+        lock(&self.threads).entry(id.clone()).or_insert_with(|| {
+            self.budgets.assign_project(&id, project);
+            ThreadEntry {
                 graph: Arc::clone(graph),
                 active: None,
                 runs: 0,
-            });
+            }
+        });
         id
+    }
+
+    /// The project a thread belongs to.
+    pub fn thread_project(&self, thread: &str) -> Option<String> {
+        lock(&self.threads)
+            .contains_key(thread)
+            .then(|| self.budgets.project_of(thread))
     }
 
     /// The graph a thread is pinned to.
@@ -475,7 +515,47 @@ impl Engine {
         self.budgets.set_limit(thread, limit)
     }
 
-    /// Every metered `llm` call, with aggregates.
+    /// A project's money budget: limit, spend in the current window,
+    /// reservations, window bounds.
+    pub fn project_budget(&self, project: &str) -> ProjectBudgetStatus {
+        self.budgets.project_status(project)
+    }
+
+    /// Sets a project's money budget (`None`: unlimited), replacing the
+    /// configured one; runs of the project waiting with status
+    /// `budget_exhausted` go on.
+    pub fn set_project_budget(
+        &self,
+        project: &str,
+        budget: Option<MoneyBudget>,
+    ) -> Result<ProjectBudgetStatus, EngineError> {
+        self.budgets
+            .set_project_budget(project, budget)
+            .map_err(|e| EngineError::InvalidBudget(e.to_string()))
+    }
+
+    /// Adds `amount` to a project's money limit; runs of the project
+    /// waiting with status `budget_exhausted` go on, retrying the refused
+    /// nodes.
+    pub fn raise_project_budget(
+        &self,
+        project: &str,
+        amount: f64,
+    ) -> Result<ProjectBudgetStatus, EngineError> {
+        self.budgets
+            .raise_project_budget(project, amount)
+            .map_err(|e| EngineError::InvalidBudget(e.to_string()))
+    }
+
+    /// Starts the budget windows that are due now (waiting runs of a
+    /// project whose window rolled over go on). Runs waiting on a budget
+    /// call it every [`EngineConfig::budget_tick`]; call it after moving a
+    /// [`ManualClock`](crate::ManualClock).
+    pub fn tick_budgets(&self) {
+        self.budgets.tick();
+    }
+
+    /// Every metered `llm` call and node invocation, with aggregates.
     pub fn ledger(&self) -> &Arc<MemoryLedger> {
         &self.ledger
     }

@@ -73,9 +73,13 @@ pub enum EventBody {
     FrameTrace(Box<FrameTrace>),
     /// Something failed: a node, a route, a payload.
     Error(TraceError),
-    /// A thread's token budget crossed 75, 90 or 95 % (`{percent, used, limit}`).
+    /// A thread's token budget (`{scope: "thread", percent, used, limit}`)
+    /// or a project's money budget (`{scope: "project", project, percent,
+    /// spent, limit, windowStartMs}`) crossed 75, 90 or 95 %.
     BudgetWarning(serde_json::Value),
-    /// A call was refused for lack of budget (`{budget, message}`).
+    /// A call was refused for lack of budget (`{scope: "thread"|"project",
+    /// project?, budget, message}`, `budget` being the thread's or the
+    /// project's status).
     BudgetExhausted(serde_json::Value),
 }
 

@@ -7,6 +7,9 @@
 //!   (see `run.rs` for the frame semantics), pause/resume of nodes, kill of
 //!   runs, and the [`events`] stream.
 //! - [`trace`]: [`FrameRecord`] per invocation, [`FrameTrace`] per run.
+//! - [`usage`] and [`budget`]: metering of every `llm` call and node
+//!   invocation, per-thread token budgets, per-project money budgets over
+//!   UTC day or month windows ([`clock`]).
 //!
 //! The public API uses weft's domain types ([`weft_runtime::NodeInfo`],
 //! [`weft_runtime::Limits`], [`weft_runtime::Grants`]) and never wasmtime's,
@@ -15,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod budget;
+pub mod clock;
 mod engine;
 pub mod events;
 pub mod graph;
@@ -24,7 +28,11 @@ mod run;
 pub mod trace;
 pub mod usage;
 
-pub use budget::{BudgetConfig, BudgetStatus, Budgets};
+pub use budget::{
+    BudgetConfig, BudgetError, BudgetStatus, Budgets, DEFAULT_PROJECT, MoneyBudget,
+    ProjectBudgetStatus, Window,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Backends, Engine, EngineConfig, EngineError, Inbound, RunHandle};
 pub use events::{Bus, Event, EventBody};
 pub use graph::{
@@ -34,4 +42,7 @@ pub use loaded::{LoadError, LoadedGraph};
 pub use plugins::{PluginSet, SkippedPlugin};
 pub use run::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
 pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
-pub use usage::{Ledger, MemoryLedger, Price, PriceTable, UsageEvent, UsageTotals};
+pub use usage::{
+    InvocationEvent, Ledger, MemoryLedger, Price, PriceTable, UsageBreakdown, UsageEvent,
+    UsageTotals,
+};

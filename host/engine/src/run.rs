@@ -23,6 +23,7 @@ use crate::loaded::LoadedGraph;
 use crate::trace::{
     FrameRecord, FrameTrace, MessageSummary, RouteSummary, RunStatus, Tokens, TraceError,
 };
+use crate::usage::{InvocationEvent, Ledger};
 
 /// The sender of engine notices to nodes.
 pub const SYSTEM_SENDER: &str = "system";
@@ -46,6 +47,7 @@ pub(crate) async fn execute(
     pending[entry].push(first);
     let mut paused_rx = engine.paused.subscribe();
     let mut raised = engine.budgets.subscribe();
+    let project = engine.budgets.project_of(thread);
     let mut trace = FrameTrace {
         thread: thread.to_owned(),
         run: run.to_owned(),
@@ -135,6 +137,23 @@ pub(crate) async fn execute(
                     .bus
                     .publish(thread, run, Some(frame), Some(&record.node), event);
             }
+            engine.ledger.record_invocation(InvocationEvent {
+                project: project.clone(),
+                thread: record.thread.clone(),
+                run: record.run.clone(),
+                frame,
+                node: record.node.clone(),
+                plugin: record.plugin.clone(),
+                plugin_version: graph.loaded(i).plugin.info().version.clone(),
+                plugin_hash: record.plugin_hash.clone(),
+                fuel_used: record.fuel_used,
+                duration_us: record.duration_us,
+                outcome: record
+                    .error
+                    .as_ref()
+                    .map_or_else(|| "ok".to_owned(), |e| e.code.clone()),
+                at_ms: engine.budgets.now_ms(),
+            });
             if refused_for_budget(&record) {
                 // Retried after a raise: the node gets its messages back.
                 let retry = inbox.iter().filter(|m| m.from != SYSTEM_SENDER).cloned();
@@ -152,10 +171,13 @@ pub(crate) async fn execute(
                 .bus
                 .publish(thread, run, None, None, status(RunStatus::BudgetExhausted));
             raised.borrow_and_update();
+            // A raise wakes the run at once; a new budget window is noticed
+            // on the next tick (or by `is_exhausted` itself).
             while engine.budgets.is_exhausted(thread) && !*kill.borrow() {
                 tokio::select! {
                     _ = raised.changed() => {}
                     _ = kill.changed() => {}
+                    _ = tokio::time::sleep(engine.config.budget_tick) => engine.budgets.tick(),
                 }
             }
             trace.status = RunStatus::Running;

@@ -15,7 +15,8 @@ pub enum RunStatus {
     Running,
     /// Only paused nodes have messages: the run waits for a resume.
     Waiting,
-    /// The thread's budget is spent: the run waits for an operator's raise.
+    /// The thread's token budget or its project's money budget is spent:
+    /// the run waits for an operator's raise (or the project's next window).
     BudgetExhausted,
     /// Nothing was pending any more.
     Completed,

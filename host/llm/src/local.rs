@@ -5,7 +5,8 @@
 //! runs on the async executor. Requests wait in a bounded queue; when it is
 //! full a call fails at once with `unavailable` instead of piling up. Each
 //! request is rendered with the model's own chat template, decoded greedily
-//! (reproducible at a fixed thread count), optionally constrained by a
+//! (reproducible at a fixed thread count; free text with a mild repetition
+//! penalty), optionally constrained by a
 //! grammar compiled from the request's JSON Schema, and streamed token by
 //! token. Token counts are exact: they are the tokens the model read and
 //! wrote.
@@ -220,7 +221,7 @@ impl LocalProvider {
                 self.info.model
             )),
         })?;
-        let (completion, timings) = loop {
+        let (mut completion, timings) = loop {
             match receiver.recv().await {
                 Some(Event::Delta(text)) => call.deltas.delta(&text),
                 Some(Event::Done(result)) => break result?,
@@ -232,6 +233,7 @@ impl LocalProvider {
                 }
             }
         };
+        completion.provider = self.name.clone();
         let report = CallReport {
             provider: self.name.clone(),
             model: completion.model.clone(),
@@ -487,6 +489,8 @@ impl Inference<'_> {
             prompt_tokens: tokens.len() as u32,
             completion_tokens: generated,
             model: self.model_id.clone(),
+            provider: String::new(),
+            usage_estimated: false,
         };
         Ok((completion, timings))
     }
@@ -520,7 +524,13 @@ impl Inference<'_> {
     /// Greedy decoding, constrained by the request's JSON Schema if any.
     fn sampler(&self, request: &CompletionRequest) -> Result<LlamaSampler, CapabilityError> {
         let Some(schema) = &request.json_schema else {
-            return Ok(LlamaSampler::greedy());
+            // A mild, deterministic penalty on the last 64 tokens: small
+            // models otherwise fall into repeating a sentence until
+            // max_tokens.
+            return Ok(LlamaSampler::chain_simple([
+                LlamaSampler::penalties(self.model.n_vocab(), 64, 1.15, 0.0, 0.0),
+                LlamaSampler::greedy(),
+            ]));
         };
         let grammar = grammar_for(schema)?;
         let constrained = LlamaSampler::grammar(self.model, &grammar, "root").map_err(|e| {

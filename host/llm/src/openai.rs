@@ -188,6 +188,8 @@ impl OpenAiProvider {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             model: answered_by,
+            provider: self.config.name.clone(),
+            usage_estimated: report.usage == UsageSource::Estimated,
         };
         Ok((completion, report))
     }

@@ -249,6 +249,15 @@ pub struct Completion {
     pub completion_tokens: u32,
     /// The model that answered.
     pub model: String,
+    /// The configured name of the provider that answered (`scripted` for
+    /// the scripted provider). Host-side metering only: it does not cross
+    /// into WIT.
+    #[serde(default)]
+    pub provider: String,
+    /// The provider did not report token counts; `prompt_tokens` and
+    /// `completion_tokens` are estimates. Host-side only, like `provider`.
+    #[serde(default)]
+    pub usage_estimated: bool,
 }
 
 /// A SQL value.

@@ -11,7 +11,10 @@
 //!     large: [openai, ollama]
 //!   default: [ollama]  # models without a route of their own
 //! budget:
-//!   thread_tokens: 100000
+//!   thread_tokens: 100000            # per thread
+//!   project_money: { limit: 5.0, window: daily }   # per project and UTC day (daily | monthly | none)
+//!   projects:                        # overrides for single projects
+//!     acme: { limit: 50.0, window: monthly }
 //! prices:
 //!   - { prefix: gpt-4o-mini, prompt_per_million: 0.15, completion_per_million: 0.6 }
 //! ```
@@ -36,7 +39,7 @@ pub struct Config {
     /// Model providers and routes.
     #[serde(default)]
     pub llm: LlmSection,
-    /// Token budgets.
+    /// Token budgets per thread, money budgets per project.
     #[serde(default)]
     pub budget: BudgetConfig,
     /// Prices per million tokens.
@@ -174,6 +177,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weft_engine::{MoneyBudget, Window};
 
     fn parse(yaml: &str) -> Result<Config> {
         Ok(serde_saphyr::from_str(yaml)?)
@@ -190,13 +194,27 @@ llm:
   models:
     small: [local]
     large: [other, local]
-budget: { thread_tokens: 5000 }
+budget:
+  thread_tokens: 5000
+  project_money: { limit: 5.0, window: daily }
+  projects:
+    acme: { limit: 50, window: monthly }
+    trial: { limit: 0.5 }
 prices:
   - { prefix: m, prompt_per_million: 1.0, completion_per_million: 2.0 }
 "#,
         )
         .unwrap();
         assert_eq!(config.budget.thread_tokens, Some(5000));
+        assert_eq!(
+            config.budget.project_money,
+            Some(MoneyBudget::new(5.0, Window::Daily).unwrap())
+        );
+        assert_eq!(
+            config.budget.projects["acme"],
+            MoneyBudget::new(50.0, Window::Monthly).unwrap()
+        );
+        assert_eq!(config.budget.projects["trial"].window, Window::None);
         assert_eq!(config.prices().cost("m-1", 1_000_000, 0), Some(1.0));
         assert!(config.llm_backend().unwrap().is_some());
     }
@@ -236,5 +254,14 @@ llm:
         );
         let kind = parse("llm: { providers: [{ kind: carrier-pigeon, name: a }] }").unwrap_err();
         assert!(format!("{kind:#}").contains("carrier-pigeon"), "{kind:#}");
+        let negative = parse("budget: { project_money: { limit: -5 } }").unwrap_err();
+        assert!(
+            format!("{negative:#}").contains("at least 0"),
+            "{negative:#}"
+        );
+        let window = parse("budget: { project_money: { limit: 5, window: weekly } }").unwrap_err();
+        assert!(format!("{window:#}").contains("weekly"), "{window:#}");
+        let key = parse("budget: { project_money: { limit: 5, per: day } }").unwrap_err();
+        assert!(format!("{key:#}").contains("per"), "{key:#}");
     }
 }

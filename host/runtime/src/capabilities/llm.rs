@@ -293,6 +293,8 @@ impl LlmBackend for Scripted {
                 text,
                 prompt_tokens,
                 model: call.model.unwrap_or("scripted").to_owned(),
+                provider: "scripted".to_owned(),
+                usage_estimated: false,
             })
         })
     }

@@ -30,19 +30,7 @@ impl Item {
             Self::Respond(respond) => {
                 lines.push(format!("Reply language: {}", language(&respond.language)));
                 lines.push(format!("The user wrote: {}", respond.request));
-                if let Some(hint) = non_empty(Some(&respond.response_hint)) {
-                    lines.push(format!("How to answer: {hint}"));
-                }
-                if let Some(draft) = non_empty(respond.draft.as_ref()) {
-                    lines.push(format!("Draft: {draft}"));
-                }
-                if let Some(result) = &respond.result {
-                    lines.push(format!("Facts: {}", result.summary.trim()));
-                    lines.extend(result.key_facts.iter().map(|fact| format!("- {fact}")));
-                }
-                if let Some(error) = non_empty(respond.error.as_ref()) {
-                    lines.push(format!("Problem: {error}"));
-                }
+                material(respond, &mut lines);
             }
             Self::Reflex(command) => {
                 lines.push(format!(
@@ -63,19 +51,7 @@ impl Item {
         let mut lines = Vec::new();
         let (request, language) = match self {
             Self::Respond(respond) => {
-                if let Some(hint) = non_empty(Some(&respond.response_hint)) {
-                    lines.push(format!("How to answer: {hint}"));
-                }
-                if let Some(draft) = non_empty(respond.draft.as_ref()) {
-                    lines.push(format!("Draft: {draft}"));
-                }
-                if let Some(result) = &respond.result {
-                    lines.push(format!("Facts: {}", result.summary.trim()));
-                    lines.extend(result.key_facts.iter().map(|fact| format!("- {fact}")));
-                }
-                if let Some(error) = non_empty(respond.error.as_ref()) {
-                    lines.push(format!("Problem: {error}"));
-                }
+                material(respond, &mut lines);
                 (&respond.request, &respond.language)
             }
             Self::Reflex(command) => (&command.source_text, &command.analysis.language),
@@ -178,6 +154,23 @@ pub fn request(items: &[Item], max_tokens: u32) -> CompletionRequest {
 pub fn fallback(items: &[Item]) -> Option<String> {
     let parts: Vec<String> = items.iter().filter_map(Item::fallback).collect();
     (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
+/// The hint, draft, facts and problem of `respond`, one line each.
+fn material(respond: &Respond, lines: &mut Vec<String>) {
+    if let Some(hint) = non_empty(Some(&respond.response_hint)) {
+        lines.push(format!("How to answer: {hint}"));
+    }
+    if let Some(draft) = non_empty(respond.draft.as_ref()) {
+        lines.push(format!("Draft: {draft}"));
+    }
+    if let Some(result) = &respond.result {
+        lines.push(format!("Facts: {}", result.summary.trim()));
+        lines.extend(result.key_facts.iter().map(|fact| format!("- {fact}")));
+    }
+    if let Some(error) = non_empty(respond.error.as_ref()) {
+        lines.push(format!("Problem: {error}"));
+    }
 }
 
 /// A language code for the prompt; unknown ones ask for the user's language.

@@ -323,7 +323,8 @@ async fn the_pa_reformulates_once_when_the_expert_fails_then_gives_up() {
         .contains("An expert could not do a job"),
         eras_plan(),
         eras_sql(COUNT_SQL, 1042),
-        ScriptRule::answer("Customer 1042 has devices.").node("output"),
+        // The reply must keep the answer's number and invent none: output checks it.
+        ScriptRule::answer("There are 3 devices.").node("output"),
     ]));
     let (engine, graph) = assistant(&llm).await;
     let trace = run(&engine, &graph, Inbound::user_text("how many devices?")).await;
@@ -342,7 +343,7 @@ async fn the_pa_reformulates_once_when_the_expert_fails_then_gives_up() {
     let retry = record(&trace, "pa", 1);
     assert_eq!(retry.inbox[0].kind, "expert_failed");
     assert_eq!(retry.sent[0].to, "eras");
-    assert_eq!(trace.reply.as_deref(), Some("Customer 1042 has devices."));
+    assert_eq!(trace.reply.as_deref(), Some("There are 3 devices."));
 
     // When the reformulated job fails too, the PA gives up with an apology.
     let llm = Arc::new(Scripted::from_rules([

@@ -163,14 +163,20 @@ async fn warnings_fire_once_each_and_unknown_models_cost_null() {
     assert_eq!(ledger2.totals().unpriced_calls, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exhaustion_waits_for_a_raise_then_retries_the_refused_node() {
+/// A model that classifies every message as a reflex, so the input node
+/// makes one `llm` call per run.
+fn reflex_classifier() -> Arc<Scripted> {
     let analysis = json!({"intent": "social", "topic": "t", "language": "en", "tone": "calm",
         "complexity": "simple", "reflex": true})
     .to_string();
-    let llm = Arc::new(Scripted::from_rules(
+    Arc::new(Scripted::from_rules(
         [ScriptRule::answer(analysis).repeat()],
-    ));
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhaustion_waits_for_a_raise_then_retries_the_refused_node() {
+    let llm = reflex_classifier();
     let rt = runtime();
     let plugins = plugins(&rt).await;
     let config = EngineConfig {
@@ -490,12 +496,7 @@ async fn finish(handle: weft_engine::RunHandle) -> FrameTrace {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_project_waits_for_a_raise_or_the_next_window_and_fuel_is_metered() {
-    let analysis = json!({"intent": "social", "topic": "t", "language": "en", "tone": "calm",
-        "complexity": "simple", "reflex": true})
-    .to_string();
-    let llm = Arc::new(Scripted::from_rules(
-        [ScriptRule::answer(analysis).repeat()],
-    ));
+    let llm = reflex_classifier();
     let rt = runtime();
     let plugins = plugins(&rt).await;
     let clock = Arc::new(ManualClock::at_ms(JAN_31_23H));

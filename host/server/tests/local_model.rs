@@ -51,20 +51,22 @@ fn slow_the_local_model_answers_free_text_and_schema_constrained_prompts() {
         "required": ["device", "rooms", "note"],
         "additionalProperties": false
     });
-    let out = weft(
-        &data,
-        &[
-            "--model",
-            &model,
-            "llm",
-            "--schema",
-            &schema.to_string(),
-            "--max-tokens",
-            "80",
-            "Describe the metering of a flat with 3 rooms as JSON.",
-        ],
-    );
+    let schema_text = schema.to_string();
+    let constrained = [
+        "--model",
+        &model,
+        "llm",
+        "--schema",
+        &schema_text,
+        "--max-tokens",
+        "80",
+        "Describe the metering of a flat with 3 rooms as JSON.",
+    ];
+    let out = weft(&data, &constrained);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Greedy decoding at a fixed thread count: the same answer every time.
+    let again = weft(&data, &constrained);
+    assert_eq!(text(&again.stdout), text(&out.stdout));
     let answer: Value = serde_json::from_str(text(&out.stdout).trim())
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)));
     let validator = jsonschema::validator_for(&schema).unwrap();

@@ -593,13 +593,12 @@ fn facts_of(rows: &Rows, row: usize) -> String {
         .join(", ")
 }
 
+/// A cell as [`interpret`] renders it, but SQL NULL reads "none" in a
+/// sentence.
 fn render(value: &Value) -> String {
     match value {
         Value::Null => "none".to_owned(),
-        Value::Integer(i) => i.to_string(),
-        Value::Real(r) => r.to_string(),
-        Value::Text(t) => t.clone(),
-        Value::Blob(b) => format!("<{} bytes>", b.len()),
+        value => interpret::render(value),
     }
 }
 

@@ -78,7 +78,7 @@ fn render_row(columns: &[String], row: &[Value]) -> String {
 }
 
 /// A cell as text for a fact.
-fn render(value: &Value) -> String {
+pub(crate) fn render(value: &Value) -> String {
     match value {
         Value::Null => "null".to_owned(),
         Value::Integer(integer) => integer.to_string(),

@@ -486,6 +486,22 @@ impl Budgets {
         (crossed, Some(b.status()))
     }
 
+    /// Restores a thread's budget from the store: the limit an operator set
+    /// (`None`: the configured default) and the tokens its calls used.
+    /// Warnings already crossed are not repeated.
+    pub fn restore_thread(&self, thread: &str, limit: Option<u64>, used: u64) {
+        let Some(limit) = limit.or(self.config.thread_tokens) else {
+            return;
+        };
+        let mut b = ThreadBudget::new(limit);
+        b.used = used;
+        let percent = b.status().percent_used;
+        for (i, threshold) in WARNING_THRESHOLDS.iter().enumerate() {
+            b.warned[i] = percent >= f64::from(*threshold);
+        }
+        lock(&self.threads).insert(thread.to_owned(), b);
+    }
+
     /// The budget of `thread`, if it has made a call (or been raised).
     pub fn status(&self, thread: &str) -> Option<BudgetStatus> {
         lock(&self.threads).get(thread).map(ThreadBudget::status)

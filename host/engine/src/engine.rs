@@ -1,7 +1,6 @@
 //! The [`Engine`]: threads, runs, pause and kill.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,9 +17,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::events::{Bus, Event, EventBody};
 use crate::loaded::LoadedGraph;
 use crate::plugins::PluginSet;
-use crate::run;
-use crate::trace::FrameTrace;
-use crate::usage::{Ledger, MemoryLedger, PriceTable};
+use crate::run::{self, RunState};
+use crate::store::{RunEnd, RunStart, Store, StoreError};
+use crate::trace::{FrameTrace, RunStatus};
+use crate::usage::{Ledger, MemoryLedger, PriceTable, UsageEvent};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -38,6 +38,25 @@ pub struct EngineConfig {
     /// How often a run waiting on an exhausted budget checks whether a new
     /// budget window has begun (raises wake it at once).
     pub budget_tick: Duration,
+    /// How often a frame's commit is tried before its run stops with
+    /// status `store_failed` (the frame stays uncommitted, and the run
+    /// resumes from its last committed frame at the next start).
+    pub commit_attempts: u32,
+    /// The wait before the first retry of a failed commit; doubled for
+    /// each further retry, up to five seconds.
+    pub commit_backoff: Duration,
+    /// Prune finished threads in the background (with a store).
+    pub retention: Option<Retention>,
+}
+
+/// The background pruning of finished threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Threads whose runs all finished longer ago than this are removed
+    /// (their usage totals are kept).
+    pub max_age: Duration,
+    /// How often the job runs.
+    pub every: Duration,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +68,9 @@ impl Default for EngineConfig {
             prices: PriceTable::default(),
             clock: Arc::new(SystemClock),
             budget_tick: Duration::from_secs(5),
+            commit_attempts: 8,
+            commit_backoff: Duration::from_millis(100),
+            retention: None,
         }
     }
 }
@@ -104,6 +126,17 @@ pub enum EngineError {
     /// A budget change with an invalid amount.
     #[error("invalid budget: {0}")]
     InvalidBudget(String),
+    /// The store refused or failed (see [`StoreError`]).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A graph version could not be rebuilt (resume, replay, fork).
+    #[error("graph version `{version}`: {message}")]
+    GraphVersion {
+        /// The version id.
+        version: String,
+        /// What is missing or wrong.
+        message: String,
+    },
     /// The run's task died (a bug in the engine, never a plugin's fault).
     #[error("run `{run}` failed inside the engine: {message}")]
     Internal {
@@ -124,6 +157,8 @@ impl EngineError {
             Self::InvalidPayload { .. } => "invalid_payload",
             Self::UnknownRun(_) => "unknown_run",
             Self::InvalidBudget(_) => "invalid_budget",
+            Self::Store(e) => e.code(),
+            Self::GraphVersion { .. } => "graph_version",
             Self::Internal { .. } => "internal",
         }
     }
@@ -165,6 +200,42 @@ struct ThreadEntry {
     graph: Arc<LoadedGraph>,
     active: Option<(String, watch::Sender<bool>)>,
     runs: u64,
+    /// Frames committed over all runs: the next frame's `seq`.
+    frames: u64,
+    /// Whether its durable state (runs, frames, memory, budget) has been
+    /// read from the store (always true without one).
+    hydrated: bool,
+}
+
+/// The ledger the metered LLM writes to: the in-memory books, plus the
+/// events of each run's current frame kept for the frame's commit.
+struct StagedLedger {
+    books: Arc<MemoryLedger>,
+    staged: Option<Mutex<HashMap<String, Vec<UsageEvent>>>>,
+}
+
+impl Ledger for StagedLedger {
+    fn record(&self, event: UsageEvent) {
+        if let Some(staged) = &self.staged {
+            lock(staged)
+                .entry(event.run.clone())
+                .or_default()
+                .push(event.clone());
+        }
+        self.books.record(event);
+    }
+    fn record_invocation(&self, event: crate::usage::InvocationEvent) {
+        self.books.record_invocation(event);
+    }
+    fn totals(&self) -> crate::usage::UsageTotals {
+        self.books.totals()
+    }
+    fn breakdown(&self) -> crate::usage::UsageBreakdown {
+        self.books.breakdown()
+    }
+    fn project_cost(&self, project: &str, from_ms: u64, to_ms: u64) -> f64 {
+        self.books.project_cost(project, from_ms, to_ms)
+    }
 }
 
 /// The frame engine. Create one per process (it is cheap to share in an
@@ -178,9 +249,12 @@ pub struct Engine {
     pub(crate) paused: watch::Sender<BTreeSet<String>>,
     pub(crate) budgets: Arc<Budgets>,
     pub(crate) ledger: Arc<MemoryLedger>,
+    staged: Arc<StagedLedger>,
+    pub(crate) store: Option<Arc<dyn Store>>,
+    /// Graph versions this process has stored or rebuilt, by id.
+    versions: Mutex<HashMap<String, Arc<LoadedGraph>>>,
     threads: Mutex<HashMap<String, ThreadEntry>>,
     traces: Mutex<VecDeque<Arc<FrameTrace>>>,
-    ids: AtomicU64,
     pub(crate) config: EngineConfig,
 }
 
@@ -225,7 +299,43 @@ impl Drop for Release<'_> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A claim on a thread's `active` slot while a run is being set up: the
+/// slot is freed if setting up fails.
+struct Claim<'a> {
+    engine: &'a Engine,
+    thread: &'a str,
+    run: String,
+}
+
+impl Claim<'_> {
+    /// The run started: the slot now belongs to its task.
+    fn keep(mut self) {
+        self.thread = "";
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.thread.is_empty() {
+            self.engine.release(self.thread, &self.run);
+        }
+    }
+}
+
+/// A fresh thread id, unique across restarts and hosts: `thread-` and 16
+/// hex digits from the process's random hasher keys and the clock.
+pub(crate) fn new_thread_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("thread-{:016x}", h.finish())
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -238,9 +348,48 @@ impl Engine {
         backends: Backends,
         config: EngineConfig,
     ) -> Arc<Self> {
+        Self::build(runtime, plugins, backends, config, None)
+    }
+
+    /// An engine that commits every run and frame to `store`: the usage
+    /// ledger and the operators' project budgets are restored from it, and
+    /// the retention job starts if configured. Call
+    /// [`resume_runs`](Self::resume_runs) next to continue the runs a previous
+    /// process left unfinished.
+    pub async fn open(
+        runtime: Arc<Runtime>,
+        plugins: Arc<PluginSet>,
+        backends: Backends,
+        config: EngineConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Arc<Self>, EngineError> {
+        let history = store.usage().await?;
+        let budgets = store.project_budgets().await?;
+        let engine = Self::build(runtime, plugins, backends, config, Some(store));
+        engine.ledger.restore(history);
+        for (project, budget) in budgets {
+            engine.set_project_budget(&project, budget)?;
+        }
+        if let Some(retention) = engine.config.retention {
+            crate::durable::spawn_retention(&engine, retention);
+        }
+        Ok(engine)
+    }
+
+    fn build(
+        runtime: Arc<Runtime>,
+        plugins: Arc<PluginSet>,
+        backends: Backends,
+        config: EngineConfig,
+        store: Option<Arc<dyn Store>>,
+    ) -> Arc<Self> {
         let memory = Arc::new(MemoryMap::default());
         let bus = Bus::new(config.event_capacity);
         let ledger = Arc::new(MemoryLedger::default());
+        let staged = Arc::new(StagedLedger {
+            books: ledger.clone(),
+            staged: store.is_some().then(Mutex::default),
+        });
         let budgets = Arc::new(
             Budgets::new(config.budget.clone())
                 .with_clock(Arc::clone(&config.clock))
@@ -249,7 +398,7 @@ impl Engine {
         let metered = Metered {
             inner: backends.llm,
             budgets: budgets.clone(),
-            ledger: ledger.clone(),
+            ledger: staged.clone(),
             prices: config.prices.clone(),
             bus: bus.clone(),
         };
@@ -268,9 +417,11 @@ impl Engine {
             paused: watch::Sender::new(BTreeSet::new()),
             budgets,
             ledger,
+            staged,
+            store,
+            versions: Mutex::default(),
             threads: Mutex::default(),
             traces: Mutex::default(),
-            ids: AtomicU64::new(0),
             config,
         })
     }
@@ -321,15 +472,19 @@ impl Engine {
         id: Option<&str>,
         graph: &Arc<LoadedGraph>,
     ) -> String {
-        let id = id
-            .map(str::to_owned)
-            .unwrap_or_else(|| self.new_id("thread"));
+        let (id, known) = match id {
+            Some(id) => (id.to_owned(), true),
+            None => (new_thread_id(), false),
+        };
         lock(&self.threads).entry(id.clone()).or_insert_with(|| {
             self.budgets.assign_project(&id, project);
             ThreadEntry {
                 graph: Arc::clone(graph),
                 active: None,
                 runs: 0,
+                frames: 0,
+                // A caller-chosen id may name a thread the store knows.
+                hydrated: !known || self.store.is_none(),
             }
         });
         id
@@ -356,20 +511,17 @@ impl Engine {
             .and_then(|t| t.active.as_ref().map(|(r, _)| r.clone()))
     }
 
-    fn new_id(&self, prefix: &str) -> String {
-        let n = self.ids.fetch_add(1, Ordering::Relaxed) + 1;
-        format!("{prefix}-{n}")
-    }
-
     /// Starts a run on `thread` with one inbound message. The message is
-    /// checked (node, payload) before anything starts; the run then
-    /// proceeds in the background, frame by frame.
-    pub fn start_run(
+    /// checked (node, payload) before anything starts; with a store, the
+    /// thread's durable state is loaded (once) and the message is committed
+    /// before this returns, so an accepted message is never lost. The run
+    /// then proceeds in the background, frame by frame.
+    pub async fn start_run(
         self: &Arc<Self>,
         thread: &str,
         inbound: Inbound,
     ) -> Result<RunHandle, EngineError> {
-        let (graph, run, kill_rx, to) = {
+        let (graph, to, kill_rx, hydrated) = {
             let mut threads = lock(&self.threads);
             let entry = threads
                 .get_mut(thread)
@@ -397,21 +549,76 @@ impl Engine {
                     message,
                 }
             })?;
+            let (kill_tx, kill_rx) = watch::channel(false);
+            // Claimed under a placeholder id until the run's id is known.
+            entry.active = Some((String::new(), kill_tx));
+            (graph, to, kill_rx, entry.hydrated)
+        };
+        let mut claim = Claim {
+            engine: self,
+            thread,
+            run: String::new(),
+        };
+        if !hydrated {
+            self.hydrate(thread).await?;
+        }
+        let (run, seq) = {
+            let mut threads = lock(&self.threads);
+            let entry = threads
+                .get_mut(thread)
+                .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
             entry.runs += 1;
             let run = format!("{thread}.run-{}", entry.runs);
-            let (kill_tx, kill_rx) = watch::channel(false);
-            entry.active = Some((run.clone(), kill_tx));
-            (graph, run, kill_rx, to)
+            if let Some((id, _)) = &mut entry.active {
+                id.clone_from(&run);
+            }
+            (run, entry.frames)
         };
+        claim.run.clone_from(&run);
         let first = Message {
             id: format!("{run}/in"),
             from: "user".into(),
             kind: inbound.kind,
             body: inbound.body,
         };
+        if let Some(store) = &self.store {
+            self.store_version(&graph).await?;
+            store
+                .begin_run(RunStart {
+                    thread: thread.to_owned(),
+                    project: self.budgets.project_of(thread),
+                    run: run.clone(),
+                    graph_version: graph.version_id().to_owned(),
+                    inbound: vec![(graph.graph().nodes()[to].name.clone(), first.clone())],
+                    at_ms: self.budgets.now_ms(),
+                })
+                .await?;
+        }
+        claim.keep();
+        let mut pending = vec![Vec::new(); graph.graph().nodes().len()];
+        pending[to].push(first);
+        let state = RunState {
+            pending,
+            frame: 0,
+            seq,
+            reply: None,
+        };
+        Ok(self.spawn_run(thread, &run, graph, kill_rx, state))
+    }
+
+    /// Runs `state` on `graph` in the background; the thread's `active`
+    /// slot must already name `run`.
+    pub(crate) fn spawn_run(
+        self: &Arc<Self>,
+        thread: &str,
+        run: &str,
+        graph: Arc<LoadedGraph>,
+        kill_rx: watch::Receiver<bool>,
+        state: RunState,
+    ) -> RunHandle {
         self.bus.publish(
             thread,
-            &run,
+            run,
             None,
             None,
             EventBody::RunStarted {
@@ -420,7 +627,7 @@ impl Engine {
         );
         let engine = Arc::clone(self);
         let thread_id = thread.to_owned();
-        let run_id = run.clone();
+        let run_id = run.to_owned();
         let task = tokio::spawn(async move {
             // Frees the thread even if the run's task panics or is dropped.
             let _release = Release {
@@ -428,16 +635,116 @@ impl Engine {
                 thread: &thread_id,
                 run: &run_id,
             };
-            let trace =
-                run::execute(&engine, &graph, &thread_id, &run_id, kill_rx, to, first).await;
+            let trace = run::execute(&engine, &graph, &thread_id, &run_id, kill_rx, state).await;
             engine.finished(&thread_id, &run_id, &trace);
             trace
         });
-        Ok(RunHandle {
+        RunHandle {
             thread: thread.to_owned(),
-            run,
+            run: run.to_owned(),
             task,
-        })
+        }
+    }
+
+    /// Keeps `graph`'s version (and its plugins' bytes) in the store, once
+    /// per process.
+    pub(crate) async fn store_version(&self, graph: &Arc<LoadedGraph>) -> Result<(), EngineError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        if lock(&self.versions).contains_key(graph.version_id()) {
+            return Ok(());
+        }
+        crate::durable::put_version(store.as_ref(), graph).await?;
+        self.remember_version(graph);
+        Ok(())
+    }
+
+    /// A graph version known to this process (stored or rebuilt).
+    pub(crate) fn known_version(&self, id: &str) -> Option<Arc<LoadedGraph>> {
+        lock(&self.versions).get(id).cloned()
+    }
+
+    /// Remembers a graph version stored or rebuilt from the store.
+    pub(crate) fn remember_version(&self, graph: &Arc<LoadedGraph>) {
+        lock(&self.versions).insert(graph.version_id().to_owned(), Arc::clone(graph));
+    }
+
+    /// Takes the `llm` usage events of `run` recorded since the last call.
+    pub(crate) fn take_staged_usage(&self, run: &str) -> Vec<UsageEvent> {
+        self.staged
+            .staged
+            .as_ref()
+            .and_then(|s| lock(s).remove(run))
+            .unwrap_or_default()
+    }
+
+    /// Registers a thread read from the store (resume and fork), claimed
+    /// for `run` when one is given, and loads its memory and budget.
+    pub(crate) async fn adopt_thread(
+        &self,
+        thread: &crate::store::StoredThread,
+        graph: &Arc<LoadedGraph>,
+        run: Option<&str>,
+    ) -> Result<watch::Receiver<bool>, EngineError> {
+        let (kill_tx, kill_rx) = watch::channel(false);
+        {
+            let mut threads = lock(&self.threads);
+            if let Some(entry) = threads.get(&thread.id)
+                && let Some((active, _)) = &entry.active
+            {
+                return Err(EngineError::ThreadBusy {
+                    thread: thread.id.clone(),
+                    run: active.clone(),
+                });
+            }
+            threads.insert(
+                thread.id.clone(),
+                ThreadEntry {
+                    graph: Arc::clone(graph),
+                    active: run.map(|r| (r.to_owned(), kill_tx)),
+                    runs: thread.runs,
+                    frames: thread.frames,
+                    hydrated: false,
+                },
+            );
+        }
+        self.hydrate(&thread.id).await?;
+        Ok(kill_rx)
+    }
+
+    /// Loads a thread's durable state: run and frame counters, project,
+    /// memory and token budget.
+    async fn hydrate(&self, thread: &str) -> Result<(), EngineError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let stored = store.thread(thread).await?;
+        if let Some(stored) = &stored {
+            let memory = store.memory(thread).await?;
+            self.memory.apply(&memory);
+            self.budgets.assign_project(thread, &stored.project);
+            self.budgets.restore_thread(
+                thread,
+                stored.budget_limit,
+                self.ledger.thread_tokens(thread),
+            );
+        }
+        if let Some(entry) = lock(&self.threads).get_mut(thread) {
+            if let Some(stored) = &stored {
+                entry.runs = stored.runs;
+                entry.frames = stored.frames;
+            }
+            entry.hydrated = true;
+        }
+        Ok(())
+    }
+
+    /// Notes that a thread has committed frames up to `next_seq`.
+    pub(crate) fn note_frames(&self, thread: &str, next_seq: u64) {
+        if let Some(entry) = lock(&self.threads).get_mut(thread) {
+            entry.frames = entry.frames.max(next_seq);
+        }
     }
 
     /// Marks `thread` free if `run` is still its active run.
@@ -464,6 +771,28 @@ impl Engine {
             let event = EventBody::FrameTrace(Box::new(trace.clone()));
             self.bus.publish(thread, run, None, None, event);
         }
+    }
+
+    /// Commits the end of a run that did not end with a frame (logged, not
+    /// retried: a run whose end is lost is resumed and ends again).
+    pub(crate) async fn commit_end(&self, thread: &str, run: &str, status: RunStatus) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let end = RunEnd {
+            thread: thread.to_owned(),
+            run: run.to_owned(),
+            status,
+            at_ms: self.budgets.now_ms(),
+        };
+        if let Err(e) = store.end_run(end).await {
+            tracing::error!(thread, run, error = %e, "the end of the run was not committed");
+        }
+    }
+
+    /// The store, if the engine has one.
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.store.as_ref()
     }
 
     /// Kills the run in flight on `thread`: it stops at the next frame

@@ -19,12 +19,15 @@
 
 pub mod budget;
 pub mod clock;
+mod durable;
 mod engine;
 pub mod events;
 pub mod graph;
 mod loaded;
 mod plugins;
+mod replay;
 mod run;
+pub mod store;
 pub mod trace;
 pub mod usage;
 
@@ -33,14 +36,16 @@ pub use budget::{
     ProjectBudgetStatus, Window,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Backends, Engine, EngineConfig, EngineError, Inbound, RunHandle};
+pub use engine::{Backends, Engine, EngineConfig, EngineError, Inbound, Retention, RunHandle};
 pub use events::{Bus, Event, EventBody};
 pub use graph::{
     Graph, GraphError, Node, PluginRef, PluginResolver, Problem, ProblemKind, Severity,
 };
 pub use loaded::{LoadError, LoadedGraph};
 pub use plugins::{PluginSet, SkippedPlugin};
+pub use replay::{Divergence, ReplayOptions, ReplayPlugins, ReplayReport};
 pub use run::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
+pub use store::{Store, StoreError};
 pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
 pub use usage::{
     InvocationEvent, Ledger, MemoryLedger, Price, PriceTable, UsageBreakdown, UsageEvent,

@@ -65,6 +65,7 @@ pub struct LoadedGraph {
     graph: Graph,
     nodes: Vec<LoadedNode>,
     index: HashMap<String, usize>,
+    version: String,
 }
 
 impl std::fmt::Debug for LoadedGraph {
@@ -176,11 +177,51 @@ impl LoadedGraph {
                 config,
             });
         }
+        let mut hasher = Vec::with_capacity(32 * (nodes.len() + 1));
+        hasher.extend_from_slice(&graph.content_hash().0);
+        for (node, loaded) in graph.nodes().iter().zip(&nodes) {
+            hasher.extend_from_slice(node.name.as_bytes());
+            hasher.push(0);
+            hasher.extend_from_slice(&loaded.plugin.hash().0);
+        }
+        let version = weft_runtime::ContentHash::of(&hasher).to_hex();
         Ok(Self {
             graph,
             nodes,
             index,
+            version,
         })
+    }
+
+    /// The version id: a hash of the graph's text and every node's plugin
+    /// hash. Runs are pinned to it; the store keeps it.
+    pub fn version_id(&self) -> &str {
+        &self.version
+    }
+
+    /// The version as the store keeps it.
+    pub fn version(&self) -> crate::store::GraphVersion {
+        crate::store::GraphVersion {
+            id: self.version.clone(),
+            name: self.graph.name().to_owned(),
+            graph_hash: self.graph.content_hash().to_hex(),
+            file: self.graph.file().display().to_string(),
+            source: self.graph.source().to_owned(),
+            plugins: self
+                .graph
+                .nodes()
+                .iter()
+                .zip(&self.nodes)
+                .map(|(n, l)| {
+                    let file = match &n.plugin {
+                        PluginRef::File(path) => Some(path.display().to_string()),
+                        PluginRef::Name(_) => None,
+                    };
+                    let hash = l.plugin.hash().to_hex();
+                    (n.name.clone(), crate::store::PluginPin { hash, file })
+                })
+                .collect(),
+        }
     }
 
     /// The graph.

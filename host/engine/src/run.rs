@@ -9,7 +9,7 @@
 //! committed, and a [`FrameRecord`] is written per invocation.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::join_all;
 use serde_json::json;
@@ -20,6 +20,7 @@ use weft_runtime::{CallContext, Invocation, InvokeError, Message, Outcome};
 use crate::engine::Engine;
 use crate::events::EventBody;
 use crate::loaded::LoadedGraph;
+use crate::store::{FrameCommit, InvocationRecord, RecordedOutput, SentMessage, Store, StoreError};
 use crate::trace::{
     FrameRecord, FrameTrace, MessageSummary, RouteSummary, RunStatus, Tokens, TraceError,
 };
@@ -32,19 +33,42 @@ pub const SYSTEM_SENDER: &str = "system";
 /// validated against the node's input schema.
 pub const UNDELIVERABLE_KIND: &str = "undeliverable";
 
+/// Where a run starts (or resumes): its pending messages per node, its next
+/// frame, the thread's next frame `seq`, and the reply given so far.
+pub(crate) struct RunState {
+    pub pending: Vec<Vec<Message>>,
+    pub frame: u32,
+    pub seq: u64,
+    pub reply: Option<String>,
+}
+
+/// What applying a frame's outcomes produces besides the records.
+#[derive(Default)]
+struct FrameOut {
+    /// Memory writes to commit.
+    writes: Vec<MemoryWrite>,
+    /// Messages routed in the frame, with their receivers' names.
+    sent: Vec<(String, Message)>,
+    /// Messages the frame consumed, with their receivers' names.
+    delivered: Vec<(String, Message)>,
+}
+
 pub(crate) async fn execute(
     engine: &Arc<Engine>,
     graph: &Arc<LoadedGraph>,
     thread: &str,
     run: &str,
     mut kill: watch::Receiver<bool>,
-    entry: usize,
-    first: Message,
+    state: RunState,
 ) -> FrameTrace {
     let started = Instant::now();
     let nodes = graph.graph().nodes();
-    let mut pending: Vec<Vec<Message>> = vec![Vec::new(); nodes.len()];
-    pending[entry].push(first);
+    let RunState {
+        mut pending,
+        mut frame,
+        mut seq,
+        reply,
+    } = state;
     let mut paused_rx = engine.paused.subscribe();
     let mut raised = engine.budgets.subscribe();
     let project = engine.budgets.project_of(thread);
@@ -54,20 +78,21 @@ pub(crate) async fn execute(
         graph: graph.graph().name().to_owned(),
         graph_hash: graph.graph().content_hash().to_hex(),
         status: RunStatus::Running,
-        frames: 0,
-        reply: None,
+        frames: frame,
+        reply,
         records: Vec::new(),
         undelivered: Vec::new(),
         duration_us: 0,
     };
-    let mut frame: u32 = 0;
+    // The status the store holds for the run.
+    let mut stored = RunStatus::Running;
     loop {
-        if *kill.borrow() {
-            trace.status = RunStatus::Killed;
-            break;
-        }
         if pending.iter().all(Vec::is_empty) {
             trace.status = RunStatus::Completed;
+            break;
+        }
+        if *kill.borrow() {
+            trace.status = RunStatus::Killed;
             break;
         }
         let paused = paused_rx.borrow_and_update().clone();
@@ -114,30 +139,32 @@ pub(crate) async fn execute(
                 inbox
             })
             .collect();
-        let outcomes = invoke_frame(engine, graph, thread, run, frame, &active, &inboxes).await;
-        let mut writes: Vec<MemoryWrite> = Vec::new();
+        // Plugins see whole milliseconds, so that a replay sees the same time.
+        let wall_time_ms = engine.budgets.now_ms();
+        let outcomes = invoke_frame(
+            engine,
+            graph,
+            (thread, run, frame),
+            wall_time_ms,
+            &active,
+            &inboxes,
+        )
+        .await;
+        let mut out = FrameOut::default();
+        let mut invocations = Vec::with_capacity(active.len());
+        let mut metering = Vec::with_capacity(active.len());
         for ((&i, inbox), outcome) in active.iter().zip(&inboxes).zip(outcomes) {
-            let mut record = apply(
+            let (record, output) = apply(
                 engine,
                 graph,
                 (thread, run, frame, i),
                 inbox,
                 outcome,
                 &mut pending,
-                &mut writes,
+                &mut out,
                 &mut trace.reply,
             );
-            if engine.bus.has_subscribers() {
-                // The event carries the record without its journal (which
-                // can be large); the journal is in the run's trace.
-                let journal = std::mem::take(&mut record.journal);
-                let event = EventBody::Frame(Box::new(record.clone()));
-                record.journal = journal;
-                engine
-                    .bus
-                    .publish(thread, run, Some(frame), Some(&record.node), event);
-            }
-            engine.ledger.record_invocation(InvocationEvent {
+            metering.push(InvocationEvent {
                 project: project.clone(),
                 thread: record.thread.clone(),
                 run: record.run.clone(),
@@ -154,16 +181,85 @@ pub(crate) async fn execute(
                     .map_or_else(|| "ok".to_owned(), |e| e.code.clone()),
                 at_ms: engine.budgets.now_ms(),
             });
+            let name = &nodes[i].name;
             if refused_for_budget(&record) {
-                // Retried after a raise: the node gets its messages back.
-                let retry = inbox.iter().filter(|m| m.from != SYSTEM_SENDER).cloned();
+                // Retried after a raise: the node gets its messages back
+                // (budget notices are consumed).
+                let (retry, notices): (Vec<Message>, Vec<Message>) =
+                    inbox.iter().cloned().partition(|m| m.from != SYSTEM_SENDER);
                 pending[i].splice(0..0, retry);
+                out.delivered
+                    .extend(notices.into_iter().map(|m| (name.clone(), m)));
+            } else {
+                out.delivered
+                    .extend(inbox.iter().map(|m| (name.clone(), m.clone())));
             }
+            invocations.push(InvocationRecord {
+                record,
+                inbox: inbox.clone(),
+                output,
+            });
+        }
+        if let Some(store) = &engine.store {
+            let status = if pending.iter().all(Vec::is_empty) {
+                RunStatus::Completed
+            } else {
+                RunStatus::Running
+            };
+            let commit = Arc::new(FrameCommit {
+                thread: thread.to_owned(),
+                run: run.to_owned(),
+                frame,
+                seq,
+                wall_time_ms,
+                invocations,
+                sent: out.sent,
+                delivered: out.delivered,
+                memory: out.writes.clone(),
+                usage: engine.take_staged_usage(run),
+                metering: metering.clone(),
+                status,
+                reply: trace.reply.clone(),
+            });
+            if let Err(e) = commit_frame(engine, store.as_ref(), &commit, &mut kill).await {
+                tracing::error!(thread, run, frame, error = %e, "frame not committed: the run stops and resumes from its last committed frame at the next start");
+                trace.status = RunStatus::StoreFailed;
+                trace.records.extend(
+                    Arc::try_unwrap(commit)
+                        .map_or_else(|c| c.invocations.clone(), |c| c.invocations)
+                        .into_iter()
+                        .map(|i| i.record),
+                );
+                break;
+            }
+            stored = status;
+            invocations =
+                Arc::try_unwrap(commit).map_or_else(|c| c.invocations.clone(), |c| c.invocations);
+        }
+        // Committed: now the frame is visible.
+        for (invocation, event) in invocations.into_iter().zip(metering) {
+            let record = invocation.record;
+            if engine.bus.has_subscribers() {
+                // The event carries the record without its journal (which
+                // can be large); the journal is in the run's trace.
+                let mut shown = record.clone();
+                shown.journal = Vec::new();
+                engine.bus.publish(
+                    thread,
+                    run,
+                    Some(frame),
+                    Some(&record.node),
+                    EventBody::Frame(Box::new(shown)),
+                );
+            }
+            engine.ledger.record_invocation(event);
             trace.records.push(record);
         }
-        engine.memory.apply(&writes);
+        engine.memory.apply(&out.writes);
         frame += 1;
+        seq += 1;
         trace.frames = frame;
+        engine.note_frames(thread, seq);
         if engine.budgets.is_exhausted(thread) {
             trace.status = RunStatus::BudgetExhausted;
             let status = |status| EventBody::Status { status };
@@ -186,6 +282,9 @@ pub(crate) async fn execute(
                 .publish(thread, run, None, None, status(RunStatus::Running));
         }
     }
+    if trace.status != stored && trace.status != RunStatus::StoreFailed {
+        engine.commit_end(thread, run, trace.status).await;
+    }
     trace.undelivered = pending.iter().flatten().map(MessageSummary::from).collect();
     trace.duration_us = started.elapsed().as_micros() as u64;
     tracing::info!(
@@ -196,6 +295,51 @@ pub(crate) async fn execute(
         "run finished"
     );
     trace
+}
+
+/// Commits a frame, retrying failures with a growing pause (a kill stops
+/// the retries). Every failure is published as an error event.
+async fn commit_frame(
+    engine: &Engine,
+    store: &dyn Store,
+    commit: &Arc<FrameCommit>,
+    kill: &mut watch::Receiver<bool>,
+) -> Result<(), StoreError> {
+    let mut pause = engine.config.commit_backoff;
+    let mut attempt = 1;
+    loop {
+        let error = match store.commit_frame(Arc::clone(commit)).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        engine.bus.publish(
+            &commit.thread,
+            &commit.run,
+            Some(commit.frame),
+            None,
+            EventBody::Error(TraceError {
+                code: error.code().into(),
+                message: format!(
+                    "frame {} not committed (attempt {attempt} of {}): {error}",
+                    commit.frame, engine.config.commit_attempts
+                ),
+            }),
+        );
+        // A conflict will not go away by trying again.
+        if attempt >= engine.config.commit_attempts.max(1)
+            || matches!(error, StoreError::Conflict(_))
+            || *kill.borrow()
+        {
+            return Err(error);
+        }
+        tracing::warn!(thread = %commit.thread, run = %commit.run, frame = commit.frame, attempt, error = %error, "frame commit failed; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = kill.changed() => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(5));
+        attempt += 1;
+    }
 }
 
 /// Whether a node failed because its thread's budget refused an `llm` call.
@@ -211,14 +355,13 @@ fn refused_for_budget(record: &FrameRecord) -> bool {
 async fn invoke_frame(
     engine: &Engine,
     graph: &LoadedGraph,
-    thread: &str,
-    run: &str,
-    frame: u32,
+    (thread, run, frame): (&str, &str, u32),
+    wall_time_ms: u64,
     active: &[usize],
     inboxes: &[Vec<Message>],
 ) -> Vec<Outcome> {
     let nodes = graph.graph().nodes();
-    let wall_time = SystemTime::now();
+    let wall_time = SystemTime::UNIX_EPOCH + Duration::from_millis(wall_time_ms);
     join_all(active.iter().zip(inboxes).map(|(&i, inbox)| {
         let node = &nodes[i];
         let loaded = graph.loaded(i);
@@ -245,7 +388,8 @@ async fn invoke_frame(
 }
 
 /// Applies one invocation's outcome: routes its messages into `pending`,
-/// collects its memory writes, takes its reply, and returns its record.
+/// collects its memory writes, takes its reply, and returns its record with
+/// what it produced.
 #[allow(clippy::too_many_arguments)]
 fn apply(
     engine: &Engine,
@@ -254,11 +398,12 @@ fn apply(
     inbox: &[Message],
     outcome: Outcome,
     pending: &mut [Vec<Message>],
-    writes: &mut Vec<MemoryWrite>,
+    out: &mut FrameOut,
     reply: &mut Option<String>,
-) -> FrameRecord {
+) -> (FrameRecord, RecordedOutput) {
     let node = &graph.graph().nodes()[i];
     let plugin = &graph.loaded(i).plugin;
+    let recorded = recorded_output(&outcome);
     let mut record = FrameRecord {
         thread: thread.to_owned(),
         run: run.to_owned(),
@@ -284,16 +429,7 @@ fn apply(
     let output = match outcome.result {
         Ok(output) => output,
         Err(error) => {
-            let error = match error {
-                InvokeError::Node(e) => TraceError {
-                    code: "node_error".into(),
-                    message: e.to_string(),
-                },
-                InvokeError::Runtime(e) => TraceError {
-                    code: e.code().into(),
-                    message: e.to_string(),
-                },
-            };
+            let error = trace_error(&error);
             tracing::warn!(thread, run, frame, node = %node.name, code = %error.code, message = %error.message, "node failed");
             engine.bus.publish(
                 thread,
@@ -303,30 +439,33 @@ fn apply(
                 EventBody::Error(error.clone()),
             );
             record.error = Some(error);
-            return record;
+            return (record, recorded);
         }
     };
-    for (k, out) in output.messages.into_iter().enumerate() {
+    for (k, out_msg) in output.messages.into_iter().enumerate() {
+        let out_to = out_msg.to;
         let mut summary = RouteSummary {
-            to: out.to.clone(),
-            kind: out.kind.clone(),
-            bytes: out.body.len(),
+            to: out_to.clone(),
+            kind: out_msg.kind.clone(),
+            bytes: out_msg.body.len(),
             delivered_as: None,
             rejected: None,
         };
-        match route(graph, &node.name, &out.to, &out.body) {
+        match route(graph, &node.name, &out_to, &out_msg.body) {
             Ok(target) => {
                 let id = format!("{run}/{frame}/{}/{k}", node.name);
                 summary.delivered_as = Some(id.clone());
-                pending[target].push(Message {
+                let message = Message {
                     id,
                     from: node.name.clone(),
-                    kind: out.kind,
-                    body: out.body,
-                });
+                    kind: out_msg.kind,
+                    body: out_msg.body,
+                };
+                out.sent.push((out_to.clone(), message.clone()));
+                pending[target].push(message);
             }
             Err(rejection) => {
-                tracing::warn!(thread, run, frame, node = %node.name, to = %out.to, code = rejection.trace.code, "message rejected");
+                tracing::warn!(thread, run, frame, node = %node.name, to = %out_to, code = rejection.trace.code, "message rejected");
                 engine.bus.publish(
                     thread,
                     run,
@@ -334,18 +473,20 @@ fn apply(
                     Some(&node.name),
                     EventBody::Error(rejection.trace.clone()),
                 );
-                pending[i].push(Message {
+                let notice = Message {
                     id: format!("{run}/{frame}/{}/{k}/undeliverable", node.name),
                     from: SYSTEM_SENDER.into(),
                     kind: UNDELIVERABLE_KIND.into(),
                     body: json!({
-                        "to": out.to,
-                        "kind": out.kind,
+                        "to": out_to,
+                        "kind": out_msg.kind,
                         "code": rejection.trace.code,
                         "message": rejection.to_sender,
                     })
                     .to_string(),
-                });
+                };
+                out.sent.push((node.name.clone(), notice.clone()));
+                pending[i].push(notice);
                 summary.rejected = Some(rejection.trace);
             }
         }
@@ -357,8 +498,47 @@ fn apply(
     }
     record.done = output.done;
     record.memory_writes = outcome.memory_writes.len();
-    writes.extend(outcome.memory_writes);
-    record
+    out.writes.extend(outcome.memory_writes);
+    (record, recorded)
+}
+
+/// What an invocation produced, whole (what replay compares).
+pub(crate) fn recorded_output(outcome: &Outcome) -> RecordedOutput {
+    match &outcome.result {
+        Ok(output) => RecordedOutput {
+            messages: output
+                .messages
+                .iter()
+                .map(|m| SentMessage {
+                    to: m.to.clone(),
+                    kind: m.kind.clone(),
+                    body: m.body.clone(),
+                })
+                .collect(),
+            reply: output.reply.clone(),
+            done: output.done,
+            memory_writes: outcome.memory_writes.clone(),
+            error: None,
+        },
+        Err(error) => RecordedOutput {
+            error: Some(trace_error(error).code),
+            ..RecordedOutput::default()
+        },
+    }
+}
+
+/// The trace's form of an invocation's error.
+pub(crate) fn trace_error(error: &InvokeError) -> TraceError {
+    match error {
+        InvokeError::Node(e) => TraceError {
+            code: "node_error".into(),
+            message: e.to_string(),
+        },
+        InvokeError::Runtime(e) => TraceError {
+            code: e.code().into(),
+            message: e.to_string(),
+        },
+    }
 }
 
 /// A rejected message: the full story for the trace, and what the sender

@@ -24,6 +24,10 @@ pub enum RunStatus {
     FrameLimit,
     /// An operator killed it.
     Killed,
+    /// The store failed to commit a frame (after retries): the run stopped
+    /// here, with that frame uncommitted, and resumes from its last
+    /// committed frame when the host next starts.
+    StoreFailed,
 }
 
 impl RunStatus {
@@ -41,6 +45,7 @@ impl RunStatus {
             Self::Completed => "completed",
             Self::FrameLimit => "frame_limit",
             Self::Killed => "killed",
+            Self::StoreFailed => "store_failed",
         }
     }
 }

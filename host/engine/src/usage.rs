@@ -247,6 +247,42 @@ impl MemoryLedger {
         self.lock().invocations.clone()
     }
 
+    /// Rebuilds the books from the store's history (at start-up): every
+    /// `llm` call, and invocation totals per project, thread and node.
+    /// [`invocations`](Self::invocations) lists only events recorded since.
+    pub fn restore(&self, history: crate::store::UsageHistory) {
+        for event in history.events {
+            self.record(event);
+        }
+        let mut books = self.lock();
+        let Books {
+            totals, breakdown, ..
+        } = &mut *books;
+        for t in history.invocations {
+            let add = |u: &mut UsageTotals| {
+                u.invocations += t.invocations;
+                u.failed_invocations += t.failed;
+                u.fuel += t.fuel;
+                u.invocation_us += t.duration_us;
+            };
+            add(totals);
+            add(breakdown.by_node.entry(t.node.clone()).or_default());
+            add(breakdown.by_project.entry(t.project.clone()).or_default());
+            if let Some(thread) = &t.thread {
+                add(breakdown.by_thread.entry(thread.clone()).or_default());
+            }
+        }
+    }
+
+    /// Tokens the `llm` calls of `thread` used.
+    pub fn thread_tokens(&self, thread: &str) -> u64 {
+        self.lock()
+            .breakdown
+            .by_thread
+            .get(thread)
+            .map_or(0, |t| t.prompt_tokens + t.completion_tokens)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
         self.inner
             .lock()

@@ -405,6 +405,7 @@ async fn a_hundred_threads_at_once_all_get_their_own_right_answer() {
         handles.push(
             engine
                 .start_run(&thread, Inbound::user_text(&text))
+                .await
                 .unwrap(),
         );
     }

@@ -207,6 +207,7 @@ async fn exhaustion_waits_for_a_raise_then_retries_the_refused_node() {
     let mut events = engine.subscribe();
     let handle = engine
         .start_run(&thread, Inbound::user_text("hi again"))
+        .await
         .unwrap();
     let run_id = handle.run.clone();
     wait_for(&mut events, |e| {
@@ -218,6 +219,7 @@ async fn exhaustion_waits_for_a_raise_then_retries_the_refused_node() {
     assert_eq!(
         engine
             .start_run(&thread, Inbound::user_text("x"))
+            .await
             .unwrap_err()
             .code(),
         "thread_busy"
@@ -478,6 +480,7 @@ async fn start_until_exhausted(engine: &Arc<Engine>, thread: &str) -> weft_engin
     let mut events = engine.subscribe();
     let handle = engine
         .start_run(thread, Inbound::user_text("hi again"))
+        .await
         .unwrap();
     let run = handle.run.clone();
     wait_for(&mut events, |e| {

@@ -167,6 +167,7 @@ async fn bad_inbound_messages_are_refused_before_a_run_starts() {
     let thread = engine.open_thread(Some("t-bad"), &graph);
     let invalid = engine
         .start_run(&thread, Inbound::to("a", "relay", &json!({"n": "x"})))
+        .await
         .unwrap_err();
     assert!(matches!(&invalid, EngineError::InvalidPayload { node, .. } if node == "a"));
     let not_json = engine
@@ -178,16 +179,18 @@ async fn bad_inbound_messages_are_refused_before_a_run_starts() {
                 body: "{".into(),
             },
         )
+        .await
         .unwrap_err();
     assert!(
         matches!(&not_json, EngineError::InvalidPayload { message, .. } if message.contains("not JSON"))
     );
     let unknown = engine
         .start_run(&thread, Inbound::to("zz", "relay", &json!({"n": 1})))
+        .await
         .unwrap_err();
     assert_eq!(unknown.code(), "unknown_node");
     assert_eq!(
-        engine.start_run("nope", n(1)).unwrap_err(),
+        engine.start_run("nope", n(1)).await.unwrap_err(),
         EngineError::UnknownThread("nope".into())
     );
     // Nothing started: the thread takes a good message at once.
@@ -203,12 +206,12 @@ async fn a_paused_node_gets_no_ticks_and_resume_delivers_its_messages() {
     assert!(engine.pause("b"));
     assert!(!engine.pause("b"));
     let thread = engine.open_thread(None, &graph);
-    let handle = engine.start_run(&thread, n(5)).unwrap();
+    let handle = engine.start_run(&thread, n(5)).await.unwrap();
     let run_id = handle.run.clone();
     wait_for(&mut events, |e| is_status(e, &run_id, RunStatus::Waiting)).await;
     // The thread is busy while its run waits.
     assert_eq!(
-        engine.start_run(&thread, n(1)).unwrap_err().code(),
+        engine.start_run(&thread, n(1)).await.unwrap_err().code(),
         "thread_busy"
     );
     assert!(engine.resume("b"));
@@ -239,7 +242,7 @@ edges:
     .await;
     let mut events = engine.subscribe();
     let thread = engine.open_thread(None, &graph);
-    let handle = engine.start_run(&thread, n(0)).unwrap();
+    let handle = engine.start_run(&thread, n(0)).await.unwrap();
     let run_id = handle.run.clone();
     wait_for(&mut events, |e| {
         e.run == run_id && e.frame == Some(3) && matches!(e.body, EventBody::Frame(_))
@@ -356,6 +359,7 @@ async fn one_slow_llm_call_does_not_hold_up_other_threads() {
     let slow_thread = engine.open_thread(None, &graph);
     let slow = engine
         .start_run(&slow_thread, Inbound::user_text("slow please"))
+        .await
         .unwrap();
     let fast = run(&engine, &graph, Inbound::user_text("fast please")).await;
     assert_eq!(fast.status, RunStatus::Completed);

@@ -108,7 +108,7 @@ async fn frames(
     // Warm-up: caches, pools, allocator.
     let thread = engine.open_thread(Some("bench-warmup"), &graph);
     for _ in 0..(runs / 10).max(10) {
-        engine.start_run(&thread, inbound())?.finish().await?;
+        engine.start_run(&thread, inbound()).await?.finish().await?;
     }
 
     // Latency pass: one run at a time.
@@ -119,7 +119,7 @@ async fn frames(
     let started = Instant::now();
     for _ in 0..runs {
         let t = Instant::now();
-        let trace = engine.start_run(&thread, inbound())?.finish().await?;
+        let trace = engine.start_run(&thread, inbound()).await?.finish().await?;
         let wall = t.elapsed();
         if trace.status != RunStatus::Completed || trace.records.len() != INVOCATIONS_PER_RUN {
             bail!("benchmark run went wrong:\n{}", trace.render());
@@ -141,7 +141,7 @@ async fn frames(
         let share = runs / concurrency + usize::from(t < runs % concurrency);
         tasks.spawn(async move {
             for _ in 0..share {
-                let trace = engine.start_run(&thread, inbound())?.finish().await?;
+                let trace = engine.start_run(&thread, inbound()).await?.finish().await?;
                 anyhow::ensure!(trace.status == RunStatus::Completed, "run failed");
             }
             Ok::<_, anyhow::Error>(())

@@ -76,7 +76,7 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
     };
     let mut events = engine.subscribe();
     let thread = engine.open_thread(None, &graph);
-    let handle = engine.start_run(&thread, inbound)?;
+    let handle = engine.start_run(&thread, inbound).await?;
     let run_id = handle.run.clone();
     let quiet = args.quiet;
     let progress = tokio::spawn(async move {

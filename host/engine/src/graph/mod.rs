@@ -133,6 +133,8 @@ pub struct Graph {
     index: BTreeMap<String, usize>,
     hash: ContentHash,
     warnings: Vec<Problem>,
+    source: std::sync::Arc<str>,
+    file: PathBuf,
 }
 
 impl Graph {
@@ -173,6 +175,17 @@ impl Graph {
     /// SHA-256 of the file's text: what a thread pins to.
     pub fn content_hash(&self) -> ContentHash {
         self.hash
+    }
+
+    /// The file's text, exactly as loaded (what the content hash covers).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The file it was loaded from: relative plugin paths are resolved
+    /// against its directory.
+    pub fn file(&self) -> &Path {
+        &self.file
     }
 
     /// The node user messages are delivered to.

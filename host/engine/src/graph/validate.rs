@@ -130,6 +130,8 @@ pub(crate) fn build(
         index,
         hash: ContentHash::of(text.as_bytes()),
         warnings: problems.list,
+        source: text.into(),
+        file: file.to_owned(),
     })
 }
 

@@ -91,7 +91,7 @@ pub async fn run(engine: &Arc<Engine>, graph: &Arc<LoadedGraph>, inbound: Inboun
 
 /// Runs one inbound message on `thread` and returns the trace.
 pub async fn run_on(engine: &Arc<Engine>, thread: &str, inbound: Inbound) -> FrameTrace {
-    let handle = engine.start_run(thread, inbound).expect("start run");
+    let handle = engine.start_run(thread, inbound).await.expect("start run");
     tokio::time::timeout(Duration::from_secs(120), handle.finish())
         .await
         .expect("the run did not finish in 2 minutes")

@@ -1,0 +1,437 @@
+//! Durability: the [`Store`] trait the engine commits to, and the records
+//! it commits.
+//!
+//! The engine never speaks SQL: it hands the store whole units of work —
+//! the start of a run (its inbound message), one frame (records, journal,
+//! messages delivered and sent, memory writes, usage, run state), the end
+//! of a run — and each unit commits completely or not at all. `weft-store`
+//! implements the trait on SQLite; a PostgreSQL backend implements the same
+//! trait. Every method is async so that no backend blocks the executor.
+//!
+//! Frames are numbered twice: `frame` counts within a run (what traces
+//! show), `seq` counts across the thread's runs (what `weft replay
+//! --frame` and fork points name).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use weft_runtime::Message;
+use weft_runtime::capabilities::BoxFuture;
+use weft_runtime::capabilities::memory::MemoryWrite;
+
+use crate::budget::MoneyBudget;
+use crate::trace::{FrameRecord, RunStatus};
+use crate::usage::{InvocationEvent, UsageEvent};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The file is not a database this weft can use: corrupt, foreign, or
+    /// written by a newer weft. Nothing was changed.
+    #[error("{0}")]
+    Incompatible(String),
+    /// Another process holds the store.
+    #[error("{0}")]
+    Locked(String),
+    /// The disk (or the database's size limit) is full; the unit of work
+    /// was not committed.
+    #[error("the store is full: {0}")]
+    Full(String),
+    /// The unit of work contradicts what is stored (e.g. a message
+    /// delivered twice); it was not committed.
+    #[error("the store refused the write: {0}")]
+    Conflict(String),
+    /// Anything else the backend reports (I/O, corruption found while
+    /// running); the unit of work was not committed.
+    #[error("store error: {0}")]
+    Backend(String),
+    /// Something asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl StoreError {
+    /// A stable code for APIs and traces.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Incompatible(_) => "store_incompatible",
+            Self::Locked(_) => "store_locked",
+            Self::Full(_) => "store_full",
+            Self::Conflict(_) => "store_conflict",
+            Self::Backend(_) => "store_error",
+            Self::NotFound(_) => "not_found",
+        }
+    }
+}
+
+/// Shorthand for the store's results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A graph bound to plugin versions: what a run is pinned to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphVersion {
+    /// Hash of the graph's content hash and every node's plugin hash (hex).
+    pub id: String,
+    /// The graph's name.
+    pub name: String,
+    /// SHA-256 of the graph file's text (hex).
+    pub graph_hash: String,
+    /// The file it was loaded from (the base for relative plugin paths).
+    pub file: String,
+    /// The file's text.
+    pub source: String,
+    /// Each node's plugin version.
+    pub plugins: BTreeMap<String, PluginPin>,
+}
+
+/// The plugin version a node of a graph version runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginPin {
+    /// SHA-256 of the component (hex).
+    pub hash: String,
+    /// The resolved file, when the graph names the plugin by file (it is
+    /// named by its `describe` name otherwise).
+    pub file: Option<String>,
+}
+
+/// A plugin component, kept by content hash so that runs resume and frames
+/// replay on exactly the version that ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginBlob {
+    /// SHA-256 of the component (hex).
+    pub hash: String,
+    /// Its `describe` name.
+    pub name: String,
+    /// Its `describe` version.
+    pub version: String,
+    /// The WIT contract version it was built for.
+    pub contract: String,
+    /// The file it was loaded from.
+    pub path: String,
+    /// The component's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What the store knows about a thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredThread {
+    /// Thread id.
+    pub id: String,
+    /// Its project.
+    pub project: String,
+    /// The graph version of its latest run.
+    pub graph_version: String,
+    /// `idle` (no run in flight) or the status of its latest run.
+    pub status: String,
+    /// Runs started so far.
+    pub runs: u64,
+    /// Frames committed so far, over all runs (the next frame's `seq`).
+    pub frames: u64,
+    /// Its token limit, when an operator set or raised it.
+    pub budget_limit: Option<u64>,
+    /// The thread and frame it was forked from.
+    pub forked_from: Option<(String, u64)>,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: u64,
+    /// Last change, Unix milliseconds.
+    pub updated_ms: u64,
+}
+
+/// The durable start of a run: commit before the run's first frame, so
+/// that an accepted message is never lost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStart {
+    /// Thread id (created if new).
+    pub thread: String,
+    /// The thread's project.
+    pub project: String,
+    /// Run id.
+    pub run: String,
+    /// The graph version the run is pinned to (stored beforehand with
+    /// [`Store::put_graph`]).
+    pub graph_version: String,
+    /// The messages it starts with, with their receivers.
+    pub inbound: Vec<(String, Message)>,
+    /// Unix milliseconds.
+    pub at_ms: u64,
+}
+
+/// A fork: a new thread with a copy of another's memory as it stood after
+/// frame `seq`, and a run for the messages that were still pending then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForkStart {
+    /// The thread forked from.
+    pub from_thread: String,
+    /// The frame forked after.
+    pub from_seq: u64,
+    /// The new thread's memory.
+    pub memory: Vec<MemoryWrite>,
+    /// The run continuing the pending messages, if there were any
+    /// (`inbound` holds them; `thread` is the new thread). Without one, the
+    /// new thread is created idle.
+    pub start: RunStart,
+    /// Whether `start` has messages to run.
+    pub has_run: bool,
+}
+
+/// One node invocation as committed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationRecord {
+    /// The record the trace shows (journal included).
+    pub record: FrameRecord,
+    /// The messages delivered, whole.
+    pub inbox: Vec<Message>,
+    /// What the node produced: what replay compares.
+    pub output: RecordedOutput,
+}
+
+/// What one invocation produced, whole: the outputs replay must reproduce.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedOutput {
+    /// Messages sent, in order, before routing.
+    pub messages: Vec<SentMessage>,
+    /// The reply given.
+    pub reply: Option<String>,
+    /// Whether it declared the run done.
+    pub done: bool,
+    /// Memory writes, in key order.
+    pub memory_writes: Vec<MemoryWrite>,
+    /// The error code, when the invocation failed.
+    pub error: Option<String>,
+}
+
+/// A message a node sent, as it sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentMessage {
+    /// Receiver.
+    pub to: String,
+    /// Kind.
+    pub kind: String,
+    /// Body.
+    pub body: String,
+}
+
+/// One frame's work, committed in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameCommit {
+    /// Thread id.
+    pub thread: String,
+    /// Run id.
+    pub run: String,
+    /// Frame within the run.
+    pub frame: u32,
+    /// Frame within the thread.
+    pub seq: u64,
+    /// The wall time the frame's plugins saw, Unix milliseconds.
+    pub wall_time_ms: u64,
+    /// Every invocation, in graph order.
+    pub invocations: Vec<InvocationRecord>,
+    /// Messages routed in this frame (undeliverable notices included), with
+    /// their receivers: pending for the next frame.
+    pub sent: Vec<(String, Message)>,
+    /// Messages the frame consumed, with their receivers: each must be
+    /// pending for the run, except engine notices (sender `system`), which
+    /// are stored as delivered. A node refused for budget keeps its
+    /// messages pending.
+    pub delivered: Vec<(String, Message)>,
+    /// Committed memory writes (thread and node scopes).
+    pub memory: Vec<MemoryWrite>,
+    /// `llm` calls of the frame.
+    pub usage: Vec<UsageEvent>,
+    /// Invocation metering of the frame.
+    pub metering: Vec<InvocationEvent>,
+    /// The run's status after the frame.
+    pub status: RunStatus,
+    /// The run's reply so far.
+    pub reply: Option<String>,
+}
+
+/// The end of a run, when it did not end with a frame (kill, frame limit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEnd {
+    /// Thread id.
+    pub thread: String,
+    /// Run id.
+    pub run: String,
+    /// Final status.
+    pub status: RunStatus,
+    /// Unix milliseconds.
+    pub at_ms: u64,
+}
+
+/// A run the store holds as not finished: what resuming it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnfinishedRun {
+    /// Thread id.
+    pub thread: String,
+    /// The thread's project.
+    pub project: String,
+    /// Run id.
+    pub run: String,
+    /// The graph version it is pinned to.
+    pub graph_version: String,
+    /// The next frame within the run.
+    pub frame: u32,
+    /// The thread's next frame `seq`.
+    pub seq: u64,
+    /// Messages sent and not yet delivered, in the order they were sent,
+    /// with their receivers.
+    pub pending: Vec<(String, Message)>,
+    /// The reply given so far.
+    pub reply: Option<String>,
+}
+
+/// A committed frame, as replay and fork read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFrame {
+    /// Run id.
+    pub run: String,
+    /// Frame within the run.
+    pub frame: u32,
+    /// Frame within the thread.
+    pub seq: u64,
+    /// The wall time the plugins saw.
+    pub wall_time_ms: u64,
+    /// The graph version of the run.
+    pub graph_version: String,
+    /// Its invocations, in graph order.
+    pub invocations: Vec<InvocationRecord>,
+}
+
+/// A stored message and where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredMessage {
+    /// Message id.
+    pub id: String,
+    /// Thread id.
+    pub thread: String,
+    /// Run id.
+    pub run: String,
+    /// Receiver.
+    pub to: String,
+    /// Sender.
+    pub from: String,
+    /// Kind.
+    pub kind: String,
+    /// Body.
+    pub body: String,
+    /// The thread frame it was sent in (`None`: it came from outside).
+    pub sent_seq: Option<u64>,
+    /// The thread frame it was delivered in (`None`: still pending).
+    pub delivered_seq: Option<u64>,
+}
+
+/// Invocation totals the store keeps per project, thread and node (what
+/// the ledger is rebuilt from at start-up, pruned threads included).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationTotals {
+    /// Project.
+    pub project: String,
+    /// Thread (`None`: threads pruned since).
+    pub thread: Option<String>,
+    /// Node.
+    pub node: String,
+    /// Invocations.
+    pub invocations: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// Fuel consumed.
+    pub fuel: u64,
+    /// Wall time in microseconds.
+    pub duration_us: u64,
+}
+
+/// The usage history the ledger is rebuilt from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UsageHistory {
+    /// Every `llm` call (kept through pruning: they are what was paid).
+    pub events: Vec<UsageEvent>,
+    /// Invocation totals.
+    pub invocations: Vec<InvocationTotals>,
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneReport {
+    /// Threads removed.
+    pub threads: u64,
+    /// Runs removed.
+    pub runs: u64,
+    /// Frames removed.
+    pub frames: u64,
+    /// Messages removed.
+    pub messages: u64,
+    /// Journal entries removed.
+    pub journal: u64,
+    /// Memory entries removed.
+    pub memory: u64,
+}
+
+/// Where the engine's state lives between restarts. See the module docs.
+pub trait Store: Send + Sync + 'static {
+    /// Keeps a graph version (idempotent).
+    fn put_graph(&self, version: GraphVersion) -> BoxFuture<'_, StoreResult<()>>;
+    /// A graph version by id.
+    fn graph(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<GraphVersion>>>;
+    /// Whether a plugin's bytes are kept.
+    fn has_plugin(&self, hash: &str) -> BoxFuture<'_, StoreResult<bool>>;
+    /// Keeps a plugin's bytes (idempotent).
+    fn put_plugin(&self, plugin: PluginBlob) -> BoxFuture<'_, StoreResult<()>>;
+    /// A plugin by content hash.
+    fn plugin(&self, hash: &str) -> BoxFuture<'_, StoreResult<Option<PluginBlob>>>;
+
+    /// A thread.
+    fn thread(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<StoredThread>>>;
+    /// Threads, newest first.
+    fn threads(&self, limit: u64, offset: u64) -> BoxFuture<'_, StoreResult<Vec<StoredThread>>>;
+    /// A thread's committed memory.
+    fn memory(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<MemoryWrite>>>;
+    /// Sets a thread's token limit.
+    fn set_thread_budget(&self, thread: &str, limit: u64) -> BoxFuture<'_, StoreResult<()>>;
+    /// Project money budgets set by operators (`None`: unlimited).
+    fn project_budgets(&self) -> BoxFuture<'_, StoreResult<BTreeMap<String, Option<MoneyBudget>>>>;
+    /// Keeps a project's money budget as set by an operator.
+    fn set_project_budget(
+        &self,
+        project: &str,
+        budget: Option<MoneyBudget>,
+    ) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Commits the start of a run: thread (created or updated), run, and
+    /// its inbound messages as pending.
+    fn begin_run(&self, start: RunStart) -> BoxFuture<'_, StoreResult<()>>;
+    /// Commits one frame, all or nothing. Fails with
+    /// [`StoreError::Conflict`] when a message in an inbox was delivered
+    /// before or is not pending for the run.
+    fn commit_frame(&self, frame: std::sync::Arc<FrameCommit>) -> BoxFuture<'_, StoreResult<()>>;
+    /// Commits the end of a run that did not end with a frame.
+    fn end_run(&self, end: RunEnd) -> BoxFuture<'_, StoreResult<()>>;
+    /// Commits a fork.
+    fn fork(&self, fork: ForkStart) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Runs that have not finished, oldest first.
+    fn unfinished_runs(&self) -> BoxFuture<'_, StoreResult<Vec<UnfinishedRun>>>;
+    /// A thread's committed frames with `seq` in `from..to`, in order.
+    fn frames(
+        &self,
+        thread: &str,
+        from: u64,
+        to: u64,
+    ) -> BoxFuture<'_, StoreResult<Vec<StoredFrame>>>;
+    /// A thread's messages in the order they were stored.
+    fn messages(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredMessage>>>;
+    /// The usage history for the ledger.
+    fn usage(&self) -> BoxFuture<'_, StoreResult<UsageHistory>>;
+    /// Removes threads whose runs all finished before `before_ms` (frames,
+    /// journal, messages, memory, runs), keeping their usage: `llm` calls
+    /// stay, invocation metering is folded into per-node totals.
+    fn prune(&self, before_ms: u64) -> BoxFuture<'_, StoreResult<PruneReport>>;
+}

@@ -1,0 +1,159 @@
+//! The schema and its migrations, applied in order at start-up.
+//!
+//! The database's `user_version` is the number of migrations applied; its
+//! `application_id` marks it as weft's. A migration is never edited once
+//! released: changes are new migrations appended to [`MIGRATIONS`].
+//! (`rusqlite_migration` does the same job, but its current release is
+//! built against rusqlite 0.40 and two bundled SQLite libraries cannot be
+//! linked into one binary.)
+
+/// `weft` in ASCII: the `application_id` of weft's stores.
+pub const APPLICATION_ID: i32 = 0x7765_6674;
+
+/// Each migration's SQL; migration `n` brings the schema to version `n + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+CREATE TABLE projects (
+    id          TEXT PRIMARY KEY,
+    budget      TEXT,              -- MoneyBudget JSON set by an operator; NULL: unlimited
+    updated_ms  INTEGER NOT NULL
+);
+CREATE TABLE plugins (
+    hash        TEXT PRIMARY KEY,  -- SHA-256 of the component, hex
+    name        TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    contract    TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    bytes       BLOB NOT NULL,
+    created_ms  INTEGER NOT NULL
+);
+CREATE TABLE graph_versions (
+    id          TEXT PRIMARY KEY,  -- hash of the graph text and its plugin hashes
+    name        TEXT NOT NULL,
+    graph_hash  TEXT NOT NULL,
+    file        TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    plugins     TEXT NOT NULL,     -- {node: {hash, file}} JSON
+    created_ms  INTEGER NOT NULL
+);
+CREATE TABLE threads (
+    id            TEXT PRIMARY KEY,
+    project       TEXT NOT NULL,
+    graph_version TEXT NOT NULL,
+    status        TEXT NOT NULL,   -- running, or the last run's final status
+    runs          INTEGER NOT NULL,
+    frames        INTEGER NOT NULL, -- the next frame's seq
+    budget_limit  INTEGER,
+    forked_from   TEXT,
+    forked_at     INTEGER,
+    created_ms    INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL
+);
+CREATE INDEX threads_by_update ON threads(updated_ms);
+CREATE INDEX threads_by_parent ON threads(forked_from) WHERE forked_from IS NOT NULL;
+CREATE TABLE runs (
+    id            TEXT PRIMARY KEY,
+    thread        TEXT NOT NULL,
+    graph_version TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    frames        INTEGER NOT NULL, -- the next frame within the run
+    reply         TEXT,
+    started_ms    INTEGER NOT NULL,
+    ended_ms      INTEGER
+);
+CREATE INDEX runs_by_thread ON runs(thread);
+CREATE INDEX runs_unfinished ON runs(started_ms) WHERE status = 'running';
+CREATE TABLE messages (
+    pos           INTEGER PRIMARY KEY, -- storage order
+    id            TEXT NOT NULL UNIQUE,
+    thread        TEXT NOT NULL,
+    run           TEXT NOT NULL,
+    to_node       TEXT NOT NULL,
+    from_node     TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    sent_seq      INTEGER,          -- NULL: from outside the graph
+    delivered_seq INTEGER           -- NULL: pending
+);
+CREATE INDEX messages_pending ON messages(run) WHERE delivered_seq IS NULL;
+CREATE INDEX messages_by_thread ON messages(thread);
+CREATE TABLE frames (
+    thread        TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    run           TEXT NOT NULL,
+    frame         INTEGER NOT NULL,
+    graph_version TEXT NOT NULL,
+    wall_time_ms  INTEGER NOT NULL,
+    committed_ms  INTEGER NOT NULL,
+    PRIMARY KEY (thread, seq)
+) WITHOUT ROWID;
+CREATE TABLE invocations (
+    thread        TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    idx           INTEGER NOT NULL,
+    node          TEXT NOT NULL,
+    project       TEXT NOT NULL,
+    plugin_hash   TEXT NOT NULL,
+    fuel          INTEGER NOT NULL,
+    duration_us   INTEGER NOT NULL,
+    outcome       TEXT NOT NULL,
+    at_ms         INTEGER NOT NULL,
+    record        TEXT NOT NULL,    -- FrameRecord JSON without the journal
+    inbox         TEXT NOT NULL,    -- the messages delivered, JSON
+    output        TEXT NOT NULL,    -- RecordedOutput JSON
+    PRIMARY KEY (thread, seq, idx)
+) WITHOUT ROWID;
+CREATE TABLE journal (
+    thread        TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    idx           INTEGER NOT NULL,
+    entry         INTEGER NOT NULL,
+    capability    TEXT NOT NULL,
+    op            TEXT NOT NULL,
+    request       TEXT NOT NULL,
+    response      TEXT NOT NULL,
+    PRIMARY KEY (thread, seq, idx, entry)
+) WITHOUT ROWID;
+CREATE TABLE memory (
+    thread        TEXT NOT NULL,
+    node          TEXT NOT NULL,    -- '' for thread-scoped keys
+    key           TEXT NOT NULL,
+    value         TEXT NOT NULL,
+    PRIMARY KEY (thread, node, key)
+) WITHOUT ROWID;
+CREATE TABLE usage_events (
+    id                INTEGER PRIMARY KEY,
+    project           TEXT NOT NULL,
+    thread            TEXT NOT NULL,
+    run               TEXT NOT NULL,
+    frame             INTEGER NOT NULL,
+    node              TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    provider          TEXT NOT NULL,
+    prompt_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    estimated         INTEGER NOT NULL,
+    latency_ms        INTEGER NOT NULL,
+    cost              REAL,
+    outcome           TEXT NOT NULL,
+    at_ms             INTEGER NOT NULL
+);
+CREATE INDEX usage_by_project_time ON usage_events(project, at_ms);
+CREATE TABLE invocation_totals (  -- invocations of pruned threads
+    project       TEXT NOT NULL,
+    node          TEXT NOT NULL,
+    invocations   INTEGER NOT NULL,
+    failed        INTEGER NOT NULL,
+    fuel          INTEGER NOT NULL,
+    duration_us   INTEGER NOT NULL,
+    PRIMARY KEY (project, node)
+) WITHOUT ROWID;
+"#,
+];
+
+/// The schema version this weft writes.
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}

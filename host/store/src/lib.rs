@@ -128,11 +128,11 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Makes the next `times` frame commits fail right after writing
-    /// `part`, as a failing disk would (for tests of all-or-nothing
-    /// commits and of the engine's retries).
-    pub fn fail_frames_after(&self, part: FramePart, times: u32) {
-        self.faults.set(part, times);
+    /// Lets `skip` frame commits through, then makes the next `times`
+    /// fail right after writing `part`, as a failing disk would (for tests
+    /// of all-or-nothing commits and of the engine's retries).
+    pub fn fail_frame_commits(&self, part: FramePart, skip: u32, times: u32) {
+        self.faults.set(part, skip, times);
     }
 
     /// Submits a job to the writer and waits for its commit.

@@ -76,35 +76,59 @@ pub enum FramePart {
 /// Faults to inject into frame commits (tests).
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
-    armed: Mutex<Option<(FramePart, u32)>>,
+    armed: Mutex<Option<Fault>>,
+}
+
+#[derive(Debug)]
+struct Fault {
+    part: FramePart,
+    /// Frame commits to let through first.
+    skip: u32,
+    /// Frame commits to fail.
+    times: u32,
 }
 
 impl Faults {
-    pub fn set(&self, part: FramePart, times: u32) {
+    pub fn set(&self, part: FramePart, skip: u32, times: u32) {
         *self
             .armed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            (times > 0).then_some((part, times));
+            (times > 0).then_some(Fault { part, skip, times });
     }
 
-    fn check(&self, part: FramePart) -> StoreResult<()> {
+    /// Called once at the start of each frame commit: the part after which
+    /// this commit is to fail, if it is.
+    fn arm(&self) -> Option<FramePart> {
         let mut armed = self
             .armed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match &mut *armed {
-            Some((p, times)) if *p == part => {
-                *times -= 1;
-                if *times == 0 {
-                    *armed = None;
-                }
-                Err(StoreError::Backend(format!(
-                    "injected fault after writing {part:?}"
-                )))
-            }
-            _ => Ok(()),
+        let fault = armed.as_mut()?;
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return None;
         }
+        fault.times -= 1;
+        let part = fault.part;
+        if fault.times == 0 {
+            *armed = None;
+        }
+        Some(part)
+    }
+}
+
+/// The fault armed for one commit.
+struct Armed(Option<FramePart>);
+
+impl Armed {
+    fn check(&self, part: FramePart) -> StoreResult<()> {
+        if self.0 == Some(part) {
+            return Err(StoreError::Backend(format!(
+                "injected fault after writing {part:?}"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -442,6 +466,7 @@ pub(crate) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> 
             f.run, f.frame
         )));
     }
+    let faults = Armed(faults.arm());
     let seq = int(f.seq);
     let now = now_ms();
     c.prepare_cached(
@@ -558,7 +583,7 @@ pub(crate) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> 
     .and_then(|mut s| s.execute(params![f.run, f.frame + 1, status, f.reply, ended]))
     .map_err(error)?;
     c.prepare_cached("UPDATE threads SET frames = ?2, status = ?3, updated_ms = ?4 WHERE id = ?1")
-        .and_then(|mut s| s.execute(params![f.thread, seq + 1, status, now]))
+        .and_then(|mut s| s.execute(params![f.thread, seq + 1, status, int(f.wall_time_ms)]))
         .map_err(error)?;
     faults.check(FramePart::Run)?;
     Ok(())

@@ -1,0 +1,730 @@
+//! The engine on the SQLite store, with the real plugins: every frame
+//! committed, all-or-nothing commits (faults injected between the parts),
+//! retries, resume from the last committed frame, replay (exact, and with a
+//! changed plugin), fork, and pruning.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde_json::json;
+use weft_engine::{
+    Backends, Engine, EngineConfig, FrameTrace, Inbound, Ledger, LoadedGraph, PluginSet,
+    ReplayOptions, ReplayPlugins, RunStatus, Store,
+};
+use weft_runtime::capabilities::db::Database;
+use weft_runtime::capabilities::llm::{LlmBackend, Scripted};
+use weft_runtime::{Runtime, RuntimeConfig};
+use weft_store::{FramePart, Options, SqliteStore};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn artifacts() -> PathBuf {
+    std::env::var_os("WEFT_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("artifacts/plugins"))
+}
+
+/// A fresh folder for one test.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("weft-store-tests-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn runtime() -> Arc<Runtime> {
+    let config = RuntimeConfig {
+        cache_dir: Some(artifacts().join("../cache")),
+        ..RuntimeConfig::default()
+    };
+    Arc::new(Runtime::new(config).expect("runtime"))
+}
+
+async fn plugins(rt: &Runtime) -> Arc<PluginSet> {
+    let set = PluginSet::new();
+    set.load_dir(rt, &artifacts())
+        .await
+        .expect("plugins: run `cargo xtask build-plugins`");
+    set.load_dir(rt, &artifacts().join("../guests"))
+        .await
+        .expect("test guests");
+    Arc::new(set)
+}
+
+fn eras() -> Arc<dyn Database> {
+    static DB: OnceLock<PathBuf> = OnceLock::new();
+    let path = DB.get_or_init(|| {
+        let path = temp_dir("eras").join("eras.db");
+        weft_db::eras::ensure(&path, &weft_db::eras::ErasSpec::default()).expect("eras db");
+        path
+    });
+    Arc::new(weft_db::SqliteDb::open(path, weft_db::SqliteDbConfig::default()).expect("eras"))
+}
+
+fn script() -> Arc<Scripted> {
+    let text = std::fs::read_to_string(root().join("graphs/scripts/assistant-demo.json"))
+        .expect("assistant-demo.json");
+    Arc::new(Scripted::from_json(&text).expect("script"))
+}
+
+const QUESTION: &str = "How many devices does customer 1042 have?";
+
+struct Host {
+    engine: Arc<Engine>,
+    store: Arc<SqliteStore>,
+}
+
+async fn host(dir: &Path, llm: Arc<dyn LlmBackend>, config: EngineConfig) -> Host {
+    let store =
+        Arc::new(SqliteStore::open(dir.join("weft.db"), Options::default()).expect("store"));
+    let rt = runtime();
+    let plugins = plugins(&rt).await;
+    let engine = Engine::open(
+        rt,
+        plugins,
+        Backends { llm, db: eras() },
+        config,
+        store.clone() as Arc<dyn Store>,
+    )
+    .await
+    .expect("engine");
+    Host { engine, store }
+}
+
+async fn assistant(engine: &Engine) -> Arc<LoadedGraph> {
+    engine
+        .load_graph(&root().join("graphs/assistant.yaml"))
+        .await
+        .expect("assistant graph")
+}
+
+async fn finish(handle: weft_engine::RunHandle) -> FrameTrace {
+    tokio::time::timeout(Duration::from_secs(120), handle.finish())
+        .await
+        .expect("the run did not finish in 2 minutes")
+        .expect("run")
+}
+
+async fn ask(engine: &Arc<Engine>, thread: &str, text: &str) -> FrameTrace {
+    finish(
+        engine
+            .start_run(thread, Inbound::user_text(text))
+            .await
+            .expect("start"),
+    )
+    .await
+}
+
+fn db(dir: &Path) -> Connection {
+    Connection::open(dir.join("weft.db")).expect("open store for reading")
+}
+
+fn count(conn: &Connection, sql: &str, thread: &str) -> i64 {
+    conn.query_row(sql, [thread], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Every message of the thread was delivered exactly once, in a frame
+/// after the one it was sent in, and every inbox entry names a stored
+/// message.
+fn assert_delivered_exactly_once(conn: &Connection, thread: &str) {
+    let mut s = conn
+        .prepare("SELECT id, sent_seq, delivered_seq FROM messages WHERE thread = ?1")
+        .unwrap();
+    let messages: Vec<(String, Option<i64>, Option<i64>)> = s
+        .query_map([thread], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!messages.is_empty());
+    let mut s = conn
+        .prepare("SELECT seq, inbox FROM invocations WHERE thread = ?1")
+        .unwrap();
+    let inboxes: Vec<(i64, String)> = s
+        .query_map([thread], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (seq, inbox) in inboxes {
+        let inbox: Vec<serde_json::Value> = serde_json::from_str(&inbox).unwrap();
+        for m in inbox {
+            seen.entry(m["id"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(seq);
+        }
+    }
+    for (id, sent, delivered) in &messages {
+        let delivered = delivered.unwrap_or_else(|| panic!("message {id} was never delivered"));
+        if let Some(sent) = sent {
+            assert!(
+                delivered > *sent || id.contains("budget"),
+                "{id} delivered in {delivered}, sent in {sent}"
+            );
+        }
+        assert_eq!(
+            seen.get(id).map(Vec::as_slice),
+            Some(&[delivered][..]),
+            "message {id} must be in exactly one inbox, the one of frame {delivered}"
+        );
+    }
+    assert_eq!(
+        seen.len(),
+        messages.len(),
+        "every inbox entry is a stored message"
+    );
+}
+
+fn memory_rows(conn: &Connection, thread: &str) -> BTreeMap<(String, String), String> {
+    let mut s = conn
+        .prepare("SELECT node, key, value FROM memory WHERE thread = ?1")
+        .unwrap();
+    s.query_map([thread], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_frame_commits_and_the_store_matches_the_trace() {
+    let dir = temp_dir("commits");
+    let h = host(&dir, script(), EngineConfig::default()).await;
+    let graph = assistant(&h.engine).await;
+    let thread = h.engine.open_thread(None, &graph);
+    let first = ask(&h.engine, &thread, QUESTION).await;
+    let second = ask(&h.engine, &thread, "And customer 1043?").await;
+    assert_eq!(first.status, RunStatus::Completed, "{}", first.render());
+    assert_eq!(second.status, RunStatus::Completed, "{}", second.render());
+    let conn = db(&dir);
+    let frames = i64::from(first.frames + second.frames);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM frames WHERE thread = ?1",
+            &thread
+        ),
+        frames
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT max(seq) + 1 FROM frames WHERE thread = ?1",
+            &thread
+        ),
+        frames,
+        "frames are numbered over the thread's runs without gaps"
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM invocations WHERE thread = ?1",
+            &thread
+        ) as usize,
+        first.records.len() + second.records.len()
+    );
+    let journal: usize = first
+        .records
+        .iter()
+        .chain(&second.records)
+        .map(|r| r.journal.len())
+        .sum();
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM journal WHERE thread = ?1",
+            &thread
+        ) as usize,
+        journal
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM usage_events WHERE thread = ?1",
+            &thread
+        ) as u64,
+        u64::from(first.tokens().calls + second.tokens().calls)
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM runs WHERE thread = ?1 AND status = 'completed'",
+            &thread
+        ),
+        2
+    );
+    assert_delivered_exactly_once(&conn, &thread);
+    // The memorizer's state is durable, and equal to what the engine holds.
+    let memory = memory_rows(&conn, &thread);
+    assert!(
+        memory.contains_key(&(String::new(), "memorizer.state".into())),
+        "{memory:?}"
+    );
+    let stored = h.store.thread(&thread).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.runs, stored.frames, stored.status.as_str()),
+        (2, frames as u64, "completed")
+    );
+    // A new engine on the same store continues the thread: run ids and
+    // frame numbers go on, and memory is read back.
+    drop(h);
+    let h = host(&dir, script(), EngineConfig::default()).await;
+    let graph = assistant(&h.engine).await;
+    h.engine.open_thread(Some(&thread), &graph);
+    let third = ask(&h.engine, &thread, QUESTION).await;
+    assert_eq!(third.run, format!("{thread}.run-3"));
+    assert_eq!(third.status, RunStatus::Completed);
+    let conn = db(&dir);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT min(seq) FROM frames WHERE run = ?1",
+            &third.run
+        ),
+        frames
+    );
+    // Usage is restored from the store, then grows.
+    assert_eq!(
+        h.engine.usage().calls,
+        u64::from(first.tokens().calls + second.tokens().calls + third.tokens().calls)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frames_writes_are_all_or_nothing() {
+    for part in [
+        FramePart::Frame,
+        FramePart::Invocations,
+        FramePart::Messages,
+        FramePart::Memory,
+        FramePart::Usage,
+        FramePart::Run,
+    ] {
+        let dir = temp_dir(&format!("fault-{part:?}"));
+        let config = EngineConfig {
+            commit_attempts: 1,
+            ..EngineConfig::default()
+        };
+        let h = host(&dir, script(), config).await;
+        let graph = assistant(&h.engine).await;
+        // Frame 0 (input) commits; frame 1 (memorizer and pa: memory
+        // writes, llm usage, messages) fails after `part`.
+        h.store.fail_frame_commits(part, 1, 1);
+        let thread = h.engine.open_thread(None, &graph);
+        let trace = ask(&h.engine, &thread, QUESTION).await;
+        assert_eq!(trace.status, RunStatus::StoreFailed, "{part:?}");
+        let conn = db(&dir);
+        let q = |sql: &str| count(&conn, sql, &thread);
+        assert_eq!(
+            q("SELECT count(*) FROM frames WHERE thread = ?1"),
+            1,
+            "{part:?}"
+        );
+        assert_eq!(
+            q("SELECT count(*) FROM invocations WHERE thread = ?1 AND seq > 0"),
+            0,
+            "{part:?}"
+        );
+        assert_eq!(
+            q("SELECT count(*) FROM journal WHERE thread = ?1 AND seq > 0"),
+            0,
+            "{part:?}"
+        );
+        assert_eq!(
+            q(
+                "SELECT count(*) FROM messages WHERE thread = ?1 AND (sent_seq > 0 OR delivered_seq > 0)"
+            ),
+            0,
+            "{part:?}"
+        );
+        assert_eq!(
+            q("SELECT count(*) FROM messages WHERE thread = ?1 AND delivered_seq IS NULL"),
+            2,
+            "{part:?}: frame 0's messages to pa and memorizer are still pending"
+        );
+        assert_eq!(
+            q("SELECT count(*) FROM memory WHERE thread = ?1 AND key = 'memorizer.state'"),
+            0,
+            "{part:?}"
+        );
+        assert_eq!(
+            q("SELECT count(*) FROM usage_events WHERE thread = ?1 AND frame > 0"),
+            0,
+            "{part:?}"
+        );
+        assert_eq!(
+            q("SELECT frames FROM runs WHERE thread = ?1"),
+            1,
+            "{part:?}"
+        );
+        assert_eq!(
+            q("SELECT count(*) FROM runs WHERE thread = ?1 AND status = 'running'"),
+            1,
+            "{part:?}"
+        );
+        assert_eq!(q("SELECT frames FROM threads WHERE id = ?1"), 1, "{part:?}");
+        // A new host resumes the run from frame 1 and finishes it.
+        drop(h);
+        let h = host(&dir, script(), EngineConfig::default()).await;
+        let (resumed, failed) = h.engine.resume_runs().await.expect("resume");
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(resumed.len(), 1);
+        let trace = finish(resumed.into_iter().next().unwrap()).await;
+        assert_eq!(
+            trace.status,
+            RunStatus::Completed,
+            "{part:?}: {}",
+            trace.render()
+        );
+        // The trace lists the frames run now: frame 1 again, then 2 and 3.
+        assert_eq!(trace.records[0].frame, 1);
+        assert_eq!(trace.frames, 4);
+        assert!(
+            trace.reply.as_deref().unwrap_or("").contains('3'),
+            "{:?}",
+            trace.reply
+        );
+        let conn = db(&dir);
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT count(*) FROM frames WHERE thread = ?1",
+                &thread
+            ),
+            4
+        );
+        assert_delivered_exactly_once(&conn, &thread);
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT count(*) FROM runs WHERE thread = ?1 AND status = 'completed'",
+                &thread
+            ),
+            1
+        );
+        drop(h);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_is_retried_and_nothing_is_doubled() {
+    let dir = temp_dir("retry");
+    let config = EngineConfig {
+        commit_backoff: Duration::from_millis(5),
+        ..EngineConfig::default()
+    };
+    let h = host(&dir, script(), config).await;
+    let graph = assistant(&h.engine).await;
+    let mut events = h.engine.subscribe();
+    h.store.fail_frame_commits(FramePart::Usage, 1, 2);
+    let thread = h.engine.open_thread(None, &graph);
+    let trace = ask(&h.engine, &thread, QUESTION).await;
+    assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
+    let mut failures = 0;
+    while let Ok(e) = events.try_recv() {
+        if let weft_engine::EventBody::Error(err) = &e.body
+            && err.code == "store_error"
+        {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 2, "each failed attempt is an error event");
+    let conn = db(&dir);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM frames WHERE thread = ?1",
+            &thread
+        ),
+        4
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM usage_events WHERE thread = ?1",
+            &thread
+        ) as u64,
+        u64::from(trace.tokens().calls)
+    );
+    assert_delivered_exactly_once(&conn, &thread);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_reproduces_every_frame() {
+    let dir = temp_dir("replay");
+    let h = host(&dir, script(), EngineConfig::default()).await;
+    let graph = assistant(&h.engine).await;
+    let thread = h.engine.open_thread(None, &graph);
+    let a = ask(&h.engine, &thread, QUESTION).await;
+    let b = ask(&h.engine, &thread, "Thanks! And customer 1043?").await;
+    drop(h);
+    // A new host, without the model or the database the frames used: every
+    // answer comes from the journal.
+    let h = host(&dir, Arc::new(Scripted::default()), EngineConfig::default()).await;
+    let report = h
+        .engine
+        .replay(&thread, ReplayOptions::default())
+        .await
+        .expect("replay");
+    assert!(report.reproduced(), "{:#?}", report.divergences);
+    assert_eq!(report.frames, u64::from(a.frames + b.frames));
+    assert_eq!(
+        report.invocations as usize,
+        a.records.len() + b.records.len()
+    );
+    assert!(report.journal_entries > 10, "{report:?}");
+    assert!(report.changed_plugins.is_empty());
+    let one = h
+        .engine
+        .replay(
+            &thread,
+            ReplayOptions {
+                frame: Some(5),
+                ..ReplayOptions::default()
+            },
+        )
+        .await
+        .expect("replay one frame");
+    assert_eq!((one.frames, one.reproduced()), (1, true));
+    let missing = h
+        .engine
+        .replay(
+            &thread,
+            ReplayOptions {
+                frame: Some(99),
+                ..ReplayOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("no committed frame 99"),
+        "{missing}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_with_a_changed_plugin_reports_the_divergence() {
+    let dir = temp_dir("replay-changed");
+    let guests = artifacts().join("../guests");
+    let plugin = dir.join("last.wasm");
+    std::fs::copy(guests.join("guest-relay.wasm"), &plugin).unwrap();
+    let yaml = r#"
+name: chain
+entry: a
+nodes:
+  a: { plugin: guest-relay, config: { send: [{ to: b }] } }
+  b: { plugin: last.wasm, config: { reply: true } }
+edges:
+  - { from: a, to: b }
+"#;
+    let graph_file = dir.join("chain.yaml");
+    std::fs::write(&graph_file, yaml).unwrap();
+    let h = host(&dir, Arc::new(Scripted::default()), EngineConfig::default()).await;
+    let graph = h.engine.load_graph(&graph_file).await.expect("graph");
+    let thread = h.engine.open_thread(None, &graph);
+    let trace = finish(
+        h.engine
+            .start_run(&thread, Inbound::to("a", "relay", &json!({"n": 1})))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(trace.status, RunStatus::Completed);
+    drop(h);
+    // The plugin file is replaced by a component that behaves differently.
+    std::fs::copy(guests.join("guest-echo.wasm"), &plugin).unwrap();
+    let h = host(&dir, Arc::new(Scripted::default()), EngineConfig::default()).await;
+    // The recorded versions (kept in the store) still reproduce.
+    let recorded = h
+        .engine
+        .replay(&thread, ReplayOptions::default())
+        .await
+        .unwrap();
+    assert!(recorded.reproduced(), "{:#?}", recorded.divergences);
+    // The installed version does not, and the report says where.
+    let current = h
+        .engine
+        .replay(
+            &thread,
+            ReplayOptions {
+                frame: None,
+                plugins: ReplayPlugins::Current,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(current.changed_plugins.len(), 1);
+    assert_eq!(current.changed_plugins[0].node, "b");
+    assert_eq!(current.divergences.len(), 1, "{:#?}", current.divergences);
+    let d = &current.divergences[0];
+    assert_eq!(
+        (d.seq, d.frame, d.node.as_str(), d.what.as_str()),
+        (1, 1, "b", "reply")
+    );
+    assert!(
+        d.recorded.contains("\\\"node\\\":\\\"b\\\""),
+        "{}",
+        d.recorded
+    );
+    assert!(d.replayed.contains("count"), "{}", d.replayed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_continues_from_frame_n_with_the_same_memory() {
+    let dir = temp_dir("fork");
+    let h = host(&dir, script(), EngineConfig::default()).await;
+    let graph = assistant(&h.engine).await;
+    let thread = h.engine.open_thread(None, &graph);
+    let original = ask(&h.engine, &thread, QUESTION).await;
+    assert_eq!(original.frames, 4, "{}", original.render());
+    // Memory after frame 1, from the committed frames' writes.
+    let frames = h.store.frames(&thread, 0, 2).await.unwrap();
+    let mut expected = BTreeMap::new();
+    for f in &frames {
+        for i in &f.invocations {
+            for w in &i.output.memory_writes {
+                expected.insert(
+                    (w.node.clone().unwrap_or_default(), w.key.clone()),
+                    w.value.clone().unwrap(),
+                );
+            }
+        }
+    }
+    assert!(!expected.is_empty(), "the memorizer wrote in frame 1");
+    let (fork, run) = h.engine.fork(&thread, 1).await.expect("fork");
+    let conn = db(&dir);
+    assert_eq!(
+        memory_rows(&conn, &fork),
+        expected,
+        "the fork starts with the memory after frame 1"
+    );
+    let trace = finish(run.expect("frame 1 left messages pending")).await;
+    assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
+    assert_eq!(
+        trace.path(),
+        original.path()[2..].to_vec(),
+        "the fork runs what frames 2 and 3 ran"
+    );
+    assert_eq!(trace.reply, original.reply);
+    let stored = h.store.thread(&fork).await.unwrap().unwrap();
+    assert_eq!(stored.forked_from, Some((thread.clone(), 1)));
+    assert_eq!(
+        stored.frames, 4,
+        "the fork's frames are numbered on from the fork point"
+    );
+    assert_delivered_exactly_once(&db(&dir), &fork);
+    // Forking after the last frame copies the memory and starts nothing.
+    let (idle, none) = h.engine.fork(&thread, 3).await.expect("fork at the end");
+    assert!(none.is_none());
+    assert_eq!(
+        memory_rows(&db(&dir), &idle),
+        memory_rows(&db(&dir), &thread)
+    );
+    let err = h.engine.fork(&thread, 4).await.unwrap_err();
+    assert!(err.to_string().contains("no committed frame 4"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_removes_finished_threads_and_keeps_usage_totals() {
+    let dir = temp_dir("prune");
+    let clock = Arc::new(weft_engine::ManualClock::new(
+        std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    ));
+    let config = EngineConfig {
+        clock: clock.clone(),
+        ..EngineConfig::default()
+    };
+    let h = host(&dir, script(), config.clone()).await;
+    let graph = assistant(&h.engine).await;
+    let old = h.engine.open_thread(None, &graph);
+    ask(&h.engine, &old, QUESTION).await;
+    let parent = h.engine.open_thread(None, &graph);
+    ask(&h.engine, &parent, QUESTION).await;
+    let (child, run) = h.engine.fork(&parent, 1).await.unwrap();
+    finish(run.unwrap()).await;
+    clock.advance(Duration::from_secs(3 * 86_400));
+    let recent = h.engine.open_thread(None, &graph);
+    ask(&h.engine, &recent, QUESTION).await;
+    let before = h.engine.usage();
+    // Nothing is older than a week.
+    let none = h
+        .engine
+        .prune(Duration::from_secs(7 * 86_400))
+        .await
+        .unwrap();
+    assert_eq!(none.threads, 0);
+    // Older than a day: `old` and the fork go, `parent` stays while its
+    // fork exists (a fork's past lives in its parent), `recent` stays.
+    let report = h.engine.prune(Duration::from_secs(86_400)).await.unwrap();
+    assert_eq!(report.threads, 2, "{report:?}");
+    assert!(
+        report.frames >= 6 && report.messages > 0 && report.journal > 0,
+        "{report:?}"
+    );
+    let conn = db(&dir);
+    for gone in [&old, &child] {
+        for table in [
+            "frames",
+            "invocations",
+            "journal",
+            "messages",
+            "memory",
+            "runs",
+        ] {
+            assert_eq!(
+                count(
+                    &conn,
+                    &format!("SELECT count(*) FROM {table} WHERE thread = ?1"),
+                    gone
+                ),
+                0,
+                "{table}"
+            );
+        }
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM threads WHERE id = ?1", gone),
+            0
+        );
+        assert!(
+            count(
+                &conn,
+                "SELECT count(*) FROM usage_events WHERE thread = ?1",
+                gone
+            ) > 0,
+            "usage events stay"
+        );
+    }
+    for kept in [&parent, &recent] {
+        assert!(count(&conn, "SELECT count(*) FROM frames WHERE thread = ?1", kept) > 0);
+    }
+    // The next prune takes the parent, whose fork is gone now.
+    assert_eq!(
+        h.engine
+            .prune(Duration::from_secs(86_400))
+            .await
+            .unwrap()
+            .threads,
+        1
+    );
+    drop(h);
+    // Totals survive pruning and a restart.
+    let h = host(&dir, script(), config).await;
+    let after = h.engine.usage();
+    assert_eq!(after.calls, before.calls);
+    assert_eq!(after.prompt_tokens, before.prompt_tokens);
+    assert_eq!(after.invocations, before.invocations);
+    assert_eq!(after.fuel, before.fuel);
+    let breakdown = h.engine.ledger().breakdown();
+    assert!(
+        breakdown.by_node["eras"].invocations >= 4,
+        "{:?}",
+        breakdown.by_node["eras"]
+    );
+}

@@ -53,6 +53,9 @@ pub struct Options {
     pub max_batch: usize,
     /// Jobs waiting for the writer before callers wait to submit more.
     pub queue: usize,
+    /// The largest the database file may grow, in bytes; a commit that
+    /// needs more fails with [`StoreError::Full`], like a full disk.
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             sync: Sync::Full,
             max_batch: 512,
             queue: 8192,
+            max_bytes: None,
         }
     }
 }
@@ -72,7 +76,8 @@ pub use sql::FramePart;
 /// stops the writer after the jobs already submitted.
 pub struct SqliteStore {
     path: PathBuf,
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    jobs: Option<mpsc::Sender<Box<dyn Job>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     faults: Arc<sql::Faults>,
     _lock: File,
@@ -105,18 +110,28 @@ impl SqliteStore {
         let mut writer = Connection::open(&path).map_err(|e| opening(&path, e))?;
         configure(&writer, options.sync).map_err(|e| opening(&path, e))?;
         migrate(&path, &mut writer)?;
+        if let Some(max) = options.max_bytes {
+            let page: i64 = writer
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(|e| opening(&path, e))?;
+            let pages = (max / page.max(512) as u64).max(1);
+            writer
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .map_err(|e| opening(&path, e))?;
+        }
         let faults = Arc::new(sql::Faults::default());
         let (jobs, rx) = mpsc::channel(options.queue.max(1));
         let writer_faults = Arc::clone(&faults);
         let max_batch = options.max_batch.max(1);
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("weft-store-writer".into())
             .spawn(move || write_loop(writer, rx, max_batch, &writer_faults))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         tracing::info!(path = %path.display(), "store opened");
         Ok(Self {
             path,
-            jobs,
+            jobs: Some(jobs),
+            writer: Some(writer),
             readers: Arc::default(),
             faults,
             _lock: lock,
@@ -146,8 +161,11 @@ impl SqliteStore {
             result: None,
             reply: Some(tx),
         };
-        self.jobs
-            .send(Box::new(job))
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("the store is closed".into()))?;
+        jobs.send(Box::new(job))
             .await
             .map_err(|_| StoreError::Backend("the store's writer has stopped".into()))?;
         rx.await
@@ -179,6 +197,17 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Backend(format!("a store read panicked: {e}")))?
+    }
+}
+
+impl Drop for SqliteStore {
+    /// Stops the writer after the jobs already submitted, so that the
+    /// database is closed (and its WAL checkpointed) when this returns.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 
@@ -352,7 +381,7 @@ fn migrate(path: &Path, conn: &mut Connection) -> StoreResult<()> {
 trait Job: Send {
     /// Runs the work inside the batch's transaction; an error rolls this
     /// job back (its savepoint) and keeps the others.
-    fn apply(&mut self, conn: &Connection, faults: &sql::Faults) -> bool;
+    fn apply(&mut self, conn: &Connection, faults: &sql::Faults) -> StoreResult<()>;
     /// Sends the result, or `failed` if the whole batch did not commit.
     fn finish(self: Box<Self>, failed: Option<&StoreError>);
 }
@@ -368,14 +397,14 @@ where
     T: Send,
     F: FnOnce(&Connection, &sql::Faults) -> StoreResult<T> + Send,
 {
-    fn apply(&mut self, conn: &Connection, faults: &sql::Faults) -> bool {
+    fn apply(&mut self, conn: &Connection, faults: &sql::Faults) -> StoreResult<()> {
         let Some(work) = self.work.take() else {
-            return false;
+            return Err(StoreError::Backend("the job ran twice".into()));
         };
         let result = work(conn, faults);
-        let ok = result.is_ok();
+        let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
         self.result = Some(result);
-        ok
+        outcome
     }
 
     fn finish(mut self: Box<Self>, failed: Option<&StoreError>) {
@@ -427,16 +456,20 @@ fn commit_batch(
         let step = conn
             .execute_batch("SAVEPOINT job")
             .map_err(sql::error)
-            .and_then(|()| {
-                if job.apply(conn, faults) {
-                    conn.execute_batch("RELEASE job").map_err(sql::error)
-                } else {
-                    conn.execute_batch("ROLLBACK TO job; RELEASE job")
-                        .map_err(sql::error)
-                }
+            .and_then(|()| match job.apply(conn, faults) {
+                Ok(()) => conn.execute_batch("RELEASE job").map_err(sql::error),
+                // Some errors (a full disk, I/O) make SQLite roll the whole
+                // transaction back: then every job of the batch fails, with
+                // this job's error.
+                Err(e) if conn.is_autocommit() => Err(e),
+                Err(_) => conn
+                    .execute_batch("ROLLBACK TO job; RELEASE job")
+                    .map_err(sql::error),
             });
         if let Err(e) = step {
-            let _ = conn.execute_batch("ROLLBACK");
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
             return Err(e);
         }
     }

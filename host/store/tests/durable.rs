@@ -728,3 +728,91 @@ async fn pruning_removes_finished_threads_and_keeps_usage_totals() {
         breakdown.by_node["eras"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_store_fails_the_run_with_a_typed_error_and_loses_nothing() {
+    let dir = temp_dir("full");
+    // Room for the schema, the plugins and a little more: the graph's
+    // plugins are stored at the run's start, then frames run out of space.
+    let mut size = 0;
+    for entry in std::fs::read_dir(artifacts()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            size += std::fs::metadata(&path).unwrap().len();
+        }
+    }
+    let options = Options {
+        max_bytes: Some(size + 512 * 1024),
+        ..Options::default()
+    };
+    let store = Arc::new(SqliteStore::open(dir.join("weft.db"), options).expect("store"));
+    let rt = runtime();
+    let plugins = plugins(&rt).await;
+    let config = EngineConfig {
+        commit_attempts: 2,
+        commit_backoff: Duration::from_millis(5),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::open(
+        rt,
+        plugins,
+        Backends {
+            llm: script(),
+            db: eras(),
+        },
+        config,
+        store.clone() as Arc<dyn Store>,
+    )
+    .await
+    .unwrap();
+    let graph = assistant(&engine).await;
+    let mut events = engine.subscribe();
+    let mut failed = None;
+    // Each run adds frames; sooner or later one does not fit.
+    for _ in 0..200 {
+        let thread = engine.open_thread(None, &graph);
+        match engine
+            .start_run(&thread, Inbound::user_text(QUESTION))
+            .await
+        {
+            Err(e) => {
+                assert_eq!(e.code(), "store_full", "{e}");
+                failed = Some((thread, None));
+                break;
+            }
+            Ok(handle) => {
+                let trace = finish(handle).await;
+                if trace.status == RunStatus::StoreFailed {
+                    failed = Some((thread, Some(trace)));
+                    break;
+                }
+                assert_eq!(trace.status, RunStatus::Completed);
+            }
+        }
+    }
+    let (thread, trace) = failed.expect("the store filled up");
+    if let Some(trace) = trace {
+        let mut codes = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            if let weft_engine::EventBody::Error(err) = &e.body {
+                codes.push(format!("{}: {}", err.code, err.message));
+            }
+        }
+        assert!(codes.iter().any(|c| c.starts_with("store_full")), "{codes:?}");
+        // What was committed is consistent: the run is unfinished at its
+        // last committed frame, its messages pending, none delivered twice.
+        let stored = store.thread(&thread).await.unwrap().unwrap();
+        assert_eq!(stored.status, "running");
+        assert!(stored.frames < u64::from(trace.frames) + 1);
+        let conn = db(&dir);
+        let pending = count(
+            &conn,
+            "SELECT count(*) FROM messages WHERE thread = ?1 AND delivered_seq IS NULL",
+            &thread,
+        );
+        assert!(
+            pending > 0,
+            "the uncommitted frame's inbox is still pending"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Opening the store: new files, migrations kept across opens, and every
+//! kind of file weft must refuse without touching it.
+
+use std::path::PathBuf;
+
+use rusqlite::Connection;
+use weft_engine::StoreError;
+use weft_store::{Options, SqliteStore, schema};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("weft-store-files-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("weft.db")
+}
+
+fn open(path: &PathBuf) -> Result<SqliteStore, StoreError> {
+    SqliteStore::open(path, Options::default())
+}
+
+#[test]
+fn a_new_store_is_created_with_the_latest_schema_in_wal_mode() {
+    let path = temp("new");
+    let nested = path.parent().unwrap().join("a/b/weft.db");
+    let store = open(&nested).expect("created with its folders");
+    drop(store);
+    let conn = Connection::open(&nested).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let app: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::latest());
+    assert_eq!(app, schema::APPLICATION_ID);
+    assert_eq!(mode, "wal");
+    // Opening again migrates nothing and keeps what is there.
+    conn.execute(
+        "INSERT INTO projects (id, budget, updated_ms) VALUES ('p', NULL, 1)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    drop(open(&nested).expect("reopened"));
+    let conn = Connection::open(&nested).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM projects", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+    let path = temp("foreign");
+    let text = b"name: assistant\nnodes: {}\n";
+    std::fs::write(&path, text).unwrap();
+    let err = open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Incompatible(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("is not a SQLite database"), "{message}");
+    assert!(message.contains("name: assistant"), "{message}");
+    assert_eq!(std::fs::read(&path).unwrap(), text, "untouched");
+}
+
+#[test]
+fn a_database_of_another_application_is_refused() {
+    let path = temp("other-app");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY); INSERT INTO customers VALUES (1);",
+    )
+    .unwrap();
+    drop(conn);
+    let err = open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Incompatible(_)), "{err:?}");
+    assert!(err.to_string().contains("another application"), "{err}");
+    let conn = Connection::open(&path).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM customers", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1, "untouched");
+}
+
+#[test]
+fn a_store_from_a_newer_weft_is_refused() {
+    let path = temp("newer");
+    drop(open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", schema::latest() + 3)
+        .unwrap();
+    drop(conn);
+    let err = open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Incompatible(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("newer weft"), "{message}");
+    assert!(
+        message.contains(&format!("schema version {}", schema::latest() + 3)),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_corrupt_database_is_refused_with_a_clear_error() {
+    let path = temp("corrupt");
+    drop(open(&path).unwrap());
+    // Keep the header, destroy the rest of the first page and beyond.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 200);
+    for b in &mut bytes[100..] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let _ = std::fs::remove_file(path.with_extension("db-wal"));
+    let _ = std::fs::remove_file(path.with_extension("db-shm"));
+    let err = open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Incompatible(_)), "{err:?}");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+}
+
+#[test]
+fn a_store_in_use_by_another_process_is_refused() {
+    let path = temp("locked");
+    let first = open(&path).unwrap();
+    let err = open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Locked(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("is in use by process"), "{message}");
+    assert!(
+        message.contains(&std::process::id().to_string()),
+        "names the holder: {message}"
+    );
+    drop(first);
+    drop(open(&path).expect("free again once the first is closed"));
+}

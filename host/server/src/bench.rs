@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use weft_engine::{Inbound, LoadedGraph, RunStatus};
+use weft_engine::{Backends, Engine, EngineConfig, Inbound, LoadedGraph, RunStatus};
 use weft_runtime::capabilities::db::InMemoryDb;
 use weft_runtime::capabilities::llm::Unavailable;
 
@@ -31,6 +31,12 @@ pub enum BenchCommand {
         /// Folder with the `guest-relay` test guest (the no-op node).
         #[arg(long, default_value = "artifacts/guests")]
         guests: std::path::PathBuf,
+        /// Also run the workload with every frame committed to a SQLite
+        /// store (a fresh file in the data folder, removed afterwards) and
+        /// print durable frames/s and commit latency next to the
+        /// in-memory figures.
+        #[arg(long)]
+        durable: bool,
     },
     /// Loads the local model and prints its load time, prompt and
     /// generation speed (free and JSON-Schema-constrained) and the gain of
@@ -64,7 +70,8 @@ pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
             runs,
             concurrency,
             guests,
-        } => frames(common, runs, concurrency, &guests).await,
+            durable,
+        } => frames(common, runs, concurrency, &guests, durable).await,
         BenchCommand::Llm(args) => crate::bench_llm::run(common, args).await,
     }
 }
@@ -74,6 +81,7 @@ async fn frames(
     runs: usize,
     concurrency: usize,
     guests: &std::path::Path,
+    durable: bool,
 ) -> Result<ExitCode> {
     if runs == 0 || concurrency == 0 {
         bail!("--runs and --concurrency must be at least 1");
@@ -84,12 +92,15 @@ async fn frames(
         .load_file(&runtime, &guests.join("guest-relay.wasm"))
         .await
         .context("loading the no-op node: run `cargo xtask build-plugins`")?;
-    let engine = setup::engine(
+    let backends = || Backends {
+        llm: Arc::new(Unavailable),
+        db: Arc::new(InMemoryDb::default()),
+    };
+    let engine = Engine::new(
         runtime.clone(),
         plugins.clone(),
-        Arc::new(Unavailable),
-        Arc::new(InMemoryDb::default()),
-        &crate::config::Config::default(),
+        backends(),
+        EngineConfig::default(),
     );
     let graph = Arc::new(
         LoadedGraph::from_yaml(
@@ -103,16 +114,156 @@ async fn frames(
             "the benchmark graph needs the `guest-relay` test guest (cargo xtask build-plugins)",
         )?,
     );
+    let memory = measure(&engine, &graph, runs, concurrency).await?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "weft bench frames: 5-node graph (fan-out + join), no-op WASM plugins, fresh instance per invocation, {runs} runs, {cores} cores"
+    );
+    println!("{:<44} {:>12} {:>12}", "metric", "median", "p99");
+    memory.print("", concurrency);
+    if !durable {
+        return Ok(ExitCode::SUCCESS);
+    }
+    std::fs::create_dir_all(&common.data_dir)
+        .with_context(|| format!("creating {}", common.data_dir.display()))?;
+    let path = common
+        .data_dir
+        .join(format!("bench-frames-{}.db", std::process::id()));
+    let remove = |path: &std::path::Path| {
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::remove_file(std::path::PathBuf::from(name));
+        }
+    };
+    remove(&path);
+    let store = Arc::new(
+        weft_store::SqliteStore::open(&path, weft_store::Options::default())
+            .with_context(|| format!("opening {}", path.display()))?,
+    );
+    let engine = Engine::open(
+        runtime.clone(),
+        plugins.clone(),
+        backends(),
+        EngineConfig::default(),
+        store.clone(),
+    )
+    .await?;
+    let result = measure(&engine, &graph, runs, concurrency).await;
+    drop(engine);
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let mut commits = store.take_frame_commit_latencies();
+    drop(store);
+    remove(&path);
+    let durable = result?;
+    println!();
+    println!(
+        "durable: every frame committed to SQLite (WAL, synchronous=FULL, group commit), same workload"
+    );
+    durable.print("durable ", concurrency);
+    row("durable commit latency per frame (µs)", &mut commits);
+    println!(
+        "{:<44} {:>12.2}   (durable / in-memory, one run at a time)",
+        "ratio frames/s",
+        durable.serial_fps() / memory.serial_fps()
+    );
+    println!(
+        "{:<44} {:>12.2}   (durable / in-memory, {concurrency} runs in flight)",
+        "ratio frames/s",
+        durable.parallel_fps() / memory.parallel_fps()
+    );
+    println!(
+        "{:<44} {:>12.0}   ({} frames)",
+        "store size per frame (bytes)",
+        size as f64 / durable.frames_total() as f64,
+        durable.frames_total()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What one pass over the workload measured.
+struct Figures {
+    runs: usize,
+    per_node: Vec<Duration>,
+    invoke: Vec<Duration>,
+    instantiate: Vec<Duration>,
+    latency_wall: Duration,
+    throughput_wall: Duration,
+    warmup_runs: usize,
+}
+
+impl Figures {
+    fn frames(&self) -> f64 {
+        (self.runs * FRAMES_PER_RUN) as f64
+    }
+
+    /// Frames committed in all passes (warm-up, latency, throughput).
+    fn frames_total(&self) -> usize {
+        (self.warmup_runs + 2 * self.runs) * FRAMES_PER_RUN
+    }
+
+    fn serial_fps(&self) -> f64 {
+        self.frames() / self.latency_wall.as_secs_f64()
+    }
+
+    fn parallel_fps(&self) -> f64 {
+        self.frames() / self.throughput_wall.as_secs_f64()
+    }
+
+    fn print(&self, prefix: &str, concurrency: usize) {
+        let mut per_node = self.per_node.clone();
+        let mut invoke = self.invoke.clone();
+        let mut instantiate = self.instantiate.clone();
+        row(
+            &format!("{prefix}host overhead per node invocation (µs)"),
+            &mut per_node,
+        );
+        if prefix.is_empty() {
+            row("  of which invoke: instantiate+call (µs)", &mut invoke);
+            row("  of which instantiate (µs)", &mut instantiate);
+        }
+        println!(
+            "{:<44} {:>12.0}   (one run at a time)",
+            format!("{prefix}frames/s"),
+            self.serial_fps()
+        );
+        println!(
+            "{:<44} {:>12.0}   ({concurrency} runs in flight)",
+            format!("{prefix}frames/s"),
+            self.parallel_fps()
+        );
+        println!(
+            "{:<44} {:>12.0}   ({concurrency} runs in flight)",
+            format!("{prefix}runs/s"),
+            self.runs as f64 / self.throughput_wall.as_secs_f64()
+        );
+        println!(
+            "{:<44} {:>12.0}   ({concurrency} runs in flight)",
+            format!("{prefix}node invocations/s"),
+            (self.runs * INVOCATIONS_PER_RUN) as f64 / self.throughput_wall.as_secs_f64()
+        );
+    }
+}
+
+/// Warm-up, a latency pass (one run at a time) and a throughput pass
+/// (`concurrency` threads running back to back).
+async fn measure(
+    engine: &Arc<Engine>,
+    graph: &Arc<LoadedGraph>,
+    runs: usize,
+    concurrency: usize,
+) -> Result<Figures> {
     let inbound = || Inbound::to("a", "relay", &serde_json::json!({ "n": 0 }));
 
     // Warm-up: caches, pools, allocator.
-    let thread = engine.open_thread(Some("bench-warmup"), &graph);
-    for _ in 0..(runs / 10).max(10) {
+    let warmup_runs = (runs / 10).max(10);
+    let thread = engine.open_thread(None, graph);
+    for _ in 0..warmup_runs {
         engine.start_run(&thread, inbound()).await?.finish().await?;
     }
 
     // Latency pass: one run at a time.
-    let thread = engine.open_thread(Some("bench-latency"), &graph);
+    let thread = engine.open_thread(None, graph);
     let mut per_node = Vec::with_capacity(runs);
     let mut invoke = Vec::with_capacity(runs * INVOCATIONS_PER_RUN);
     let mut instantiate = Vec::with_capacity(runs * INVOCATIONS_PER_RUN);
@@ -137,12 +288,16 @@ async fn frames(
     let mut tasks = tokio::task::JoinSet::new();
     for t in 0..concurrency {
         let engine = engine.clone();
-        let thread = engine.open_thread(Some(&format!("bench-throughput-{t}")), &graph);
+        let thread = engine.open_thread(None, graph);
         let share = runs / concurrency + usize::from(t < runs % concurrency);
         tasks.spawn(async move {
             for _ in 0..share {
                 let trace = engine.start_run(&thread, inbound()).await?.finish().await?;
-                anyhow::ensure!(trace.status == RunStatus::Completed, "run failed");
+                anyhow::ensure!(
+                    trace.status == RunStatus::Completed,
+                    "run failed: {}",
+                    trace.status.as_str()
+                );
             }
             Ok::<_, anyhow::Error>(())
         });
@@ -151,37 +306,15 @@ async fn frames(
         done??;
     }
     let throughput_wall = started.elapsed();
-
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "weft bench frames: 5-node graph (fan-out + join), no-op WASM plugins, fresh instance per invocation, {runs} runs, {cores} cores"
-    );
-    println!("{:<44} {:>12} {:>12}", "metric", "median", "p99");
-    row("host overhead per node invocation (µs)", &mut per_node);
-    row("  of which invoke: instantiate+call (µs)", &mut invoke);
-    row("  of which instantiate (µs)", &mut instantiate);
-    let frames = (runs * FRAMES_PER_RUN) as f64;
-    println!(
-        "{:<44} {:>12.0}   (one run at a time)",
-        "frames/s",
-        frames / latency_wall.as_secs_f64()
-    );
-    println!(
-        "{:<44} {:>12.0}   ({concurrency} runs in flight)",
-        "frames/s",
-        frames / throughput_wall.as_secs_f64()
-    );
-    println!(
-        "{:<44} {:>12.0}   ({concurrency} runs in flight)",
-        "runs/s",
-        runs as f64 / throughput_wall.as_secs_f64()
-    );
-    println!(
-        "{:<44} {:>12.0}   ({concurrency} runs in flight)",
-        "node invocations/s",
-        (runs * INVOCATIONS_PER_RUN) as f64 / throughput_wall.as_secs_f64()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(Figures {
+        runs,
+        per_node,
+        invoke,
+        instantiate,
+        latency_wall,
+        throughput_wall,
+        warmup_runs,
+    })
 }
 
 fn row(name: &str, samples: &mut [Duration]) {

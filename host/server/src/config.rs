@@ -17,6 +17,11 @@
 //!     acme: { limit: 50.0, window: monthly }
 //! prices:
 //!   - { prefix: gpt-4o-mini, prompt_per_million: 0.15, completion_per_million: 0.6 }
+//! store:
+//!   path: data/weft.db               # default: weft.db in the data folder (--store overrides)
+//!   sync: full                       # full (survives power loss) | normal (survives a crash)
+//!   max_size_mb: 10240               # commits beyond this fail with store_full
+//!   retention: { max_age: 30d, every: 1h }   # prune finished threads in the background
 //! ```
 //!
 //! Every key is checked: an unknown key, a route to a provider that is not
@@ -45,6 +50,63 @@ pub struct Config {
     /// Prices per million tokens.
     #[serde(default)]
     pub prices: Vec<Price>,
+    /// The durable store.
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+/// `store:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// The SQLite file (`--store` overrides; default `weft.db` in the data folder).
+    pub path: Option<std::path::PathBuf>,
+    /// `full` (the default) or `normal`.
+    #[serde(default)]
+    pub sync: SyncSetting,
+    /// Size cap in MiB.
+    pub max_size_mb: Option<u64>,
+    /// Background pruning of finished threads.
+    pub retention: Option<RetentionSection>,
+}
+
+/// `store.sync`.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncSetting {
+    /// fsync every commit.
+    #[default]
+    Full,
+    /// fsync at checkpoints.
+    Normal,
+}
+
+/// `store.retention`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Threads finished longer ago than this are pruned, e.g. `30d`.
+    #[serde(deserialize_with = "duration")]
+    pub max_age: std::time::Duration,
+    /// How often the job runs (default `1h`).
+    #[serde(default = "hourly", deserialize_with = "duration")]
+    pub every: std::time::Duration,
+}
+
+fn hourly() -> std::time::Duration {
+    std::time::Duration::from_secs(3600)
+}
+
+/// A duration written like `30d`, `12h`, `90s`.
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    let value = humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!("`{text}` is not a duration like 30d or 12h: {e}"))
+    })?;
+    if value.is_zero() {
+        return Err(serde::de::Error::custom("the duration must be more than 0"));
+    }
+    Ok(value)
 }
 
 /// `llm:`.

@@ -5,7 +5,10 @@
 //! weft graph validate graphs/framed.yaml
 //! weft llm --schema '{"type":"object"}' "Describe a heat meter as JSON"
 //! weft bench llm
-//! weft bench frames --runs 2000 --concurrency 8
+//! weft bench frames --runs 2000 --concurrency 8 --durable
+//! weft replay thread-5f0c… --frame 2
+//! weft fork thread-5f0c… --after 1
+//! weft prune --older-than 30d
 //! ```
 
 mod bench;
@@ -15,6 +18,7 @@ mod graph_cmd;
 mod llm_cmd;
 mod run_cmd;
 mod setup;
+mod store_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +61,14 @@ pub struct Common {
         default_value = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     )]
     model: PathBuf,
+    /// The durable store (SQLite); default: `weft.db` in the data folder
+    /// (or the config's `store.path`).
+    #[arg(long, global = true, env = "WEFT_STORE")]
+    store: Option<PathBuf>,
+    /// Keep nothing: run without the store (runs are not durable, replay
+    /// and fork are unavailable).
+    #[arg(long, global = true, env = "WEFT_EPHEMERAL")]
+    ephemeral: bool,
     /// Log filter (tracing's env-filter syntax), e.g. `info,weft_engine=debug`.
     #[arg(long, global = true, env = "WEFT_LOG", default_value = "warn")]
     log: String,
@@ -74,6 +86,17 @@ enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Continues the runs a previous process left unfinished and waits for them.
+    Resume(store_cmd::ResumeArgs),
+    /// Re-executes a thread's recorded frames from their journals and checks
+    /// that every output is identical.
+    Replay(store_cmd::ReplayArgs),
+    /// Starts a new thread from the state of a thread after one of its frames.
+    Fork(store_cmd::ForkArgs),
+    /// Removes finished threads older than an age (usage totals are kept).
+    Prune(store_cmd::PruneArgs),
+    /// Lists the threads in the store.
+    Threads(store_cmd::ThreadsArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +118,11 @@ fn main() -> ExitCode {
             Command::Graph(cmd) => graph_cmd::run(&cli.common, cmd).await,
             Command::Llm(args) => llm_cmd::run(&cli.common, args).await,
             Command::Bench(cmd) => bench::run(&cli.common, cmd).await,
+            Command::Resume(args) => store_cmd::resume(&cli.common, args).await,
+            Command::Replay(args) => store_cmd::replay(&cli.common, args).await,
+            Command::Fork(args) => store_cmd::fork(&cli.common, args).await,
+            Command::Prune(args) => store_cmd::prune(&cli.common, args).await,
+            Command::Threads(args) => store_cmd::threads(&cli.common, args).await,
         }
     });
     match result {

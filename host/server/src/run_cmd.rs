@@ -6,9 +6,24 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use weft_engine::{EventBody, Inbound, RunStatus};
+use std::sync::Arc;
+
+use weft_engine::{Engine, EventBody, Inbound, Ledger, RunHandle, RunStatus};
 
 use crate::{Common, setup};
+
+/// Where `llm` and `db` calls go (for every command that runs frames).
+#[derive(Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// Answer `llm` calls from a script file (a JSON list of rules:
+    /// `{node?, contains?, answer | error, repeat?, delay_ms?}`) instead of a model.
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+    /// The SQLite database behind the `db` capability (default: the sample
+    /// Eras database in the data folder, generated on first use).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+}
 
 /// Arguments of `weft run`.
 #[derive(Args, Debug)]
@@ -16,14 +31,12 @@ pub struct RunArgs {
     /// The graph file.
     #[arg(long, default_value = "graphs/assistant.yaml")]
     graph: PathBuf,
-    /// Answer `llm` calls from a script file (a JSON list of rules:
-    /// `{node?, contains?, answer | error, repeat?, delay_ms?}`) instead of a model.
-    #[arg(long)]
-    script: Option<PathBuf>,
-    /// The SQLite database behind the `db` capability (default: the sample
-    /// Eras database in the data folder, generated on first use).
-    #[arg(long)]
-    db: Option<PathBuf>,
+    #[command(flatten)]
+    backends: BackendArgs,
+    /// Start this many runs of the message at once, each on a new thread,
+    /// and print one line per run instead of the trace.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    runs: u32,
     /// Deliver the message to this node instead of the graph's entry.
     #[arg(long)]
     to: Option<String>,
@@ -43,13 +56,46 @@ pub struct RunArgs {
     message: String,
 }
 
-pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
+/// An engine for commands that run frames: runtime, plugins, config,
+/// backends and the store.
+pub async fn engine(common: &Common, backends: &BackendArgs) -> Result<Arc<Engine>> {
     let runtime = setup::runtime(common)?;
     let plugins = setup::plugins(common, &runtime).await?;
     let config = setup::config(common)?;
-    let llm = setup::llm(common, args.script.as_deref(), &config)?;
-    let db = setup::database(common, args.db.as_deref())?;
-    let engine = setup::engine(runtime, plugins, llm, db, &config);
+    let llm = setup::llm(common, backends.script.as_deref(), &config)?;
+    let db = setup::database(common, backends.db.as_deref())?;
+    setup::engine(common, runtime, plugins, llm, db, &config).await
+}
+
+/// Waits for runs and prints one line each; true if all completed cleanly.
+pub async fn report_runs(handles: Vec<RunHandle>) -> Result<bool> {
+    let mut clean = true;
+    for handle in handles {
+        let trace = handle.finish().await?;
+        let ok = trace.status == RunStatus::Completed && trace.errors().next().is_none();
+        clean &= ok;
+        let reply: String = trace
+            .reply
+            .as_deref()
+            .unwrap_or("(no reply)")
+            .chars()
+            .take(100)
+            .collect();
+        println!(
+            "{} {} {} frames={} {}",
+            trace.run,
+            trace.status.as_str(),
+            if ok { "ok" } else { "errors" },
+            trace.frames,
+            reply.replace('\n', " ")
+        );
+    }
+    Ok(clean)
+}
+
+pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
+    let engine = engine(common, &args.backends).await?;
+    let resumed = setup::resume(&engine).await?;
     let graph = match engine.load_graph(&args.graph).await {
         Ok(g) => g,
         Err(weft_engine::LoadError::Graph(e)) => {
@@ -74,6 +120,21 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
             ..Inbound::user_text(&args.message)
         }
     };
+    if args.runs > 1 {
+        let mut handles = Vec::with_capacity(args.runs as usize);
+        for _ in 0..args.runs {
+            let thread = engine.open_thread(None, &graph);
+            handles.push(engine.start_run(&thread, inbound.clone()).await?);
+        }
+        eprintln!("started {} runs", handles.len());
+        let resumed_ok = report_runs(resumed).await?;
+        let ok = report_runs(handles).await?;
+        return Ok(if ok && resumed_ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        });
+    }
     let mut events = engine.subscribe();
     let thread = engine.open_thread(None, &graph);
     let handle = engine.start_run(&thread, inbound).await?;
@@ -133,7 +194,13 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
             None => println!("(no reply)\n"),
         }
         print!("{}", trace.render());
-        let usage = engine.usage();
+        // This thread's usage (the engine's totals include the store's history).
+        let usage = engine
+            .ledger()
+            .breakdown()
+            .by_thread
+            .remove(&thread)
+            .unwrap_or_default();
         let cost = if usage.unpriced_calls > 0 {
             format!(
                 "{:.6} (+{} unpriced calls)",
@@ -147,8 +214,9 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
             usage.calls, usage.prompt_tokens, usage.completion_tokens
         );
     }
+    let resumed_ok = report_runs(resumed).await?;
     Ok(match trace.status {
-        RunStatus::Completed if trace.errors().next().is_none() => ExitCode::SUCCESS,
+        RunStatus::Completed if trace.errors().next().is_none() && resumed_ok => ExitCode::SUCCESS,
         _ => ExitCode::from(2),
     })
 }

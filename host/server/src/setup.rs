@@ -117,18 +117,80 @@ pub fn database(common: &Common, path: Option<&Path>) -> Result<Arc<dyn Database
     Ok(Arc::new(db))
 }
 
-/// An engine over `plugins` with the given backends, budgets and prices.
-pub fn engine(
+/// The store: `--store`, else the config's `store.path`, else `weft.db`
+/// in the data folder.
+pub fn store_path(common: &Common, config: &Config) -> std::path::PathBuf {
+    common
+        .store
+        .clone()
+        .or_else(|| config.store.path.clone())
+        .unwrap_or_else(|| common.data_dir.join("weft.db"))
+}
+
+/// Opens the store (checking it, migrating it).
+pub fn open_store(common: &Common, config: &Config) -> Result<Arc<weft_store::SqliteStore>> {
+    let path = store_path(common, config);
+    let options = weft_store::Options {
+        sync: match config.store.sync {
+            crate::config::SyncSetting::Full => weft_store::Sync::Full,
+            crate::config::SyncSetting::Normal => weft_store::Sync::Normal,
+        },
+        max_bytes: config.store.max_size_mb.map(|mb| mb << 20),
+        ..weft_store::Options::default()
+    };
+    let store = weft_store::SqliteStore::open(&path, options)
+        .with_context(|| format!("opening the store {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// An engine over `plugins` with the given backends, budgets and prices,
+/// committing to the store unless `--ephemeral`.
+pub async fn engine(
+    common: &Common,
     runtime: Arc<Runtime>,
     plugins: Arc<PluginSet>,
     llm: Arc<dyn LlmBackend>,
     db: Arc<dyn Database>,
     config: &Config,
-) -> Arc<Engine> {
+) -> Result<Arc<Engine>> {
     let engine_config = EngineConfig {
         budget: config.budget.clone(),
         prices: config.prices(),
+        retention: config
+            .store
+            .retention
+            .as_ref()
+            .map(|r| weft_engine::Retention {
+                max_age: r.max_age,
+                every: r.every,
+            }),
         ..EngineConfig::default()
     };
-    Engine::new(runtime, plugins, Backends { llm, db }, engine_config)
+    let backends = Backends { llm, db };
+    if common.ephemeral {
+        return Ok(Engine::new(runtime, plugins, backends, engine_config));
+    }
+    let store = open_store(common, config)?;
+    Engine::open(runtime, plugins, backends, engine_config, store)
+        .await
+        .context("restoring usage and budgets from the store")
+}
+
+/// Continues the runs a previous process left unfinished, reporting each
+/// on stderr; returns their handles.
+pub async fn resume(engine: &Arc<Engine>) -> Result<Vec<weft_engine::RunHandle>> {
+    if engine.store().is_none() {
+        return Ok(Vec::new());
+    }
+    let (resumed, failed) = engine.resume_runs().await?;
+    if !resumed.is_empty() {
+        eprintln!(
+            "resuming {} unfinished run(s) from their last committed frame",
+            resumed.len()
+        );
+    }
+    for (run, error) in &failed {
+        eprintln!("run {run} cannot resume: {error}");
+    }
+    Ok(resumed)
 }

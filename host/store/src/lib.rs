@@ -80,8 +80,13 @@ pub struct SqliteStore {
     writer: Option<std::thread::JoinHandle<()>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     faults: Arc<sql::Faults>,
+    /// Submit-to-commit latency of frame commits (the first million).
+    frame_commits: Mutex<Vec<std::time::Duration>>,
     _lock: File,
 }
+
+/// Frame-commit latencies kept for [`SqliteStore::take_frame_commit_latencies`].
+const LATENCY_SAMPLES: usize = 1 << 20;
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,6 +139,7 @@ impl SqliteStore {
             writer: Some(writer),
             readers: Arc::default(),
             faults,
+            frame_commits: Mutex::default(),
             _lock: lock,
         })
     }
@@ -148,6 +154,17 @@ impl SqliteStore {
     /// of all-or-nothing commits and of the engine's retries).
     pub fn fail_frame_commits(&self, part: FramePart, skip: u32, times: u32) {
         self.faults.set(part, skip, times);
+    }
+
+    /// The latencies of the frame commits since the last call, from
+    /// submission to durable commit (queueing and grouping included).
+    pub fn take_frame_commit_latencies(&self) -> Vec<std::time::Duration> {
+        std::mem::take(
+            &mut *self
+                .frame_commits
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Submits a job to the writer and waits for its commit.
@@ -543,7 +560,20 @@ impl Store for SqliteStore {
     }
 
     fn commit_frame(&self, frame: Arc<FrameCommit>) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(self.write(move |c, faults| sql::commit_frame(c, &frame, faults)))
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let result = self
+                .write(move |c, faults| sql::commit_frame(c, &frame, faults))
+                .await;
+            let mut samples = self
+                .frame_commits
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if samples.len() < LATENCY_SAMPLES {
+                samples.push(started.elapsed());
+            }
+            result
+        })
     }
 
     fn end_run(&self, end: RunEnd) -> BoxFuture<'_, StoreResult<()>> {

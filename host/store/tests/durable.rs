@@ -798,7 +798,10 @@ async fn a_full_store_fails_the_run_with_a_typed_error_and_loses_nothing() {
                 codes.push(format!("{}: {}", err.code, err.message));
             }
         }
-        assert!(codes.iter().any(|c| c.starts_with("store_full")), "{codes:?}");
+        assert!(
+            codes.iter().any(|c| c.starts_with("store_full")),
+            "{codes:?}"
+        );
         // What was committed is consistent: the run is unfinished at its
         // last committed frame, its messages pending, none delivered twice.
         let stored = store.thread(&thread).await.unwrap().unwrap();

@@ -33,13 +33,13 @@ pub struct ReplayArgs {
     /// those installed now (to see how a changed plugin behaves on
     /// recorded traffic).
     #[arg(long, value_enum, default_value_t = Versions::Recorded)]
-    plugins: Versions,
+    versions: Versions,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
 
-/// `--plugins` of `weft replay`.
+/// `--versions` of `weft replay`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Versions {
     Recorded,
@@ -122,7 +122,7 @@ pub async fn replay(common: &Common, args: ReplayArgs) -> Result<ExitCode> {
     let engine = offline_engine(common).await?;
     let options = ReplayOptions {
         frame: args.frame,
-        plugins: match args.plugins {
+        plugins: match args.versions {
             Versions::Recorded => ReplayPlugins::Recorded,
             Versions::Current => ReplayPlugins::Current,
         },

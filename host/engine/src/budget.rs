@@ -222,6 +222,8 @@ pub struct ProjectBudgetStatus {
 #[derive(Debug)]
 struct ThreadBudget {
     limit: u64,
+    /// Set or raised by an operator (kept in the store), not the default.
+    explicit: bool,
     used: u64,
     reserved: u64,
     warned: [bool; 3],
@@ -232,6 +234,7 @@ impl ThreadBudget {
     fn new(limit: u64) -> Self {
         Self {
             limit,
+            explicit: false,
             used: 0,
             reserved: 0,
             warned: [false; 3],
@@ -489,17 +492,26 @@ impl Budgets {
     /// Restores a thread's budget from the store: the limit an operator set
     /// (`None`: the configured default) and the tokens its calls used.
     /// Warnings already crossed are not repeated.
-    pub fn restore_thread(&self, thread: &str, limit: Option<u64>, used: u64) {
-        let Some(limit) = limit.or(self.config.thread_tokens) else {
+    pub fn restore_thread(&self, thread: &str, explicit: Option<u64>, used: u64) {
+        let Some(limit) = explicit.or(self.config.thread_tokens) else {
             return;
         };
         let mut b = ThreadBudget::new(limit);
+        b.explicit = explicit.is_some();
         b.used = used;
         let percent = b.status().percent_used;
         for (i, threshold) in WARNING_THRESHOLDS.iter().enumerate() {
             b.warned[i] = percent >= f64::from(*threshold);
         }
         lock(&self.threads).insert(thread.to_owned(), b);
+    }
+
+    /// The thread's token limit if an operator set or raised it.
+    pub fn explicit_limit(&self, thread: &str) -> Option<u64> {
+        lock(&self.threads)
+            .get(thread)
+            .filter(|b| b.explicit)
+            .map(|b| b.limit)
     }
 
     /// The budget of `thread`, if it has made a call (or been raised).
@@ -552,6 +564,7 @@ impl Budgets {
                 .entry(thread.to_owned())
                 .or_insert_with(|| ThreadBudget::new(default));
             change(b);
+            b.explicit = true;
             b.exhausted = false;
             let percent = b.status().percent_used;
             for (i, threshold) in WARNING_THRESHOLDS.iter().enumerate() {

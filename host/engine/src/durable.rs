@@ -259,6 +259,7 @@ impl Engine {
             run: run.clone(),
             graph_version: frame.graph_version.clone(),
             inbound: pending.clone(),
+            budget_limit: None,
             at_ms: self.budgets.now_ms(),
         };
         store

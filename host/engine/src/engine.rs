@@ -590,6 +590,7 @@ impl Engine {
                     run: run.clone(),
                     graph_version: graph.version_id().to_owned(),
                     inbound: vec![(graph.graph().nodes()[to].name.clone(), first.clone())],
+                    budget_limit: self.budgets.explicit_limit(thread),
                     at_ms: self.budgets.now_ms(),
                 })
                 .await?;
@@ -836,12 +837,51 @@ impl Engine {
     /// Adds `tokens` to a thread's budget; a run waiting with status
     /// `budget_exhausted` goes on, retrying the refused node.
     pub fn raise_budget(&self, thread: &str, tokens: u64) -> BudgetStatus {
-        self.budgets.raise(thread, tokens)
+        let status = self.budgets.raise(thread, tokens);
+        self.persist(
+            move |store, thread| store.set_thread_budget(thread, status.limit),
+            thread,
+        );
+        status
     }
 
     /// Sets a thread's token limit (see [`Budgets::set_limit`]).
     pub fn set_budget(&self, thread: &str, limit: u64) -> BudgetStatus {
-        self.budgets.set_limit(thread, limit)
+        let status = self.budgets.set_limit(thread, limit);
+        self.persist(
+            move |store, thread| store.set_thread_budget(thread, limit),
+            thread,
+        );
+        status
+    }
+
+    /// Writes an operator's budget decision to the store in the background
+    /// (a thread without a stored run yet gets it with its first run).
+    fn persist(
+        &self,
+        write: impl for<'a> FnOnce(
+            &'a dyn Store,
+            &'a str,
+        )
+            -> weft_runtime::capabilities::BoxFuture<'a, Result<(), StoreError>>
+        + Send
+        + 'static,
+        key: &str,
+    ) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(key, "budget change not stored: no async runtime");
+            return;
+        };
+        let key = key.to_owned();
+        runtime.spawn(async move {
+            match write(store.as_ref(), &key).await {
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(error) => tracing::error!(key, %error, "budget change not stored"),
+            }
+        });
     }
 
     /// A project's money budget: limit, spend in the current window,
@@ -858,9 +898,15 @@ impl Engine {
         project: &str,
         budget: Option<MoneyBudget>,
     ) -> Result<ProjectBudgetStatus, EngineError> {
-        self.budgets
+        let status = self
+            .budgets
             .set_project_budget(project, budget)
-            .map_err(|e| EngineError::InvalidBudget(e.to_string()))
+            .map_err(|e| EngineError::InvalidBudget(e.to_string()))?;
+        self.persist(
+            move |store, project| store.set_project_budget(project, budget),
+            project,
+        );
+        Ok(status)
     }
 
     /// Adds `amount` to a project's money limit; runs of the project
@@ -871,9 +917,19 @@ impl Engine {
         project: &str,
         amount: f64,
     ) -> Result<ProjectBudgetStatus, EngineError> {
-        self.budgets
+        let status = self
+            .budgets
             .raise_project_budget(project, amount)
-            .map_err(|e| EngineError::InvalidBudget(e.to_string()))
+            .map_err(|e| EngineError::InvalidBudget(e.to_string()))?;
+        if let Some(limit) = status.limit {
+            let budget = MoneyBudget::new(limit, status.window)
+                .map_err(|e| EngineError::InvalidBudget(e.to_string()))?;
+            self.persist(
+                move |store, project| store.set_project_budget(project, Some(budget)),
+                project,
+            );
+        }
+        Ok(status)
     }
 
     /// Starts the budget windows that are due now (waiting runs of a

@@ -155,6 +155,8 @@ pub struct RunStart {
     pub graph_version: String,
     /// The messages it starts with, with their receivers.
     pub inbound: Vec<(String, Message)>,
+    /// The thread's token limit, if an operator set or raised it.
+    pub budget_limit: Option<u64>,
     /// Unix milliseconds.
     pub at_ms: u64,
 }

@@ -376,10 +376,11 @@ pub(crate) fn begin_run(
     let (parent, at) = fork.unzip();
     let frames = at.map_or(0, |a| a + 1);
     c.prepare_cached(
-        "INSERT INTO threads (id, project, graph_version, status, runs, frames, forked_from, forked_at, created_ms, updated_ms)
-         VALUES (?1, ?2, ?3, 'running', 1, ?4, ?5, ?6, ?7, ?7)
+        "INSERT INTO threads (id, project, graph_version, status, runs, frames, forked_from, forked_at, created_ms, updated_ms, budget_limit)
+         VALUES (?1, ?2, ?3, 'running', 1, ?4, ?5, ?6, ?7, ?7, ?8)
          ON CONFLICT (id) DO UPDATE SET graph_version = excluded.graph_version,
-             status = 'running', runs = runs + 1, updated_ms = excluded.updated_ms",
+             status = 'running', runs = runs + 1, updated_ms = excluded.updated_ms,
+             budget_limit = coalesce(excluded.budget_limit, budget_limit)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -389,7 +390,8 @@ pub(crate) fn begin_run(
             int(frames),
             parent,
             at.map(int),
-            now
+            now,
+            start.budget_limit.map(int)
         ])
     })
     .map_err(error)?;

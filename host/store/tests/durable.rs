@@ -819,3 +819,80 @@ async fn a_full_store_fails_the_run_with_a_typed_error_and_loses_nothing() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_budgets_survive_a_restart() {
+    let dir = temp_dir("budgets");
+    let config = || EngineConfig {
+        budget: weft_engine::BudgetConfig {
+            thread_tokens: Some(100_000),
+            ..weft_engine::BudgetConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let h = host(&dir, script(), config()).await;
+    let graph = assistant(&h.engine).await;
+    let thread = h.engine.open_thread(None, &graph);
+    h.engine.set_budget(&thread, 5_000);
+    let trace = ask(&h.engine, &thread, QUESTION).await;
+    let used = trace.tokens().total();
+    assert!(used > 0);
+    h.engine.raise_budget(&thread, 1_000);
+    let budget = weft_engine::MoneyBudget::new(2.5, weft_engine::Window::Monthly).unwrap();
+    h.engine
+        .set_project_budget("acme", Some(budget))
+        .expect("project budget");
+    // The writes are in the background: wait until they are stored.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.store.thread(&thread).await.unwrap().unwrap().budget_limit != Some(6_000)
+        || h.store.project_budgets().await.unwrap().get("acme") != Some(&Some(budget))
+    {
+        assert!(std::time::Instant::now() < deadline, "budgets not stored");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(h);
+    let h = host(&dir, script(), config()).await;
+    let graph = assistant(&h.engine).await;
+    h.engine.open_thread(Some(&thread), &graph);
+    ask(&h.engine, &thread, QUESTION).await;
+    let status = h.engine.budget(&thread).expect("budget");
+    assert_eq!(status.limit, 6_000);
+    assert!(
+        status.used > used,
+        "used before the restart counts: {status:?}"
+    );
+    let project = h.engine.project_budget("acme");
+    assert_eq!(project.limit, Some(2.5));
+    assert_eq!(project.window, weft_engine::Window::Monthly);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retention_job_prunes_in_the_background() {
+    let dir = temp_dir("retention");
+    let clock = Arc::new(weft_engine::ManualClock::new(
+        std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    ));
+    let config = EngineConfig {
+        clock: clock.clone(),
+        retention: Some(weft_engine::Retention {
+            max_age: Duration::from_secs(86_400),
+            every: Duration::from_millis(20),
+        }),
+        ..EngineConfig::default()
+    };
+    let h = host(&dir, script(), config).await;
+    let graph = assistant(&h.engine).await;
+    let thread = h.engine.open_thread(None, &graph);
+    ask(&h.engine, &thread, QUESTION).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        h.store.thread(&thread).await.unwrap().is_some(),
+        "young threads stay"
+    );
+    clock.advance(Duration::from_secs(2 * 86_400));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.store.thread(&thread).await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "not pruned");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -656,17 +656,18 @@ pub(crate) fn unfinished_runs(c: &Connection) -> StoreResult<Vec<UnfinishedRun>>
              WHERE r.status = 'running' ORDER BY r.started_ms, r.id",
         )
         .map_err(error)?;
-    let runs: Vec<(String, String, String, String, i64, i64, Option<String>)> = s
+    let mut runs: Vec<UnfinishedRun> = s
         .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
+            Ok(UnfinishedRun {
+                run: r.get(0)?,
+                thread: r.get(1)?,
+                project: r.get(2)?,
+                graph_version: r.get(3)?,
+                frame: r.get::<_, i64>(4)? as u32,
+                seq: r.get::<_, i64>(5)? as u64,
+                reply: r.get(6)?,
+                pending: Vec::new(),
+            })
         })
         .and_then(Iterator::collect)
         .map_err(error)?;
@@ -676,34 +677,23 @@ pub(crate) fn unfinished_runs(c: &Connection) -> StoreResult<Vec<UnfinishedRun>>
              WHERE run = ?1 AND delivered_seq IS NULL ORDER BY pos",
         )
         .map_err(error)?;
-    runs.into_iter()
-        .map(|(run, thread, project, graph_version, frame, seq, reply)| {
-            let messages = pending
-                .query_map([&run], |r| {
-                    Ok((
-                        r.get::<_, String>(1)?,
-                        Message {
-                            id: r.get(0)?,
-                            from: r.get(2)?,
-                            kind: r.get(3)?,
-                            body: r.get(4)?,
-                        },
-                    ))
-                })
-                .and_then(Iterator::collect)
-                .map_err(error)?;
-            Ok(UnfinishedRun {
-                thread,
-                project,
-                run,
-                graph_version,
-                frame: frame as u32,
-                seq: seq as u64,
-                pending: messages,
-                reply,
+    for run in &mut runs {
+        run.pending = pending
+            .query_map([&run.run], |r| {
+                Ok((
+                    r.get::<_, String>(1)?,
+                    Message {
+                        id: r.get(0)?,
+                        from: r.get(2)?,
+                        kind: r.get(3)?,
+                        body: r.get(4)?,
+                    },
+                ))
             })
-        })
-        .collect()
+            .and_then(Iterator::collect)
+            .map_err(error)?;
+    }
+    Ok(runs)
 }
 
 pub(crate) fn frames(

@@ -10,6 +10,10 @@
 //! - [`usage`] and [`budget`]: metering of every `llm` call and node
 //!   invocation, per-thread token budgets, per-project money budgets over
 //!   UTC day or month windows ([`clock`]).
+//! - [`store`]: the [`Store`] trait the engine commits runs and frames to
+//!   (`weft-store` implements it on SQLite), and with it crash resume
+//!   ([`Engine::resume_runs`]), replay ([`Engine::replay`]), fork
+//!   ([`Engine::fork`]) and retention ([`Engine::prune`]).
 //!
 //! The public API uses weft's domain types ([`weft_runtime::NodeInfo`],
 //! [`weft_runtime::Limits`], [`weft_runtime::Grants`]) and never wasmtime's,

@@ -433,6 +433,12 @@ impl Budgets {
             .clone()
     }
 
+    /// Puts `thread` back in the project the store says it belongs to
+    /// (whatever a caller assigned before its state was loaded).
+    pub(crate) fn restore_project(&self, thread: &str, project: &str) {
+        lock(&self.thread_projects).insert(thread.to_owned(), project.to_owned());
+    }
+
     /// The project of `thread` ([`DEFAULT_PROJECT`] if it was never assigned).
     pub fn project_of(&self, thread: &str) -> String {
         lock(&self.thread_projects)

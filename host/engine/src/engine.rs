@@ -365,7 +365,9 @@ impl Engine {
     ) -> Result<Arc<Self>, EngineError> {
         let history = store.usage().await?;
         let budgets = store.project_budgets().await?;
+        let paused = store.paused_nodes().await?;
         let engine = Self::build(runtime, plugins, backends, config, Some(store));
+        engine.paused.send_modify(|p| p.extend(paused));
         engine.ledger.restore(history);
         for (project, budget) in budgets {
             engine.set_project_budget(&project, budget)?;
@@ -724,7 +726,7 @@ impl Engine {
         if let Some(stored) = &stored {
             let memory = store.memory(thread).await?;
             self.memory.apply(&memory);
-            self.budgets.assign_project(thread, &stored.project);
+            self.budgets.restore_project(thread, &stored.project);
             self.budgets.restore_thread(
                 thread,
                 stored.budget_limit,
@@ -812,16 +814,25 @@ impl Engine {
     }
 
     /// Pauses node `node` in every thread: it receives no ticks and its
-    /// messages wait until [`resume`](Self::resume). Returns false if it
-    /// was paused already.
+    /// messages wait until [`resume`](Self::resume). With a store, the
+    /// node stays paused across restarts. Returns false if it was paused
+    /// already.
     pub fn pause(&self, node: &str) -> bool {
-        self.paused.send_if_modified(|p| p.insert(node.to_owned()))
+        let changed = self.paused.send_if_modified(|p| p.insert(node.to_owned()));
+        if changed {
+            self.persist(|store, node| store.set_node_paused(node, true), node);
+        }
+        changed
     }
 
     /// Resumes a paused node; waiting runs deliver its messages in their
     /// next frame. Returns false if it was not paused.
     pub fn resume(&self, node: &str) -> bool {
-        self.paused.send_if_modified(|p| p.remove(node))
+        let changed = self.paused.send_if_modified(|p| p.remove(node));
+        if changed {
+            self.persist(|store, node| store.set_node_paused(node, false), node);
+        }
+        changed
     }
 
     /// Whether `node` is paused.
@@ -855,8 +866,9 @@ impl Engine {
         status
     }
 
-    /// Writes an operator's budget decision to the store in the background
-    /// (a thread without a stored run yet gets it with its first run).
+    /// Writes an operator's decision (budget, pause) to the store in the
+    /// background (a thread without a stored run yet gets its token limit
+    /// with its first run).
     fn persist(
         &self,
         write: impl for<'a> FnOnce(
@@ -872,14 +884,14 @@ impl Engine {
             return;
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::error!(key, "budget change not stored: no async runtime");
+            tracing::error!(key, "operator change not stored: no async runtime");
             return;
         };
         let key = key.to_owned();
         runtime.spawn(async move {
             match write(store.as_ref(), &key).await {
                 Ok(()) | Err(StoreError::NotFound(_)) => {}
-                Err(error) => tracing::error!(key, %error, "budget change not stored"),
+                Err(error) => tracing::error!(key, %error, "operator change not stored"),
             }
         });
     }

@@ -407,6 +407,11 @@ pub trait Store: Send + Sync + 'static {
         budget: Option<MoneyBudget>,
     ) -> BoxFuture<'_, StoreResult<()>>;
 
+    /// Nodes an operator paused (they stay paused across restarts).
+    fn paused_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<String>>>;
+    /// Keeps whether a node is paused.
+    fn set_node_paused(&self, node: &str, paused: bool) -> BoxFuture<'_, StoreResult<()>>;
+
     /// Commits the start of a run: thread (created or updated), run, and
     /// its inbound messages as pending.
     fn begin_run(&self, start: RunStart) -> BoxFuture<'_, StoreResult<()>>;

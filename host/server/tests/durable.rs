@@ -288,17 +288,20 @@ fn a_foreign_store_file_is_refused_and_left_alone() {
     let data = temp_dir("foreign-store");
     let foreign = data.join("notes.txt");
     std::fs::write(&foreign, "shopping list\n").unwrap();
-    let out = weft(
-        &data,
-        &[
+    let run = |extra: &[&str]| {
+        let store = foreign.to_str().unwrap();
+        let mut args = extra.to_vec();
+        args.extend([
             "--store",
-            foreign.to_str().unwrap(),
+            store,
             "run",
             "--script",
             "graphs/scripts/assistant-demo.json",
             QUESTION,
-        ],
-    );
+        ]);
+        weft(&data, &args)
+    };
+    let out = run(&[]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(stderr.contains("is not a SQLite database"), "{stderr}");
@@ -307,17 +310,6 @@ fn a_foreign_store_file_is_refused_and_left_alone() {
         "shopping list\n"
     );
     // --ephemeral runs without any store.
-    let out = weft(
-        &data,
-        &[
-            "--ephemeral",
-            "--store",
-            foreign.to_str().unwrap(),
-            "run",
-            "--script",
-            "graphs/scripts/assistant-demo.json",
-            QUESTION,
-        ],
-    );
+    let out = run(&["--ephemeral"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }

@@ -555,6 +555,15 @@ impl Store for SqliteStore {
         Box::pin(self.write(move |c, _| sql::set_project_budget(c, &project, budget)))
     }
 
+    fn paused_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<String>>> {
+        Box::pin(self.read(sql::paused_nodes))
+    }
+
+    fn set_node_paused(&self, node: &str, paused: bool) -> BoxFuture<'_, StoreResult<()>> {
+        let node = node.to_owned();
+        Box::pin(self.write(move |c, _| sql::set_node_paused(c, &node, paused)))
+    }
+
     fn begin_run(&self, start: RunStart) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(self.write(move |c, _| sql::begin_run(c, &start, None)))
     }

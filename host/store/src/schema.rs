@@ -151,6 +151,14 @@ CREATE TABLE invocation_totals (  -- invocations of pruned threads
     PRIMARY KEY (project, node)
 ) WITHOUT ROWID;
 "#,
+    // 2: node (agent) lifecycle state set by operators.
+    r#"
+CREATE TABLE node_states (
+    node        TEXT PRIMARY KEY,
+    state       TEXT NOT NULL,     -- paused (running nodes have no row)
+    updated_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this weft writes.

@@ -329,6 +329,29 @@ pub(crate) fn set_project_budget(
     Ok(())
 }
 
+pub(crate) fn paused_nodes(c: &Connection) -> StoreResult<Vec<String>> {
+    let mut s = c
+        .prepare("SELECT node FROM node_states WHERE state = 'paused' ORDER BY node")
+        .map_err(error)?;
+    s.query_map([], |r| r.get(0))
+        .and_then(Iterator::collect)
+        .map_err(error)
+}
+
+pub(crate) fn set_node_paused(c: &Connection, node: &str, paused: bool) -> StoreResult<()> {
+    if paused {
+        c.execute(
+            "INSERT INTO node_states (node, state, updated_ms) VALUES (?1, 'paused', ?2)
+             ON CONFLICT (node) DO UPDATE SET state = 'paused', updated_ms = excluded.updated_ms",
+            params![node, now_ms()],
+        )
+    } else {
+        c.execute("DELETE FROM node_states WHERE node = ?1", [node])
+    }
+    .map_err(error)?;
+    Ok(())
+}
+
 fn insert_message(
     c: &Connection,
     thread: &str,

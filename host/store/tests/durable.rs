@@ -98,6 +98,16 @@ async fn host(dir: &Path, llm: Arc<dyn LlmBackend>, config: EngineConfig) -> Hos
     Host { engine, store }
 }
 
+/// A fresh store in its own folder, a host on it with the demo script, and
+/// a new thread on the assistant graph.
+async fn assistant_thread(name: &str, config: EngineConfig) -> (PathBuf, Host, String) {
+    let dir = temp_dir(name);
+    let h = host(&dir, script(), config).await;
+    let graph = assistant(&h.engine).await;
+    let thread = h.engine.open_thread(None, &graph);
+    (dir, h, thread)
+}
+
 async fn assistant(engine: &Engine) -> Arc<LoadedGraph> {
     engine
         .load_graph(&root().join("graphs/assistant.yaml"))
@@ -194,10 +204,7 @@ fn memory_rows(conn: &Connection, thread: &str) -> BTreeMap<(String, String), St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_frame_commits_and_the_store_matches_the_trace() {
-    let dir = temp_dir("commits");
-    let h = host(&dir, script(), EngineConfig::default()).await;
-    let graph = assistant(&h.engine).await;
-    let thread = h.engine.open_thread(None, &graph);
+    let (dir, h, thread) = assistant_thread("commits", EngineConfig::default()).await;
     let first = ask(&h.engine, &thread, QUESTION).await;
     let second = ask(&h.engine, &thread, "And customer 1043?").await;
     assert_eq!(first.status, RunStatus::Completed, "{}", first.render());
@@ -457,10 +464,7 @@ async fn a_failed_commit_is_retried_and_nothing_is_doubled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_reproduces_every_frame() {
-    let dir = temp_dir("replay");
-    let h = host(&dir, script(), EngineConfig::default()).await;
-    let graph = assistant(&h.engine).await;
-    let thread = h.engine.open_thread(None, &graph);
+    let (dir, h, thread) = assistant_thread("replay", EngineConfig::default()).await;
     let a = ask(&h.engine, &thread, QUESTION).await;
     let b = ask(&h.engine, &thread, "Thanks! And customer 1043?").await;
     drop(h);
@@ -578,10 +582,7 @@ edges:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_continues_from_frame_n_with_the_same_memory() {
-    let dir = temp_dir("fork");
-    let h = host(&dir, script(), EngineConfig::default()).await;
-    let graph = assistant(&h.engine).await;
-    let thread = h.engine.open_thread(None, &graph);
+    let (dir, h, thread) = assistant_thread("fork", EngineConfig::default()).await;
     let original = ask(&h.engine, &thread, QUESTION).await;
     assert_eq!(original.frames, 4, "{}", original.render());
     // Memory after frame 1, from the committed frames' writes.
@@ -895,4 +896,22 @@ async fn the_retention_job_prunes_in_the_background() {
         assert!(std::time::Instant::now() < deadline, "not pruned");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_node_stays_paused_across_a_restart() {
+    let dir = temp_dir("paused");
+    let h = host(&dir, script(), EngineConfig::default()).await;
+    assert!(h.engine.pause("output"));
+    assert!(h.engine.pause("ui"));
+    assert!(h.engine.resume("ui"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.store.paused_nodes().await.unwrap() != ["output"] {
+        assert!(std::time::Instant::now() < deadline, "pause not stored");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(h);
+    let h = host(&dir, script(), EngineConfig::default()).await;
+    assert!(h.engine.is_paused("output"));
+    assert!(!h.engine.is_paused("ui"));
 }

@@ -137,3 +137,33 @@ fn a_store_in_use_by_another_process_is_refused() {
     drop(first);
     drop(open(&path).expect("free again once the first is closed"));
 }
+
+#[test]
+fn an_older_store_is_migrated_and_keeps_its_data() {
+    let path = temp("older");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+    conn.pragma_update(None, "application_id", schema::APPLICATION_ID)
+        .unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.execute(
+        "INSERT INTO projects (id, budget, updated_ms) VALUES ('acme', NULL, 1)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    drop(open(&path).expect("migrated"));
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::latest());
+    let kept: String = conn
+        .query_row("SELECT id FROM projects", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, "acme");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM node_states", [], |r| r.get(0))
+        .expect("the table of migration 2 exists");
+    assert_eq!(n, 0);
+}

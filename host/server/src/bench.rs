@@ -137,8 +137,11 @@ async fn frames(
         }
     };
     remove(&path);
+    // The config's store settings (sync, size cap), on a fresh file.
+    let config = setup::config(common)?;
+    let sync = config.store.sync;
     let store = Arc::new(
-        weft_store::SqliteStore::open(&path, weft_store::Options::default())
+        weft_store::SqliteStore::open(&path, setup::store_options(&config))
             .with_context(|| format!("opening {}", path.display()))?,
     );
     let engine = Engine::open(
@@ -158,7 +161,11 @@ async fn frames(
     let durable = result?;
     println!();
     println!(
-        "durable: every frame committed to SQLite (WAL, synchronous=FULL, group commit), same workload"
+        "durable: every frame committed to SQLite (WAL, synchronous={}, group commit), same workload",
+        match sync {
+            crate::config::SyncSetting::Full => "FULL",
+            crate::config::SyncSetting::Normal => "NORMAL",
+        }
     );
     durable.print("durable ", concurrency);
     row("durable commit latency per frame (µs)", &mut commits);

@@ -127,18 +127,22 @@ pub fn store_path(common: &Common, config: &Config) -> std::path::PathBuf {
         .unwrap_or_else(|| common.data_dir.join("weft.db"))
 }
 
-/// Opens the store (checking it, migrating it).
-pub fn open_store(common: &Common, config: &Config) -> Result<Arc<weft_store::SqliteStore>> {
-    let path = store_path(common, config);
-    let options = weft_store::Options {
+/// The store settings of the config file.
+pub fn store_options(config: &Config) -> weft_store::Options {
+    weft_store::Options {
         sync: match config.store.sync {
             crate::config::SyncSetting::Full => weft_store::Sync::Full,
             crate::config::SyncSetting::Normal => weft_store::Sync::Normal,
         },
         max_bytes: config.store.max_size_mb.map(|mb| mb << 20),
         ..weft_store::Options::default()
-    };
-    let store = weft_store::SqliteStore::open(&path, options)
+    }
+}
+
+/// Opens the store (checking it, migrating it).
+pub fn open_store(common: &Common, config: &Config) -> Result<Arc<weft_store::SqliteStore>> {
+    let path = store_path(common, config);
+    let store = weft_store::SqliteStore::open(&path, store_options(config))
         .with_context(|| format!("opening the store {}", path.display()))?;
     Ok(Arc::new(store))
 }

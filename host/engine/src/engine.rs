@@ -370,7 +370,10 @@ impl Engine {
         engine.paused.send_modify(|p| p.extend(paused));
         engine.ledger.restore(history);
         for (project, budget) in budgets {
-            engine.set_project_budget(&project, budget)?;
+            engine
+                .budgets
+                .set_project_budget(&project, budget)
+                .map_err(|e| EngineError::InvalidBudget(e.to_string()))?;
         }
         if let Some(retention) = engine.config.retention {
             crate::durable::spawn_retention(&engine, retention);

@@ -147,6 +147,14 @@ pub fn open_store(common: &Common, config: &Config) -> Result<Arc<weft_store::Sq
     Ok(Arc::new(store))
 }
 
+/// Opens the store for reading only (no lock: a running weft may hold it).
+pub fn read_store(common: &Common, config: &Config) -> Result<Arc<weft_store::SqliteStore>> {
+    let path = store_path(common, config);
+    let store = weft_store::SqliteStore::open_read_only(&path)
+        .with_context(|| format!("opening the store {} for reading", path.display()))?;
+    Ok(Arc::new(store))
+}
+
 /// An engine over `plugins` with the given backends, budgets and prices,
 /// committing to the store unless `--ephemeral`.
 pub async fn engine(
@@ -156,6 +164,23 @@ pub async fn engine(
     llm: Arc<dyn LlmBackend>,
     db: Arc<dyn Database>,
     config: &Config,
+) -> Result<Arc<Engine>> {
+    let store = if common.ephemeral {
+        None
+    } else {
+        Some(open_store(common, config)?)
+    };
+    engine_on(runtime, plugins, llm, db, config, store).await
+}
+
+/// An engine on `store` (none: nothing is kept).
+pub async fn engine_on(
+    runtime: Arc<Runtime>,
+    plugins: Arc<PluginSet>,
+    llm: Arc<dyn LlmBackend>,
+    db: Arc<dyn Database>,
+    config: &Config,
+    store: Option<Arc<weft_store::SqliteStore>>,
 ) -> Result<Arc<Engine>> {
     let engine_config = EngineConfig {
         budget: config.budget.clone(),
@@ -171,10 +196,9 @@ pub async fn engine(
         ..EngineConfig::default()
     };
     let backends = Backends { llm, db };
-    if common.ephemeral {
+    let Some(store) = store else {
         return Ok(Engine::new(runtime, plugins, backends, engine_config));
-    }
-    let store = open_store(common, config)?;
+    };
     Engine::open(runtime, plugins, backends, engine_config, store)
         .await
         .context("restoring usage and budgets from the store")

@@ -82,21 +82,27 @@ pub struct ThreadsArgs {
 }
 
 /// An engine for commands that run no model and no query: every answer
-/// comes from the store's journals.
-async fn offline_engine(common: &Common) -> Result<Arc<Engine>> {
+/// comes from the store's journals. `read_only` opens the store without
+/// its lock (a running weft may hold it) and refuses writes.
+async fn offline_engine(common: &Common, read_only: bool) -> Result<Arc<Engine>> {
     if common.ephemeral {
         bail!("this command reads the store: drop --ephemeral");
     }
     let runtime = setup::runtime(common)?;
     let plugins = setup::plugins(common, &runtime).await?;
     let config = setup::config(common)?;
-    setup::engine(
-        common,
+    let store = if read_only {
+        setup::read_store(common, &config)?
+    } else {
+        setup::open_store(common, &config)?
+    };
+    setup::engine_on(
         runtime,
         plugins,
         Arc::new(Unavailable),
         Arc::new(InMemoryDb::default()),
         &config,
+        Some(store),
     )
     .await
 }
@@ -119,7 +125,7 @@ pub async fn resume(common: &Common, args: ResumeArgs) -> Result<ExitCode> {
 }
 
 pub async fn replay(common: &Common, args: ReplayArgs) -> Result<ExitCode> {
-    let engine = offline_engine(common).await?;
+    let engine = offline_engine(common, true).await?;
     let options = ReplayOptions {
         frame: args.frame,
         plugins: match args.versions {
@@ -195,7 +201,7 @@ pub async fn fork(common: &Common, args: ForkArgs) -> Result<ExitCode> {
 }
 
 pub async fn prune(common: &Common, args: PruneArgs) -> Result<ExitCode> {
-    let engine = offline_engine(common).await?;
+    let engine = offline_engine(common, false).await?;
     let report = engine.prune(args.older_than).await?;
     println!(
         "pruned {} threads: {} runs, {} frames, {} messages, {} journal entries, {} memory entries (usage totals kept)",
@@ -209,7 +215,7 @@ pub async fn threads(common: &Common, args: ThreadsArgs) -> Result<ExitCode> {
         bail!("threads are listed from the store: drop --ephemeral");
     }
     let config = setup::config(common)?;
-    let store = setup::open_store(common, &config)?;
+    let store = setup::read_store(common, &config)?;
     let threads = weft_engine::Store::threads(store.as_ref(), args.limit, args.offset).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&threads)?);

@@ -97,6 +97,11 @@ fn sigkill_with_100_runs_in_flight_loses_nothing_and_a_restart_finishes_every_ru
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The store can be read while the running weft holds it.
+    let out = weft(&data, &["threads", "--json", "--limit", "500"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.len(), 100);
     child.kill().expect("SIGKILL");
     child.wait().unwrap();
 

@@ -144,6 +144,46 @@ impl SqliteStore {
         })
     }
 
+    /// Opens an existing store for reading only, without its lock, so that
+    /// it can be inspected (threads, replay) while a weft process serves
+    /// from it. Every write fails.
+    pub fn open_read_only(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_owned();
+        if !path.exists() {
+            return Err(StoreError::NotFound(format!(
+                "there is no store at {}",
+                path.display()
+            )));
+        }
+        check_header(&path)?;
+        let conn = open_reader(&path)?;
+        let app: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| opening(&path, e))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| opening(&path, e))?;
+        if app != schema::APPLICATION_ID || version != schema::latest() {
+            return Err(StoreError::Incompatible(format!(
+                "{} is not a weft store of schema version {} (application_id {app:#x}, version {version});                  open it read-write with this weft to migrate it",
+                path.display(),
+                schema::latest()
+            )));
+        }
+        // Some file for the lock field; nothing is locked.
+        let lock = File::open(&path)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        Ok(Self {
+            path,
+            jobs: None,
+            writer: None,
+            readers: Arc::new(Mutex::new(vec![conn])),
+            faults: Arc::default(),
+            frame_commits: Mutex::default(),
+            _lock: lock,
+        })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -181,7 +221,7 @@ impl SqliteStore {
         let jobs = self
             .jobs
             .as_ref()
-            .ok_or_else(|| StoreError::Backend("the store is closed".into()))?;
+            .ok_or_else(|| StoreError::Backend("the store is open for reading only".into()))?;
         jobs.send(Box::new(job))
             .await
             .map_err(|_| StoreError::Backend("the store's writer has stopped".into()))?;

@@ -346,13 +346,15 @@ impl Engine {
         Ok(report)
     }
 
-    /// The threads the store holds, newest first.
+    /// The threads the store holds that match `filter`, most recently
+    /// changed first.
     pub async fn stored_threads(
         &self,
+        filter: crate::store::ThreadFilter,
         limit: u64,
         offset: u64,
-    ) -> Result<Vec<StoredThread>, EngineError> {
-        Ok(self.durable()?.threads(limit, offset).await?)
+    ) -> Result<crate::store::Page<StoredThread>, EngineError> {
+        Ok(self.durable()?.threads(filter, limit, offset).await?)
     }
 }
 

@@ -140,6 +140,46 @@ pub struct StoredThread {
     pub updated_ms: u64,
 }
 
+/// Which threads to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThreadFilter {
+    /// Only this project's.
+    pub project: Option<String>,
+    /// Only threads with this status (`running`, `completed`, …).
+    pub status: Option<String>,
+}
+
+/// One page of a list, with the total the filter matches.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items of the page.
+    pub items: Vec<T>,
+    /// How many items match in all.
+    pub total: u64,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredRun {
+    /// Run id.
+    pub id: String,
+    /// Thread id.
+    pub thread: String,
+    /// The graph version it is pinned to.
+    pub graph_version: String,
+    /// Its status (`running` or final).
+    pub status: String,
+    /// Frames committed.
+    pub frames: u32,
+    /// The reply given so far.
+    pub reply: Option<String>,
+    /// Start, Unix milliseconds.
+    pub started_ms: u64,
+    /// End, Unix milliseconds.
+    pub ended_ms: Option<u64>,
+}
+
 /// The durable start of a run: commit before the run's first frame, so
 /// that an accepted message is never lost.
 #[derive(Debug, Clone, PartialEq)]
@@ -392,8 +432,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// A thread.
     fn thread(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<StoredThread>>>;
-    /// Threads, newest first.
-    fn threads(&self, limit: u64, offset: u64) -> BoxFuture<'_, StoreResult<Vec<StoredThread>>>;
+    /// Threads matching `filter`, most recently changed first.
+    fn threads(
+        &self,
+        filter: ThreadFilter,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredThread>>>;
+    /// A thread's runs, oldest first.
+    fn runs(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>>;
     /// A thread's committed memory.
     fn memory(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<MemoryWrite>>>;
     /// Sets a thread's token limit.

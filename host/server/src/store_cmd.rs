@@ -216,7 +216,14 @@ pub async fn threads(common: &Common, args: ThreadsArgs) -> Result<ExitCode> {
     }
     let config = setup::config(common)?;
     let store = setup::read_store(common, &config)?;
-    let threads = weft_engine::Store::threads(store.as_ref(), args.limit, args.offset).await?;
+    let threads = weft_engine::Store::threads(
+        store.as_ref(),
+        weft_engine::store::ThreadFilter::default(),
+        args.limit,
+        args.offset,
+    )
+    .await?
+    .items;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&threads)?);
         return Ok(ExitCode::SUCCESS);

@@ -26,8 +26,9 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, PluginBlob, PruneReport, RunEnd, RunStart, StoreResult,
-    StoredFrame, StoredMessage, StoredThread, UnfinishedRun, UsageHistory,
+    ForkStart, FrameCommit, GraphVersion, Page, PluginBlob, PruneReport, RunEnd, RunStart,
+    StoreResult, StoredFrame, StoredMessage, StoredRun, StoredThread, ThreadFilter,
+    UnfinishedRun, UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store, StoreError};
 use weft_runtime::capabilities::BoxFuture;
@@ -566,8 +567,18 @@ impl Store for SqliteStore {
         Box::pin(self.read(move |c| sql::thread(c, &id)))
     }
 
-    fn threads(&self, limit: u64, offset: u64) -> BoxFuture<'_, StoreResult<Vec<StoredThread>>> {
-        Box::pin(self.read(move |c| sql::threads(c, limit, offset)))
+    fn threads(
+        &self,
+        filter: ThreadFilter,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredThread>>> {
+        Box::pin(self.read(move |c| sql::threads(c, &filter, limit, offset)))
+    }
+
+    fn runs(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>> {
+        let thread = thread.to_owned();
+        Box::pin(self.read(move |c| sql::runs(c, &thread)))
     }
 
     fn memory(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<MemoryWrite>>> {

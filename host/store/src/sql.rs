@@ -8,9 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, InvocationRecord, InvocationTotals, PluginBlob,
+    ForkStart, FrameCommit, GraphVersion, InvocationRecord, InvocationTotals, Page, PluginBlob,
     PruneReport, RecordedOutput, RunEnd, RunStart, StoreResult, StoredFrame, StoredMessage,
-    StoredThread, UnfinishedRun, UsageHistory,
+    StoredRun, StoredThread, ThreadFilter, UnfinishedRun, UsageHistory,
 };
 use weft_engine::trace::FrameRecord;
 use weft_engine::{MoneyBudget, StoreError, UsageEvent};
@@ -255,15 +255,57 @@ pub(crate) fn thread(c: &Connection, id: &str) -> StoreResult<Option<StoredThrea
     .map_err(error)
 }
 
-pub(crate) fn threads(c: &Connection, limit: u64, offset: u64) -> StoreResult<Vec<StoredThread>> {
+pub(crate) fn threads(
+    c: &Connection,
+    filter: &ThreadFilter,
+    limit: u64,
+    offset: u64,
+) -> StoreResult<Page<StoredThread>> {
+    let wanted = "(?1 IS NULL OR project = ?1) AND (?2 IS NULL OR status = ?2)";
+    let total: i64 = c
+        .prepare_cached(&format!("SELECT count(*) FROM threads WHERE {wanted}"))
+        .and_then(|mut s| s.query_row(params![filter.project, filter.status], |r| r.get(0)))
+        .map_err(error)?;
     let mut s = c
         .prepare_cached(&format!(
-            "SELECT {THREAD_COLUMNS} FROM threads ORDER BY updated_ms DESC, id LIMIT ?1 OFFSET ?2"
+            "SELECT {THREAD_COLUMNS} FROM threads WHERE {wanted}
+             ORDER BY updated_ms DESC, id LIMIT ?3 OFFSET ?4"
         ))
         .map_err(error)?;
-    s.query_map(params![int(limit), int(offset)], thread_row)
+    let items = s
+        .query_map(
+            params![filter.project, filter.status, int(limit), int(offset)],
+            thread_row,
+        )
         .and_then(Iterator::collect)
-        .map_err(error)
+        .map_err(error)?;
+    Ok(Page {
+        items,
+        total: total as u64,
+    })
+}
+
+pub(crate) fn runs(c: &Connection, thread: &str) -> StoreResult<Vec<StoredRun>> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT id, graph_version, status, frames, reply, started_ms, ended_ms
+             FROM runs WHERE thread = ?1 ORDER BY started_ms, rowid",
+        )
+        .map_err(error)?;
+    s.query_map([thread], |r| {
+        Ok(StoredRun {
+            id: r.get(0)?,
+            thread: thread.to_owned(),
+            graph_version: r.get(1)?,
+            status: r.get(2)?,
+            frames: r.get(3)?,
+            reply: r.get(4)?,
+            started_ms: r.get::<_, i64>(5)? as u64,
+            ended_ms: r.get::<_, Option<i64>>(6)?.map(|n| n as u64),
+        })
+    })
+    .and_then(Iterator::collect)
+    .map_err(error)
 }
 
 pub(crate) fn memory(c: &Connection, thread: &str) -> StoreResult<Vec<MemoryWrite>> {

@@ -512,6 +512,14 @@ impl Budgets {
         lock(&self.threads).insert(thread.to_owned(), b);
     }
 
+    /// Every thread's token budget (threads that made a call or were set).
+    pub fn all_statuses(&self) -> Vec<(String, BudgetStatus)> {
+        lock(&self.threads)
+            .iter()
+            .map(|(t, b)| (t.clone(), b.status()))
+            .collect()
+    }
+
     /// The thread's token limit if an operator set or raised it.
     pub fn explicit_limit(&self, thread: &str) -> Option<u64> {
         lock(&self.threads)

@@ -137,6 +137,9 @@ pub enum EngineError {
         /// What is missing or wrong.
         message: String,
     },
+    /// The engine is shutting down and takes no new runs.
+    #[error("the host is shutting down and takes no new runs")]
+    ShuttingDown,
     /// The run's task died (a bug in the engine, never a plugin's fault).
     #[error("run `{run}` failed inside the engine: {message}")]
     Internal {
@@ -159,6 +162,7 @@ impl EngineError {
             Self::InvalidBudget(_) => "invalid_budget",
             Self::Store(e) => e.code(),
             Self::GraphVersion { .. } => "graph_version",
+            Self::ShuttingDown => "shutting_down",
             Self::Internal { .. } => "internal",
         }
     }
@@ -254,6 +258,11 @@ pub struct Engine {
     /// Graph versions this process has stored or rebuilt, by id.
     versions: Mutex<HashMap<String, Arc<LoadedGraph>>>,
     threads: Mutex<HashMap<String, ThreadEntry>>,
+    /// Set by [`shutdown`](Engine::shutdown): runs stop at their next frame
+    /// boundary and no new run starts.
+    pub(crate) stopping: watch::Sender<bool>,
+    /// Runs whose task is alive.
+    running: watch::Sender<usize>,
     traces: Mutex<VecDeque<Arc<FrameTrace>>>,
     pub(crate) config: EngineConfig,
 }
@@ -296,6 +305,9 @@ struct Release<'a> {
 impl Drop for Release<'_> {
     fn drop(&mut self) {
         self.engine.release(self.thread, self.run);
+        self.engine
+            .running
+            .send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -426,6 +438,8 @@ impl Engine {
             store,
             versions: Mutex::default(),
             threads: Mutex::default(),
+            stopping: watch::Sender::new(false),
+            running: watch::Sender::new(0),
             traces: Mutex::default(),
             config,
         })
@@ -526,6 +540,9 @@ impl Engine {
         thread: &str,
         inbound: Inbound,
     ) -> Result<RunHandle, EngineError> {
+        if *self.stopping.borrow() {
+            return Err(EngineError::ShuttingDown);
+        }
         let (graph, to, kill_rx, hydrated) = {
             let mut threads = lock(&self.threads);
             let entry = threads
@@ -634,6 +651,7 @@ impl Engine {
         let engine = Arc::clone(self);
         let thread_id = thread.to_owned();
         let run_id = run.to_owned();
+        self.running.send_modify(|n| *n += 1);
         let task = tokio::spawn(async move {
             // Frees the thread even if the run's task panics or is dropped.
             let _release = Release {
@@ -796,6 +814,32 @@ impl Engine {
         }
     }
 
+    /// Stops taking runs: [`start_run`](Self::start_run) refuses with
+    /// [`EngineError::ShuttingDown`], and every run in flight stops at its
+    /// next frame boundary with status `interrupted` (the frame running now
+    /// finishes and is committed; with a store, the run resumes from there
+    /// at the next start). Then waits until no run is left.
+    pub async fn shutdown(&self) {
+        self.begin_shutdown();
+        let mut running = self.running.subscribe();
+        let _ = running.wait_for(|n| *n == 0).await;
+    }
+
+    /// Starts a [`shutdown`](Self::shutdown) without waiting for it.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Whether a shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Runs in flight.
+    pub fn runs_in_flight(&self) -> usize {
+        *self.running.borrow()
+    }
+
     /// The store, if the engine has one.
     pub fn store(&self) -> Option<&Arc<dyn Store>> {
         self.store.as_ref()
@@ -846,6 +890,19 @@ impl Engine {
     /// The token budget of a thread (once it has made a call or been raised).
     pub fn budget(&self, thread: &str) -> Option<BudgetStatus> {
         self.budgets.status(thread)
+    }
+
+    /// Every thread's token budget known to this process, with the thread's
+    /// project.
+    pub fn budgets(&self) -> Vec<(String, String, BudgetStatus)> {
+        self.budgets
+            .all_statuses()
+            .into_iter()
+            .map(|(thread, status)| {
+                let project = self.budgets.project_of(&thread);
+                (thread, project, status)
+            })
+            .collect()
     }
 
     /// Adds `tokens` to a thread's budget; a run waiting with status

@@ -70,6 +70,7 @@ pub(crate) async fn execute(
         reply,
     } = state;
     let mut paused_rx = engine.paused.subscribe();
+    let mut stopping = engine.stopping.subscribe();
     let mut raised = engine.budgets.subscribe();
     let project = engine.budgets.project_of(thread);
     let mut trace = FrameTrace {
@@ -95,6 +96,10 @@ pub(crate) async fn execute(
             trace.status = RunStatus::Killed;
             break;
         }
+        if *stopping.borrow_and_update() {
+            trace.status = RunStatus::Interrupted;
+            break;
+        }
         let paused = paused_rx.borrow_and_update().clone();
         let runnable = |i: usize| !paused.contains(&nodes[i].name);
         if !(0..nodes.len()).any(|i| !pending[i].is_empty() && runnable(i)) {
@@ -111,6 +116,7 @@ pub(crate) async fn execute(
             tokio::select! {
                 _ = paused_rx.changed() => {}
                 _ = kill.changed() => {}
+                _ = stopping.changed() => {}
             }
             engine.bus.publish(
                 thread,
@@ -269,10 +275,11 @@ pub(crate) async fn execute(
             raised.borrow_and_update();
             // A raise wakes the run at once; a new budget window is noticed
             // on the next tick (or by `is_exhausted` itself).
-            while engine.budgets.is_exhausted(thread) && !*kill.borrow() {
+            while engine.budgets.is_exhausted(thread) && !*kill.borrow() && !*stopping.borrow() {
                 tokio::select! {
                     _ = raised.changed() => {}
                     _ = kill.changed() => {}
+                    _ = stopping.changed() => {}
                     _ = tokio::time::sleep(engine.config.budget_tick) => engine.budgets.tick(),
                 }
             }
@@ -282,7 +289,14 @@ pub(crate) async fn execute(
                 .publish(thread, run, None, None, status(RunStatus::Running));
         }
     }
-    if trace.status != stored && trace.status != RunStatus::StoreFailed {
+    // A run stopped by a failing store or a shutdown stays unfinished in
+    // the store, to resume at the next start.
+    if trace.status != stored
+        && !matches!(
+            trace.status,
+            RunStatus::StoreFailed | RunStatus::Interrupted
+        )
+    {
         engine.commit_end(thread, run, trace.status).await;
     }
     trace.undelivered = pending.iter().flatten().map(MessageSummary::from).collect();

@@ -24,6 +24,9 @@ pub enum RunStatus {
     FrameLimit,
     /// An operator killed it.
     Killed,
+    /// The host is shutting down: the run stopped after its last committed
+    /// frame and resumes from there when the host starts again.
+    Interrupted,
     /// The store failed to commit a frame (after retries): the run stopped
     /// here, with that frame uncommitted, and resumes from its last
     /// committed frame when the host next starts.
@@ -46,6 +49,7 @@ impl RunStatus {
             Self::FrameLimit => "frame_limit",
             Self::Killed => "killed",
             Self::StoreFailed => "store_failed",
+            Self::Interrupted => "interrupted",
         }
     }
 }

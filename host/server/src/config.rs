@@ -53,6 +53,86 @@ pub struct Config {
     /// The durable store.
     #[serde(default)]
     pub store: StoreSection,
+    /// The operators' API of `weft serve`.
+    #[serde(default)]
+    pub api: ApiSection,
+}
+
+/// `api:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Requests per minute per key.
+    pub rate_per_minute: u32,
+    /// Requests at once above the rate.
+    pub burst: u32,
+    /// Largest request body in KiB.
+    pub body_limit_kb: usize,
+    /// Origins allowed by CORS (`*`: any).
+    pub cors: Vec<String>,
+    /// Events kept for clients that resume with `Last-Event-ID`.
+    pub event_history: usize,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            rate_per_minute: 600,
+            burst: 100,
+            body_limit_kb: 1024,
+            cors: Vec::new(),
+            event_history: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// What operators may see of the config: names, routes, limits and
+    /// prices; no keys, no key variables, no URLs with credentials.
+    pub fn public(&self) -> serde_json::Value {
+        let providers: Vec<serde_json::Value> = self
+            .llm
+            .providers
+            .iter()
+            .map(|p| match p {
+                ProviderConfig::Openai(c) => serde_json::json!({
+                    "kind": "openai", "name": c.name,
+                    "baseUrl": strip_credentials(&c.base_url),
+                    "defaultModel": c.default_model,
+                }),
+                ProviderConfig::Local(_) => serde_json::json!({
+                    "kind": "local", "name": p.name(),
+                }),
+            })
+            .collect();
+        serde_json::json!({
+            "llm": { "providers": providers, "models": self.llm.models, "default": self.llm.default },
+            "budget": self.budget,
+            "prices": self.prices,
+            "store": {
+                "sync": format!("{:?}", self.store.sync).to_lowercase(),
+                "maxSizeMb": self.store.max_size_mb,
+                "retention": self.store.retention.as_ref().map(|r| serde_json::json!({
+                    "maxAgeSeconds": r.max_age.as_secs(), "everySeconds": r.every.as_secs()
+                })),
+            },
+            "api": {
+                "ratePerMinute": self.api.rate_per_minute, "burst": self.api.burst,
+                "bodyLimitKb": self.api.body_limit_kb, "cors": self.api.cors,
+                "eventHistory": self.api.event_history,
+            },
+        })
+    }
+}
+
+/// `https://user:secret@host/` → `https://host/`.
+fn strip_credentials(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// `store:`.

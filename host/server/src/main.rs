@@ -17,6 +17,7 @@ mod config;
 mod graph_cmd;
 mod llm_cmd;
 mod run_cmd;
+mod serve_cmd;
 mod setup;
 mod store_cmd;
 
@@ -97,11 +98,15 @@ enum Command {
     Prune(store_cmd::PruneArgs),
     /// Lists the threads in the store.
     Threads(store_cmd::ThreadsArgs),
+    /// Serves the operators' API (REST, events, OpenAPI) on the embedded
+    /// defaults until SIGINT/SIGTERM or `POST /api/v1/organism/stop`.
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    setup::init_tracing(&cli.common.log);
+    // The server logs structured JSON; the other commands log for people.
+    setup::init_tracing(&cli.common.log, matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -123,6 +128,7 @@ fn main() -> ExitCode {
             Command::Fork(args) => store_cmd::fork(&cli.common, args).await,
             Command::Prune(args) => store_cmd::prune(&cli.common, args).await,
             Command::Threads(args) => store_cmd::threads(&cli.common, args).await,
+            Command::Serve(args) => serve_cmd::run(&cli.common, args).await,
         }
     });
     match result {

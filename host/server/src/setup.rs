@@ -13,13 +13,17 @@ use crate::Common;
 use crate::config::Config;
 
 /// Logs go to stderr so that stdout stays the command's output.
-pub fn init_tracing(filter: &str) {
+pub fn init_tracing(filter: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// The runtime, with compiled components cached in the data folder.

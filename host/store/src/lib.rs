@@ -27,8 +27,8 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, Page, PluginBlob, PruneReport, RunEnd, RunStart,
-    StoreResult, StoredFrame, StoredMessage, StoredRun, StoredThread, ThreadFilter,
-    UnfinishedRun, UsageHistory,
+    StoreResult, StoredFrame, StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun,
+    UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store, StoreError};
 use weft_runtime::capabilities::BoxFuture;

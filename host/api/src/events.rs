@@ -1,0 +1,223 @@
+//! The event stream over SSE (`GET /api/v1/events`): every engine event
+//! with its sequence number as the SSE id. A client that reconnects with
+//! `Last-Event-ID` gets what it missed from the recent history; a client
+//! too slow for the stream, or one that asks for events older than the
+//! history, gets a `missed` event saying how many events it lost instead
+//! of losing them silently.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast;
+use utoipa::IntoParams;
+use weft_engine::Event;
+
+use crate::Api;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, Query};
+
+/// Recent events, and the fan-out to streaming clients.
+pub(crate) struct EventLog {
+    recent: Mutex<VecDeque<Arc<Event>>>,
+    capacity: usize,
+    live: broadcast::Sender<Arc<Event>>,
+}
+
+impl EventLog {
+    /// Keeps `capacity` recent events; each streaming client may fall
+    /// `client_buffer` events behind before it is told what it missed.
+    pub fn new(capacity: usize, client_buffer: usize) -> Self {
+        Self {
+            recent: Mutex::new(VecDeque::with_capacity(capacity.min(65_536))),
+            capacity: capacity.max(1),
+            live: broadcast::Sender::new(client_buffer.max(1)),
+        }
+    }
+
+    fn keep(&self, event: Arc<Event>) {
+        let mut recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if recent.len() == self.capacity {
+            recent.pop_front();
+        }
+        recent.push_back(event);
+    }
+
+    /// Events after `seq`, and how many before them are no longer kept.
+    fn since(&self, seq: u64) -> (Vec<Arc<Event>>, u64) {
+        let recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let missed = recent
+            .front()
+            .map_or(0, |first| first.seq.saturating_sub(seq + 1));
+        let events = recent.iter().filter(|e| e.seq > seq).cloned().collect();
+        (events, missed)
+    }
+}
+
+/// Copies the engine's events into the log and the metrics, for as long
+/// as the API lives.
+pub(crate) fn spawn_collector(api: &Arc<Api>) {
+    let mut rx = api.engine.subscribe();
+    let weak = Arc::downgrade(api);
+    tokio::spawn(async move {
+        loop {
+            let event = match rx.recv().await {
+                Ok(e) => e,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "the event log fell behind the engine");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let Some(api) = weak.upgrade() else { return };
+            api.metrics.observe(&event);
+            api.events.keep(Arc::clone(&event));
+            let _ = api.events.live.send(event);
+        }
+    });
+}
+
+/// Stream filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// Only this thread's events.
+    pub thread: Option<String>,
+    /// Resume after this event (the `Last-Event-ID` header wins).
+    pub last_event_id: Option<u64>,
+}
+
+/// The engine's events as server-sent events. Each has `id` (its sequence
+/// number), `event` (its type) and `data` (the event as JSON). Send
+/// `Last-Event-ID` to resume.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("key" = [])),
+    params(EventQuery, ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event")),
+    responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream"),
+        (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn sse(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
+    Query(q): Query<EventQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let last = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "Last-Event-ID",
+                        "Last-Event-ID must be an event id (a number)",
+                    )
+                })?,
+        ),
+        None => q.last_event_id,
+    };
+    // Subscribe before reading the history, so that nothing falls between.
+    let live = api.events.live.subscribe();
+    let (backlog, missed) = match last {
+        Some(seq) => api.events.since(seq),
+        None => (Vec::new(), 0),
+    };
+    let closing = api.closing.subscribe();
+    let state = Feed {
+        closing,
+        api: Arc::clone(&api),
+        who,
+        thread: q.thread,
+        live,
+        backlog: backlog.into(),
+        missed,
+        sent: last.unwrap_or(0),
+    };
+    let stream = futures_util::stream::unfold(state, |mut feed| async move {
+        let mut closing = feed.closing.clone();
+        if *closing.borrow_and_update() {
+            return None;
+        }
+        tokio::select! {
+            event = feed.next() => Some((Ok(event), feed)),
+            _ = closing.changed() => None,
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+struct Feed {
+    closing: tokio::sync::watch::Receiver<bool>,
+    api: Arc<Api>,
+    who: Principal,
+    thread: Option<String>,
+    live: broadcast::Receiver<Arc<Event>>,
+    backlog: VecDeque<Arc<Event>>,
+    /// Events lost that the client has not been told about yet.
+    missed: u64,
+    /// The last sequence number sent.
+    sent: u64,
+}
+
+impl Feed {
+    fn wanted(&self, e: &Event) -> bool {
+        e.seq > self.sent
+            && self.thread.as_deref().is_none_or(|t| t == e.thread)
+            && self
+                .api
+                .engine
+                .thread_project(&e.thread)
+                .is_some_and(|p| self.who.sees(&p))
+    }
+
+    async fn next(&mut self) -> SseEvent {
+        loop {
+            if self.missed > 0 {
+                let n = std::mem::take(&mut self.missed);
+                return SseEvent::default()
+                    .event("missed")
+                    .data(serde_json::json!({ "missed": n, "after": self.sent }).to_string());
+            }
+            let event = match self.backlog.pop_front() {
+                Some(e) => e,
+                None => match self.live.recv().await {
+                    Ok(e) => e,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        self.missed = n;
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        // The host is going away: idle until the client does.
+                        std::future::pending::<()>().await;
+                        continue;
+                    }
+                },
+            };
+            if !self.wanted(&event) {
+                continue;
+            }
+            self.sent = event.seq;
+            let data = serde_json::to_string(&*event).unwrap_or_default();
+            let kind = serde_json::to_value(&event.body)
+                .ok()
+                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| "event".into());
+            return SseEvent::default()
+                .id(event.seq.to_string())
+                .event(kind)
+                .data(data);
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Prometheus metrics (`GET /metrics`): HTTP requests, runs, node
+//! invocations (latency, fuel), tokens, cost, budget exhaustions and rate
+//! limiting.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use weft_engine::{Event, EventBody, Ledger, RunStatus};
+
+use crate::Api;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabel {
+    node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 4.0, 10))
+}
+
+/// The registry and its metrics.
+pub(crate) struct Metrics {
+    registry: Registry,
+    http: Family<HttpLabels, Counter>,
+    http_latency: Family<RouteLabel, Histogram, fn() -> Histogram>,
+    runs_started: Counter,
+    runs_finished: Family<StatusLabel, Counter>,
+    invocations: Family<NodeLabel, Counter>,
+    node_latency: Family<NodeLabel, Histogram, fn() -> Histogram>,
+    fuel: Family<NodeLabel, Counter>,
+    node_errors: Family<NodeLabel, Counter>,
+    budget_exhausted: Counter,
+    rate_limited: Counter,
+    tokens: Family<KindLabel, Gauge<u64, AtomicU64>>,
+    llm_calls: Gauge<u64, AtomicU64>,
+    cost: Gauge<f64, AtomicU64>,
+    in_flight: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("weft");
+        let m = Self {
+            http: Family::default(),
+            http_latency: Family::new_with_constructor(latency),
+            runs_started: Counter::default(),
+            runs_finished: Family::default(),
+            invocations: Family::default(),
+            node_latency: Family::new_with_constructor(latency),
+            fuel: Family::default(),
+            node_errors: Family::default(),
+            budget_exhausted: Counter::default(),
+            rate_limited: Counter::default(),
+            tokens: Family::default(),
+            llm_calls: Gauge::default(),
+            cost: Gauge::default(),
+            in_flight: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            m.http.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            m.http_latency.clone(),
+        );
+        registry.register(
+            "runs_started",
+            "Runs started through the API",
+            m.runs_started.clone(),
+        );
+        registry.register(
+            "runs_finished",
+            "Runs finished, by status",
+            m.runs_finished.clone(),
+        );
+        registry.register(
+            "node_invocations",
+            "Node invocations",
+            m.invocations.clone(),
+        );
+        registry.register(
+            "node_duration_seconds",
+            "Node invocation wall time",
+            m.node_latency.clone(),
+        );
+        registry.register("node_fuel", "Fuel consumed by nodes", m.fuel.clone());
+        registry.register(
+            "node_errors",
+            "Node invocations that failed",
+            m.node_errors.clone(),
+        );
+        registry.register(
+            "budget_exhaustions",
+            "Runs that ran out of budget",
+            m.budget_exhausted.clone(),
+        );
+        registry.register(
+            "rate_limited_requests",
+            "Requests refused by the rate limit",
+            m.rate_limited.clone(),
+        );
+        registry.register(
+            "llm_tokens",
+            "LLM tokens used (all time, from the ledger)",
+            m.tokens.clone(),
+        );
+        registry.register(
+            "llm_calls",
+            "LLM calls (all time, from the ledger)",
+            m.llm_calls.clone(),
+        );
+        registry.register(
+            "llm_cost",
+            "LLM cost (all time, priced calls)",
+            m.cost.clone(),
+        );
+        registry.register("runs_in_flight", "Runs in flight", m.in_flight.clone());
+        Self { registry, ..m }
+    }
+
+    pub fn run_started(&self) {
+        self.runs_started.inc();
+    }
+
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+
+    /// Counts what an engine event says.
+    pub fn observe(&self, event: &Event) {
+        match &event.body {
+            EventBody::Frame(record) => {
+                let node = NodeLabel {
+                    node: record.node.clone(),
+                };
+                self.invocations.get_or_create(&node).inc();
+                self.fuel.get_or_create(&node).inc_by(record.fuel_used);
+                self.node_latency
+                    .get_or_create(&node)
+                    .observe(record.duration_us as f64 / 1e6);
+                if record.error.is_some() {
+                    self.node_errors.get_or_create(&node).inc();
+                }
+            }
+            EventBody::FrameTrace(trace) => {
+                self.runs_finished
+                    .get_or_create(&StatusLabel {
+                        status: trace.status.as_str().to_owned(),
+                    })
+                    .inc();
+            }
+            EventBody::Status {
+                status: RunStatus::BudgetExhausted,
+            } => {
+                self.budget_exhausted.inc();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Counts every request by method, matched route and status.
+pub(crate) async fn track(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    api.metrics
+        .http
+        .get_or_create(&HttpLabels {
+            method,
+            route: route.clone(),
+            status,
+        })
+        .inc();
+    api.metrics
+        .http_latency
+        .get_or_create(&RouteLabel { route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics`, in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "host",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub(crate) async fn scrape(State(api): State<Arc<Api>>) -> Response {
+    let m = &api.metrics;
+    let totals = api.engine.ledger().totals();
+    m.tokens
+        .get_or_create(&KindLabel {
+            kind: "prompt".into(),
+        })
+        .set(totals.prompt_tokens);
+    m.tokens
+        .get_or_create(&KindLabel {
+            kind: "completion".into(),
+        })
+        .set(totals.completion_tokens);
+    m.llm_calls.set(totals.calls);
+    m.cost.set(totals.cost);
+    m.in_flight.set(api.engine.runs_in_flight() as i64);
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &m.registry) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

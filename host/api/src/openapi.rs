@@ -1,0 +1,61 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations, and
+//! the docs page (Swagger UI, served from the binary: it works offline).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::{KeyInfo, Role};
+use crate::error::{ErrorBody, ErrorDetail};
+use crate::routes::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "weft operators' API", description = "Threads, runs, frames, agents, usage and keys of a weft host."),
+    paths(
+        health, ready, crate::metrics::scrape,
+        organism, organism_config, organism_stop,
+        graphs, active_graph, switch_graph, graph, plugins,
+        agents, agent, pause_agent, resume_agent,
+        threads, thread, thread_messages, thread_runs, thread_frames, result, kill, fork,
+        inject, send, frames, usage, usage_threads, set_budget,
+        keys, create_key, revoke_key, crate::events::sse,
+    ),
+    components(schemas(
+        ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
+        SwitchGraph, PluginView, ThreadView, MessageView, RunView, InjectRequest, Accepted,
+        SendRequest, ResultView, Killed, ForkRequest, Forked, BudgetView, BudgetChange,
+        KeyRequest, KeyCreated, KeyInfo, Role,
+    )),
+    modifiers(&Security),
+)]
+struct Doc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key: `Authorization: Bearer weft_…`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    Doc::openapi()
+}
+
+/// `/api/v1/openapi.json` and the docs page at `/api/v1/docs`.
+pub(crate) fn docs() -> axum::Router {
+    SwaggerUi::new("/api/v1/docs")
+        .url("/api/v1/openapi.json", document())
+        .into()
+}

@@ -1,0 +1,164 @@
+//! `weft serve`: the host with the operators' API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use weft_api::{Api, ApiConfig, Graphs, Keys};
+
+use crate::run_cmd::{BackendArgs, engine};
+use crate::{Common, setup};
+
+/// Arguments of `weft serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Port to listen on.
+    #[arg(long, env = "WEFT_PORT", default_value_t = 8080)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, env = "WEFT_BIND", default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// The graph new threads run.
+    #[arg(long, default_value = "graphs/assistant.yaml")]
+    graph: PathBuf,
+    /// Every graph file here is served too (switch with
+    /// `PUT /api/v1/graphs/active`).
+    #[arg(long, default_value = "graphs")]
+    graphs: PathBuf,
+    /// The API key file (hashed keys); default `keys.json` in the data folder.
+    #[arg(long, env = "WEFT_KEYS")]
+    keys: Option<PathBuf>,
+    /// The first admin key, when the key file has none yet (otherwise one
+    /// is generated and printed once).
+    #[arg(long, env = "WEFT_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
+    /// How long a graceful stop waits for runs to reach a frame boundary.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    stop_timeout: Duration,
+    #[command(flatten)]
+    backends: BackendArgs,
+}
+
+pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
+    let config = setup::config(common)?;
+    let engine = engine(common, &args.backends).await?;
+    let graphs = Arc::new(Graphs::default());
+    let active = engine
+        .load_graph(&args.graph)
+        .await
+        .with_context(|| format!("loading the active graph {}", args.graph.display()))?;
+    let active_name = active.graph().name().to_owned();
+    graphs.insert(active);
+    if let Ok(dir) = std::fs::read_dir(&args.graphs) {
+        let mut files: Vec<PathBuf> = dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
+        files.sort();
+        for file in files {
+            match engine.load_graph(&file).await {
+                Ok(g) if graphs.get(g.graph().name()).is_none() => graphs.insert(g),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(file = %file.display(), error = %e, "graph not served"),
+            }
+        }
+    }
+    graphs.activate(&active_name);
+    let keys_path = args
+        .keys
+        .clone()
+        .unwrap_or_else(|| common.data_dir.join("keys.json"));
+    let keys = Arc::new(Keys::open(&keys_path).map_err(anyhow::Error::msg)?);
+    if let Some(key) = keys
+        .bootstrap(args.admin_key.as_deref())
+        .map_err(anyhow::Error::msg)?
+    {
+        eprintln!(
+            "created the first admin API key (shown only now; its hash is in {}):\n\n    {key}\n",
+            keys_path.display()
+        );
+    }
+    let resumed = setup::resume(&engine).await?;
+    let api_config = ApiConfig {
+        rate_per_minute: config.api.rate_per_minute,
+        burst: config.api.burst,
+        body_limit: config.api.body_limit_kb.saturating_mul(1024),
+        cors_origins: config.api.cors.clone(),
+        event_history: config.api.event_history,
+        public_config: config.public(),
+        ..ApiConfig::default()
+    };
+    let api = Api::new(Arc::clone(&engine), graphs, keys, api_config);
+    let addr = SocketAddr::new(args.bind, args.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let store = if common.ephemeral {
+        "no store (--ephemeral)".to_owned()
+    } else {
+        setup::store_path(common, &config).display().to_string()
+    };
+    eprintln!(
+        "weft serving on http://{} (graph {active_name}, store {store}); API docs at /api/v1/docs",
+        listener.local_addr().unwrap_or(addr)
+    );
+    tracing::info!(%addr, graph = %active_name, resumed = resumed.len(), "serving");
+    let stopping = {
+        let api = Arc::clone(&api);
+        async move {
+            tokio::select! {
+                () = signal() => {}
+                () = api.stop_requested() => {}
+            }
+            tracing::info!("stopping: no new runs; runs in flight stop after their current frame");
+            api.close();
+        }
+    };
+    axum::serve(listener, api.router())
+        .with_graceful_shutdown(stopping)
+        .await
+        .context("serving")?;
+    let in_flight = engine.runs_in_flight();
+    if tokio::time::timeout(args.stop_timeout, engine.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            "runs did not reach a frame boundary within {:?}; exiting with their last committed frames",
+            args.stop_timeout
+        );
+    }
+    drop(api);
+    drop(engine);
+    eprintln!("stopped ({in_flight} runs in flight resume at the next start)");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM.
+async fn signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

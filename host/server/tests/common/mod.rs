@@ -59,3 +59,105 @@ pub fn weft(data: &Path, args: &[&str]) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// A `weft serve` process on a free port with its own data folder.
+pub struct Server {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its data folder.
+    pub data: PathBuf,
+    /// The bootstrap admin key.
+    pub admin: String,
+}
+
+impl Server {
+    /// Starts `weft serve` (with `args` after `serve`, and `global` before
+    /// it) and waits until it listens.
+    pub fn start(name: &str, global: &[&str], args: &[&str]) -> Self {
+        let data = temp_dir(name);
+        Self::start_in(data, global, args)
+    }
+
+    /// Like [`start`](Self::start), on an existing data folder.
+    pub fn start_in(data: PathBuf, global: &[&str], args: &[&str]) -> Self {
+        let admin = "weft_test_admin_0123456789abcdef".to_owned();
+        let err_path = data.join(format!("serve-{}.stderr", std::process::id()));
+        let _ = std::fs::remove_file(&err_path);
+        let child = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .current_dir(root())
+            .env("WEFT_PLUGIN_DIR", root().join("artifacts/plugins"))
+            .env("WEFT_DATA_DIR", &data)
+            .env("WEFT_ADMIN_KEY", &admin)
+            .env("WEFT_LOG", "info")
+            .args(global)
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .expect("weft serve");
+        let mut server = Self {
+            child,
+            base: String::new(),
+            data,
+            admin,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+            if let Some(line) = err
+                .lines()
+                .find(|l| l.starts_with("weft serving on http://"))
+            {
+                let addr = line["weft serving on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                server.base = addr;
+                return server;
+            }
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("weft serve exited with {status}:\n{err}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "weft serve did not start:\n{err}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits for the exit (at most 2 minutes).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.wait()
+    }
+
+    /// Waits for the process to exit by itself (at most 2 minutes).
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "weft serve did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

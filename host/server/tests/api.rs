@@ -1,0 +1,727 @@
+//! `weft serve` over a real socket: auth, roles and projects, inject,
+//! send, kill, pause, the one error shape for bad input, rate limits,
+//! events with resumption, metrics, OpenAPI, and a graceful stop with runs
+//! in flight that loses nothing.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const QUESTION: &str = "How many devices does customer 1042 have?";
+const SCRIPT: &str = "graphs/scripts/assistant-demo.json";
+
+/// The demo script with every answer delayed.
+fn slow_script(dir: &std::path::Path, delay_ms: u64) -> String {
+    let text = std::fs::read_to_string(root().join(SCRIPT)).unwrap();
+    let mut rules: Vec<Value> = serde_json::from_str(&text).unwrap();
+    for rule in &mut rules {
+        rule["delay_ms"] = delay_ms.into();
+    }
+    let path = dir.join(format!("slow-{delay_ms}.json"));
+    std::fs::write(&path, serde_json::to_string(&rules).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: Option<String>,
+}
+
+impl Client {
+    fn new(server: &Server, key: Option<&str>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: server.base.clone(),
+            key: key.map(str::to_owned),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = &self.key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Polls the thread's result until its latest run is no longer running.
+    async fn finished(&self, thread: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, result) = self.get(&format!("/api/v1/threads/{thread}/result")).await;
+            assert_eq!(status, StatusCode::OK, "{result}");
+            if !result["busy"].as_bool().unwrap() && result["run"]["status"] != "running" {
+                return result;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the run did not finish: {result}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+}
+
+/// Every error answer has the one shape.
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+async fn key(admin: &Client, role: &str, project: Option<&str>) -> String {
+    let (status, created) = admin
+        .post(
+            "/api/v1/keys",
+            json!({"name": format!("{role} key"), "role": role, "project": project}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["secret"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inject_runs_the_assistant_and_every_read_route_answers() {
+    let server = Server::start("api-basic", &[], &["--script", SCRIPT]);
+    let anon = Client::new(&server, None);
+    let admin = Client::new(&server, Some(&server.admin));
+    // Unauthenticated: health, ready, OpenAPI, docs, metrics. Everything
+    // else under /api/v1 needs a key.
+    assert_eq!(anon.get("/health").await.0, StatusCode::OK);
+    assert_eq!(anon.get("/ready").await.0, StatusCode::OK);
+    let (status, doc) = anon.get("/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["paths"]["/api/v1/inject"]["post"].is_object());
+    let (status, page) = anon.get("/api/v1/docs/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.as_str().unwrap().contains("swagger"),
+        "an offline page"
+    );
+    for path in [
+        "/api/v1/organism",
+        "/api/v1/threads",
+        "/api/v1/usage",
+        "/api/v1/events",
+    ] {
+        let (status, body) = anon.get(path).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let forged = Client::new(&server, Some("weft_forged"));
+    let (status, body) = forged.get("/api/v1/organism").await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // Inject really enters the engine and answers with the ids.
+    let (status, accepted) = admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    let run = accepted["runId"].as_str().unwrap();
+    assert_eq!(accepted["messageId"], format!("{run}/in"));
+    let result = admin.finished(&thread).await;
+    assert_eq!(result["run"]["status"], "completed");
+    assert!(
+        result["run"]["reply"]
+            .as_str()
+            .unwrap()
+            .contains("3 metering devices")
+    );
+
+    // A chat message on the same thread continues it.
+    let (status, second) = admin
+        .post(
+            &format!("/api/v1/threads/{thread}/messages"),
+            json!({"text": "Thanks!"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{second}");
+    assert_eq!(second["runId"], format!("{thread}.run-2"));
+    admin.finished(&thread).await;
+
+    let (_, info) = admin.get("/api/v1/organism").await;
+    assert_eq!(
+        (info["status"].as_str(), info["activeGraph"].as_str()),
+        (Some("running"), Some("assistant"))
+    );
+    assert_eq!(info["threads"], 1);
+    let (_, threads) = admin.get("/api/v1/threads?limit=10&offset=0").await;
+    assert_eq!(threads["total"], 1);
+    assert_eq!(threads["items"][0]["runs"], 2);
+    let (_, detail) = admin.get(&format!("/api/v1/threads/{thread}")).await;
+    assert_eq!(detail["status"], "completed");
+    let (_, messages) = admin
+        .get(&format!("/api/v1/threads/{thread}/messages?limit=500"))
+        .await;
+    assert!(messages["total"].as_u64().unwrap() >= 6, "{messages}");
+    assert!(
+        messages["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["deliveredFrame"].is_u64())
+    );
+    let (_, runs) = admin.get(&format!("/api/v1/threads/{thread}/runs")).await;
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    let (_, frames) = admin
+        .get(&format!("/api/v1/threads/{thread}/frames?limit=2"))
+        .await;
+    assert_eq!(frames["items"].as_array().unwrap().len(), 2);
+    assert_eq!(frames["items"][0]["records"][0]["node"], "input");
+    let (_, recent) = admin.get("/api/v1/frames?last=1").await;
+    assert_eq!(recent.as_array().unwrap().len(), 1);
+    let (_, usage) = admin.get("/api/v1/usage").await;
+    assert!(usage["totals"]["calls"].as_u64().unwrap() >= 4, "{usage}");
+    assert!(usage["byNode"]["eras"].is_object());
+    let (_, budgets) = admin.get("/api/v1/usage/threads").await;
+    assert!(budgets.is_array());
+    let (_, graphs) = admin.get("/api/v1/graphs").await;
+    assert!(
+        graphs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "assistant" && g["active"] == true)
+    );
+    let (_, active) = admin.get("/api/v1/graphs/active").await;
+    assert!(active["cytoscape"]["elements"]["nodes"].is_array());
+    let (_, plugins) = admin.get("/api/v1/plugins").await;
+    assert!(
+        plugins
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["hash"].as_str().unwrap().len() == 64 && p["contract"].is_string())
+    );
+    let (_, agents) = admin.get("/api/v1/agents").await;
+    assert!(
+        agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "eras" && a["state"] == "idle")
+    );
+    let (_, eras) = admin.get("/api/v1/agents/eras").await;
+    assert!(
+        eras["inputSchema"].is_object() && eras["config"]["mode"] == "intent",
+        "{eras}"
+    );
+    let (_, config) = admin.get("/api/v1/organism/config").await;
+    assert!(config["store"]["sync"].is_string(), "{config}");
+    let (status, body) = admin.get("/api/v1/threads/thread-unknown").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+
+    // Metrics count requests, invocations and tokens.
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("weft_http_requests_total{"), "{metrics}");
+    assert!(
+        metrics.contains("weft_node_invocations_total{node=\"eras\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("weft_llm_tokens{kind=\"prompt\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_and_projects_decide_what_a_key_may_see_and_do() {
+    let server = Server::start("api-roles", &[], &["--script", SCRIPT]);
+    let admin = Client::new(&server, Some(&server.admin));
+    let viewer = Client::new(&server, Some(&key(&admin, "viewer", None).await));
+    let operator = Client::new(&server, Some(&key(&admin, "operator", None).await));
+    let acme = Client::new(&server, Some(&key(&admin, "operator", Some("acme")).await));
+    let globex = Client::new(&server, Some(&key(&admin, "admin", Some("globex")).await));
+
+    // Viewers read, operators act, admins manage keys.
+    let (status, body) = viewer
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(viewer.get("/api/v1/threads").await.0, StatusCode::OK);
+    let (status, body) = operator
+        .post("/api/v1/keys", json!({"name": "x", "role": "viewer"}))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) = operator.post("/api/v1/organism/stop", json!({})).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) = viewer.post("/api/v1/agents/eras/pause", json!({})).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+
+    // A project key's threads are in its project, invisible to others.
+    let (status, accepted) = acme.post("/api/v1/inject", json!({"text": QUESTION})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    acme.finished(&thread).await;
+    let (_, mine) = acme.get("/api/v1/threads").await;
+    assert_eq!(mine["total"], 1);
+    assert_eq!(mine["items"][0]["project"], "acme");
+    let (_, theirs) = globex.get("/api/v1/threads").await;
+    assert_eq!(theirs["total"], 0);
+    for path in [
+        format!("/api/v1/threads/{thread}"),
+        format!("/api/v1/threads/{thread}/messages"),
+        format!("/api/v1/threads/{thread}/frames"),
+        format!("/api/v1/threads/{thread}/result"),
+    ] {
+        let (status, body) = globex.get(&path).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    }
+    let (status, body) = globex
+        .post(
+            &format!("/api/v1/threads/{thread}/messages"),
+            json!({"text": "hi"}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = globex
+        .post("/api/v1/inject", json!({"text": "hi", "threadId": thread}))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = acme
+        .post("/api/v1/inject", json!({"text": "hi", "project": "globex"}))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+    // Unscoped keys see every project.
+    let (_, all) = viewer.get("/api/v1/threads").await;
+    assert_eq!(all["total"], 1);
+    let (_, usage) = acme.get("/api/v1/usage").await;
+    assert_eq!(usage["project"], "acme");
+    assert!(
+        usage.get("byNode").is_none(),
+        "a project key sees its totals only"
+    );
+
+    // Keys are listed without secrets and can be revoked.
+    let (_, keys) = admin.get("/api/v1/keys").await;
+    assert_eq!(keys.as_array().unwrap().len(), 5);
+    assert!(!keys.to_string().contains("weft_"), "no secrets: {keys}");
+    let id = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["role"] == "viewer")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = admin
+        .send(reqwest::Method::DELETE, &format!("/api/v1/keys/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = viewer.get("/api/v1/threads").await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_pause_and_busy_threads_act_on_the_engine() {
+    let data = temp_dir("api-act");
+    let slow = slow_script(&data, 500);
+    let server = Server::start_in(data, &[], &["--script", &slow]);
+    let admin = Client::new(&server, Some(&server.admin));
+    let (_, accepted) = admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    // Busy: a second message is refused with 409.
+    let (status, body) = admin
+        .post(
+            &format!("/api/v1/threads/{thread}/messages"),
+            json!({"text": "again"}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "thread_busy");
+    let (_, result) = admin.get(&format!("/api/v1/threads/{thread}/result")).await;
+    assert_eq!(result["busy"], true);
+    // Kill stops the run at its next frame boundary.
+    let (status, killed) = admin
+        .post(&format!("/api/v1/threads/{thread}/kill"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{killed}");
+    assert_eq!(killed["runId"], accepted["runId"]);
+    let result = admin.finished(&thread).await;
+    assert_eq!(result["run"]["status"], "killed");
+    let (status, body) = admin
+        .post(&format!("/api/v1/threads/{thread}/kill"), json!({}))
+        .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "not_running");
+
+    // A paused agent holds its messages until it is resumed.
+    let (status, paused) = admin.post("/api/v1/agents/output/pause", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{paused}");
+    assert_eq!(paused["state"], "paused");
+    let (status, body) = admin.post("/api/v1/agents/output/pause", json!({})).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "invalid_transition");
+    let (_, accepted) = admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, frames) = admin
+            .get(&format!("/api/v1/threads/{thread}/frames?limit=10"))
+            .await;
+        // Frames 0-2, and 3 with the ui node alone: output waits.
+        if frames["total"].as_u64().unwrap_or(0) >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "frames 0-2 did not run: {}",
+            frames["total"]
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (_, result) = admin.get(&format!("/api/v1/threads/{thread}/result")).await;
+    assert_eq!(result["busy"], true, "waiting for the paused output node");
+    let (status, _) = admin.post("/api/v1/agents/output/resume", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let result = admin.finished(&thread).await;
+    assert_eq!(result["run"]["status"], "completed");
+    assert!(
+        result["run"]["reply"]
+            .as_str()
+            .unwrap()
+            .contains("3 metering devices")
+    );
+    let (status, body) = admin.post("/api/v1/agents/nobody/pause", json!({})).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_a_4xx_in_the_one_error_shape() {
+    let server = Server::start("api-bad", &[], &["--script", SCRIPT]);
+    let admin = Client::new(&server, Some(&server.admin));
+    let http = reqwest::Client::new();
+    let raw = |body: &'static str, content_type: &'static str| {
+        http.post(server.url("/api/v1/inject"))
+            .bearer_auth(&server.admin)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    for (body, content_type, status, code) in [
+        (
+            "{\"text\": ",
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "{\"text\": 5}",
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "{\"text\": \"x\", \"extra\": 1}",
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "{}",
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "{\"text\": \"x\"}",
+            "text/plain",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "{\"to\": \"nobody\", \"text\": \"x\"}",
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "{\"to\": \"eras\", \"body\": {\"nonsense\": true}}",
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid_payload",
+        ),
+    ] {
+        let resp = raw(body, content_type).await.unwrap();
+        let got = resp.status();
+        let value: Value = resp.json().await.unwrap();
+        assert_error(got, &value, status, code);
+    }
+    // A body over the limit (1 MiB by default).
+    let huge = "x".repeat(2 << 20);
+    let resp = http
+        .post(server.url("/api/v1/inject"))
+        .bearer_auth(&server.admin)
+        .json(&json!({ "text": huge }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    for (path, code) in [
+        ("/api/v1/threads?limit=0", "invalid_request"),
+        ("/api/v1/threads?limit=501", "invalid_request"),
+        ("/api/v1/threads?limit=ten", "invalid_query"),
+        ("/api/v1/threads?offset=-1", "invalid_query"),
+        ("/api/v1/threads?status=sleeping", "invalid_request"),
+        ("/api/v1/threads?colour=red", "invalid_query"),
+        ("/api/v1/frames?last=0", "invalid_request"),
+    ] {
+        let (status, body) = admin.get(path).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, code);
+    }
+    let (status, body) = admin.get("/api/v1/nothing-here").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = admin
+        .post("/api/v1/threads/t-1/fork", json!({"after": "first"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = admin
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/usage/threads/x/budget",
+            Some(json!({"raise": 5, "limit": 5})),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    let (status, body) = admin
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/graphs/active",
+            Some(json!({"name": "nope"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = admin
+        .post("/api/v1/keys", json!({"name": "k", "role": "superuser"}))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_over_its_rate_gets_429_with_retry_after() {
+    let data = temp_dir("api-rate");
+    let config = data.join("weft.yaml");
+    std::fs::write(&config, "api: { rate_per_minute: 60, burst: 5 }\n").unwrap();
+    let server = Server::start_in(
+        data,
+        &["--config", config.to_str().unwrap()],
+        &["--script", SCRIPT],
+    );
+    let http = reqwest::Client::new();
+    let mut limited = None;
+    for _ in 0..10 {
+        let resp = http
+            .get(server.url("/api/v1/organism"))
+            .bearer_auth(&server.admin)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(resp);
+            break;
+        }
+    }
+    let resp = limited.expect("the 6th quick request is limited");
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Unauthenticated routes are not limited per key.
+    assert_eq!(
+        http.get(server.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+/// Reads SSE events from `resp` until `want` of them have come.
+async fn read_events(resp: reqwest::Response, want: usize) -> Vec<(Option<u64>, String, Value)> {
+    use futures_util::StreamExt;
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while events.len() < want {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("events in time")
+            .expect("stream open")
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut id = None;
+            let mut kind = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id: ") {
+                    id = v.parse().ok();
+                } else if let Some(v) = line.strip_prefix("event: ") {
+                    kind = v.to_owned();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push_str(v);
+                }
+            }
+            if !kind.is_empty() {
+                events.push((id, kind, serde_json::from_str(&data).unwrap_or(Value::Null)));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_live_and_resume_after_a_disconnect() {
+    let server = Server::start("api-events", &[], &["--script", SCRIPT]);
+    let admin = Client::new(&server, Some(&server.admin));
+    let http = reqwest::Client::new();
+    let live = http
+        .get(server.url("/api/v1/events"))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    let (_, accepted) = admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    let first = read_events(live, 4).await;
+    assert_eq!(first[0].1, "run_started", "{first:?}");
+    assert!(
+        first
+            .iter()
+            .all(|(id, _, e)| e["thread"] == thread.as_str() && id.is_some())
+    );
+    admin.finished(&thread).await;
+    // Reconnect after the 4th event: the rest comes from the history, in order.
+    let last = first[3].0.unwrap();
+    let resumed = http
+        .get(server.url(&format!("/api/v1/events?thread={thread}")))
+        .bearer_auth(&server.admin)
+        .header("Last-Event-ID", last.to_string())
+        .send()
+        .await
+        .unwrap();
+    let rest = read_events(resumed, 3).await;
+    assert_eq!(rest[0].0, Some(last + 1), "{rest:?}");
+    assert!(rest.windows(2).all(|w| w[0].0 < w[1].0));
+    // A client that asks for events older than the history is told.
+    let old = http
+        .get(server.url("/api/v1/events"))
+        .bearer_auth(&server.admin)
+        .header("Last-Event-ID", "0")
+        .send()
+        .await
+        .unwrap();
+    let events = read_events(old, 1).await;
+    assert!(
+        events[0].1 == "run_started" || events[0].1 == "missed",
+        "{events:?}"
+    );
+    let (status, body) = {
+        let resp = http
+            .get(server.url("/api/v1/events"))
+            .bearer_auth(&server.admin)
+            .header("Last-Event-ID", "yesterday")
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.json::<Value>().await.unwrap())
+    };
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_with_runs_in_flight_loses_nothing() {
+    let data = temp_dir("api-stop");
+    let slow = slow_script(&data, 300);
+    let server = Server::start_in(data.clone(), &[], &["--script", &slow]);
+    let admin = Client::new(&server, Some(&server.admin));
+    let mut threads = Vec::new();
+    for _ in 0..20 {
+        let (status, accepted) = admin
+            .post("/api/v1/inject", json!({"text": QUESTION}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        threads.push(accepted["threadId"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (status, _) = admin.post("/api/v1/organism/stop", json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mut server = server;
+    let exit = server.wait();
+    assert!(exit.success(), "{exit}");
+    // Restarted, the host resumes every run that was stopped mid-way.
+    let server = Server::start_in(data, &[], &["--script", SCRIPT]);
+    let admin = Client::new(&server, Some(&server.admin));
+    for thread in &threads {
+        let result = admin.finished(thread).await;
+        assert_eq!(result["run"]["status"], "completed", "{result}");
+        assert!(
+            result["run"]["reply"]
+                .as_str()
+                .unwrap()
+                .contains("3 metering devices")
+        );
+        let (_, frames) = admin
+            .get(&format!("/api/v1/threads/{thread}/frames?limit=50"))
+            .await;
+        assert_eq!(frames["total"], 4, "{thread}: every frame once");
+        let (_, messages) = admin
+            .get(&format!("/api/v1/threads/{thread}/messages?limit=500"))
+            .await;
+        let items = messages["items"].as_array().unwrap();
+        assert!(
+            items.iter().all(|m| m["deliveredFrame"].is_u64()),
+            "nothing pending: {messages}"
+        );
+    }
+    server.terminate();
+}

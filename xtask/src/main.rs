@@ -36,9 +36,10 @@ enum Command {
     /// Install the build's system tools (cmake, clang, libclang-dev) and
     /// the wasm32-wasip2 target, fetch the model and build the plugins.
     Setup,
-    /// Set up everything, build the plugins and run the host's main job.
+    /// Set up everything, build the plugins and serve the assistant graph
+    /// (`weft serve` on 127.0.0.1:8080).
     Demo {
-        /// Passed to the demo (the user message to send).
+        /// Passed to `weft serve` (e.g. `--port 9000`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

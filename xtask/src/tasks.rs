@@ -8,9 +8,6 @@ use anyhow::{Result, bail};
 
 use crate::{build_plugins, cargo, fetch_model, setup};
 
-/// The question the demo asks when given none.
-const DEMO_QUESTION: &str = "how many devices does customer 1042 have?";
-
 /// Everything a fresh machine needs before building the host: system
 /// tools, the wasm target (with the plugins), the model.
 pub fn setup(root: &Path) -> Result<()> {
@@ -20,27 +17,16 @@ pub fn setup(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Set up, then run the host's main job: one message through
-/// `graphs/assistant.yaml` with `weft run`, answered by the embedded model
-/// (the sample Eras database is generated on first use).
+/// Set up, then run the host's main job: `weft serve` on the embedded
+/// defaults (the SQLite store in `data/`, the embedded model, the sample
+/// Eras database generated on first use, `graphs/assistant.yaml` active)
+/// on 127.0.0.1:8080 until Ctrl-C. Extra arguments go to `weft serve`.
 pub fn demo(root: &Path, args: &[String]) -> Result<()> {
     setup(root)?;
     let mut command = cargo(root);
-    command.args([
-        "run",
-        "--release",
-        "--package",
-        "weft",
-        "--",
-        "run",
-        "--graph",
-        "graphs/assistant.yaml",
-    ]);
-    if args.is_empty() {
-        command.arg(DEMO_QUESTION);
-    } else {
-        command.args(args);
-    }
+    command
+        .args(["run", "--release", "--package", "weft", "--", "serve"])
+        .args(args);
     run(command, "the demo")
 }
 

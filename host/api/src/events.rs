@@ -53,6 +53,11 @@ impl EventLog {
         recent.push_back(event);
     }
 
+    /// Live events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.live.subscribe()
+    }
+
     /// Events after `seq`, and how many before them are no longer kept.
     fn since(&self, seq: u64) -> (Vec<Arc<Event>>, u64) {
         let recent = self
@@ -99,6 +104,9 @@ pub struct EventQuery {
     pub thread: Option<String>,
     /// Resume after this event (the `Last-Event-ID` header wins).
     pub last_event_id: Option<u64>,
+    /// The API key, for clients that cannot set headers (EventSource).
+    #[allow(dead_code)] // read by the auth middleware, listed here for the document
+    pub access_token: Option<String>,
 }
 
 /// The engine's events as server-sent events. Each has `id` (its sequence

@@ -15,6 +15,7 @@ mod events;
 mod metrics;
 mod openapi;
 mod routes;
+mod ws;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -258,7 +259,19 @@ async fn authenticate(State(api): State<Arc<Api>>, mut request: Request, next: N
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         });
-    let key = bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+    // Browsers cannot set headers on WebSockets and EventSource: those two
+    // may pass the key as `access_token` in the query.
+    let streaming = matches!(request.uri().path(), "/api/v1/ws" | "/api/v1/events");
+    let from_query = streaming
+        .then(|| request.uri().query())
+        .flatten()
+        .and_then(|q| {
+            q.split('&')
+                .find_map(|pair| pair.strip_prefix("access_token="))
+        });
+    let key = bearer
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .or(from_query);
     let Some(key) = key else {
         return ApiError::unauthorized(
             "this needs an API key: send `Authorization: Bearer KEY` (or `X-Api-Key: KEY`)",

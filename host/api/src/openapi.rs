@@ -19,7 +19,7 @@ use crate::routes::*;
         agents, agent, pause_agent, resume_agent,
         threads, thread, thread_messages, thread_runs, thread_frames, result, kill, fork,
         inject, send, frames, usage, usage_threads, set_budget,
-        keys, create_key, revoke_key, crate::events::sse,
+        keys, create_key, revoke_key, crate::events::sse, crate::ws::chat,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,

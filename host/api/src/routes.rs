@@ -62,6 +62,7 @@ pub(crate) fn protected() -> Router<Arc<Api>> {
         .route("/api/v1/keys", get(keys).post(create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(revoke_key))
         .route("/api/v1/events", get(events::sse))
+        .route("/api/v1/ws", get(crate::ws::chat))
 }
 
 // ---- shapes ----------------------------------------------------------------

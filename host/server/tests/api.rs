@@ -725,3 +725,88 @@ async fn a_graceful_stop_with_runs_in_flight_loses_nothing() {
     }
     server.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_websocket_streams_a_question_to_the_assistant() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let server = Server::start("api-ws", &[], &["--script", SCRIPT]);
+    let ws_url = server.base.replace("http://", "ws://");
+    // Authentication comes before the upgrade.
+    let refused = tokio_tungstenite::connect_async(format!("{ws_url}/api/v1/ws")).await;
+    assert!(refused.is_err(), "no key, no socket");
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!(
+        "{ws_url}/api/v1/ws?access_token={}",
+        server.admin
+    ))
+    .await
+    .expect("websocket");
+    let mut next = async || -> Value {
+        let deadline = Duration::from_secs(30);
+        loop {
+            let msg = tokio::time::timeout(deadline, socket.next())
+                .await
+                .expect("a message in time")
+                .expect("socket open")
+                .unwrap();
+            if let Message::Text(text) = msg {
+                return serde_json::from_str(text.as_str()).unwrap();
+            }
+        }
+    };
+    let session = next().await;
+    assert_eq!(session["type"], "session");
+    let thread = session["threadId"].as_str().unwrap().to_owned();
+    drop(next);
+    socket
+        .send(Message::Text(
+            json!({"type": "message", "text": QUESTION})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let done = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .unwrap();
+        let Message::Text(text) = msg else { continue };
+        let value: Value = serde_json::from_str(text.as_str()).unwrap();
+        let kind = value["type"].as_str().unwrap().to_owned();
+        if kind == "done" {
+            break value;
+        }
+        seen.push((kind, value));
+    };
+    let kinds: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds[0], "accepted", "{kinds:?}");
+    assert!(kinds.contains(&"progress"), "{kinds:?}");
+    assert!(kinds.contains(&"delta"), "the reply streams: {kinds:?}");
+    assert!(kinds.contains(&"controls"), "{kinds:?}");
+    let streamed: String = seen
+        .iter()
+        .filter(|(k, _)| k == "delta")
+        .map(|(_, v)| v["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["reply"].as_str().unwrap().trim(), streamed.trim());
+    assert!(streamed.contains("3 metering devices"));
+    // Bad messages get an error and the session goes on.
+    socket
+        .send(Message::Text("{\"type\": \"shout\"}".into()))
+        .await
+        .unwrap();
+    let msg = socket.next().await.unwrap().unwrap();
+    let value: Value = serde_json::from_str(msg.into_text().unwrap().as_str()).unwrap();
+    assert_eq!(
+        (value["type"].as_str(), value["code"].as_str()),
+        (Some("error"), Some("invalid_message"))
+    );
+    // The thread is the one the session named.
+    let admin = Client::new(&server, Some(&server.admin));
+    let (_, result) = admin.get(&format!("/api/v1/threads/{thread}/result")).await;
+    assert_eq!(result["run"]["status"], "completed");
+}

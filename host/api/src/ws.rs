@@ -1,0 +1,217 @@
+//! The chat WebSocket (`GET /api/v1/ws`, authenticated before the upgrade).
+//!
+//! One socket is one session on one thread (`?thread=ID` to continue one;
+//! a new thread otherwise). The client sends JSON messages:
+//!
+//! - `{"type": "message", "text": "…"}`: a chat message for the graph's entry;
+//! - `{"type": "action", "action": "go:on", "data": {…}}`: a UI action for the `ui` node;
+//! - `{"type": "cancel"}`: kills the run in flight.
+//!
+//! The server sends `session` (on connect), `accepted` (a run started),
+//! `delta` (streamed text), `progress`, `controls` (the UI node's state),
+//! `done` (the run ended, with its reply) and `error` (`{code, message}`).
+//! The session outlives graph switches and runs: only the socket ends it.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use utoipa::IntoParams;
+use weft_engine::{DEFAULT_PROJECT, EventBody, Inbound};
+
+use crate::Api;
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, ApiResult, Query};
+
+/// Which thread the session continues.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WsQuery {
+    /// Continue this thread (a new one when absent).
+    pub thread: Option<String>,
+    /// The API key, for clients that cannot set headers (browsers).
+    #[allow(dead_code)] // read by the auth middleware, listed here for the document
+    pub access_token: Option<String>,
+}
+
+/// A client's message.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    Message {
+        text: String,
+    },
+    Action {
+        action: String,
+        #[serde(default)]
+        data: Value,
+    },
+    Cancel,
+}
+
+/// Chat over a WebSocket (see the module docs for the messages).
+#[utoipa::path(get, path = "/api/v1/ws", tag = "events", security(("key" = [])),
+    params(WsQuery),
+    responses((status = 101, description = "switching to the WebSocket protocol"),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
+pub(crate) async fn chat(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    who.require(Role::Operator)?;
+    let graph = api
+        .graphs
+        .active()
+        .ok_or_else(|| ApiError::unavailable("no_graph", "no graph is active"))?;
+    let project = who
+        .project
+        .clone()
+        .unwrap_or_else(|| DEFAULT_PROJECT.to_owned());
+    if let Some(id) = &q.thread {
+        let existing = match api.engine.store() {
+            Some(store) => store.thread(id).await?.map(|t| t.project),
+            None => None,
+        }
+        .or_else(|| api.engine.thread_project(id));
+        if existing.is_some_and(|p| !who.sees(&p)) {
+            return Err(ApiError::not_found(format!("no thread `{id}`")));
+        }
+    }
+    let thread = api
+        .engine
+        .open_thread_in(&project, q.thread.as_deref(), &graph);
+    Ok(upgrade
+        .max_message_size(api.config.body_limit)
+        .on_upgrade(move |socket| session(api, thread, socket)))
+}
+
+async fn session(api: Arc<Api>, thread: String, mut socket: WebSocket) {
+    let mut events = api.events.subscribe();
+    let mut closing = api.closing.subscribe();
+    if send(&mut socket, json!({"type": "session", "threadId": thread}))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let Some(Ok(incoming)) = incoming else { return };
+                let reply = match incoming {
+                    WsMessage::Text(text) => handle(&api, &thread, text.as_str()).await,
+                    WsMessage::Close(_) => return,
+                    WsMessage::Binary(_) => Some(error("invalid_message", "send JSON text messages")),
+                    _ => None,
+                };
+                if let Some(reply) = reply
+                    && send(&mut socket, reply).await.is_err()
+                {
+                    return;
+                }
+            }
+            event = events.recv() => {
+                let out = match event {
+                    Ok(e) if e.thread == thread => translate(&e),
+                    Ok(_) => None,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        Some(json!({"type": "missed", "missed": n}))
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if let Some(out) = out
+                    && send(&mut socket, out).await.is_err()
+                {
+                    return;
+                }
+            }
+            _ = closing.changed() => {
+                let _ = send(&mut socket, error("shutting_down", "the host is stopping")).await;
+                let _ = socket.send(WsMessage::Close(None)).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn send(socket: &mut WebSocket, value: Value) -> Result<(), axum::Error> {
+    socket.send(WsMessage::Text(value.to_string().into())).await
+}
+
+fn error(code: &str, message: impl Into<String>) -> Value {
+    json!({"type": "error", "code": code, "message": message.into()})
+}
+
+/// Acts on one client message; returns the immediate answer.
+async fn handle(api: &Api, thread: &str, text: &str) -> Option<Value> {
+    let message: ClientMessage = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => return Some(error("invalid_message", e.to_string())),
+    };
+    let inbound = match message {
+        ClientMessage::Cancel => {
+            return Some(match api.engine.kill(thread) {
+                Ok(run) => json!({"type": "cancelled", "runId": run}),
+                Err(_) => error("not_running", "no run is in flight"),
+            });
+        }
+        ClientMessage::Message { text } if text.trim().is_empty() => {
+            return Some(error("invalid_message", "the text is empty"));
+        }
+        ClientMessage::Message { text } => Inbound::user_text(&text),
+        ClientMessage::Action { action, data } => {
+            let mut body = match data {
+                Value::Object(map) => map,
+                Value::Null => serde_json::Map::new(),
+                _ => return Some(error("invalid_message", "`data` must be an object")),
+            };
+            body.insert("action".into(), Value::String(action));
+            Inbound::to("ui", "action", &Value::Object(body))
+        }
+    };
+    match api.engine.start_run(thread, inbound).await {
+        Ok(handle) => {
+            api.metrics.run_started();
+            Some(json!({"type": "accepted", "runId": handle.run}))
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            Some(error(&e.code, e.message))
+        }
+    }
+}
+
+/// What the client sees of an engine event.
+fn translate(event: &weft_engine::Event) -> Option<Value> {
+    let node = event.node.as_deref();
+    match &event.body {
+        EventBody::Streaming { delta } => {
+            Some(json!({"type": "delta", "node": node, "text": delta}))
+        }
+        EventBody::Progress { text } => {
+            Some(json!({"type": "progress", "node": node, "text": text}))
+        }
+        EventBody::Updated(state) if node == Some("ui") => {
+            Some(json!({"type": "controls", "state": state}))
+        }
+        EventBody::Error(e) => {
+            Some(json!({"type": "error", "node": node, "code": e.code, "message": e.message}))
+        }
+        EventBody::FrameTrace(trace) => Some(json!({
+            "type": "done",
+            "runId": trace.run,
+            "status": trace.status.as_str(),
+            "reply": trace.reply,
+            "frames": trace.frames,
+        })),
+        _ => None,
+    }
+}

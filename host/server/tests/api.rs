@@ -741,23 +741,14 @@ async fn the_chat_websocket_streams_a_question_to_the_assistant() {
     ))
     .await
     .expect("websocket");
-    let mut next = async || -> Value {
-        let deadline = Duration::from_secs(30);
-        loop {
-            let msg = tokio::time::timeout(deadline, socket.next())
-                .await
-                .expect("a message in time")
-                .expect("socket open")
-                .unwrap();
-            if let Message::Text(text) = msg {
-                return serde_json::from_str(text.as_str()).unwrap();
-            }
-        }
-    };
-    let session = next().await;
+    let first = tokio::time::timeout(Duration::from_secs(30), socket.next())
+        .await
+        .expect("a message in time")
+        .expect("socket open")
+        .unwrap();
+    let session: Value = serde_json::from_str(first.into_text().unwrap().as_str()).unwrap();
     assert_eq!(session["type"], "session");
     let thread = session["threadId"].as_str().unwrap().to_owned();
-    drop(next);
     socket
         .send(Message::Text(
             json!({"type": "message", "text": QUESTION})

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod error;
 mod events;
+mod instances;
 mod metrics;
 mod openapi;
 mod routes;

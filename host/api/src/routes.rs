@@ -63,6 +63,7 @@ pub(crate) fn protected() -> Router<Arc<Api>> {
         .route("/api/v1/keys/{id}", axum::routing::delete(revoke_key))
         .route("/api/v1/events", get(events::sse))
         .route("/api/v1/ws", get(crate::ws::chat))
+        .merge(crate::instances::routes())
 }
 
 // ---- shapes ----------------------------------------------------------------

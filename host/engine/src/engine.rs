@@ -258,6 +258,7 @@ pub struct Engine {
     /// Graph versions this process has stored or rebuilt, by id.
     versions: Mutex<HashMap<String, Arc<LoadedGraph>>>,
     threads: Mutex<HashMap<String, ThreadEntry>>,
+    pub(crate) instances: crate::instances::Instances,
     /// Set by [`shutdown`](Engine::shutdown): runs stop at their next frame
     /// boundary and no new run starts.
     pub(crate) stopping: watch::Sender<bool>,
@@ -380,6 +381,7 @@ impl Engine {
         let paused = store.paused_nodes().await?;
         let engine = Self::build(runtime, plugins, backends, config, Some(store));
         engine.paused.send_modify(|p| p.extend(paused));
+        engine.restore_instances().await?;
         engine.ledger.restore(history);
         for (project, budget) in budgets {
             engine
@@ -438,6 +440,7 @@ impl Engine {
             store,
             versions: Mutex::default(),
             threads: Mutex::default(),
+            instances: crate::instances::Instances::default(),
             stopping: watch::Sender::new(false),
             running: watch::Sender::new(0),
             traces: Mutex::default(),

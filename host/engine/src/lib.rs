@@ -27,6 +27,7 @@ mod durable;
 mod engine;
 pub mod events;
 pub mod graph;
+pub mod instances;
 mod loaded;
 mod plugins;
 mod replay;
@@ -45,6 +46,7 @@ pub use events::{Bus, Event, EventBody};
 pub use graph::{
     Graph, GraphError, Node, PluginRef, PluginResolver, Problem, ProblemKind, Severity,
 };
+pub use instances::{Instance, InstanceError, InstanceStatus};
 pub use loaded::{LoadError, LoadedGraph};
 pub use plugins::{PluginSet, SkippedPlugin};
 pub use replay::{Divergence, ReplayOptions, ReplayPlugins, ReplayReport};

@@ -180,6 +180,34 @@ pub struct StoredRun {
     pub ended_ms: Option<u64>,
 }
 
+/// An agent instance as stored (see [`crate::instances`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredInstance {
+    /// Id.
+    pub id: String,
+    /// Project.
+    pub project: String,
+    /// Name for people.
+    pub name: String,
+    /// The plugin it runs (`describe` name).
+    pub plugin: String,
+    /// Its thread.
+    pub thread: String,
+    /// `idle`, `working`, `waiting`, `paused` or `terminated`.
+    pub status: String,
+    /// Tasks finished.
+    pub tasks_completed: u64,
+    /// Its config (a JSON object, as text).
+    pub config: String,
+    /// Creation, Unix ms.
+    pub created_ms: u64,
+    /// Last change, Unix ms.
+    pub updated_ms: u64,
+    /// Termination, Unix ms.
+    pub terminated_ms: Option<u64>,
+}
+
 /// The durable start of a run: commit before the run's first frame, so
 /// that an accepted message is never lost.
 #[derive(Debug, Clone, PartialEq)]
@@ -453,6 +481,11 @@ pub trait Store: Send + Sync + 'static {
         project: &str,
         budget: Option<MoneyBudget>,
     ) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Every agent instance.
+    fn instances(&self) -> BoxFuture<'_, StoreResult<Vec<StoredInstance>>>;
+    /// Keeps an agent instance (created or changed).
+    fn put_instance(&self, instance: StoredInstance) -> BoxFuture<'_, StoreResult<()>>;
 
     /// Nodes an operator paused (they stay paused across restarts).
     fn paused_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<String>>>;

@@ -801,3 +801,164 @@ async fn the_chat_websocket_streams_a_question_to_the_assistant() {
     let (_, result) = admin.get(&format!("/api/v1/threads/{thread}/result")).await;
     assert_eq!(result["run"]["status"], "completed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_instances_follow_the_lifecycle_and_transitions_are_atomic() {
+    let data = temp_dir("api-instances");
+    // The demo script, and an answer for a memorizer that runs as an
+    // instance (whose node is named after the instance).
+    let text = std::fs::read_to_string(root().join(SCRIPT)).unwrap();
+    let mut rules: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let notes = rules.iter().find(|r| r["node"] == "memorizer").unwrap()["answer"].clone();
+    rules.push(
+        json!({"contains": "You keep notes", "answer": notes, "repeat": true, "delay_ms": 300}),
+    );
+    let script = data.join("instances.json");
+    std::fs::write(&script, serde_json::to_string(&rules).unwrap()).unwrap();
+    let server = Server::start_in(data.clone(), &[], &["--script", script.to_str().unwrap()]);
+    let admin = Client::new(&server, Some(&server.admin));
+    let acme = Client::new(&server, Some(&key(&admin, "operator", Some("acme")).await));
+    let globex = Client::new(
+        &server,
+        Some(&key(&admin, "operator", Some("globex")).await),
+    );
+
+    // A real task body: what the input node sends the memorizer.
+    let (_, accepted) = admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    admin.finished(&thread).await;
+    let (_, messages) = admin
+        .get(&format!("/api/v1/threads/{thread}/messages?limit=500"))
+        .await;
+    let command = messages["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["from"] == "input" && m["to"] == "memorizer")
+        .unwrap();
+    let body: Value = serde_json::from_str(command["body"].as_str().unwrap()).unwrap();
+    let kind = command["kind"].as_str().unwrap().to_owned();
+
+    let base = "/api/v1/projects/acme/agents";
+    let (status, spawned) = acme
+        .post(base, json!({"name": "notes", "plugin": "memorizer"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{spawned}");
+    assert_eq!(spawned["status"], "idle");
+    let id = spawned["id"].as_str().unwrap().to_owned();
+    let one = format!("{base}/{id}");
+    let (status, body_err) = acme
+        .post(base, json!({"name": "x", "plugin": "nope"}))
+        .await;
+    assert_error(
+        status,
+        &body_err,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    );
+
+    // A task makes it work, then it is idle again, with its usage.
+    let (status, task) = acme
+        .post(&format!("{one}/tasks"), json!({"kind": kind, "body": body}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{task}");
+    let (_, working) = acme.get(&one).await;
+    assert_eq!(working["status"], "working", "{working}");
+    let (status, busy) = acme
+        .post(&format!("{one}/tasks"), json!({"kind": kind, "body": body}))
+        .await;
+    assert_error(status, &busy, StatusCode::CONFLICT, "invalid_transition");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let idle = loop {
+        let (_, now) = acme.get(&one).await;
+        if now["status"] == "idle" {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "still {now}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    };
+    assert_eq!(idle["tasksCompleted"], 1);
+    assert!(idle["tokensUsed"].as_u64().unwrap() > 0, "{idle}");
+
+    // Clients cannot set system-owned states; the state machine decides.
+    let (status, err) = acme
+        .send(
+            reqwest::Method::PATCH,
+            &one,
+            Some(json!({"status": "working"})),
+        )
+        .await;
+    assert_error(status, &err, StatusCode::BAD_REQUEST, "system_owned_state");
+    let (status, renamed) = acme
+        .send(
+            reqwest::Method::PATCH,
+            &one,
+            Some(json!({"name": "notes-2"})),
+        )
+        .await;
+    assert_eq!(
+        (status, renamed["name"].as_str()),
+        (StatusCode::OK, Some("notes-2"))
+    );
+
+    // Of ten concurrent pauses exactly one wins.
+    let pause_path = format!("{one}/pause");
+    let pauses = (0..10).map(|_| acme.post(&pause_path, json!({})));
+    let results = futures_util::future::join_all(pauses).await;
+    let won = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let lost = results
+        .iter()
+        .filter(|(s, b)| *s == StatusCode::CONFLICT && b["error"]["code"] == "invalid_transition")
+        .count();
+    assert_eq!((won, lost), (1, 9), "{results:?}");
+    let (status, err) = acme
+        .post(&format!("{one}/tasks"), json!({"kind": kind, "body": body}))
+        .await;
+    assert_error(status, &err, StatusCode::CONFLICT, "invalid_transition");
+    let (status, resumed) = acme.post(&format!("{one}/resume"), json!({})).await;
+    assert_eq!(
+        (status, resumed["status"].as_str()),
+        (StatusCode::OK, Some("idle"))
+    );
+
+    // Another project sees nothing.
+    let (status, err) = globex.get(&one.replace("acme", "globex")).await;
+    assert_error(status, &err, StatusCode::NOT_FOUND, "not_found");
+    let (status, err) = globex.get(&one).await;
+    assert_error(status, &err, StatusCode::NOT_FOUND, "not_found");
+    let (_, list) = acme.get(&format!("{base}?status=idle")).await;
+    assert_eq!(list["total"], 1);
+
+    // Terminated is final.
+    let (status, gone) = acme.send(reqwest::Method::DELETE, &one, None).await;
+    assert_eq!(
+        (status, gone["status"].as_str()),
+        (StatusCode::OK, Some("terminated")),
+        "{gone}"
+    );
+    assert!(gone["terminatedMs"].is_u64());
+    let (status, err) = acme.post(&format!("{one}/resume"), json!({})).await;
+    assert_error(status, &err, StatusCode::CONFLICT, "invalid_transition");
+    let (_, metrics) = acme.get(&format!("{base}/metrics")).await;
+    assert_eq!(
+        (metrics["total"].as_u64(), metrics["terminated"].as_u64()),
+        (Some(1), Some(1)),
+        "{metrics}"
+    );
+    assert_eq!(metrics["tasksCompleted"], 1);
+    let (_, one_metrics) = acme.get(&format!("{one}/metrics")).await;
+    assert_eq!(one_metrics["total"], 1);
+
+    // Instances survive a restart.
+    let status = server.terminate();
+    assert!(status.success());
+    let server = Server::start_in(data, &[], &["--script", script.to_str().unwrap()]);
+    let admin = Client::new(&server, Some(&server.admin));
+    let (_, after) = admin.get(&one).await;
+    assert_eq!(
+        (after["status"].as_str(), after["name"].as_str()),
+        (Some("terminated"), Some("notes-2"))
+    );
+}

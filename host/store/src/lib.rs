@@ -27,8 +27,8 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, Page, PluginBlob, PruneReport, RunEnd, RunStart,
-    StoreResult, StoredFrame, StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun,
-    UsageHistory,
+    StoreResult, StoredFrame, StoredInstance, StoredMessage, StoredRun, StoredThread, ThreadFilter,
+    UnfinishedRun, UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store, StoreError};
 use weft_runtime::capabilities::BoxFuture;
@@ -604,6 +604,14 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'_, StoreResult<()>> {
         let project = project.to_owned();
         Box::pin(self.write(move |c, _| sql::set_project_budget(c, &project, budget)))
+    }
+
+    fn instances(&self) -> BoxFuture<'_, StoreResult<Vec<StoredInstance>>> {
+        Box::pin(self.read(sql::instances))
+    }
+
+    fn put_instance(&self, instance: StoredInstance) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| sql::put_instance(c, &instance)))
     }
 
     fn paused_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<String>>> {

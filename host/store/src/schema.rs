@@ -159,6 +159,23 @@ CREATE TABLE node_states (
     updated_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // 3: agent instances.
+    r#"
+CREATE TABLE instances (
+    id              TEXT PRIMARY KEY,
+    project         TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    plugin          TEXT NOT NULL,
+    thread          TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    tasks_completed INTEGER NOT NULL,
+    config          TEXT NOT NULL,
+    created_ms      INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL,
+    terminated_ms   INTEGER
+) WITHOUT ROWID;
+CREATE INDEX instances_by_project ON instances(project, status);
+"#,
 ];
 
 /// The schema version this weft writes.

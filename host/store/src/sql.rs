@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, InvocationRecord, InvocationTotals, Page, PluginBlob,
-    PruneReport, RecordedOutput, RunEnd, RunStart, StoreResult, StoredFrame, StoredMessage,
-    StoredRun, StoredThread, ThreadFilter, UnfinishedRun, UsageHistory,
+    PruneReport, RecordedOutput, RunEnd, RunStart, StoreResult, StoredFrame, StoredInstance,
+    StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun, UsageHistory,
 };
 use weft_engine::trace::FrameRecord;
 use weft_engine::{MoneyBudget, StoreError, UsageEvent};
@@ -366,6 +366,59 @@ pub(crate) fn set_project_budget(
         "INSERT INTO projects (id, budget, updated_ms) VALUES (?1, ?2, ?3)
          ON CONFLICT (id) DO UPDATE SET budget = excluded.budget, updated_ms = excluded.updated_ms",
         params![project, budget, now_ms()],
+    )
+    .map_err(error)?;
+    Ok(())
+}
+
+pub(crate) fn instances(c: &Connection) -> StoreResult<Vec<StoredInstance>> {
+    let mut s = c
+        .prepare(
+            "SELECT id, project, name, plugin, thread, status, tasks_completed, config,
+                    created_ms, updated_ms, terminated_ms
+             FROM instances ORDER BY created_ms, id",
+        )
+        .map_err(error)?;
+    s.query_map([], |r| {
+        Ok(StoredInstance {
+            id: r.get(0)?,
+            project: r.get(1)?,
+            name: r.get(2)?,
+            plugin: r.get(3)?,
+            thread: r.get(4)?,
+            status: r.get(5)?,
+            tasks_completed: r.get::<_, i64>(6)? as u64,
+            config: r.get(7)?,
+            created_ms: r.get::<_, i64>(8)? as u64,
+            updated_ms: r.get::<_, i64>(9)? as u64,
+            terminated_ms: r.get::<_, Option<i64>>(10)?.map(|n| n as u64),
+        })
+    })
+    .and_then(Iterator::collect)
+    .map_err(error)
+}
+
+pub(crate) fn put_instance(c: &Connection, i: &StoredInstance) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO instances (id, project, name, plugin, thread, status, tasks_completed, config,
+             created_ms, updated_ms, terminated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status,
+             tasks_completed = excluded.tasks_completed, config = excluded.config,
+             updated_ms = excluded.updated_ms, terminated_ms = excluded.terminated_ms",
+        params![
+            i.id,
+            i.project,
+            i.name,
+            i.plugin,
+            i.thread,
+            i.status,
+            int(i.tasks_completed),
+            i.config,
+            int(i.created_ms),
+            int(i.updated_ms),
+            i.terminated_ms.map(int)
+        ],
     )
     .map_err(error)?;
     Ok(())

@@ -1,0 +1,408 @@
+//! Agent instances: a plugin spawned as a named agent of a project, with
+//! the lifecycle of the seed Syndarix (idle, working, waiting, paused,
+//! terminated).
+//!
+//! An instance runs its plugin as the only node of its own graph, on its
+//! own thread: a task is a run on that thread. `working` and `waiting` are
+//! owned by the engine (a task in flight; a task waiting on a budget or a
+//! pause); clients move instances between `idle`, `paused` and
+//! `terminated` only. Transitions are checked against the state machine and
+//! applied one at a time (an async lock held across the store write), so
+//! of two concurrent requests exactly one wins.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use weft_runtime::Capability;
+
+use crate::engine::{Engine, EngineError, RunHandle};
+use crate::store::StoredInstance;
+use crate::{Inbound, LoadedGraph};
+
+/// Where an instance is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceStatus {
+    /// Ready for a task.
+    Idle,
+    /// A task is running (engine-owned).
+    Working,
+    /// A task waits on a budget or a pause (engine-owned).
+    Waiting,
+    /// Takes no tasks until resumed.
+    Paused,
+    /// Gone for good.
+    Terminated,
+}
+
+impl InstanceStatus {
+    /// The states a status may move to.
+    pub fn targets(self) -> &'static [InstanceStatus] {
+        use InstanceStatus::*;
+        match self {
+            Idle => &[Working, Paused, Terminated],
+            Working => &[Idle, Waiting, Paused, Terminated],
+            Waiting => &[Idle, Working, Paused, Terminated],
+            Paused => &[Idle, Terminated],
+            Terminated => &[],
+        }
+    }
+
+    /// Whether the engine alone may set it.
+    pub fn system_owned(self) -> bool {
+        matches!(self, Self::Working | Self::Waiting)
+    }
+
+    /// The name in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Working => "working",
+            Self::Waiting => "waiting",
+            Self::Paused => "paused",
+            Self::Terminated => "terminated",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+    }
+}
+
+/// Why an instance request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstanceError {
+    /// No such instance (or not in the caller's project).
+    #[error("no agent instance `{0}`")]
+    Unknown(String),
+    /// No plugin of this name is loaded.
+    #[error("no plugin `{0}` is loaded")]
+    UnknownPlugin(String),
+    /// The state machine does not allow this.
+    #[error("agent instance `{id}` cannot go from {from} to {to}")]
+    Transition {
+        /// Instance.
+        id: String,
+        /// Its status.
+        from: &'static str,
+        /// The status asked for.
+        to: &'static str,
+    },
+    /// Clients cannot set `working` or `waiting`.
+    #[error("`{0}` is set by the engine, not by clients")]
+    SystemOwned(&'static str),
+    /// The engine refused (store, busy thread …).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl InstanceError {
+    /// A stable code for APIs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unknown(_) => "not_found",
+            Self::UnknownPlugin(_) => "unknown_plugin",
+            Self::Transition { .. } => "invalid_transition",
+            Self::SystemOwned(_) => "system_owned_state",
+            Self::Engine(e) => e.code(),
+        }
+    }
+}
+
+/// An instance as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instance {
+    /// Id.
+    #[serde(flatten)]
+    pub stored: StoredInstance,
+    /// Tokens its tasks used.
+    pub tokens_used: u64,
+    /// Cost of its tasks.
+    pub cost_incurred: f64,
+    /// The task in flight.
+    pub current_run: Option<String>,
+}
+
+/// The instances of an engine.
+#[derive(Default)]
+pub(crate) struct Instances {
+    map: tokio::sync::Mutex<BTreeMap<String, StoredInstance>>,
+}
+
+fn grants_yaml(caps: &[Capability]) -> String {
+    let names: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
+    format!("[{}]", names.join(", "))
+}
+
+impl Engine {
+    /// Loads the stored instances (at start-up).
+    pub(crate) async fn restore_instances(&self) -> Result<(), EngineError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let mut map = self.instances.map.lock().await;
+        for i in store.instances().await? {
+            map.insert(i.id.clone(), i);
+        }
+        Ok(())
+    }
+
+    /// The one-node graph an instance runs: its plugin, granted what the
+    /// plugin asks for, with the instance's config.
+    async fn instance_graph(&self, i: &StoredInstance) -> Result<Arc<LoadedGraph>, InstanceError> {
+        let plugin = self
+            .plugins()
+            .get(&crate::PluginRef::Name(i.plugin.clone()))
+            .ok_or_else(|| InstanceError::UnknownPlugin(i.plugin.clone()))?;
+        let yaml = format!(
+            "name: {id}\nentry: {id}\nnodes:\n  {id}: {{ plugin: {plugin}, grants: {grants}, config: {config} }}\n",
+            id = i.id,
+            plugin = i.plugin,
+            grants = grants_yaml(&plugin.info().capabilities),
+            config = i.config,
+        );
+        let graph = LoadedGraph::from_yaml(
+            &yaml,
+            std::path::Path::new(&format!("instances/{}.yaml", i.id)),
+            self.plugins(),
+            self.runtime(),
+        )
+        .await
+        .map_err(|e| EngineError::GraphVersion {
+            version: i.id.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Arc::new(graph))
+    }
+
+    async fn save_instance(&self, i: &StoredInstance) -> Result<(), EngineError> {
+        if let Some(store) = &self.store {
+            store.put_instance(i.clone()).await?;
+        }
+        Ok(())
+    }
+
+    fn instance_view(&self, stored: StoredInstance) -> Instance {
+        let usage = crate::usage::Ledger::breakdown(self.ledger.as_ref())
+            .by_thread
+            .remove(&stored.thread)
+            .unwrap_or_default();
+        Instance {
+            current_run: self.active_run(&stored.thread),
+            tokens_used: usage.prompt_tokens + usage.completion_tokens,
+            cost_incurred: usage.cost,
+            stored,
+        }
+    }
+
+    /// Spawns an instance of `plugin` in `project`: `idle`, on its own thread.
+    pub async fn spawn_instance(
+        &self,
+        project: &str,
+        name: &str,
+        plugin: &str,
+        config: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Instance, InstanceError> {
+        let id = format!(
+            "agent-{}",
+            &crate::engine::new_thread_id()["thread-".len()..]
+        );
+        let now = self.budgets.now_ms();
+        let stored = StoredInstance {
+            thread: format!("{id}.thread"),
+            id: id.clone(),
+            project: project.to_owned(),
+            name: name.to_owned(),
+            plugin: plugin.to_owned(),
+            status: InstanceStatus::Idle.as_str().to_owned(),
+            tasks_completed: 0,
+            config: serde_json::Value::Object(config).to_string(),
+            created_ms: now,
+            updated_ms: now,
+            terminated_ms: None,
+        };
+        // Fails early for an unknown plugin or a config it rejects.
+        let graph = self.instance_graph(&stored).await?;
+        self.open_thread_in(project, Some(&stored.thread), &graph);
+        let mut map = self.instances.map.lock().await;
+        self.save_instance(&stored).await?;
+        map.insert(id, stored.clone());
+        Ok(self.instance_view(stored))
+    }
+
+    /// Instances, oldest first; `project` and `status` filter.
+    pub async fn instances(&self, project: Option<&str>, status: Option<&str>) -> Vec<Instance> {
+        let map = self.instances.map.lock().await;
+        map.values()
+            .filter(|i| project.is_none_or(|p| p == i.project))
+            .filter(|i| status.is_none_or(|s| s == i.status))
+            .cloned()
+            .map(|i| self.instance_view(i))
+            .collect()
+    }
+
+    /// One instance (in `project`, when given).
+    pub async fn instance(
+        &self,
+        id: &str,
+        project: Option<&str>,
+    ) -> Result<Instance, InstanceError> {
+        let map = self.instances.map.lock().await;
+        map.get(id)
+            .filter(|i| project.is_none_or(|p| p == i.project))
+            .cloned()
+            .map(|i| self.instance_view(i))
+            .ok_or_else(|| InstanceError::Unknown(id.to_owned()))
+    }
+
+    /// A client's transition: to `idle` (resume), `paused` or
+    /// `terminated`. Pausing holds the instance's node (a task in flight
+    /// waits); terminating kills its task.
+    pub async fn transition_instance(
+        &self,
+        id: &str,
+        project: Option<&str>,
+        to: InstanceStatus,
+    ) -> Result<Instance, InstanceError> {
+        if to.system_owned() {
+            return Err(InstanceError::SystemOwned(to.as_str()));
+        }
+        let mut map = self.instances.map.lock().await;
+        let current = map
+            .get(id)
+            .filter(|i| project.is_none_or(|p| p == i.project))
+            .cloned()
+            .ok_or_else(|| InstanceError::Unknown(id.to_owned()))?;
+        let from = InstanceStatus::parse(&current.status).unwrap_or(InstanceStatus::Terminated);
+        // `idle` from paused is a resume; a paused instance whose task is
+        // still in flight goes back to working.
+        let busy = self.active_run(&current.thread).is_some();
+        let target = if to == InstanceStatus::Idle && busy {
+            InstanceStatus::Working
+        } else {
+            to
+        };
+        if !from.targets().contains(&to) {
+            return Err(InstanceError::Transition {
+                id: id.to_owned(),
+                from: from.as_str(),
+                to: to.as_str(),
+            });
+        }
+        let mut next = current.clone();
+        next.status = target.as_str().to_owned();
+        next.updated_ms = self.budgets.now_ms();
+        if target == InstanceStatus::Terminated {
+            next.terminated_ms = Some(next.updated_ms);
+        }
+        self.save_instance(&next).await?;
+        match target {
+            InstanceStatus::Paused => {
+                self.pause(id);
+            }
+            InstanceStatus::Terminated => {
+                self.resume(id);
+                let _ = self.kill(&current.thread);
+            }
+            _ => {
+                self.resume(id);
+            }
+        }
+        map.insert(id.to_owned(), next.clone());
+        Ok(self.instance_view(next))
+    }
+
+    /// Renames an instance.
+    pub async fn rename_instance(
+        &self,
+        id: &str,
+        project: Option<&str>,
+        name: &str,
+    ) -> Result<Instance, InstanceError> {
+        let mut map = self.instances.map.lock().await;
+        let mut next = map
+            .get(id)
+            .filter(|i| project.is_none_or(|p| p == i.project))
+            .cloned()
+            .ok_or_else(|| InstanceError::Unknown(id.to_owned()))?;
+        next.name = name.to_owned();
+        next.updated_ms = self.budgets.now_ms();
+        self.save_instance(&next).await?;
+        map.insert(id.to_owned(), next.clone());
+        Ok(self.instance_view(next))
+    }
+
+    /// Gives an idle instance a task (a message for its plugin): it is
+    /// `working` until the task's run ends, then `idle` again.
+    pub async fn instance_task(
+        self: &Arc<Self>,
+        id: &str,
+        project: Option<&str>,
+        kind: &str,
+        body: &serde_json::Value,
+    ) -> Result<RunHandle, InstanceError> {
+        let mut map = self.instances.map.lock().await;
+        let current = map
+            .get(id)
+            .filter(|i| project.is_none_or(|p| p == i.project))
+            .cloned()
+            .ok_or_else(|| InstanceError::Unknown(id.to_owned()))?;
+        let from = InstanceStatus::parse(&current.status).unwrap_or(InstanceStatus::Terminated);
+        if !from.targets().contains(&InstanceStatus::Working) || from == InstanceStatus::Working {
+            return Err(InstanceError::Transition {
+                id: id.to_owned(),
+                from: from.as_str(),
+                to: InstanceStatus::Working.as_str(),
+            });
+        }
+        let graph = self.instance_graph(&current).await?;
+        self.open_thread_in(&current.project, Some(&current.thread), &graph);
+        let handle = self
+            .start_run(&current.thread, Inbound::to(id, kind, body))
+            .await?;
+        let mut next = current;
+        next.status = InstanceStatus::Working.as_str().to_owned();
+        next.updated_ms = self.budgets.now_ms();
+        self.save_instance(&next).await?;
+        map.insert(id.to_owned(), next);
+        drop(map);
+        // When the task ends, the instance is idle again (unless a client
+        // paused or terminated it meanwhile).
+        let engine = Arc::clone(self);
+        let instance = id.to_owned();
+        let run = handle.run.clone();
+        let mut events = self.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(e) if e.run == run && matches!(e.body, crate::EventBody::FrameTrace(_)) => {
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if engine.active_run(&format!("{instance}.thread")).is_none() {
+                            break;
+                        }
+                    }
+                    Err(_) => return,
+                }
+            }
+            let mut map = engine.instances.map.lock().await;
+            if let Some(i) = map.get(&instance).cloned()
+                && i.status == InstanceStatus::Working.as_str()
+            {
+                let mut next = i;
+                next.status = InstanceStatus::Idle.as_str().to_owned();
+                next.tasks_completed += 1;
+                next.updated_ms = engine.budgets.now_ms();
+                if let Err(e) = engine.save_instance(&next).await {
+                    tracing::error!(instance, error = %e, "instance state not stored");
+                }
+                map.insert(instance, next);
+            }
+        });
+        Ok(handle)
+    }
+}

@@ -10,6 +10,7 @@ mod fetch_model;
 mod manifest;
 mod setup;
 mod tasks;
+mod tools;
 
 use std::path::{Path, PathBuf};
 

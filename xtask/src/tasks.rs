@@ -30,11 +30,12 @@ pub fn demo(root: &Path, args: &[String]) -> Result<()> {
     run(command, "the demo")
 }
 
-/// Set up, then run every test of the workspace (release: the
+/// Set up (and install the test tools), then run every test of the workspace (release: the
 /// wasmtime compiler is far too slow unoptimised). Extra arguments go to
 /// `cargo test`.
 pub fn test(root: &Path, args: &[String]) -> Result<()> {
     setup(root)?;
+    crate::tools::schemathesis(root)?;
     let mut command = cargo(root);
     command
         .args(["test", "--release", "--workspace"])

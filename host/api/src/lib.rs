@@ -14,6 +14,7 @@ pub mod error;
 mod events;
 mod instances;
 mod metrics;
+mod more;
 mod openapi;
 mod routes;
 mod ws;
@@ -83,6 +84,22 @@ impl Graphs {
     pub fn insert(&self, graph: Arc<LoadedGraph>) {
         let name = graph.graph().name().to_owned();
         write(&self.by_name).insert(name, graph);
+    }
+
+    /// Puts `new` in the place of `old` (under its new name if it was
+    /// renamed; still active if `old` was).
+    pub fn replace(&self, old: &LoadedGraph, new: Arc<LoadedGraph>) {
+        let old_name = old.graph().name().to_owned();
+        let new_name = new.graph().name().to_owned();
+        {
+            let mut by_name = write(&self.by_name);
+            by_name.remove(&old_name);
+            by_name.insert(new_name.clone(), new);
+        }
+        let mut active = write(&self.active);
+        if *active == old_name {
+            *active = new_name;
+        }
     }
 
     /// Makes `name` the active graph; false if there is no such graph.

@@ -24,6 +24,8 @@ use crate::routes::*;
         crate::instances::update, crate::instances::pause, crate::instances::resume,
         crate::instances::terminate, crate::instances::task, crate::instances::project_metrics,
         crate::instances::metrics,
+        crate::more::capabilities, crate::more::capability, crate::more::messages,
+        crate::more::usage_node, crate::more::usage_model, crate::more::reload,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
@@ -33,6 +35,8 @@ use crate::routes::*;
         crate::instances::InstanceView, crate::instances::SpawnRequest,
         crate::instances::UpdateRequest, crate::instances::TaskRequest,
         crate::instances::TaskAccepted, crate::instances::InstanceMetrics,
+        crate::more::Capability, crate::more::CapabilityDetail, crate::more::GraphChange,
+        crate::more::ReloadReport, crate::more::ReloadError,
     )),
     modifiers(&Security),
 )]

@@ -64,6 +64,7 @@ pub(crate) fn protected() -> Router<Arc<Api>> {
         .route("/api/v1/events", get(events::sse))
         .route("/api/v1/ws", get(crate::ws::chat))
         .merge(crate::instances::routes())
+        .merge(crate::more::routes())
 }
 
 // ---- shapes ----------------------------------------------------------------

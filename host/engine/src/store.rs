@@ -513,6 +513,15 @@ pub trait Store: Send + Sync + 'static {
         from: u64,
         to: u64,
     ) -> BoxFuture<'_, StoreResult<Vec<StoredFrame>>>;
+    /// Messages sent to or by `node` (all when `None`), in `project` (all
+    /// when `None`), newest first.
+    fn node_messages(
+        &self,
+        node: Option<String>,
+        project: Option<String>,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredMessage>>>;
     /// A thread's messages in the order they were stored.
     fn messages(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredMessage>>>;
     /// The usage history for the ledger.

@@ -962,3 +962,90 @@ async fn agent_instances_follow_the_lifecycle_and_transitions_are_atomic() {
         (Some("terminated"), Some("notes-2"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capabilities_history_usage_details_and_a_diff_based_reload() {
+    let data = temp_dir("api-more");
+    let graphs = data.join("graphs");
+    std::fs::create_dir_all(&graphs).unwrap();
+    let graph = graphs.join("assistant.yaml");
+    std::fs::copy(root().join("graphs/assistant.yaml"), &graph).unwrap();
+    let server = Server::start_in(
+        data,
+        &[],
+        &[
+            "--script",
+            SCRIPT,
+            "--graph",
+            graph.to_str().unwrap(),
+            "--graphs",
+            graphs.to_str().unwrap(),
+        ],
+    );
+    let admin = Client::new(&server, Some(&server.admin));
+    let (_, caps) = admin.get("/api/v1/capabilities").await;
+    let eras = caps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "eras")
+        .unwrap();
+    assert_eq!(eras["agents"], json!(["eras"]));
+    assert!(eras["needs"].as_array().unwrap().contains(&json!("db")));
+    let (_, detail) = admin.get("/api/v1/capabilities/input").await;
+    assert!(detail["inputSchema"].is_object());
+    assert!(detail["example"].is_object(), "{detail}");
+    let (status, err) = admin.get("/api/v1/capabilities/nope").await;
+    assert_error(status, &err, StatusCode::NOT_FOUND, "not_found");
+
+    let (_, accepted) = admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    admin.finished(&thread).await;
+    let (_, history) = admin.get("/api/v1/messages?node=eras").await;
+    let items = history["items"].as_array().unwrap();
+    assert!(
+        !items.is_empty()
+            && items
+                .iter()
+                .all(|m| m["to"] == "eras" || m["from"] == "eras"),
+        "{history}"
+    );
+    let (_, node) = admin.get("/api/v1/usage/nodes/eras").await;
+    assert_eq!(node["totals"]["calls"], 1, "{node}");
+    let (_, model) = admin.get("/api/v1/usage/models/small").await;
+    assert_eq!(model["totals"]["calls"], 4, "{model}");
+    let (status, err) = admin.get("/api/v1/usage/models/gpt-9").await;
+    assert_error(status, &err, StatusCode::NOT_FOUND, "not_found");
+
+    // Reload: one node's config changed.
+    let viewer = Client::new(&server, Some(&key(&admin, "viewer", None).await));
+    let (status, err) = viewer.post("/api/v1/organism/reload", json!({})).await;
+    assert_error(status, &err, StatusCode::FORBIDDEN, "forbidden");
+    let (_, unchanged) = admin.post("/api/v1/organism/reload", json!({})).await;
+    assert_eq!(unchanged["graphs"], json!([]), "{unchanged}");
+    let text = std::fs::read_to_string(&graph).unwrap();
+    std::fs::write(&graph, text.replace("max_retries: 3", "max_retries: 2")).unwrap();
+    let (status, report) = admin.post("/api/v1/organism/reload", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let change = &report["graphs"][0];
+    assert_eq!(change["name"], "assistant");
+    assert_eq!(change["changed"], json!(["eras"]));
+    assert_eq!(
+        (change["added"].clone(), change["removed"].clone()),
+        (json!([]), json!([]))
+    );
+    let (_, active) = admin.get("/api/v1/graphs/active").await;
+    assert_eq!(active["versionId"], change["versionId"]);
+    // A broken file leaves the old version serving.
+    std::fs::write(&graph, "name: assistant\nnodes: [").unwrap();
+    let (_, report) = admin.post("/api/v1/organism/reload", json!({})).await;
+    assert_eq!(report["errors"].as_array().unwrap().len(), 1, "{report}");
+    let (_, still) = admin.get("/api/v1/graphs/active").await;
+    assert_eq!(still["versionId"], change["versionId"]);
+    let (status, _) = admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}

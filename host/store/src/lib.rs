@@ -666,6 +666,16 @@ impl Store for SqliteStore {
         Box::pin(self.read(move |c| sql::frames(c, &thread, from, to)))
     }
 
+    fn node_messages(
+        &self,
+        node: Option<String>,
+        project: Option<String>,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredMessage>>> {
+        Box::pin(self.read(move |c| sql::node_messages(c, node, project, limit, offset)))
+    }
+
     fn messages(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredMessage>>> {
         let thread = thread.to_owned();
         Box::pin(self.read(move |c| sql::messages(c, &thread)))

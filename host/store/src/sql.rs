@@ -890,6 +890,47 @@ pub(crate) fn frames(
     Ok(out)
 }
 
+pub(crate) fn node_messages(
+    c: &Connection,
+    node: Option<String>,
+    project: Option<String>,
+    limit: u64,
+    offset: u64,
+) -> StoreResult<Page<StoredMessage>> {
+    let wanted = "(?1 IS NULL OR m.to_node = ?1 OR m.from_node = ?1)
+         AND (?2 IS NULL OR m.thread IN (SELECT id FROM threads WHERE project = ?2))";
+    let total: i64 = c
+        .prepare_cached(&format!("SELECT count(*) FROM messages m WHERE {wanted}"))
+        .and_then(|mut s| s.query_row(params![node, project], |r| r.get(0)))
+        .map_err(error)?;
+    let mut s = c
+        .prepare_cached(&format!(
+            "SELECT m.id, m.thread, m.run, m.to_node, m.from_node, m.kind, m.body, m.sent_seq, m.delivered_seq
+             FROM messages m WHERE {wanted} ORDER BY m.pos DESC LIMIT ?3 OFFSET ?4"
+        ))
+        .map_err(error)?;
+    let items = s
+        .query_map(params![node, project, int(limit), int(offset)], |r| {
+            Ok(StoredMessage {
+                id: r.get(0)?,
+                thread: r.get(1)?,
+                run: r.get(2)?,
+                to: r.get(3)?,
+                from: r.get(4)?,
+                kind: r.get(5)?,
+                body: r.get(6)?,
+                sent_seq: r.get::<_, Option<i64>>(7)?.map(|n| n as u64),
+                delivered_seq: r.get::<_, Option<i64>>(8)?.map(|n| n as u64),
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(error)?;
+    Ok(Page {
+        items,
+        total: total as u64,
+    })
+}
+
 pub(crate) fn messages(c: &Connection, thread: &str) -> StoreResult<Vec<StoredMessage>> {
     let mut s = c
         .prepare_cached(

@@ -1,0 +1,401 @@
+//! Capabilities (the plugins operators can put to work, with schemas and
+//! an example payload), the global message history, usage per node and
+//! per model, and the diff-based reload of the served graphs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use weft_engine::{Ledger, LoadedGraph};
+
+use crate::Api;
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, ApiResult, Json, Path, Query};
+use crate::routes::{MessageView, Page};
+
+pub(crate) fn routes() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/api/v1/capabilities", get(capabilities))
+        .route("/api/v1/capabilities/{name}", get(capability))
+        .route("/api/v1/messages", get(messages))
+        .route("/api/v1/usage/nodes/{node}", get(usage_node))
+        .route("/api/v1/usage/models/{model}", get(usage_model))
+        .route("/api/v1/organism/reload", post(reload))
+}
+
+/// A capability: a plugin, and the agents of the active graph that run it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Capability {
+    /// Plugin name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// What it does.
+    pub description: String,
+    /// Host capabilities it asks for.
+    pub needs: Vec<String>,
+    /// Agents (nodes) of the active graph running it.
+    pub agents: Vec<String>,
+}
+
+/// A capability with its schemas and an example of what it accepts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CapabilityDetail {
+    /// The capability.
+    #[serde(flatten)]
+    pub capability: Capability,
+    /// JSON Schema of its input.
+    #[schema(value_type = Object)]
+    pub input_schema: Value,
+    /// JSON Schema of its output.
+    #[schema(value_type = Object)]
+    pub output_schema: Value,
+    /// A payload that fits the input schema.
+    #[schema(value_type = Object)]
+    pub example: Value,
+}
+
+/// A minimal value that fits `schema` (its own example when it has one).
+pub(crate) fn example(schema: &Value, depth: usize) -> Value {
+    if depth > 8 {
+        return Value::Null;
+    }
+    if let Some(e) = schema.get("examples").and_then(|e| e.get(0)) {
+        return e.clone();
+    }
+    for key in ["example", "default", "const"] {
+        if let Some(e) = schema.get(key) {
+            return e.clone();
+        }
+    }
+    if let Some(first) = schema.get("enum").and_then(|e| e.get(0)) {
+        return first.clone();
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        if let Some(first) = schema.get(key).and_then(|e| e.get(0)) {
+            return example(first, depth + 1);
+        }
+    }
+    let kind = match schema.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
+        _ if schema.get("properties").is_some() => "object",
+        _ => "object",
+    };
+    match kind {
+        "object" => {
+            let required: Vec<&str> = schema
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mut out = serde_json::Map::new();
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (name, sub) in props {
+                    if required.contains(&name.as_str()) {
+                        out.insert(name.clone(), example(sub, depth + 1));
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        "array" => {
+            let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0);
+            let item = schema
+                .get("items")
+                .map_or(Value::Null, |i| example(i, depth + 1));
+            Value::Array(vec![item; min.max(1) as usize])
+        }
+        "string" => {
+            let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+            Value::String("text".chars().cycle().take(min.max(4)).collect())
+        }
+        "integer" => json!(schema.get("minimum").and_then(Value::as_i64).unwrap_or(0)),
+        "number" => json!(schema.get("minimum").and_then(Value::as_f64).unwrap_or(0.0)),
+        "boolean" => json!(false),
+        _ => Value::Null,
+    }
+}
+
+/// A capability with its input and output schemas.
+fn capability_of(
+    p: &weft_engine::PluginSet,
+    name: &str,
+    active: Option<&LoadedGraph>,
+) -> Option<(Capability, Value, Value)> {
+    let plugin = p.get(&weft_engine::PluginRef::Name(name.to_owned()))?;
+    let info = plugin.info().clone();
+    let agents = active
+        .map(|g| {
+            g.graph()
+                .nodes()
+                .iter()
+                .filter(|n| n.info.name == info.name)
+                .map(|n| n.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((
+        Capability {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            description: info.description.clone(),
+            needs: info.capabilities.iter().map(|c| c.to_string()).collect(),
+            agents,
+        },
+        info.input_schema.clone(),
+        info.output_schema.clone(),
+    ))
+}
+
+/// What the host can do: its plugins.
+#[utoipa::path(get, path = "/api/v1/capabilities", tag = "capabilities", security(("key" = [])),
+    responses((status = 200, body = Vec<Capability>)))]
+pub(crate) async fn capabilities(State(api): State<Arc<Api>>) -> Json<Vec<Capability>> {
+    let active = api.graphs.active();
+    let plugins = api.engine.plugins();
+    Json(
+        plugins
+            .names()
+            .iter()
+            .filter_map(|n| capability_of(plugins, n, active.as_deref()).map(|(c, ..)| c))
+            .collect(),
+    )
+}
+
+/// One capability with its input and output schemas and an example payload.
+#[utoipa::path(get, path = "/api/v1/capabilities/{name}", tag = "capabilities", security(("key" = [])),
+    params(("name" = String, Path, description = "plugin name")),
+    responses((status = 200, body = CapabilityDetail), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn capability(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<CapabilityDetail>> {
+    let active = api.graphs.active();
+    let (capability, input, output) = capability_of(api.engine.plugins(), &name, active.as_deref())
+        .ok_or_else(|| ApiError::not_found(format!("no capability `{name}`")))?;
+    Ok(Json(CapabilityDetail {
+        capability,
+        example: example(&input, 0),
+        input_schema: input,
+        output_schema: output,
+    }))
+}
+
+/// Message history filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MessageQuery {
+    /// Only messages to or from this node.
+    pub node: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u64>,
+    /// Items to skip.
+    pub offset: Option<u64>,
+}
+
+/// Every thread's messages, newest first (a project key: its project's).
+#[utoipa::path(get, path = "/api/v1/messages", tag = "messages", security(("key" = [])),
+    params(MessageQuery),
+    responses((status = 200, body = Page<MessageView>), (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn messages(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<MessageQuery>,
+) -> ApiResult<Json<Page<MessageView>>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::field("limit", "limit must be between 1 and 500"));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset > i64::MAX as u64 {
+        return Err(ApiError::field("offset", "offset is too large"));
+    }
+    let store = api.engine.store().ok_or_else(|| {
+        ApiError::unavailable("store_unavailable", "this host keeps no message history")
+    })?;
+    let page = store
+        .node_messages(q.node, who.project.clone(), limit, offset)
+        .await?;
+    Ok(Json(Page {
+        items: page.items.into_iter().map(MessageView::from).collect(),
+        total: page.total,
+        limit,
+        offset,
+    }))
+}
+
+/// Usage of one node (all projects; admins and unscoped keys).
+#[utoipa::path(get, path = "/api/v1/usage/nodes/{node}", tag = "usage", security(("key" = [])),
+    params(("node" = String, Path, description = "node name")),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn usage_node(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Path(node): Path<String>,
+) -> ApiResult<Json<Value>> {
+    unscoped(&who)?;
+    let b = api.engine.ledger().breakdown();
+    let totals = b
+        .by_node
+        .get(&node)
+        .ok_or_else(|| ApiError::not_found(format!("no usage for node `{node}`")))?;
+    Ok(Json(json!({ "node": node, "totals": totals })))
+}
+
+/// Usage of one model (all projects; admins and unscoped keys).
+#[utoipa::path(get, path = "/api/v1/usage/models/{model}", tag = "usage", security(("key" = [])),
+    params(("model" = String, Path, description = "model name")),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn usage_model(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Path(model): Path<String>,
+) -> ApiResult<Json<Value>> {
+    unscoped(&who)?;
+    let b = api.engine.ledger().breakdown();
+    let totals = b
+        .by_model
+        .get(&model)
+        .ok_or_else(|| ApiError::not_found(format!("no usage for model `{model}`")))?;
+    Ok(Json(json!({ "model": model, "totals": totals })))
+}
+
+/// Per-node and per-model totals mix projects: project keys get 404.
+fn unscoped(who: &Principal) -> ApiResult<()> {
+    match &who.project {
+        None => Ok(()),
+        Some(_) => Err(ApiError::not_found(
+            "usage per node and per model spans projects; this key sees its project's totals at /api/v1/usage",
+        )),
+    }
+}
+
+/// What a reload changed in one graph.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphChange {
+    /// Graph name.
+    pub name: String,
+    /// The version new threads run now.
+    pub version_id: String,
+    /// The version before.
+    pub previous_version_id: String,
+    /// Nodes added.
+    pub added: Vec<String>,
+    /// Nodes removed.
+    pub removed: Vec<String>,
+    /// Nodes whose plugin, config, grants, limits, model or peers changed.
+    pub changed: Vec<String>,
+}
+
+/// The result of a reload.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadReport {
+    /// Graphs that changed (unchanged ones are not listed).
+    pub graphs: Vec<GraphChange>,
+    /// Graph files that failed to load (the old version keeps serving).
+    pub errors: Vec<ReloadError>,
+}
+
+/// A graph that did not reload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReloadError {
+    /// The file.
+    pub file: String,
+    /// Why.
+    pub message: String,
+}
+
+/// What a node is, for comparing versions.
+fn fingerprint(g: &LoadedGraph) -> BTreeMap<String, String> {
+    g.graph()
+        .nodes()
+        .iter()
+        .map(|n| {
+            let hash = g
+                .plugin(&n.name)
+                .map(|p| p.hash().to_hex())
+                .unwrap_or_default();
+            let grants: Vec<String> = n.grants.iter().map(|c| c.to_string()).collect();
+            let print = json!({
+                "plugin": hash, "config": n.config, "grants": grants, "model": n.model,
+                "everyTick": n.every_tick, "peers": n.peers,
+                "limits": format!("{:?}", n.limits),
+            });
+            (n.name.clone(), print.to_string())
+        })
+        .collect()
+}
+
+/// Reloads every served graph from its file and reports, per graph, the
+/// nodes added, removed and changed. New threads run the new versions;
+/// threads and runs in flight keep theirs. A file that no longer loads
+/// leaves its old version serving.
+#[utoipa::path(post, path = "/api/v1/organism/reload", tag = "organism", security(("key" = [])),
+    responses((status = 200, body = ReloadReport), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn reload(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<ReloadReport>> {
+    who.require(Role::Admin)?;
+    let mut report = ReloadReport {
+        graphs: Vec::new(),
+        errors: Vec::new(),
+    };
+    for old in api.graphs.all() {
+        let file = old.graph().file().to_owned();
+        let new = match api.engine.load_graph(&file).await {
+            Ok(g) => g,
+            Err(e) => {
+                report.errors.push(ReloadError {
+                    file: file.display().to_string(),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        if new.version_id() == old.version_id() {
+            continue;
+        }
+        let (before, after) = (fingerprint(&old), fingerprint(&new));
+        let change = GraphChange {
+            name: new.graph().name().to_owned(),
+            version_id: new.version_id().to_owned(),
+            previous_version_id: old.version_id().to_owned(),
+            added: after
+                .keys()
+                .filter(|k| !before.contains_key(*k))
+                .cloned()
+                .collect(),
+            removed: before
+                .keys()
+                .filter(|k| !after.contains_key(*k))
+                .cloned()
+                .collect(),
+            changed: after
+                .iter()
+                .filter(|(k, v)| before.get(*k).is_some_and(|b| b != *v))
+                .map(|(k, _)| k.clone())
+                .collect(),
+        };
+        tracing::info!(graph = %change.name, added = ?change.added, removed = ?change.removed, changed = ?change.changed, "graph reloaded");
+        api.graphs.replace(&old, new);
+        report.graphs.push(change);
+    }
+    Ok(Json(report))
+}

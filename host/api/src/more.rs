@@ -27,6 +27,10 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route("/api/v1/usage/nodes/{node}", get(usage_node))
         .route("/api/v1/usage/models/{model}", get(usage_model))
         .route("/api/v1/organism/reload", post(reload))
+        .route(
+            "/api/v1/usage/projects/{project}/budget",
+            get(project_budget).put(set_project_budget),
+        )
 }
 
 /// A capability: a plugin, and the agents of the active graph that run it.
@@ -398,4 +402,86 @@ pub(crate) async fn reload(
         report.graphs.push(change);
     }
     Ok(Json(report))
+}
+
+/// A change of a project's money budget: `raise` adds to the limit;
+/// `limit` (with `window`) replaces it; `unlimited: true` removes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectBudgetChange {
+    /// Money to add to the limit.
+    pub raise: Option<f64>,
+    /// The new limit.
+    pub limit: Option<f64>,
+    /// With `limit`: daily, monthly or none (default none).
+    pub window: Option<String>,
+    /// Remove the limit.
+    pub unlimited: Option<bool>,
+}
+
+/// A project's money budget: limit, spend in the current window, window.
+#[utoipa::path(get, path = "/api/v1/usage/projects/{project}/budget", tag = "usage", security(("key" = [])),
+    params(("project" = String, Path, description = "project")),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn project_budget(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !who.sees(&project) {
+        return Err(ApiError::not_found(format!("no project `{project}`")));
+    }
+    Ok(Json(
+        serde_json::to_value(api.engine.project_budget(&project)).unwrap_or_default(),
+    ))
+}
+
+/// Raises, sets or removes a project's money budget; its runs waiting on
+/// it go on. Kept across restarts.
+#[utoipa::path(put, path = "/api/v1/usage/projects/{project}/budget", tag = "usage", security(("key" = [])),
+    params(("project" = String, Path, description = "project")), request_body = ProjectBudgetChange,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn set_project_budget(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Path(project): Path<String>,
+    Json(change): Json<ProjectBudgetChange>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Operator)?;
+    if !who.sees(&project) {
+        return Err(ApiError::not_found(format!("no project `{project}`")));
+    }
+    if project.is_empty() || project.len() > 64 {
+        return Err(ApiError::field(
+            "project",
+            "a project name has 1 to 64 characters",
+        ));
+    }
+    let status = match (change.raise, change.limit, change.unlimited) {
+        (Some(amount), None, None) => api.engine.raise_project_budget(&project, amount)?,
+        (None, Some(limit), None) => {
+            let window = match change.window.as_deref().unwrap_or("none") {
+                "daily" => weft_engine::Window::Daily,
+                "monthly" => weft_engine::Window::Monthly,
+                "none" => weft_engine::Window::None,
+                other => {
+                    return Err(ApiError::field(
+                        "window",
+                        format!("unknown window `{other}`: daily, monthly or none"),
+                    ));
+                }
+            };
+            let budget = weft_engine::MoneyBudget::new(limit, window)
+                .map_err(|e| ApiError::field("limit", e.to_string()))?;
+            api.engine.set_project_budget(&project, Some(budget))?
+        }
+        (None, None, Some(true)) => api.engine.set_project_budget(&project, None)?,
+        _ => {
+            return Err(ApiError::field(
+                "raise",
+                "give exactly one of `raise`, `limit` (with `window`) and `unlimited: true`",
+            ));
+        }
+    };
+    Ok(Json(serde_json::to_value(status).unwrap_or_default()))
 }

@@ -26,6 +26,7 @@ use crate::routes::*;
         crate::instances::metrics,
         crate::more::capabilities, crate::more::capability, crate::more::messages,
         crate::more::usage_node, crate::more::usage_model, crate::more::reload,
+        crate::more::project_budget, crate::more::set_project_budget,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
@@ -36,7 +37,7 @@ use crate::routes::*;
         crate::instances::UpdateRequest, crate::instances::TaskRequest,
         crate::instances::TaskAccepted, crate::instances::InstanceMetrics,
         crate::more::Capability, crate::more::CapabilityDetail, crate::more::GraphChange,
-        crate::more::ReloadReport, crate::more::ReloadError,
+        crate::more::ReloadReport, crate::more::ReloadError, crate::more::ProjectBudgetChange,
     )),
     modifiers(&Security),
 )]

@@ -1049,3 +1049,210 @@ async fn capabilities_history_usage_details_and_a_diff_based_reload() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_role_route_project_matrix() {
+    let server = Server::start("api-matrix", &[], &["--script", SCRIPT]);
+    let admin = Client::new(&server, Some(&server.admin));
+    let (_, accepted) = admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    let t = accepted["threadId"].as_str().unwrap().to_owned();
+    admin.finished(&t).await;
+    let roles = [
+        (
+            "viewer",
+            Client::new(&server, Some(&key(&admin, "viewer", None).await)),
+        ),
+        (
+            "operator",
+            Client::new(&server, Some(&key(&admin, "operator", None).await)),
+        ),
+        (
+            "admin",
+            Client::new(&server, Some(&key(&admin, "admin", None).await)),
+        ),
+    ];
+    let rank = |r: &str| {
+        ["viewer", "operator", "admin"]
+            .iter()
+            .position(|x| *x == r)
+            .unwrap()
+    };
+    use reqwest::Method as M;
+    let routes: Vec<(M, String, Option<Value>, &str)> = vec![
+        (M::GET, "/api/v1/organism".into(), None, "viewer"),
+        (M::GET, "/api/v1/organism/config".into(), None, "viewer"),
+        (M::GET, "/api/v1/graphs".into(), None, "viewer"),
+        (M::GET, "/api/v1/graphs/active".into(), None, "viewer"),
+        (M::GET, "/api/v1/graphs/assistant".into(), None, "viewer"),
+        (M::GET, "/api/v1/plugins".into(), None, "viewer"),
+        (M::GET, "/api/v1/capabilities".into(), None, "viewer"),
+        (M::GET, "/api/v1/capabilities/eras".into(), None, "viewer"),
+        (M::GET, "/api/v1/agents".into(), None, "viewer"),
+        (M::GET, "/api/v1/agents/eras".into(), None, "viewer"),
+        (M::GET, "/api/v1/threads".into(), None, "viewer"),
+        (M::GET, format!("/api/v1/threads/{t}"), None, "viewer"),
+        (
+            M::GET,
+            format!("/api/v1/threads/{t}/messages"),
+            None,
+            "viewer",
+        ),
+        (M::GET, format!("/api/v1/threads/{t}/runs"), None, "viewer"),
+        (
+            M::GET,
+            format!("/api/v1/threads/{t}/frames"),
+            None,
+            "viewer",
+        ),
+        (
+            M::GET,
+            format!("/api/v1/threads/{t}/result"),
+            None,
+            "viewer",
+        ),
+        (M::GET, "/api/v1/messages".into(), None, "viewer"),
+        (M::GET, "/api/v1/frames".into(), None, "viewer"),
+        (M::GET, "/api/v1/usage".into(), None, "viewer"),
+        (M::GET, "/api/v1/usage/threads".into(), None, "viewer"),
+        (
+            M::GET,
+            "/api/v1/usage/projects/default/budget".into(),
+            None,
+            "viewer",
+        ),
+        (
+            M::GET,
+            "/api/v1/projects/default/agents".into(),
+            None,
+            "viewer",
+        ),
+        (
+            M::GET,
+            "/api/v1/projects/default/agents/metrics".into(),
+            None,
+            "viewer",
+        ),
+        (
+            M::POST,
+            "/api/v1/inject".into(),
+            Some(json!({"text": QUESTION})),
+            "operator",
+        ),
+        (
+            M::PUT,
+            "/api/v1/graphs/active".into(),
+            Some(json!({"name": "assistant"})),
+            "operator",
+        ),
+        (
+            M::POST,
+            "/api/v1/agents/eras/pause".into(),
+            Some(json!({})),
+            "operator",
+        ),
+        (
+            M::POST,
+            "/api/v1/agents/eras/resume".into(),
+            Some(json!({})),
+            "operator",
+        ),
+        (
+            M::PUT,
+            format!("/api/v1/usage/threads/{t}/budget"),
+            Some(json!({"raise": 10})),
+            "operator",
+        ),
+        (
+            M::PUT,
+            "/api/v1/usage/projects/default/budget".into(),
+            Some(json!({"raise": 1.0})),
+            "operator",
+        ),
+        (
+            M::POST,
+            format!("/api/v1/threads/{t}/fork"),
+            Some(json!({"after": 3})),
+            "operator",
+        ),
+        (
+            M::POST,
+            "/api/v1/projects/default/agents".into(),
+            Some(json!({"name": "n", "plugin": "ui"})),
+            "operator",
+        ),
+        (M::GET, "/api/v1/keys".into(), None, "admin"),
+        (
+            M::POST,
+            "/api/v1/keys".into(),
+            Some(json!({"name": "k", "role": "viewer"})),
+            "admin",
+        ),
+        (
+            M::POST,
+            "/api/v1/organism/reload".into(),
+            Some(json!({})),
+            "admin",
+        ),
+    ];
+    let mut checked = 0;
+    for (method, path, body, needs) in &routes {
+        for (role, client) in &roles {
+            let (status, answer) = client.send(method.clone(), path, body.clone()).await;
+            if rank(role) >= rank(needs) {
+                // Allowed: the action is taken or refused on its merits
+                // (pausing a paused agent is a 409), never for the role.
+                assert!(
+                    status.is_success() || status == StatusCode::CONFLICT,
+                    "{role} {method} {path}: {status} {answer}"
+                );
+            } else {
+                assert_error(status, &answer, StatusCode::FORBIDDEN, "forbidden");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, routes.len() * 3);
+    // A key of another project sees none of the default project's ids.
+    let other = Client::new(&server, Some(&key(&admin, "admin", Some("acme")).await));
+    for path in [
+        format!("/api/v1/threads/{t}"),
+        format!("/api/v1/threads/{t}/messages"),
+        format!("/api/v1/threads/{t}/runs"),
+        format!("/api/v1/threads/{t}/frames"),
+        format!("/api/v1/threads/{t}/result"),
+        "/api/v1/usage/projects/default/budget".into(),
+        "/api/v1/projects/default/agents".into(),
+        "/api/v1/projects/default/agents/metrics".into(),
+        "/api/v1/usage/nodes/eras".into(),
+    ] {
+        let (status, answer) = other.get(&path).await;
+        assert_error(status, &answer, StatusCode::NOT_FOUND, "not_found");
+    }
+    for (method, path, body) in [
+        (M::POST, format!("/api/v1/threads/{t}/kill"), json!({})),
+        (
+            M::POST,
+            format!("/api/v1/threads/{t}/fork"),
+            json!({"after": 0}),
+        ),
+        (
+            M::PUT,
+            format!("/api/v1/usage/threads/{t}/budget"),
+            json!({"raise": 5}),
+        ),
+        (
+            M::POST,
+            "/api/v1/projects/default/agents".into(),
+            json!({"name": "n", "plugin": "ui"}),
+        ),
+    ] {
+        let (status, answer) = other.send(method, &path, Some(body)).await;
+        assert_error(status, &answer, StatusCode::NOT_FOUND, "not_found");
+    }
+    let (_, messages) = other.get("/api/v1/messages").await;
+    assert_eq!(messages["total"], 0);
+    let (_, frames) = other.get("/api/v1/frames").await;
+    assert_eq!(frames, json!([]));
+}

@@ -106,6 +106,8 @@ pub struct EventQuery {
     pub last_event_id: Option<u64>,
     /// The API key, for clients that cannot set headers (EventSource).
     #[allow(dead_code)] // read by the auth middleware, listed here for the document
+    #[serde(rename = "access_token")]
+    #[param(rename = "access_token")]
     pub access_token: Option<String>,
 }
 
@@ -122,7 +124,7 @@ pub(crate) async fn sse(
     headers: HeaderMap,
     Query(q): Query<EventQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let last = match headers.get("last-event-id") {
+    let header = match headers.get("last-event-id") {
         Some(v) => Some(
             v.to_str()
                 .ok()
@@ -134,25 +136,9 @@ pub(crate) async fn sse(
                     )
                 })?,
         ),
-        None => q.last_event_id,
+        None => None,
     };
-    // Subscribe before reading the history, so that nothing falls between.
-    let live = api.events.live.subscribe();
-    let (backlog, missed) = match last {
-        Some(seq) => api.events.since(seq),
-        None => (Vec::new(), 0),
-    };
-    let closing = api.closing.subscribe();
-    let state = Feed {
-        closing,
-        api: Arc::clone(&api),
-        who,
-        thread: q.thread,
-        live,
-        backlog: backlog.into(),
-        missed,
-        sent: last.unwrap_or(0),
-    };
+    let state = Feed::new(&api, who, q.thread, header.or(q.last_event_id));
     let stream = futures_util::stream::unfold(state, |mut feed| async move {
         let mut closing = feed.closing.clone();
         if *closing.borrow_and_update() {
@@ -166,8 +152,29 @@ pub(crate) async fn sse(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-struct Feed {
-    closing: tokio::sync::watch::Receiver<bool>,
+/// What a streaming client gets next.
+pub(crate) enum Item {
+    /// Events it will never get: `missed` of them after `after`.
+    Missed {
+        /// How many.
+        missed: u64,
+        /// The last event it got.
+        after: u64,
+    },
+    /// An event.
+    Event(Arc<Event>),
+}
+
+/// An event's type name (`frame`, `progress` …).
+pub(crate) fn kind(event: &Event) -> String {
+    serde_json::to_value(&event.body)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| "event".into())
+}
+
+pub(crate) struct Feed {
+    pub(crate) closing: tokio::sync::watch::Receiver<bool>,
     api: Arc<Api>,
     who: Principal,
     thread: Option<String>,
@@ -180,6 +187,32 @@ struct Feed {
 }
 
 impl Feed {
+    /// A feed of `who`'s events (of `thread`, when given), starting after
+    /// event `last` (from now, when `None`).
+    pub(crate) fn new(
+        api: &Arc<Api>,
+        who: Principal,
+        thread: Option<String>,
+        last: Option<u64>,
+    ) -> Self {
+        // Subscribe before reading the history, so that nothing falls between.
+        let live = api.events.live.subscribe();
+        let (backlog, missed) = match last {
+            Some(seq) => api.events.since(seq),
+            None => (Vec::new(), 0),
+        };
+        Self {
+            closing: api.closing.subscribe(),
+            api: Arc::clone(api),
+            who,
+            thread,
+            live,
+            backlog: backlog.into(),
+            missed,
+            sent: last.unwrap_or(0),
+        }
+    }
+
     fn wanted(&self, e: &Event) -> bool {
         e.seq > self.sent
             && self.thread.as_deref().is_none_or(|t| t == e.thread)
@@ -190,13 +223,15 @@ impl Feed {
                 .is_some_and(|p| self.who.sees(&p))
     }
 
-    async fn next(&mut self) -> SseEvent {
+    /// The next item for the client: what it missed, or an event.
+    pub(crate) async fn next_item(&mut self) -> Item {
         loop {
             if self.missed > 0 {
                 let n = std::mem::take(&mut self.missed);
-                return SseEvent::default()
-                    .event("missed")
-                    .data(serde_json::json!({ "missed": n, "after": self.sent }).to_string());
+                return Item::Missed {
+                    missed: n,
+                    after: self.sent,
+                };
             }
             let event = match self.backlog.pop_front() {
                 Some(e) => e,
@@ -217,15 +252,19 @@ impl Feed {
                 continue;
             }
             self.sent = event.seq;
-            let data = serde_json::to_string(&*event).unwrap_or_default();
-            let kind = serde_json::to_value(&event.body)
-                .ok()
-                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| "event".into());
-            return SseEvent::default()
+            return Item::Event(event);
+        }
+    }
+
+    async fn next(&mut self) -> SseEvent {
+        match self.next_item().await {
+            Item::Missed { missed, after } => SseEvent::default()
+                .event("missed")
+                .data(serde_json::json!({ "missed": missed, "after": after }).to_string()),
+            Item::Event(event) => SseEvent::default()
                 .id(event.seq.to_string())
-                .event(kind)
-                .data(data);
+                .event(kind(&event))
+                .data(serde_json::to_string(&*event).unwrap_or_default()),
         }
     }
 }

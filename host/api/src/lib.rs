@@ -15,6 +15,7 @@ mod events;
 mod instances;
 mod metrics;
 mod more;
+pub mod oidc;
 mod openapi;
 mod routes;
 mod ws;
@@ -55,6 +56,8 @@ pub struct ApiConfig {
     pub client_buffer: usize,
     /// The host's config as operators may see it (no secrets).
     pub public_config: serde_json::Value,
+    /// Bearer JWTs accepted besides API keys.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +70,7 @@ impl Default for ApiConfig {
             event_history: 1024,
             client_buffer: 256,
             public_config: serde_json::Value::Null,
+            oidc: None,
         }
     }
 }
@@ -279,7 +283,10 @@ async fn authenticate(State(api): State<Arc<Api>>, mut request: Request, next: N
         });
     // Browsers cannot set headers on WebSockets and EventSource: those two
     // may pass the key as `access_token` in the query.
-    let streaming = matches!(request.uri().path(), "/api/v1/ws" | "/api/v1/events");
+    let streaming = matches!(
+        request.uri().path(),
+        "/api/v1/ws" | "/api/v1/ws/events" | "/api/v1/events"
+    );
     let from_query = streaming
         .then(|| request.uri().query())
         .flatten()
@@ -296,9 +303,20 @@ async fn authenticate(State(api): State<Arc<Api>>, mut request: Request, next: N
         )
         .into_response();
     };
-    let Some(principal) = api.keys.verify(key.trim()) else {
-        return ApiError::unauthorized("the API key is not valid (unknown or revoked)")
-            .into_response();
+    let key = key.trim();
+    let principal = match &api.config.oidc {
+        // A JWT has three dot-separated parts; API keys have none.
+        Some(oidc) if key.matches('.').count() == 2 => match oidc.verify(key) {
+            Ok(p) => p,
+            Err(why) => return ApiError::unauthorized(why).into_response(),
+        },
+        _ => match api.keys.verify(key) {
+            Some(p) => p,
+            None => {
+                return ApiError::unauthorized("the API key is not valid (unknown or revoked)")
+                    .into_response();
+            }
+        },
     };
     if let Err(not_until) = api.limiter.check_key(&principal.key) {
         let wait = not_until.wait_time_from(governor::clock::Clock::now(

@@ -19,7 +19,7 @@ use crate::routes::*;
         agents, agent, pause_agent, resume_agent,
         threads, thread, thread_messages, thread_runs, thread_frames, result, kill, fork,
         inject, send, frames, usage, usage_threads, set_budget,
-        keys, create_key, revoke_key, crate::events::sse, crate::ws::chat,
+        keys, create_key, revoke_key, crate::events::sse, crate::ws::chat, crate::ws::events,
         crate::instances::spawn, crate::instances::list, crate::instances::detail,
         crate::instances::update, crate::instances::pause, crate::instances::resume,
         crate::instances::terminate, crate::instances::task, crate::instances::project_metrics,

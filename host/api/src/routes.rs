@@ -63,6 +63,7 @@ pub(crate) fn protected() -> Router<Arc<Api>> {
         .route("/api/v1/keys/{id}", axum::routing::delete(revoke_key))
         .route("/api/v1/events", get(events::sse))
         .route("/api/v1/ws", get(crate::ws::chat))
+        .route("/api/v1/ws/events", get(crate::ws::events))
         .merge(crate::instances::routes())
         .merge(crate::more::routes())
 }
@@ -303,6 +304,8 @@ impl Paging {
 pub struct ThreadQuery {
     /// Only threads with this status: running, completed, killed, frame_limit, store_failed, interrupted, budget_exhausted.
     pub status: Option<String>,
+    /// Only threads in which this node ran.
+    pub node: Option<String>,
     /// Page size, 1 to 500 (default 50).
     pub limit: Option<u64>,
     /// Items to skip (default 0).
@@ -567,6 +570,20 @@ async fn visible(api: &Api, who: &Principal, id: &str) -> ApiResult<StoredThread
     }
 }
 
+/// Refuses a thread id of another project (404); unknown ids are fine (a
+/// message to a new id creates the thread).
+pub(crate) async fn may_use(api: &Api, who: &Principal, id: &str) -> ApiResult<()> {
+    let existing = match api.engine.store() {
+        Some(store) => store.thread(id).await?.map(|t| t.project),
+        None => None,
+    }
+    .or_else(|| api.engine.thread_project(id));
+    if existing.is_some_and(|p| !who.sees(&p)) {
+        return Err(ApiError::not_found(format!("no thread `{id}`")));
+    }
+    Ok(())
+}
+
 fn store(api: &Api) -> ApiResult<&Arc<dyn weft_engine::Store>> {
     api.engine.store().ok_or_else(|| {
         ApiError::unavailable(
@@ -651,7 +668,7 @@ pub(crate) async fn organism(
         Some(_) => {
             let filter = ThreadFilter {
                 project: who.project.clone(),
-                status: None,
+                ..ThreadFilter::default()
             };
             api.engine.stored_threads(filter, 1, 0).await?.total
         }
@@ -903,6 +920,7 @@ pub(crate) async fn threads(
     let filter = ThreadFilter {
         project: who.project.clone(),
         status: q.status,
+        node: q.node,
     };
     let page = api.engine.stored_threads(filter, limit, offset).await?;
     Ok(Json(Page {
@@ -1091,14 +1109,7 @@ async fn start(
                 "a thread id has 1 to 128 characters, no `/` and no control characters",
             ));
         }
-        let existing = match api.engine.store() {
-            Some(store) => store.thread(id).await?.map(|t| t.project),
-            None => None,
-        }
-        .or_else(|| api.engine.thread_project(id));
-        if existing.is_some_and(|p| !who.sees(&p)) {
-            return Err(ApiError::not_found(format!("no thread `{id}`")));
-        }
+        may_use(api, who, id).await?;
     }
     let project = match (&who.project, project) {
         (Some(mine), Some(asked)) if *mine != asked => {

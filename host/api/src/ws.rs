@@ -37,6 +37,8 @@ pub struct WsQuery {
     pub thread: Option<String>,
     /// The API key, for clients that cannot set headers (browsers).
     #[allow(dead_code)] // read by the auth middleware, listed here for the document
+    #[serde(rename = "access_token")]
+    #[param(rename = "access_token")]
     pub access_token: Option<String>,
 }
 
@@ -76,14 +78,7 @@ pub(crate) async fn chat(
         .clone()
         .unwrap_or_else(|| DEFAULT_PROJECT.to_owned());
     if let Some(id) = &q.thread {
-        let existing = match api.engine.store() {
-            Some(store) => store.thread(id).await?.map(|t| t.project),
-            None => None,
-        }
-        .or_else(|| api.engine.thread_project(id));
-        if existing.is_some_and(|p| !who.sees(&p)) {
-            return Err(ApiError::not_found(format!("no thread `{id}`")));
-        }
+        crate::routes::may_use(&api, &who, id).await?;
     }
     let thread = api
         .engine
@@ -214,4 +209,62 @@ fn translate(event: &weft_engine::Event) -> Option<Value> {
         })),
         _ => None,
     }
+}
+
+/// Which events a socket streams.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct EventSocketQuery {
+    /// Only this thread's events.
+    pub thread: Option<String>,
+    /// Resume after this event id.
+    pub last_event_id: Option<u64>,
+    /// The API key, for clients that cannot set headers (browsers).
+    #[allow(dead_code)] // read by the auth middleware, listed here for the document
+    #[serde(rename = "access_token")]
+    #[param(rename = "access_token")]
+    pub access_token: Option<String>,
+}
+
+/// The event stream over a WebSocket: each message is
+/// `{"id", "type", "event": {…}}`, or `{"type": "missed", "missed", "after"}`
+/// when the client fell behind; `lastEventId` resumes as with SSE.
+#[utoipa::path(get, path = "/api/v1/ws/events", tag = "events", security(("key" = [])),
+    params(EventSocketQuery),
+    responses((status = 101, description = "switching to the WebSocket protocol"),
+        (status = 401, body = crate::error::ErrorBody)))]
+pub(crate) async fn events(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<EventSocketQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let mut feed = crate::events::Feed::new(&api, who, q.thread, q.last_event_id);
+    upgrade.on_upgrade(move |mut socket| async move {
+        let mut closing = feed.closing.clone();
+        loop {
+            let out = tokio::select! {
+                item = feed.next_item() => match item {
+                    crate::events::Item::Missed { missed, after } => {
+                        json!({"type": "missed", "missed": missed, "after": after})
+                    }
+                    crate::events::Item::Event(e) => {
+                        json!({"id": e.seq, "type": crate::events::kind(&e), "event": &*e})
+                    }
+                },
+                incoming = socket.recv() => match incoming {
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => continue,
+                },
+                _ = closing.changed() => {
+                    let _ = socket.send(WsMessage::Close(None)).await;
+                    return;
+                }
+            };
+            if send(&mut socket, out).await.is_err() {
+                return;
+            }
+        }
+    })
 }

@@ -131,6 +131,18 @@ pub(crate) struct Instances {
     map: tokio::sync::Mutex<BTreeMap<String, StoredInstance>>,
 }
 
+/// The instance `id` (in `project`, when given).
+fn find(
+    map: &BTreeMap<String, StoredInstance>,
+    id: &str,
+    project: Option<&str>,
+) -> Result<StoredInstance, InstanceError> {
+    map.get(id)
+        .filter(|i| project.is_none_or(|p| p == i.project))
+        .cloned()
+        .ok_or_else(|| InstanceError::Unknown(id.to_owned()))
+}
+
 fn grants_yaml(caps: &[Capability]) -> String {
     let names: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
     format!("[{}]", names.join(", "))
@@ -250,11 +262,7 @@ impl Engine {
         project: Option<&str>,
     ) -> Result<Instance, InstanceError> {
         let map = self.instances.map.lock().await;
-        map.get(id)
-            .filter(|i| project.is_none_or(|p| p == i.project))
-            .cloned()
-            .map(|i| self.instance_view(i))
-            .ok_or_else(|| InstanceError::Unknown(id.to_owned()))
+        find(&map, id, project).map(|i| self.instance_view(i))
     }
 
     /// A client's transition: to `idle` (resume), `paused` or
@@ -270,11 +278,7 @@ impl Engine {
             return Err(InstanceError::SystemOwned(to.as_str()));
         }
         let mut map = self.instances.map.lock().await;
-        let current = map
-            .get(id)
-            .filter(|i| project.is_none_or(|p| p == i.project))
-            .cloned()
-            .ok_or_else(|| InstanceError::Unknown(id.to_owned()))?;
+        let current = find(&map, id, project)?;
         let from = InstanceStatus::parse(&current.status).unwrap_or(InstanceStatus::Terminated);
         // `idle` from paused is a resume; a paused instance whose task is
         // still in flight goes back to working.
@@ -322,11 +326,7 @@ impl Engine {
         name: &str,
     ) -> Result<Instance, InstanceError> {
         let mut map = self.instances.map.lock().await;
-        let mut next = map
-            .get(id)
-            .filter(|i| project.is_none_or(|p| p == i.project))
-            .cloned()
-            .ok_or_else(|| InstanceError::Unknown(id.to_owned()))?;
+        let mut next = find(&map, id, project)?;
         next.name = name.to_owned();
         next.updated_ms = self.budgets.now_ms();
         self.save_instance(&next).await?;
@@ -344,11 +344,7 @@ impl Engine {
         body: &serde_json::Value,
     ) -> Result<RunHandle, InstanceError> {
         let mut map = self.instances.map.lock().await;
-        let current = map
-            .get(id)
-            .filter(|i| project.is_none_or(|p| p == i.project))
-            .cloned()
-            .ok_or_else(|| InstanceError::Unknown(id.to_owned()))?;
+        let current = find(&map, id, project)?;
         let from = InstanceStatus::parse(&current.status).unwrap_or(InstanceStatus::Terminated);
         if !from.targets().contains(&InstanceStatus::Working) || from == InstanceStatus::Working {
             return Err(InstanceError::Transition {

@@ -147,6 +147,8 @@ pub struct ThreadFilter {
     pub project: Option<String>,
     /// Only threads with this status (`running`, `completed`, …).
     pub status: Option<String>,
+    /// Only threads in which this node was invoked.
+    pub node: Option<String>,
 }
 
 /// One page of a list, with the total the filter matches.

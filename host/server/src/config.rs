@@ -72,6 +72,39 @@ pub struct ApiSection {
     pub cors: Vec<String>,
     /// Events kept for clients that resume with `Last-Event-ID`.
     pub event_history: usize,
+    /// Bearer JWTs from an OIDC provider, besides API keys.
+    pub oidc: Option<OidcSection>,
+}
+
+/// `api.oidc`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSection {
+    /// The `iss` tokens must have.
+    pub issuer: String,
+    /// The `aud` tokens must have.
+    pub audience: String,
+    /// A JWKS file …
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// … or the provider's JWKS URL.
+    pub jwks_url: Option<String>,
+    /// The claim with the role (default `weft_role`).
+    #[serde(default = "role_claim")]
+    pub role_claim: String,
+    /// The claim with the project (default `weft_project`).
+    #[serde(default = "project_claim")]
+    pub project_claim: String,
+    /// The role of tokens without the role claim (default `viewer`).
+    #[serde(default)]
+    pub default_role: Option<weft_api::Role>,
+}
+
+fn role_claim() -> String {
+    "weft_role".into()
+}
+
+fn project_claim() -> String {
+    "weft_project".into()
 }
 
 impl Default for ApiSection {
@@ -82,6 +115,7 @@ impl Default for ApiSection {
             body_limit_kb: 1024,
             cors: Vec::new(),
             event_history: 1024,
+            oidc: None,
         }
     }
 }
@@ -120,6 +154,10 @@ impl Config {
                 "ratePerMinute": self.api.rate_per_minute, "burst": self.api.burst,
                 "bodyLimitKb": self.api.body_limit_kb, "cors": self.api.cors,
                 "eventHistory": self.api.event_history,
+                "oidc": self.api.oidc.as_ref().map(|o| serde_json::json!({
+                    "issuer": o.issuer, "audience": o.audience,
+                    "roleClaim": o.role_claim, "projectClaim": o.project_claim,
+                })),
             },
         })
     }

@@ -83,7 +83,32 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         );
     }
     let resumed = setup::resume(&engine).await?;
+    let oidc = match &config.api.oidc {
+        None => None,
+        Some(o) => {
+            let jwks = match (&o.jwks_file, &o.jwks_url) {
+                (Some(file), None) => weft_api::oidc::JwksSource::File(file.clone()),
+                (None, Some(url)) => weft_api::oidc::JwksSource::Url(url.clone()),
+                _ => anyhow::bail!("api.oidc: give exactly one of jwks_file and jwks_url"),
+            };
+            let settings = weft_api::oidc::OidcConfig {
+                issuer: o.issuer.clone(),
+                audience: o.audience.clone(),
+                jwks,
+                role_claim: o.role_claim.clone(),
+                project_claim: o.project_claim.clone(),
+                default_role: o.default_role.unwrap_or(weft_api::Role::Viewer),
+            };
+            Some(
+                weft_api::oidc::Oidc::load(settings)
+                    .await
+                    .map_err(anyhow::Error::msg)
+                    .context("api.oidc")?,
+            )
+        }
+    };
     let api_config = ApiConfig {
+        oidc,
         rate_per_minute: config.api.rate_per_minute,
         burst: config.api.burst,
         body_limit: config.api.body_limit_kb.saturating_mul(1024),

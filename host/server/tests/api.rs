@@ -179,6 +179,13 @@ async fn inject_runs_the_assistant_and_every_read_route_answers() {
     let (_, threads) = admin.get("/api/v1/threads?limit=10&offset=0").await;
     assert_eq!(threads["total"], 1);
     assert_eq!(threads["items"][0]["runs"], 2);
+    let (_, by_node) = admin.get("/api/v1/threads?node=eras").await;
+    assert_eq!(by_node["total"], 1);
+    let (_, none) = admin.get("/api/v1/threads?node=director").await;
+    assert_eq!(
+        none["total"], 0,
+        "the director is not in the assistant graph"
+    );
     let (_, detail) = admin.get(&format!("/api/v1/threads/{thread}")).await;
     assert_eq!(detail["status"], "completed");
     let (_, messages) = admin
@@ -652,6 +659,31 @@ async fn events_stream_live_and_resume_after_a_disconnect() {
     let rest = read_events(resumed, 3).await;
     assert_eq!(rest[0].0, Some(last + 1), "{rest:?}");
     assert!(rest.windows(2).all(|w| w[0].0 < w[1].0));
+    // The same stream over a WebSocket, resuming the same way.
+    {
+        use futures_util::StreamExt;
+        let ws_url = server.base.replace("http://", "ws://");
+        let (mut socket, _) = tokio_tungstenite::connect_async(format!(
+            "{ws_url}/api/v1/ws/events?thread={thread}&lastEventId={last}&access_token={}",
+            server.admin
+        ))
+        .await
+        .expect("event socket");
+        let mut ids = Vec::new();
+        while ids.len() < 3 {
+            let msg = tokio::time::timeout(Duration::from_secs(30), socket.next())
+                .await
+                .expect("in time")
+                .expect("open")
+                .unwrap();
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+                let value: Value = serde_json::from_str(text.as_str()).unwrap();
+                assert_eq!(value["event"]["thread"], thread.as_str(), "{value}");
+                ids.push(value["id"].as_u64().unwrap());
+            }
+        }
+        assert_eq!(ids, rest.iter().map(|e| e.0.unwrap()).collect::<Vec<_>>());
+    }
     // A client that asks for events older than the history is told.
     let old = http
         .get(server.url("/api/v1/events"))
@@ -1255,4 +1287,116 @@ async fn the_role_route_project_matrix() {
     assert_eq!(messages["total"], 0);
     let (_, frames) = other.get("/api/v1/frames").await;
     assert_eq!(frames, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_tokens_are_validated_against_the_jwks() {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    const SECRET: &[u8] = b"weft-test-oidc-secret-0123456789abcdef";
+    let data = temp_dir("api-oidc");
+    let jwks = data.join("jwks.json");
+    std::fs::write(
+        &jwks,
+        json!({"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256",
+            "k": "d2VmdC10ZXN0LW9pZGMtc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWY"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let config = data.join("weft.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "api:\n  oidc: {{ issuer: \"https://id.example\", audience: weft, jwks_file: \"{}\" }}\n",
+            jwks.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_in(
+        data,
+        &["--config", config.to_str().unwrap()],
+        &["--script", SCRIPT],
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |claims: Value, secret: &[u8]| {
+        let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some("k1".into());
+        encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+    };
+    let claims = |role: Option<&str>, project: Option<&str>, exp: u64, aud: &str| {
+        let mut c = json!({"iss": "https://id.example", "aud": aud, "sub": "ada", "exp": exp});
+        if let Some(r) = role {
+            c["weft_role"] = r.into();
+        }
+        if let Some(p) = project {
+            c["weft_project"] = p.into();
+        }
+        c
+    };
+    let operator = Client::new(
+        &server,
+        Some(&token(
+            claims(Some("operator"), None, now + 600, "weft"),
+            SECRET,
+        )),
+    );
+    let (status, accepted) = operator
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    operator.finished(&thread).await;
+    // Without the role claim: a viewer.
+    let viewer = Client::new(
+        &server,
+        Some(&token(claims(None, None, now + 600, "weft"), SECRET)),
+    );
+    assert_eq!(viewer.get("/api/v1/threads").await.0, StatusCode::OK);
+    let (status, body) = viewer.post("/api/v1/inject", json!({"text": "hi"})).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    // The project claim scopes the token.
+    let acme = Client::new(
+        &server,
+        Some(&token(
+            claims(Some("admin"), Some("acme"), now + 600, "weft"),
+            SECRET,
+        )),
+    );
+    let (status, body) = acme.get(&format!("/api/v1/threads/{thread}")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    for (bad, why) in [
+        (
+            token(claims(Some("admin"), None, now - 3600, "weft"), SECRET),
+            "expired",
+        ),
+        (
+            token(
+                claims(Some("admin"), None, now + 600, "weft"),
+                b"another-secret-0123456789abcdefghij",
+            ),
+            "signature",
+        ),
+        (
+            token(claims(Some("admin"), None, now + 600, "elsewhere"), SECRET),
+            "audience",
+        ),
+        (
+            token(claims(Some("root"), None, now + 600, "weft"), SECRET),
+            "role",
+        ),
+    ] {
+        let (status, body) = Client::new(&server, Some(&bad))
+            .get("/api/v1/organism")
+            .await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(why),
+            "{why}: {body}"
+        );
+    }
+    // API keys keep working next to tokens.
+    let admin = Client::new(&server, Some(&server.admin));
+    assert_eq!(admin.get("/api/v1/keys").await.0, StatusCode::OK);
 }

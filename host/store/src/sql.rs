@@ -261,20 +261,31 @@ pub(crate) fn threads(
     limit: u64,
     offset: u64,
 ) -> StoreResult<Page<StoredThread>> {
-    let wanted = "(?1 IS NULL OR project = ?1) AND (?2 IS NULL OR status = ?2)";
+    let wanted = "(?1 IS NULL OR project = ?1) AND (?2 IS NULL OR status = ?2)
+         AND (?3 IS NULL OR EXISTS (SELECT 1 FROM invocations i WHERE i.thread = threads.id AND i.node = ?3))";
     let total: i64 = c
         .prepare_cached(&format!("SELECT count(*) FROM threads WHERE {wanted}"))
-        .and_then(|mut s| s.query_row(params![filter.project, filter.status], |r| r.get(0)))
+        .and_then(|mut s| {
+            s.query_row(params![filter.project, filter.status, filter.node], |r| {
+                r.get(0)
+            })
+        })
         .map_err(error)?;
     let mut s = c
         .prepare_cached(&format!(
             "SELECT {THREAD_COLUMNS} FROM threads WHERE {wanted}
-             ORDER BY updated_ms DESC, id LIMIT ?3 OFFSET ?4"
+             ORDER BY updated_ms DESC, id LIMIT ?4 OFFSET ?5"
         ))
         .map_err(error)?;
     let items = s
         .query_map(
-            params![filter.project, filter.status, int(limit), int(offset)],
+            params![
+                filter.project,
+                filter.status,
+                filter.node,
+                int(limit),
+                int(offset)
+            ],
             thread_row,
         )
         .and_then(Iterator::collect)

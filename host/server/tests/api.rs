@@ -828,8 +828,39 @@ async fn the_chat_websocket_streams_a_question_to_the_assistant() {
         (value["type"].as_str(), value["code"].as_str()),
         (Some("error"), Some("invalid_message"))
     );
-    // The thread is the one the session named.
+    // The session survives a graph switch: its thread keeps its graph.
     let admin = Client::new(&server, Some(&server.admin));
+    let (status, switched) = admin
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/graphs/active",
+            Some(json!({"name": "framed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{switched}");
+    socket
+        .send(Message::Text(
+            json!({"type": "message", "text": QUESTION})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let again = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .unwrap();
+        let Message::Text(text) = msg else { continue };
+        let value: Value = serde_json::from_str(text.as_str()).unwrap();
+        if value["type"] == "done" {
+            break value;
+        }
+    };
+    assert_eq!(again["status"], "completed", "{again}");
+    assert_eq!(again["runId"], format!("{thread}.run-2"));
+    // The thread is the one the session named.
     let (_, result) = admin.get(&format!("/api/v1/threads/{thread}/result")).await;
     assert_eq!(result["run"]["status"], "completed");
 }

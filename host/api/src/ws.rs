@@ -211,33 +211,17 @@ fn translate(event: &weft_engine::Event) -> Option<Value> {
     }
 }
 
-/// Which events a socket streams.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct EventSocketQuery {
-    /// Only this thread's events.
-    pub thread: Option<String>,
-    /// Resume after this event id.
-    pub last_event_id: Option<u64>,
-    /// The API key, for clients that cannot set headers (browsers).
-    #[allow(dead_code)] // read by the auth middleware, listed here for the document
-    #[serde(rename = "access_token")]
-    #[param(rename = "access_token")]
-    pub access_token: Option<String>,
-}
-
 /// The event stream over a WebSocket: each message is
 /// `{"id", "type", "event": {…}}`, or `{"type": "missed", "missed", "after"}`
 /// when the client fell behind; `lastEventId` resumes as with SSE.
 #[utoipa::path(get, path = "/api/v1/ws/events", tag = "events", security(("key" = [])),
-    params(EventSocketQuery),
+    params(crate::events::EventQuery),
     responses((status = 101, description = "switching to the WebSocket protocol"),
         (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn events(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
-    Query(q): Query<EventSocketQuery>,
+    Query(q): Query<crate::events::EventQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let mut feed = crate::events::Feed::new(&api, who, q.thread, q.last_event_id);

@@ -69,6 +69,15 @@ impl Client {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// Waits for the thread's run and checks it answered the demo question.
+    async fn answered(&self, thread: &str) -> Value {
+        let result = self.finished(thread).await;
+        assert_eq!(result["run"]["status"], "completed", "{result}");
+        let reply = result["run"]["reply"].as_str().unwrap_or_default();
+        assert!(reply.contains("3 metering devices"), "{result}");
+        result
+    }
+
     /// Polls the thread's result until its latest run is no longer running.
     async fn finished(&self, thread: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -150,14 +159,7 @@ async fn inject_runs_the_assistant_and_every_read_route_answers() {
     let thread = accepted["threadId"].as_str().unwrap().to_owned();
     let run = accepted["runId"].as_str().unwrap();
     assert_eq!(accepted["messageId"], format!("{run}/in"));
-    let result = admin.finished(&thread).await;
-    assert_eq!(result["run"]["status"], "completed");
-    assert!(
-        result["run"]["reply"]
-            .as_str()
-            .unwrap()
-            .contains("3 metering devices")
-    );
+    admin.answered(&thread).await;
 
     // A chat message on the same thread continues it.
     let (status, second) = admin
@@ -420,14 +422,7 @@ async fn kill_pause_and_busy_threads_act_on_the_engine() {
     assert_eq!(result["busy"], true, "waiting for the paused output node");
     let (status, _) = admin.post("/api/v1/agents/output/resume", json!({})).await;
     assert_eq!(status, StatusCode::OK);
-    let result = admin.finished(&thread).await;
-    assert_eq!(result["run"]["status"], "completed");
-    assert!(
-        result["run"]["reply"]
-            .as_str()
-            .unwrap()
-            .contains("3 metering devices")
-    );
+    admin.answered(&thread).await;
     let (status, body) = admin.post("/api/v1/agents/nobody/pause", json!({})).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 }
@@ -734,14 +729,7 @@ async fn a_graceful_stop_with_runs_in_flight_loses_nothing() {
     let server = Server::start_in(data, &[], &["--script", SCRIPT]);
     let admin = Client::new(&server, Some(&server.admin));
     for thread in &threads {
-        let result = admin.finished(thread).await;
-        assert_eq!(result["run"]["status"], "completed", "{result}");
-        assert!(
-            result["run"]["reply"]
-                .as_str()
-                .unwrap()
-                .contains("3 metering devices")
-        );
+        admin.answered(thread).await;
         let (_, frames) = admin
             .get(&format!("/api/v1/threads/{thread}/frames?limit=50"))
             .await;

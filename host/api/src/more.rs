@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route("/api/v1/usage/nodes/{node}", get(usage_node))
         .route("/api/v1/usage/models/{model}", get(usage_model))
         .route("/api/v1/organism/reload", post(reload))
+        .route("/api/v1/usage/reset", post(reset_usage))
         .route(
             "/api/v1/usage/projects/{project}/budget",
             get(project_budget).put(set_project_budget),
@@ -484,4 +485,18 @@ pub(crate) async fn set_project_budget(
         }
     };
     Ok(Json(serde_json::to_value(status).unwrap_or_default()))
+}
+
+/// Starts the reported usage totals over (admins). Usage events are kept
+/// in the store: budgets are not affected, and the reset survives restarts.
+#[utoipa::path(post, path = "/api/v1/usage/reset", tag = "usage", security(("key" = [])),
+    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn reset_usage(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Admin)?;
+    let at = api.engine.reset_usage().await?;
+    tracing::warn!(key = %who.key, at_ms = at, "usage totals reset");
+    Ok(Json(json!({ "sinceMs": at })))
 }

@@ -26,7 +26,7 @@ use crate::routes::*;
         crate::instances::metrics,
         crate::more::capabilities, crate::more::capability, crate::more::messages,
         crate::more::usage_node, crate::more::usage_model, crate::more::reload,
-        crate::more::project_budget, crate::more::set_project_budget,
+        crate::more::project_budget, crate::more::set_project_budget, crate::more::reset_usage,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,

@@ -1236,6 +1236,7 @@ pub(crate) async fn usage(State(api): S, Extension(who): Caller) -> Json<Value> 
             "totals": breakdown.by_project.get(p).cloned().unwrap_or_default(),
         })),
         None => Json(serde_json::json!({
+            "sinceMs": api.engine.ledger().since_ms(),
             "totals": api.engine.ledger().totals(),
             "byNode": breakdown.by_node,
             "byModel": breakdown.by_model,

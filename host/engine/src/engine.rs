@@ -259,6 +259,8 @@ pub struct Engine {
     versions: Mutex<HashMap<String, Arc<LoadedGraph>>>,
     threads: Mutex<HashMap<String, ThreadEntry>>,
     pub(crate) instances: crate::instances::Instances,
+    /// Operators' changes waiting to be written, in order.
+    persist: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(String, PersistJob)>>>,
     /// Set by [`shutdown`](Engine::shutdown): runs stop at their next frame
     /// boundary and no new run starts.
     pub(crate) stopping: watch::Sender<bool>,
@@ -311,6 +313,15 @@ impl Drop for Release<'_> {
             .send_modify(|n| *n = n.saturating_sub(1));
     }
 }
+
+/// A write of an operator's change, given the store and its key.
+type PersistJob = Box<
+    dyn for<'a> FnOnce(
+            &'a dyn Store,
+            &'a str,
+        ) -> weft_runtime::capabilities::BoxFuture<'a, Result<(), StoreError>>
+        + Send,
+>;
 
 /// A claim on a thread's `active` slot while a run is being set up: the
 /// slot is freed if setting up fails.
@@ -379,7 +390,8 @@ impl Engine {
         let history = store.usage().await?;
         let budgets = store.project_budgets().await?;
         let paused = store.paused_nodes().await?;
-        let engine = Self::build(runtime, plugins, backends, config, Some(store));
+        let engine = Self::build(runtime, plugins, backends, config, Some(Arc::clone(&store)));
+        engine.start_persisting(store);
         engine.paused.send_modify(|p| p.extend(paused));
         engine.restore_instances().await?;
         engine.ledger.restore(history);
@@ -441,6 +453,7 @@ impl Engine {
             versions: Mutex::default(),
             threads: Mutex::default(),
             instances: crate::instances::Instances::default(),
+            persist: Mutex::default(),
             stopping: watch::Sender::new(false),
             running: watch::Sender::new(0),
             traces: Mutex::default(),
@@ -943,18 +956,34 @@ impl Engine {
         + 'static,
         key: &str,
     ) {
-        let Some(store) = self.store.clone() else {
+        let queue = lock(&self.persist);
+        let Some(queue) = queue.as_ref() else {
             return;
         };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::error!(key, "operator change not stored: no async runtime");
-            return;
-        };
-        let key = key.to_owned();
-        runtime.spawn(async move {
-            match write(store.as_ref(), &key).await {
-                Ok(()) | Err(StoreError::NotFound(_)) => {}
-                Err(error) => tracing::error!(key, %error, "operator change not stored"),
+        if queue.send((key.to_owned(), Box::new(write))).is_err() {
+            tracing::error!(key, "operator change not stored: the writer has stopped");
+        }
+    }
+
+    /// Starts the task that writes operators' changes to the store, one at
+    /// a time in the order they were made (a pause then a resume must not
+    /// land the other way round).
+    fn start_persisting(&self, store: Arc<dyn Store>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, PersistJob)>();
+        *lock(&self.persist) = Some(tx);
+        // Weak: an idle writer must not keep the store (and its lock) open
+        // after the engine is gone.
+        let store = Arc::downgrade(&store);
+        tokio::spawn(async move {
+            while let Some((key, write)) = rx.recv().await {
+                let Some(store) = store.upgrade() else {
+                    tracing::error!(key, "operator change not stored: the store is closed");
+                    continue;
+                };
+                match write(store.as_ref(), &key).await {
+                    Ok(()) | Err(StoreError::NotFound(_)) => {}
+                    Err(error) => tracing::error!(key, %error, "operator change not stored"),
+                }
             }
         });
     }
@@ -1013,6 +1042,18 @@ impl Engine {
     /// [`ManualClock`](crate::ManualClock).
     pub fn tick_budgets(&self) {
         self.budgets.tick();
+    }
+
+    /// Starts the reported usage totals over now (kept across restarts).
+    /// Usage events stay: money budgets (spend per window) and token
+    /// budgets are not affected. Returns the reset time.
+    pub async fn reset_usage(&self) -> Result<u64, EngineError> {
+        let now = self.budgets.now_ms();
+        if let Some(store) = &self.store {
+            store.reset_usage(now).await?;
+        }
+        self.ledger.reset(now);
+        Ok(now)
     }
 
     /// Every metered `llm` call and node invocation, with aggregates.

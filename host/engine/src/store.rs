@@ -425,8 +425,10 @@ pub struct InvocationTotals {
 pub struct UsageHistory {
     /// Every `llm` call (kept through pruning: they are what was paid).
     pub events: Vec<UsageEvent>,
-    /// Invocation totals.
+    /// Invocation totals (since `since_ms`).
     pub invocations: Vec<InvocationTotals>,
+    /// When the reported totals start: the last usage reset (0: never).
+    pub since_ms: u64,
 }
 
 /// What a prune removed.
@@ -528,6 +530,8 @@ pub trait Store: Send + Sync + 'static {
     fn messages(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredMessage>>>;
     /// The usage history for the ledger.
     fn usage(&self) -> BoxFuture<'_, StoreResult<UsageHistory>>;
+    /// Starts the reported usage totals over at `at_ms` (events are kept).
+    fn reset_usage(&self, at_ms: u64) -> BoxFuture<'_, StoreResult<()>>;
     /// Removes threads whose runs all finished before `before_ms` (frames,
     /// journal, messages, memory, runs), keeping their usage: `llm` calls
     /// stay, invocation metering is folded into per-node totals.

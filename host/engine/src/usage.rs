@@ -228,6 +228,11 @@ struct Books {
     invocations: Vec<InvocationEvent>,
     totals: UsageTotals,
     breakdown: UsageBreakdown,
+    /// Totals and breakdowns count events from this time on (a reset).
+    since_ms: u64,
+    /// Tokens per thread over all time, for token budgets (a reset of the
+    /// reported totals does not give a thread its tokens back).
+    thread_tokens: std::collections::HashMap<String, u64>,
 }
 
 /// A ledger in memory (events and running aggregates).
@@ -251,6 +256,7 @@ impl MemoryLedger {
     /// `llm` call, and invocation totals per project, thread and node.
     /// [`invocations`](Self::invocations) lists only events recorded since.
     pub fn restore(&self, history: crate::store::UsageHistory) {
+        self.lock().since_ms = history.since_ms;
         for event in history.events {
             self.record(event);
         }
@@ -274,13 +280,25 @@ impl MemoryLedger {
         }
     }
 
-    /// Tokens the `llm` calls of `thread` used.
+    /// Tokens the `llm` calls of `thread` used, over all time.
     pub fn thread_tokens(&self, thread: &str) -> u64 {
-        self.lock()
-            .breakdown
-            .by_thread
-            .get(thread)
-            .map_or(0, |t| t.prompt_tokens + t.completion_tokens)
+        self.lock().thread_tokens.get(thread).copied().unwrap_or(0)
+    }
+
+    /// Starts the reported totals and breakdowns over at `at_ms`. Events
+    /// are kept: money budgets (spend per window) and token budgets are not
+    /// affected.
+    pub fn reset(&self, at_ms: u64) {
+        let mut books = self.lock();
+        books.since_ms = at_ms;
+        books.totals = UsageTotals::default();
+        books.breakdown = UsageBreakdown::default();
+        books.invocations.clear();
+    }
+
+    /// When the reported totals start (0: all time).
+    pub fn since_ms(&self) -> u64 {
+        self.lock().since_ms
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
@@ -297,16 +315,21 @@ impl Ledger for MemoryLedger {
             events,
             totals,
             breakdown,
+            since_ms,
+            thread_tokens,
             ..
         } = &mut *books;
-        totals.add(&event);
-        for (map, key) in [
-            (&mut breakdown.by_node, &event.node),
-            (&mut breakdown.by_model, &event.model),
-            (&mut breakdown.by_thread, &event.thread),
-            (&mut breakdown.by_project, &event.project),
-        ] {
-            map.entry(key.clone()).or_default().add(&event);
+        *thread_tokens.entry(event.thread.clone()).or_default() += event.tokens();
+        if event.at_ms >= *since_ms {
+            totals.add(&event);
+            for (map, key) in [
+                (&mut breakdown.by_node, &event.node),
+                (&mut breakdown.by_model, &event.model),
+                (&mut breakdown.by_thread, &event.thread),
+                (&mut breakdown.by_project, &event.project),
+            ] {
+                map.entry(key.clone()).or_default().add(&event);
+            }
         }
         events.push(event);
     }
@@ -317,8 +340,12 @@ impl Ledger for MemoryLedger {
             invocations,
             totals,
             breakdown,
+            since_ms,
             ..
         } = &mut *books;
+        if event.at_ms < *since_ms {
+            return;
+        }
         totals.add_invocation(&event);
         for (map, key) in [
             (&mut breakdown.by_node, &event.node),

@@ -1070,6 +1070,25 @@ async fn capabilities_history_usage_details_and_a_diff_based_reload() {
     let (status, err) = admin.get("/api/v1/usage/models/gpt-9").await;
     assert_error(status, &err, StatusCode::NOT_FOUND, "not_found");
 
+    // A usage reset starts the reported totals over (admins only).
+    let (status, err) = Client::new(&server, Some(&key(&admin, "operator", None).await))
+        .post("/api/v1/usage/reset", json!({}))
+        .await;
+    assert_error(status, &err, StatusCode::FORBIDDEN, "forbidden");
+    let (status, reset) = admin.post("/api/v1/usage/reset", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{reset}");
+    let (_, usage) = admin.get("/api/v1/usage").await;
+    assert_eq!(
+        (usage["totals"]["calls"].as_u64(), usage["sinceMs"].clone()),
+        (Some(0), reset["sinceMs"].clone())
+    );
+    let (_, again) = admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    admin.answered(again["threadId"].as_str().unwrap()).await;
+    let (_, usage) = admin.get("/api/v1/usage").await;
+    assert_eq!(usage["totals"]["calls"], 4, "{usage}");
+
     // Reload: one node's config changed.
     let viewer = Client::new(&server, Some(&key(&admin, "viewer", None).await));
     let (status, err) = viewer.post("/api/v1/organism/reload", json!({})).await;

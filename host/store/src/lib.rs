@@ -685,6 +685,10 @@ impl Store for SqliteStore {
         Box::pin(self.read(sql::usage))
     }
 
+    fn reset_usage(&self, at_ms: u64) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| sql::reset_usage(c, at_ms)))
+    }
+
     fn prune(&self, before_ms: u64) -> BoxFuture<'_, StoreResult<PruneReport>> {
         Box::pin(self.write(move |c, _| sql::prune(c, before_ms)))
     }

@@ -176,6 +176,13 @@ CREATE TABLE instances (
 ) WITHOUT ROWID;
 CREATE INDEX instances_by_project ON instances(project, status);
 "#,
+    // 4: host settings (the last usage reset).
+    r#"
+CREATE TABLE settings (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this weft writes.

@@ -966,7 +966,27 @@ pub(crate) fn messages(c: &Connection, thread: &str) -> StoreResult<Vec<StoredMe
     .map_err(error)
 }
 
+pub(crate) fn reset_usage(c: &Connection, at_ms: u64) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO settings (key, value) VALUES ('usage_reset_ms', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [at_ms.to_string()],
+    )
+    .map_err(error)?;
+    Ok(())
+}
+
 pub(crate) fn usage(c: &Connection) -> StoreResult<UsageHistory> {
+    let since_ms: u64 = c
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'usage_reset_ms'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(error)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut s = c
         .prepare(
             "SELECT project, thread, run, frame, node, model, provider, prompt_tokens, completion_tokens,
@@ -998,13 +1018,14 @@ pub(crate) fn usage(c: &Connection) -> StoreResult<UsageHistory> {
     let mut s = c
         .prepare(
             "SELECT project, thread, node, count(*), sum(outcome != 'ok'), sum(fuel), sum(duration_us)
-             FROM invocations GROUP BY project, thread, node
+             FROM invocations WHERE at_ms >= ?1 GROUP BY project, thread, node
              UNION ALL
-             SELECT project, NULL, node, invocations, failed, fuel, duration_us FROM invocation_totals",
+             SELECT project, NULL, node, invocations, failed, fuel, duration_us FROM invocation_totals
+             WHERE ?1 = 0",
         )
         .map_err(error)?;
     let invocations = s
-        .query_map([], |r| {
+        .query_map([int(since_ms)], |r| {
             Ok(InvocationTotals {
                 project: r.get(0)?,
                 thread: r.get(1)?,
@@ -1020,6 +1041,7 @@ pub(crate) fn usage(c: &Connection) -> StoreResult<UsageHistory> {
     Ok(UsageHistory {
         events,
         invocations,
+        since_ms,
     })
 }
 

@@ -915,3 +915,30 @@ async fn a_paused_node_stays_paused_across_a_restart() {
     assert!(h.engine.is_paused("output"));
     assert!(!h.engine.is_paused("ui"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_reset_survives_a_restart_and_leaves_budgets_alone() {
+    let config = || EngineConfig {
+        budget: weft_engine::BudgetConfig {
+            thread_tokens: Some(100_000),
+            ..weft_engine::BudgetConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let (dir, h, thread) = assistant_thread("reset", config()).await;
+    let before = ask(&h.engine, &thread, QUESTION).await;
+    let used = before.tokens().total();
+    h.engine.reset_usage().await.expect("reset");
+    assert_eq!(h.engine.usage().calls, 0);
+    drop(h);
+    let h = host(&dir, script(), config()).await;
+    assert_eq!(h.engine.usage().calls, 0, "the reset is kept");
+    assert_eq!(h.engine.usage().invocations, 0);
+    let graph = assistant(&h.engine).await;
+    h.engine.open_thread(Some(&thread), &graph);
+    let after = ask(&h.engine, &thread, QUESTION).await;
+    assert_eq!(h.engine.usage().calls, u64::from(after.tokens().calls));
+    // The thread's budget still counts what it used before the reset.
+    let budget = h.engine.budget(&thread).unwrap();
+    assert_eq!(budget.used, used + after.tokens().total());
+}

@@ -280,7 +280,7 @@ impl Engine {
 }
 
 /// Short, single-line rendering of a value for a report.
-fn show(value: &impl Serialize) -> String {
+fn show<T: Serialize + ?Sized>(value: &T) -> String {
     let text = serde_json::to_string(value).unwrap_or_default();
     if text.chars().count() > 300 {
         let cut: String = text.chars().take(300).collect();
@@ -292,39 +292,42 @@ fn show(value: &impl Serialize) -> String {
 
 type Difference = (String, String, String);
 
+/// `what` differs: the recorded and replayed values, shown.
+fn differ<T: Serialize + ?Sized>(what: String, recorded: &T, replayed: &T) -> Option<Difference> {
+    Some((what, show(recorded), show(replayed)))
+}
+
 /// The first output that differs: what, recorded, replayed.
 fn first_difference(recorded: &RecordedOutput, replayed: &RecordedOutput) -> Option<Difference> {
-    let diff =
-        |what: String, a: &dyn erased::Show, b: &dyn erased::Show| Some((what, a.show(), b.show()));
     if recorded.error != replayed.error {
-        return diff("error".into(), &recorded.error, &replayed.error);
+        return differ("error".into(), &recorded.error, &replayed.error);
     }
     for (k, (a, b)) in recorded.messages.iter().zip(&replayed.messages).enumerate() {
         if a.to != b.to {
-            return diff(format!("message {k} receiver"), &a.to, &b.to);
+            return differ(format!("message {k} receiver"), &a.to, &b.to);
         }
         if a.kind != b.kind {
-            return diff(format!("message {k} kind"), &a.kind, &b.kind);
+            return differ(format!("message {k} kind"), &a.kind, &b.kind);
         }
         if a.body != b.body {
-            return diff(format!("message {k} body"), &a.body, &b.body);
+            return differ(format!("message {k} body"), &a.body, &b.body);
         }
     }
     if recorded.messages.len() != replayed.messages.len() {
-        return diff(
+        return differ(
             "number of messages".into(),
             &recorded.messages.len(),
             &replayed.messages.len(),
         );
     }
     if recorded.reply != replayed.reply {
-        return diff("reply".into(), &recorded.reply, &replayed.reply);
+        return differ("reply".into(), &recorded.reply, &replayed.reply);
     }
     if recorded.done != replayed.done {
-        return diff("done".into(), &recorded.done, &replayed.done);
+        return differ("done".into(), &recorded.done, &replayed.done);
     }
     if recorded.memory_writes != replayed.memory_writes {
-        return diff(
+        return differ(
             "memory writes".into(),
             &recorded.memory_writes,
             &replayed.memory_writes,
@@ -366,18 +369,6 @@ fn journal_difference(recorded: &[JournalEntry], replayed: &[JournalEntry]) -> O
             replayed.len().to_string(),
         )
     })
-}
-
-mod erased {
-    /// Anything a report can show.
-    pub trait Show {
-        fn show(&self) -> String;
-    }
-    impl<T: serde::Serialize> Show for T {
-        fn show(&self) -> String {
-            super::show(self)
-        }
-    }
 }
 
 /// A journal played back: each capability call takes the next recorded

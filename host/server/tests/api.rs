@@ -679,7 +679,7 @@ async fn events_stream_live_and_resume_after_a_disconnect() {
         }
         assert_eq!(ids, rest.iter().map(|e| e.0.unwrap()).collect::<Vec<_>>());
     }
-    // A client that asks for events older than the history is told.
+    // From the start, all of this run's events are still in the history.
     let old = http
         .get(server.url("/api/v1/events"))
         .bearer_auth(&server.admin)
@@ -688,9 +688,43 @@ async fn events_stream_live_and_resume_after_a_disconnect() {
         .await
         .unwrap();
     let events = read_events(old, 1).await;
-    assert!(
-        events[0].1 == "run_started" || events[0].1 == "missed",
+    assert_eq!(
+        (events[0].0, events[0].1.as_str()),
+        (Some(1), "run_started"),
         "{events:?}"
+    );
+    // A client that asks for events older than the history is told how
+    // many it lost, then gets the oldest kept.
+    let data = temp_dir("api-events-short");
+    let config = data.join("weft.yaml");
+    std::fs::write(&config, "api: { event_history: 4 }\n").unwrap();
+    let short = Server::start_in(
+        data,
+        &["--config", config.to_str().unwrap()],
+        &["--script", SCRIPT],
+    );
+    let short_admin = Client::new(&short, Some(&short.admin));
+    let (_, accepted) = short_admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    short_admin
+        .answered(accepted["threadId"].as_str().unwrap())
+        .await;
+    let old = http
+        .get(short.url("/api/v1/events"))
+        .bearer_auth(&short.admin)
+        .header("Last-Event-ID", "0")
+        .send()
+        .await
+        .unwrap();
+    let events = read_events(old, 2).await;
+    assert_eq!(events[0].1, "missed", "{events:?}");
+    let lost = events[0].2["missed"].as_u64().unwrap();
+    assert!(lost > 0, "{events:?}");
+    assert_eq!(
+        events[1].0,
+        Some(lost + 1),
+        "the oldest kept event follows: {events:?}"
     );
     let (status, body) = {
         let resp = http

@@ -901,6 +901,21 @@ pub(crate) fn frames(
     Ok(out)
 }
 
+/// A message row: id, thread, run, to, from, kind, body, sent, delivered.
+fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+    Ok(StoredMessage {
+        id: r.get(0)?,
+        thread: r.get(1)?,
+        run: r.get(2)?,
+        to: r.get(3)?,
+        from: r.get(4)?,
+        kind: r.get(5)?,
+        body: r.get(6)?,
+        sent_seq: r.get::<_, Option<i64>>(7)?.map(|n| n as u64),
+        delivered_seq: r.get::<_, Option<i64>>(8)?.map(|n| n as u64),
+    })
+}
+
 pub(crate) fn node_messages(
     c: &Connection,
     node: Option<String>,
@@ -921,19 +936,7 @@ pub(crate) fn node_messages(
         ))
         .map_err(error)?;
     let items = s
-        .query_map(params![node, project, int(limit), int(offset)], |r| {
-            Ok(StoredMessage {
-                id: r.get(0)?,
-                thread: r.get(1)?,
-                run: r.get(2)?,
-                to: r.get(3)?,
-                from: r.get(4)?,
-                kind: r.get(5)?,
-                body: r.get(6)?,
-                sent_seq: r.get::<_, Option<i64>>(7)?.map(|n| n as u64),
-                delivered_seq: r.get::<_, Option<i64>>(8)?.map(|n| n as u64),
-            })
-        })
+        .query_map(params![node, project, int(limit), int(offset)], message_row)
         .and_then(Iterator::collect)
         .map_err(error)?;
     Ok(Page {
@@ -945,25 +948,13 @@ pub(crate) fn node_messages(
 pub(crate) fn messages(c: &Connection, thread: &str) -> StoreResult<Vec<StoredMessage>> {
     let mut s = c
         .prepare_cached(
-            "SELECT id, run, to_node, from_node, kind, body, sent_seq, delivered_seq
+            "SELECT id, thread, run, to_node, from_node, kind, body, sent_seq, delivered_seq
              FROM messages WHERE thread = ?1 ORDER BY pos",
         )
         .map_err(error)?;
-    s.query_map([thread], |r| {
-        Ok(StoredMessage {
-            id: r.get(0)?,
-            thread: thread.to_owned(),
-            run: r.get(1)?,
-            to: r.get(2)?,
-            from: r.get(3)?,
-            kind: r.get(4)?,
-            body: r.get(5)?,
-            sent_seq: r.get::<_, Option<i64>>(6)?.map(|n| n as u64),
-            delivered_seq: r.get::<_, Option<i64>>(7)?.map(|n| n as u64),
-        })
-    })
-    .and_then(Iterator::collect)
-    .map_err(error)
+    s.query_map([thread], message_row)
+        .and_then(Iterator::collect)
+        .map_err(error)
 }
 
 pub(crate) fn reset_usage(c: &Connection, at_ms: u64) -> StoreResult<()> {

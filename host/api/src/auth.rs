@@ -76,6 +76,29 @@ impl Principal {
     pub fn sees(&self, project: &str) -> bool {
         self.project.as_deref().is_none_or(|p| p == project)
     }
+
+    /// Refuses another project's `project` with a 404 (a key learns nothing
+    /// of projects outside its scope).
+    pub fn check_project(&self, project: &str) -> Result<(), ApiError> {
+        if self.sees(project) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!("no project `{project}`")))
+        }
+    }
+
+    /// The project a request acts in: the one asked for (which the key must
+    /// see), else the key's own; `None` (every project) only for a key
+    /// without a project scope that names none.
+    pub fn scope(&self, requested: Option<&str>) -> Result<Option<String>, ApiError> {
+        match requested {
+            Some(project) => {
+                self.check_project(project)?;
+                Ok(Some(project.to_owned()))
+            }
+            None => Ok(self.project.clone()),
+        }
+    }
 }
 
 /// The key file.

@@ -194,15 +194,6 @@ impl From<InstanceError> for ApiError {
     }
 }
 
-/// The caller's view of `project`: 404 for another project's.
-fn project_of(who: &Principal, project: &str) -> ApiResult<()> {
-    if who.sees(project) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(format!("no project `{project}`")))
-    }
-}
-
 fn status(s: &str) -> ApiResult<InstanceStatus> {
     serde_json::from_value(Value::String(s.to_owned())).map_err(|_| {
         ApiError::field(
@@ -223,7 +214,7 @@ pub(crate) async fn spawn(
     Json(req): Json<SpawnRequest>,
 ) -> ApiResult<(StatusCode, Json<InstanceView>)> {
     who.require(Role::Operator)?;
-    project_of(&who, &project)?;
+    who.check_project(&project)?;
     if req.project_id.as_ref().is_some_and(|p| *p != project) {
         return Err(ApiError::field(
             "projectId",
@@ -261,7 +252,7 @@ pub(crate) async fn list(
     Path(project): Path<String>,
     Query(q): Query<InstanceQuery>,
 ) -> ApiResult<Json<Page<InstanceView>>> {
-    project_of(&who, &project)?;
+    who.check_project(&project)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::field("limit", "limit must be between 1 and 500"));
@@ -297,7 +288,7 @@ pub(crate) async fn detail(
     Extension(who): Extension<Principal>,
     Path((project, id)): Path<(String, String)>,
 ) -> ApiResult<Json<InstanceView>> {
-    project_of(&who, &project)?;
+    who.check_project(&project)?;
     Ok(Json(api.engine.instance(&id, Some(&project)).await?.into()))
 }
 
@@ -315,7 +306,7 @@ pub(crate) async fn update(
     Json(req): Json<UpdateRequest>,
 ) -> ApiResult<Json<InstanceView>> {
     who.require(Role::Operator)?;
-    project_of(&who, &project)?;
+    who.check_project(&project)?;
     if let Some(name) = &req.name
         && (name.trim().is_empty() || name.len() > 100)
     {
@@ -345,7 +336,7 @@ async fn move_to(
     to: InstanceStatus,
 ) -> ApiResult<Json<InstanceView>> {
     who.require(Role::Operator)?;
-    project_of(who, project)?;
+    who.check_project(project)?;
     Ok(Json(
         api.engine
             .transition_instance(id, Some(project), to)
@@ -402,7 +393,7 @@ pub(crate) async fn task(
     Json(req): Json<TaskRequest>,
 ) -> ApiResult<(StatusCode, Json<TaskAccepted>)> {
     who.require(Role::Operator)?;
-    project_of(&who, &project)?;
+    who.check_project(&project)?;
     let kind = req.kind.unwrap_or_else(|| "task".into());
     let handle = api
         .engine
@@ -453,7 +444,7 @@ pub(crate) async fn project_metrics(
     Extension(who): Extension<Principal>,
     Path(project): Path<String>,
 ) -> ApiResult<Json<InstanceMetrics>> {
-    project_of(&who, &project)?;
+    who.check_project(&project)?;
     let all = api.engine.instances(Some(&project), None).await;
     Ok(Json(totals(all.iter())))
 }
@@ -467,7 +458,7 @@ pub(crate) async fn metrics(
     Extension(who): Extension<Principal>,
     Path((project, id)): Path<(String, String)>,
 ) -> ApiResult<Json<InstanceMetrics>> {
-    project_of(&who, &project)?;
+    who.check_project(&project)?;
     let one = api.engine.instance(&id, Some(&project)).await?;
     Ok(Json(totals(std::iter::once(&one))))
 }

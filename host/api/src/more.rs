@@ -429,9 +429,7 @@ pub(crate) async fn project_budget(
     Extension(who): Extension<Principal>,
     Path(project): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    if !who.sees(&project) {
-        return Err(ApiError::not_found(format!("no project `{project}`")));
-    }
+    who.check_project(&project)?;
     Ok(Json(
         serde_json::to_value(api.engine.project_budget(&project)).unwrap_or_default(),
     ))
@@ -449,9 +447,7 @@ pub(crate) async fn set_project_budget(
     Json(change): Json<ProjectBudgetChange>,
 ) -> ApiResult<Json<Value>> {
     who.require(Role::Operator)?;
-    if !who.sees(&project) {
-        return Err(ApiError::not_found(format!("no project `{project}`")));
-    }
+    who.check_project(&project)?;
     if project.is_empty() || project.len() > 64 {
         return Err(ApiError::field(
             "project",

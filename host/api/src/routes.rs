@@ -113,8 +113,13 @@ pub struct Agent {
     pub plugin_version: String,
     /// Plugin content hash.
     pub plugin_hash: String,
-    /// `idle` or `paused`.
+    /// `idle` or `paused` in the project asked about.
     pub state: String,
+    /// The project whose view this is (`null`: every project).
+    pub project: Option<String>,
+    /// What holds a paused node: a project's name, or `*` for a pause of
+    /// every project.
+    pub paused_for: Option<String>,
     /// Granted capabilities.
     pub grants: Vec<String>,
     /// Model its `llm` calls use.
@@ -295,6 +300,16 @@ impl Paging {
         }
         Ok((limit, offset))
     }
+}
+
+/// The project an agent request acts in.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AgentQuery {
+    /// The project (default: the key's project; for a key of every
+    /// project, every project).
+    pub project: Option<String>,
 }
 
 /// Thread list filters.
@@ -609,19 +624,23 @@ fn graph_view(api: &Api, g: &LoadedGraph) -> GraphView {
     }
 }
 
-fn agent_view(api: &Api, g: &LoadedGraph, node: &weft_engine::Node) -> Agent {
+fn agent_view(
+    api: &Api,
+    g: &LoadedGraph,
+    node: &weft_engine::Node,
+    project: Option<&str>,
+) -> Agent {
     let plugin = g.plugin(&node.name);
+    let pause = api.engine.pause_of(project, &node.name);
     Agent {
         name: node.name.clone(),
         graph: g.graph().name().to_owned(),
         plugin: node.info.name.clone(),
         plugin_version: node.info.version.clone(),
         plugin_hash: plugin.map(|p| p.hash().to_hex()).unwrap_or_default(),
-        state: if api.engine.is_paused(&node.name) {
-            "paused".into()
-        } else {
-            "idle".into()
-        },
+        state: if pause.is_some() { "paused" } else { "idle" }.into(),
+        project: project.map(str::to_owned),
+        paused_for: pause.map(|p| p.project.unwrap_or_else(|| "*".into())),
         grants: node.grants.iter().map(|c| c.to_string()).collect(),
         model: node.model.clone(),
         every_tick: node.every_tick,
@@ -805,23 +824,35 @@ pub(crate) async fn plugins(State(api): S) -> Json<Vec<PluginView>> {
 
 /// The nodes of the active graph.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", security(("key" = [])),
-    responses((status = 200, body = Vec<Agent>)))]
-pub(crate) async fn agents(State(api): S) -> ApiResult<Json<Vec<Agent>>> {
+    params(AgentQuery),
+    responses((status = 200, body = Vec<Agent>), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn agents(
+    State(api): S,
+    Extension(who): Caller,
+    Query(q): Query<AgentQuery>,
+) -> ApiResult<Json<Vec<Agent>>> {
+    let project = who.scope(q.project.as_deref())?;
     let g = active_graph_or_503(&api)?;
     Ok(Json(
         g.graph()
             .nodes()
             .iter()
-            .map(|n| agent_view(&api, &g, n))
+            .map(|n| agent_view(&api, &g, n, project.as_deref()))
             .collect(),
     ))
 }
 
 /// A node of the active graph, with its config and schemas.
 #[utoipa::path(get, path = "/api/v1/agents/{name}", tag = "agents", security(("key" = [])),
-    params(("name" = String, Path, description = "node name")),
+    params(("name" = String, Path, description = "node name"), AgentQuery),
     responses((status = 200, body = AgentDetail), (status = 404, body = crate::error::ErrorBody)))]
-pub(crate) async fn agent(State(api): S, Path(name): Path<String>) -> ApiResult<Json<AgentDetail>> {
+pub(crate) async fn agent(
+    State(api): S,
+    Extension(who): Caller,
+    Path(name): Path<String>,
+    Query(q): Query<AgentQuery>,
+) -> ApiResult<Json<AgentDetail>> {
+    let project = who.scope(q.project.as_deref())?;
     let g = active_graph_or_503(&api)?;
     let node = g
         .graph()
@@ -834,7 +865,7 @@ pub(crate) async fn agent(State(api): S, Path(name): Path<String>) -> ApiResult<
         "maxOutputBytes": node.limits.max_output,
     });
     Ok(Json(AgentDetail {
-        agent: agent_view(&api, &g, node),
+        agent: agent_view(&api, &g, node, project.as_deref()),
         description: node.info.description.clone(),
         config: Value::Object(node.config.clone()),
         input_schema: node.info.input_schema.clone(),
@@ -847,51 +878,63 @@ async fn set_paused(
     api: &Api,
     who: &Principal,
     name: &str,
+    q: AgentQuery,
     paused: bool,
 ) -> ApiResult<Json<Agent>> {
     who.require(Role::Operator)?;
+    let project = who.scope(q.project.as_deref())?;
+    let scope = project.as_deref();
     let g = active_graph_or_503(api)?;
     let node = g
         .graph()
         .node(name)
         .ok_or_else(|| ApiError::not_found(format!("no agent `{name}` in the active graph")))?;
     let changed = if paused {
-        api.engine.pause(name)
+        api.engine.pause_of(scope, name).is_none() && api.engine.pause(scope, name)
     } else {
-        api.engine.resume(name)
+        api.engine.resume(scope, name)
     };
     if !changed {
-        let state = if paused { "paused" } else { "not paused" };
-        return Err(ApiError::conflict(
-            "invalid_transition",
-            format!("agent `{name}` is {state} already"),
-        ));
+        let message = match (paused, api.engine.pause_of(scope, name)) {
+            (true, _) => format!("agent `{name}` is paused already"),
+            (false, Some(p)) if p.project.is_none() => format!(
+                "agent `{name}` is paused for every project; a key without a project scope resumes it"
+            ),
+            (false, _) => format!("agent `{name}` is not paused"),
+        };
+        return Err(ApiError::conflict("invalid_transition", message));
     }
-    Ok(Json(agent_view(api, &g, node)))
+    tracing::info!(agent = name, project = scope.unwrap_or("*"), paused, key = %who.key, "agent pause changed");
+    Ok(Json(agent_view(api, &g, node, scope)))
 }
 
-/// Pauses a node: it gets no ticks; its messages wait.
+/// Pauses a node in a project's threads (with a key of every project and
+/// no `project`, in every thread): it gets no ticks; its messages wait.
 #[utoipa::path(post, path = "/api/v1/agents/{name}/pause", tag = "agents", security(("key" = [])),
-    params(("name" = String, Path, description = "node name")),
-    responses((status = 200, body = Agent), (status = 409, body = crate::error::ErrorBody)))]
+    params(("name" = String, Path, description = "node name"), AgentQuery),
+    responses((status = 200, body = Agent), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn pause_agent(
     State(api): S,
     Extension(who): Caller,
     Path(name): Path<String>,
+    Query(q): Query<AgentQuery>,
 ) -> ApiResult<Json<Agent>> {
-    set_paused(&api, &who, &name, true).await
+    set_paused(&api, &who, &name, q, true).await
 }
 
-/// Resumes a paused node.
+/// Lifts a pause of the same scope.
 #[utoipa::path(post, path = "/api/v1/agents/{name}/resume", tag = "agents", security(("key" = [])),
-    params(("name" = String, Path, description = "node name")),
-    responses((status = 200, body = Agent), (status = 409, body = crate::error::ErrorBody)))]
+    params(("name" = String, Path, description = "node name"), AgentQuery),
+    responses((status = 200, body = Agent), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn resume_agent(
     State(api): S,
     Extension(who): Caller,
     Path(name): Path<String>,
+    Query(q): Query<AgentQuery>,
 ) -> ApiResult<Json<Agent>> {
-    set_paused(&api, &who, &name, false).await
+    set_paused(&api, &who, &name, q, false).await
 }
 
 /// Threads, most recently changed first.

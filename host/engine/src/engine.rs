@@ -18,7 +18,7 @@ use crate::events::{Bus, Event, EventBody};
 use crate::loaded::LoadedGraph;
 use crate::plugins::PluginSet;
 use crate::run::{self, RunState};
-use crate::store::{RunEnd, RunStart, Store, StoreError};
+use crate::store::{NodePause, RunEnd, RunStart, Store, StoreError};
 use crate::trace::{FrameTrace, RunStatus};
 use crate::usage::{Ledger, MemoryLedger, PriceTable, UsageEvent};
 
@@ -250,7 +250,7 @@ pub struct Engine {
     pub(crate) services: Services,
     pub(crate) memory: Arc<MemoryMap>,
     pub(crate) bus: Bus,
-    pub(crate) paused: watch::Sender<BTreeSet<String>>,
+    pub(crate) paused: watch::Sender<BTreeSet<NodePause>>,
     pub(crate) budgets: Arc<Budgets>,
     pub(crate) ledger: Arc<MemoryLedger>,
     staged: Arc<StagedLedger>,
@@ -314,11 +314,10 @@ impl Drop for Release<'_> {
     }
 }
 
-/// A write of an operator's change, given the store and its key.
+/// A write of an operator's change, given the store.
 type PersistJob = Box<
     dyn for<'a> FnOnce(
             &'a dyn Store,
-            &'a str,
         ) -> weft_runtime::capabilities::BoxFuture<'a, Result<(), StoreError>>
         + Send,
 >;
@@ -876,31 +875,48 @@ impl Engine {
         Ok(run.clone())
     }
 
-    /// Pauses node `node` in every thread: it receives no ticks and its
-    /// messages wait until [`resume`](Self::resume). With a store, the
-    /// node stays paused across restarts. Returns false if it was paused
-    /// already.
-    pub fn pause(&self, node: &str) -> bool {
-        let changed = self.paused.send_if_modified(|p| p.insert(node.to_owned()));
+    /// Pauses node `node` in the threads of `project` (every thread with
+    /// `None`): it receives no ticks and its messages wait until
+    /// [`resume`](Self::resume). With a store, the node stays paused across
+    /// restarts. Returns false if it was paused so already.
+    pub fn pause(&self, project: Option<&str>, node: &str) -> bool {
+        let pause = NodePause::new(project, node);
+        let changed = self.paused.send_if_modified(|p| p.insert(pause.clone()));
         if changed {
-            self.persist(|store, node| store.set_node_paused(node, true), node);
+            self.persist(|store, pause| store.set_node_paused(pause, true), pause);
         }
         changed
     }
 
-    /// Resumes a paused node; waiting runs deliver its messages in their
-    /// next frame. Returns false if it was not paused.
-    pub fn resume(&self, node: &str) -> bool {
-        let changed = self.paused.send_if_modified(|p| p.remove(node));
+    /// Lifts a [`pause`](Self::pause) made for the same scope; waiting
+    /// runs deliver the node's messages in their next frame. Returns false
+    /// if there was no such pause (a pause for every project is lifted only
+    /// with `None`).
+    pub fn resume(&self, project: Option<&str>, node: &str) -> bool {
+        let pause = NodePause::new(project, node);
+        let changed = self.paused.send_if_modified(|p| p.remove(&pause));
         if changed {
-            self.persist(|store, node| store.set_node_paused(node, false), node);
+            self.persist(|store, pause| store.set_node_paused(pause, false), pause);
         }
         changed
     }
 
-    /// Whether `node` is paused.
-    pub fn is_paused(&self, node: &str) -> bool {
-        self.paused.borrow().contains(node)
+    /// The pause that holds `node` for threads of `project`: the one for
+    /// every project first, else the project's own. With `project` `None`,
+    /// only a pause for every project counts.
+    pub fn pause_of(&self, project: Option<&str>, node: &str) -> Option<NodePause> {
+        let paused = self.paused.borrow();
+        let everywhere = NodePause::new(None, node);
+        if paused.contains(&everywhere) {
+            return Some(everywhere);
+        }
+        let own = NodePause::new(Some(project?), node);
+        paused.contains(&own).then_some(own)
+    }
+
+    /// Every pause in force.
+    pub fn pauses(&self) -> Vec<NodePause> {
+        self.paused.borrow().iter().cloned().collect()
     }
 
     /// The token budget of a thread (once it has made a call or been raised).
@@ -926,8 +942,8 @@ impl Engine {
     pub fn raise_budget(&self, thread: &str, tokens: u64) -> BudgetStatus {
         let status = self.budgets.raise(thread, tokens);
         self.persist(
-            move |store, thread| store.set_thread_budget(thread, status.limit),
-            thread,
+            move |store, thread: &String| store.set_thread_budget(thread, status.limit),
+            thread.to_owned(),
         );
         status
     }
@@ -936,8 +952,8 @@ impl Engine {
     pub fn set_budget(&self, thread: &str, limit: u64) -> BudgetStatus {
         let status = self.budgets.set_limit(thread, limit);
         self.persist(
-            move |store, thread| store.set_thread_budget(thread, limit),
-            thread,
+            move |store, thread: &String| store.set_thread_budget(thread, limit),
+            thread.to_owned(),
         );
         status
     }
@@ -945,22 +961,26 @@ impl Engine {
     /// Writes an operator's decision (budget, pause) to the store in the
     /// background (a thread without a stored run yet gets its token limit
     /// with its first run).
-    fn persist(
+    fn persist<K: std::fmt::Display + Send + Sync + 'static>(
         &self,
         write: impl for<'a> FnOnce(
             &'a dyn Store,
-            &'a str,
+            &'a K,
         )
             -> weft_runtime::capabilities::BoxFuture<'a, Result<(), StoreError>>
         + Send
         + 'static,
-        key: &str,
+        key: K,
     ) {
         let queue = lock(&self.persist);
         let Some(queue) = queue.as_ref() else {
             return;
         };
-        if queue.send((key.to_owned(), Box::new(write))).is_err() {
+        let label = key.to_string();
+        let job: PersistJob =
+            Box::new(move |store| Box::pin(async move { write(store, &key).await }));
+        if let Err(unsent) = queue.send((label, job)) {
+            let key = unsent.0.0;
             tracing::error!(key, "operator change not stored: the writer has stopped");
         }
     }
@@ -980,7 +1000,7 @@ impl Engine {
                     tracing::error!(key, "operator change not stored: the store is closed");
                     continue;
                 };
-                match write(store.as_ref(), &key).await {
+                match write(store.as_ref()).await {
                     Ok(()) | Err(StoreError::NotFound(_)) => {}
                     Err(error) => tracing::error!(key, %error, "operator change not stored"),
                 }
@@ -1007,8 +1027,8 @@ impl Engine {
             .set_project_budget(project, budget)
             .map_err(|e| EngineError::InvalidBudget(e.to_string()))?;
         self.persist(
-            move |store, project| store.set_project_budget(project, budget),
-            project,
+            move |store, project: &String| store.set_project_budget(project, budget),
+            project.to_owned(),
         );
         Ok(status)
     }
@@ -1029,8 +1049,8 @@ impl Engine {
             let budget = MoneyBudget::new(limit, status.window)
                 .map_err(|e| EngineError::InvalidBudget(e.to_string()))?;
             self.persist(
-                move |store, project| store.set_project_budget(project, Some(budget)),
-                project,
+                move |store, project: &String| store.set_project_budget(project, Some(budget)),
+                project.to_owned(),
             );
         }
         Ok(status)

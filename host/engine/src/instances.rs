@@ -304,14 +304,14 @@ impl Engine {
         self.save_instance(&next).await?;
         match target {
             InstanceStatus::Paused => {
-                self.pause(id);
+                self.pause(None, id);
             }
             InstanceStatus::Terminated => {
-                self.resume(id);
+                self.resume(None, id);
                 let _ = self.kill(&current.thread);
             }
             _ => {
-                self.resume(id);
+                self.resume(None, id);
             }
         }
         map.insert(id.to_owned(), next.clone());

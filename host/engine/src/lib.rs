@@ -51,7 +51,7 @@ pub use loaded::{LoadError, LoadedGraph};
 pub use plugins::{PluginSet, SkippedPlugin};
 pub use replay::{Divergence, ReplayOptions, ReplayPlugins, ReplayReport};
 pub use run::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
-pub use store::{Store, StoreError};
+pub use store::{NodePause, Store, StoreError};
 pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
 pub use usage::{
     InvocationEvent, Ledger, MemoryLedger, Price, PriceTable, UsageBreakdown, UsageEvent,

@@ -101,7 +101,7 @@ pub(crate) async fn execute(
             break;
         }
         let paused = paused_rx.borrow_and_update().clone();
-        let runnable = |i: usize| !paused.contains(&nodes[i].name);
+        let runnable = |i: usize| !paused.iter().any(|p| p.holds(&project, &nodes[i].name));
         if !(0..nodes.len()).any(|i| !pending[i].is_empty() && runnable(i)) {
             // Only paused nodes hold messages: wait for a resume or a kill.
             engine.bus.publish(

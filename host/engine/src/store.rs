@@ -449,6 +449,40 @@ pub struct PruneReport {
     pub memory: u64,
 }
 
+/// A node an operator paused: in one project's threads, or (with no
+/// project) in every thread.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodePause {
+    /// The project whose threads the pause holds; `None` for every project.
+    pub project: Option<String>,
+    /// The node's name.
+    pub node: String,
+}
+
+impl NodePause {
+    /// A pause of `node` in `project`, or everywhere.
+    pub fn new(project: Option<&str>, node: &str) -> Self {
+        Self {
+            project: project.map(str::to_owned),
+            node: node.to_owned(),
+        }
+    }
+
+    /// Whether this pause holds `node` in a thread of `project`.
+    pub fn holds(&self, project: &str, node: &str) -> bool {
+        self.node == node && self.project.as_deref().is_none_or(|p| p == project)
+    }
+}
+
+impl std::fmt::Display for NodePause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.project {
+            Some(p) => write!(f, "{p}/{}", self.node),
+            None => write!(f, "*/{}", self.node),
+        }
+    }
+}
+
 /// Where the engine's state lives between restarts. See the module docs.
 pub trait Store: Send + Sync + 'static {
     /// Keeps a graph version (idempotent).
@@ -491,10 +525,11 @@ pub trait Store: Send + Sync + 'static {
     /// Keeps an agent instance (created or changed).
     fn put_instance(&self, instance: StoredInstance) -> BoxFuture<'_, StoreResult<()>>;
 
-    /// Nodes an operator paused (they stay paused across restarts).
-    fn paused_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<String>>>;
-    /// Keeps whether a node is paused.
-    fn set_node_paused(&self, node: &str, paused: bool) -> BoxFuture<'_, StoreResult<()>>;
+    /// Nodes an operator paused, for one project or every project (they
+    /// stay paused across restarts).
+    fn paused_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodePause>>>;
+    /// Keeps whether a node is paused (for `pause.project`, or everywhere).
+    fn set_node_paused(&self, pause: &NodePause, paused: bool) -> BoxFuture<'_, StoreResult<()>>;
 
     /// Commits the start of a run: thread (created or updated), run, and
     /// its inbound messages as pending.

@@ -203,8 +203,8 @@ async fn a_paused_node_gets_no_ticks_and_resume_delivers_its_messages() {
     let engine = engine(Arc::new(Scripted::default())).await;
     let graph = graph(&engine, "chain.yaml", CHAIN).await;
     let mut events = engine.subscribe();
-    assert!(engine.pause("b"));
-    assert!(!engine.pause("b"));
+    assert!(engine.pause(None, "b"));
+    assert!(!engine.pause(None, "b"));
     let thread = engine.open_thread(None, &graph);
     let handle = engine.start_run(&thread, n(5)).await.unwrap();
     let run_id = handle.run.clone();
@@ -214,11 +214,42 @@ async fn a_paused_node_gets_no_ticks_and_resume_delivers_its_messages() {
         engine.start_run(&thread, n(1)).await.unwrap_err().code(),
         "thread_busy"
     );
-    assert!(engine.resume("b"));
+    assert!(engine.resume(None, "b"));
     let trace = handle.finish().await.unwrap();
     assert_eq!(trace.status, RunStatus::Completed);
     assert_eq!(trace.path(), vec![vec!["a"], vec!["b"], vec!["c"]]);
     assert_eq!(reply_json(&trace)["inbox"], json!([7]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_for_one_project_holds_only_that_projects_threads() {
+    let engine = engine(Arc::new(Scripted::default())).await;
+    let graph = graph(&engine, "chain.yaml", CHAIN).await;
+    let mut events = engine.subscribe();
+    assert!(engine.pause(Some("acme"), "b"));
+    assert_eq!(
+        engine.pause_of(Some("acme"), "b"),
+        Some(weft_engine::NodePause::new(Some("acme"), "b"))
+    );
+    assert_eq!(engine.pause_of(Some("beta"), "b"), None);
+    assert_eq!(engine.pause_of(None, "b"), None, "not paused everywhere");
+    // Lifting a pause needs its own scope.
+    assert!(!engine.resume(None, "b"));
+    assert!(!engine.resume(Some("beta"), "b"));
+
+    let held = engine.open_thread_in("acme", None, &graph);
+    let handle = engine.start_run(&held, n(5)).await.unwrap();
+    let run_id = handle.run.clone();
+    wait_for(&mut events, |e| is_status(e, &run_id, RunStatus::Waiting)).await;
+
+    let free = engine.open_thread_in("beta", None, &graph);
+    let trace = run_on(&engine, &free, n(5)).await;
+    assert_eq!(trace.status, RunStatus::Completed, "beta is not held");
+
+    assert!(engine.resume(Some("acme"), "b"));
+    let trace = handle.finish().await.unwrap();
+    assert_eq!(trace.status, RunStatus::Completed);
+    assert_eq!(trace.path(), vec![vec!["a"], vec!["b"], vec!["c"]]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

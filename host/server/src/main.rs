@@ -9,10 +9,13 @@
 //! weft replay thread-5f0c… --frame 2
 //! weft fork thread-5f0c… --after 1
 //! weft prune --older-than 30d
+//! weft inject --server http://127.0.0.1:8080 --key "$WEFT_KEY" --wait "which eras are there?"
+//! weft usage --server http://127.0.0.1:8080 --key "$WEFT_KEY"
 //! ```
 
 mod bench;
 mod bench_llm;
+mod client_cmd;
 mod config;
 mod graph_cmd;
 mod llm_cmd;
@@ -70,6 +73,14 @@ pub struct Common {
     /// and fork are unavailable).
     #[arg(long, global = true, env = "WEFT_EPHEMERAL")]
     ephemeral: bool,
+    /// A running `weft serve` for the client commands (`inject`, `usage`,
+    /// and `threads` when given); default for those that need one:
+    /// http://127.0.0.1:8080.
+    #[arg(long, global = true, env = "WEFT_SERVER")]
+    server: Option<String>,
+    /// API key (or OIDC token) for `--server`.
+    #[arg(long, global = true, env = "WEFT_KEY", hide_env_values = true)]
+    key: Option<String>,
     /// Log filter (tracing's env-filter syntax), e.g. `info,weft_engine=debug`.
     #[arg(long, global = true, env = "WEFT_LOG", default_value = "warn")]
     log: String,
@@ -96,8 +107,12 @@ enum Command {
     Fork(store_cmd::ForkArgs),
     /// Removes finished threads older than an age (usage totals are kept).
     Prune(store_cmd::PruneArgs),
-    /// Lists the threads in the store.
+    /// Lists threads: from the store, or from a running server with `--server`.
     Threads(store_cmd::ThreadsArgs),
+    /// Sends a message to a running server (`--server`); `--wait` prints the reply.
+    Inject(client_cmd::InjectArgs),
+    /// Usage of a running server (`--server`): totals, per node, per model.
+    Usage(client_cmd::UsageArgs),
     /// Serves the operators' API (REST, events, OpenAPI) on the embedded
     /// defaults until SIGINT/SIGTERM or `POST /api/v1/organism/stop`.
     Serve(serve_cmd::ServeArgs),
@@ -127,7 +142,12 @@ fn main() -> ExitCode {
             Command::Replay(args) => store_cmd::replay(&cli.common, args).await,
             Command::Fork(args) => store_cmd::fork(&cli.common, args).await,
             Command::Prune(args) => store_cmd::prune(&cli.common, args).await,
+            Command::Threads(args) if cli.common.server.is_some() => {
+                client_cmd::threads(&cli.common, args).await
+            }
             Command::Threads(args) => store_cmd::threads(&cli.common, args).await,
+            Command::Inject(args) => client_cmd::inject(&cli.common, args).await,
+            Command::Usage(args) => client_cmd::usage(&cli.common, args).await,
             Command::Serve(args) => serve_cmd::run(&cli.common, args).await,
         }
     });

@@ -72,13 +72,54 @@ pub struct PruneArgs {
 pub struct ThreadsArgs {
     /// At most this many, newest first.
     #[arg(long, default_value_t = 50)]
-    limit: u64,
+    pub limit: u64,
     /// Skip this many.
     #[arg(long, default_value_t = 0)]
-    offset: u64,
+    pub offset: u64,
+    /// Only threads with this status (running, completed, killed, …).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only threads in which this node ran.
+    #[arg(long)]
+    pub node: Option<String>,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
+}
+
+/// A line of `weft threads`.
+pub struct ThreadRow {
+    pub id: String,
+    pub project: String,
+    pub status: String,
+    pub runs: u64,
+    pub frames: u64,
+    pub forked_from: Option<String>,
+}
+
+/// Prints threads as a table (with the filter's total when it is more).
+pub fn print_threads(rows: &[ThreadRow], total: Option<u64>) {
+    println!(
+        "{:<24} {:<10} {:<16} {:>5} {:>7}  forked from",
+        "thread", "project", "status", "runs", "frames"
+    );
+    for t in rows {
+        println!(
+            "{:<24} {:<10} {:<16} {:>5} {:>7}  {}",
+            t.id,
+            t.project,
+            t.status,
+            t.runs,
+            t.frames,
+            t.forked_from.as_deref().unwrap_or_default()
+        );
+    }
+    if let Some(total) = total.filter(|&t| t > rows.len() as u64) {
+        println!(
+            "({} of {total} shown; --limit and --offset page)",
+            rows.len()
+        );
+    }
 }
 
 /// An engine for commands that run no model and no query: every answer
@@ -216,31 +257,35 @@ pub async fn threads(common: &Common, args: ThreadsArgs) -> Result<ExitCode> {
     }
     let config = setup::config(common)?;
     let store = setup::read_store(common, &config)?;
-    let threads = weft_engine::Store::threads(
+    let page = weft_engine::Store::threads(
         store.as_ref(),
-        weft_engine::store::ThreadFilter::default(),
+        weft_engine::store::ThreadFilter {
+            project: None,
+            status: args.status,
+            node: args.node,
+        },
         args.limit,
         args.offset,
     )
-    .await?
-    .items;
+    .await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&threads)?);
+        println!("{}", serde_json::to_string_pretty(&page.items)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:<24} {:<10} {:<16} {:>5} {:>7}  forked from",
-        "thread", "project", "status", "runs", "frames"
-    );
-    for t in threads {
-        let fork = t
-            .forked_from
-            .map(|(thread, seq)| format!("{thread} @ {seq}"))
-            .unwrap_or_default();
-        println!(
-            "{:<24} {:<10} {:<16} {:>5} {:>7}  {fork}",
-            t.id, t.project, t.status, t.runs, t.frames
-        );
-    }
+    let rows: Vec<ThreadRow> = page
+        .items
+        .into_iter()
+        .map(|t| ThreadRow {
+            id: t.id,
+            project: t.project,
+            status: t.status,
+            runs: t.runs,
+            frames: t.frames,
+            forked_from: t
+                .forked_from
+                .map(|(thread, seq)| format!("{thread} @ {seq}")),
+        })
+        .collect();
+    print_threads(&rows, Some(page.total));
     Ok(ExitCode::SUCCESS)
 }

@@ -425,6 +425,54 @@ async fn kill_pause_and_busy_threads_act_on_the_engine() {
     admin.answered(&thread).await;
     let (status, body) = admin.post("/api/v1/agents/nobody/pause", json!({})).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+
+    // Agents per project: a key of project acme pauses a node for acme alone.
+    let acme = Client::new(&server, Some(&key(&admin, "operator", Some("acme")).await));
+    let (status, paused) = acme.post("/api/v1/agents/eras/pause", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{paused}");
+    assert_eq!(
+        (&paused["state"], &paused["project"], &paused["pausedFor"]),
+        (&json!("paused"), &json!("acme"), &json!("acme"))
+    );
+    let (_, everywhere) = admin.get("/api/v1/agents/eras").await;
+    assert_eq!(everywhere["state"], "idle", "not paused for every project");
+    let (_, default) = admin.get("/api/v1/agents/eras?project=default").await;
+    assert_eq!(
+        default["state"], "idle",
+        "not paused for the default project"
+    );
+    let (_, seen) = admin.get("/api/v1/agents?project=acme").await;
+    let eras = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "eras")
+        .unwrap();
+    assert_eq!(eras["pausedFor"], "acme");
+    let (status, body) = acme.get("/api/v1/agents?project=default").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    // A pause of every project holds acme too, and only a key of every
+    // project lifts it.
+    let (status, _) = admin.post("/api/v1/agents/output/pause", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, output) = acme.get("/api/v1/agents/output").await;
+    assert_eq!(output["pausedFor"], "*");
+    let (status, body) = acme.post("/api/v1/agents/output/resume", json!({})).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "invalid_transition");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("every project")
+    );
+    for (client, path) in [
+        (&admin, "/api/v1/agents/output/resume"),
+        (&acme, "/api/v1/agents/eras/resume"),
+    ] {
+        let (status, body) = client.post(path, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_eq!(body["state"], "idle");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1471,4 +1519,69 @@ async fn oidc_tokens_are_validated_against_the_jwks() {
     // API keys keep working next to tokens.
     let admin = Client::new(&server, Some(&server.admin));
     assert_eq!(admin.get("/api/v1/keys").await.0, StatusCode::OK);
+}
+
+#[test]
+fn the_cli_client_injects_lists_threads_and_reports_usage() {
+    let server = Server::start("api-cli", &[], &["--script", SCRIPT]);
+    let dir = temp_dir("api-cli-client");
+    let client = |args: &[&str]| {
+        let mut all = vec!["--server", server.base.as_str(), "--key", &server.admin];
+        all.extend_from_slice(args);
+        weft(&dir, &all)
+    };
+    let out = client(&["inject", "--wait", QUESTION]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("1042"),
+        "the reply names the customer: {}",
+        text(&out.stdout)
+    );
+    let progress = text(&out.stderr);
+    assert!(progress.contains("frames committed"), "{progress}");
+    let thread = progress
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    assert!(thread.starts_with("thread-"), "{progress}");
+
+    let out = client(&["threads", "--json", "--node", "eras"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["items"][0]["id"], thread.as_str());
+    let out = client(&["threads", "--status", "completed"]);
+    assert!(text(&out.stdout).contains(&thread), "{}", text(&out.stdout));
+
+    let out = client(&["usage", "--json", "--threads"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let usage: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(usage["totals"]["calls"].as_u64().unwrap() >= 1, "{usage}");
+    assert!(usage["byNode"]["eras"]["invocations"].as_u64().unwrap() >= 1);
+    let out = client(&["usage"]);
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("node eras") && table.contains("total"),
+        "{table}"
+    );
+
+    // Errors name the cause: a bad key, a bad thread, no server.
+    let out = weft(
+        &dir,
+        &["--server", &server.base, "--key", "wk_forged", "usage"],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("401"), "{}", text(&out.stderr));
+    let out = client(&["inject", "--thread", "no such/thread", "hi"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("400"), "{}", text(&out.stderr));
+    let out = weft(&dir, &["--server", "http://127.0.0.1:9", "usage"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cannot reach weft"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -26,9 +26,9 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, Page, PluginBlob, PruneReport, RunEnd, RunStart,
-    StoreResult, StoredFrame, StoredInstance, StoredMessage, StoredRun, StoredThread, ThreadFilter,
-    UnfinishedRun, UsageHistory,
+    ForkStart, FrameCommit, GraphVersion, NodePause, Page, PluginBlob, PruneReport, RunEnd,
+    RunStart, StoreResult, StoredFrame, StoredInstance, StoredMessage, StoredRun, StoredThread,
+    ThreadFilter, UnfinishedRun, UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store, StoreError};
 use weft_runtime::capabilities::BoxFuture;
@@ -614,13 +614,13 @@ impl Store for SqliteStore {
         Box::pin(self.write(move |c, _| sql::put_instance(c, &instance)))
     }
 
-    fn paused_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<String>>> {
+    fn paused_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodePause>>> {
         Box::pin(self.read(sql::paused_nodes))
     }
 
-    fn set_node_paused(&self, node: &str, paused: bool) -> BoxFuture<'_, StoreResult<()>> {
-        let node = node.to_owned();
-        Box::pin(self.write(move |c, _| sql::set_node_paused(c, &node, paused)))
+    fn set_node_paused(&self, pause: &NodePause, paused: bool) -> BoxFuture<'_, StoreResult<()>> {
+        let pause = pause.clone();
+        Box::pin(self.write(move |c, _| sql::set_node_paused(c, &pause, paused)))
     }
 
     fn begin_run(&self, start: RunStart) -> BoxFuture<'_, StoreResult<()>> {

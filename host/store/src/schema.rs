@@ -183,6 +183,18 @@ CREATE TABLE settings (
     value   TEXT NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // 5: pauses per project ('' = every project) instead of per node.
+    r#"
+CREATE TABLE node_pauses (
+    project     TEXT NOT NULL,     -- '' for every project
+    node        TEXT NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    PRIMARY KEY (project, node)
+) WITHOUT ROWID;
+INSERT INTO node_pauses (project, node, updated_ms)
+    SELECT '', node, updated_ms FROM node_states WHERE state = 'paused';
+DROP TABLE node_states;
+"#,
 ];
 
 /// The schema version this weft writes.

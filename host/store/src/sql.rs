@@ -8,9 +8,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, InvocationRecord, InvocationTotals, Page, PluginBlob,
-    PruneReport, RecordedOutput, RunEnd, RunStart, StoreResult, StoredFrame, StoredInstance,
-    StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun, UsageHistory,
+    ForkStart, FrameCommit, GraphVersion, InvocationRecord, InvocationTotals, NodePause, Page,
+    PluginBlob, PruneReport, RecordedOutput, RunEnd, RunStart, StoreResult, StoredFrame,
+    StoredInstance, StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun,
+    UsageHistory,
 };
 use weft_engine::trace::FrameRecord;
 use weft_engine::{MoneyBudget, StoreError, UsageEvent};
@@ -435,24 +436,34 @@ pub(crate) fn put_instance(c: &Connection, i: &StoredInstance) -> StoreResult<()
     Ok(())
 }
 
-pub(crate) fn paused_nodes(c: &Connection) -> StoreResult<Vec<String>> {
+pub(crate) fn paused_nodes(c: &Connection) -> StoreResult<Vec<NodePause>> {
     let mut s = c
-        .prepare("SELECT node FROM node_states WHERE state = 'paused' ORDER BY node")
+        .prepare("SELECT project, node FROM node_pauses ORDER BY project, node")
         .map_err(error)?;
-    s.query_map([], |r| r.get(0))
-        .and_then(Iterator::collect)
-        .map_err(error)
+    s.query_map([], |r| {
+        let project: String = r.get(0)?;
+        Ok(NodePause {
+            project: (!project.is_empty()).then_some(project),
+            node: r.get(1)?,
+        })
+    })
+    .and_then(Iterator::collect)
+    .map_err(error)
 }
 
-pub(crate) fn set_node_paused(c: &Connection, node: &str, paused: bool) -> StoreResult<()> {
+pub(crate) fn set_node_paused(c: &Connection, pause: &NodePause, paused: bool) -> StoreResult<()> {
+    let project = pause.project.as_deref().unwrap_or_default();
     if paused {
         c.execute(
-            "INSERT INTO node_states (node, state, updated_ms) VALUES (?1, 'paused', ?2)
-             ON CONFLICT (node) DO UPDATE SET state = 'paused', updated_ms = excluded.updated_ms",
-            params![node, now_ms()],
+            "INSERT INTO node_pauses (project, node, updated_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (project, node) DO UPDATE SET updated_ms = excluded.updated_ms",
+            params![project, pause.node, now_ms()],
         )
     } else {
-        c.execute("DELETE FROM node_states WHERE node = ?1", [node])
+        c.execute(
+            "DELETE FROM node_pauses WHERE project = ?1 AND node = ?2",
+            params![project, pause.node],
+        )
     }
     .map_err(error)?;
     Ok(())

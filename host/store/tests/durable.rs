@@ -11,7 +11,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde_json::json;
 use weft_engine::{
-    Backends, Engine, EngineConfig, FrameTrace, Inbound, Ledger, LoadedGraph, PluginSet,
+    Backends, Engine, EngineConfig, FrameTrace, Inbound, Ledger, LoadedGraph, NodePause, PluginSet,
     ReplayOptions, ReplayPlugins, RunStatus, Store,
 };
 use weft_runtime::capabilities::db::Database;
@@ -902,18 +902,25 @@ async fn the_retention_job_prunes_in_the_background() {
 async fn a_paused_node_stays_paused_across_a_restart() {
     let dir = temp_dir("paused");
     let h = host(&dir, script(), EngineConfig::default()).await;
-    assert!(h.engine.pause("output"));
-    assert!(h.engine.pause("ui"));
-    assert!(h.engine.resume("ui"));
+    assert!(h.engine.pause(None, "output"));
+    assert!(h.engine.pause(Some("acme"), "ui"));
+    assert!(h.engine.pause(Some("beta"), "ui"));
+    assert!(h.engine.resume(Some("beta"), "ui"));
+    let expected = vec![
+        NodePause::new(None, "output"),
+        NodePause::new(Some("acme"), "ui"),
+    ];
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while h.store.paused_nodes().await.unwrap() != ["output"] {
+    while h.store.paused_nodes().await.unwrap() != expected {
         assert!(std::time::Instant::now() < deadline, "pause not stored");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     drop(h);
     let h = host(&dir, script(), EngineConfig::default()).await;
-    assert!(h.engine.is_paused("output"));
-    assert!(!h.engine.is_paused("ui"));
+    assert_eq!(h.engine.pauses(), expected);
+    assert!(h.engine.pause_of(Some("beta"), "output").is_some());
+    assert!(h.engine.pause_of(Some("acme"), "ui").is_some());
+    assert!(h.engine.pause_of(Some("beta"), "ui").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -143,11 +143,17 @@ fn an_older_store_is_migrated_and_keeps_its_data() {
     let path = temp("older");
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+    conn.execute_batch(schema::MIGRATIONS[1]).unwrap();
     conn.pragma_update(None, "application_id", schema::APPLICATION_ID)
         .unwrap();
-    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.pragma_update(None, "user_version", 2).unwrap();
     conn.execute(
         "INSERT INTO projects (id, budget, updated_ms) VALUES ('acme', NULL, 1)",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO node_states (node, state, updated_ms) VALUES ('output', 'paused', 1)",
         [],
     )
     .unwrap();
@@ -162,8 +168,11 @@ fn an_older_store_is_migrated_and_keeps_its_data() {
         .query_row("SELECT id FROM projects", [], |r| r.get(0))
         .unwrap();
     assert_eq!(kept, "acme");
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM node_states", [], |r| r.get(0))
-        .expect("the table of migration 2 exists");
-    assert_eq!(n, 0);
+    // Migration 5 keeps a version-2 pause, now for every project.
+    let pause: (String, String) = conn
+        .query_row("SELECT project, node FROM node_pauses", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("the pause of version 2 is kept");
+    assert_eq!(pause, (String::new(), "output".to_owned()));
 }

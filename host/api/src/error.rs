@@ -126,6 +126,9 @@ impl From<EngineError> for ApiError {
             },
             EngineError::InvalidBudget(_) => Self::field("amount", message),
             EngineError::ShuttingDown => Self::unavailable("shutting_down", message),
+            EngineError::PluginRejected(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_rejected", message)
+            }
             EngineError::GraphVersion { .. } => Self::conflict("graph_version", message),
             EngineError::Store(StoreError::NotFound(_)) => Self::not_found(message),
             EngineError::Store(StoreError::Conflict(_)) => Self::conflict(e.code(), message),

@@ -214,8 +214,15 @@ impl Feed {
     }
 
     fn wanted(&self, e: &Event) -> bool {
-        e.seq > self.sent
-            && self.thread.as_deref().is_none_or(|t| t == e.thread)
+        if e.seq <= self.sent {
+            return false;
+        }
+        if e.thread.is_empty() {
+            // Host events (graph changes, plugin swaps) go to every stream
+            // that is not limited to one thread.
+            return self.thread.is_none();
+        }
+        self.thread.as_deref().is_none_or(|t| t == e.thread)
             && self
                 .api
                 .engine

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+mod changes;
 pub mod error;
 mod events;
 mod instances;
@@ -36,6 +37,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use weft_engine::{Engine, LoadedGraph};
 
 pub use auth::{KeyInfo, Keys, Principal, Role};
+pub use changes::{ReloadReport, SwapView};
 pub use error::ApiError;
 
 /// API settings.

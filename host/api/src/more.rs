@@ -1,8 +1,7 @@
 //! Capabilities (the plugins operators can put to work, with schemas and
 //! an example payload), the global message history, usage per node and
-//! per model, and the diff-based reload of the served graphs.
+//! per model, and project money budgets.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -26,7 +25,6 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route("/api/v1/messages", get(messages))
         .route("/api/v1/usage/nodes/{node}", get(usage_node))
         .route("/api/v1/usage/models/{model}", get(usage_model))
-        .route("/api/v1/organism/reload", post(reload))
         .route("/api/v1/usage/reset", post(reset_usage))
         .route(
             "/api/v1/usage/projects/{project}/budget",
@@ -287,122 +285,6 @@ fn unscoped(who: &Principal) -> ApiResult<()> {
             "usage per node and per model spans projects; this key sees its project's totals at /api/v1/usage",
         )),
     }
-}
-
-/// What a reload changed in one graph.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct GraphChange {
-    /// Graph name.
-    pub name: String,
-    /// The version new threads run now.
-    pub version_id: String,
-    /// The version before.
-    pub previous_version_id: String,
-    /// Nodes added.
-    pub added: Vec<String>,
-    /// Nodes removed.
-    pub removed: Vec<String>,
-    /// Nodes whose plugin, config, grants, limits, model or peers changed.
-    pub changed: Vec<String>,
-}
-
-/// The result of a reload.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReloadReport {
-    /// Graphs that changed (unchanged ones are not listed).
-    pub graphs: Vec<GraphChange>,
-    /// Graph files that failed to load (the old version keeps serving).
-    pub errors: Vec<ReloadError>,
-}
-
-/// A graph that did not reload.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReloadError {
-    /// The file.
-    pub file: String,
-    /// Why.
-    pub message: String,
-}
-
-/// What a node is, for comparing versions.
-fn fingerprint(g: &LoadedGraph) -> BTreeMap<String, String> {
-    g.graph()
-        .nodes()
-        .iter()
-        .map(|n| {
-            let hash = g
-                .plugin(&n.name)
-                .map(|p| p.hash().to_hex())
-                .unwrap_or_default();
-            let grants: Vec<String> = n.grants.iter().map(|c| c.to_string()).collect();
-            let print = json!({
-                "plugin": hash, "config": n.config, "grants": grants, "model": n.model,
-                "everyTick": n.every_tick, "peers": n.peers,
-                "limits": format!("{:?}", n.limits),
-            });
-            (n.name.clone(), print.to_string())
-        })
-        .collect()
-}
-
-/// Reloads every served graph from its file and reports, per graph, the
-/// nodes added, removed and changed. New threads run the new versions;
-/// threads and runs in flight keep theirs. A file that no longer loads
-/// leaves its old version serving.
-#[utoipa::path(post, path = "/api/v1/organism/reload", tag = "organism", security(("key" = [])),
-    responses((status = 200, body = ReloadReport), (status = 403, body = crate::error::ErrorBody)))]
-pub(crate) async fn reload(
-    State(api): State<Arc<Api>>,
-    Extension(who): Extension<Principal>,
-) -> ApiResult<Json<ReloadReport>> {
-    who.require(Role::Admin)?;
-    let mut report = ReloadReport {
-        graphs: Vec::new(),
-        errors: Vec::new(),
-    };
-    for old in api.graphs.all() {
-        let file = old.graph().file().to_owned();
-        let new = match api.engine.load_graph(&file).await {
-            Ok(g) => g,
-            Err(e) => {
-                report.errors.push(ReloadError {
-                    file: file.display().to_string(),
-                    message: e.to_string(),
-                });
-                continue;
-            }
-        };
-        if new.version_id() == old.version_id() {
-            continue;
-        }
-        let (before, after) = (fingerprint(&old), fingerprint(&new));
-        let change = GraphChange {
-            name: new.graph().name().to_owned(),
-            version_id: new.version_id().to_owned(),
-            previous_version_id: old.version_id().to_owned(),
-            added: after
-                .keys()
-                .filter(|k| !before.contains_key(*k))
-                .cloned()
-                .collect(),
-            removed: before
-                .keys()
-                .filter(|k| !after.contains_key(*k))
-                .cloned()
-                .collect(),
-            changed: after
-                .iter()
-                .filter(|(k, v)| before.get(*k).is_some_and(|b| b != *v))
-                .map(|(k, _)| k.clone())
-                .collect(),
-        };
-        tracing::info!(graph = %change.name, added = ?change.added, removed = ?change.removed, changed = ?change.changed, "graph reloaded");
-        api.graphs.replace(&old, new);
-        report.graphs.push(change);
-    }
-    Ok(Json(report))
 }
 
 /// A change of a project's money budget: `raise` adds to the limit;

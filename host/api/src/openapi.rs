@@ -25,7 +25,8 @@ use crate::routes::*;
         crate::instances::terminate, crate::instances::task, crate::instances::project_metrics,
         crate::instances::metrics,
         crate::more::capabilities, crate::more::capability, crate::more::messages,
-        crate::more::usage_node, crate::more::usage_model, crate::more::reload,
+        crate::more::usage_node, crate::more::usage_model, crate::changes::reload,
+        crate::changes::reload_plugin, crate::changes::upload_plugin,
         crate::more::project_budget, crate::more::set_project_budget, crate::more::reset_usage,
     ),
     components(schemas(
@@ -36,8 +37,9 @@ use crate::routes::*;
         crate::instances::InstanceView, crate::instances::SpawnRequest,
         crate::instances::UpdateRequest, crate::instances::TaskRequest,
         crate::instances::TaskAccepted, crate::instances::InstanceMetrics,
-        crate::more::Capability, crate::more::CapabilityDetail, crate::more::GraphChange,
-        crate::more::ReloadReport, crate::more::ReloadError, crate::more::ProjectBudgetChange,
+        crate::more::Capability, crate::more::CapabilityDetail, crate::changes::GraphChange,
+        crate::changes::ReloadReport, crate::changes::ReloadError, crate::more::ProjectBudgetChange,
+        crate::changes::SwapView,
     )),
     modifiers(&Security),
 )]

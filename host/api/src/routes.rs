@@ -66,6 +66,7 @@ pub(crate) fn protected() -> Router<Arc<Api>> {
         .route("/api/v1/ws/events", get(crate::ws::events))
         .merge(crate::instances::routes())
         .merge(crate::more::routes())
+        .merge(crate::changes::routes())
 }
 
 // ---- shapes ----------------------------------------------------------------
@@ -759,7 +760,8 @@ pub(crate) async fn active_graph(State(api): S) -> ApiResult<Json<GraphDetail>> 
     }))
 }
 
-/// Makes another graph active: new threads run it; threads keep theirs.
+/// Makes another graph active: new runs run it (threads keep their history
+/// and memory; runs in flight finish on their version).
 #[utoipa::path(put, path = "/api/v1/graphs/active", tag = "graphs", security(("key" = [])),
     request_body = SwitchGraph,
     responses((status = 200, body = GraphView), (status = 404, body = crate::error::ErrorBody)))]
@@ -777,6 +779,12 @@ pub(crate) async fn switch_graph(
     }
     let g = active_graph_or_503(&api)?;
     tracing::info!(graph = %body.name, key = %who.key, "active graph switched");
+    api.engine
+        .publish_host(weft_engine::EventBody::GraphChanged {
+            graph: g.graph().name().to_owned(),
+            version: g.version_id().to_owned(),
+            change: "activated".into(),
+        });
     Ok(Json(graph_view(&api, &g)))
 }
 

@@ -9,8 +9,11 @@
 //!
 //! The server sends `session` (on connect), `accepted` (a run started),
 //! `delta` (streamed text), `progress`, `controls` (the UI node's state),
-//! `done` (the run ended, with its reply) and `error` (`{code, message}`).
-//! The session outlives graph switches and runs: only the socket ends it.
+//! `done` (the run ended, with its reply), `error` (`{code, message}`) and
+//! `graph` (the active graph was switched or edited: `{graph, version,
+//! change}`). The session outlives graph switches and runs: only the
+//! socket ends it; each message runs the graph active when it arrives, on
+//! the same thread, with its history and memory.
 
 use std::sync::Arc;
 
@@ -115,7 +118,7 @@ async fn session(api: Arc<Api>, thread: String, mut socket: WebSocket) {
             }
             event = events.recv() => {
                 let out = match event {
-                    Ok(e) if e.thread == thread => translate(&e),
+                    Ok(e) if e.thread == thread || e.thread.is_empty() => translate(&e),
                     Ok(_) => None,
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         Some(json!({"type": "missed", "missed": n}))
@@ -172,6 +175,11 @@ async fn handle(api: &Api, thread: &str, text: &str) -> Option<Value> {
             Inbound::to("ui", "action", &Value::Object(body))
         }
     };
+    // The session stays attached across a graph switch or edit: each
+    // message runs the graph active now, on the same thread.
+    if let Some(graph) = api.graphs.active() {
+        api.engine.set_thread_graph(thread, &graph);
+    }
     match api.engine.start_run(thread, inbound).await {
         Ok(handle) => {
             api.metrics.run_started();
@@ -200,6 +208,13 @@ fn translate(event: &weft_engine::Event) -> Option<Value> {
         EventBody::Error(e) => {
             Some(json!({"type": "error", "node": node, "code": e.code, "message": e.message}))
         }
+        EventBody::GraphChanged {
+            graph,
+            version,
+            change,
+        } => Some(json!({
+            "type": "graph", "graph": graph, "version": version, "change": change,
+        })),
         EventBody::FrameTrace(trace) => Some(json!({
             "type": "done",
             "runId": trace.run,

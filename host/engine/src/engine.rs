@@ -8,7 +8,7 @@ use tokio::sync::{broadcast, watch};
 use weft_runtime::capabilities::db::Database;
 use weft_runtime::capabilities::llm::LlmBackend;
 use weft_runtime::capabilities::memory::MemoryMap;
-use weft_runtime::{Message, Runtime, Services};
+use weft_runtime::{Message, Plugin, Runtime, Services};
 
 use crate::budget::{
     BudgetConfig, BudgetStatus, Budgets, DEFAULT_PROJECT, Metered, MoneyBudget, ProjectBudgetStatus,
@@ -140,6 +140,10 @@ pub enum EngineError {
     /// The engine is shutting down and takes no new runs.
     #[error("the host is shutting down and takes no new runs")]
     ShuttingDown,
+    /// A plugin version was refused: it does not fit a graph that runs it
+    /// (the message says which, and why).
+    #[error("{0}")]
+    PluginRejected(String),
     /// The run's task died (a bug in the engine, never a plugin's fault).
     #[error("run `{run}` failed inside the engine: {message}")]
     Internal {
@@ -163,6 +167,7 @@ impl EngineError {
             Self::Store(e) => e.code(),
             Self::GraphVersion { .. } => "graph_version",
             Self::ShuttingDown => "shutting_down",
+            Self::PluginRejected(_) => "plugin_rejected",
             Self::Internal { .. } => "internal",
         }
     }
@@ -246,11 +251,18 @@ impl Ledger for StagedLedger {
 /// `Arc`); it runs any number of threads and runs at once.
 pub struct Engine {
     pub(crate) runtime: Arc<Runtime>,
-    plugins: Arc<PluginSet>,
+    pub(crate) plugins: Arc<PluginSet>,
     pub(crate) services: Services,
     pub(crate) memory: Arc<MemoryMap>,
     pub(crate) bus: Bus,
     pub(crate) paused: watch::Sender<BTreeSet<NodePause>>,
+    /// Every plugin version swapped in while serving, in order; runs look
+    /// at the entries after the last one they saw before each frame.
+    pub(crate) swaps: Mutex<Vec<Plugin>>,
+    /// The number of entries in `swaps`.
+    pub(crate) swap_count: watch::Sender<usize>,
+    /// Swaps are applied one at a time.
+    pub(crate) swap_lock: tokio::sync::Mutex<()>,
     pub(crate) budgets: Arc<Budgets>,
     pub(crate) ledger: Arc<MemoryLedger>,
     staged: Arc<StagedLedger>,
@@ -445,6 +457,9 @@ impl Engine {
             memory,
             bus,
             paused: watch::Sender::new(BTreeSet::new()),
+            swaps: Mutex::new(Vec::new()),
+            swap_count: watch::Sender::new(0),
+            swap_lock: tokio::sync::Mutex::new(()),
             budgets,
             ledger,
             staged,
@@ -480,6 +495,11 @@ impl Engine {
             .map(Arc::new)
     }
 
+    /// Publishes a host event (a graph change, say) to every subscriber.
+    pub fn publish_host(&self, body: EventBody) {
+        self.bus.publish_host(body);
+    }
+
     /// Subscribes to every event of every thread from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.bus.subscribe()
@@ -497,9 +517,10 @@ impl Engine {
         self.open_thread_in(DEFAULT_PROJECT, id, graph)
     }
 
-    /// Creates a thread pinned to `graph` in `project`, whose money budget
-    /// its `llm` calls spend (or returns the existing thread with this id,
-    /// which keeps the graph and project it was created with).
+    /// Creates a thread on `graph` in `project`, whose money budget its
+    /// `llm` calls spend, or returns the existing thread with this id (which
+    /// keeps its project, history and memory, and runs `graph` from its
+    /// next run on: an edited or switched graph).
     pub fn open_thread_in(
         &self,
         project: &str,
@@ -510,7 +531,8 @@ impl Engine {
             Some(id) => (id.to_owned(), true),
             None => (new_thread_id(), false),
         };
-        lock(&self.threads).entry(id.clone()).or_insert_with(|| {
+        let mut threads = lock(&self.threads);
+        let entry = threads.entry(id.clone()).or_insert_with(|| {
             self.budgets.assign_project(&id, project);
             ThreadEntry {
                 graph: Arc::clone(graph),
@@ -521,7 +543,22 @@ impl Engine {
                 hydrated: !known || self.store.is_none(),
             }
         });
+        // The thread's next run uses `graph` (an edited or switched graph);
+        // a run in flight keeps the version it started with.
+        entry.graph = Arc::clone(graph);
         id
+    }
+
+    /// Makes `thread`'s next run use `graph` (a switched or edited graph);
+    /// a run in flight keeps its version. False for an unknown thread.
+    pub fn set_thread_graph(&self, thread: &str, graph: &Arc<LoadedGraph>) -> bool {
+        match lock(&self.threads).get_mut(thread) {
+            Some(entry) => {
+                entry.graph = Arc::clone(graph);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The project a thread belongs to.

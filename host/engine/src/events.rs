@@ -81,6 +81,30 @@ pub enum EventBody {
     /// project?, budget, message}`, `budget` being the thread's or the
     /// project's status).
     BudgetExhausted(serde_json::Value),
+    /// A plugin was swapped while serving (a host event: no thread). Runs
+    /// use the new version from their next frame.
+    PluginSwapped {
+        /// Plugin name.
+        plugin: String,
+        /// Its new version (`describe`).
+        version: String,
+        /// Content hash of the version replaced, if there was one.
+        from: Option<String>,
+        /// Content hash of the new version.
+        to: String,
+        /// Graphs with nodes that run it.
+        graphs: Vec<String>,
+    },
+    /// A graph was switched to, edited, added or removed (a host event: no
+    /// thread). New runs use it; runs in flight finish on their version.
+    GraphChanged {
+        /// Graph name.
+        graph: String,
+        /// Its version id now (empty when removed).
+        version: String,
+        /// `activated`, `edited`, `added` or `removed`.
+        change: String,
+    },
 }
 
 impl EventBody {
@@ -102,6 +126,8 @@ impl EventBody {
             Self::Error(_) => "error",
             Self::BudgetWarning(_) => "budget_warning",
             Self::BudgetExhausted(_) => "budget_exhausted",
+            Self::PluginSwapped { .. } => "plugin_swapped",
+            Self::GraphChanged { .. } => "graph_changed",
         }
     }
 }
@@ -174,6 +200,12 @@ impl Bus {
             node: node.map(str::to_owned),
             body,
         }));
+    }
+
+    /// Publishes a host event (no thread, run or node): plugin swaps, graph
+    /// changes.
+    pub fn publish_host(&self, body: EventBody) {
+        self.publish("", "", None, None, body);
     }
 
     /// Whether anyone listens (events that are costly to build can be

@@ -33,6 +33,7 @@ mod plugins;
 mod replay;
 mod run;
 pub mod store;
+mod swap;
 pub mod trace;
 pub mod usage;
 
@@ -47,11 +48,12 @@ pub use graph::{
     Graph, GraphError, Node, PluginRef, PluginResolver, Problem, ProblemKind, Severity,
 };
 pub use instances::{Instance, InstanceError, InstanceStatus};
-pub use loaded::{LoadError, LoadedGraph};
+pub use loaded::{LoadError, LoadedGraph, SwapError};
 pub use plugins::{PluginSet, SkippedPlugin};
 pub use replay::{Divergence, ReplayOptions, ReplayPlugins, ReplayReport};
 pub use run::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
 pub use store::{NodePause, Store, StoreError};
+pub use swap::PluginSwap;
 pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
 pub use usage::{
     InvocationEvent, Ledger, MemoryLedger, Price, PriceTable, UsageBreakdown, UsageEvent,

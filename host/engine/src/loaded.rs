@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use weft_runtime::{Plugin, Runtime, RuntimeError};
 
 use crate::graph::{Graph, GraphError, PluginRef};
+
 use crate::plugins::PluginSet;
 
 /// Why a graph could not be made ready to run.
@@ -47,6 +48,36 @@ pub enum LoadError {
         plugin: String,
         /// The schema compiler's message.
         message: String,
+    },
+}
+
+/// Why a plugin version cannot take a node's place.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    /// The new version asks for a capability the graph does not grant.
+    #[error(
+        "plugin `{plugin}` {version} asks for `{capability}`, which graph `{graph}` does not grant node `{node}`"
+    )]
+    Ungranted {
+        /// Plugin name.
+        plugin: String,
+        /// The new version.
+        version: String,
+        /// The capability.
+        capability: String,
+        /// The graph.
+        graph: String,
+        /// The node.
+        node: String,
+    },
+    /// A graph using the plugin is not valid with the new version (its
+    /// input schema, grants or peers no longer fit).
+    #[error("graph `{graph}` does not accept the new version: {error}")]
+    Graph {
+        /// The graph.
+        graph: String,
+        /// Every problem.
+        error: Box<LoadError>,
     },
 }
 
@@ -151,16 +182,88 @@ impl LoadedGraph {
 
     /// Binds a validated graph to the plugin versions `plugins` holds now.
     pub fn resolve(graph: Graph, plugins: &PluginSet) -> Result<Self, LoadError> {
+        let bound: Vec<Plugin> = graph
+            .nodes()
+            .iter()
+            .map(|node| {
+                plugins.get(&node.plugin).ok_or_else(|| LoadError::Plugin {
+                    path: PathBuf::from(node.plugin.to_string()),
+                    error: RuntimeError::Config(format!(
+                        "plugin `{}` was unloaded while the graph loaded",
+                        node.plugin
+                    )),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Self::bind(graph, bound)
+    }
+
+    /// This graph with the nodes that run a plugin named like one of
+    /// `swapped` (by `describe` name) switched to that version, validated
+    /// again with what the new versions say of themselves. `None` if no
+    /// node runs any of them (or already the same version).
+    pub fn with_plugins(&self, swapped: &[Plugin]) -> Result<Option<Self>, SwapError> {
+        let replacement = |bound: &Plugin| {
+            swapped
+                .iter()
+                .rev()
+                .find(|p| p.info().name == bound.info().name)
+                .filter(|p| p.hash() != bound.hash())
+        };
+        let mut changed = false;
+        let mut bound = Vec::with_capacity(self.nodes.len());
+        let mut infos: HashMap<PluginRef, weft_runtime::NodeInfo> = HashMap::new();
+        for (node, loaded) in self.graph.nodes().iter().zip(&self.nodes) {
+            let plugin = match replacement(&loaded.plugin) {
+                Some(new) => {
+                    changed = true;
+                    // A new version may not ask for a capability the graph
+                    // does not grant this node (unless the old one did too).
+                    let old = &loaded.plugin.info().capabilities;
+                    if let Some(cap) = new
+                        .info()
+                        .capabilities
+                        .iter()
+                        .find(|c| !node.grants.allows(**c) && !old.contains(c))
+                    {
+                        return Err(SwapError::Ungranted {
+                            plugin: new.info().name.clone(),
+                            version: new.info().version.clone(),
+                            capability: cap.to_string(),
+                            graph: self.graph.name().to_owned(),
+                            node: node.name.clone(),
+                        });
+                    }
+                    new.clone()
+                }
+                None => loaded.plugin.clone(),
+            };
+            infos.insert(node.plugin.clone(), plugin.info().clone());
+            bound.push(plugin);
+        }
+        if !changed {
+            return Ok(None);
+        }
+        let graph = Graph::from_yaml(self.graph.source(), self.graph.file(), &|r: &PluginRef| {
+            infos.get(r).cloned()
+        })
+        .map_err(|e| SwapError::Graph {
+            graph: self.graph.name().to_owned(),
+            error: Box::new(e.into()),
+        })?;
+        Self::bind(graph, bound)
+            .map(Some)
+            .map_err(|e| SwapError::Graph {
+                graph: self.graph.name().to_owned(),
+                error: Box::new(e),
+            })
+    }
+
+    /// Binds a validated graph to one plugin version per node.
+    fn bind(graph: Graph, bound: Vec<Plugin>) -> Result<Self, LoadError> {
         let mut nodes = Vec::with_capacity(graph.nodes().len());
         let mut index = HashMap::new();
-        for (i, node) in graph.nodes().iter().enumerate() {
-            let plugin = plugins.get(&node.plugin).ok_or_else(|| LoadError::Plugin {
-                path: PathBuf::from(node.plugin.to_string()),
-                error: RuntimeError::Config(format!(
-                    "plugin `{}` was unloaded while the graph loaded",
-                    node.plugin
-                )),
-            })?;
+        for (i, (node, plugin)) in graph.nodes().iter().zip(bound).enumerate() {
             let validator =
                 jsonschema::validator_for(&plugin.info().input_schema).map_err(|e| {
                     LoadError::Schema {

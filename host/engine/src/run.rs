@@ -62,7 +62,10 @@ pub(crate) async fn execute(
     state: RunState,
 ) -> FrameTrace {
     let started = Instant::now();
-    let nodes = graph.graph().nodes();
+    // Swapped plugins take effect at the next frame boundary.
+    let mut graph = Arc::clone(graph);
+    let mut swaps_seen = 0;
+    let mut swaps = engine.swap_count.subscribe();
     let RunState {
         mut pending,
         mut frame,
@@ -92,6 +95,10 @@ pub(crate) async fn execute(
             trace.status = RunStatus::Completed;
             break;
         }
+        if *swaps.borrow_and_update() != swaps_seen {
+            (graph, swaps_seen) = engine.rebind((thread, run), &graph, swaps_seen).await;
+        }
+        let nodes = graph.graph().nodes();
         if *kill.borrow() {
             trace.status = RunStatus::Killed;
             break;
@@ -149,7 +156,7 @@ pub(crate) async fn execute(
         let wall_time_ms = engine.budgets.now_ms();
         let outcomes = invoke_frame(
             engine,
-            graph,
+            &graph,
             (thread, run, frame),
             wall_time_ms,
             &active,
@@ -162,7 +169,7 @@ pub(crate) async fn execute(
         for ((&i, inbox), outcome) in active.iter().zip(&inboxes).zip(outcomes) {
             let (record, output) = apply(
                 engine,
-                graph,
+                &graph,
                 (thread, run, frame, i),
                 inbox,
                 outcome,
@@ -217,6 +224,7 @@ pub(crate) async fn execute(
                 run: run.to_owned(),
                 frame,
                 seq,
+                graph_version: graph.version_id().to_owned(),
                 wall_time_ms,
                 invocations,
                 sent: out.sent,

@@ -299,6 +299,9 @@ pub struct FrameCommit {
     pub frame: u32,
     /// Frame within the thread.
     pub seq: u64,
+    /// The graph version the frame ran (it changes within a run when a
+    /// plugin is swapped).
+    pub graph_version: String,
     /// The wall time the frame's plugins saw, Unix milliseconds.
     pub wall_time_ms: u64,
     /// Every invocation, in graph order.

@@ -592,14 +592,14 @@ fn write_memory(c: &Connection, writes: &[MemoryWrite]) -> StoreResult<()> {
 
 pub(crate) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> StoreResult<()> {
     // The run must be running and expecting exactly this frame.
-    let expected: Option<(String, i64, String)> = c
-        .prepare_cached("SELECT status, frames, graph_version FROM runs WHERE id = ?1")
+    let expected: Option<(String, i64)> = c
+        .prepare_cached("SELECT status, frames FROM runs WHERE id = ?1")
         .and_then(|mut s| {
-            s.query_row([&f.run], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            s.query_row([&f.run], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })
         .map_err(error)?;
-    let Some((status, next, graph_version)) = expected else {
+    let Some((status, next)) = expected else {
         return Err(StoreError::Conflict(format!("no run `{}`", f.run)));
     };
     if status != "running" || next != i64::from(f.frame) {
@@ -621,7 +621,7 @@ pub(crate) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> 
             seq,
             f.run,
             f.frame,
-            graph_version,
+            f.graph_version,
             int(f.wall_time_ms),
             now
         ])
@@ -720,9 +720,18 @@ pub(crate) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> 
     let status = f.status.as_str();
     let ended = f.status.is_final().then_some(now);
     c.prepare_cached(
-        "UPDATE runs SET frames = ?2, status = ?3, reply = ?4, ended_ms = ?5 WHERE id = ?1",
+        "UPDATE runs SET frames = ?2, status = ?3, reply = ?4, ended_ms = ?5, graph_version = ?6 WHERE id = ?1",
     )
-    .and_then(|mut s| s.execute(params![f.run, f.frame + 1, status, f.reply, ended]))
+    .and_then(|mut s| {
+        s.execute(params![
+            f.run,
+            f.frame + 1,
+            status,
+            f.reply,
+            ended,
+            f.graph_version
+        ])
+    })
     .map_err(error)?;
     c.prepare_cached("UPDATE threads SET frames = ?2, status = ?3, updated_ms = ?4 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![f.thread, seq + 1, status, int(f.wall_time_ms)]))

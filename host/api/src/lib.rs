@@ -205,6 +205,11 @@ impl Api {
         self.stop.send_replace(true);
     }
 
+    /// The engine it serves.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
     /// Begins a graceful stop: the engine takes no new runs (runs in flight
     /// stop at their next frame boundary), `/ready` answers 503, and event
     /// streams end so that open connections close.

@@ -23,6 +23,7 @@ mod run_cmd;
 mod serve_cmd;
 mod setup;
 mod store_cmd;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// is generated and printed once).
     #[arg(long, env = "WEFT_ADMIN_KEY", hide_env_values = true)]
     admin_key: Option<String>,
+    /// Swap plugins whose component files change (in the plugin folder)
+    /// and reload graphs whose files change, while serving.
+    #[arg(long)]
+    watch: bool,
     /// How long a graceful stop waits for runs to reach a frame boundary.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     stop_timeout: Duration,
@@ -118,6 +122,19 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         ..ApiConfig::default()
     };
     let api = Api::new(Arc::clone(&engine), graphs, keys, api_config);
+    let _watcher = if args.watch {
+        let mut graph_dirs = vec![args.graphs.clone()];
+        if let Some(dir) = args.graph.parent().filter(|d| !d.as_os_str().is_empty()) {
+            graph_dirs.push(dir.to_owned());
+        }
+        Some(crate::watch::start(
+            Arc::clone(&api),
+            &common.plugins,
+            &graph_dirs,
+        )?)
+    } else {
+        None
+    };
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -1,0 +1,118 @@
+//! `weft serve --watch`: swaps plugins whose component files change and
+//! reloads graphs whose files change, while serving.
+//!
+//! File events (inotify through `notify`) are collected until the folder
+//! has been quiet for a moment, so a file copied in several writes is read
+//! once, whole. A component that fails to load or fit its graphs is
+//! logged and leaves the old version serving; the next change tries again.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use weft_api::Api;
+
+/// How long a folder must be quiet before its changes are applied.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// Watches the folder `plugins` (component files) and the folders
+/// `graph_dirs` (graph files) until the returned watcher is dropped.
+pub fn start(
+    api: Arc<Api>,
+    plugins: &Path,
+    graph_dirs: &[PathBuf],
+) -> Result<notify::RecommendedWatcher> {
+    let (tx, rx) = mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) if matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_)) => {
+                for path in event.paths {
+                    let _ = tx.send(path);
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "file watch error"),
+        })
+        .context("starting the file watcher")?;
+    watcher
+        .watch(plugins, RecursiveMode::NonRecursive)
+        .with_context(|| format!("watching {}", plugins.display()))?;
+    let graph_dirs: BTreeSet<PathBuf> = graph_dirs
+        .iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .collect();
+    for dir in &graph_dirs {
+        watcher
+            .watch(dir, RecursiveMode::NonRecursive)
+            .with_context(|| format!("watching {}", dir.display()))?;
+    }
+    tracing::info!(plugins = %plugins.display(), graphs = ?graph_dirs, "watching for changed plugins and graphs");
+    tokio::spawn(apply(api, rx));
+    Ok(watcher)
+}
+
+/// Applies batches of changed files, each once the folder is quiet.
+async fn apply(api: Arc<Api>, mut rx: mpsc::UnboundedReceiver<PathBuf>) {
+    while let Some(first) = rx.recv().await {
+        let mut changed = BTreeSet::from([first]);
+        loop {
+            match tokio::time::timeout(QUIET, rx.recv()).await {
+                Ok(Some(path)) => {
+                    changed.insert(path);
+                }
+                Ok(None) => return,
+                Err(_) => break,
+            }
+        }
+        let mut graphs_changed = false;
+        for path in changed {
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("wasm") => swap(&api, &path).await,
+                Some("yaml" | "yml") => graphs_changed = true,
+                _ => {}
+            }
+        }
+        if graphs_changed {
+            let report = api.reload_graphs().await;
+            for change in &report.graphs {
+                tracing::info!(graph = %change.name, version = %change.version_id, "graph file changed: new runs use the new version");
+            }
+        }
+    }
+}
+
+async fn swap(api: &Api, path: &Path) {
+    let Ok(path) = path.canonicalize() else {
+        return; // removed again
+    };
+    // A file that held a plugin must keep holding that plugin; a new file
+    // adds a plugin.
+    let expected = api
+        .engine()
+        .plugins()
+        .all()
+        .into_iter()
+        .find(|p| p.path().canonicalize().is_ok_and(|p| p == path))
+        .map(|p| p.info().name.clone());
+    match api.swap_plugin_file(&path, expected.as_deref()).await {
+        Ok(view) if view.unchanged => {}
+        Ok(view) => tracing::info!(
+            plugin = %view.plugin,
+            version = %view.version,
+            to = %view.to,
+            graphs = ?view.graphs,
+            load_ms = view.load_ms,
+            "plugin file changed: swapped in"
+        ),
+        Err(error) => tracing::error!(
+            file = %path.display(),
+            code = %error.code,
+            message = %error.message,
+            "plugin file changed but the new component was refused; the old version keeps serving"
+        ),
+    }
+}

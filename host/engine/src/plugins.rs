@@ -42,8 +42,9 @@ impl PluginSet {
     }
 
     /// Loads every `*.wasm` file in `dir` (sorted by name), registering each
-    /// under its `describe` name. Files that fail to load are returned, not
-    /// fatal: one broken plugin must not keep the others from serving.
+    /// under its `describe` name. Files that fail to load, or whose name a
+    /// plugin from another file has already, are returned, not fatal: one
+    /// broken plugin must not keep the others from serving.
     pub async fn load_dir(
         &self,
         runtime: &Runtime,
@@ -63,6 +64,20 @@ impl PluginSet {
         for path in files {
             match runtime.load_file(&path).await {
                 Ok(plugin) => {
+                    let name = &plugin.info().name;
+                    let taken = read(&self.by_name)
+                        .get(name)
+                        .filter(|p| p.path() != plugin.path())
+                        .map(|p| p.path().to_owned());
+                    if let Some(holder) = taken {
+                        let error = RuntimeError::Config(format!(
+                            "plugin name `{name}` is taken by {} (loaded first); swap versions with a reload instead",
+                            holder.display()
+                        ));
+                        tracing::warn!(path = %path.display(), %error, "plugin skipped");
+                        skipped.push(SkippedPlugin { path, error });
+                        continue;
+                    }
                     self.insert(plugin);
                 }
                 Err(error) => {

@@ -1,6 +1,8 @@
 //! Running the real `weft` binary from tests.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod client;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

@@ -1,0 +1,496 @@
+//! Changing a serving host: plugin swaps (upload, reload, `--watch`),
+//! refused components that leave the old version serving, graph edits and
+//! switches, and a bounded load test that swaps and switches under
+//! sustained runs and then checks the store for lost and duplicated
+//! messages.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::client::{Client, assert_error};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const QUESTION: &str = "How many devices does customer 1042 have?";
+const SCRIPT: &str = "graphs/scripts/assistant-demo.json";
+const OUTPUT_FILE: &str = "weft-plugin-output.wasm";
+
+/// A copy of the built plugins that a test may change.
+fn plugin_copy(dir: &Path) -> PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for entry in std::fs::read_dir(root().join("artifacts/plugins")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            std::fs::copy(&path, plugins.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    plugins
+}
+
+/// A folder with the assistant graph, and with a copy of it under another
+/// name when `second` is set.
+fn graph_copy(dir: &Path, second: bool) -> PathBuf {
+    let graphs = dir.join("graphs");
+    std::fs::create_dir_all(&graphs).unwrap();
+    let text = std::fs::read_to_string(root().join("graphs/assistant.yaml")).unwrap();
+    std::fs::write(graphs.join("assistant.yaml"), &text).unwrap();
+    if second {
+        let b = text.replacen("name: assistant", "name: assistant-b", 1);
+        std::fs::write(graphs.join("assistant-b.yaml"), b).unwrap();
+    }
+    graphs
+}
+
+/// The component with a custom section appended: the same plugin, another
+/// content hash (a new "version" for swapping).
+fn variant(component: &[u8], n: u32) -> Vec<u8> {
+    let name = b"weft-test-variant";
+    let payload = n.to_le_bytes();
+    let mut section = Vec::new();
+    leb(&mut section, name.len() as u32);
+    section.extend_from_slice(name);
+    section.extend_from_slice(&payload);
+    let mut out = component.to_vec();
+    out.push(0); // custom section id
+    leb(&mut out, section.len() as u32);
+    out.extend_from_slice(&section);
+    out
+}
+
+fn leb(out: &mut Vec<u8>, mut n: u32) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn hex_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+async fn plugin_hash(client: &Client, name: &str) -> String {
+    let (_, plugins) = client.get("/api/v1/plugins").await;
+    plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no plugin {name}: {plugins}"))["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The plugin hash each node ran in the thread's frames.
+async fn hashes_in(client: &Client, thread: &str, node: &str) -> Vec<String> {
+    let (_, frames) = client
+        .get(&format!("/api/v1/threads/{thread}/frames?limit=100"))
+        .await;
+    frames["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["records"].as_array().cloned().unwrap_or_default())
+        .filter(|r| r["node"] == node)
+        .map(|r| r["pluginHash"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn ask(client: &Client) -> String {
+    let (status, accepted) = client
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    client.answered(&thread).await;
+    thread
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_components_leave_the_old_version_serving_and_good_ones_swap_in() {
+    let data = temp_dir("swap-refused");
+    let plugins = plugin_copy(&data);
+    let server = Server::start_in(
+        data,
+        &["--plugins", plugins.to_str().unwrap()],
+        &["--script", SCRIPT],
+    );
+    let admin = Client::new(&server, Some(&server.admin));
+    let original = plugin_hash(&admin, "output").await;
+    let guest = |name: &str| std::fs::read(root().join("artifacts/guests").join(name)).unwrap();
+    let output = std::fs::read(plugins.join(OUTPUT_FILE)).unwrap();
+    let refusals: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "corrupt bytes",
+            b"\0asm\x0d\0\x01\0garbage".to_vec(),
+            "invalid_component",
+            "",
+        ),
+        (
+            "not wasm",
+            b"#!/bin/sh\necho hi\n".to_vec(),
+            "invalid_component",
+            "not a WebAssembly file",
+        ),
+        (
+            "wrong world",
+            guest("guest-wrong-world.wasm"),
+            "wrong_world",
+            "weft:node/plugin",
+        ),
+        (
+            "incompatible contract",
+            guest("guest-future-contract.wasm"),
+            "incompatible_contract",
+            "0.1.0",
+        ),
+        (
+            "ungranted capability",
+            guest("guest-greedy-output.wasm"),
+            "plugin_rejected",
+            "asks for `db`, which graph `assistant` does not grant node `output`",
+        ),
+        (
+            "another plugin",
+            guest("guest-echo.wasm"),
+            "plugin_rejected",
+            "describes itself as `guest-echo`",
+        ),
+    ];
+    for (what, bytes, code, needle) in refusals {
+        let (status, body) = admin.put_bytes("/api/v1/plugins/output", bytes).await;
+        assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, code);
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{what}: {message}");
+        assert_eq!(plugin_hash(&admin, "output").await, original, "{what}");
+    }
+    assert_eq!(
+        std::fs::read(plugins.join(OUTPUT_FILE)).unwrap(),
+        output,
+        "a refused upload leaves the file alone"
+    );
+    // The old version still serves.
+    let thread = ask(&admin).await;
+    assert_eq!(
+        hashes_in(&admin, &thread, "output").await,
+        std::slice::from_ref(&original)
+    );
+    let first = thread;
+
+    // Only admins swap plugins; unknown plugins are 404.
+    let (status, body) = admin.post("/api/v1/plugins/nobody/reload", json!({})).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+
+    // An upload swaps in and replaces the file.
+    let one = variant(&output, 1);
+    let (status, swap) = admin.put_bytes("/api/v1/plugins/output", one.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{swap}");
+    assert_eq!(swap["from"], original.as_str());
+    assert_eq!(swap["to"], hex_hash(&one).as_str());
+    assert!(
+        swap["graphs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("assistant")),
+        "{swap}"
+    );
+    assert_eq!(std::fs::read(plugins.join(OUTPUT_FILE)).unwrap(), one);
+    let thread = ask(&admin).await;
+    assert_eq!(hashes_in(&admin, &thread, "output").await, [hex_hash(&one)]);
+
+    // A reload reads the file again: unchanged, then a new version.
+    let (status, swap) = admin.post("/api/v1/plugins/output/reload", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{swap}");
+    assert_eq!(swap["unchanged"], true);
+    let two = variant(&output, 2);
+    std::fs::write(plugins.join(OUTPUT_FILE), &two).unwrap();
+    let (_, swap) = admin.post("/api/v1/plugins/output/reload", json!({})).await;
+    assert_eq!(swap["to"], hex_hash(&two).as_str(), "{swap}");
+    let thread = ask(&admin).await;
+    assert_eq!(hashes_in(&admin, &thread, "output").await, [hex_hash(&two)]);
+
+    // Threads from before and after the swaps replay exactly, each on the
+    // versions that ran (the swapped ones from the store), while serving.
+    for thread in [&first, &thread] {
+        let out = weft(&server.data, &["replay", thread]);
+        assert!(
+            out.status.success(),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_swaps_changed_plugin_files_and_reloads_edited_graphs() {
+    let data = temp_dir("swap-watch");
+    let plugins = plugin_copy(&data);
+    let graphs = graph_copy(&data, false);
+    let graph = graphs.join("assistant.yaml");
+    let server = Server::start_in(
+        data,
+        &["--plugins", plugins.to_str().unwrap()],
+        &[
+            "--script",
+            SCRIPT,
+            "--watch",
+            "--graph",
+            graph.to_str().unwrap(),
+            "--graphs",
+            graphs.to_str().unwrap(),
+        ],
+    );
+    let admin = Client::new(&server, Some(&server.admin));
+    let output = std::fs::read(plugins.join(OUTPUT_FILE)).unwrap();
+    let wait_for = |what: &'static str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        move || {
+            assert!(Instant::now() < deadline, "--watch did not pick up {what}");
+        }
+    };
+
+    let one = variant(&output, 1);
+    std::fs::write(plugins.join(OUTPUT_FILE), &one).unwrap();
+    let check = wait_for("the changed plugin");
+    while plugin_hash(&admin, "output").await != hex_hash(&one) {
+        check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let thread = ask(&admin).await;
+    assert_eq!(hashes_in(&admin, &thread, "output").await, [hex_hash(&one)]);
+
+    // A broken file is refused; the version before keeps serving.
+    std::fs::write(plugins.join(OUTPUT_FILE), b"\0asm\x0d\0\x01\0broken").unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(plugin_hash(&admin, "output").await, hex_hash(&one));
+    ask(&admin).await;
+
+    // An edited graph file: new runs use the new version.
+    let (_, before) = admin.get("/api/v1/graphs/active").await;
+    let text = std::fs::read_to_string(&graph).unwrap();
+    std::fs::write(&graph, format!("{text}\n# edited while serving\n")).unwrap();
+    let check = wait_for("the edited graph");
+    loop {
+        let (_, now) = admin.get("/api/v1/graphs/active").await;
+        if now["versionId"] != before["versionId"] {
+            break;
+        }
+        check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, now) = admin.get("/api/v1/graphs/active").await;
+    let thread = ask(&admin).await;
+    let (_, runs) = admin.get(&format!("/api/v1/threads/{thread}/runs")).await;
+    assert_eq!(runs[0]["graphVersion"], now["versionId"], "{runs}");
+}
+
+/// The load test: sustained runs through the assistant graph (scripted
+/// provider) while the `output` plugin is swapped 10 times and the active
+/// graph switched 3 times; then the store must show every message
+/// delivered exactly once and every frame on the plugin version active
+/// when it started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaps_and_switches_under_load_lose_and_duplicate_nothing() {
+    const WORKERS: usize = 6;
+    const SWAPS: u32 = 10;
+    let data = temp_dir("swap-load");
+    let plugins = plugin_copy(&data);
+    let graphs = graph_copy(&data, true);
+    // Six clients polling results go past the default per-key rate.
+    let config = data.join("weft.yaml");
+    std::fs::write(
+        &config,
+        "api:\n  rate_per_minute: 1000000\n  burst: 100000\n",
+    )
+    .unwrap();
+    let server = Server::start_in(
+        data.clone(),
+        &[
+            "--plugins",
+            plugins.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[
+            "--script",
+            SCRIPT,
+            "--graph",
+            graphs.join("assistant.yaml").to_str().unwrap(),
+            "--graphs",
+            graphs.to_str().unwrap(),
+        ],
+    );
+    let admin = Arc::new(Client::new(&server, Some(&server.admin)));
+    let output = std::fs::read(plugins.join(OUTPUT_FILE)).unwrap();
+    let original = plugin_hash(&admin, "output").await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let completed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let (admin, stop, completed) = (admin.clone(), stop.clone(), completed.clone());
+            tokio::spawn(async move {
+                let mut threads = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, accepted) = admin
+                        .post("/api/v1/inject", json!({"text": QUESTION}))
+                        .await;
+                    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+                    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+                    admin.answered(&thread).await;
+                    completed.fetch_add(1, Ordering::Relaxed);
+                    threads.push(thread);
+                }
+                threads
+            })
+        })
+        .collect();
+
+    // (requested at, answered at, hash) of every swap.
+    let mut swaps: Vec<(u64, u64, String)> = Vec::new();
+    let mut switches = 0;
+    for n in 1..=SWAPS {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let bytes = variant(&output, n);
+        let before = now_ms();
+        let (status, swap) = admin
+            .put_bytes("/api/v1/plugins/output", bytes.clone())
+            .await;
+        let after = now_ms();
+        assert_eq!(status, StatusCode::OK, "swap {n}: {swap}");
+        assert_eq!(swap["to"], hex_hash(&bytes).as_str());
+        swaps.push((before, after, hex_hash(&bytes)));
+        if n % 3 == 0 {
+            let name = if switches % 2 == 0 {
+                "assistant-b"
+            } else {
+                "assistant"
+            };
+            let (status, body) = admin
+                .put("/api/v1/graphs/active", json!({"name": name}))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            switches += 1;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut threads = Vec::new();
+    for w in workers {
+        threads.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    let runs = completed.load(Ordering::Relaxed);
+    let (status, _) = admin.post("/api/v1/organism/stop", json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mut server = server;
+    assert!(server.wait().success());
+
+    let conn = rusqlite::Connection::open_with_flags(
+        data.join("weft.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let scalar = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(scalar("SELECT count(*) FROM runs"), threads.len() as i64);
+    assert_eq!(
+        scalar("SELECT count(*) FROM runs WHERE status != 'completed'"),
+        0
+    );
+    let lost = scalar("SELECT count(*) FROM messages WHERE delivered_seq IS NULL");
+    // Every message id in exactly one committed inbox.
+    let mut deliveries: BTreeMap<String, u32> = BTreeMap::new();
+    let mut s = conn.prepare("SELECT inbox FROM invocations").unwrap();
+    for inbox in s.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+        let inbox: Vec<Value> = serde_json::from_str(&inbox.unwrap()).unwrap();
+        for m in inbox {
+            *deliveries
+                .entry(m["id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let messages = scalar("SELECT count(*) FROM messages");
+    let duplicated = deliveries.values().filter(|&&n| n > 1).count();
+    let undelivered = messages - deliveries.len() as i64;
+    assert_eq!((lost, duplicated, undelivered), (0, 0, 0));
+
+    // Each frame of `output` ran the version active when it started: the
+    // last swap answered before the frame's time, or one in flight then.
+    let mut s = conn
+        .prepare(
+            "SELECT i.plugin_hash, f.wall_time_ms FROM invocations i
+             JOIN frames f ON f.thread = i.thread AND f.seq = i.seq
+             WHERE i.node = 'output'",
+        )
+        .unwrap();
+    let frames: Vec<(String, u64)> = s
+        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut per_version: BTreeMap<&str, u32> = BTreeMap::new();
+    for (hash, at) in &frames {
+        let settled = swaps
+            .iter()
+            .rev()
+            .find(|(_, answered, _)| *answered < *at)
+            .map_or(original.as_str(), |(_, _, h)| h.as_str());
+        let in_flight = swaps
+            .iter()
+            .filter(|(asked, answered, _)| *asked <= at + 1 && at <= &(answered + 1));
+        let ok = hash == settled
+            || in_flight.clone().any(|(_, _, h)| h == hash)
+            || (hash == &original && swaps.first().is_some_and(|(asked, _, _)| *at <= asked + 1));
+        assert!(
+            ok,
+            "an output frame at {at} ran {hash}, but {settled} was active"
+        );
+        *per_version.entry(hash.as_str()).or_default() += 1;
+    }
+    // A run never changes graphs: a switch waits for the next run.
+    assert_eq!(
+        scalar(
+            "SELECT count(*) FROM (SELECT f.run FROM frames f
+             JOIN graph_versions g ON g.id = f.graph_version
+             GROUP BY f.run HAVING count(DISTINCT g.name) > 1)"
+        ),
+        0
+    );
+    let graphs_used = scalar(
+        "SELECT count(DISTINCT g.name) FROM runs r JOIN graph_versions g ON g.id = r.graph_version",
+    );
+    assert_eq!(graphs_used, 2, "runs ran both graphs");
+    println!(
+        "load test: {runs} runs in {:.1} s ({:.1} runs/s, {WORKERS} clients), {} swaps, {switches} graph switches, {} output frames over {} versions, {messages} messages: {lost} lost, {duplicated} duplicated",
+        elapsed.as_secs_f64(),
+        runs as f64 / elapsed.as_secs_f64(),
+        swaps.len(),
+        frames.len(),
+        per_version.len(),
+    );
+}

@@ -28,6 +28,7 @@ pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
 pub(crate) fn routes() -> Router<Arc<Api>> {
     Router::new()
         .route("/api/v1/organism/reload", post(reload))
+        .route("/api/v1/organism/config/reload", post(reload_config))
         .route("/api/v1/plugins/{name}/reload", post(reload_plugin))
         .route(
             "/api/v1/plugins/{name}",
@@ -334,4 +335,64 @@ pub(crate) async fn upload_plugin(
     }
     tracing::info!(plugin = %name, key = %who.key, to = %view.to, "plugin uploaded");
     Ok(Json(view))
+}
+
+/// What a config reload changed.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigReload {
+    /// The file read.
+    pub file: String,
+    /// Sections applied now (`llm`, `budget`, `prices`).
+    pub changed: Vec<String>,
+    /// Sections that did not change.
+    pub unchanged: Vec<String>,
+    /// Sections that changed but take effect only at the next start
+    /// (`store`, `api`).
+    pub restart_needed: Vec<String>,
+    /// Anything else worth knowing (e.g. `--script` answering instead of
+    /// the configured providers).
+    pub notes: Vec<String>,
+    /// The config as operators see it now (no secrets).
+    #[schema(value_type = Object)]
+    pub public: serde_json::Value,
+}
+
+/// Re-reads the host's config file and applies what can change while
+/// serving. A file that does not parse or validate changes nothing.
+pub trait ConfigReloader: Send + Sync + std::fmt::Debug {
+    /// Reloads; the error names the problem in the file.
+    fn reload(&self) -> weft_runtime::capabilities::BoxFuture<'_, Result<ConfigReload, String>>;
+}
+
+impl Api {
+    /// Re-reads the config file (see [`ConfigReloader`]).
+    pub async fn reload_config(&self) -> Result<ConfigReload, ApiError> {
+        let reloader = self.config.reloader.as_ref().ok_or_else(|| {
+            ApiError::conflict(
+                "no_config_file",
+                "the host was started without a config file (--config); there is nothing to reload",
+            )
+        })?;
+        let report = reloader.reload().await.map_err(|message| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "config_invalid", message)
+        })?;
+        *crate::write(&self.public_config) = report.public.clone();
+        tracing::info!(changed = ?report.changed, restart_needed = ?report.restart_needed, "config reloaded");
+        Ok(report)
+    }
+}
+
+/// Re-reads the config file and applies providers, model routes, prices
+/// and budgets without a restart; reports what changed (and what needs a
+/// restart). A bad file changes nothing.
+#[utoipa::path(post, path = "/api/v1/organism/config/reload", tag = "organism", security(("key" = [])),
+    responses((status = 200, body = ConfigReload), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn reload_config(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<ConfigReload>> {
+    who.require(Role::Admin)?;
+    Ok(Json(api.reload_config().await?))
 }

@@ -37,7 +37,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use weft_engine::{Engine, LoadedGraph};
 
 pub use auth::{KeyInfo, Keys, Principal, Role};
-pub use changes::{ReloadReport, SwapView};
+pub use changes::{ConfigReload, ConfigReloader, ReloadReport, SwapView};
 pub use error::ApiError;
 
 /// API settings.
@@ -60,6 +60,9 @@ pub struct ApiConfig {
     pub public_config: serde_json::Value,
     /// Bearer JWTs accepted besides API keys.
     pub oidc: Option<Arc<oidc::Oidc>>,
+    /// Re-reads the host's config file (`POST /api/v1/organism/config/reload`,
+    /// `--watch`, SIGHUP); none without a config file.
+    pub reloader: Option<Arc<dyn changes::ConfigReloader>>,
 }
 
 impl Default for ApiConfig {
@@ -73,6 +76,7 @@ impl Default for ApiConfig {
             client_buffer: 256,
             public_config: serde_json::Value::Null,
             oidc: None,
+            reloader: None,
         }
     }
 }
@@ -134,11 +138,11 @@ impl Graphs {
     }
 }
 
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+pub(crate) fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+pub(crate) fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -152,6 +156,8 @@ pub struct Api {
     pub(crate) limiter: DefaultKeyedRateLimiter<String>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) events: events::EventLog,
+    /// The config as operators see it (replaced by a config reload).
+    pub(crate) public_config: RwLock<serde_json::Value>,
     stop: watch::Sender<bool>,
     pub(crate) closing: watch::Sender<bool>,
 }
@@ -178,11 +184,13 @@ impl Api {
             governor::RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
         let metrics = metrics::Metrics::new();
         let events = events::EventLog::new(config.event_history, config.client_buffer);
+        let public_config = RwLock::new(config.public_config.clone());
         let api = Arc::new(Self {
             engine,
             graphs,
             keys,
             config,
+            public_config,
             started: Instant::now(),
             limiter,
             metrics,

@@ -26,7 +26,7 @@ use crate::routes::*;
         crate::instances::metrics,
         crate::more::capabilities, crate::more::capability, crate::more::messages,
         crate::more::usage_node, crate::more::usage_model, crate::changes::reload,
-        crate::changes::reload_plugin, crate::changes::upload_plugin,
+        crate::changes::reload_plugin, crate::changes::upload_plugin, crate::changes::reload_config,
         crate::more::project_budget, crate::more::set_project_budget, crate::more::reset_usage,
     ),
     components(schemas(
@@ -39,7 +39,7 @@ use crate::routes::*;
         crate::instances::TaskAccepted, crate::instances::InstanceMetrics,
         crate::more::Capability, crate::more::CapabilityDetail, crate::changes::GraphChange,
         crate::changes::ReloadReport, crate::changes::ReloadError, crate::more::ProjectBudgetChange,
-        crate::changes::SwapView,
+        crate::changes::SwapView, crate::changes::ConfigReload,
     )),
     modifiers(&Security),
 )]

@@ -714,7 +714,7 @@ pub(crate) async fn organism(
 #[utoipa::path(get, path = "/api/v1/organism/config", tag = "organism", security(("key" = [])),
     responses((status = 200, body = Object)))]
 pub(crate) async fn organism_config(State(api): S) -> Json<Value> {
-    Json(api.config.public_config.clone())
+    Json(crate::read(&api.public_config).clone())
 }
 
 /// Stops the host gracefully: no new runs, runs in flight stop after their

@@ -278,6 +278,8 @@ fn money(n: Nanos) -> f64 {
 #[derive(Debug)]
 struct ProjectBudget {
     budget: Option<MoneyBudget>,
+    /// Set by an operator (kept when the config is reloaded).
+    explicit: bool,
     window_start: u64,
     window_end: u64,
     spent: Nanos,
@@ -364,7 +366,7 @@ impl ProjectBudget {
 /// Every thread's token budget, every project's money budget, and the
 /// warnings waiting for their nodes.
 pub struct Budgets {
-    config: BudgetConfig,
+    config: std::sync::RwLock<BudgetConfig>,
     clock: Arc<dyn Clock>,
     ledger: Option<Arc<dyn Ledger>>,
     threads: Mutex<HashMap<String, ThreadBudget>>,
@@ -378,7 +380,7 @@ pub struct Budgets {
 impl std::fmt::Debug for Budgets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Budgets")
-            .field("config", &self.config)
+            .field("config", &*self.config())
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
@@ -393,7 +395,7 @@ impl Budgets {
     /// spends starting from zero (see [`with_ledger`](Self::with_ledger)).
     pub fn new(config: BudgetConfig) -> Self {
         Self {
-            config,
+            config: std::sync::RwLock::new(config),
             clock: Arc::new(SystemClock),
             ledger: None,
             threads: Mutex::default(),
@@ -449,7 +451,7 @@ impl Budgets {
 
     /// Reserves `amount` tokens for a call of `thread`, or refuses it.
     fn reserve(&self, thread: &str, amount: u64) -> Result<(), CapabilityError> {
-        let Some(default) = self.config.thread_tokens else {
+        let Some(default) = self.config().thread_tokens else {
             return Ok(());
         };
         let mut threads = lock(&self.threads);
@@ -499,7 +501,7 @@ impl Budgets {
     /// (`None`: the configured default) and the tokens its calls used.
     /// Warnings already crossed are not repeated.
     pub fn restore_thread(&self, thread: &str, explicit: Option<u64>, used: u64) {
-        let Some(limit) = explicit.or(self.config.thread_tokens) else {
+        let Some(limit) = explicit.or(self.config().thread_tokens) else {
             return;
         };
         let mut b = ThreadBudget::new(limit);
@@ -571,7 +573,7 @@ impl Budgets {
     }
 
     fn update(&self, thread: &str, change: impl FnOnce(&mut ThreadBudget)) -> BudgetStatus {
-        let default = self.config.thread_tokens.unwrap_or(0);
+        let default = self.config().thread_tokens.unwrap_or(0);
         let status = {
             let mut threads = lock(&self.threads);
             let b = threads
@@ -595,11 +597,63 @@ impl Budgets {
     /// The money budget configured for `project` (its override, or the
     /// default for every project).
     fn configured(&self, project: &str) -> Option<MoneyBudget> {
-        self.config
+        let config = self.config();
+        config
             .projects
             .get(project)
-            .or(self.config.project_money.as_ref())
+            .or(config.project_money.as_ref())
             .copied()
+    }
+
+    fn config(&self) -> std::sync::RwLockReadGuard<'_, BudgetConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Puts `budget` in place for `project` (a new window if the window
+    /// kind changed) and lifts an exhaustion.
+    fn apply(&self, project: &str, p: &mut ProjectBudget, budget: Option<MoneyBudget>, now: u64) {
+        let window = budget.map(|b| b.window).unwrap_or_default();
+        if window != p.window() {
+            let (start, end) = window.bounds(now);
+            p.window_start = start;
+            p.window_end = end;
+            p.spent = self.seed(project, start, end);
+            p.warned = [false; 3];
+            p.unenforced = 0;
+        }
+        p.budget = budget;
+        p.lifted();
+    }
+
+    /// Replaces the configured budgets (a config reload). Threads and
+    /// projects whose budget an operator set keep it; the others take the
+    /// new defaults at once (a higher limit lets their waiting runs go on).
+    pub fn set_config(&self, config: BudgetConfig) {
+        let thread_tokens = config.thread_tokens;
+        *self
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
+        if let Some(limit) = thread_tokens {
+            for b in lock(&self.threads).values_mut().filter(|b| !b.explicit) {
+                b.limit = limit;
+                if b.used + b.reserved < limit {
+                    b.exhausted = false;
+                }
+            }
+        }
+        let projects: Vec<String> = lock(&self.projects).keys().cloned().collect();
+        for project in projects {
+            let budget = self.configured(&project);
+            self.with_project(&project, |p, now| {
+                if !p.explicit && p.budget != budget {
+                    self.apply(&project, p, budget, now);
+                }
+            });
+        }
+        self.notify();
     }
 
     /// What the ledger says `project` spent in `[start, end)`.
@@ -616,6 +670,7 @@ impl Budgets {
         let (start, end) = window.bounds(now);
         ProjectBudget {
             budget,
+            explicit: false,
             window_start: start,
             window_end: end,
             spent: self.seed(project, start, end),
@@ -754,17 +809,8 @@ impl Budgets {
             check_amount(b.limit)?;
         }
         let status = self.with_project(project, |p, now| {
-            let window = budget.map(|b| b.window).unwrap_or_default();
-            if window != p.window() {
-                let (start, end) = window.bounds(now);
-                p.window_start = start;
-                p.window_end = end;
-                p.spent = self.seed(project, start, end);
-                p.warned = [false; 3];
-                p.unenforced = 0;
-            }
-            p.budget = budget;
-            p.lifted();
+            self.apply(project, p, budget, now);
+            p.explicit = true;
             p.status(project)
         });
         self.notify();
@@ -783,6 +829,7 @@ impl Budgets {
             if let Some(budget) = &mut b.budget {
                 budget.limit += amount;
             }
+            b.explicit = true;
             b.lifted();
             b.status(project)
         });
@@ -1101,9 +1148,37 @@ mod tests {
     }
 
     #[test]
+    fn a_config_reload_moves_configured_budgets_and_keeps_operators_ones() {
+        let (b, _, _) = budgets(Window::Daily, 1.0);
+        assert_eq!(b.project_status("free").limit, Some(1.0));
+        b.set_project_budget("set", Some(MoneyBudget::new(3.0, Window::None).unwrap()))
+            .unwrap();
+        b.set_limit("pinned", 10);
+        let _ = b.reserve("follows", 1);
+        let mut config = b.config().clone();
+        config.thread_tokens = Some(5_000);
+        config.project_money = Some(MoneyBudget::new(7.0, Window::Monthly).unwrap());
+        b.set_config(config);
+        let free = b.project_status("free");
+        assert_eq!((free.limit, free.window), (Some(7.0), Window::Monthly));
+        assert_eq!(
+            b.project_status("set").limit,
+            Some(3.0),
+            "an operator's budget stays"
+        );
+        assert_eq!(b.project_status("new").limit, Some(7.0));
+        assert_eq!(b.status("follows").unwrap().limit, 5_000);
+        assert_eq!(
+            b.status("pinned").unwrap().limit,
+            10,
+            "an operator's limit stays"
+        );
+    }
+
+    #[test]
     fn overrides_replace_the_default_and_a_set_budget_replaces_both() {
         let (b, _, _) = budgets(Window::Daily, 1.0);
-        let mut config = b.config.clone();
+        let mut config = b.config().clone();
         config.projects.insert(
             "acme".into(),
             MoneyBudget::new(9.0, Window::Monthly).unwrap(),
@@ -1195,7 +1270,7 @@ mod tests {
         spend(&b, &ledger, "acme", 0.5);
         // A fresh set of budgets over the same ledger (a restart, with the
         // store) sees today's spend, not yesterday's.
-        let fresh = Budgets::new(b.config.clone())
+        let fresh = Budgets::new(b.config().clone())
             .with_clock(clock.clone())
             .with_ledger(ledger.clone());
         assert_eq!(fresh.project_status("acme").spent, 0.5);

@@ -263,6 +263,8 @@ pub struct Engine {
     pub(crate) swap_count: watch::Sender<usize>,
     /// Swaps are applied one at a time.
     pub(crate) swap_lock: tokio::sync::Mutex<()>,
+    /// The metered `llm` service, replaced whole by a settings reload.
+    llm: Arc<LlmSlot>,
     pub(crate) budgets: Arc<Budgets>,
     pub(crate) ledger: Arc<MemoryLedger>,
     staged: Arc<StagedLedger>,
@@ -444,8 +446,11 @@ impl Engine {
             prices: config.prices.clone(),
             bus: bus.clone(),
         };
+        let llm = Arc::new(LlmSlot {
+            current: std::sync::RwLock::new(Arc::new(metered)),
+        });
         let services = Services {
-            llm: Arc::new(metered),
+            llm: llm.clone(),
             db: backends.db,
             memory: memory.clone(),
             events: Arc::new(bus.clone()),
@@ -460,6 +465,7 @@ impl Engine {
             swaps: Mutex::new(Vec::new()),
             swap_count: watch::Sender::new(0),
             swap_lock: tokio::sync::Mutex::new(()),
+            llm,
             budgets,
             ledger,
             staged,
@@ -995,6 +1001,36 @@ impl Engine {
         status
     }
 
+    /// Applies reloaded settings without a restart: a new LLM backend
+    /// (providers and model routes), prices, and configured budgets (see
+    /// [`Budgets::set_config`]). `llm` calls in flight finish on the backend
+    /// they started with; the next call uses the new one.
+    pub fn reload_settings(
+        &self,
+        llm: Option<Arc<dyn LlmBackend>>,
+        prices: Option<PriceTable>,
+        budget: Option<crate::budget::BudgetConfig>,
+    ) {
+        if llm.is_some() || prices.is_some() {
+            let old = self.llm.get();
+            let new = Metered {
+                inner: llm.unwrap_or_else(|| Arc::clone(&old.inner)),
+                budgets: Arc::clone(&old.budgets),
+                ledger: Arc::clone(&old.ledger),
+                prices: prices.unwrap_or_else(|| old.prices.clone()),
+                bus: old.bus.clone(),
+            };
+            *self
+                .llm
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
+        }
+        if let Some(budget) = budget {
+            self.budgets.set_config(budget);
+        }
+    }
+
     /// Writes an operator's decision (budget, pause) to the store in the
     /// background (a thread without a stored run yet gets its token limit
     /// with its first run).
@@ -1131,5 +1167,35 @@ impl Engine {
             .skip(traces.len().saturating_sub(last))
             .cloned()
             .collect()
+    }
+}
+
+/// The `llm` service: the metered backend in use now.
+struct LlmSlot {
+    current: std::sync::RwLock<Arc<Metered>>,
+}
+
+impl LlmSlot {
+    fn get(&self) -> Arc<Metered> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+impl LlmBackend for LlmSlot {
+    fn complete<'a>(
+        &'a self,
+        call: weft_runtime::capabilities::llm::LlmCall<'a>,
+        request: weft_runtime::CompletionRequest,
+    ) -> weft_runtime::capabilities::BoxFuture<
+        'a,
+        Result<weft_runtime::Completion, weft_runtime::CapabilityError>,
+    > {
+        let metered = self.get();
+        Box::pin(async move { metered.complete(call, request).await })
     }
 }

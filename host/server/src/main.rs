@@ -19,6 +19,7 @@ mod client_cmd;
 mod config;
 mod graph_cmd;
 mod llm_cmd;
+mod reload;
 mod run_cmd;
 mod serve_cmd;
 mod setup;

@@ -111,8 +111,19 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
             )
         }
     };
+    let reloader = match &common.config {
+        Some(path) => Some(Arc::new(crate::reload::Reloader::new(
+            path.clone(),
+            Arc::clone(&engine),
+            common.clone(),
+            args.backends.script.is_some(),
+            setup::config(common)?,
+        )) as Arc<dyn weft_api::ConfigReloader>),
+        None => None,
+    };
     let api_config = ApiConfig {
         oidc,
+        reloader,
         rate_per_minute: config.api.rate_per_minute,
         burst: config.api.burst,
         body_limit: config.api.body_limit_kb.saturating_mul(1024),
@@ -131,10 +142,15 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
             Arc::clone(&api),
             &common.plugins,
             &graph_dirs,
+            common.config.as_deref(),
         )?)
     } else {
         None
     };
+    #[cfg(unix)]
+    if common.config.is_some() {
+        tokio::spawn(reload_on_sighup(Arc::clone(&api)));
+    }
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -178,6 +194,24 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
     drop(engine);
     eprintln!("stopped ({in_flight} runs in flight resume at the next start)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reloads the config file on every SIGHUP.
+#[cfg(unix)]
+async fn reload_on_sighup(api: Arc<Api>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP: the config reloads only through the API");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        if let Err(e) = api.reload_config().await {
+            tracing::error!(code = %e.code, message = %e.message, "SIGHUP: the config was not reloaded; the old one stays");
+        }
+    }
 }
 
 /// SIGINT or SIGTERM.

@@ -19,12 +19,14 @@ use weft_api::Api;
 /// How long a folder must be quiet before its changes are applied.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// Watches the folder `plugins` (component files) and the folders
-/// `graph_dirs` (graph files) until the returned watcher is dropped.
+/// Watches the folder `plugins` (component files), the folders
+/// `graph_dirs` (graph files) and the config file, until the returned
+/// watcher is dropped.
 pub fn start(
     api: Arc<Api>,
     plugins: &Path,
     graph_dirs: &[PathBuf],
+    config: Option<&Path>,
 ) -> Result<notify::RecommendedWatcher> {
     let (tx, rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher =
@@ -41,22 +43,32 @@ pub fn start(
     watcher
         .watch(plugins, RecursiveMode::NonRecursive)
         .with_context(|| format!("watching {}", plugins.display()))?;
-    let graph_dirs: BTreeSet<PathBuf> = graph_dirs
+    let config = match config {
+        Some(file) => Some(
+            file.canonicalize()
+                .with_context(|| format!("watching {}", file.display()))?,
+        ),
+        None => None,
+    };
+    let mut dirs: BTreeSet<PathBuf> = graph_dirs
         .iter()
         .filter_map(|d| d.canonicalize().ok())
         .collect();
-    for dir in &graph_dirs {
+    if let Some(dir) = config.as_ref().and_then(|c| c.parent()) {
+        dirs.insert(dir.to_owned());
+    }
+    for dir in &dirs {
         watcher
             .watch(dir, RecursiveMode::NonRecursive)
             .with_context(|| format!("watching {}", dir.display()))?;
     }
-    tracing::info!(plugins = %plugins.display(), graphs = ?graph_dirs, "watching for changed plugins and graphs");
-    tokio::spawn(apply(api, rx));
+    tracing::info!(plugins = %plugins.display(), folders = ?dirs, config = ?config, "watching for changed plugins, graphs and config");
+    tokio::spawn(apply(api, rx, config));
     Ok(watcher)
 }
 
 /// Applies batches of changed files, each once the folder is quiet.
-async fn apply(api: Arc<Api>, mut rx: mpsc::UnboundedReceiver<PathBuf>) {
+async fn apply(api: Arc<Api>, mut rx: mpsc::UnboundedReceiver<PathBuf>, config: Option<PathBuf>) {
     while let Some(first) = rx.recv().await {
         let mut changed = BTreeSet::from([first]);
         loop {
@@ -70,6 +82,17 @@ async fn apply(api: Arc<Api>, mut rx: mpsc::UnboundedReceiver<PathBuf>) {
         }
         let mut graphs_changed = false;
         for path in changed {
+            if config.as_ref().is_some_and(|c| *c == path) {
+                match api.reload_config().await {
+                    Ok(r) => {
+                        tracing::info!(changed = ?r.changed, restart_needed = ?r.restart_needed, "config file changed: reloaded")
+                    }
+                    Err(e) => {
+                        tracing::error!(code = %e.code, message = %e.message, "config file changed but was not reloaded; the old config stays")
+                    }
+                }
+                continue;
+            }
             match path.extension().and_then(|e| e.to_str()) {
                 Some("wasm") => swap(&api, &path).await,
                 Some("yaml" | "yml") => graphs_changed = true,

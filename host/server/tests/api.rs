@@ -1266,6 +1266,18 @@ async fn the_role_route_project_matrix() {
             Some(json!({})),
             "admin",
         ),
+        (
+            M::POST,
+            "/api/v1/organism/config/reload".into(),
+            Some(json!({})),
+            "admin",
+        ),
+        (
+            M::POST,
+            "/api/v1/plugins/output/reload".into(),
+            Some(json!({})),
+            "admin",
+        ),
     ];
     let mut checked = 0;
     for (method, path, body, needs) in &routes {

@@ -494,3 +494,107 @@ async fn swaps_and_switches_under_load_lose_and_duplicate_nothing() {
         per_version.len(),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_reload_applies_budgets_and_prices_and_reports_what_changed() {
+    let data = temp_dir("swap-config");
+    let config = data.join("weft.yaml");
+    let write = |text: &str| std::fs::write(&config, text).unwrap();
+    write("budget:\n  thread_tokens: 100000\n");
+    let server = Server::start_in(
+        data.clone(),
+        &["--config", config.to_str().unwrap()],
+        &["--script", SCRIPT],
+    );
+    let admin = Client::new(&server, Some(&server.admin));
+    let thread = ask(&admin).await;
+    let (_, usage) = admin.get("/api/v1/usage").await;
+    assert_eq!(usage["totals"]["cost"], 0.0, "no prices yet: {usage}");
+    let limit_of = |budgets: &Value, thread: &str| {
+        budgets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["threadId"] == thread)
+            .map(|b| b["limit"].clone())
+    };
+
+    // Prices and budgets apply at once; what changed is reported.
+    write(
+        "budget:\n  thread_tokens: 77777\nprices:\n  - { prefix: \"\", prompt_per_million: 1000, completion_per_million: 2000 }\n",
+    );
+    let (status, report) = admin
+        .post("/api/v1/organism/config/reload", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["changed"], json!(["budget", "prices"]), "{report}");
+    assert_eq!(report["unchanged"], json!(["llm", "store", "api"]));
+    assert_eq!(report["restartNeeded"], json!([]));
+    let (_, budgets) = admin.get("/api/v1/usage/threads").await;
+    assert_eq!(limit_of(&budgets, &thread), Some(json!(77777)), "{budgets}");
+    ask(&admin).await;
+    let (_, usage) = admin.get("/api/v1/usage").await;
+    assert!(
+        usage["totals"]["cost"].as_f64().unwrap() > 0.0,
+        "the new prices price new calls: {usage}"
+    );
+
+    // A bad file changes nothing.
+    write("budget:\n  thread_tokens: 5\n  unknown_key: 1\n");
+    let (status, body) = admin
+        .post("/api/v1/organism/config/reload", json!({}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "config_invalid",
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown_key"),
+        "{body}"
+    );
+    let (_, budgets) = admin.get("/api/v1/usage/threads").await;
+    assert_eq!(limit_of(&budgets, &thread), Some(json!(77777)));
+
+    // Settings read at start-up only are reported as such; `--script`
+    // answers instead of configured providers, and says so.
+    write(
+        "budget:\n  thread_tokens: 77777\nprices:\n  - { prefix: \"\", prompt_per_million: 1000, completion_per_million: 2000 }\napi:\n  rate_per_minute: 1200\nllm:\n  providers:\n    - { kind: openai, name: other, base_url: \"http://127.0.0.1:9/v1\", default_model: m }\n  default: [other]\n",
+    );
+    let (_, report) = admin
+        .post("/api/v1/organism/config/reload", json!({}))
+        .await;
+    assert_eq!(report["changed"], json!(["llm"]), "{report}");
+    assert_eq!(report["restartNeeded"], json!(["api"]));
+    assert!(report["notes"][0].as_str().unwrap().contains("--script"));
+    let (_, public) = admin.get("/api/v1/organism/config").await;
+    assert!(public.to_string().contains("127.0.0.1:9"), "{public}");
+
+    // SIGHUP reloads too.
+    write("budget:\n  thread_tokens: 4242\n");
+    server.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, budgets) = admin.get("/api/v1/usage/threads").await;
+        if limit_of(&budgets, &thread) == Some(json!(4242)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload: {budgets}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Without a config file there is nothing to reload.
+    let plain = Server::start("swap-config-none", &[], &["--script", SCRIPT]);
+    let admin = Client::new(&plain, Some(&plain.admin));
+    let (status, body) = admin
+        .post("/api/v1/organism/config/reload", json!({}))
+        .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "no_config_file");
+}

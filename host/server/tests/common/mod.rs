@@ -136,6 +136,15 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Sends a signal (`HUP`, `TERM`, …) to the server.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name}");
+    }
+
     /// Sends SIGTERM and waits for the exit (at most 2 minutes).
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")

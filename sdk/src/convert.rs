@@ -76,6 +76,7 @@ impl From<wit::Context> for Context {
             run,
             frame,
             node,
+            project,
             config,
         } = context;
         Self {
@@ -83,6 +84,7 @@ impl From<wit::Context> for Context {
             run,
             frame,
             node,
+            project,
             config,
         }
     }

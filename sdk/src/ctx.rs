@@ -110,6 +110,12 @@ impl<'h> Ctx<'h> {
         &self.context.node
     }
 
+    /// The project (tenant) of the thread: `default` unless an operator
+    /// gave one (contract 0.2.0; hosts give it to every node).
+    pub fn project(&self) -> &str {
+        &self.context.project
+    }
+
     /// The node's `config` from the graph file, deserialized into `T`
     /// (typically a struct with `#[serde(default)]` fields). A config that
     /// does not fit `T` is [`NodeError::InvalidInput`] naming the problem.

@@ -107,7 +107,8 @@ impl std::fmt::Debug for TestHost {
 
 impl TestHost {
     /// A host granting every capability, with context thread `thread-1`,
-    /// run `run-1`, frame 0, node `node`, and nothing scripted.
+    /// run `run-1`, frame 0, node `node`, project `default`, and nothing
+    /// scripted.
     pub fn new() -> Self {
         Self {
             context: Context {
@@ -115,6 +116,7 @@ impl TestHost {
                 run: "run-1".to_owned(),
                 frame: 0,
                 node: "node".to_owned(),
+                project: "default".to_owned(),
                 config: "{}".to_owned(),
             },
             grants: Capability::ALL.into_iter().collect(),

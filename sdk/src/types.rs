@@ -150,6 +150,9 @@ pub struct Context {
     pub frame: u32,
     /// The name of this node in the graph (not the plugin's name).
     pub node: String,
+    /// The project (tenant) of the thread: `default` unless an operator
+    /// gave one.
+    pub project: String,
     /// The node's `config` from the graph file: a JSON object, `{}` when none.
     pub config: String,
 }

@@ -200,6 +200,7 @@ impl Engine {
                                 run: frame.run.clone(),
                                 frame: frame.frame,
                                 node: node.name.clone(),
+                                project: stored.project.clone(),
                             },
                             inbox: &invocation.inbox,
                             config: &graph.loaded(i).config,

@@ -157,7 +157,7 @@ pub(crate) async fn execute(
         let outcomes = invoke_frame(
             engine,
             &graph,
-            (thread, run, frame),
+            (&project, thread, run, frame),
             wall_time_ms,
             &active,
             &inboxes,
@@ -377,7 +377,7 @@ fn refused_for_budget(record: &FrameRecord) -> bool {
 async fn invoke_frame(
     engine: &Engine,
     graph: &LoadedGraph,
-    (thread, run, frame): (&str, &str, u32),
+    (project, thread, run, frame): (&str, &str, &str, u32),
     wall_time_ms: u64,
     active: &[usize],
     inboxes: &[Vec<Message>],
@@ -395,6 +395,7 @@ async fn invoke_frame(
                     run: run.to_owned(),
                     frame,
                     node: node.name.clone(),
+                    project: project.to_owned(),
                 },
                 inbox,
                 config: &loaded.config,

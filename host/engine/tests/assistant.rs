@@ -93,6 +93,7 @@ async fn device_count(customer: i64) -> i64 {
         run: "r".into(),
         frame: 0,
         node: "test".into(),
+        project: "default".into(),
     };
     let rows = sqlite()
         .query(&ctx, COUNT_SQL, &[Value::Integer(customer)], 10)

@@ -41,6 +41,7 @@ fn ctx(thread: &str) -> CallContext {
         run: "r".into(),
         frame: 0,
         node: "pa".into(),
+        project: "default".into(),
     }
 }
 

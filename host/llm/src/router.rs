@@ -82,6 +82,7 @@ mod tests {
             run: "r".into(),
             frame: 0,
             node: "n".into(),
+            project: "default".into(),
         };
         let call = LlmCall {
             ctx: &ctx,

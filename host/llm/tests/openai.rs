@@ -176,6 +176,7 @@ fn ctx() -> CallContext {
         run: "r".into(),
         frame: 0,
         node: "answer".into(),
+        project: "default".into(),
     }
 }
 

@@ -35,6 +35,7 @@ fn invocation<'a>(inbox: &'a [Message], services: &'a Services) -> Invocation<'a
             run: "r".into(),
             frame: 0,
             node: "echo".into(),
+            project: "default".into(),
         },
         inbox,
         config: "{}",

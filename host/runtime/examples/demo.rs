@@ -67,6 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     run: "run-1".into(),
                     frame: 0,
                     node: "input".into(),
+                    project: "default".into(),
                 },
                 inbox: &inbox,
                 config: "{}",

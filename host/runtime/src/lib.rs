@@ -24,7 +24,7 @@
 //! let inbox = [Message { id: "m1".into(), from: "user".into(), kind: "user".into(), body: r#"{"text":"hi"}"#.into() }];
 //! let outcome = runtime
 //!     .invoke(&plugin, Invocation {
-//!         call: CallContext { thread: "t1".into(), run: "r1".into(), frame: 0, node: "input".into() },
+//!         call: CallContext { thread: "t1".into(), run: "r1".into(), frame: 0, node: "input".into(), project: "default".into() },
 //!         inbox: &inbox,
 //!         config: "{}",
 //!         model: None,

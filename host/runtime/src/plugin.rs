@@ -8,14 +8,13 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
-use crate::bindings::NodePre;
+use crate::bindings::Pre;
 use crate::cache::{CacheHit, ContentHash};
 use crate::error::RuntimeError;
-use crate::sandbox::HostState;
 use crate::types::NodeInfo;
 
 /// Contract versions this host loads side by side.
-pub const SUPPORTED_CONTRACTS: &[&str] = &[crate::bindings::VERSION];
+pub const SUPPORTED_CONTRACTS: &[&str] = crate::bindings::SUPPORTED;
 
 /// The export every weft node has, without its version.
 const PLUGIN_EXPORT: &str = "weft:node/plugin";
@@ -35,7 +34,7 @@ pub(crate) struct PluginInner {
     pub contract: String,
     pub info: NodeInfo,
     pub cache_hit: CacheHit,
-    pub pre: NodePre<HostState>,
+    pub pre: Pre,
 }
 
 impl From<PluginInner> for Plugin {
@@ -71,7 +70,7 @@ impl Plugin {
     pub fn cache_hit(&self) -> CacheHit {
         self.inner.cache_hit
     }
-    pub(crate) fn pre(&self) -> &NodePre<HostState> {
+    pub(crate) fn pre(&self) -> &Pre {
         &self.inner.pre
     }
 }

@@ -11,7 +11,7 @@ use tracing::{Instrument, field};
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
-use crate::bindings::{NodePre, wit};
+use crate::bindings::Pre;
 use crate::cache::{ComponentCache, ContentHash, root_message};
 use crate::capabilities::hud::HudEvent;
 use crate::capabilities::log::LogLine;
@@ -158,7 +158,7 @@ impl Runtime {
             reason: root_message(&e),
         };
         let pre = self.linker.instantiate_pre(&component).map_err(link_err)?;
-        let pre = NodePre::new(pre).map_err(link_err)?;
+        let pre = Pre::new(&contract, pre).map_err(link_err)?;
         let info = self.describe(&path, &pre).await?;
         tracing::info!(
             plugin = %info.name,
@@ -180,17 +180,14 @@ impl Runtime {
         .into())
     }
 
-    async fn describe(
-        &self,
-        path: &Path,
-        pre: &NodePre<HostState>,
-    ) -> Result<NodeInfo, RuntimeError> {
+    async fn describe(&self, path: &Path, pre: &Pre) -> Result<NodeInfo, RuntimeError> {
         let services = Services::unavailable();
         let call = CallContext {
             thread: String::new(),
             run: String::new(),
             frame: 0,
             node: "(describe)".into(),
+            project: "default".into(),
         };
         let mut store = self.store(
             call,
@@ -205,8 +202,8 @@ impl Runtime {
             reason,
         };
         let raw = async {
-            let node = pre.instantiate_async(&mut store).await?;
-            node.weft_node_plugin().call_describe(&mut store).await
+            let node = pre.instantiate(&mut store).await?;
+            node.describe(&mut store).await
         }
         .await
         .map_err(|e| invalid(format!("`describe` failed: {}", root_message(&e))))?;
@@ -217,7 +214,7 @@ impl Runtime {
         Ok(NodeInfo {
             input_schema: schema("input", &raw.input_schema)?,
             output_schema: schema("output", &raw.output_schema)?,
-            capabilities: raw.capabilities.into_iter().map(Into::into).collect(),
+            capabilities: raw.capabilities,
             name: raw.name,
             version: raw.version,
             description: raw.description,
@@ -288,6 +285,7 @@ impl Runtime {
             run: String::new(),
             frame: 0,
             node: String::new(),
+            project: "default".into(),
         };
         let mut store = self.store(
             call,
@@ -297,7 +295,7 @@ impl Runtime {
             None,
             None,
         );
-        if let Err(e) = plugin.pre().instantiate_async(&mut store).await {
+        if let Err(e) = plugin.pre().instantiate(&mut store).await {
             tracing::error!(error = %e, "instantiation failed in benchmark");
         }
     }
@@ -305,8 +303,7 @@ impl Runtime {
     async fn invoke_inner(&self, plugin: &Plugin, inv: Invocation<'_>) -> Outcome {
         let limits = inv.limits.unwrap_or(self.config.limits);
         let node = inv.call.node.clone();
-        let ctx = crate::bindings::context(&inv.call, inv.config);
-        let inbox: Vec<wit::Message> = inv.inbox.iter().map(Into::into).collect();
+        let call = inv.call.clone();
         let mut store = self.store(
             inv.call,
             inv.grants,
@@ -320,13 +317,12 @@ impl Runtime {
         let call = async {
             let instance = plugin
                 .pre()
-                .instantiate_async(&mut store)
+                .instantiate(&mut store)
                 .await
                 .map_err(|e| (true, e))?;
             instantiate_time = start.elapsed();
             instance
-                .weft_node_plugin()
-                .call_tick(&mut store, &ctx, &inbox)
+                .tick(&mut store, &call, inv.config, inv.inbox)
                 .await
                 .map_err(|e| (false, e))
         };
@@ -355,9 +351,8 @@ impl Runtime {
                 e,
             )
             .into()),
-            Ok(Ok(Err(node_error))) => Err(InvokeError::Node(node_error.into())),
+            Ok(Ok(Err(node_error))) => Err(InvokeError::Node(node_error)),
             Ok(Ok(Ok(output))) => {
-                let output = TickOutput::from(output);
                 let size = output.payload_bytes();
                 if size > limits.max_output {
                     Err(RuntimeError::OutputTooLarge {

@@ -122,6 +122,9 @@ pub struct CallContext {
     pub frame: u32,
     /// The node's name in the graph.
     pub node: String,
+    /// The project (tenant) of the thread.
+    #[serde(default)]
+    pub project: String,
 }
 
 /// A message delivered to a node.

@@ -24,7 +24,7 @@ async fn input_plugin_describes_itself() {
     assert!(!info.version.is_empty());
     assert!(info.capabilities.contains(&Capability::Llm));
     assert_eq!(info.input_schema["type"], "object");
-    assert_eq!(input.contract(), "0.1.0");
+    assert_eq!(input.contract(), "0.2.0");
     assert_eq!(
         input.hash(),
         weft_runtime::ContentHash::of(&std::fs::read(input.path()).unwrap())
@@ -96,9 +96,10 @@ async fn bad_files_get_clear_errors_and_the_host_stays_up() {
             found, supported, ..
         } => {
             assert_eq!(found, "9.0.0");
-            assert_eq!(supported, &vec!["0.1.0"]);
+            assert_eq!(supported, &vec!["0.2.0", "0.1.0"]);
             assert!(
                 e.to_string().contains("weft:node@9.0.0")
+                    && e.to_string().contains("weft:node@0.2.0")
                     && e.to_string().contains("weft:node@0.1.0"),
                 "{e}"
             );
@@ -144,4 +145,39 @@ async fn precompiled_artifacts_are_reused_across_runtimes() {
     let third = Runtime::new(config()).unwrap();
     let c = load(&third, "guest-echo").await;
     assert_eq!(c.cache_hit(), CacheHit::Compiled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_of_both_contract_versions_load_and_tick_side_by_side() {
+    let rt = runtime();
+    let old = load(&rt, "guest-v0-1").await;
+    let new = load(&rt, "guest-echo").await;
+    assert_eq!((old.contract(), new.contract()), ("0.1.0", "0.2.0"));
+    assert_eq!(old.info().name, "guest-v0-1");
+    assert_eq!(
+        old.info().capabilities,
+        vec![Capability::Log, Capability::Memory]
+    );
+    let services = Services::unavailable();
+    for _ in 0..2 {
+        // The 0.1.0 node's imports (log, memory) reach the same host
+        // functions as 0.2.0 nodes'.
+        let out = tick(
+            &rt,
+            &old,
+            &services,
+            &[user_message("m1", serde_json::json!({}))],
+            None,
+        )
+        .await;
+        let output = out.result.expect("the 0.1.0 node ticks");
+        assert_eq!(
+            output.reply.as_deref(),
+            Some("contract 0.1.0: node guest-v0-1 frame 0 inbox 1")
+        );
+        assert_eq!(out.logs.len(), 1, "logged through the 0.1.0 import");
+        assert_eq!(out.memory_writes.len(), 1, "wrote through the 0.1.0 import");
+        let out = tick(&rt, &new, &services, &[], None).await;
+        assert!(out.result.is_ok(), "the 0.2.0 node ticks next to it");
+    }
 }

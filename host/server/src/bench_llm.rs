@@ -57,6 +57,7 @@ pub async fn run(common: &Common, args: LlmBenchArgs) -> Result<ExitCode> {
         run: "bench".to_owned(),
         frame: 0,
         node: "bench".to_owned(),
+        project: "default".into(),
     };
     let call = LlmCall {
         ctx: &ctx,

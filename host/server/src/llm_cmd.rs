@@ -82,6 +82,7 @@ pub async fn run(common: &Common, args: LlmArgs) -> Result<ExitCode> {
         run: "cli".to_owned(),
         frame: 0,
         node: "cli".to_owned(),
+        project: "default".into(),
     };
     let call = LlmCall {
         ctx: &ctx,

@@ -237,7 +237,8 @@ fn the_context_reaches_the_node() {
         }
         fn tick(ctx: &mut Ctx<'_>, _: &[Message]) -> Result<(), NodeError> {
             let text = format!(
-                "{}/{}/{}/{}",
+                "{}/{}/{}/{}/{}",
+                ctx.project(),
                 ctx.thread(),
                 ctx.run(),
                 ctx.frame(),
@@ -252,12 +253,13 @@ fn the_context_reaches_the_node() {
         run: "r".into(),
         frame: 3,
         node: "pa".into(),
+        project: "acme".into(),
         config: "{}".into(),
     };
     let mut host = TestHost::new().context(context.clone());
     assert_eq!(
         host.tick::<Where>(&[]).unwrap().reply.as_deref(),
-        Some("t/r/3/pa")
+        Some("acme/t/r/3/pa")
     );
     host.set_context(Context {
         frame: 4,
@@ -265,7 +267,7 @@ fn the_context_reaches_the_node() {
     });
     assert_eq!(
         host.tick::<Where>(&[]).unwrap().reply.as_deref(),
-        Some("t/r/4/pa")
+        Some("acme/t/r/4/pa")
     );
 }
 

@@ -57,6 +57,7 @@ pub fn ctx() -> CallContext {
         run: "r1".into(),
         frame: 0,
         node: "ErasExpert".into(),
+        project: "default".into(),
     }
 }
 

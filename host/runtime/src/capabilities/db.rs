@@ -6,8 +6,6 @@ use serde_json::json;
 use wasmtime::component::{HasData, Linker};
 
 use super::{BoxFuture, CapView};
-use crate::bindings::weft::node::db as wit;
-use crate::bindings::wit::Error as WitError;
 use crate::sandbox::HostState;
 use crate::types::{CallContext, Capability, CapabilityError, Column, Rows, Value};
 
@@ -212,57 +210,84 @@ impl HasData for HasDb {
 
 /// Adds the `db` interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasDb>(linker, |s| CapView {
+    use crate::bindings::{v0_1, v0_2};
+    v0_2::weft::node::db::add_to_linker::<HostState, HasDb>(linker, |s| CapView {
+        state: &mut s.db,
+        shared: &mut s.shared,
+    })?;
+    v0_1::weft::node::db::add_to_linker::<HostState, HasDb>(linker, |s| CapView {
         state: &mut s.db,
         shared: &mut s.shared,
     })
 }
 
-impl wit::Host for CapView<'_, DbState> {
-    #[tracing::instrument(name = "weft.db.list_tables", skip_all)]
-    async fn list_tables(&mut self) -> Result<Vec<String>, WitError> {
-        self.shared.admit(Capability::Db, "list-tables")?;
-        let result = self.state.backend.list_tables(&self.shared.call).await;
-        self.shared
-            .record(Capability::Db, "list-tables", json!(null), &result);
-        result.map_err(Into::into)
-    }
+/// The `db` host functions, for each contract version's bindings.
+macro_rules! host {
+    ($wit:path, $err:path) => {
+        const _: () = {
+            use $err as WitError;
+            use $wit as wit;
 
-    #[tracing::instrument(name = "weft.db.describe", skip_all)]
-    async fn describe(&mut self, table: String) -> Result<Vec<wit::Column>, WitError> {
-        self.shared.admit(Capability::Db, "describe")?;
-        let result = self.state.backend.describe(&self.shared.call, &table).await;
-        self.shared.record(
-            Capability::Db,
-            "describe",
-            json!({ "table": table }),
-            &result,
-        );
-        Ok(result?.into_iter().map(Into::into).collect())
-    }
+            impl wit::Host for CapView<'_, DbState> {
+                #[tracing::instrument(name = "weft.db.list_tables", skip_all)]
+                async fn list_tables(&mut self) -> Result<Vec<String>, WitError> {
+                    self.shared.admit(Capability::Db, "list-tables")?;
+                    let result = self.state.backend.list_tables(&self.shared.call).await;
+                    self.shared
+                        .record(Capability::Db, "list-tables", json!(null), &result);
+                    result.map_err(Into::into)
+                }
 
-    #[tracing::instrument(name = "weft.db.query", skip_all)]
-    async fn query(&mut self, sql: String, params: Vec<wit::Value>) -> Result<wit::Rows, WitError> {
-        self.shared.admit(Capability::Db, "query")?;
-        let params: Vec<Value> = params.into_iter().map(Into::into).collect();
-        let result = match check_read_only(&sql) {
-            Ok(()) => {
-                self.state
-                    .backend
-                    .query(&self.shared.call, &sql, &params, self.state.max_rows)
-                    .await
+                #[tracing::instrument(name = "weft.db.describe", skip_all)]
+                async fn describe(&mut self, table: String) -> Result<Vec<wit::Column>, WitError> {
+                    self.shared.admit(Capability::Db, "describe")?;
+                    let result = self.state.backend.describe(&self.shared.call, &table).await;
+                    self.shared.record(
+                        Capability::Db,
+                        "describe",
+                        json!({ "table": table }),
+                        &result,
+                    );
+                    Ok(result?.into_iter().map(Into::into).collect())
+                }
+
+                #[tracing::instrument(name = "weft.db.query", skip_all)]
+                async fn query(
+                    &mut self,
+                    sql: String,
+                    params: Vec<wit::Value>,
+                ) -> Result<wit::Rows, WitError> {
+                    self.shared.admit(Capability::Db, "query")?;
+                    let params: Vec<Value> = params.into_iter().map(Into::into).collect();
+                    let result = match check_read_only(&sql) {
+                        Ok(()) => {
+                            self.state
+                                .backend
+                                .query(&self.shared.call, &sql, &params, self.state.max_rows)
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    self.shared.record(
+                        Capability::Db,
+                        "query",
+                        json!({ "sql": sql, "params": params }),
+                        &result,
+                    );
+                    Ok(result?.into())
+                }
             }
-            Err(e) => Err(e),
         };
-        self.shared.record(
-            Capability::Db,
-            "query",
-            json!({ "sql": sql, "params": params }),
-            &result,
-        );
-        Ok(result?.into())
-    }
+    };
 }
+host!(
+    crate::bindings::v0_2::weft::node::db,
+    crate::bindings::v0_2::wit::Error
+);
+host!(
+    crate::bindings::v0_1::weft::node::db,
+    crate::bindings::v0_1::wit::Error
+);
 
 #[cfg(test)]
 mod tests {

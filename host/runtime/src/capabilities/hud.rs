@@ -6,8 +6,6 @@ use serde_json::json;
 use wasmtime::component::{HasData, Linker};
 
 use super::CapView;
-use crate::bindings::weft::node::hud as wit;
-use crate::bindings::wit::Error as WitError;
 use crate::sandbox::HostState;
 use crate::types::{CallContext, Capability, CapabilityError, EventKind};
 
@@ -61,7 +59,11 @@ pub(crate) struct HudState {
 }
 
 impl CapView<'_, HudState> {
-    fn push(&mut self, op: &str, event: Result<HudEvent, CapabilityError>) -> Result<(), WitError> {
+    fn push(
+        &mut self,
+        op: &str,
+        event: Result<HudEvent, CapabilityError>,
+    ) -> Result<(), CapabilityError> {
         self.shared.admit(Capability::Hud, op)?;
         let event = event.and_then(|e| {
             if self.state.events.len() >= MAX_EVENTS {
@@ -81,7 +83,7 @@ impl CapView<'_, HudState> {
             self.state.events.push(e);
         });
         self.shared.record(Capability::Hud, op, request, &result);
-        result.map_err(Into::into)
+        result
     }
 }
 
@@ -101,28 +103,51 @@ impl HasData for HasHud {
 
 /// Adds the `hud` interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasHud>(linker, |s| CapView {
+    use crate::bindings::{v0_1, v0_2};
+    v0_2::weft::node::hud::add_to_linker::<HostState, HasHud>(linker, |s| CapView {
+        state: &mut s.hud,
+        shared: &mut s.shared,
+    })?;
+    v0_1::weft::node::hud::add_to_linker::<HostState, HasHud>(linker, |s| CapView {
         state: &mut s.hud,
         shared: &mut s.shared,
     })
 }
 
-impl wit::Host for CapView<'_, HudState> {
-    fn progress(&mut self, text: String) -> Result<(), WitError> {
-        let event = check_size(text.len()).map(|()| HudEvent::Progress { text });
-        self.push("progress", event)
-    }
+/// The `hud` host functions, for each contract version's bindings.
+macro_rules! host {
+    ($wit:path, $err:path) => {
+        const _: () = {
+            use $err as WitError;
+            use $wit as wit;
 
-    fn emit(&mut self, kind: wit::EventKind, data: String) -> Result<(), WitError> {
-        let event = check_size(data.len()).and_then(|()| {
-            let data = serde_json::from_str(&data).map_err(|e| {
-                CapabilityError::InvalidInput(format!("event data is not JSON: {e}"))
-            })?;
-            Ok(HudEvent::Event {
-                kind: kind.into(),
-                data,
-            })
-        });
-        self.push("emit", event)
-    }
+            impl wit::Host for CapView<'_, HudState> {
+                fn progress(&mut self, text: String) -> Result<(), WitError> {
+                    let event = check_size(text.len()).map(|()| HudEvent::Progress { text });
+                    self.push("progress", event).map_err(Into::into)
+                }
+
+                fn emit(&mut self, kind: wit::EventKind, data: String) -> Result<(), WitError> {
+                    let event = check_size(data.len()).and_then(|()| {
+                        let data = serde_json::from_str(&data).map_err(|e| {
+                            CapabilityError::InvalidInput(format!("event data is not JSON: {e}"))
+                        })?;
+                        Ok(HudEvent::Event {
+                            kind: kind.into(),
+                            data,
+                        })
+                    });
+                    self.push("emit", event).map_err(Into::into)
+                }
+            }
+        };
+    };
 }
+host!(
+    crate::bindings::v0_2::weft::node::hud,
+    crate::bindings::v0_2::wit::Error
+);
+host!(
+    crate::bindings::v0_1::weft::node::hud,
+    crate::bindings::v0_1::wit::Error
+);

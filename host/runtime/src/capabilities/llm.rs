@@ -14,8 +14,6 @@ use wasmtime::component::{HasData, Linker};
 
 use super::hud::EventSink;
 use super::{BoxFuture, CapView};
-use crate::bindings::weft::node::llm as wit;
-use crate::bindings::wit::Error as WitError;
 use crate::sandbox::HostState;
 use crate::types::{CallContext, Capability, CapabilityError, Completion, CompletionRequest};
 
@@ -314,41 +312,64 @@ impl HasData for HasLlm {
 
 /// Adds the `llm` interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasLlm>(linker, |s| CapView {
+    use crate::bindings::{v0_1, v0_2};
+    v0_2::weft::node::llm::add_to_linker::<HostState, HasLlm>(linker, |s| CapView {
+        state: &mut s.llm,
+        shared: &mut s.shared,
+    })?;
+    v0_1::weft::node::llm::add_to_linker::<HostState, HasLlm>(linker, |s| CapView {
         state: &mut s.llm,
         shared: &mut s.shared,
     })
 }
 
-impl wit::Host for CapView<'_, LlmState> {
-    #[tracing::instrument(name = "weft.llm.complete", skip_all)]
-    async fn complete(
-        &mut self,
-        request: wit::CompletionRequest,
-    ) -> Result<wit::Completion, WitError> {
-        self.shared.admit(Capability::Llm, "complete")?;
-        let request = CompletionRequest::from(request);
-        let journal_req = json!({ "model": self.state.model, "request": request });
-        let sink_deltas = SinkDeltas {
-            sink: &*self.state.sink,
-            ctx: &self.shared.call,
+/// The `llm` host functions, for each contract version's bindings.
+macro_rules! host {
+    ($wit:path, $err:path) => {
+        const _: () = {
+            use $err as WitError;
+            use $wit as wit;
+
+            impl wit::Host for CapView<'_, LlmState> {
+                #[tracing::instrument(name = "weft.llm.complete", skip_all)]
+                async fn complete(
+                    &mut self,
+                    request: wit::CompletionRequest,
+                ) -> Result<wit::Completion, WitError> {
+                    self.shared.admit(Capability::Llm, "complete")?;
+                    let request = CompletionRequest::from(request);
+                    let journal_req = json!({ "model": self.state.model, "request": request });
+                    let sink_deltas = SinkDeltas {
+                        sink: &*self.state.sink,
+                        ctx: &self.shared.call,
+                    };
+                    let deltas: &dyn Deltas = if request.stream {
+                        &sink_deltas
+                    } else {
+                        &NoDeltas
+                    };
+                    let call = LlmCall {
+                        ctx: &self.shared.call,
+                        model: self.state.model.as_deref(),
+                        deltas,
+                    };
+                    let result = self.state.backend.complete(call, request).await;
+                    self.shared
+                        .record(Capability::Llm, "complete", journal_req, &result);
+                    result.map(Into::into).map_err(Into::into)
+                }
+            }
         };
-        let deltas: &dyn Deltas = if request.stream {
-            &sink_deltas
-        } else {
-            &NoDeltas
-        };
-        let call = LlmCall {
-            ctx: &self.shared.call,
-            model: self.state.model.as_deref(),
-            deltas,
-        };
-        let result = self.state.backend.complete(call, request).await;
-        self.shared
-            .record(Capability::Llm, "complete", journal_req, &result);
-        result.map(Into::into).map_err(Into::into)
-    }
+    };
 }
+host!(
+    crate::bindings::v0_2::weft::node::llm,
+    crate::bindings::v0_2::wit::Error
+);
+host!(
+    crate::bindings::v0_1::weft::node::llm,
+    crate::bindings::v0_1::wit::Error
+);
 
 #[cfg(test)]
 mod tests {
@@ -361,6 +382,7 @@ mod tests {
             run: "r".into(),
             frame: 0,
             node: node.into(),
+            project: "default".into(),
         }
     }
 

@@ -5,8 +5,6 @@ use serde::{Deserialize, Serialize};
 use wasmtime::component::{HasData, Linker};
 
 use super::CapView;
-use crate::bindings::weft::node::log as wit;
-use crate::bindings::wit::Error as WitError;
 use crate::sandbox::HostState;
 use crate::types::{Capability, CapabilityError, Level};
 
@@ -36,44 +34,67 @@ impl HasData for HasLog {
 
 /// Adds the `log` interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasLog>(linker, |s| CapView {
+    use crate::bindings::{v0_1, v0_2};
+    v0_2::weft::node::log::add_to_linker::<HostState, HasLog>(linker, |s| CapView {
+        state: &mut s.log,
+        shared: &mut s.shared,
+    })?;
+    v0_1::weft::node::log::add_to_linker::<HostState, HasLog>(linker, |s| CapView {
         state: &mut s.log,
         shared: &mut s.shared,
     })
 }
 
-impl wit::Host for CapView<'_, LogState> {
-    fn write(&mut self, level: wit::Level, message: String) -> Result<(), WitError> {
-        self.shared.admit(Capability::Log, "write")?;
-        if self.state.bytes + message.len() > MAX_LOG_BYTES {
-            // Not journaled: logging does not influence the node's outputs
-            // beyond this error, which is deterministic given the inputs.
-            return Err(CapabilityError::LimitExceeded(format!(
-                "at most {MAX_LOG_BYTES} bytes of log per invocation"
-            ))
-            .into());
-        }
-        let level = Level::from(level);
-        let call = &self.shared.call;
-        match level {
-            Level::Trace => {
-                tracing::trace!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
+/// The `log` host functions, for each contract version's bindings.
+macro_rules! host {
+    ($wit:path, $err:path) => {
+        const _: () = {
+            use $wit as wit;
+            use $err as WitError;
+
+            impl wit::Host for CapView<'_, LogState> {
+                fn write(&mut self, level: wit::Level, message: String) -> Result<(), WitError> {
+                    self.shared.admit(Capability::Log, "write")?;
+                    if self.state.bytes + message.len() > MAX_LOG_BYTES {
+                        // Not journaled: logging does not influence the node's outputs
+                        // beyond this error, which is deterministic given the inputs.
+                        return Err(CapabilityError::LimitExceeded(format!(
+                            "at most {MAX_LOG_BYTES} bytes of log per invocation"
+                        ))
+                        .into());
+                    }
+                    let level = Level::from(level);
+                    let call = &self.shared.call;
+                    match level {
+                        Level::Trace => {
+                            tracing::trace!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
+                        }
+                        Level::Debug => {
+                            tracing::debug!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
+                        }
+                        Level::Info => {
+                            tracing::info!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
+                        }
+                        Level::Warn => {
+                            tracing::warn!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
+                        }
+                        Level::Error => {
+                            tracing::error!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
+                        }
+                    }
+                    self.state.bytes += message.len();
+                    self.state.lines.push(LogLine { level, message });
+                    Ok(())
+                }
             }
-            Level::Debug => {
-                tracing::debug!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
-            }
-            Level::Info => {
-                tracing::info!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
-            }
-            Level::Warn => {
-                tracing::warn!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
-            }
-            Level::Error => {
-                tracing::error!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
-            }
-        }
-        self.state.bytes += message.len();
-        self.state.lines.push(LogLine { level, message });
-        Ok(())
-    }
+        };
+    };
 }
+host!(
+    crate::bindings::v0_2::weft::node::log,
+    crate::bindings::v0_2::wit::Error
+);
+host!(
+    crate::bindings::v0_1::weft::node::log,
+    crate::bindings::v0_1::wit::Error
+);

@@ -13,8 +13,6 @@ use serde_json::json;
 use wasmtime::component::{HasData, Linker};
 
 use super::{BoxFuture, CapView};
-use crate::bindings::weft::node::memory as wit;
-use crate::bindings::wit::Error as WitError;
 use crate::sandbox::HostState;
 use crate::types::{CallContext, Capability, CapabilityError, Scope};
 
@@ -137,65 +135,97 @@ impl HasData for HasMemory {
 
 /// Adds the `memory` interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasMemory>(linker, |s| CapView {
+    use crate::bindings::{v0_1, v0_2};
+    v0_2::weft::node::memory::add_to_linker::<HostState, HasMemory>(linker, |s| CapView {
+        state: &mut s.memory,
+        shared: &mut s.shared,
+    })?;
+    v0_1::weft::node::memory::add_to_linker::<HostState, HasMemory>(linker, |s| CapView {
         state: &mut s.memory,
         shared: &mut s.shared,
     })
 }
 
-impl wit::Host for CapView<'_, MemoryState> {
-    #[tracing::instrument(name = "weft.memory.get", skip_all)]
-    async fn get(&mut self, scope: wit::Scope, key: String) -> Result<Option<String>, WitError> {
-        self.shared.admit(Capability::Memory, "get")?;
-        let scope = Scope::from(scope);
-        let result = match check_key(&key) {
-            Err(e) => Err(e),
-            Ok(()) => match self.state.overlay.get(&(scope, key.clone())) {
-                Some(v) => Ok(v.clone()),
-                None => self.state.store.get(&self.shared.call, scope, &key).await,
-            },
-        };
-        self.shared.record(
-            Capability::Memory,
-            "get",
-            json!({ "scope": scope, "key": key }),
-            &result,
-        );
-        result.map_err(Into::into)
-    }
+/// The `memory` host functions, for each contract version's bindings.
+macro_rules! host {
+    ($wit:path, $err:path) => {
+        const _: () = {
+            use $err as WitError;
+            use $wit as wit;
 
-    #[tracing::instrument(name = "weft.memory.set", skip_all)]
-    async fn set(&mut self, scope: wit::Scope, key: String, value: String) -> Result<(), WitError> {
-        self.shared.admit(Capability::Memory, "set")?;
-        let scope = Scope::from(scope);
-        let result = check_key(&key).and_then(|()| {
-            if value.len() > MAX_VALUE_BYTES {
-                return Err(CapabilityError::LimitExceeded(format!(
-                    "memory value is {} bytes, over the limit of {MAX_VALUE_BYTES}",
-                    value.len()
-                )));
+            impl wit::Host for CapView<'_, MemoryState> {
+                #[tracing::instrument(name = "weft.memory.get", skip_all)]
+                async fn get(
+                    &mut self,
+                    scope: wit::Scope,
+                    key: String,
+                ) -> Result<Option<String>, WitError> {
+                    self.shared.admit(Capability::Memory, "get")?;
+                    let scope = Scope::from(scope);
+                    let result = match check_key(&key) {
+                        Err(e) => Err(e),
+                        Ok(()) => match self.state.overlay.get(&(scope, key.clone())) {
+                            Some(v) => Ok(v.clone()),
+                            None => self.state.store.get(&self.shared.call, scope, &key).await,
+                        },
+                    };
+                    self.shared.record(
+                        Capability::Memory,
+                        "get",
+                        json!({ "scope": scope, "key": key }),
+                        &result,
+                    );
+                    result.map_err(Into::into)
+                }
+
+                #[tracing::instrument(name = "weft.memory.set", skip_all)]
+                async fn set(
+                    &mut self,
+                    scope: wit::Scope,
+                    key: String,
+                    value: String,
+                ) -> Result<(), WitError> {
+                    self.shared.admit(Capability::Memory, "set")?;
+                    let scope = Scope::from(scope);
+                    let result = check_key(&key).and_then(|()| {
+                        if value.len() > MAX_VALUE_BYTES {
+                            return Err(CapabilityError::LimitExceeded(format!(
+                                "memory value is {} bytes, over the limit of {MAX_VALUE_BYTES}",
+                                value.len()
+                            )));
+                        }
+                        Ok(())
+                    });
+                    let req = json!({ "scope": scope, "key": key, "bytes": value.len() });
+                    if result.is_ok() {
+                        self.state.overlay.insert((scope, key), Some(value));
+                    }
+                    self.shared.record(Capability::Memory, "set", req, &result);
+                    result.map_err(Into::into)
+                }
+
+                #[tracing::instrument(name = "weft.memory.delete", skip_all)]
+                async fn delete(&mut self, scope: wit::Scope, key: String) -> Result<(), WitError> {
+                    self.shared.admit(Capability::Memory, "delete")?;
+                    let scope = Scope::from(scope);
+                    let result = check_key(&key);
+                    let req = json!({ "scope": scope, "key": key });
+                    if result.is_ok() {
+                        self.state.overlay.insert((scope, key), None);
+                    }
+                    self.shared
+                        .record(Capability::Memory, "delete", req, &result);
+                    result.map_err(Into::into)
+                }
             }
-            Ok(())
-        });
-        let req = json!({ "scope": scope, "key": key, "bytes": value.len() });
-        if result.is_ok() {
-            self.state.overlay.insert((scope, key), Some(value));
-        }
-        self.shared.record(Capability::Memory, "set", req, &result);
-        result.map_err(Into::into)
-    }
-
-    #[tracing::instrument(name = "weft.memory.delete", skip_all)]
-    async fn delete(&mut self, scope: wit::Scope, key: String) -> Result<(), WitError> {
-        self.shared.admit(Capability::Memory, "delete")?;
-        let scope = Scope::from(scope);
-        let result = check_key(&key);
-        let req = json!({ "scope": scope, "key": key });
-        if result.is_ok() {
-            self.state.overlay.insert((scope, key), None);
-        }
-        self.shared
-            .record(Capability::Memory, "delete", req, &result);
-        result.map_err(Into::into)
-    }
+        };
+    };
 }
+host!(
+    crate::bindings::v0_2::weft::node::memory,
+    crate::bindings::v0_2::wit::Error
+);
+host!(
+    crate::bindings::v0_1::weft::node::memory,
+    crate::bindings::v0_1::wit::Error
+);

@@ -55,6 +55,7 @@ pub fn call(thread: &str, node: &str) -> CallContext {
         run: "r1".into(),
         frame: 0,
         node: node.into(),
+        project: "default".into(),
     }
 }
 

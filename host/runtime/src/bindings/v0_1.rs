@@ -1,0 +1,29 @@
+//! `weft:node@0.1.0`, the first released contract: plugins built against
+//! it keep loading. Its context has no `project`.
+
+wasmtime::component::bindgen!({
+    path: "../../wit/v0.1.0",
+    world: "node",
+    imports: {
+        "weft:node/llm": async,
+        "weft:node/db": async,
+        "weft:node/memory": async,
+    },
+    exports: { default: async },
+});
+
+contract!();
+
+/// The contract version these bindings implement.
+pub(crate) const VERSION: &str = "0.1.0";
+
+/// The WIT context of a tick: where it sits and the node's configuration.
+pub(crate) fn context(c: &t::CallContext, config: &str) -> wit::Context {
+    wit::Context {
+        thread: c.thread.clone(),
+        run: c.run.clone(),
+        frame: c.frame,
+        node: c.node.clone(),
+        config: config.to_owned(),
+    }
+}

@@ -1,0 +1,30 @@
+//! `weft:node@0.2.0`, the contract plugins are built against today (it
+//! added `context.project`).
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "node",
+    imports: {
+        "weft:node/llm": async,
+        "weft:node/db": async,
+        "weft:node/memory": async,
+    },
+    exports: { default: async },
+});
+
+contract!();
+
+/// The contract version these bindings implement.
+pub(crate) const VERSION: &str = "0.2.0";
+
+/// The WIT context of a tick: where it sits and the node's configuration.
+pub(crate) fn context(c: &t::CallContext, config: &str) -> wit::Context {
+    wit::Context {
+        thread: c.thread.clone(),
+        run: c.run.clone(),
+        frame: c.frame,
+        node: c.node.clone(),
+        project: c.project.clone(),
+        config: config.to_owned(),
+    }
+}

@@ -253,11 +253,7 @@ impl SwapView {
             version: swap.version.clone(),
             from: swap.from.clone(),
             to: swap.to.clone(),
-            graphs: swap
-                .graphs
-                .iter()
-                .map(|(_, g)| g.graph().name().to_owned())
-                .collect(),
+            graphs: swap.graph_names(),
             unchanged: swap.unchanged,
             load_ms,
         }
@@ -298,7 +294,8 @@ pub(crate) async fn reload_plugin(
 /// plugin's file, so a restart (or `--watch`) keeps it.
 #[utoipa::path(put, path = "/api/v1/plugins/{name}", tag = "plugins", security(("key" = [])),
     params(("name" = String, Path, description = "plugin name")),
-    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "the component's bytes (any content type is accepted, e.g. application/wasm)"),
     responses((status = 200, body = SwapView), (status = 404, body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn upload_plugin(

@@ -29,6 +29,16 @@ pub struct PluginSwap {
     pub unchanged: bool,
 }
 
+impl PluginSwap {
+    /// The names of the graphs that got new versions.
+    pub fn graph_names(&self) -> Vec<String> {
+        self.graphs
+            .iter()
+            .map(|(_, g)| g.graph().name().to_owned())
+            .collect()
+    }
+}
+
 impl Engine {
     /// Makes `plugin` (loaded from `bytes`) the version of its name that
     /// nodes run. It is first checked against each of `graphs` that runs
@@ -92,11 +102,7 @@ impl Engine {
             version: swap.version.clone(),
             from: swap.from.clone(),
             to: swap.to.clone(),
-            graphs: swap
-                .graphs
-                .iter()
-                .map(|(_, g)| g.graph().name().to_owned())
-                .collect(),
+            graphs: swap.graph_names(),
         });
         Ok(swap)
     }

@@ -485,11 +485,15 @@ async fn swaps_and_switches_under_load_lose_and_duplicate_nothing() {
         "SELECT count(DISTINCT g.name) FROM runs r JOIN graph_versions g ON g.id = r.graph_version",
     );
     assert_eq!(graphs_used, 2, "runs ran both graphs");
+    let mut swap_ms: Vec<u64> = swaps.iter().map(|(a, b, _)| b - a).collect();
+    swap_ms.sort_unstable();
     println!(
-        "load test: {runs} runs in {:.1} s ({:.1} runs/s, {WORKERS} clients), {} swaps, {switches} graph switches, {} output frames over {} versions, {messages} messages: {lost} lost, {duplicated} duplicated",
+        "load test: {runs} runs in {:.1} s ({:.1} runs/s, {WORKERS} clients), {} swaps (upload to serving: median {} ms, max {} ms), {switches} graph switches, {} output frames over {} versions, {messages} messages: {lost} lost, {duplicated} duplicated",
         elapsed.as_secs_f64(),
         runs as f64 / elapsed.as_secs_f64(),
         swaps.len(),
+        swap_ms[swap_ms.len() / 2],
+        swap_ms[swap_ms.len() - 1],
         frames.len(),
         per_version.len(),
     );

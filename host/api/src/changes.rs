@@ -166,6 +166,43 @@ impl Api {
         report
     }
 
+    /// Serves the graph file at `path` if no served graph comes from it
+    /// (`--watch` on a new file); a `graph_changed` event says so. Returns
+    /// the graph's name, or `None` if the file is served already.
+    pub async fn add_graph_file(&self, path: &FsPath) -> Result<Option<String>, ApiError> {
+        let served = self.graphs.all().into_iter().any(|g| {
+            g.graph()
+                .file()
+                .canonicalize()
+                .is_ok_and(|f| path.canonicalize().is_ok_and(|p| p == f))
+        });
+        if served {
+            return Ok(None);
+        }
+        let graph = self.engine.load_graph(path).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "graph_invalid",
+                e.to_string(),
+            )
+        })?;
+        let name = graph.graph().name().to_owned();
+        if self.graphs.get(&name).is_some() {
+            return Err(ApiError::conflict(
+                "graph_exists",
+                format!("a graph named `{name}` is served from another file"),
+            ));
+        }
+        self.engine.publish_host(EventBody::GraphChanged {
+            graph: name.clone(),
+            version: graph.version_id().to_owned(),
+            change: "added".into(),
+        });
+        self.graphs.insert(graph);
+        tracing::info!(graph = %name, file = %path.display(), "graph added");
+        Ok(Some(name))
+    }
+
     /// Loads the component at `path` (validating and compiling it off the
     /// request path) and swaps it in for the plugin of the same name; the
     /// served graphs that run it get new versions. `expected` is the name

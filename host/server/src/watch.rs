@@ -80,7 +80,7 @@ async fn apply(api: Arc<Api>, mut rx: mpsc::UnboundedReceiver<PathBuf>, config: 
                 Err(_) => break,
             }
         }
-        let mut graphs_changed = false;
+        let mut graphs_changed = Vec::new();
         for path in changed {
             if config.as_ref().is_some_and(|c| *c == path) {
                 match api.reload_config().await {
@@ -95,14 +95,19 @@ async fn apply(api: Arc<Api>, mut rx: mpsc::UnboundedReceiver<PathBuf>, config: 
             }
             match path.extension().and_then(|e| e.to_str()) {
                 Some("wasm") => swap(&api, &path).await,
-                Some("yaml" | "yml") => graphs_changed = true,
+                Some("yaml" | "yml") => graphs_changed.push(path),
                 _ => {}
             }
         }
-        if graphs_changed {
+        if !graphs_changed.is_empty() {
             let report = api.reload_graphs().await;
             for change in &report.graphs {
                 tracing::info!(graph = %change.name, version = %change.version_id, "graph file changed: new runs use the new version");
+            }
+            for path in graphs_changed.iter().filter(|p| p.exists()) {
+                if let Err(e) = api.add_graph_file(path).await {
+                    tracing::warn!(file = %path.display(), code = %e.code, message = %e.message, "new graph file not served");
+                }
             }
         }
     }

@@ -306,6 +306,28 @@ async fn watch_swaps_changed_plugin_files_and_reloads_edited_graphs() {
     let thread = ask(&admin).await;
     let (_, runs) = admin.get(&format!("/api/v1/threads/{thread}/runs")).await;
     assert_eq!(runs[0]["graphVersion"], now["versionId"], "{runs}");
+
+    // A new graph file is served; switching to it works.
+    let text = std::fs::read_to_string(&graph).unwrap();
+    std::fs::write(
+        graphs.join("assistant-c.yaml"),
+        text.replacen("name: assistant", "name: assistant-c", 1),
+    )
+    .unwrap();
+    let check = wait_for("the new graph file");
+    loop {
+        let (status, _) = admin.get("/api/v1/graphs/assistant-c").await;
+        if status == StatusCode::OK {
+            break;
+        }
+        check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = admin
+        .put("/api/v1/graphs/active", json!({"name": "assistant-c"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    ask(&admin).await;
 }
 
 /// The load test: sustained runs through the assistant graph (scripted

@@ -140,18 +140,7 @@ impl Runtime {
         check_header(&path, &bytes)?;
         let hash = ContentHash::of(&bytes);
         let size = bytes.len();
-        let (component, cache_hit) = {
-            let engine = self.engine.clone();
-            let cache = Arc::clone(&self.cache);
-            let path = path.clone();
-            // Compiling is CPU-bound and may take seconds: keep it off the executor.
-            tokio::task::spawn_blocking(move || cache.get_or_compile(&engine, &path, hash, &bytes))
-                .await
-                .map_err(|e| RuntimeError::Cache {
-                    path: PathBuf::new(),
-                    reason: format!("compile task failed: {e}"),
-                })??
-        };
+        let (component, cache_hit) = self.compile(&path, hash, bytes).await?;
         let contract = contract_version(&self.engine, &path, &component)?;
         let link_err = |e: wasmtime::Error| RuntimeError::Link {
             path: path.clone(),
@@ -178,6 +167,30 @@ impl Runtime {
             pre,
         }
         .into())
+    }
+
+    /// Compiles (off the async executor, at most once per content hash).
+    pub(crate) async fn compile(
+        &self,
+        path: &Path,
+        hash: ContentHash,
+        bytes: Vec<u8>,
+    ) -> Result<(wasmtime::component::Component, crate::cache::CacheHit), RuntimeError> {
+        let engine = self.engine.clone();
+        let cache = Arc::clone(&self.cache);
+        let path = path.to_owned();
+        // Compiling is CPU-bound and may take seconds: keep it off the executor.
+        tokio::task::spawn_blocking(move || cache.get_or_compile(&engine, &path, hash, &bytes))
+            .await
+            .map_err(|e| RuntimeError::Cache {
+                path: PathBuf::new(),
+                reason: format!("compile task failed: {e}"),
+            })?
+    }
+
+    /// The wasmtime engine.
+    pub(crate) fn wasmtime(&self) -> &Engine {
+        &self.engine
     }
 
     async fn describe(&self, path: &Path, pre: &Pre) -> Result<NodeInfo, RuntimeError> {

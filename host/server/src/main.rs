@@ -3,6 +3,7 @@
 //! ```text
 //! weft run --graph graphs/assistant.yaml --script graphs/scripts/assistant.json "how many devices does customer 1042 have?"
 //! weft graph validate graphs/framed.yaml
+//! weft plugin inspect artifacts/plugins/weft-plugin-pa.wasm
 //! weft llm --schema '{"type":"object"}' "Describe a heat meter as JSON"
 //! weft bench llm
 //! weft bench frames --runs 2000 --concurrency 8 --durable
@@ -19,6 +20,7 @@ mod client_cmd;
 mod config;
 mod graph_cmd;
 mod llm_cmd;
+mod plugin_cmd;
 mod reload;
 mod run_cmd;
 mod serve_cmd;
@@ -95,6 +97,9 @@ enum Command {
     /// Graph files.
     #[command(subcommand)]
     Graph(graph_cmd::GraphCommand),
+    /// Plugin components.
+    #[command(subcommand)]
+    Plugin(plugin_cmd::PluginCommand),
     /// Sends one prompt to the configured model and streams the answer.
     Llm(llm_cmd::LlmArgs),
     /// Benchmarks that print figures.
@@ -139,6 +144,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run_cmd::run(&cli.common, args).await,
             Command::Graph(cmd) => graph_cmd::run(&cli.common, cmd).await,
             Command::Llm(args) => llm_cmd::run(&cli.common, args).await,
+            Command::Plugin(cmd) => plugin_cmd::run(&cli.common, cmd).await,
             Command::Bench(cmd) => bench::run(&cli.common, cmd).await,
             Command::Resume(args) => store_cmd::resume(&cli.common, args).await,
             Command::Replay(args) => store_cmd::replay(&cli.common, args).await,

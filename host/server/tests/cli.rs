@@ -265,3 +265,77 @@ fn run_talks_to_an_openai_compatible_provider_from_the_config_file() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn plugin_inspect_describes_components_of_both_contracts_and_explains_other_files() {
+    let data = temp_dir("plugin-inspect");
+    let plugin = root().join("artifacts/plugins/weft-plugin-pa.wasm");
+    let out = weft(&data, &["plugin", "inspect", plugin.to_str().unwrap()]);
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}{}", text(&out.stderr));
+    for line in [
+        "contract    weft:node@0.2.0",
+        "exports     weft:node/plugin@0.2.0",
+        "describe    pa ",
+        "asks for    llm, memory, hud, log",
+        "wasi interfaces",
+    ] {
+        assert!(shown.contains(line), "no `{line}` in:\n{shown}");
+    }
+    let out = weft(
+        &data,
+        &["plugin", "inspect", "--json", plugin.to_str().unwrap()],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["describe"]["name"], "pa");
+    assert_eq!(report["supported"], serde_json::json!(["0.2.0", "0.1.0"]));
+    assert_eq!(
+        report["size"].as_u64().unwrap(),
+        std::fs::metadata(&plugin).unwrap().len()
+    );
+
+    let guests = root().join("artifacts/guests");
+    let out = weft(
+        &data,
+        &[
+            "plugin",
+            "inspect",
+            guests.join("guest-v0-1.wasm").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("contract    weft:node@0.1.0"));
+
+    // Not loadable: described, then the reason, exit 1.
+    let out = weft(
+        &data,
+        &[
+            "plugin",
+            "inspect",
+            guests.join("guest-wrong-world.wasm").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).contains("contract    none: not a weft node"));
+    assert!(text(&out.stderr).contains("does not export `weft:node/plugin`"));
+    let out = weft(
+        &data,
+        &[
+            "plugin",
+            "inspect",
+            guests.join("guest-future-contract.wasm").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).contains("contract    weft:node@9.0.0"));
+    assert!(text(&out.stderr).contains("weft:node@0.2.0, weft:node@0.1.0"));
+    // Not a component at all: what it is instead.
+    let readme = root().join("README.md");
+    let out = weft(&data, &["plugin", "inspect", readme.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not a WebAssembly file"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -362,14 +362,19 @@ impl Drop for Claim<'_> {
 /// A fresh thread id, unique across restarts and hosts: `thread-` and 16
 /// hex digits from the process's random hasher keys and the clock.
 pub(crate) fn new_thread_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("thread-{:016x}", h.finish())
+    // 64 random bits from the OS; should the OS have none, a per-process
+    // random SipHash key over the time still differs between calls.
+    let bits = getrandom::u64().unwrap_or_else(|_| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish()
+    });
+    format!("thread-{bits:016x}")
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -533,11 +538,18 @@ impl Engine {
         id: Option<&str>,
         graph: &Arc<LoadedGraph>,
     ) -> String {
+        let mut threads = lock(&self.threads);
         let (id, known) = match id {
             Some(id) => (id.to_owned(), true),
-            None => (new_thread_id(), false),
+            // A new thread never joins an existing one, however unlikely a
+            // repeated id is.
+            None => loop {
+                let id = new_thread_id();
+                if !threads.contains_key(&id) {
+                    break (id, false);
+                }
+            },
         };
-        let mut threads = lock(&self.threads);
         let entry = threads.entry(id.clone()).or_insert_with(|| {
             self.budgets.assign_project(&id, project);
             ThreadEntry {

@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use axum::Extension;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{post, put};
@@ -20,7 +19,7 @@ use weft_engine::{EventBody, LoadedGraph, PluginSwap};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
-use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::error::{ApiError, ApiResult, Body, Json, Path};
 
 /// The largest component an upload may carry (a Python node is ~20 MB).
 pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
@@ -339,7 +338,7 @@ pub(crate) async fn upload_plugin(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Json<SwapView>> {
     who.require(Role::Admin)?;
     let path = loaded_plugin(&api, &name)?.path().to_owned();
@@ -354,7 +353,7 @@ pub(crate) async fn upload_plugin(
     };
     tokio::fs::write(&staged, &body).await.map_err(io)?;
     let swapped = api
-        .swap_plugin_bytes(path.clone(), body.to_vec(), Some(&name))
+        .swap_plugin_bytes(path.clone(), Vec::from(body), Some(&name))
         .await;
     let view = match swapped {
         Ok(view) => view,

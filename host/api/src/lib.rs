@@ -242,9 +242,8 @@ impl Api {
             .fallback(|| async {
                 ApiError::not_found("no such route (the API is under /api/v1; see /api/v1/docs)")
             })
-            .layer(tower_http::limit::RequestBodyLimitLayer::new(
-                self.config.body_limit,
-            ))
+            // Extractors refuse larger bodies with a 413 in the error shape;
+            // a route may raise its own limit (plugin uploads).
             .layer(axum::extract::DefaultBodyLimit::max(self.config.body_limit))
             .layer(middleware::from_fn_with_state(
                 Arc::clone(self),

@@ -52,12 +52,16 @@ fn graph_copy(dir: &Path, second: bool) -> PathBuf {
 /// The component with a custom section appended: the same plugin, another
 /// content hash (a new "version" for swapping).
 fn variant(component: &[u8], n: u32) -> Vec<u8> {
+    with_section(component, &n.to_le_bytes())
+}
+
+/// The component with a custom section of `payload` appended.
+fn with_section(component: &[u8], payload: &[u8]) -> Vec<u8> {
     let name = b"weft-test-variant";
-    let payload = n.to_le_bytes();
     let mut section = Vec::new();
     leb(&mut section, name.len() as u32);
     section.extend_from_slice(name);
-    section.extend_from_slice(&payload);
+    section.extend_from_slice(payload);
     let mut out = component.to_vec();
     out.push(0); // custom section id
     leb(&mut out, section.len() as u32);
@@ -231,6 +235,13 @@ async fn refused_components_leave_the_old_version_serving_and_good_ones_swap_in(
     assert_eq!(swap["to"], hex_hash(&two).as_str(), "{swap}");
     let thread = ask(&admin).await;
     assert_eq!(hashes_in(&admin, &thread, "output").await, [hex_hash(&two)]);
+
+    // A component over the API's 1 MiB body limit uploads too (plugin
+    // uploads may have up to 64 MiB).
+    let big = with_section(&output, &vec![7; 2 << 20]);
+    let (status, swap) = admin.put_bytes("/api/v1/plugins/output", big.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{swap}");
+    assert_eq!(swap["to"], hex_hash(&big).as_str());
 
     // Threads from before and after the swaps replay exactly, each on the
     // versions that ran (the swapped ones from the store), while serving.

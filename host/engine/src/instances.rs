@@ -355,6 +355,10 @@ impl Engine {
         }
         let graph = self.instance_graph(&current).await?;
         self.open_thread_in(&current.project, Some(&current.thread), &graph);
+        // Subscribed before the run starts: a short task may end before
+        // this function returns, and its end must not be missed.
+        let mut events = self.subscribe();
+        let thread = current.thread.clone();
         let handle = self
             .start_run(&current.thread, Inbound::to(id, kind, body))
             .await?;
@@ -369,7 +373,6 @@ impl Engine {
         let engine = Arc::clone(self);
         let instance = id.to_owned();
         let run = handle.run.clone();
-        let mut events = self.subscribe();
         tokio::spawn(async move {
             loop {
                 match events.recv().await {
@@ -378,7 +381,7 @@ impl Engine {
                     }
                     Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        if engine.active_run(&format!("{instance}.thread")).is_none() {
+                        if engine.active_run(&thread).is_none() {
                             break;
                         }
                     }

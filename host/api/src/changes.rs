@@ -169,11 +169,12 @@ impl Api {
     /// (`--watch` on a new file); a `graph_changed` event says so. Returns
     /// the graph's name, or `None` if the file is served already.
     pub async fn add_graph_file(&self, path: &FsPath) -> Result<Option<String>, ApiError> {
+        let wanted = path.canonicalize().ok();
         let served = self.graphs.all().into_iter().any(|g| {
             g.graph()
                 .file()
                 .canonicalize()
-                .is_ok_and(|f| path.canonicalize().is_ok_and(|p| p == f))
+                .is_ok_and(|f| Some(&f) == wanted.as_ref())
         });
         if served {
             return Ok(None);
@@ -192,12 +193,13 @@ impl Api {
                 format!("a graph named `{name}` is served from another file"),
             ));
         }
+        let version = graph.version_id().to_owned();
+        self.graphs.insert(graph);
         self.engine.publish_host(EventBody::GraphChanged {
             graph: name.clone(),
-            version: graph.version_id().to_owned(),
+            version,
             change: "added".into(),
         });
-        self.graphs.insert(graph);
         tracing::info!(graph = %name, file = %path.display(), "graph added");
         Ok(Some(name))
     }

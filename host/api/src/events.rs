@@ -165,14 +165,6 @@ pub(crate) enum Item {
     Event(Arc<Event>),
 }
 
-/// An event's type name (`frame`, `progress` …).
-pub(crate) fn kind(event: &Event) -> String {
-    serde_json::to_value(&event.body)
-        .ok()
-        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
-        .unwrap_or_else(|| "event".into())
-}
-
 pub(crate) struct Feed {
     pub(crate) closing: tokio::sync::watch::Receiver<bool>,
     api: Arc<Api>,
@@ -270,7 +262,7 @@ impl Feed {
                 .data(serde_json::json!({ "missed": missed, "after": after }).to_string()),
             Item::Event(event) => SseEvent::default()
                 .id(event.seq.to_string())
-                .event(kind(&event))
+                .event(event.body.kind())
                 .data(serde_json::to_string(&*event).unwrap_or_default()),
         }
     }

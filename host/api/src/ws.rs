@@ -249,7 +249,7 @@ pub(crate) async fn events(
                         json!({"type": "missed", "missed": missed, "after": after})
                     }
                     crate::events::Item::Event(e) => {
-                        json!({"id": e.seq, "type": crate::events::kind(&e), "event": &*e})
+                        json!({"id": e.seq, "type": e.body.kind(), "event": &*e})
                     }
                 },
                 incoming = socket.recv() => match incoming {

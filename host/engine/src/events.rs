@@ -243,3 +243,45 @@ impl EventSink for Bus {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Streams name events with `kind()`; it must be the serialized tag.
+    #[test]
+    fn kind_is_the_serialized_type_tag() {
+        let bodies = [
+            EventBody::Thinking(serde_json::json!({})),
+            EventBody::ToolCall(serde_json::json!({})),
+            EventBody::Progress { text: "p".into() },
+            EventBody::Streaming { delta: "d".into() },
+            EventBody::RunStarted { graph: "g".into() },
+            EventBody::Status {
+                status: RunStatus::Waiting,
+            },
+            EventBody::Error(crate::trace::TraceError {
+                code: "c".into(),
+                message: "m".into(),
+            }),
+            EventBody::BudgetWarning(serde_json::json!({})),
+            EventBody::BudgetExhausted(serde_json::json!({})),
+            EventBody::PluginSwapped {
+                plugin: "p".into(),
+                version: "1".into(),
+                from: None,
+                to: "h".into(),
+                graphs: Vec::new(),
+            },
+            EventBody::GraphChanged {
+                graph: "g".into(),
+                version: "v".into(),
+                change: "edited".into(),
+            },
+        ];
+        for body in bodies {
+            let value = serde_json::to_value(&body).unwrap();
+            assert_eq!(value["type"], body.kind(), "{value}");
+        }
+    }
+}

@@ -30,16 +30,7 @@ pub(crate) async fn put_version(store: &dyn Store, graph: &LoadedGraph) -> Resul
         }
         match tokio::fs::read(plugin.path()).await {
             Ok(bytes) if ContentHash::of(&bytes) == plugin.hash() => {
-                store
-                    .put_plugin(PluginBlob {
-                        hash,
-                        name: plugin.info().name.clone(),
-                        version: plugin.info().version.clone(),
-                        contract: plugin.contract().to_owned(),
-                        path: plugin.path().display().to_string(),
-                        bytes,
-                    })
-                    .await?;
+                keep_plugin(store, plugin, bytes).await?;
             }
             Ok(_) => tracing::warn!(
                 plugin = %plugin.path().display(),
@@ -55,6 +46,24 @@ pub(crate) async fn put_version(store: &dyn Store, graph: &LoadedGraph) -> Resul
     store.put_graph(graph.version()).await
 }
 
+/// Stores `plugin`'s component `bytes` under its hash.
+pub(crate) async fn keep_plugin(
+    store: &dyn Store,
+    plugin: &Plugin,
+    bytes: Vec<u8>,
+) -> Result<(), StoreError> {
+    store
+        .put_plugin(PluginBlob {
+            hash: plugin.hash().to_hex(),
+            name: plugin.info().name.clone(),
+            version: plugin.info().version.clone(),
+            contract: plugin.contract().to_owned(),
+            path: plugin.path().display().to_string(),
+            bytes,
+        })
+        .await
+}
+
 fn version_error(version: &str, message: impl Into<String>) -> EngineError {
     EngineError::GraphVersion {
         version: version.to_owned(),
@@ -63,7 +72,7 @@ fn version_error(version: &str, message: impl Into<String>) -> EngineError {
 }
 
 impl Engine {
-    fn durable(&self) -> Result<&Arc<dyn Store>, EngineError> {
+    pub(crate) fn durable(&self) -> Result<&Arc<dyn Store>, EngineError> {
         self.store.as_ref().ok_or_else(|| {
             EngineError::Store(StoreError::NotFound(
                 "this engine has no store (start it with one to resume, replay or fork)".into(),

@@ -360,7 +360,7 @@ impl Drop for Claim<'_> {
 }
 
 /// A fresh thread id, unique across restarts and hosts: `thread-` and 16
-/// hex digits from the process's random hasher keys and the clock.
+/// random hex digits.
 pub(crate) fn new_thread_id() -> String {
     // 64 random bits from the OS; should the OS have none, a per-process
     // random SipHash key over the time still differs between calls.

@@ -116,9 +116,7 @@ impl Engine {
         thread: &str,
         options: ReplayOptions,
     ) -> Result<ReplayReport, EngineError> {
-        let store = self.store.as_ref().ok_or_else(|| {
-            EngineError::Store(StoreError::NotFound("this engine has no store".into()))
-        })?;
+        let store = self.durable()?;
         let stored = store
             .thread(thread)
             .await?

@@ -252,12 +252,14 @@ pub(crate) async fn execute(
         }
         // Committed: now the frame is visible.
         for (invocation, event) in invocations.into_iter().zip(metering) {
-            let record = invocation.record;
+            let mut record = invocation.record;
             if engine.bus.has_subscribers() {
                 // The event carries the record without its journal (which
-                // can be large); the journal is in the run's trace.
-                let mut shown = record.clone();
-                shown.journal = Vec::new();
+                // can be large, and is not copied); the journal is in the
+                // run's trace.
+                let journal = std::mem::take(&mut record.journal);
+                let shown = record.clone();
+                record.journal = journal;
                 engine.bus.publish(
                     thread,
                     run,

@@ -5,8 +5,9 @@
 //! the start of a run (its inbound message), one frame (records, journal,
 //! messages delivered and sent, memory writes, usage, run state), the end
 //! of a run — and each unit commits completely or not at all. `weft-store`
-//! implements the trait on SQLite; a PostgreSQL backend implements the same
-//! trait. Every method is async so that no backend blocks the executor.
+//! implements the trait on SQLite; another backend (PostgreSQL, say) would
+//! implement the same trait. Every method is async so that no backend
+//! blocks the executor.
 //!
 //! Frames are numbered twice: `frame` counts within a run (what traces
 //! show), `seq` counts across the thread's runs (what `weft replay
@@ -124,7 +125,7 @@ pub struct StoredThread {
     pub project: String,
     /// The graph version of its latest run.
     pub graph_version: String,
-    /// `idle` (no run in flight) or the status of its latest run.
+    /// The status of its latest run (`running`, `completed`, …).
     pub status: String,
     /// Runs started so far.
     pub runs: u64,
@@ -243,7 +244,7 @@ pub struct ForkStart {
     pub memory: Vec<MemoryWrite>,
     /// The run continuing the pending messages, if there were any
     /// (`inbound` holds them; `thread` is the new thread). Without one, the
-    /// new thread is created idle.
+    /// new thread is stored `completed`, with nothing to run.
     pub start: RunStart,
     /// Whether `start` has messages to run.
     pub has_run: bool,

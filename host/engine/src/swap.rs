@@ -9,7 +9,6 @@ use weft_runtime::Plugin;
 use crate::engine::{Engine, EngineError, lock};
 use crate::events::EventBody;
 use crate::loaded::LoadedGraph;
-use crate::store::PluginBlob;
 
 /// What a plugin swap did.
 #[derive(Debug, Clone)]
@@ -82,16 +81,7 @@ impl Engine {
         if let Some(store) = &self.store
             && !store.has_plugin(&swap.to).await?
         {
-            store
-                .put_plugin(PluginBlob {
-                    hash: swap.to.clone(),
-                    name: name.clone(),
-                    version: swap.version.clone(),
-                    contract: plugin.contract().to_owned(),
-                    path: plugin.path().display().to_string(),
-                    bytes,
-                })
-                .await?;
+            crate::durable::keep_plugin(store.as_ref(), &plugin, bytes).await?;
         }
         self.plugins.insert(plugin.clone());
         lock(&self.swaps).push(plugin);

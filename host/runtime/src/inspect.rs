@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cache::{CacheHit, ContentHash};
 use crate::error::RuntimeError;
-use crate::plugin::{SUPPORTED_CONTRACTS, check_header};
+use crate::plugin::{SUPPORTED_CONTRACTS, check_header, exported_contract, exports};
 use crate::runtime::Runtime;
 use crate::types::NodeInfo;
 
@@ -65,12 +65,11 @@ impl Runtime {
         let engine = self.wasmtime();
         let ty = component.component_type();
         let mut imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
-        let mut exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
+        let mut exports = exports(engine, &component);
         imports.sort();
         exports.sort();
-        let contract = exports
-            .iter()
-            .find_map(|e| e.strip_prefix("weft:node/plugin@").map(str::to_owned));
+        let contract = exported_contract(&exports);
+        let exports: Vec<String> = exports.into_iter().map(|(n, _)| n).collect();
         let capability_imports = imports
             .iter()
             .filter_map(|i| i.strip_prefix("weft:node/"))

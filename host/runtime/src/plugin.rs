@@ -115,15 +115,10 @@ pub(crate) fn check_header(path: &Path, bytes: &[u8]) -> Result<(), RuntimeError
     }
 }
 
-/// Finds the contract version from the component's `weft:node/plugin@X`
-/// export; refuses components of other worlds and unsupported versions.
-pub(crate) fn contract_version(
-    engine: &Engine,
-    path: &Path,
-    component: &Component,
-) -> Result<String, RuntimeError> {
-    let ty = component.component_type();
-    let exports: Vec<(String, bool)> = ty
+/// A component's exports: each name, and whether it is an instance.
+pub(crate) fn exports(engine: &Engine, component: &Component) -> Vec<(String, bool)> {
+    component
+        .component_type()
         .exports(engine)
         .map(|(name, item)| {
             (
@@ -131,11 +126,27 @@ pub(crate) fn contract_version(
                 matches!(item.ty, ComponentItem::ComponentInstance(_)),
             )
         })
-        .collect();
-    let found = exports.iter().find_map(|(name, is_instance)| {
+        .collect()
+}
+
+/// The version `X` of a component's `weft:node/plugin@X` export (an
+/// instance), given its exports as (name, is an instance).
+pub(crate) fn exported_contract(exports: &[(String, bool)]) -> Option<String> {
+    exports.iter().find_map(|(name, is_instance)| {
         let (iface, version) = name.split_once('@').unwrap_or((name.as_str(), ""));
         (iface == PLUGIN_EXPORT && *is_instance).then(|| version.to_owned())
-    });
+    })
+}
+
+/// Finds the contract version from the component's `weft:node/plugin@X`
+/// export; refuses components of other worlds and unsupported versions.
+pub(crate) fn contract_version(
+    engine: &Engine,
+    path: &Path,
+    component: &Component,
+) -> Result<String, RuntimeError> {
+    let exports = exports(engine, component);
+    let found = exported_contract(&exports);
     match found {
         Some(v) if SUPPORTED_CONTRACTS.contains(&v.as_str()) => Ok(v),
         Some(v) => Err(RuntimeError::IncompatibleContract {

@@ -38,7 +38,7 @@ use weft_llm::{Failover, ModelRouter, OpenAiConfig, OpenAiProvider};
 use weft_runtime::capabilities::llm::LlmBackend;
 
 /// The whole file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Model providers and routes.
@@ -59,7 +59,7 @@ pub struct Config {
 }
 
 /// `api:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSection {
     /// Requests per minute per key.
@@ -77,7 +77,7 @@ pub struct ApiSection {
 }
 
 /// `api.oidc`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcSection {
     /// The `iss` tokens must have.
@@ -174,7 +174,7 @@ fn strip_credentials(url: &str) -> String {
 }
 
 /// `store:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     /// The SQLite file (`--store` overrides; default `weft.db` in the data folder).
@@ -189,7 +189,7 @@ pub struct StoreSection {
 }
 
 /// `store.sync`.
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncSetting {
     /// fsync every commit.
@@ -200,7 +200,7 @@ pub enum SyncSetting {
 }
 
 /// `store.retention`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionSection {
     /// Threads finished longer ago than this are pruned, e.g. `30d`.
@@ -228,7 +228,7 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duratio
 }
 
 /// `llm:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmSection {
     /// The providers.
@@ -243,7 +243,7 @@ pub struct LlmSection {
 }
 
 /// One provider.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ProviderConfig {
     /// An OpenAI-compatible chat-completions endpoint.

@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use anyhow::Context;
+
 use weft_api::{ConfigReload, ConfigReloader};
 use weft_engine::Engine;
 use weft_runtime::capabilities::BoxFuture;
@@ -51,49 +53,35 @@ impl Reloader {
 
     async fn apply(&self) -> anyhow::Result<ConfigReload> {
         let new = Config::load(&self.path)?;
-        let (llm, budget, prices, store, api) = {
-            let old = self.current.lock().unwrap_or_else(|e| e.into_inner());
-            let same = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
-                format!("{a:?}") == format!("{b:?}")
-            };
-            (
-                !same(&old.llm, &new.llm),
-                !same(&old.budget, &new.budget),
-                !same(&old.prices, &new.prices),
-                !same(&old.store, &new.store),
-                !same(&old.api, &new.api),
-            )
-        };
+        let old = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (llm, budget, prices) = (
+            old.llm != new.llm,
+            old.budget != new.budget,
+            old.prices != new.prices,
+        );
         let mut report = ConfigReload {
             file: self.path.display().to_string(),
             ..ConfigReload::default()
         };
         // A new backend may load a model (seconds): off the executor. A
         // provider that fails to build fails the reload; nothing changes.
-        let (new, backend) = if llm && !self.scripted {
-            let common = self.common.clone();
-            tokio::task::spawn_blocking(move || {
-                let backend = match new.llm_backend() {
-                    Ok(Some(b)) => Ok(b),
-                    Ok(None) => crate::setup::local_default(&common),
-                    Err(e) => Err(e),
-                };
-                (new, backend)
-            })
-            .await?
+        let backend = if llm && self.scripted {
+            report.notes.push(
+                "llm: --script answers llm calls; the configured providers are not used".into(),
+            );
+            None
+        } else if llm {
+            let (common, config) = (self.common.clone(), new.clone());
+            let backend =
+                tokio::task::spawn_blocking(move || crate::setup::llm(&common, None, &config))
+                    .await?;
+            Some(backend.context("the llm section")?)
         } else {
-            (new, Err(anyhow::anyhow!("unchanged")))
-        };
-        let backend = match (llm, self.scripted, backend) {
-            (true, false, Ok(b)) => Some(b),
-            (true, false, Err(e)) => return Err(e.context("the llm section")),
-            (true, true, _) => {
-                report.notes.push(
-                    "llm: --script answers llm calls; the configured providers are not used".into(),
-                );
-                None
-            }
-            _ => None,
+            None
         };
         self.engine.reload_settings(
             backend,
@@ -104,8 +92,8 @@ impl Reloader {
             ("llm", llm, true),
             ("budget", budget, true),
             ("prices", prices, true),
-            ("store", store, false),
-            ("api", api, false),
+            ("store", old.store != new.store, false),
+            ("api", old.api != new.api, false),
         ] {
             match (changed, live) {
                 (false, _) => report.unchanged.push(name.into()),

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use weft_engine::{Engine, EventBody, Inbound, Ledger, RunHandle, RunStatus};
 
+use crate::config::Config;
 use crate::{Common, setup};
 
 /// Where `llm` and `db` calls go (for every command that runs frames).
@@ -59,12 +60,20 @@ pub struct RunArgs {
 /// An engine for commands that run frames: runtime, plugins, config,
 /// backends and the store.
 pub async fn engine(common: &Common, backends: &BackendArgs) -> Result<Arc<Engine>> {
+    engine_with(common, backends, &setup::config(common)?).await
+}
+
+/// [`engine`] with the config file read already.
+pub async fn engine_with(
+    common: &Common,
+    backends: &BackendArgs,
+    config: &Config,
+) -> Result<Arc<Engine>> {
     let runtime = setup::runtime(common)?;
     let plugins = setup::plugins(common, &runtime).await?;
-    let config = setup::config(common)?;
-    let llm = setup::llm(common, backends.script.as_deref(), &config)?;
+    let llm = setup::llm(common, backends.script.as_deref(), config)?;
     let db = setup::database(common, backends.db.as_deref())?;
-    setup::engine(common, runtime, plugins, llm, db, &config).await
+    setup::engine(common, runtime, plugins, llm, db, config).await
 }
 
 /// Waits for runs and prints one line each; true if all completed cleanly.

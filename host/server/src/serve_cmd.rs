@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use weft_api::{Api, ApiConfig, Graphs, Keys};
 
-use crate::run_cmd::{BackendArgs, engine};
+use crate::run_cmd::{BackendArgs, engine_with};
 use crate::{Common, setup};
 
 /// Arguments of `weft serve`.
@@ -49,7 +49,7 @@ pub struct ServeArgs {
 
 pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
     let config = setup::config(common)?;
-    let engine = engine(common, &args.backends).await?;
+    let engine = engine_with(common, &args.backends, &config).await?;
     let graphs = Arc::new(Graphs::default());
     let active = engine
         .load_graph(&args.graph)
@@ -117,7 +117,7 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
             Arc::clone(&engine),
             common.clone(),
             args.backends.script.is_some(),
-            setup::config(common)?,
+            config.clone(),
         )) as Arc<dyn weft_api::ConfigReloader>),
         None => None,
     };

@@ -40,9 +40,6 @@ pub fn start(
             Err(error) => tracing::warn!(%error, "file watch error"),
         })
         .context("starting the file watcher")?;
-    watcher
-        .watch(plugins, RecursiveMode::NonRecursive)
-        .with_context(|| format!("watching {}", plugins.display()))?;
     let config = match config {
         Some(file) => Some(
             file.canonicalize()
@@ -50,11 +47,23 @@ pub fn start(
         ),
         None => None,
     };
-    let mut dirs: BTreeSet<PathBuf> = graph_dirs
-        .iter()
-        .filter_map(|d| d.canonicalize().ok())
-        .collect();
-    if let Some(dir) = config.as_ref().and_then(|c| c.parent()) {
+    let watched = Watched {
+        plugins: plugins
+            .canonicalize()
+            .unwrap_or_else(|_| plugins.to_owned()),
+        graphs: graph_dirs
+            .iter()
+            .filter_map(|d| d.canonicalize().ok())
+            .collect(),
+        config,
+    };
+    // Watched by their canonical paths, so that events name files the way
+    // `classify` compares them.
+    watcher
+        .watch(&watched.plugins, RecursiveMode::NonRecursive)
+        .with_context(|| format!("watching {}", plugins.display()))?;
+    let mut dirs = watched.graphs.clone();
+    if let Some(dir) = watched.config.as_ref().and_then(|c| c.parent()) {
         dirs.insert(dir.to_owned());
     }
     for dir in &dirs {
@@ -62,13 +71,47 @@ pub fn start(
             .watch(dir, RecursiveMode::NonRecursive)
             .with_context(|| format!("watching {}", dir.display()))?;
     }
-    tracing::info!(plugins = %plugins.display(), folders = ?dirs, config = ?config, "watching for changed plugins, graphs and config");
-    tokio::spawn(apply(api, rx, config));
+    tracing::info!(plugins = %plugins.display(), folders = ?dirs, config = ?watched.config, "watching for changed plugins, graphs and config");
+    tokio::spawn(apply(api, rx, watched));
     Ok(watcher)
 }
 
+/// What is watched, as canonical paths.
+struct Watched {
+    /// The plugin folder (`*.wasm`).
+    plugins: PathBuf,
+    /// Graph folders (`*.yaml`, `*.yml`).
+    graphs: BTreeSet<PathBuf>,
+    /// The config file.
+    config: Option<PathBuf>,
+}
+
+/// What a changed file is.
+enum Change {
+    Config,
+    Plugin,
+    Graph,
+    Other,
+}
+
+impl Watched {
+    fn classify(&self, path: &Path) -> Change {
+        let parent = path.parent().unwrap_or(path);
+        let ext = path.extension().and_then(|e| e.to_str());
+        if self.config.as_deref() == Some(path) {
+            Change::Config
+        } else if ext == Some("wasm") && parent == self.plugins {
+            Change::Plugin
+        } else if matches!(ext, Some("yaml" | "yml")) && self.graphs.contains(parent) {
+            Change::Graph
+        } else {
+            Change::Other
+        }
+    }
+}
+
 /// Applies batches of changed files, each once the folder is quiet.
-async fn apply(api: Arc<Api>, mut rx: mpsc::UnboundedReceiver<PathBuf>, config: Option<PathBuf>) {
+async fn apply(api: Arc<Api>, mut rx: mpsc::UnboundedReceiver<PathBuf>, watched: Watched) {
     while let Some(first) = rx.recv().await {
         let mut changed = BTreeSet::from([first]);
         loop {
@@ -80,30 +123,22 @@ async fn apply(api: Arc<Api>, mut rx: mpsc::UnboundedReceiver<PathBuf>, config: 
                 Err(_) => break,
             }
         }
+        // Success is logged where the change is applied.
         let mut graphs_changed = Vec::new();
         for path in changed {
-            if config.as_ref().is_some_and(|c| *c == path) {
-                match api.reload_config().await {
-                    Ok(r) => {
-                        tracing::info!(changed = ?r.changed, restart_needed = ?r.restart_needed, "config file changed: reloaded")
-                    }
-                    Err(e) => {
-                        tracing::error!(code = %e.code, message = %e.message, "config file changed but was not reloaded; the old config stays")
+            match watched.classify(&path) {
+                Change::Config => {
+                    if let Err(e) = api.reload_config().await {
+                        tracing::error!(code = %e.code, message = %e.message, "config file changed but was not reloaded; the old config stays");
                     }
                 }
-                continue;
-            }
-            match path.extension().and_then(|e| e.to_str()) {
-                Some("wasm") => swap(&api, &path).await,
-                Some("yaml" | "yml") => graphs_changed.push(path),
-                _ => {}
+                Change::Plugin => swap(&api, &path).await,
+                Change::Graph => graphs_changed.push(path),
+                Change::Other => {}
             }
         }
         if !graphs_changed.is_empty() {
-            let report = api.reload_graphs().await;
-            for change in &report.graphs {
-                tracing::info!(graph = %change.name, version = %change.version_id, "graph file changed: new runs use the new version");
-            }
+            api.reload_graphs().await;
             for path in graphs_changed.iter().filter(|p| p.exists()) {
                 if let Err(e) = api.add_graph_file(path).await {
                     tracing::warn!(file = %path.display(), code = %e.code, message = %e.message, "new graph file not served");

@@ -49,7 +49,10 @@ impl Pre {
     ) -> wasmtime::Result<Self> {
         match version {
             v0_1::VERSION => Ok(Self::V0_1(v0_1::NodePre::new(pre)?)),
-            _ => Ok(Self::V0_2(v0_2::NodePre::new(pre)?)),
+            v0_2::VERSION => Ok(Self::V0_2(v0_2::NodePre::new(pre)?)),
+            other => Err(wasmtime::format_err!(
+                "contract version {other} has no bindings in this host"
+            )),
         }
     }
 

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::client::{Client, assert_error};
+use common::client::{Client, assert_error, key};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,17 +25,6 @@ fn slow_script(dir: &std::path::Path, delay_ms: u64) -> String {
     let path = dir.join(format!("slow-{delay_ms}.json"));
     std::fs::write(&path, serde_json::to_string(&rules).unwrap()).unwrap();
     path.display().to_string()
-}
-
-async fn key(admin: &Client, role: &str, project: Option<&str>) -> String {
-    let (status, created) = admin
-        .post(
-            "/api/v1/keys",
-            json!({"name": format!("{role} key"), "role": role, "project": project}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    created["secret"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1279,7 +1268,6 @@ async fn the_role_route_project_matrix() {
             "admin",
         ),
     ];
-    let mut checked = 0;
     for (method, path, body, needs) in &routes {
         for (role, client) in &roles {
             let (status, answer) = client.send(method.clone(), path, body.clone()).await;
@@ -1293,10 +1281,8 @@ async fn the_role_route_project_matrix() {
             } else {
                 assert_error(status, &answer, StatusCode::FORBIDDEN, "forbidden");
             }
-            checked += 1;
         }
     }
-    assert_eq!(checked, routes.len() * 3);
     // A key of another project sees none of the default project's ids.
     let other = Client::new(&server, Some(&key(&admin, "admin", Some("acme")).await));
     for path in [

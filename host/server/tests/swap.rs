@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::client::{Client, assert_error};
+use common::client::{Client, assert_error, key};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 const QUESTION: &str = "How many devices does customer 1042 have?";
 const SCRIPT: &str = "graphs/scripts/assistant-demo.json";
@@ -82,10 +81,7 @@ fn leb(out: &mut Vec<u8>, mut n: u32) {
 }
 
 fn hex_hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    weft_runtime::ContentHash::of(bytes).to_hex()
 }
 
 fn now_ms() -> u64 {
@@ -205,6 +201,15 @@ async fn refused_components_leave_the_old_version_serving_and_good_ones_swap_in(
     let first = thread;
 
     // Only admins swap plugins; unknown plugins are 404.
+    let operator = Client::new(&server, Some(&key(&admin, "operator", None).await));
+    let (status, body) = operator
+        .put_bytes("/api/v1/plugins/output", variant(&output, 9))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) = operator
+        .post("/api/v1/plugins/output/reload", json!({}))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
     let (status, body) = admin.post("/api/v1/plugins/nobody/reload", json!({})).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 
@@ -262,9 +267,16 @@ async fn watch_swaps_changed_plugin_files_and_reloads_edited_graphs() {
     let plugins = plugin_copy(&data);
     let graphs = graph_copy(&data, false);
     let graph = graphs.join("assistant.yaml");
+    let config = data.join("weft.yaml");
+    std::fs::write(&config, "budget:\n  thread_tokens: 100000\n").unwrap();
     let server = Server::start_in(
-        data,
-        &["--plugins", plugins.to_str().unwrap()],
+        data.clone(),
+        &[
+            "--plugins",
+            plugins.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
         &[
             "--script",
             SCRIPT,
@@ -294,11 +306,34 @@ async fn watch_swaps_changed_plugin_files_and_reloads_edited_graphs() {
     let thread = ask(&admin).await;
     assert_eq!(hashes_in(&admin, &thread, "output").await, [hex_hash(&one)]);
 
-    // A broken file is refused; the version before keeps serving.
+    // A broken file is refused (the host says so); the version before
+    // keeps serving.
     std::fs::write(plugins.join(OUTPUT_FILE), b"\0asm\x0d\0\x01\0broken").unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let check = wait_for("the broken plugin file");
+    while !server.log().contains("the new component was refused") {
+        check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(plugin_hash(&admin, "output").await, hex_hash(&one));
     ask(&admin).await;
+
+    // An edited config file is reloaded: the thread's limit follows.
+    std::fs::write(&config, "budget:\n  thread_tokens: 54321\n").unwrap();
+    let check = wait_for("the edited config");
+    loop {
+        let (_, budgets) = admin.get("/api/v1/usage/threads").await;
+        let limit = budgets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["threadId"] == thread.as_str())
+            .map(|b| b["limit"].clone());
+        if limit == Some(json!(54321)) {
+            break;
+        }
+        check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // An edited graph file: new runs use the new version.
     let (_, before) = admin.get("/api/v1/graphs/active").await;

@@ -111,3 +111,15 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code
         "{body}"
     );
 }
+
+/// Creates a key with `role` (and a project scope) and returns its secret.
+pub async fn key(admin: &Client, role: &str, project: Option<&str>) -> String {
+    let (status, created) = admin
+        .post(
+            "/api/v1/keys",
+            serde_json::json!({"name": format!("{role} key"), "role": role, "project": project}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["secret"].as_str().unwrap().to_owned()
+}

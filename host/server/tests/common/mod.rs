@@ -136,6 +136,14 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// What the server has logged so far (stderr).
+    pub fn log(&self) -> String {
+        let path = self
+            .data
+            .join(format!("serve-{}.stderr", std::process::id()));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
     /// Sends a signal (`HUP`, `TERM`, …) to the server.
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")

@@ -253,11 +253,11 @@ pub(crate) async fn list(
     Query(q): Query<InstanceQuery>,
 ) -> ApiResult<Json<Page<InstanceView>>> {
     who.check_project(&project)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "limit must be between 1 and 500"));
+    let (limit, offset) = crate::routes::Paging {
+        limit: q.limit,
+        offset: q.offset,
     }
-    let offset = q.offset.unwrap_or(0);
+    .get()?;
     if let Some(s) = &q.status {
         status(s)?;
     }

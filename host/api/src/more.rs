@@ -219,14 +219,11 @@ pub(crate) async fn messages(
     Extension(who): Extension<Principal>,
     Query(q): Query<MessageQuery>,
 ) -> ApiResult<Json<Page<MessageView>>> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "limit must be between 1 and 500"));
+    let (limit, offset) = crate::routes::Paging {
+        limit: q.limit,
+        offset: q.offset,
     }
-    let offset = q.offset.unwrap_or(0);
-    if offset > i64::MAX as u64 {
-        return Err(ApiError::field("offset", "offset is too large"));
-    }
+    .get()?;
     let store = api.engine.store().ok_or_else(|| {
         ApiError::unavailable("store_unavailable", "this host keeps no message history")
     })?;

@@ -290,7 +290,8 @@ pub struct Paging {
 }
 
 impl Paging {
-    fn get(&self) -> ApiResult<(u64, u64)> {
+    /// The page asked for, checked.
+    pub(crate) fn get(&self) -> ApiResult<(u64, u64)> {
         let limit = self.limit.unwrap_or(50);
         if !(1..=500).contains(&limit) {
             return Err(ApiError::field("limit", "limit must be between 1 and 500"));

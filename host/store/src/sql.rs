@@ -134,6 +134,7 @@ impl Armed {
 }
 
 pub(crate) fn put_graph(c: &Connection, v: &GraphVersion) -> StoreResult<()> {
+    let plugins = json(&v.plugins)?;
     c.prepare_cached(
         "INSERT INTO graph_versions (id, name, graph_hash, file, source, plugins, created_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
@@ -145,7 +146,7 @@ pub(crate) fn put_graph(c: &Connection, v: &GraphVersion) -> StoreResult<()> {
             v.graph_hash,
             v.file,
             v.source,
-            json(&v.plugins).unwrap_or_default(),
+            plugins,
             now_ms()
         ])
     })
@@ -638,8 +639,13 @@ pub(crate) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> 
     for (idx, inv) in f.invocations.iter().enumerate() {
         let r = &inv.record;
         let metering = f.metering.iter().find(|m| m.node == r.node);
-        let mut shown = r.clone();
-        shown.journal = Vec::new();
+        // Encoded first: a value that cannot be encoded fails the commit
+        // instead of being stored empty.
+        let record = json(&FrameRecord {
+            journal: Vec::new(),
+            ..r.clone()
+        })?;
+        let (inbox, output) = (json(&inv.inbox)?, json(&inv.output)?);
         c.prepare_cached(
             "INSERT INTO invocations (thread, seq, idx, node, project, plugin_hash, fuel, duration_us, outcome, at_ms, record, inbox, output)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -656,9 +662,9 @@ pub(crate) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> 
                 int(r.duration_us),
                 r.error.as_ref().map_or("ok", |e| e.code.as_str()),
                 metering.map_or(now, |m| int(m.at_ms)),
-                json(&shown).unwrap_or_default(),
-                json(&inv.inbox).unwrap_or_default(),
-                json(&inv.output).unwrap_or_default(),
+                record,
+                inbox,
+                output,
             ])
         })
         .map_err(error)?;

@@ -2,10 +2,13 @@
 //! component and collect them: shipped plugins in `artifacts/plugins/` (the
 //! folder `weft` loads by default), test guests in `artifacts/guests/`.
 //!
-//! One cargo invocation builds them all, so shared dependencies (the SDK,
-//! serde) compile once. Host tests load the collected components instead of
-//! running nested cargo builds, and fail with this command when one is
-//! missing.
+//! One cargo invocation builds all Rust crates, so shared dependencies (the
+//! SDK, serde) compile once. Python (`app.py`) and JavaScript (`app.js`)
+//! projects in the same folders are built with `weft-build`, whose
+//! toolchains (componentize-py, componentize-js) are installed into
+//! `.tools/` on first use; they are rebuilt only when their sources change.
+//! Host tests load the collected components instead of running nested
+//! builds, and fail with this command when one is missing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,7 +44,7 @@ pub fn run(root: &Path) -> Result<()> {
         PLUGIN_DIRS.map(|(dir, _)| dir).join(" or ")
     );
 
-    ensure_target()?;
+    weft_build::ensure_rust_target()?;
     let all: Vec<Crate> = crates.iter().map(|(k, _)| k.clone()).collect();
     build(root, &all)?;
 
@@ -54,41 +57,57 @@ pub fn run(root: &Path) -> Result<()> {
         println!("{:<28} {:>10}", krate.package, human(size));
         total += size;
     }
+    let projects = componentized(root)?;
+    let tools = weft_build::Toolchains::at(root.join(TOOLS));
+    for (project, artifacts) in &projects {
+        let output = artifacts.join(format!("{}.wasm", project.name));
+        let built = weft_build::build(project, &output, &tools, &weft_build::Stderr)
+            .with_context(|| format!("building {}", project.dir.display()))?;
+        println!(
+            "{:<28} {:>10}  ({}{})",
+            project.name,
+            human(built.size),
+            project.lang,
+            if built.rebuilt {
+                format!(", built in {:.1} s", built.took.as_secs_f64())
+            } else {
+                ", unchanged".to_owned()
+            }
+        );
+        total += built.size;
+    }
     println!(
         "{} components, {} in {}",
-        crates.len(),
+        crates.len() + projects.len(),
         human(total),
         PLUGIN_DIRS.map(|(_, dest)| dest).join(" and ")
     );
     Ok(())
 }
 
-/// Install the target with rustup unless it is already there.
-fn ensure_target() -> Result<()> {
-    let output = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .context("running `rustup target list --installed` (is rustup installed?)")?;
-    ensure!(
-        output.status.success(),
-        "`rustup target list --installed` failed: {}",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    if String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .any(|line| line.trim() == TARGET)
-    {
-        return Ok(());
+/// Where the Python and JavaScript toolchains are installed (git-ignored).
+pub const TOOLS: &str = ".tools";
+
+/// The Python and JavaScript plugin projects of [`PLUGIN_DIRS`], each with
+/// the folder its component goes to.
+fn componentized(root: &Path) -> Result<Vec<(weft_build::Project, PathBuf)>> {
+    let mut projects = Vec::new();
+    for (dir, dest) in PLUGIN_DIRS {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        dirs.sort();
+        for path in dirs {
+            if path.join("Cargo.toml").exists() || !path.is_dir() {
+                continue;
+            }
+            if let Ok(project) = weft_build::Project::open(&path) {
+                projects.push((project, root.join(dest)));
+            }
+        }
     }
-    let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
-        .status()
-        .context("running `rustup target add`")?;
-    ensure!(
-        status.success(),
-        "`rustup target add {TARGET}` failed ({status})"
-    );
-    Ok(())
+    Ok(projects)
 }
 
 /// Build all `crates` in one cargo invocation.

@@ -20,6 +20,7 @@ mod client_cmd;
 mod config;
 mod graph_cmd;
 mod llm_cmd;
+mod plugin_cases;
 mod plugin_cmd;
 mod reload;
 mod run_cmd;
@@ -57,6 +58,10 @@ pub struct Common {
     /// Data folder: compiled-component cache and the sample database.
     #[arg(long, global = true, env = "WEFT_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// Compiled-component cache (default: `cache` in the data folder).
+    /// Hosts that share one skip compiling what another compiled.
+    #[arg(long, global = true, env = "WEFT_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
     /// Config file (LLM providers, model routes, budgets, prices); see the README.
     #[arg(long, global = true, env = "WEFT_CONFIG")]
     config: Option<PathBuf>,
@@ -100,6 +105,9 @@ enum Command {
     /// Plugin components.
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
+    /// Creates a plugin project (Rust, Python or JavaScript) with a test,
+    /// ready for `weft plugin build` and `weft plugin test`.
+    New(plugin_cmd::NewArgs),
     /// Sends one prompt to the configured model and streams the answer.
     Llm(llm_cmd::LlmArgs),
     /// Benchmarks that print figures.
@@ -145,6 +153,7 @@ fn main() -> ExitCode {
             Command::Graph(cmd) => graph_cmd::run(&cli.common, cmd).await,
             Command::Llm(args) => llm_cmd::run(&cli.common, args).await,
             Command::Plugin(cmd) => plugin_cmd::run(&cli.common, cmd).await,
+            Command::New(args) => plugin_cmd::new(args),
             Command::Bench(cmd) => bench::run(&cli.common, cmd).await,
             Command::Resume(args) => store_cmd::resume(&cli.common, args).await,
             Command::Replay(args) => store_cmd::replay(&cli.common, args).await,

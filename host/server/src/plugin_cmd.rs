@@ -1,12 +1,14 @@
-//! `weft plugin inspect FILE`: what a component is and whether this host
-//! loads it.
+//! `weft plugin build|test|inspect` and `weft new`: a plugin author's
+//! loop, in any language weft builds (`weft-build`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::Subcommand;
+use anyhow::{Context as _, Result};
+use clap::{Args, Subcommand};
+use weft_build::{Lang, Project, Toolchains};
 
+use crate::plugin_cases::Cases;
 use crate::{Common, setup};
 
 /// `weft plugin …`.
@@ -22,10 +24,150 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Builds a plugin project (Rust, Python or JavaScript, told by its
+    /// Cargo.toml, app.py or app.js) into a component, then loads it to
+    /// check that it is a node this host runs.
+    Build(BuildArgs),
+    /// Builds a plugin project, then runs the cases of its `tests.yaml`
+    /// against the component in the sandbox, with a scripted model.
+    Test {
+        #[command(flatten)]
+        build: BuildArgs,
+        /// The cases file (default: tests.yaml in the project).
+        #[arg(long)]
+        cases: Option<PathBuf>,
+    },
+}
+
+/// What `weft plugin build` and `weft plugin test` build.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The project folder.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Where to write the component (default: build/<folder name>.wasm in
+    /// the project).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Where the Python and JavaScript toolchains are installed on first
+    /// use (componentize-py from PyPI, componentize-js from npm).
+    #[arg(long, env = "WEFT_TOOLS")]
+    tools: Option<PathBuf>,
+}
+
+/// Arguments of `weft new`.
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// The node's name (lowercase letters, digits, `-`, `_`).
+    name: String,
+    /// The language: rust, python or js.
+    #[arg(long, default_value = "rust")]
+    lang: Lang,
+    /// The project folder (default: ./NAME).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The weft SDK a Rust project depends on (default: the `sdk` folder of
+    /// the checkout this weft was built from, if it is there).
+    #[arg(long)]
+    sdk: Option<PathBuf>,
+}
+
+/// `weft new`: scaffolds a plugin project.
+pub fn new(args: NewArgs) -> Result<ExitCode> {
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
+    let sdk = args.sdk.or_else(|| {
+        let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk");
+        built_from
+            .join("Cargo.toml")
+            .is_file()
+            .then_some(built_from)
+    });
+    let files = weft_build::scaffold::create(
+        &dir,
+        &args.name,
+        args.lang,
+        &weft_build::scaffold::Options { sdk },
+    )?;
+    println!("created {} ({} plugin):", dir.display(), args.lang);
+    for file in files {
+        println!("  {}", file.display());
+    }
+    println!(
+        "next: cd {} && weft plugin build && weft plugin test",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the project of `args`; returns the component's path.
+fn build(args: &BuildArgs) -> Result<PathBuf> {
+    let project = Project::open(&args.dir)?;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| project.default_output());
+    let tools = Toolchains::at(args.tools.clone().unwrap_or_else(Toolchains::default_dir));
+    eprintln!("building {} ({})", project.dir.display(), project.lang);
+    let built = weft_build::build(&project, &output, &tools, &weft_build::Stderr)
+        .with_context(|| format!("building {}", project.dir.display()))?;
+    eprintln!(
+        "{} {} ({:.1} MiB{})",
+        if built.rebuilt {
+            "built"
+        } else {
+            "up to date:"
+        },
+        built.path.display(),
+        built.size as f64 / (1024.0 * 1024.0),
+        if built.rebuilt {
+            format!(", {:.1} s", built.took.as_secs_f64())
+        } else {
+            String::new()
+        }
+    );
+    Ok(built.path)
 }
 
 pub async fn run(common: &Common, cmd: PluginCommand) -> Result<ExitCode> {
-    let PluginCommand::Inspect { file, json } = cmd;
+    let (file, json) = match cmd {
+        PluginCommand::Inspect { file, json } => (file, json),
+        PluginCommand::Build(args) => {
+            let path = tokio::task::spawn_blocking(move || build(&args)).await??;
+            let runtime = setup::runtime(common)?;
+            let plugin = runtime.load_file(&path).await.with_context(|| {
+                format!(
+                    "the build produced {}, but it does not load",
+                    path.display()
+                )
+            })?;
+            let info = plugin.info();
+            println!(
+                "{}: {} {} (weft:node@{}), loads in this host",
+                path.display(),
+                info.name,
+                info.version,
+                plugin.contract()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        PluginCommand::Test { build: args, cases } => {
+            let cases_path = cases.unwrap_or_else(|| args.dir.join("tests.yaml"));
+            let cases = Cases::read(&cases_path)?;
+            let path = tokio::task::spawn_blocking(move || build(&args)).await??;
+            let runtime = setup::runtime(common)?;
+            let plugin = runtime
+                .load_file(&path)
+                .await
+                .with_context(|| format!("loading {}", path.display()))?;
+            let failed = cases.run(&runtime, &plugin).await;
+            if failed > 0 {
+                println!("{failed} of {} cases failed", cases.len());
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("all {} cases passed", cases.len());
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let runtime = setup::runtime(common)?;
     let report = runtime.inspect(&file).await?;
     if json {

@@ -29,7 +29,12 @@ pub fn init_tracing(filter: &str, json: bool) {
 /// The runtime, with compiled components cached in the data folder.
 pub fn runtime(common: &Common) -> Result<Arc<Runtime>> {
     let config = RuntimeConfig {
-        cache_dir: Some(common.data_dir.join("cache")),
+        cache_dir: Some(
+            common
+                .cache_dir
+                .clone()
+                .unwrap_or_else(|| common.data_dir.join("cache")),
+        ),
         ..RuntimeConfig::default()
     };
     Ok(Arc::new(

@@ -35,17 +35,23 @@ export const plugin = {
       progress('thinking…');
       const turns = Number(get('node', 'turns') ?? '0') + 1;
       set('node', 'turns', String(turns));
-      // A capability error (say, an exhausted budget) is thrown; left
-      // uncaught here, it traps and the host reports the tick as failed.
-      const answer = complete({
-        messages: [
-          { role: 'system', content: 'Answer in one short sentence.' },
-          { role: 'user', content: text },
-        ],
-        maxTokens: 60,
-        jsonSchema: undefined,
-        stream: false,
-      });
+      let answer;
+      try {
+        answer = complete({
+          messages: [
+            { role: 'system', content: 'Answer in one short sentence.' },
+            { role: 'user', content: text },
+          ],
+          maxTokens: 60,
+          jsonSchema: undefined,
+          stream: false,
+        });
+      } catch (e) {
+        // A capability error (say, an exhausted budget) arrives as an
+        // exception whose `payload` is the `error` variant; the tick fails
+        // with the node-error variant `capability`.
+        throw { tag: 'capability', val: e.payload };
+      }
       write('info', `turn ${turns}: ${answer.completionTokens} tokens`);
       reply = answer.text;
     }

@@ -42,19 +42,22 @@ class Plugin(exports.Plugin):
             hud.progress("thinking…")
             turns = int(memory.get(memory.Scope.NODE, "turns") or "0") + 1
             memory.set(memory.Scope.NODE, "turns", str(turns))
-            # A capability error (say, an exhausted budget) raises Err; left
-            # uncaught here, it fails the tick with that error.
-            answer = llm.complete(
-                llm.CompletionRequest(
-                    messages=[
-                        llm.ChatMessage(role=llm.Role.SYSTEM, content="Answer in one short sentence."),
-                        llm.ChatMessage(role=llm.Role.USER, content=text),
-                    ],
-                    max_tokens=60,
-                    json_schema=None,
-                    stream=False,
+            try:
+                answer = llm.complete(
+                    llm.CompletionRequest(
+                        messages=[
+                            llm.ChatMessage(role=llm.Role.SYSTEM, content="Answer in one short sentence."),
+                            llm.ChatMessage(role=llm.Role.USER, content=text),
+                        ],
+                        max_tokens=60,
+                        json_schema=None,
+                        stream=False,
+                    )
                 )
-            )
+            except Err as e:
+                # A capability error (say, an exhausted budget) is a
+                # `types.Error`; the tick fails with a `types.NodeError`.
+                raise Err(types.NodeError_Capability(e.value))
             log.write(log.Level.INFO, f"turn {turns}: {answer.completion_tokens} tokens")
             reply = answer.text
         if reply is None:

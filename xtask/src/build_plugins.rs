@@ -110,6 +110,14 @@ fn componentized(root: &Path) -> Result<Vec<(weft_build::Project, PathBuf)>> {
     Ok(projects)
 }
 
+/// The components of the Python and JavaScript plugins and test guests.
+pub fn componentized_artifacts(root: &Path) -> Result<Vec<PathBuf>> {
+    Ok(componentized(root)?
+        .into_iter()
+        .map(|(project, dest)| dest.join(format!("{}.wasm", project.name)))
+        .collect())
+}
+
 /// Build all `crates` in one cargo invocation.
 fn build(root: &Path, crates: &[Crate]) -> Result<()> {
     let mut command = crate::cargo(root);

@@ -36,11 +36,31 @@ pub fn demo(root: &Path, args: &[String]) -> Result<()> {
 pub fn test(root: &Path, args: &[String]) -> Result<()> {
     setup(root)?;
     crate::tools::schemathesis(root)?;
+    precompile(root)?;
     let mut command = cargo(root);
     command
         .args(["test", "--release", "--workspace"])
         .args(args);
     run(command, "the tests")
+}
+
+/// Compiles the Python and JavaScript plugins (10–20 s each; Rust ones
+/// take milliseconds) into the cache the test hosts share
+/// (`artifacts/cache`), once, before tests that run in parallel would
+/// each compile them.
+fn precompile(root: &Path) -> Result<()> {
+    for file in build_plugins::componentized_artifacts(root)? {
+        let mut command = cargo(root);
+        command
+            .args(["run", "--quiet", "--release", "--package", "weft", "--"])
+            .arg("--cache-dir")
+            .arg(root.join("artifacts/cache"))
+            .args(["plugin", "inspect"])
+            .arg(&file)
+            .stdout(std::process::Stdio::null());
+        run(command, &format!("precompiling {}", file.display()))?;
+    }
+    Ok(())
 }
 
 fn run(mut command: std::process::Command, what: &str) -> Result<()> {

@@ -170,6 +170,70 @@ async fn the_pa_answers_directly_in_three_frames() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_talk_goes_to_the_python_expert_which_remembers_the_name() {
+    let llm = Arc::new(Scripted::from_rules([
+        analysis(),
+        memorizer(&[]),
+        route("smalltalk", "Greet the user."),
+        ScriptRule::answer("Nice to meet you, Ada!").node("smalltalk"),
+        ScriptRule::answer("Nice to meet you, Ada! How can I help?").node("output"),
+        memorizer(&[]),
+        route("smalltalk", "Thank the user."),
+        ScriptRule::answer("You're welcome, Ada.").node("smalltalk"),
+        ScriptRule::answer("You're welcome, Ada.").node("output"),
+    ]));
+    let (engine, graph) = assistant(&llm).await;
+    let trace = run(&engine, &graph, Inbound::user_text("Hello, I'm Ada!")).await;
+    assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
+    assert_eq!(
+        trace.path(),
+        vec![
+            vec!["input"],
+            vec!["memorizer", "pa"],
+            vec!["smalltalk"],
+            vec!["output"]
+        ]
+    );
+    assert_eq!(trace.errors().count(), 0, "{}", trace.render());
+    assert_eq!(
+        trace.reply.as_deref(),
+        Some("Nice to meet you, Ada! How can I help?")
+    );
+    // The Python node's draft reached the output's prompt.
+    assert!(prompts_of(&llm, "output").contains("Nice to meet you, Ada!"));
+    let smalltalk = record(&trace, "smalltalk", 0);
+    assert!(smalltalk.plugin_hash.len() == 64 && smalltalk.fuel_used > 0);
+    let wrote_name = smalltalk
+        .journal
+        .iter()
+        .any(|j| j.op == "set" && j.request["key"] == "smalltalk.name");
+    assert!(wrote_name, "{:?}", smalltalk.journal);
+
+    // Next turn on the same thread: the name comes from memory, and the
+    // prompt says the user was greeted already.
+    let again = run_on(&engine, &trace.thread, Inbound::user_text("thanks")).await;
+    assert_eq!(again.status, RunStatus::Completed, "{}", again.render());
+    let prompt = llm
+        .requests_by_node()
+        .into_iter()
+        .filter(|(node, _)| node == "smalltalk")
+        .nth(1)
+        .map(|(_, request)| {
+            request
+                .messages
+                .iter()
+                .map(|m| m.content.clone())
+                .collect::<String>()
+        })
+        .expect("a second smalltalk call");
+    assert!(
+        prompt.contains("name is Ada") && prompt.contains("already greeted"),
+        "{prompt}"
+    );
+    assert_eq!(llm.remaining(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pa_asks_the_eras_expert_which_describes_before_it_queries() {
     let expected = device_count(1042).await;
     let llm = Arc::new(Scripted::from_rules([
@@ -457,7 +521,10 @@ async fn sql_that_tries_to_write_gets_typed_errors_and_changes_nothing() {
     let graph = shipped_graph(&engine, "framed.yaml").await;
     let trace = run(&engine, &graph, Inbound::user_text("delete everything")).await;
     assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
-    assert_eq!(trace.frames, 5);
+    assert_eq!(
+        trace.frames, 6,
+        "input, director, thinker, interpreter, facts and output, ui"
+    );
     let thinker = record(&trace, "thinker", 0);
     let queries: Vec<_> = thinker.journal.iter().filter(|j| j.op == "query").collect();
     assert_eq!(queries.len(), attack.len() + 1);

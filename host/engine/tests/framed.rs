@@ -1,6 +1,7 @@
 //! `graphs/framed.yaml` end to end with the real plugins and a scripted
-//! model: the reflex, director and director + interpreter paths (2, 4 and 5
-//! frames), every UI tool, and a `go:` button that makes no LLM call.
+//! model: the reflex, director and director + interpreter paths (2, 4 and 6
+//! frames, the last through the JavaScript `facts` node), every UI tool,
+//! and a `go:` button that makes no LLM call.
 
 mod common;
 
@@ -191,13 +192,14 @@ async fn the_director_path_takes_four_frames_and_every_ui_tool_works() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn data_tools_go_through_the_interpreter_in_five_frames() {
+async fn data_tools_go_through_the_interpreter_and_the_javascript_facts_node_in_six_frames() {
     let tools = json!([
         {"tool": "query_db", "args": {"sql": "SELECT * FROM Kunden"}},
         {"tool": "emit_display", "args": {"title": "Kunden"}}
     ]);
     let interpreted = json!({"summary": "2 customers", "row_count": 2,
-        "key_facts": ["1042 Schmidt", "1043 Weber"], "confidence": 0.9});
+        "key_facts": ["Customer 1042: Schmidt", " Customer 1043: Weber", "customer 1043: weber",
+            "Total billed: 1234567.5 EUR"], "confidence": 0.9});
     let llm = Arc::new(Scripted::from_rules([
         ScriptRule::answer(analysis(false)).node("input"),
         ScriptRule::answer(plan(tools)).node("director"),
@@ -215,14 +217,49 @@ async fn data_tools_go_through_the_interpreter_in_five_frames() {
             vec!["director"],
             vec!["thinker"],
             vec!["interpreter", "ui"],
-            vec!["output", "ui"]
+            vec!["facts", "output"],
+            vec!["ui"]
         ]
     );
     assert_eq!(
         trace.reply.as_deref(),
         Some("There are 2 customers: Schmidt and Weber.")
     );
+    assert_eq!(trace.errors().count(), 0, "{}", trace.render());
     let events = events_of(&mut events, &trace.run);
+    // The JavaScript node trimmed the facts, dropped the repeat, grouped the
+    // big number and made a table of the `label: value` facts; it kept them
+    // in thread memory and said how many there were.
+    let state = ui_state(&events);
+    let summary = state["state"]["display"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["title"] == "summary")
+        .unwrap_or_else(|| panic!("no summary display in {state}"));
+    assert_eq!(summary["columns"], json!(["fact", "value"]));
+    assert_eq!(
+        summary["rows"],
+        json!([
+            ["Customer 1042", "Schmidt"],
+            ["Customer 1043", "Weber"],
+            ["Total billed", "1,234,567.5 EUR"]
+        ])
+    );
+    let facts = trace.records.iter().find(|r| r.node == "facts").unwrap();
+    let stored = facts
+        .journal
+        .iter()
+        .find(|j| j.capability.as_str() == "memory" && j.op == "set")
+        .unwrap_or_else(|| panic!("facts stored nothing: {:?}", facts.journal));
+    assert_eq!(stored.request["key"], "facts.last");
+    assert!(
+        events.iter().any(|e| matches!(
+            (&e.body, e.node.as_deref()),
+            (EventBody::Updated(d), Some("facts")) if d["facts"] == 3
+        )),
+        "no `updated` event from the facts node"
+    );
     assert!(
         events
             .iter()
@@ -240,7 +277,7 @@ async fn data_tools_go_through_the_interpreter_in_five_frames() {
         .find(|(node, _)| node == "output")
         .unwrap();
     let text: String = prompt.messages.iter().map(|m| m.content.clone()).collect();
-    assert!(text.contains("1042 Schmidt"), "{text}");
+    assert!(text.contains("Customer 1042: Schmidt"), "{text}");
     // The thinker's query is in the journal with its rows.
     let thinker = trace.records.iter().find(|r| r.node == "thinker").unwrap();
     let query = thinker.journal.iter().find(|j| j.op == "query").unwrap();

@@ -52,6 +52,7 @@ fn sigkill_with_100_runs_in_flight_loses_nothing_and_a_restart_finishes_every_ru
         .current_dir(root())
         .env("WEFT_PLUGIN_DIR", &plugins)
         .env("WEFT_DATA_DIR", &data)
+        .env("WEFT_CACHE_DIR", shared_cache())
         .args(["run", "--runs", "100", "--script", &script, QUESTION])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(data.join("killed.stderr")).unwrap())

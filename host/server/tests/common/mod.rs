@@ -11,6 +11,13 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The compiled-component cache every test host shares, so that the
+/// Python and JavaScript plugins (10–20 s to compile) compile once per
+/// build, not once per test.
+pub fn shared_cache() -> PathBuf {
+    root().join("artifacts/cache")
+}
+
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("weft-cli-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -32,6 +39,7 @@ pub fn weft(data: &Path, args: &[&str]) -> Output {
         .current_dir(root())
         .env("WEFT_PLUGIN_DIR", &plugins)
         .env("WEFT_DATA_DIR", data)
+        .env("WEFT_CACHE_DIR", shared_cache())
         .args(args)
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())
@@ -90,6 +98,7 @@ impl Server {
             .current_dir(root())
             .env("WEFT_PLUGIN_DIR", root().join("artifacts/plugins"))
             .env("WEFT_DATA_DIR", &data)
+            .env("WEFT_CACHE_DIR", shared_cache())
             .env("WEFT_ADMIN_KEY", &admin)
             .env("WEFT_LOG", "info")
             .args(global)

@@ -1,0 +1,56 @@
+// A JavaScript test guest that misbehaves on purpose, chosen by its config
+// {"fault": …}, so the engine's tests can check that a JavaScript node's
+// faults are contained exactly like a Rust one's:
+//
+// - `raise`: a thrown Error object (the instance traps);
+// - `fail`: a typed node error (`failed`), thrown as the variant value;
+// - `loop`: an endless loop (fuel or the deadline stops it);
+// - `malformed`: a body that is not JSON, and a message to a node that is
+//   not a peer (the host rejects both);
+// - anything else: replies `ok` after writing memory and a HUD event.
+//
+// The host's notices that a message could not be delivered (kind
+// `undeliverable`) are acknowledged and nothing more, so a malformed sender
+// does not start over.
+
+import { emit } from 'weft:node/hud@0.2.0';
+import { set } from 'weft:node/memory@0.2.0';
+
+export const plugin = {
+  describe() {
+    return {
+      name: 'js-faulty',
+      version: '0.1.0',
+      description: 'Misbehaves on purpose (test guest)',
+      inputSchema: '{}',
+      outputSchema: '{}',
+      capabilities: ['memory', 'hud'],
+    };
+  },
+
+  tick(ctx, inbox) {
+    if (inbox.length > 0 && inbox.every((m) => m.kind === 'undeliverable')) {
+      return { messages: [], reply: undefined, done: false };
+    }
+    const fault = JSON.parse(ctx.config || '{}').fault ?? 'none';
+    if (fault === 'raise') throw new Error('a JavaScript bug');
+    if (fault === 'fail') throw { tag: 'failed', val: 'failed on purpose' };
+    if (fault === 'loop') {
+      let n = 0;
+      for (;;) n += 1;
+    }
+    if (fault === 'malformed') {
+      return {
+        messages: [
+          { to: 'ok', kind: 'data', body: '{not json' },
+          { to: 'stranger', kind: 'data', body: '{}' },
+        ],
+        reply: undefined,
+        done: false,
+      };
+    }
+    set('thread', 'js', 'was here');
+    emit('updated', JSON.stringify({ inbox: inbox.length }));
+    return { messages: [], reply: 'ok', done: false };
+  },
+};

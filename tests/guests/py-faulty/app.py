@@ -1,0 +1,58 @@
+"""A Python test guest that misbehaves on purpose, chosen by its config
+`{"fault": …}`, so the engine's tests can check that a Python node's
+faults are contained exactly like a Rust one's:
+
+- `raise`: an uncaught Python exception (the instance traps);
+- `fail`: a typed node error (`failed`);
+- `loop`: an endless loop (fuel or the deadline stops it);
+- `malformed`: a body that is not JSON, and a message to a node that is
+  not a peer (the host rejects both);
+- anything else: replies `ok` after writing memory and a HUD event.
+
+The host's notices that a message could not be delivered (kind
+`undeliverable`) are acknowledged and nothing more, so a malformed sender
+does not start over.
+"""
+
+import json
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.imports import hud, memory, types
+
+
+class Plugin(exports.Plugin):
+    def describe(self) -> types.NodeInfo:
+        return types.NodeInfo(
+            name="py-faulty",
+            version="0.1.0",
+            description="Misbehaves on purpose (test guest)",
+            input_schema="{}",
+            output_schema="{}",
+            capabilities=[types.Capability.MEMORY, types.Capability.HUD],
+        )
+
+    def tick(self, ctx: types.Context, inbox: list[types.Message]) -> types.TickOutput:
+        if inbox and all(m.kind == "undeliverable" for m in inbox):
+            return types.TickOutput(messages=[], reply=None, done=False)
+        fault = json.loads(ctx.config or "{}").get("fault", "none")
+        if fault == "raise":
+            raise ValueError("a Python bug")
+        if fault == "fail":
+            raise Err(types.NodeError_Failed("failed on purpose"))
+        if fault == "loop":
+            n = 0
+            while True:
+                n += 1
+        if fault == "malformed":
+            return types.TickOutput(
+                messages=[
+                    types.Outbound(to="ok", kind="data", body="{not json"),
+                    types.Outbound(to="stranger", kind="data", body="{}"),
+                ],
+                reply=None,
+                done=False,
+            )
+        memory.set(memory.Scope.THREAD, "py", "was here")
+        hud.emit(hud.EventKind.UPDATED, json.dumps({"inbox": len(inbox)}))
+        return types.TickOutput(messages=[], reply="ok", done=False)

@@ -42,6 +42,9 @@ pub enum BenchCommand {
     /// generation speed (free and JSON-Schema-constrained) and the gain of
     /// the prompt-prefix cache.
     Llm(crate::bench_llm::LlmBenchArgs),
+    /// Compares plugins side by side (any language): size, cold compile
+    /// time, instantiation and whole-invocation time.
+    Plugins(crate::bench_plugins::PluginBenchArgs),
 }
 
 /// The benchmark graph: `a -> (b, c) -> d -> e`, every node a relay that
@@ -73,6 +76,7 @@ pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
             durable,
         } => frames(common, runs, concurrency, &guests, durable).await,
         BenchCommand::Llm(args) => crate::bench_llm::run(common, args).await,
+        BenchCommand::Plugins(args) => crate::bench_plugins::run(args).await,
     }
 }
 

@@ -16,6 +16,7 @@
 
 mod bench;
 mod bench_llm;
+mod bench_plugins;
 mod client_cmd;
 mod config;
 mod graph_cmd;
@@ -174,5 +175,17 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Clap's own consistency checks over every subcommand (a subcommand
+    /// option that clashes with a global one panics only when used).
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -100,7 +100,7 @@ pub(crate) fn check_header(path: &Path, bytes: &[u8]) -> Result<(), RuntimeError
     }
     if &bytes[..4] != b"\0asm" {
         return Err(invalid(
-            "not a WebAssembly file (no `\\0asm` magic number); build the plugin with `cargo xtask build-plugins` or `cargo build --target wasm32-wasip2`",
+            "not a WebAssembly file (no `\\0asm` magic number); build plugins with `weft plugin build` (in weft's repository: `cargo xtask build-plugins`)",
         ));
     }
     match bytes[4..8] {

@@ -34,6 +34,235 @@
 //! assert_eq!(output.reply.as_deref(), Some("2 so far"));
 //! assert_eq!(host.memory(Scope::Node, "seen").as_deref(), Some("2"));
 //! ```
+//!
+//! # One example per kind of node
+//!
+//! The graphs weft ships are made of four kinds of node; each test below is
+//! the pattern for one of them. A tick takes microseconds, so a node's
+//! whole behaviour, failures included, can be pinned down this way before
+//! it is ever built as a component.
+//!
+//! **An entry node** classifies the user's message with a schema-bound
+//! model call, reports what it perceived and hands a command on:
+//!
+//! ```
+//! use serde_json::json;
+//! use weft_sdk::testing::TestHost;
+//! use weft_sdk::{
+//!     Capability, ChatMessage, CompletionRequest, Ctx, EventKind, Message, Node, NodeError,
+//!     NodeInfo,
+//! };
+//!
+//! struct Entry;
+//!
+//! impl Node for Entry {
+//!     fn describe() -> NodeInfo {
+//!         NodeInfo::new("entry", "0.1.0", "Classifies the user's message")
+//!             .capabilities([Capability::Llm, Capability::Hud])
+//!     }
+//!
+//!     fn tick(ctx: &mut Ctx<'_>, inbox: &[Message]) -> Result<(), NodeError> {
+//!         for message in inbox {
+//!             let text: String = message.json::<serde_json::Value>()?["text"]
+//!                 .as_str()
+//!                 .unwrap_or_default()
+//!                 .to_owned();
+//!             let schema = json!({"type": "object", "properties": {"intent": {"enum": ["question", "social"]}},
+//!                 "required": ["intent"]});
+//!             let request = CompletionRequest::new([
+//!                 ChatMessage::system("Classify the message."),
+//!                 ChatMessage::user(text.clone()),
+//!             ])
+//!             .json_schema(&schema);
+//!             let intent: serde_json::Value = serde_json::from_str(&ctx.llm().complete(request)?.text)
+//!                 .map_err(|e| NodeError::Failed(format!("unusable classification: {e}")))?;
+//!             ctx.hud().emit(EventKind::Perceived, &intent)?;
+//!             ctx.send("router", "command", &json!({"text": text, "intent": intent["intent"]}))?;
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let host = TestHost::for_node::<Entry>().answer_json(&json!({"intent": "question"}));
+//! let out = host.tick::<Entry>(&[Message::new("user", "user", &json!({"text": "How many meters?"}))]).unwrap();
+//! assert_eq!(out.messages[0].to, "router");
+//! assert_eq!(serde_json::from_str::<serde_json::Value>(&out.messages[0].body).unwrap()["intent"], "question");
+//! assert_eq!(host.events_of(EventKind::Perceived), vec![json!({"intent": "question"})]);
+//! // The request was constrained by the schema.
+//! assert!(host.llm_requests()[0].json_schema.is_some());
+//!
+//! // A model answer that is not JSON is the node's error, not a panic.
+//! let host = TestHost::for_node::<Entry>().answer("no idea");
+//! let err = host.tick::<Entry>(&[Message::new("user", "user", &json!({"text": "hi"}))]).unwrap_err();
+//! assert!(err.to_string().contains("unusable classification"));
+//! ```
+//!
+//! **A router** decides where a command goes from its config, without the
+//! model, and sends the expert a self-contained job:
+//!
+//! ```
+//! use serde::Deserialize;
+//! use serde_json::json;
+//! use weft_sdk::testing::TestHost;
+//! use weft_sdk::{Ctx, Message, Node, NodeError, NodeInfo};
+//!
+//! #[derive(Deserialize)]
+//! struct Config {
+//!     /// Expert name -> words that send a message there.
+//!     experts: std::collections::BTreeMap<String, Vec<String>>,
+//!     fallback: String,
+//! }
+//!
+//! struct Router;
+//!
+//! impl Node for Router {
+//!     fn describe() -> NodeInfo {
+//!         NodeInfo::new("router", "0.1.0", "Routes commands to experts")
+//!     }
+//!
+//!     fn tick(ctx: &mut Ctx<'_>, inbox: &[Message]) -> Result<(), NodeError> {
+//!         let config: Config = ctx.config()?;
+//!         for message in inbox {
+//!             let text = message.json::<serde_json::Value>()?["text"].as_str().unwrap_or_default().to_lowercase();
+//!             let expert = config
+//!                 .experts
+//!                 .iter()
+//!                 .find(|(_, words)| words.iter().any(|w| text.contains(w.as_str())))
+//!                 .map_or(config.fallback.as_str(), |(name, _)| name.as_str());
+//!             ctx.send(expert, "job", &json!({"job": text}))?;
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let host = TestHost::for_node::<Router>().config(json!({
+//!     "experts": {"eras": ["meter", "customer"], "smalltalk": ["hello"]},
+//!     "fallback": "output"
+//! }));
+//! let route = |text: &str| {
+//!     let out = host.tick::<Router>(&[Message::new("input", "command", &json!({"text": text}))]).unwrap();
+//!     out.messages[0].to.clone()
+//! };
+//! assert_eq!(route("How many meters?"), "eras");
+//! assert_eq!(route("Hello!"), "smalltalk");
+//! assert_eq!(route("What is the weather?"), "output");
+//! // No model call was made (an unexpected one would have panicked).
+//! assert!(host.llm_requests().is_empty());
+//!
+//! // A bad config is a typed error that names the problem.
+//! let host = TestHost::for_node::<Router>().config(json!({"experts": {}}));
+//! let err = host.tick::<Router>(&[Message::new("input", "command", &json!({"text": "x"}))]).unwrap_err();
+//! assert!(err.to_string().contains("fallback"), "{err}");
+//! ```
+//!
+//! **An expert with a database** describes a table before it queries it,
+//! and reports a failed query to the router instead of failing the tick:
+//!
+//! ```
+//! use serde_json::json;
+//! use weft_sdk::testing::TestHost;
+//! use weft_sdk::{Capability, Column, Ctx, Error, Message, Node, NodeError, NodeInfo, Rows, Value};
+//!
+//! struct Expert;
+//!
+//! impl Node for Expert {
+//!     fn describe() -> NodeInfo {
+//!         NodeInfo::new("meters", "0.1.0", "Counts a customer's meters").capabilities([Capability::Db])
+//!     }
+//!
+//!     fn tick(ctx: &mut Ctx<'_>, inbox: &[Message]) -> Result<(), NodeError> {
+//!         for message in inbox {
+//!             let customer = message.json::<serde_json::Value>()?["customer"].as_i64().unwrap_or_default();
+//!             let columns = ctx.db().describe("Geraete")?;
+//!             if !columns.iter().any(|c| c.name == "KundenNr") {
+//!                 return Err(NodeError::Failed("Geraete has no KundenNr column".into()));
+//!             }
+//!             match ctx.db().query("SELECT count(*) FROM Geraete WHERE KundenNr = ?", &[Value::Integer(customer)]) {
+//!                 Ok(rows) => {
+//!                     let n = rows.rows[0][0].as_integer().unwrap_or_default();
+//!                     ctx.send("output", "respond", &json!({"draft": format!("Customer {customer} has {n} meters.")}))?;
+//!                 }
+//!                 Err(e) => ctx.send("router", "expert_failed", &json!({"error": e.to_string()}))?,
+//!             }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let columns = [Column::new("GeraetNr", "INTEGER").primary_key(), Column::new("KundenNr", "INTEGER")];
+//! let host = TestHost::for_node::<Expert>()
+//!     .table("Geraete", columns.clone(), [])
+//!     .on_query(|_sql, params| {
+//!         assert_eq!(params, &[Value::Integer(1042)][..]);
+//!         Ok(Rows::new(["count(*)"], [vec![Value::Integer(3)]]))
+//!     });
+//! let out = host.tick::<Expert>(&[Message::new("router", "job", &json!({"customer": 1042}))]).unwrap();
+//! assert_eq!(out.messages[0].to, "output");
+//! assert!(out.messages[0].body.contains("has 3 meters"));
+//! assert_eq!(host.queries().len(), 1);
+//!
+//! // The database failing is reported to the router, and the tick succeeds.
+//! let host = TestHost::for_node::<Expert>()
+//!     .table("Geraete", columns, [])
+//!     .on_query(|_, _| Err(Error::Unavailable("database is down".into())));
+//! let out = host.tick::<Expert>(&[Message::new("router", "job", &json!({"customer": 1}))]).unwrap();
+//! assert_eq!((out.messages[0].to.as_str(), out.messages[0].kind.as_str()), ("router", "expert_failed"));
+//! assert!(out.messages[0].body.contains("database is down"));
+//! ```
+//!
+//! **An output node** writes the reply with a streamed model call and ends
+//! the run; when the model fails it falls back to the draft and warns:
+//!
+//! ```
+//! use serde_json::json;
+//! use weft_sdk::testing::TestHost;
+//! use weft_sdk::{Capability, ChatMessage, CompletionRequest, Ctx, Error, Message, Node, NodeError, NodeInfo};
+//!
+//! struct Output;
+//!
+//! impl Node for Output {
+//!     fn describe() -> NodeInfo {
+//!         NodeInfo::new("output", "0.1.0", "Writes the reply")
+//!             .capabilities([Capability::Llm, Capability::Log])
+//!     }
+//!
+//!     fn tick(ctx: &mut Ctx<'_>, inbox: &[Message]) -> Result<(), NodeError> {
+//!         let drafts: Vec<String> = inbox
+//!             .iter()
+//!             .filter_map(|m| m.json::<serde_json::Value>().ok()?["draft"].as_str().map(str::to_owned))
+//!             .collect();
+//!         let draft = drafts.join(" ");
+//!         let request = CompletionRequest::new([
+//!             ChatMessage::system("Rephrase for the user."),
+//!             ChatMessage::user(draft.clone()),
+//!         ])
+//!         .stream(true);
+//!         let reply = match ctx.llm().complete(request) {
+//!             Ok(answer) if !answer.text.trim().is_empty() => answer.text,
+//!             Ok(_) => draft,
+//!             Err(e) => {
+//!                 ctx.log().warn(format!("the model failed ({e}); replying with the draft"));
+//!                 draft
+//!             }
+//!         };
+//!         ctx.reply(reply);
+//!         ctx.done();
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let respond = Message::new("meters", "respond", &json!({"draft": "Customer 1042 has 3 meters."}));
+//! let host = TestHost::for_node::<Output>().answer("Customer 1042 has three meters.");
+//! let out = host.tick::<Output>(&[respond.clone()]).unwrap();
+//! assert_eq!(out.reply.as_deref(), Some("Customer 1042 has three meters."));
+//! assert!(out.done);
+//! assert!(host.llm_requests()[0].stream);
+//!
+//! let host = TestHost::for_node::<Output>().answer_error(Error::BudgetExhausted("thread budget".into()));
+//! let out = host.tick::<Output>(&[respond]).unwrap();
+//! assert_eq!(out.reply.as_deref(), Some("Customer 1042 has 3 meters."));
+//! assert!(host.warnings()[0].contains("thread budget"));
+//! ```
 
 mod doubles;
 #[cfg(test)]

@@ -1,8 +1,9 @@
-//! The system tools the host's build needs besides Rust: llama.cpp (the
-//! embedded model provider) is built with CMake and its bindings are
-//! generated with libclang. Missing ones are installed with apt-get when
-//! this runs as root on Debian or Ubuntu; otherwise the command to run is
-//! named.
+//! The system tools the build needs besides Rust: llama.cpp (the embedded
+//! model provider) is built with CMake and its bindings are generated with
+//! libclang; the JavaScript plugins are built with componentize-js, which
+//! runs on Node.js and is installed with npm. Missing ones are installed
+//! with apt-get when this runs as root on Debian or Ubuntu; otherwise the
+//! command to run is named.
 
 use std::process::{Command, Stdio};
 
@@ -12,10 +13,12 @@ use anyhow::{Context, Result, bail, ensure};
 type Present = fn() -> bool;
 
 /// Debian packages and the check that tells each is present.
-const PACKAGES: [(&str, Present); 3] = [
+const PACKAGES: [(&str, Present); 5] = [
     ("cmake", || runs("cmake", &["--version"])),
     ("clang", || runs("clang", &["--version"])),
     ("libclang-dev", has_libclang),
+    ("nodejs", || runs("node", &["--version"])),
+    ("npm", || runs("npm", &["--version"])),
 ];
 
 /// Installs whatever of [`PACKAGES`] is missing.
@@ -34,7 +37,7 @@ pub fn system_packages() -> Result<()> {
     );
     if !runs("apt-get", &["--version"]) || !is_root() {
         bail!(
-            "the build needs {} (for llama.cpp, the embedded model); install them, e.g. `sudo {install}`",
+            "the build needs {} (llama.cpp, the embedded model, needs cmake and clang; the JavaScript plugins need Node.js and npm); install them, e.g. `sudo {install}`",
             missing.join(", ")
         );
     }

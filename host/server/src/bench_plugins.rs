@@ -54,7 +54,8 @@ struct Row {
 
 pub async fn run(args: PluginBenchArgs) -> Result<ExitCode> {
     serde_json::from_str::<serde_json::Value>(&args.body).context("--body is not JSON")?;
-    serde_json::from_str::<serde_json::Value>(&args.node_config).context("--node-config is not JSON")?;
+    serde_json::from_str::<serde_json::Value>(&args.node_config)
+        .context("--node-config is not JSON")?;
     // No cache: every load compiles, which is the cold figure.
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: None,
@@ -97,9 +98,10 @@ async fn measure(runtime: &Runtime, file: &PathBuf, args: &PluginBenchArgs) -> R
     let compile = started.elapsed();
     let info = plugin.info().clone();
     let services = Services {
-        llm: Arc::new(Scripted::from_rules([
-            ScriptRule::answer("Hello! How can I help?").repeat()
-        ])),
+        llm: Arc::new(Scripted::from_rules([ScriptRule::answer(
+            "Hello! How can I help?",
+        )
+        .repeat()])),
         db: Arc::new(InMemoryDb::default()),
         memory: Arc::new(MemoryMap::default()),
         events: Arc::new(NullSink),

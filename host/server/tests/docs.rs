@@ -34,7 +34,10 @@ fn tested_blocks(markdown: &str) -> Vec<(usize, String)> {
             None => {}
         }
     }
-    assert!(current.is_none(), "an unclosed tested block in docs/plugins.md");
+    assert!(
+        current.is_none(),
+        "an unclosed tested block in docs/plugins.md"
+    );
     blocks
 }
 
@@ -123,6 +126,9 @@ fn tested_blocks_are_found_with_their_lines() {
     let text = "intro\n```sh tested\necho a\n```\n```sh\nnot run\n```\n```sh tested\necho b\necho c\n```\n";
     assert_eq!(
         tested_blocks(text),
-        vec![(2, "echo a\n".to_owned()), (8, "echo b\necho c\n".to_owned())]
+        vec![
+            (2, "echo a\n".to_owned()),
+            (8, "echo b\necho c\n".to_owned())
+        ]
     );
 }

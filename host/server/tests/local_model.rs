@@ -160,12 +160,29 @@ fn slow_the_assistant_answers_the_readme_questions_with_the_embedded_model() {
             "{question}: the reply does not contain {expected:?}:\n{answer}"
         );
     }
-    // Small talk needs no expert, and gets a reply.
+    // Small talk goes to the Python expert, which asks the same local
+    // model, and gets a reply.
     let trace = ask(&data, "Hello, how are you today?");
     let answer = reply(&trace);
     transcript.push_str(&format!("Q: Hello, how are you today?\nA: {answer}\n"));
     assert_eq!(trace["status"], "completed");
     assert!(!nodes(&trace).contains(&"eras".to_owned()));
+    assert!(
+        nodes(&trace).contains(&"smalltalk".to_owned()),
+        "small talk was not routed to the Python expert: {:?}",
+        nodes(&trace)
+    );
+    let smalltalk = trace["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"] == "smalltalk")
+        .unwrap();
+    assert!(smalltalk["error"].is_null(), "{smalltalk}");
+    assert!(
+        smalltalk["tokens"]["calls"].as_u64() == Some(1),
+        "{smalltalk}"
+    );
     assert!(!answer.trim().is_empty());
     println!("{transcript}");
 }

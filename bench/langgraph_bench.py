@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""LangGraph side of the weft-vs-LangGraph benchmark.
+
+Runs the shared workloads (see bench/README.md) on LangGraph and prints one
+JSON object per row on stdout (JSON Lines); progress goes to stderr. `weft
+bench` prints the same rows for weft, and bench/table.py merges both.
+
+Each row runs in a fresh child process (this script re-invoked with `--row
+NAME`) so that the peak RSS it reports is that row's alone; the parent only
+starts the children in turn and relays their lines.
+"""
+
+import argparse
+import array
+import asyncio
+import itertools
+import json
+import math
+import operator
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Annotated, Any, Callable, TypedDict
+
+PINNED_VERSION = "1.2.22"
+INSTALL_HINT = (
+    "python3 -m venv .tools/bench-venv && "
+    ".tools/bench-venv/bin/pip install -r bench/requirements.txt"
+)
+
+try:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from langgraph.graph import END, START, StateGraph
+except ImportError as err:
+    sys.stderr.write(
+        f"langgraph_bench: cannot import LangGraph ({err}) with {sys.executable}.\n"
+        f"From the repository root, install the pinned packages:\n  {INSTALL_HINT}\n"
+        "then run this script with .tools/bench-venv/bin/python.\n"
+    )
+    sys.exit(2)
+
+LANGGRAPH_VERSION = metadata.version("langgraph")
+
+DEFAULT_SECONDS = 3.0
+QUICK_SECONDS = 0.5
+DEFAULT_WARMUP = 50
+# Bounds the sample buffer (8 bytes a run) whatever the time budget.
+DEFAULT_MAX_RUNS = 200_000
+
+
+class State(TypedDict):
+    """Graph state: every node appends its own name to `trail`."""
+
+    trail: Annotated[list[str], operator.add]
+
+
+def make_node(name: str, llm_ms: int) -> Callable[[State], Any]:
+    """An async node that optionally simulates an LLM call, then records itself."""
+    if llm_ms:
+        delay = llm_ms / 1000
+
+        async def node(state: State) -> dict:
+            await asyncio.sleep(delay)
+            return {"trail": [name]}
+
+    else:
+
+        async def node(state: State) -> dict:
+            return {"trail": [name]}
+
+    return node
+
+
+def build_chain3(graph: StateGraph, llm_ms: int) -> None:
+    """a -> b -> c."""
+    for name in ("a", "b", "c"):
+        graph.add_node(name, make_node(name, llm_ms))
+    graph.add_edge(START, "a")
+    graph.add_edge("a", "b")
+    graph.add_edge("b", "c")
+    graph.add_edge("c", END)
+
+
+def build_fanout5(graph: StateGraph, llm_ms: int) -> None:
+    """a -> (b, c, d) in parallel -> e, where e waits for all three branches."""
+    for name in ("a", "b", "c", "d", "e"):
+        graph.add_node(name, make_node(name, llm_ms))
+    graph.add_edge(START, "a")
+    for branch in ("b", "c", "d"):
+        graph.add_edge("a", branch)
+    graph.add_edge(["b", "c", "d"], "e")
+    graph.add_edge("e", END)
+
+
+def check_chain3(trail: list[str]) -> None:
+    if trail != ["a", "b", "c"]:
+        raise RuntimeError(f"chain3 ran {trail}, expected ['a', 'b', 'c']")
+
+
+def check_fanout5(trail: list[str]) -> None:
+    # The branches may finish in any order, but a comes first and e runs once, last.
+    if (
+        len(trail) != 5
+        or trail[0] != "a"
+        or sorted(trail[1:4]) != ["b", "c", "d"]
+        or trail[4] != "e"
+    ):
+        raise RuntimeError(f"fanout5 ran {trail}, expected a, then b/c/d, then e once")
+
+
+@dataclass(frozen=True)
+class Workload:
+    nodes: int
+    # Simulated LLM calls on the critical path: sequential nodes count one
+    # each, parallel branches count once together.
+    critical_llm_calls: int
+    build: Callable[[StateGraph, int], None]
+    check: Callable[[list[str]], None]
+
+
+WORKLOADS = {
+    "chain3": Workload(nodes=3, critical_llm_calls=3, build=build_chain3, check=check_chain3),
+    "fanout5": Workload(nodes=5, critical_llm_calls=3, build=build_fanout5, check=check_fanout5),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    workload: str
+    llm_ms: int
+    threads: int
+    durable: bool
+
+    @property
+    def name(self) -> str:
+        suffix = "-durable" if self.durable else ""
+        return f"{self.workload}-llm{self.llm_ms}-t{self.threads}{suffix}"
+
+
+ROWS = [
+    *(Row(w, 0, 1, False) for w in WORKLOADS),
+    *(Row(w, 1, t, False) for w in WORKLOADS for t in (1, 100, 1000)),
+    *(Row(w, 0, t, True) for w in WORKLOADS for t in (1, 100)),
+]
+ROWS_BY_NAME = {row.name: row for row in ROWS}
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile: the value at index ceil(p/100 * n) - 1."""
+    index = max(0, math.ceil(p / 100 * len(sorted_values)) - 1)
+    return sorted_values[index]
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB."""
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
+
+
+async def measure(row: Row, graph: Any, seconds: float, warmup: int, max_runs: int) -> dict:
+    """Warm up, then run `row.threads` closed-loop workers for `seconds`.
+
+    Each worker starts a new run as soon as its previous one ends, until the
+    time budget or the run cap is reached; runs in flight then finish. A run's
+    wall time is its own start-to-end latency, so under concurrency it
+    includes the time it waits for the event loop.
+    """
+    workload = WORKLOADS[row.workload]
+    thread_ids = itertools.count()
+    # Persist every step before the next one starts, as weft commits every
+    # frame before it counts ("async", LangGraph's default, would overlap the
+    # writes with the next step).
+    invoke_options = {"durability": "sync"} if row.durable else {}
+
+    async def one_run() -> int:
+        config = {"configurable": {"thread_id": f"{row.name}-{next(thread_ids)}"}}
+        start = time.perf_counter_ns()
+        final = await graph.ainvoke({"trail": []}, config, **invoke_options)
+        elapsed = time.perf_counter_ns() - start
+        workload.check(final["trail"])
+        return elapsed
+
+    for _ in range(warmup):
+        await one_run()
+
+    wall_ns = array.array("q")
+    started = 0
+    deadline = time.perf_counter_ns() + int(seconds * 1e9)
+
+    async def worker() -> None:
+        nonlocal started
+        while started < max_runs and time.perf_counter_ns() < deadline:
+            started += 1
+            wall_ns.append(await one_run())
+
+    begin = time.perf_counter_ns()
+    await asyncio.gather(*(worker() for _ in range(row.threads)))
+    elapsed_s = (time.perf_counter_ns() - begin) / 1e9
+
+    critical_llm_ns = workload.critical_llm_calls * row.llm_ms * 1_000_000
+    overhead_us = sorted((w - critical_llm_ns) / workload.nodes / 1000 for w in wall_ns)
+    return {
+        "system": "langgraph",
+        "version": LANGGRAPH_VERSION,
+        "workload": row.workload,
+        "nodes": workload.nodes,
+        "llm_ms": row.llm_ms,
+        "threads": row.threads,
+        "durable": row.durable,
+        "runs": len(wall_ns),
+        "seconds": round(elapsed_s, 2),
+        "node_overhead_us": {
+            "median": round(percentile(overhead_us, 50), 1),
+            "p99": round(percentile(overhead_us, 99), 1),
+        },
+        "runs_per_s": round(len(wall_ns) / elapsed_s, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+async def run_row(row: Row, seconds: float, warmup: int, max_runs: int) -> dict:
+    """Build the row's graph (on a fresh SQLite file when durable) and measure it."""
+    builder = StateGraph(State)
+    WORKLOADS[row.workload].build(builder, row.llm_ms)
+    if not row.durable:
+        return await measure(row, builder.compile(), seconds, warmup, max_runs)
+    with tempfile.TemporaryDirectory(prefix="weft-bench-langgraph-") as tmp:
+        path = os.path.join(tmp, "checkpoints.sqlite")
+        async with AsyncSqliteSaver.from_conn_string(path) as saver:
+            graph = builder.compile(checkpointer=saver)
+            return await measure(row, graph, seconds, warmup, max_runs)
+
+
+def run_all(args: argparse.Namespace) -> int:
+    """Run every row in its own child process and relay its JSON line."""
+    if LANGGRAPH_VERSION != PINNED_VERSION:
+        print(
+            f"langgraph_bench: warning: langgraph {LANGGRAPH_VERSION} is installed, "
+            f"bench/requirements.txt pins {PINNED_VERSION}",
+            file=sys.stderr,
+        )
+    for i, row in enumerate(ROWS, 1):
+        print(f"[{i}/{len(ROWS)}] {row.name} ...", file=sys.stderr, flush=True)
+        child = subprocess.run(
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--row", row.name,
+                "--seconds", str(args.seconds),
+                "--warmup", str(args.warmup),
+                "--max-runs", str(args.max_runs),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if child.returncode != 0:
+            print(f"langgraph_bench: row {row.name} failed (exit {child.returncode})", file=sys.stderr)
+            return 1
+        result = json.loads(child.stdout)
+        overhead = result["node_overhead_us"]
+        print(
+            f"    {result['runs']} runs in {result['seconds']} s, "
+            f"{overhead['median']} µs/node median, {overhead['p99']} µs p99, "
+            f"{result['peak_rss_mb']} MiB peak",
+            file=sys.stderr,
+            flush=True,
+        )
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--json", action="store_true", help="print JSON Lines results (the default)")
+    mode.add_argument("--list", action="store_true", help="print the row names and exit")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--seconds", type=float, default=DEFAULT_SECONDS,
+        help=f"measured time per row after warm-up (default {DEFAULT_SECONDS})",
+    )
+    budget.add_argument(
+        "--quick", action="store_const", dest="seconds", const=QUICK_SECONDS,
+        help=f"{QUICK_SECONDS} s per row, for tests",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=DEFAULT_WARMUP,
+        help=f"sequential runs before measuring (default {DEFAULT_WARMUP})",
+    )
+    parser.add_argument(
+        "--max-runs", type=int, default=DEFAULT_MAX_RUNS,
+        help=f"cap on measured runs per row (default {DEFAULT_MAX_RUNS})",
+    )
+    parser.add_argument(
+        "--row", choices=list(ROWS_BY_NAME), metavar="NAME",
+        help="run only this row, in this process (see --list)",
+    )
+    args = parser.parse_args()
+    if args.seconds <= 0 or args.warmup < 0 or args.max_runs < 1:
+        parser.error("--seconds must be > 0, --warmup >= 0 and --max-runs >= 1")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    if args.list:
+        for row in ROWS:
+            print(row.name)
+        return 0
+    if args.row:
+        row = ROWS_BY_NAME[args.row]
+        result = asyncio.run(run_row(row, args.seconds, args.warmup, args.max_runs))
+        print(json.dumps(result), flush=True)
+        return 0
+    return run_all(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

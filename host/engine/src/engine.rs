@@ -1152,8 +1152,14 @@ impl Engine {
     /// Starts the reported usage totals over now (kept across restarts).
     /// Usage events stay: money budgets (spend per window) and token
     /// budgets are not affected. Returns the reset time.
+    ///
+    /// Totals start at the next millisecond: events are stamped in whole
+    /// milliseconds, and one recorded in the reset's own millisecond may
+    /// come from before it. Counting from the next one keeps the totals the
+    /// same in this process and after a restart (which re-reads the events
+    /// from the store by time).
     pub async fn reset_usage(&self) -> Result<u64, EngineError> {
-        let now = self.budgets.now_ms();
+        let now = self.budgets.now_ms() + 1;
         if let Some(store) = &self.store {
             store.reset_usage(now).await?;
         }

@@ -42,6 +42,11 @@ pub enum BenchCommand {
     /// generation speed (free and JSON-Schema-constrained) and the gain of
     /// the prompt-prefix cache.
     Llm(crate::bench_llm::LlmBenchArgs),
+    /// The workloads of the side-by-side comparison with LangGraph
+    /// (`bench/`), one JSON line per row: chain3 and fanout5, with and
+    /// without a simulated 1 ms LLM, at 1–1,000 threads, durable; and the
+    /// memory of threads waiting on a slow model call.
+    Compare(crate::bench_compare::CompareArgs),
     /// Compares plugins side by side (any language): size, cold compile
     /// time, instantiation and whole-invocation time.
     Plugins(crate::bench_plugins::PluginBenchArgs),
@@ -76,6 +81,7 @@ pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
             durable,
         } => frames(common, runs, concurrency, &guests, durable).await,
         BenchCommand::Llm(args) => crate::bench_llm::run(common, args).await,
+        BenchCommand::Compare(args) => crate::bench_compare::run(common, args).await,
         BenchCommand::Plugins(args) => crate::bench_plugins::run(args).await,
     }
 }

@@ -15,6 +15,7 @@
 //! ```
 
 mod bench;
+mod bench_compare;
 mod bench_llm;
 mod bench_plugins;
 mod client_cmd;

@@ -767,10 +767,12 @@ async fn a_full_store_fails_the_run_with_a_typed_error_and_loses_nothing() {
     .await
     .unwrap();
     let graph = assistant(&engine).await;
-    let mut events = engine.subscribe();
     let mut failed = None;
-    // Each run adds frames; sooner or later one does not fit.
+    // Each run adds frames; sooner or later one does not fit. Events are
+    // taken per run, so the failing run's are not lost to a lagging
+    // receiver (the stream is bounded).
     for _ in 0..200 {
+        let events = engine.subscribe();
         let thread = engine.open_thread(None, &graph);
         match engine
             .start_run(&thread, Inbound::user_text(QUESTION))
@@ -778,20 +780,20 @@ async fn a_full_store_fails_the_run_with_a_typed_error_and_loses_nothing() {
         {
             Err(e) => {
                 assert_eq!(e.code(), "store_full", "{e}");
-                failed = Some((thread, None));
+                failed = Some((thread, None, events));
                 break;
             }
             Ok(handle) => {
                 let trace = finish(handle).await;
                 if trace.status == RunStatus::StoreFailed {
-                    failed = Some((thread, Some(trace)));
+                    failed = Some((thread, Some(trace), events));
                     break;
                 }
                 assert_eq!(trace.status, RunStatus::Completed);
             }
         }
     }
-    let (thread, trace) = failed.expect("the store filled up");
+    let (thread, trace, mut events) = failed.expect("the store filled up");
     if let Some(trace) = trace {
         let mut codes = Vec::new();
         while let Ok(e) = events.try_recv() {

@@ -11,7 +11,6 @@
 //! builds, and fail with this command when one is missing.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
 

@@ -21,7 +21,7 @@ use weft_runtime::capabilities::db::InMemoryDb;
 use weft_runtime::capabilities::hud::NullSink;
 use weft_runtime::capabilities::llm::{ScriptRule, Scripted};
 use weft_runtime::capabilities::memory::MemoryMap;
-use weft_runtime::{CallContext, Grants, Invocation, Message, Runtime, RuntimeConfig, Services};
+use weft_runtime::{Message, Runtime, RuntimeConfig, Services};
 
 /// Arguments of `weft bench plugins`.
 #[derive(Args, Debug)]
@@ -106,7 +106,6 @@ async fn measure(runtime: &Runtime, file: &PathBuf, args: &PluginBenchArgs) -> R
         memory: Arc::new(MemoryMap::default()),
         events: Arc::new(NullSink),
     };
-    let grants: Grants = info.capabilities.iter().copied().collect();
     let inbox = [Message {
         id: "bench/in".into(),
         from: "user".into(),
@@ -117,27 +116,17 @@ async fn measure(runtime: &Runtime, file: &PathBuf, args: &PluginBenchArgs) -> R
     let mut instantiate = Vec::with_capacity(args.iterations);
     let mut invoke = Vec::with_capacity(args.iterations);
     for i in 0..warmup + args.iterations {
-        let outcome = runtime
-            .invoke(
-                &plugin,
-                Invocation {
-                    call: CallContext {
-                        thread: "bench".into(),
-                        run: format!("bench.run-{i}"),
-                        frame: 0,
-                        node: info.name.clone(),
-                        project: "default".into(),
-                    },
-                    inbox: &inbox,
-                    config: &args.node_config,
-                    model: None,
-                    grants,
-                    services: &services,
-                    limits: None,
-                    wall_time: None,
-                },
-            )
-            .await;
+        let run = format!("bench.run-{i}");
+        let (_, outcome) = crate::plugin_cases::tick_alone(
+            runtime,
+            &plugin,
+            &services,
+            "bench",
+            &run,
+            &inbox,
+            &args.node_config,
+        )
+        .await;
         if let Err(e) = &outcome.result {
             bail!("{} ({}) failed its tick: {e}", info.name, file.display());
         }

@@ -137,6 +137,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        exit_quietly_on_closed_pipe();
+    }
     // The server logs structured JSON; the other commands log for people.
     setup::init_tracing(&cli.common.log, matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -176,6 +179,20 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command whose output goes into a pipe that closes early
+/// (`weft threads | head -1`) ends quietly, as Unix tools do, instead of
+/// panicking on the failed print. Rust ignores SIGPIPE by default; this
+/// restores the default action for the commands that print. Sockets are
+/// not affected: the standard library writes to them with `MSG_NOSIGNAL`.
+fn exit_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called at the start of `main`, before any thread is spawned;
+    // `SIG_DFL` is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -35,7 +35,9 @@ use weft_runtime::capabilities::db::InMemoryDb;
 use weft_runtime::capabilities::hud::NullSink;
 use weft_runtime::capabilities::llm::{ScriptRule, Scripted};
 use weft_runtime::capabilities::memory::{MemoryMap, MemoryStore, MemoryWrite};
-use weft_runtime::{CallContext, Grants, Invocation, Message, Plugin, Runtime, Scope, Services};
+use weft_runtime::{
+    CallContext, Grants, Invocation, Message, Outcome, Plugin, Runtime, Scope, Services,
+};
 
 /// A `tests.yaml` file.
 #[derive(Debug, Deserialize)]
@@ -166,42 +168,22 @@ async fn run_case(runtime: &Runtime, plugin: &Plugin, case: &Case) -> Result<()>
         memory: memory.clone(),
         events: Arc::new(NullSink),
     };
-    let grants: Grants = plugin.info().capabilities.iter().copied().collect();
     let config = case.config.to_string();
     for (i, step) in case.steps.iter().enumerate() {
-        let call = CallContext {
-            thread: "test".into(),
-            run: format!("test.run-{}", i + 1),
-            frame: 0,
-            node: node.clone(),
-            project: "default".into(),
-        };
+        let run = format!("test.run-{}", i + 1);
         let inbox: Vec<Message> = step
             .inbox
             .iter()
             .enumerate()
             .map(|(j, m)| Message {
-                id: format!("{}/in/{j}", call.run),
+                id: format!("{run}/in/{j}"),
                 from: m.from.clone(),
                 kind: m.kind.clone(),
                 body: m.body.to_string(),
             })
             .collect();
-        let outcome = runtime
-            .invoke(
-                plugin,
-                Invocation {
-                    call: call.clone(),
-                    inbox: &inbox,
-                    config: &config,
-                    model: None,
-                    grants,
-                    services: &services,
-                    limits: None,
-                    wall_time: None,
-                },
-            )
-            .await;
+        let (call, outcome) =
+            tick_alone(runtime, plugin, &services, "test", &run, &inbox, &config).await;
         let step_name = format!("step {}", i + 1);
         let expect = &step.expect;
         let output = match (&outcome.result, &expect.error) {
@@ -270,6 +252,43 @@ async fn run_case(runtime: &Runtime, plugin: &Plugin, case: &Case) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// One tick of `plugin` on its own, outside any graph: on `thread`, with
+/// every capability it declares granted and the runtime's default limits.
+pub(crate) async fn tick_alone(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    services: &Services,
+    thread: &str,
+    run: &str,
+    inbox: &[Message],
+    config: &str,
+) -> (CallContext, Outcome) {
+    let call = CallContext {
+        thread: thread.to_owned(),
+        run: run.to_owned(),
+        frame: 0,
+        node: plugin.info().name.clone(),
+        project: "default".into(),
+    };
+    let grants: Grants = plugin.info().capabilities.iter().copied().collect();
+    let outcome = runtime
+        .invoke(
+            plugin,
+            Invocation {
+                call: call.clone(),
+                inbox,
+                config,
+                model: None,
+                grants,
+                services,
+                limits: None,
+                wall_time: None,
+            },
+        )
+        .await;
+    (call, outcome)
 }
 
 /// The entries of `state` with their scopes.

@@ -10,7 +10,7 @@
 //! (a memory read and write, a progress event, a model call, a log line and
 //! a reply), which is what the closing figures of issue 8 compare.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,7 +89,7 @@ pub async fn run(args: PluginBenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn measure(runtime: &Runtime, file: &PathBuf, args: &PluginBenchArgs) -> Result<Row> {
+async fn measure(runtime: &Runtime, file: &Path, args: &PluginBenchArgs) -> Result<Row> {
     let started = Instant::now();
     let plugin = runtime
         .load_file(file)

@@ -133,7 +133,7 @@ impl Cases {
     }
 
     /// How many cases there are.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.cases.len()
     }
 

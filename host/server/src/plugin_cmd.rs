@@ -161,10 +161,10 @@ pub async fn run(common: &Common, cmd: PluginCommand) -> Result<ExitCode> {
                 .with_context(|| format!("loading {}", path.display()))?;
             let failed = cases.run(&runtime, &plugin).await;
             if failed > 0 {
-                println!("{failed} of {} cases failed", cases.len());
+                println!("{failed} of {} cases failed", cases.count());
                 return Ok(ExitCode::FAILURE);
             }
-            println!("all {} cases passed", cases.len());
+            println!("all {} cases passed", cases.count());
             return Ok(ExitCode::SUCCESS);
         }
     };

@@ -339,3 +339,75 @@ fn plugin_inspect_describes_components_of_both_contracts_and_explains_other_file
         text(&out.stderr)
     );
 }
+
+#[test]
+fn bench_compare_prints_rows_in_the_shared_format_and_measures_waiting_threads() {
+    let data = temp_dir("bench-compare");
+    // The comparison needs only its two guests.
+    let guests = data.join("guests");
+    std::fs::create_dir_all(&guests).unwrap();
+    for guest in ["guest-relay", "guest-llm"] {
+        let file = format!("{guest}.wasm");
+        std::fs::copy(
+            root().join("artifacts/guests").join(&file),
+            guests.join(&file),
+        )
+        .unwrap();
+    }
+    let guests_arg = guests.to_str().unwrap();
+    let row = |name: &str, extra: &[&str]| {
+        let mut args = vec!["bench", "compare", "--row", name, "--guests", guests_arg];
+        args.extend_from_slice(extra);
+        let out = weft(&data, &args);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        serde_json::from_str::<serde_json::Value>(text(&out.stdout).trim()).unwrap()
+    };
+    let quick = ["--seconds", "0.2", "--warmup", "3"];
+
+    let fanout = row("fanout5-llm1-t1", &quick);
+    assert_eq!(
+        (
+            &fanout["system"],
+            &fanout["workload"],
+            &fanout["nodes"],
+            &fanout["llm_ms"]
+        ),
+        (&"weft".into(), &"fanout5".into(), &5.into(), &1.into())
+    );
+    assert!(fanout["runs"].as_u64().unwrap() > 0, "{fanout}");
+    for key in ["median", "p99"] {
+        assert!(
+            fanout["node_overhead_us"][key].as_f64().unwrap() > 0.0,
+            "{fanout}"
+        );
+    }
+    assert!(fanout["peak_rss_mb"].as_f64().unwrap() > 1.0, "{fanout}");
+    // A run of fan-out takes at least its three model calls in a row.
+    let runs_per_s = fanout["runs_per_s"].as_f64().unwrap();
+    assert!(runs_per_s > 0.0 && runs_per_s < 1000.0 / 3.0, "{fanout}");
+
+    let durable = row("chain3-llm0-t1-durable", &quick);
+    assert_eq!(
+        (&durable["durable"], &durable["nodes"]),
+        (&true.into(), &3.into())
+    );
+    assert!(durable["runs"].as_u64().unwrap() > 0, "{durable}");
+
+    let waiting = row("waiting_threads", &["--waiting", "200"]);
+    assert_eq!(
+        (&waiting["threads"], &waiting["waiting"]),
+        (&200.into(), &200.into()),
+        "{waiting}"
+    );
+    assert!(waiting["rss_mb"].as_f64().unwrap() >= waiting["rss_before_mb"].as_f64().unwrap());
+    assert!(waiting["threads_per_gib"].as_f64().unwrap() > 0.0);
+
+    let out = weft(&data, &["bench", "compare", "--row", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--list"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -152,14 +152,12 @@ fn collect(krate: &Crate, out_dir: &Path, artifacts: &Path) -> Result<u64> {
         krate.dir.join("Cargo.toml").display()
     );
     let dest = artifacts.join(format!("{}.wasm", krate.package));
-    // Copy then rename, so a host test loading the artifact meanwhile sees
-    // the old or the new component, never half of one.
-    let partial = artifacts.join(format!(".{}.wasm.partial", krate.package));
-    let size = std::fs::copy(&built, &partial)
-        .with_context(|| format!("copying {} to {}", built.display(), partial.display()))?;
-    std::fs::rename(&partial, &dest)
-        .with_context(|| format!("moving {} to {}", partial.display(), dest.display()))?;
-    Ok(size)
+    // A host test loading the artifact meanwhile sees the old or the new
+    // component, never half of one.
+    weft_build::copy_atomically(&built, &dest)?;
+    Ok(std::fs::metadata(&dest)
+        .with_context(|| format!("reading {}", dest.display()))?
+        .len())
 }
 
 /// A size for people: `812 B`, `95.3 KiB`, `1.2 MiB`.

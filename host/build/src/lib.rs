@@ -199,7 +199,7 @@ pub struct Built {
     pub size: u64,
     /// False when the sources had not changed and the build was skipped.
     pub rebuilt: bool,
-    /// How long the build took.
+    /// How long the build took, including a toolchain installed for it.
     pub took: Duration,
 }
 

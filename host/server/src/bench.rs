@@ -97,7 +97,8 @@ async fn frames(
         bail!("--runs and --concurrency must be at least 1");
     }
     let runtime = setup::runtime(common)?;
-    let plugins = setup::plugins(common, &runtime).await?;
+    // Only the no-op node: the plugin folder is not needed.
+    let plugins = Arc::new(weft_engine::PluginSet::new());
     plugins
         .load_file(&runtime, &guests.join("guest-relay.wasm"))
         .await

@@ -323,13 +323,14 @@ async fn engine(
 async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<ExitCode> {
     let seconds = if args.quick { 0.5 } else { args.seconds };
     ensure!(seconds > 0.0, "--seconds must be positive");
-    let store_dir = tempfile_dir(common)?;
-    let store_path = store_dir.join("bench.db");
+    // A fresh store folder for a durable row, removed afterwards.
+    let store_dir = row.durable.then(|| fresh_store_dir(common)).transpose()?;
+    let store_path = store_dir.as_ref().map(|dir| dir.join("bench.db"));
     let (engine, runtime, _) = engine(
         common,
         args,
         Duration::from_millis(row.llm_ms),
-        row.durable.then_some(store_path.as_path()),
+        store_path.as_deref(),
     )
     .await?;
     let llm = row.llm_ms > 0;
@@ -393,7 +394,9 @@ async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<Ex
     let elapsed = started.elapsed().as_secs_f64();
     drop(graph);
     drop(engine);
-    let _ = std::fs::remove_dir_all(&store_dir);
+    if let Some(dir) = store_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     overheads.sort_unstable();
     let line = json!({
         "system": "weft",
@@ -468,7 +471,7 @@ async fn waiting_threads(common: &Common, args: &CompareArgs) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-fn tempfile_dir(common: &Common) -> Result<PathBuf> {
+fn fresh_store_dir(common: &Common) -> Result<PathBuf> {
     let dir = common
         .data_dir
         .join(format!("bench-compare-{}", std::process::id()));
@@ -476,7 +479,9 @@ fn tempfile_dir(common: &Common) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn nearest_rank(sorted: &[Duration], p: f64) -> Duration {
+/// The `p`th percentile of ascending `sorted` samples by nearest rank (the
+/// value at index ⌈p/100·n⌉ − 1), as `bench/langgraph_bench.py` computes it.
+pub(crate) fn nearest_rank(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -484,7 +489,7 @@ fn nearest_rank(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank - 1]
 }
 
-fn micros(d: Duration) -> f64 {
+pub(crate) fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 

@@ -23,6 +23,8 @@ use weft_runtime::capabilities::llm::{ScriptRule, Scripted};
 use weft_runtime::capabilities::memory::MemoryMap;
 use weft_runtime::{Message, Runtime, RuntimeConfig, Services};
 
+use crate::bench_compare::{micros, nearest_rank};
+
 /// Arguments of `weft bench plugins`.
 #[derive(Args, Debug)]
 pub struct PluginBenchArgs {
@@ -71,15 +73,17 @@ pub async fn run(args: PluginBenchArgs) -> Result<ExitCode> {
         "{:<22} {:>9} {:>11} {:>14} {:>12} {:>12}",
         "plugin", "size MiB", "compile ms", "instantiate µs", "invoke µs", "invoke p99"
     );
-    for row in &rows {
+    for row in &mut rows {
+        row.instantiate.sort_unstable();
+        row.invoke.sort_unstable();
         println!(
             "{:<22} {:>9.1} {:>11.0} {:>14.1} {:>12.1} {:>12.1}",
             row.name,
             row.size as f64 / (1024.0 * 1024.0),
             row.compile.as_secs_f64() * 1e3,
-            micros(quantile(&row.instantiate, 0.5)),
-            micros(quantile(&row.invoke, 0.5)),
-            micros(quantile(&row.invoke, 0.99)),
+            micros(nearest_rank(&row.instantiate, 50.0)),
+            micros(nearest_rank(&row.invoke, 50.0)),
+            micros(nearest_rank(&row.invoke, 99.0)),
         );
     }
     println!(
@@ -142,16 +146,4 @@ async fn measure(runtime: &Runtime, file: &Path, args: &PluginBenchArgs) -> Resu
         instantiate,
         invoke,
     })
-}
-
-fn quantile(samples: &[Duration], q: f64) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    // Nearest rank, as the benchmark script computes it.
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
 }

@@ -128,22 +128,32 @@ fn build(args: &BuildArgs) -> Result<PathBuf> {
     Ok(built.path)
 }
 
+/// Builds the project of `args` (off the executor) and loads the component
+/// in a runtime, to check that it is a node this host runs.
+async fn build_and_load(
+    common: &Common,
+    args: BuildArgs,
+) -> Result<(std::sync::Arc<weft_runtime::Runtime>, weft_runtime::Plugin)> {
+    let path = tokio::task::spawn_blocking(move || build(&args)).await??;
+    let runtime = setup::runtime(common)?;
+    let plugin = runtime.load_file(&path).await.with_context(|| {
+        format!(
+            "the build produced {}, but it does not load",
+            path.display()
+        )
+    })?;
+    Ok((runtime, plugin))
+}
+
 pub async fn run(common: &Common, cmd: PluginCommand) -> Result<ExitCode> {
     let (file, json) = match cmd {
         PluginCommand::Inspect { file, json } => (file, json),
         PluginCommand::Build(args) => {
-            let path = tokio::task::spawn_blocking(move || build(&args)).await??;
-            let runtime = setup::runtime(common)?;
-            let plugin = runtime.load_file(&path).await.with_context(|| {
-                format!(
-                    "the build produced {}, but it does not load",
-                    path.display()
-                )
-            })?;
+            let (_, plugin) = build_and_load(common, args).await?;
             let info = plugin.info();
             println!(
                 "{}: {} {} (weft:node@{}), loads in this host",
-                path.display(),
+                plugin.path().display(),
                 info.name,
                 info.version,
                 plugin.contract()
@@ -153,12 +163,7 @@ pub async fn run(common: &Common, cmd: PluginCommand) -> Result<ExitCode> {
         PluginCommand::Test { build: args, cases } => {
             let cases_path = cases.unwrap_or_else(|| args.dir.join("tests.yaml"));
             let cases = Cases::read(&cases_path)?;
-            let path = tokio::task::spawn_blocking(move || build(&args)).await??;
-            let runtime = setup::runtime(common)?;
-            let plugin = runtime
-                .load_file(&path)
-                .await
-                .with_context(|| format!("loading {}", path.display()))?;
+            let (runtime, plugin) = build_and_load(common, args).await?;
             let failed = cases.run(&runtime, &plugin).await;
             if failed > 0 {
                 println!("{failed} of {} cases failed", cases.count());

@@ -35,6 +35,7 @@ INSTALL_HINT = (
 
 try:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from langchain_core.runnables import RunnableConfig
     from langgraph.graph import END, START, StateGraph
 except ImportError as err:
     sys.stderr.write(
@@ -59,13 +60,23 @@ class State(TypedDict):
     trail: Annotated[list[str], operator.add]
 
 
-def make_node(name: str, llm_ms: int) -> Callable[[State], Any]:
+# Measured wait of every simulated LLM call, by run (thread id) and node:
+# the LLM time subtracted from a run's wall time is what its calls really
+# waited, not the nominal delay (a 1 ms sleep takes longer), as weft's side
+# measures it.
+WAITS: dict[str, dict[str, int]] = {}
+
+
+def make_node(name: str, llm_ms: int) -> Callable[..., Any]:
     """An async node that optionally simulates an LLM call, then records itself."""
     if llm_ms:
         delay = llm_ms / 1000
 
-        async def node(state: State) -> dict:
+        async def node(state: State, config: RunnableConfig) -> dict:
+            start = time.perf_counter_ns()
             await asyncio.sleep(delay)
+            waited = time.perf_counter_ns() - start
+            WAITS.setdefault(config["configurable"]["thread_id"], {})[name] = waited
             return {"trail": [name]}
 
     else:
@@ -116,16 +127,27 @@ def check_fanout5(trail: list[str]) -> None:
 @dataclass(frozen=True)
 class Workload:
     nodes: int
-    # Simulated LLM calls on the critical path: sequential nodes count one
-    # each, parallel branches count once together.
-    critical_llm_calls: int
+    # The graph's steps in order, each the nodes that run in parallel in it:
+    # a run's LLM time on its critical path is the sum over the steps of the
+    # longest wait in each.
+    steps: tuple[tuple[str, ...], ...]
     build: Callable[[StateGraph, int], None]
     check: Callable[[list[str]], None]
 
+    def critical_llm_ns(self, waits: dict[str, int]) -> int:
+        return sum(max(waits.get(node, 0) for node in step) for step in self.steps)
+
 
 WORKLOADS = {
-    "chain3": Workload(nodes=3, critical_llm_calls=3, build=build_chain3, check=check_chain3),
-    "fanout5": Workload(nodes=5, critical_llm_calls=3, build=build_fanout5, check=check_fanout5),
+    "chain3": Workload(
+        nodes=3, steps=(("a",), ("b",), ("c",)), build=build_chain3, check=check_chain3
+    ),
+    "fanout5": Workload(
+        nodes=5,
+        steps=(("a",), ("b", "c", "d"), ("e",)),
+        build=build_fanout5,
+        check=check_fanout5,
+    ),
 }
 
 
@@ -148,6 +170,8 @@ ROWS = [
     *(Row(w, 0, t, True) for w in WORKLOADS for t in (1, 100)),
 ]
 ROWS_BY_NAME = {row.name: row for row in ROWS}
+WAITING_ROW = "waiting_threads"
+DEFAULT_WAITING = 10_000
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -179,17 +203,19 @@ async def measure(row: Row, graph: Any, seconds: float, warmup: int, max_runs: i
     invoke_options = {"durability": "sync"} if row.durable else {}
 
     async def one_run() -> int:
-        config = {"configurable": {"thread_id": f"{row.name}-{next(thread_ids)}"}}
+        """One run; returns its wall time less the LLM time on its critical path."""
+        thread_id = f"{row.name}-{next(thread_ids)}"
+        config = {"configurable": {"thread_id": thread_id}}
         start = time.perf_counter_ns()
         final = await graph.ainvoke({"trail": []}, config, **invoke_options)
         elapsed = time.perf_counter_ns() - start
         workload.check(final["trail"])
-        return elapsed
+        return elapsed - workload.critical_llm_ns(WAITS.pop(thread_id, {}))
 
     for _ in range(warmup):
         await one_run()
 
-    wall_ns = array.array("q")
+    overhead_ns = array.array("q")
     started = 0
     deadline = time.perf_counter_ns() + int(seconds * 1e9)
 
@@ -197,14 +223,13 @@ async def measure(row: Row, graph: Any, seconds: float, warmup: int, max_runs: i
         nonlocal started
         while started < max_runs and time.perf_counter_ns() < deadline:
             started += 1
-            wall_ns.append(await one_run())
+            overhead_ns.append(await one_run())
 
     begin = time.perf_counter_ns()
     await asyncio.gather(*(worker() for _ in range(row.threads)))
     elapsed_s = (time.perf_counter_ns() - begin) / 1e9
 
-    critical_llm_ns = workload.critical_llm_calls * row.llm_ms * 1_000_000
-    overhead_us = sorted((w - critical_llm_ns) / workload.nodes / 1000 for w in wall_ns)
+    overhead_us = sorted(o / workload.nodes / 1000 for o in overhead_ns)
     return {
         "system": "langgraph",
         "version": LANGGRAPH_VERSION,
@@ -213,13 +238,13 @@ async def measure(row: Row, graph: Any, seconds: float, warmup: int, max_runs: i
         "llm_ms": row.llm_ms,
         "threads": row.threads,
         "durable": row.durable,
-        "runs": len(wall_ns),
+        "runs": len(overhead_ns),
         "seconds": round(elapsed_s, 2),
         "node_overhead_us": {
             "median": round(percentile(overhead_us, 50), 1),
             "p99": round(percentile(overhead_us, 99), 1),
         },
-        "runs_per_s": round(len(wall_ns) / elapsed_s, 1),
+        "runs_per_s": round(len(overhead_ns) / elapsed_s, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
 
@@ -237,6 +262,57 @@ async def run_row(row: Row, seconds: float, warmup: int, max_runs: int) -> dict:
             return await measure(row, graph, seconds, warmup, max_runs)
 
 
+def rss_mb(field: str = "VmRSS") -> float:
+    """A memory figure of this process from /proc/self/status, in MiB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+async def waiting_threads(count: int) -> dict:
+    """`count` runs of a one-node graph, each waiting in a model call that
+    takes an hour: the resident memory they take (weft's `waiting_threads`
+    row, measured the same way)."""
+    in_flight = 0
+
+    async def slow_llm(state: State) -> dict:
+        nonlocal in_flight
+        in_flight += 1
+        await asyncio.sleep(3600)
+        return {"trail": ["a"]}
+
+    builder = StateGraph(State)
+    builder.add_node("a", slow_llm)
+    builder.add_edge(START, "a")
+    builder.add_edge("a", END)
+    graph = builder.compile()
+    before = rss_mb()
+    tasks = [
+        asyncio.create_task(graph.ainvoke({"trail": []}, {"configurable": {"thread_id": f"w-{i}"}}))
+        for i in range(count)
+    ]
+    deadline = time.monotonic() + 600
+    while in_flight < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    after = rss_mb()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {
+        "system": "langgraph",
+        "version": LANGGRAPH_VERSION,
+        "workload": WAITING_ROW,
+        "threads": count,
+        "waiting": in_flight,
+        "rss_mb": round(after, 1),
+        "rss_before_mb": round(before, 1),
+        "per_thread_kib": round((after - before) * 1024 / count, 1),
+        "threads_per_gib": round(count * 1024 / after),
+    }
+
+
 def run_all(args: argparse.Namespace) -> int:
     """Run every row in its own child process and relay its JSON line."""
     if LANGGRAPH_VERSION != PINNED_VERSION:
@@ -245,32 +321,39 @@ def run_all(args: argparse.Namespace) -> int:
             f"bench/requirements.txt pins {PINNED_VERSION}",
             file=sys.stderr,
         )
-    for i, row in enumerate(ROWS, 1):
-        print(f"[{i}/{len(ROWS)}] {row.name} ...", file=sys.stderr, flush=True)
+    names = [row.name for row in ROWS] + [WAITING_ROW]
+    for i, name in enumerate(names, 1):
+        print(f"[{i}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
         child = subprocess.run(
             [
                 sys.executable,
                 os.path.abspath(__file__),
-                "--row", row.name,
+                "--row", name,
                 "--seconds", str(args.seconds),
                 "--warmup", str(args.warmup),
                 "--max-runs", str(args.max_runs),
+                "--waiting", str(args.waiting),
             ],
             stdout=subprocess.PIPE,
             text=True,
         )
         if child.returncode != 0:
-            print(f"langgraph_bench: row {row.name} failed (exit {child.returncode})", file=sys.stderr)
+            print(f"langgraph_bench: row {name} failed (exit {child.returncode})", file=sys.stderr)
             return 1
         result = json.loads(child.stdout)
-        overhead = result["node_overhead_us"]
-        print(
-            f"    {result['runs']} runs in {result['seconds']} s, "
-            f"{overhead['median']} µs/node median, {overhead['p99']} µs p99, "
-            f"{result['peak_rss_mb']} MiB peak",
-            file=sys.stderr,
-            flush=True,
-        )
+        if "node_overhead_us" in result:
+            overhead = result["node_overhead_us"]
+            summary = (
+                f"{result['runs']} runs in {result['seconds']} s, "
+                f"{overhead['median']} µs/node median, {overhead['p99']} µs p99, "
+                f"{result['peak_rss_mb']} MiB peak"
+            )
+        else:
+            summary = (
+                f"{result['waiting']} waiting in {result['rss_mb']} MiB, "
+                f"{result['threads_per_gib']} per GiB"
+            )
+        print(f"    {summary}", file=sys.stderr, flush=True)
         print(json.dumps(result), flush=True)
     return 0
 
@@ -298,12 +381,16 @@ def parse_args() -> argparse.Namespace:
         help=f"cap on measured runs per row (default {DEFAULT_MAX_RUNS})",
     )
     parser.add_argument(
-        "--row", choices=list(ROWS_BY_NAME), metavar="NAME",
+        "--waiting", type=int, default=DEFAULT_WAITING,
+        help=f"runs waiting on a slow model call in the {WAITING_ROW} row (default {DEFAULT_WAITING:,})",
+    )
+    parser.add_argument(
+        "--row", choices=[*ROWS_BY_NAME, WAITING_ROW], metavar="NAME",
         help="run only this row, in this process (see --list)",
     )
     args = parser.parse_args()
-    if args.seconds <= 0 or args.warmup < 0 or args.max_runs < 1:
-        parser.error("--seconds must be > 0, --warmup >= 0 and --max-runs >= 1")
+    if args.seconds <= 0 or args.warmup < 0 or args.max_runs < 1 or args.waiting < 1:
+        parser.error("--seconds must be > 0, --warmup >= 0, --max-runs >= 1 and --waiting >= 1")
     return args
 
 
@@ -312,6 +399,10 @@ def main() -> int:
     if args.list:
         for row in ROWS:
             print(row.name)
+        print(WAITING_ROW)
+        return 0
+    if args.row == WAITING_ROW:
+        print(json.dumps(asyncio.run(waiting_threads(args.waiting))), flush=True)
         return 0
     if args.row:
         row = ROWS_BY_NAME[args.row]

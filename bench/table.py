@@ -4,9 +4,10 @@
 Reads JSON Lines (the files given as arguments, or stdin; `-` is stdin too)
 as printed by `weft bench` and bench/langgraph_bench.py. Rows are matched by
 (workload, llm_ms, threads, durable); a row that only one system has shows
-"–" for the other. Memory rows (single-system, with `rss_mb` instead of
-`node_overhead_us`, e.g. weft's waiting_threads) are printed in a separate
-section under the table. Standard library only: runs on any python3.
+"–" for the other. Other rows (without `node_overhead_us`: the memory of
+waiting threads, `weft bench llm`'s model figures …) are printed as they
+are, one section per workload, under the table. Standard library only:
+runs on any python3.
 """
 
 import argparse
@@ -33,8 +34,8 @@ def is_number(value: Any) -> bool:
 
 
 def read_rows(name: str, stream: IO[str]) -> tuple[list[dict], list[dict]]:
-    """Split one JSON Lines stream into benchmark rows and memory rows."""
-    bench, memory = [], []
+    """Split one JSON Lines stream into benchmark rows and other rows."""
+    bench, other = [], []
     for number, line in enumerate(stream, 1):
         if not line.strip():
             continue
@@ -60,13 +61,11 @@ def read_rows(name: str, stream: IO[str]) -> tuple[list[dict], list[dict]]:
                     f"{where}: {', '.join(NUMBER_KEYS)} and node_overhead_us.median/p99 must be numbers"
                 )
             bench.append(row)
-        elif "rss_mb" in row:
-            if "workload" not in row:
-                raise InputError(f"{where}: memory row lacks workload")
-            memory.append(row)
         else:
-            raise InputError(f"{where}: neither a benchmark row (node_overhead_us) nor a memory row (rss_mb)")
-    return bench, memory
+            if not isinstance(row.get("workload"), str):
+                raise InputError(f"{where}: a row without node_overhead_us needs a workload name")
+            other.append(row)
+    return bench, other
 
 
 def render(
@@ -173,13 +172,19 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def memory_table(rows: list[dict]) -> list[str]:
-    # Columns: system and workload first, then every other key in order of first appearance.
-    columns = ["system", "workload"]
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    body = [[format_value(row[c]) if c in row else DASH for c in columns] for row in rows]
-    return ["Memory", "", *render(columns, body, left=2)]
+def figures_tables(rows: list[dict]) -> list[list[str]]:
+    """One section per workload; its columns are the keys of its rows, in
+    order of first appearance, system and workload first."""
+    sections = []
+    workloads = list(dict.fromkeys(row["workload"] for row in rows))
+    for workload in workloads:
+        mine = [row for row in rows if row["workload"] == workload]
+        columns = ["system"]
+        for row in mine:
+            columns += [key for key in row if key not in columns and key != "workload"]
+        body = [[format_value(row[c]) if c in row else DASH for c in columns] for row in mine]
+        sections.append([workload, "", *render(columns, body, left=1)])
+    return sections
 
 
 def main() -> int:
@@ -187,7 +192,7 @@ def main() -> int:
     parser.add_argument("files", nargs="*", default=["-"], help="JSON Lines files (default: stdin)")
     args = parser.parse_args()
 
-    bench, memory = [], []
+    bench, other = [], []
     try:
         for name in args.files:
             if name == "-":
@@ -196,19 +201,18 @@ def main() -> int:
                 with open(name, encoding="utf-8") as stream:
                     found = read_rows(name, stream)
             bench += found[0]
-            memory += found[1]
+            other += found[1]
     except (OSError, InputError) as err:
         print(f"table: {err}", file=sys.stderr)
         return 2
-    if not bench and not memory:
+    if not bench and not other:
         print("table: no result rows in the input", file=sys.stderr)
         return 2
 
     sections = []
     if bench:
         sections.append(bench_table(bench))
-    if memory:
-        sections.append(memory_table(memory))
+    sections += figures_tables(other)
     print("\n\n".join("\n".join(lines) for lines in sections))
     return 0
 

@@ -80,7 +80,7 @@ fn fingerprint(g: &LoadedGraph) -> BTreeMap<String, String> {
         .map(|n| {
             let hash = g
                 .plugin(&n.name)
-                .map(|p| p.hash().to_hex())
+                .map(|p| p.hash_hex().to_owned())
                 .unwrap_or_default();
             let grants: Vec<String> = n.grants.iter().map(|c| c.to_string()).collect();
             let print = json!({

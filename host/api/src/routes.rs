@@ -639,7 +639,7 @@ fn agent_view(
         graph: g.graph().name().to_owned(),
         plugin: node.info.name.clone(),
         plugin_version: node.info.version.clone(),
-        plugin_hash: plugin.map(|p| p.hash().to_hex()).unwrap_or_default(),
+        plugin_hash: plugin.map(|p| p.hash_hex().to_owned()).unwrap_or_default(),
         state: if pause.is_some() { "paused" } else { "idle" }.into(),
         project: project.map(str::to_owned),
         paused_for: pause.map(|p| p.project.unwrap_or_else(|| "*".into())),
@@ -817,7 +817,7 @@ pub(crate) async fn plugins(State(api): S) -> Json<Vec<PluginView>> {
                 name: p.info().name.clone(),
                 version: p.info().version.clone(),
                 description: p.info().description.clone(),
-                hash: p.hash().to_hex(),
+                hash: p.hash_hex().to_owned(),
                 contract: p.contract().to_owned(),
                 size: p.size(),
                 capabilities: p

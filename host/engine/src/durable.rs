@@ -24,7 +24,7 @@ pub(crate) async fn put_version(store: &dyn Store, graph: &LoadedGraph) -> Resul
         let Some(plugin) = graph.plugin(&node.name) else {
             continue;
         };
-        let hash = plugin.hash().to_hex();
+        let hash = plugin.hash_hex().to_owned();
         if !seen.insert(hash.clone()) || store.has_plugin(&hash).await? {
             continue;
         }
@@ -54,7 +54,7 @@ pub(crate) async fn keep_plugin(
 ) -> Result<(), StoreError> {
     store
         .put_plugin(PluginBlob {
-            hash: plugin.hash().to_hex(),
+            hash: plugin.hash_hex().to_owned(),
             name: plugin.info().name.clone(),
             version: plugin.info().version.clone(),
             contract: plugin.contract().to_owned(),
@@ -103,7 +103,7 @@ impl Engine {
             .plugins()
             .all()
             .into_iter()
-            .find(|p| p.hash().to_hex() == hash))
+            .find(|p| p.hash_hex() == hash))
     }
 
     /// Rebuilds a graph version from the store: its text, and each node's

@@ -320,7 +320,7 @@ impl LoadedGraph {
                         PluginRef::File(path) => Some(path.display().to_string()),
                         PluginRef::Name(_) => None,
                     };
-                    let hash = l.plugin.hash().to_hex();
+                    let hash = l.plugin.hash_hex().to_owned();
                     (n.name.clone(), crate::store::PluginPin { hash, file })
                 })
                 .collect(),

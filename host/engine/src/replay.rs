@@ -168,7 +168,7 @@ impl Engine {
                             }
                         };
                         let plugin = now.loaded(i).plugin.clone();
-                        let hash = plugin.hash().to_hex();
+                        let hash = plugin.hash_hex().to_owned();
                         if hash != record.plugin_hash
                             && changed.insert((record.node.clone(), hash.clone()))
                         {
@@ -241,7 +241,7 @@ impl Engine {
         cache: &mut PluginCache,
     ) -> Result<Plugin, EngineError> {
         let pinned = &graph.loaded(i).plugin;
-        if pinned.hash().to_hex() == hash {
+        if pinned.hash_hex() == hash {
             return Ok(pinned.clone());
         }
         if let Some(p) = cache.get(hash) {

@@ -435,7 +435,7 @@ fn apply(
         frame,
         node: node.name.clone(),
         plugin: plugin.info().name.clone(),
-        plugin_hash: plugin.hash().to_hex(),
+        plugin_hash: plugin.hash_hex().to_owned(),
         duration_us: outcome.duration.as_micros() as u64,
         instantiate_us: outcome.instantiate_time.as_micros() as u64,
         fuel_used: outcome.fuel_used,

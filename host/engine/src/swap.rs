@@ -61,8 +61,8 @@ impl Engine {
         let mut swap = PluginSwap {
             plugin: name.clone(),
             version: plugin.info().version.clone(),
-            from: current.as_ref().map(|p| p.hash().to_hex()),
-            to: plugin.hash().to_hex(),
+            from: current.as_ref().map(|p| p.hash_hex().to_owned()),
+            to: plugin.hash_hex().to_owned(),
             graphs: Vec::new(),
             unchanged: current.as_ref().is_some_and(|p| p.hash() == plugin.hash()),
         };

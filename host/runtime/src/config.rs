@@ -37,7 +37,12 @@ impl Default for Limits {
 /// instances, memories and tables per component than Rust ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolConfig {
-    /// Component instances live at once (concurrent invocations).
+    /// Component instances live at once: ticks running, and ticks waiting
+    /// on a host call (a model answer) with their instance. A tick beyond
+    /// this waits for a slot. Each slot reserves address space (about 8 GiB
+    /// of it for its two linear memories, with their guard regions), not
+    /// memory: 10,000 slots reserve about 80 TiB of the 128 TiB a process
+    /// has on x86-64 Linux, which is about as many as fit.
     pub instances: u32,
     /// Core instances per component.
     pub core_instances_per_component: u32,
@@ -62,7 +67,7 @@ pub struct PoolConfig {
 impl Default for PoolConfig {
     fn default() -> Self {
         Self {
-            instances: 1000,
+            instances: 10_000,
             core_instances_per_component: 32,
             memories_per_component: 4,
             tables_per_component: 8,

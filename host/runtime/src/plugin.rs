@@ -30,6 +30,8 @@ pub struct Plugin {
 pub(crate) struct PluginInner {
     pub path: PathBuf,
     pub hash: ContentHash,
+    /// `hash` in hex, written once: every frame record names it.
+    pub hash_hex: String,
     pub size: usize,
     pub contract: String,
     pub info: NodeInfo,
@@ -53,6 +55,10 @@ impl Plugin {
     /// The content hash of the component bytes: this version's identity.
     pub fn hash(&self) -> ContentHash {
         self.inner.hash
+    }
+    /// [`hash`](Self::hash) in lowercase hex.
+    pub fn hash_hex(&self) -> &str {
+        &self.inner.hash_hex
     }
     /// Size of the component in bytes.
     pub fn size(&self) -> usize {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{Instrument, field};
@@ -30,7 +30,17 @@ pub struct Runtime {
     cache: Arc<ComponentCache>,
     config: RuntimeConfig,
     ticker_stop: Arc<AtomicBool>,
+    /// With the pooling allocator, a tick holds one of these for as long as
+    /// its instance lives, so that when every slot is taken the next tick
+    /// waits for one instead of failing to instantiate.
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// Ticks waiting for a slot.
+    queued: AtomicUsize,
 }
+
+/// Pool slots kept out of [`Runtime::slots`] for `describe` when plugins
+/// are loaded or swapped while every tick slot is in use.
+const DESCRIBE_SLOTS: u32 = 4;
 
 /// One tick to run: where, with what inbox, what grants and services.
 #[derive(Debug, Clone)]
@@ -101,12 +111,18 @@ impl Runtime {
         let linker = linker(&engine).map_err(|e| RuntimeError::Config(root_message(&e)))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), config.epoch_tick, Arc::clone(&ticker_stop));
+        let slots = config.pool.map(|pool| {
+            let ticks = pool.instances.saturating_sub(DESCRIBE_SLOTS).max(1);
+            Arc::new(tokio::sync::Semaphore::new(ticks as usize))
+        });
         Ok(Self {
             engine,
             linker,
             cache,
             config,
             ticker_stop,
+            slots,
+            queued: AtomicUsize::new(0),
         })
     }
 
@@ -160,6 +176,7 @@ impl Runtime {
         Ok(PluginInner {
             path,
             hash,
+            hash_hex: hash.to_hex(),
             size,
             contract,
             info,
@@ -313,7 +330,26 @@ impl Runtime {
         }
     }
 
+    /// Ticks waiting for a free instance slot (the pool is full).
+    pub fn ticks_queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     async fn invoke_inner(&self, plugin: &Plugin, inv: Invocation<'_>) -> Outcome {
+        // Wait for a slot before the deadline starts: the node has not run.
+        let _slot = match &self.slots {
+            Some(slots) => match Arc::clone(slots).try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => {
+                    self.queued.fetch_add(1, Ordering::Relaxed);
+                    let slot = Arc::clone(slots).acquire_owned().await;
+                    self.queued.fetch_sub(1, Ordering::Relaxed);
+                    // The semaphore is never closed.
+                    slot.ok()
+                }
+            },
+            None => None,
+        };
         let limits = inv.limits.unwrap_or(self.config.limits);
         let node = inv.call.node.clone();
         let call = inv.call.clone();

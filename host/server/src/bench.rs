@@ -1,8 +1,10 @@
 //! `weft bench …`: benchmarks that print figures.
 //!
-//! Figures are printed as a table with one row per measurement:
-//! `name  value  unit  (detail)`; the benchmark script of `bench/` reads the
-//! same format.
+//! Every benchmark prints a human-readable table, or with `--json` (always,
+//! for `compare`) JSON Lines in the format of `bench/` (see
+//! `bench/README.md`): a row per workload with the per-node overhead
+//! (median, p99, nearest rank), runs/s and peak RSS, plus figures of its
+//! own; `bench/table.py` reads any of them.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,13 +16,14 @@ use weft_engine::{Backends, Engine, EngineConfig, Inbound, LoadedGraph, RunStatu
 use weft_runtime::capabilities::db::InMemoryDb;
 use weft_runtime::capabilities::llm::Unavailable;
 
+use crate::bench_compare::{Line, Workload, micros, nearest_rank, percentiles, round};
 use crate::{Common, setup};
 
 /// Benchmarks.
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
-    /// Runs a 5-node graph (fan-out and join) of no-op plugins and prints the
-    /// host overhead per node invocation and frames per second.
+    /// Runs the 5-node graph (a → b, c, d → e) of no-op plugins and prints
+    /// the host overhead per node invocation and frames per second.
     Frames {
         /// Measured runs (after a warm-up of a tenth as many).
         #[arg(long, default_value_t = 2000)]
@@ -37,6 +40,9 @@ pub enum BenchCommand {
         /// in-memory figures.
         #[arg(long)]
         durable: bool,
+        /// Print JSON Lines in `bench/`'s format instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Loads the local model and prints its load time, prompt and
     /// generation speed (free and JSON-Schema-constrained) and the gain of
@@ -52,25 +58,11 @@ pub enum BenchCommand {
     Plugins(crate::bench_plugins::PluginBenchArgs),
 }
 
-/// The benchmark graph: `a -> (b, c) -> d -> e`, every node a relay that
-/// forwards one small message. 4 frames and 5 invocations per run.
-const GRAPH: &str = r#"
-name: bench-frames
-entry: a
-nodes:
-  a: { plugin: guest-relay, config: { send: [{ to: b }, { to: c }] } }
-  b: { plugin: guest-relay, config: { send: [{ to: d }] } }
-  c: { plugin: guest-relay, config: { send: [{ to: d }] } }
-  d: { plugin: guest-relay, config: { send: [{ to: e }] } }
-  e: { plugin: guest-relay }
-edges:
-  - { from: a, to: [b, c] }
-  - { from: b, to: d }
-  - { from: c, to: d }
-  - { from: d, to: e }
-"#;
-const INVOCATIONS_PER_RUN: usize = 5;
-const FRAMES_PER_RUN: usize = 4;
+/// The benchmark graph: `fanout5` of the LangGraph comparison, every node
+/// `guest-relay`, which forwards one small message. 3 frames and 5
+/// invocations per run.
+const WORKLOAD: Workload = Workload::Fanout5;
+const FRAMES_PER_RUN: usize = 3;
 
 pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
@@ -79,7 +71,8 @@ pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
             concurrency,
             guests,
             durable,
-        } => frames(common, runs, concurrency, &guests, durable).await,
+            json,
+        } => frames(common, runs, concurrency, &guests, durable, json).await,
         BenchCommand::Llm(args) => crate::bench_llm::run(common, args).await,
         BenchCommand::Compare(args) => crate::bench_compare::run(common, args).await,
         BenchCommand::Plugins(args) => crate::bench_plugins::run(args).await,
@@ -92,11 +85,13 @@ async fn frames(
     concurrency: usize,
     guests: &std::path::Path,
     durable: bool,
+    json: bool,
 ) -> Result<ExitCode> {
     if runs == 0 || concurrency == 0 {
         bail!("--runs and --concurrency must be at least 1");
     }
-    let runtime = setup::runtime(common)?;
+    let config = setup::config(common)?;
+    let runtime = setup::runtime(common, &config.runtime)?;
     // Only the no-op node: the plugin folder is not needed.
     let plugins = Arc::new(weft_engine::PluginSet::new());
     plugins
@@ -115,7 +110,7 @@ async fn frames(
     );
     let graph = Arc::new(
         LoadedGraph::from_yaml(
-            GRAPH,
+            &WORKLOAD.graph("guest-relay", false),
             &common.plugins.join("bench-frames.yaml"),
             &plugins,
             &runtime,
@@ -127,11 +122,15 @@ async fn frames(
     );
     let memory = measure(&engine, &graph, runs, concurrency).await?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "weft bench frames: 5-node graph (fan-out + join), no-op WASM plugins, fresh instance per invocation, {runs} runs, {cores} cores"
-    );
-    println!("{:<44} {:>12} {:>12}", "metric", "median", "p99");
-    memory.print("", concurrency);
+    if json {
+        memory.print_json(false, concurrency, None)?;
+    } else {
+        println!(
+            "weft bench frames: 5-node graph (a → b, c, d → e), no-op WASM plugins, fresh instance per invocation, {runs} runs, {cores} cores"
+        );
+        println!("{:<44} {:>12} {:>12}", "metric", "median", "p99");
+        memory.print("", concurrency);
+    }
     if !durable {
         return Ok(ExitCode::SUCCESS);
     }
@@ -149,7 +148,6 @@ async fn frames(
     };
     remove(&path);
     // The config's store settings (sync, size cap), on a fresh file.
-    let config = setup::config(common)?;
     let sync = config.store.sync;
     let store = Arc::new(
         weft_store::SqliteStore::open(&path, setup::store_options(&config))
@@ -170,6 +168,11 @@ async fn frames(
     drop(store);
     remove(&path);
     let durable = result?;
+    commits.sort_unstable();
+    if json {
+        durable.print_json(true, concurrency, Some(&commits))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!();
     println!(
         "durable: every frame committed to SQLite (WAL, synchronous={}, group commit), same workload",
@@ -179,7 +182,7 @@ async fn frames(
         }
     );
     durable.print("durable ", concurrency);
-    row("durable commit latency per frame (µs)", &mut commits);
+    row("durable commit latency per frame (µs)", &commits);
     println!(
         "{:<44} {:>12.2}   (durable / in-memory, one run at a time)",
         "ratio frames/s",
@@ -199,10 +202,13 @@ async fn frames(
     Ok(ExitCode::SUCCESS)
 }
 
-/// What one pass over the workload measured.
+/// What one pass over the workload measured; every sample list is sorted.
 struct Figures {
     runs: usize,
+    /// Per-node overhead of each run of the latency pass (one at a time).
     per_node: Vec<Duration>,
+    /// The same, of each run of the throughput pass (all threads at once).
+    per_node_parallel: Vec<Duration>,
     invoke: Vec<Duration>,
     instantiate: Vec<Duration>,
     latency_wall: Duration,
@@ -229,16 +235,13 @@ impl Figures {
     }
 
     fn print(&self, prefix: &str, concurrency: usize) {
-        let mut per_node = self.per_node.clone();
-        let mut invoke = self.invoke.clone();
-        let mut instantiate = self.instantiate.clone();
         row(
             &format!("{prefix}host overhead per node invocation (µs)"),
-            &mut per_node,
+            &self.per_node,
         );
         if prefix.is_empty() {
-            row("  of which invoke: instantiate+call (µs)", &mut invoke);
-            row("  of which instantiate (µs)", &mut instantiate);
+            row("  of which invoke: instantiate+call (µs)", &self.invoke);
+            row("  of which instantiate (µs)", &self.instantiate);
         }
         println!(
             "{:<44} {:>12.0}   (one run at a time)",
@@ -258,8 +261,47 @@ impl Figures {
         println!(
             "{:<44} {:>12.0}   ({concurrency} runs in flight)",
             format!("{prefix}node invocations/s"),
-            (self.runs * INVOCATIONS_PER_RUN) as f64 / self.throughput_wall.as_secs_f64()
+            (self.runs * WORKLOAD.nodes()) as f64 / self.throughput_wall.as_secs_f64()
         );
+    }
+
+    /// Two rows in `bench/`'s format: the latency pass (1 thread) and the
+    /// throughput pass (`concurrency` threads), with frames/s, the invoke
+    /// and instantiate times and, when durable, the commit latency.
+    fn print_json(
+        &self,
+        durable: bool,
+        concurrency: usize,
+        commits: Option<&[Duration]>,
+    ) -> Result<()> {
+        let passes = [
+            (1, &self.per_node, self.latency_wall, self.serial_fps()),
+            (
+                concurrency,
+                &self.per_node_parallel,
+                self.throughput_wall,
+                self.parallel_fps(),
+            ),
+        ];
+        for (threads, per_node, wall, fps) in passes {
+            let mut line = Line {
+                workload: WORKLOAD,
+                llm_ms: 0,
+                threads,
+                durable,
+            }
+            .json(per_node.clone(), wall.as_secs_f64())?;
+            line.insert("frames_per_s".into(), round(fps, 0).into());
+            if threads == 1 {
+                line.insert("invoke_us".into(), percentiles(&self.invoke));
+                line.insert("instantiate_us".into(), percentiles(&self.instantiate));
+            }
+            if let Some(commits) = commits {
+                line.insert("commit_us".into(), percentiles(commits));
+            }
+            println!("{}", serde_json::Value::Object(line));
+        }
+        Ok(())
     }
 }
 
@@ -272,6 +314,15 @@ async fn measure(
     concurrency: usize,
 ) -> Result<Figures> {
     let inbound = || Inbound::to("a", "relay", &serde_json::json!({ "n": 0 }));
+    let nodes = WORKLOAD.nodes();
+    let checked = move |trace: &weft_engine::FrameTrace| {
+        anyhow::ensure!(
+            trace.status == RunStatus::Completed && trace.records.len() == nodes,
+            "a benchmark run went wrong:\n{}",
+            trace.render()
+        );
+        Ok(())
+    };
 
     // Warm-up: caches, pools, allocator.
     let warmup_runs = (runs / 10).max(10);
@@ -283,17 +334,15 @@ async fn measure(
     // Latency pass: one run at a time.
     let thread = engine.open_thread(None, graph);
     let mut per_node = Vec::with_capacity(runs);
-    let mut invoke = Vec::with_capacity(runs * INVOCATIONS_PER_RUN);
-    let mut instantiate = Vec::with_capacity(runs * INVOCATIONS_PER_RUN);
+    let mut invoke = Vec::with_capacity(runs * nodes);
+    let mut instantiate = Vec::with_capacity(runs * nodes);
     let started = Instant::now();
     for _ in 0..runs {
         let t = Instant::now();
         let trace = engine.start_run(&thread, inbound()).await?.finish().await?;
         let wall = t.elapsed();
-        if trace.status != RunStatus::Completed || trace.records.len() != INVOCATIONS_PER_RUN {
-            bail!("benchmark run went wrong:\n{}", trace.render());
-        }
-        per_node.push(wall / INVOCATIONS_PER_RUN as u32);
+        checked(&trace)?;
+        per_node.push(wall / nodes as u32);
         for r in &trace.records {
             invoke.push(Duration::from_micros(r.duration_us));
             instantiate.push(Duration::from_micros(r.instantiate_us));
@@ -309,24 +358,33 @@ async fn measure(
         let thread = engine.open_thread(None, graph);
         let share = runs / concurrency + usize::from(t < runs % concurrency);
         tasks.spawn(async move {
+            let mut per_node = Vec::with_capacity(share);
             for _ in 0..share {
+                let t = Instant::now();
                 let trace = engine.start_run(&thread, inbound()).await?.finish().await?;
-                anyhow::ensure!(
-                    trace.status == RunStatus::Completed,
-                    "run failed: {}",
-                    trace.status.as_str()
-                );
+                checked(&trace)?;
+                per_node.push(t.elapsed() / nodes as u32);
             }
-            Ok::<_, anyhow::Error>(())
+            Ok::<_, anyhow::Error>(per_node)
         });
     }
+    let mut per_node_parallel = Vec::with_capacity(runs);
     while let Some(done) = tasks.join_next().await {
-        done??;
+        per_node_parallel.extend(done??);
     }
     let throughput_wall = started.elapsed();
+    for samples in [
+        &mut per_node,
+        &mut per_node_parallel,
+        &mut invoke,
+        &mut instantiate,
+    ] {
+        samples.sort_unstable();
+    }
     Ok(Figures {
         runs,
         per_node,
+        per_node_parallel,
         invoke,
         instantiate,
         latency_wall,
@@ -335,11 +393,11 @@ async fn measure(
     })
 }
 
-fn row(name: &str, samples: &mut [Duration]) {
-    samples.sort_unstable();
-    let at = |q: f64| {
-        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
-        samples[i].as_secs_f64() * 1e6
-    };
-    println!("{name:<44} {:>12.1} {:>12.1}", at(0.5), at(0.99));
+/// A table row: median and p99 (nearest rank) of ascending samples, in µs.
+fn row(name: &str, sorted: &[Duration]) {
+    println!(
+        "{name:<44} {:>12.1} {:>12.1}",
+        micros(nearest_rank(sorted, 50.0)),
+        micros(nearest_rank(sorted, 99.0))
+    );
 }

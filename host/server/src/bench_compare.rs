@@ -16,12 +16,14 @@
 //! Each row runs in a fresh process (this command re-invoked with `--row`),
 //! so its peak RSS is its own. A thread is a closed loop: it starts its
 //! next run as soon as its last one ends, until the time budget is spent.
-//! Per-node overhead of a run = (the run's wall time − the LLM time on its
-//! critical path) ÷ nodes invoked; percentiles are nearest-rank.
+//! Per-node overhead of a run = (the run's wall time − the model time on its
+//! critical path, as the simulated model measured its waits) ÷ nodes
+//! invoked; percentiles are nearest-rank.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -76,34 +78,38 @@ struct Row {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Workload {
+pub(crate) enum Workload {
     Chain3,
     Fanout5,
 }
 
 impl Workload {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Workload::Chain3 => "chain3",
             Workload::Fanout5 => "fanout5",
         }
     }
 
-    fn nodes(self) -> usize {
+    pub(crate) fn nodes(self) -> usize {
         match self {
             Workload::Chain3 => 3,
             Workload::Fanout5 => 5,
         }
     }
 
-    /// Model calls on the critical path: every node of the chain; a, one
-    /// branch and e of the fan-out.
-    fn critical_calls(self) -> u32 {
-        3
+    /// The graph's steps in order, each the nodes that run in parallel in
+    /// it: a run's model time on its critical path is the sum over the
+    /// steps of the longest wait in each.
+    fn steps(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Workload::Chain3 => &[&["a"], &["b"], &["c"]],
+            Workload::Fanout5 => &[&["a"], &["b", "c", "d"], &["e"]],
+        }
     }
 
     /// The graph, with `plugin` for every node.
-    fn graph(self, plugin: &str, llm: bool) -> String {
+    pub(crate) fn graph(self, plugin: &str, llm: bool) -> String {
         let grants = if llm { "grants: [llm], " } else { "" };
         let node = |name: &str, peers: &[&str]| {
             let send = if llm {
@@ -244,11 +250,34 @@ fn run_all(common: &Common, args: &CompareArgs, names: &[String]) -> Result<Exit
 }
 
 /// A model that answers `ok` after a fixed delay (an async sleep, as a
-/// remote provider's latency is) and counts the calls it is inside. It
-/// keeps nothing per call, so it adds nothing to the memory measured.
+/// remote provider's latency is) and counts the calls it is inside. When
+/// `measure` is set it keeps how long each call really waited, by thread
+/// and node, so that a run's model time is what its calls took, not the
+/// nominal delay (the timer rounds a 1 ms sleep up); `bench/`'s LangGraph
+/// side measures its sleeps the same way. Without it, it keeps nothing per
+/// call, so it adds nothing to the memory measured.
 struct SimulatedLlm {
     delay: Duration,
     in_flight: AtomicUsize,
+    measure: bool,
+    waits: Mutex<HashMap<(String, String), Duration>>,
+}
+
+impl SimulatedLlm {
+    /// The model time on the critical path of the run that just ended on
+    /// `thread`, forgetting its waits.
+    fn critical_wait(&self, thread: &str, steps: &[&[&str]]) -> Duration {
+        let mut waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        steps
+            .iter()
+            .map(|step| {
+                step.iter()
+                    .filter_map(|node| waits.remove(&(thread.to_owned(), (*node).to_owned())))
+                    .max()
+                    .unwrap_or_default()
+            })
+            .sum()
+    }
 }
 
 impl LlmBackend for SimulatedLlm {
@@ -259,8 +288,14 @@ impl LlmBackend for SimulatedLlm {
     ) -> BoxFuture<'a, Result<Completion, CapabilityError>> {
         Box::pin(async move {
             self.in_flight.fetch_add(1, Ordering::SeqCst);
+            let started = Instant::now();
             if !self.delay.is_zero() {
                 tokio::time::sleep(self.delay).await;
+            }
+            if self.measure {
+                let key = (call.ctx.thread.clone(), call.ctx.node.clone());
+                let mut waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+                waits.insert(key, started.elapsed());
             }
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             Ok(Completion {
@@ -281,9 +316,11 @@ async fn engine(
     common: &Common,
     args: &CompareArgs,
     delay: Duration,
+    measure_waits: bool,
     durable: Option<&std::path::Path>,
 ) -> Result<(Arc<Engine>, Arc<weft_runtime::Runtime>, Arc<SimulatedLlm>)> {
-    let runtime = setup::runtime(common)?;
+    let config = setup::config(common)?;
+    let runtime = setup::runtime(common, &config.runtime)?;
     let plugins = Arc::new(weft_engine::PluginSet::new());
     for guest in ["guest-relay", "guest-llm"] {
         plugins
@@ -294,6 +331,8 @@ async fn engine(
     let llm = Arc::new(SimulatedLlm {
         delay,
         in_flight: AtomicUsize::new(0),
+        measure: measure_waits,
+        waits: Mutex::default(),
     });
     let backends = Backends {
         llm: llm.clone(),
@@ -302,7 +341,6 @@ async fn engine(
     let engine = match durable {
         None => Engine::new(runtime.clone(), plugins, backends, EngineConfig::default()),
         Some(path) => {
-            let config = setup::config(common)?;
             let store = Arc::new(
                 weft_store::SqliteStore::open(path, setup::store_options(&config))
                     .with_context(|| format!("opening {}", path.display()))?,
@@ -326,16 +364,17 @@ async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<Ex
     // A fresh store folder for a durable row, removed afterwards.
     let store_dir = row.durable.then(|| fresh_store_dir(common)).transpose()?;
     let store_path = store_dir.as_ref().map(|dir| dir.join("bench.db"));
-    let (engine, runtime, _) = engine(
+    let (engine, runtime, llm) = engine(
         common,
         args,
         Duration::from_millis(row.llm_ms),
+        true,
         store_path.as_deref(),
     )
     .await?;
-    let llm = row.llm_ms > 0;
-    let plugin = if llm { "guest-llm" } else { "guest-relay" };
-    let yaml = row.workload.graph(plugin, llm);
+    let with_llm = row.llm_ms > 0;
+    let plugin = if with_llm { "guest-llm" } else { "guest-relay" };
+    let yaml = row.workload.graph(plugin, with_llm);
     let graph = Arc::new(
         LoadedGraph::from_yaml(
             &yaml,
@@ -355,6 +394,7 @@ async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<Ex
     let thread = engine.open_thread(None, &graph);
     for _ in 0..args.warmup {
         let trace = engine.start_run(&thread, inbound()).await?.finish().await?;
+        llm.critical_wait(&thread, row.workload.steps());
         ensure!(
             trace.status == RunStatus::Completed && trace.records.len() == nodes,
             "a benchmark run went wrong:\n{}",
@@ -364,12 +404,12 @@ async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<Ex
 
     let budget = Duration::from_secs_f64(seconds);
     let per_thread_cap = args.max_runs.div_ceil(row.threads).max(1);
-    let critical = Duration::from_millis(row.llm_ms) * row.workload.critical_calls();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..row.threads {
         let engine = engine.clone();
         let graph = graph.clone();
+        let llm = llm.clone();
         tasks.spawn(async move {
             let thread = engine.open_thread(None, &graph);
             let mut overheads = Vec::new();
@@ -382,6 +422,7 @@ async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<Ex
                     "a benchmark run went wrong:\n{}",
                     trace.render()
                 );
+                let critical = llm.critical_wait(&thread, row.workload.steps());
                 overheads.push(wall.saturating_sub(critical) / nodes as u32);
             }
             Ok::<_, anyhow::Error>(overheads)
@@ -397,33 +438,68 @@ async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<Ex
     if let Some(dir) = store_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
-    overheads.sort_unstable();
-    let line = json!({
-        "system": "weft",
-        "version": env!("CARGO_PKG_VERSION"),
-        "workload": row.workload.name(),
-        "nodes": nodes,
-        "llm_ms": row.llm_ms,
-        "threads": row.threads,
-        "durable": row.durable,
-        "runs": overheads.len(),
-        "seconds": round(elapsed, 3),
-        "node_overhead_us": {
-            "median": round(micros(nearest_rank(&overheads, 50.0)), 1),
-            "p99": round(micros(nearest_rank(&overheads, 99.0)), 1),
-        },
-        "runs_per_s": round(overheads.len() as f64 / elapsed, 1),
-        "peak_rss_mb": round(peak_rss_mib()?, 1),
-    });
-    println!("{line}");
+    let line = Line {
+        workload: row.workload,
+        llm_ms: row.llm_ms,
+        threads: row.threads,
+        durable: row.durable,
+    }
+    .json(overheads, elapsed)?;
+    println!("{}", serde_json::Value::Object(line));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a benchmark row of `bench/`'s JSON Lines format measured.
+pub(crate) struct Line {
+    pub workload: Workload,
+    pub llm_ms: u64,
+    pub threads: usize,
+    pub durable: bool,
+}
+
+impl Line {
+    /// The row, from each run's per-node overhead and the measured time.
+    pub(crate) fn json(
+        &self,
+        mut overheads: Vec<Duration>,
+        seconds: f64,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        overheads.sort_unstable();
+        let line = json!({
+            "system": "weft",
+            "version": env!("CARGO_PKG_VERSION"),
+            "workload": self.workload.name(),
+            "nodes": self.workload.nodes(),
+            "llm_ms": self.llm_ms,
+            "threads": self.threads,
+            "durable": self.durable,
+            "runs": overheads.len(),
+            "seconds": round(seconds, 3),
+            "node_overhead_us": percentiles(&overheads),
+            "runs_per_s": round(overheads.len() as f64 / seconds, 1),
+            "peak_rss_mb": round(peak_rss_mib()?, 1),
+        });
+        let serde_json::Value::Object(map) = line else {
+            unreachable!("a JSON object literal")
+        };
+        Ok(map)
+    }
+}
+
+/// `{"median": µs, "p99": µs}` of ascending samples, nearest-rank.
+pub(crate) fn percentiles(sorted: &[Duration]) -> serde_json::Value {
+    json!({
+        "median": round(micros(nearest_rank(sorted, 50.0)), 1),
+        "p99": round(micros(nearest_rank(sorted, 99.0)), 1),
+    })
 }
 
 /// `args.waiting` threads, each in a run whose node waits on a model call
 /// that takes minutes: the resident memory they take.
 async fn waiting_threads(common: &Common, args: &CompareArgs) -> Result<ExitCode> {
     ensure!(args.waiting > 0, "--waiting must be at least 1");
-    let (engine, runtime, llm) = engine(common, args, Duration::from_secs(3600), None).await?;
+    let (engine, runtime, llm) =
+        engine(common, args, Duration::from_secs(3600), false, None).await?;
     let yaml = "name: bench-waiting\nentry: a\nnodes:\n  a: { plugin: guest-llm, grants: [llm] }\n";
     let graph = Arc::new(
         LoadedGraph::from_yaml(
@@ -443,12 +519,14 @@ async fn waiting_threads(common: &Common, args: &CompareArgs) -> Result<ExitCode
             .await?;
         threads.push(thread);
     }
-    // Wait until every run is inside its model call.
+    // Wait until every run is inside its model call, or queued for an
+    // instance slot when the runtime has fewer slots than threads.
     let deadline = Instant::now() + Duration::from_secs(600);
-    let waiting = loop {
+    let (waiting, queued) = loop {
         let waiting = llm.in_flight.load(Ordering::SeqCst);
-        if waiting >= args.waiting || Instant::now() > deadline {
-            break waiting;
+        let queued = runtime.ticks_queued();
+        if waiting + queued >= args.waiting || Instant::now() > deadline {
+            break (waiting, queued);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -456,9 +534,11 @@ async fn waiting_threads(common: &Common, args: &CompareArgs) -> Result<ExitCode
     let per_thread_kib = (after - before) * 1024.0 / args.waiting as f64;
     let line = json!({
         "system": "weft",
+        "version": env!("CARGO_PKG_VERSION"),
         "workload": WAITING_ROW,
         "threads": args.waiting,
         "waiting": waiting,
+        "queued_for_a_slot": queued,
         "rss_mb": round(after, 1),
         "rss_before_mb": round(before, 1),
         "per_thread_kib": round(per_thread_kib, 1),
@@ -493,7 +573,7 @@ pub(crate) fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn round(value: f64, digits: i32) -> f64 {
+pub(crate) fn round(value: f64, digits: i32) -> f64 {
     let scale = 10f64.powi(digits);
     (value * scale).round() / scale
 }

@@ -23,6 +23,9 @@ pub struct LlmBenchArgs {
     /// Inference threads.
     #[arg(long, default_value_t = 1)]
     threads: u32,
+    /// Print a JSON line in `bench/`'s format instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[cfg(not(feature = "local"))]
@@ -116,6 +119,28 @@ pub async fn run(common: &Common, args: LlmBenchArgs) -> Result<ExitCode> {
     let (gn, gd) = sum(&free, |t| (t.generated, t.generation));
     let (cn, cd) = sum(&constrained, |t| (t.generated, t.generation));
     let (_, hit) = sum(&cached, |t| (t.prompt_evaluated, t.prompt));
+    let per_run_ms = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(args.runs);
+    if args.json {
+        use crate::bench_compare::round;
+        let line = serde_json::json!({
+            "system": "weft",
+            "version": env!("CARGO_PKG_VERSION"),
+            "workload": "local_llm",
+            "model": info.model,
+            "params_m": round(info.params as f64 / 1e6, 0),
+            "threads": info.threads,
+            "runs": args.runs,
+            "load_ms": round(info.load_time.as_secs_f64() * 1e3, 1),
+            "prompt_tokens": prompt_tokens,
+            "prompt_tok_s": round(rate(pn, pd), 1),
+            "generation_tok_s": round(rate(gn, gd), 1),
+            "schema_generation_tok_s": round(rate(cn, cd), 1),
+            "prompt_ms": round(per_run_ms(pd), 1),
+            "cached_prompt_ms": round(per_run_ms(hit), 1),
+        });
+        println!("{line}");
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "local model {} ({:.0} M parameters, {:.1} MiB), {} thread(s), context {}",
         info.model,
@@ -148,8 +173,8 @@ pub async fn run(common: &Common, args: LlmBenchArgs) -> Result<ExitCode> {
     println!(
         "{:<44} {:>9.1} ms  (vs {:.1} ms cold)",
         "same prompt again (prefix cache)",
-        hit.as_secs_f64() * 1e3 / f64::from(args.runs),
-        pd.as_secs_f64() * 1e3 / f64::from(args.runs)
+        per_run_ms(hit),
+        per_run_ms(pd)
     );
     Ok(ExitCode::SUCCESS)
 }

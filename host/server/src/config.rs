@@ -22,6 +22,8 @@
 //!   sync: full                       # full (survives power loss) | normal (survives a crash)
 //!   max_size_mb: 10240               # commits beyond this fail with store_full
 //!   retention: { max_age: 30d, every: 1h }   # prune finished threads in the background
+//! runtime:
+//!   instances: 10000                 # plugin instances live at once; more ticks wait for a slot
 //! ```
 //!
 //! Every key is checked: an unknown key, a route to a provider that is not
@@ -56,6 +58,27 @@ pub struct Config {
     /// The operators' API of `weft serve`.
     #[serde(default)]
     pub api: ApiSection,
+    /// The WebAssembly runtime.
+    #[serde(default)]
+    pub runtime: RuntimeSection,
+}
+
+/// `runtime:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSection {
+    /// Plugin instances live at once: ticks running, and ticks waiting on
+    /// a host call (a model answer). A tick beyond this waits for a slot.
+    /// Each slot reserves address space, not memory.
+    pub instances: u32,
+}
+
+impl Default for RuntimeSection {
+    fn default() -> Self {
+        Self {
+            instances: weft_runtime::PoolConfig::default().instances,
+        }
+    }
 }
 
 /// `api:`.

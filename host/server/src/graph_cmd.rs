@@ -22,7 +22,7 @@ pub enum GraphCommand {
 
 pub async fn run(common: &Common, cmd: GraphCommand) -> Result<ExitCode> {
     let GraphCommand::Validate { file } = cmd;
-    let runtime = setup::runtime(common)?;
+    let runtime = setup::runtime(common, &setup::config(common)?.runtime)?;
     let plugins = setup::plugins(common, &runtime).await?;
     match LoadedGraph::load_file(&file, &plugins, &runtime).await {
         Ok(loaded) => {

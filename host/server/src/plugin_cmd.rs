@@ -135,7 +135,7 @@ async fn build_and_load(
     args: BuildArgs,
 ) -> Result<(std::sync::Arc<weft_runtime::Runtime>, weft_runtime::Plugin)> {
     let path = tokio::task::spawn_blocking(move || build(&args)).await??;
-    let runtime = setup::runtime(common)?;
+    let runtime = setup::runtime(common, &Default::default())?;
     let plugin = runtime.load_file(&path).await.with_context(|| {
         format!(
             "the build produced {}, but it does not load",
@@ -173,7 +173,7 @@ pub async fn run(common: &Common, cmd: PluginCommand) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    let runtime = setup::runtime(common)?;
+    let runtime = setup::runtime(common, &Default::default())?;
     let report = runtime.inspect(&file).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

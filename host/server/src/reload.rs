@@ -94,6 +94,7 @@ impl Reloader {
             ("prices", prices, true),
             ("store", old.store != new.store, false),
             ("api", old.api != new.api, false),
+            ("runtime", old.runtime != new.runtime, false),
         ] {
             match (changed, live) {
                 (false, _) => report.unchanged.push(name.into()),

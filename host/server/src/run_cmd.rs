@@ -69,7 +69,7 @@ pub async fn engine_with(
     backends: &BackendArgs,
     config: &Config,
 ) -> Result<Arc<Engine>> {
-    let runtime = setup::runtime(common)?;
+    let runtime = setup::runtime(common, &config.runtime)?;
     let plugins = setup::plugins(common, &runtime).await?;
     let llm = setup::llm(common, backends.script.as_deref(), config)?;
     let db = setup::database(common, backends.db.as_deref())?;

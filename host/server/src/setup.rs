@@ -27,7 +27,11 @@ pub fn init_tracing(filter: &str, json: bool) {
 }
 
 /// The runtime, with compiled components cached in the data folder.
-pub fn runtime(common: &Common) -> Result<Arc<Runtime>> {
+pub fn runtime(common: &Common, section: &crate::config::RuntimeSection) -> Result<Arc<Runtime>> {
+    if section.instances == 0 {
+        bail!("runtime.instances must be at least 1");
+    }
+    let defaults = RuntimeConfig::default();
     let config = RuntimeConfig {
         cache_dir: Some(
             common
@@ -35,7 +39,11 @@ pub fn runtime(common: &Common) -> Result<Arc<Runtime>> {
                 .clone()
                 .unwrap_or_else(|| common.data_dir.join("cache")),
         ),
-        ..RuntimeConfig::default()
+        pool: defaults.pool.map(|pool| weft_runtime::PoolConfig {
+            instances: section.instances,
+            ..pool
+        }),
+        ..defaults
     };
     Ok(Arc::new(
         Runtime::new(config).context("starting the WebAssembly runtime")?,

@@ -129,9 +129,9 @@ async fn offline_engine(common: &Common, read_only: bool) -> Result<Arc<Engine>>
     if common.ephemeral {
         bail!("this command reads the store: drop --ephemeral");
     }
-    let runtime = setup::runtime(common)?;
-    let plugins = setup::plugins(common, &runtime).await?;
     let config = setup::config(common)?;
+    let runtime = setup::runtime(common, &config.runtime)?;
+    let plugins = setup::plugins(common, &runtime).await?;
     let store = if read_only {
         setup::read_store(common, &config)?
     } else {

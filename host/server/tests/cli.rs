@@ -165,6 +165,55 @@ fn bench_frames_prints_its_figures() {
     for row in ["host overhead per node invocation", "frames/s", "runs/s"] {
         assert!(stdout.contains(row), "{row} missing:\n{stdout}");
     }
+
+    // The same figures in bench/'s JSON Lines format, durable too: a row
+    // for the latency pass (1 thread) and one for the throughput pass.
+    let guests = root().join("artifacts/guests");
+    let out = weft(
+        &data,
+        &[
+            "bench",
+            "frames",
+            "--runs",
+            "20",
+            "--concurrency",
+            "4",
+            "--durable",
+            "--json",
+            "--guests",
+            guests.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let shape: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["workload"].clone(),
+                r["threads"].clone(),
+                r["durable"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [(1, false), (4, false), (1, true), (4, true)]
+            .map(|(t, d)| ("fanout5".into(), t.into(), d.into()))
+            .to_vec(),
+        "{rows:?}"
+    );
+    for row in &rows {
+        assert_eq!(row["runs"], 20, "{row}");
+        assert!(row["node_overhead_us"]["median"].as_f64().unwrap() > 0.0);
+        assert!(row["frames_per_s"].as_f64().unwrap() > 0.0, "{row}");
+    }
+    assert!(rows[0]["instantiate_us"]["p99"].as_f64().unwrap() > 0.0);
+    assert!(rows[2]["commit_us"]["median"].as_f64().unwrap() > 0.0);
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 /// A minimal OpenAI-compatible server on a free loopback port: schema
@@ -395,8 +444,12 @@ fn bench_compare_prints_rows_in_the_shared_format_and_measures_waiting_threads()
 
     let waiting = row("waiting_threads", &["--waiting", "200"]);
     assert_eq!(
-        (&waiting["threads"], &waiting["waiting"]),
-        (&200.into(), &200.into()),
+        (
+            &waiting["threads"],
+            &waiting["waiting"],
+            &waiting["queued_for_a_slot"]
+        ),
+        (&200.into(), &200.into(), &0.into()),
         "{waiting}"
     );
     assert!(waiting["rss_mb"].as_f64().unwrap() >= waiting["rss_before_mb"].as_f64().unwrap());

@@ -364,6 +364,19 @@ fn configure(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
         },
     )?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // Every job of a batch runs in a savepoint, whose statement journal
+    // would otherwise be a temporary file written for every page a job
+    // touches (profiled: 15% of the writer's time with 100 runs at once).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // 64 MiB of page cache instead of 2 MiB: the tables' and indexes' hot
+    // pages stay cached between batches.
+    conn.pragma_update(None, "cache_size", -65536)?;
+    // Checkpoint every 8,000 WAL pages (32 MiB) instead of 1,000: the hot
+    // pages (index and table tails), rewritten by every commit, are copied
+    // into the database file once per checkpoint, so fewer checkpoints
+    // copy fewer pages (profiled: checkpoints took a fifth of the writer's
+    // time with 100 runs at once).
+    conn.pragma_update(None, "wal_autocheckpoint", 8000)?;
     Ok(())
 }
 
@@ -509,21 +522,25 @@ fn commit_batch(
     batch: &mut [Box<dyn Job>],
     faults: &sql::Faults,
 ) -> StoreResult<()> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql::error)?;
-    for job in batch.iter_mut() {
-        let step = conn
-            .execute_batch("SAVEPOINT job")
+    // Cached statements: these run for every job.
+    let run = |sql: &str| -> StoreResult<()> {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map(drop)
             .map_err(sql::error)
-            .and_then(|()| match job.apply(conn, faults) {
-                Ok(()) => conn.execute_batch("RELEASE job").map_err(sql::error),
-                // Some errors (a full disk, I/O) make SQLite roll the whole
-                // transaction back: then every job of the batch fails, with
-                // this job's error.
-                Err(e) if conn.is_autocommit() => Err(e),
-                Err(_) => conn
-                    .execute_batch("ROLLBACK TO job; RELEASE job")
-                    .map_err(sql::error),
-            });
+    };
+    run("BEGIN IMMEDIATE")?;
+    for job in batch.iter_mut() {
+        let step = run("SAVEPOINT job").and_then(|()| match job.apply(conn, faults) {
+            Ok(()) => run("RELEASE job"),
+            // Some errors (a full disk, I/O) make SQLite roll the whole
+            // transaction back: then every job of the batch fails, with
+            // this job's error.
+            Err(e) if conn.is_autocommit() => Err(e),
+            Err(_) => conn
+                .execute_batch("ROLLBACK TO job; RELEASE job")
+                .map_err(sql::error),
+        });
         if let Err(e) = step {
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");

@@ -192,6 +192,10 @@ impl Bus {
         body: EventBody,
     ) {
         let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        // Nobody to receive it: skip building it (three allocations).
+        if !self.has_subscribers() {
+            return;
+        }
         let _ = self.inner.tx.send(Arc::new(Event {
             seq,
             thread: thread.to_owned(),

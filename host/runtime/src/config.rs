@@ -41,8 +41,10 @@ pub struct PoolConfig {
     /// on a host call (a model answer) with their instance. A tick beyond
     /// this waits for a slot. Each slot reserves address space (about 8 GiB
     /// of it for its two linear memories, with their guard regions), not
-    /// memory: 10,000 slots reserve about 80 TiB of the 128 TiB a process
-    /// has on x86-64 Linux, which is about as many as fit.
+    /// memory: a process has 128 TiB of it on x86-64 Linux, so all the
+    /// runtimes of a process together fit about 10,000 slots. The default,
+    /// 1,000, leaves room for several runtimes in one process (tests);
+    /// `weft` runs one and sets 10,000 (`runtime.instances`).
     pub instances: u32,
     /// Core instances per component.
     pub core_instances_per_component: u32,
@@ -67,7 +69,7 @@ pub struct PoolConfig {
 impl Default for PoolConfig {
     fn default() -> Self {
         Self {
-            instances: 10_000,
+            instances: 1000,
             core_instances_per_component: 32,
             memories_per_component: 4,
             tables_per_component: 8,

@@ -249,6 +249,69 @@ fn run_all(common: &Common, args: &CompareArgs, names: &[String]) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// Wakes waiters at their deadlines, to within the OS's sleep precision
+/// (tens of µs), from a thread of its own. tokio's timer rounds every sleep
+/// up to its next whole millisecond, so a 1 ms sleep takes about 2 ms;
+/// asyncio's takes about 1.1 ms. With this timer both systems' simulated
+/// model calls take about as long, and runs/s compares the systems, not
+/// their timers.
+struct PreciseTimer {
+    requests: std::sync::mpsc::Sender<(Instant, tokio::sync::oneshot::Sender<()>)>,
+}
+
+impl PreciseTimer {
+    fn start() -> Result<Self> {
+        let (requests, incoming) =
+            std::sync::mpsc::channel::<(Instant, tokio::sync::oneshot::Sender<()>)>();
+        std::thread::Builder::new()
+            .name("bench-timer".into())
+            .spawn(move || {
+                use std::cmp::Reverse;
+                use std::sync::mpsc::RecvTimeoutError;
+                let mut due: std::collections::BinaryHeap<Reverse<(Instant, u64)>> =
+                    std::collections::BinaryHeap::new();
+                let mut next_id = 0u64;
+                let mut waiters = HashMap::new();
+                loop {
+                    let now = Instant::now();
+                    while let Some(Reverse((at, id))) = due.peek().copied() {
+                        if at > now {
+                            break;
+                        }
+                        due.pop();
+                        if let Some(waiter) = waiters.remove(&id) {
+                            let _: Result<(), ()> = tokio::sync::oneshot::Sender::send(waiter, ());
+                        }
+                    }
+                    let next = match due.peek() {
+                        Some(Reverse((at, _))) => {
+                            incoming.recv_timeout(at.saturating_duration_since(now))
+                        }
+                        None => incoming.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    };
+                    match next {
+                        Ok((at, waiter)) => {
+                            due.push(Reverse((at, next_id)));
+                            waiters.insert(next_id, waiter);
+                            next_id += 1;
+                        }
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            })
+            .context("starting the benchmark's timer thread")?;
+        Ok(Self { requests })
+    }
+
+    async fn sleep(&self, delay: Duration) {
+        let (wake, woken) = tokio::sync::oneshot::channel();
+        if self.requests.send((Instant::now() + delay, wake)).is_ok() {
+            let _ = woken.await;
+        }
+    }
+}
+
 /// A model that answers `ok` after a fixed delay (an async sleep, as a
 /// remote provider's latency is) and counts the calls it is inside. When
 /// `measure` is set it keeps how long each call really waited, by thread
@@ -258,6 +321,7 @@ fn run_all(common: &Common, args: &CompareArgs, names: &[String]) -> Result<Exit
 /// call, so it adds nothing to the memory measured.
 struct SimulatedLlm {
     delay: Duration,
+    timer: PreciseTimer,
     in_flight: AtomicUsize,
     measure: bool,
     waits: Mutex<HashMap<(String, String), Duration>>,
@@ -290,7 +354,7 @@ impl LlmBackend for SimulatedLlm {
             self.in_flight.fetch_add(1, Ordering::SeqCst);
             let started = Instant::now();
             if !self.delay.is_zero() {
-                tokio::time::sleep(self.delay).await;
+                self.timer.sleep(self.delay).await;
             }
             if self.measure {
                 let key = (call.ctx.thread.clone(), call.ctx.node.clone());
@@ -330,6 +394,7 @@ async fn engine(
     }
     let llm = Arc::new(SimulatedLlm {
         delay,
+        timer: PreciseTimer::start()?,
         in_flight: AtomicUsize::new(0),
         measure: measure_waits,
         waits: Mutex::default(),

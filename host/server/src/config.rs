@@ -69,14 +69,19 @@ pub struct Config {
 pub struct RuntimeSection {
     /// Plugin instances live at once: ticks running, and ticks waiting on
     /// a host call (a model answer). A tick beyond this waits for a slot.
-    /// Each slot reserves address space, not memory.
+    /// Each slot reserves about 8 GiB of address space, not memory (see
+    /// [`weft_runtime::PoolConfig::instances`]): 10,000 is about as many as
+    /// a process has room for.
     pub instances: u32,
 }
+
+/// The default `runtime.instances`: 10,000 runs waiting on a model at once.
+pub const DEFAULT_INSTANCES: u32 = 10_000;
 
 impl Default for RuntimeSection {
     fn default() -> Self {
         Self {
-            instances: weft_runtime::PoolConfig::default().instances,
+            instances: DEFAULT_INSTANCES,
         }
     }
 }

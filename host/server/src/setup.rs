@@ -46,7 +46,12 @@ pub fn runtime(common: &Common, section: &crate::config::RuntimeSection) -> Resu
         ..defaults
     };
     Ok(Arc::new(
-        Runtime::new(config).context("starting the WebAssembly runtime")?,
+        Runtime::new(config).with_context(|| {
+            format!(
+                "starting the WebAssembly runtime with {} instance slots (each reserves about 8 GiB of address space; lower `runtime.instances` in the config file if the system refuses)",
+                section.instances
+            )
+        })?,
     ))
 }
 

@@ -271,7 +271,7 @@ impl PreciseTimer {
                 let mut due: std::collections::BinaryHeap<Reverse<(Instant, u64)>> =
                     std::collections::BinaryHeap::new();
                 let mut next_id = 0u64;
-                let mut waiters = HashMap::new();
+                let mut waiters: HashMap<u64, tokio::sync::oneshot::Sender<()>> = HashMap::new();
                 loop {
                     let now = Instant::now();
                     while let Some(Reverse((at, id))) = due.peek().copied() {
@@ -280,7 +280,8 @@ impl PreciseTimer {
                         }
                         due.pop();
                         if let Some(waiter) = waiters.remove(&id) {
-                            let _: Result<(), ()> = tokio::sync::oneshot::Sender::send(waiter, ());
+                            // A dropped receiver no longer waits.
+                            let _ = waiter.send(());
                         }
                     }
                     let next = match due.peek() {
@@ -313,30 +314,35 @@ impl PreciseTimer {
 }
 
 /// A model that answers `ok` after a fixed delay (an async sleep, as a
-/// remote provider's latency is) and counts the calls it is inside. When
-/// `measure` is set it keeps how long each call really waited, by thread
-/// and node, so that a run's model time is what its calls took, not the
-/// nominal delay (the timer rounds a 1 ms sleep up); `bench/`'s LangGraph
-/// side measures its sleeps the same way. Without it, it keeps nothing per
-/// call, so it adds nothing to the memory measured.
+/// remote provider's latency is) and counts the calls it is inside. It
+/// keeps how long each answered call really waited, by thread and node, so
+/// that a run's model time is what its calls took, not the nominal delay;
+/// `bench/`'s LangGraph side measures its sleeps the same way. A call that
+/// is still waiting (the `waiting_threads` row) keeps nothing, so it adds
+/// nothing to the memory measured.
 struct SimulatedLlm {
     delay: Duration,
     timer: PreciseTimer,
     in_flight: AtomicUsize,
-    measure: bool,
-    waits: Mutex<HashMap<(String, String), Duration>>,
+    /// Per thread: each answered call's node and wait.
+    waits: Mutex<HashMap<String, Vec<(String, Duration)>>>,
 }
 
 impl SimulatedLlm {
     /// The model time on the critical path of the run that just ended on
     /// `thread`, forgetting its waits.
     fn critical_wait(&self, thread: &str, steps: &[&[&str]]) -> Duration {
-        let mut waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        let waits = {
+            let mut all = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+            all.remove(thread).unwrap_or_default()
+        };
         steps
             .iter()
             .map(|step| {
-                step.iter()
-                    .filter_map(|node| waits.remove(&(thread.to_owned(), (*node).to_owned())))
+                waits
+                    .iter()
+                    .filter(|(node, _)| step.contains(&node.as_str()))
+                    .map(|&(_, wait)| wait)
                     .max()
                     .unwrap_or_default()
             })
@@ -356,11 +362,13 @@ impl LlmBackend for SimulatedLlm {
             if !self.delay.is_zero() {
                 self.timer.sleep(self.delay).await;
             }
-            if self.measure {
-                let key = (call.ctx.thread.clone(), call.ctx.node.clone());
-                let mut waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
-                waits.insert(key, started.elapsed());
-            }
+            let waited = started.elapsed();
+            self.waits
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(call.ctx.thread.clone())
+                .or_default()
+                .push((call.ctx.node.clone(), waited));
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             Ok(Completion {
                 text: "ok".to_owned(),
@@ -380,7 +388,6 @@ async fn engine(
     common: &Common,
     args: &CompareArgs,
     delay: Duration,
-    measure_waits: bool,
     durable: Option<&std::path::Path>,
 ) -> Result<(Arc<Engine>, Arc<weft_runtime::Runtime>, Arc<SimulatedLlm>)> {
     let config = setup::config(common)?;
@@ -396,7 +403,6 @@ async fn engine(
         delay,
         timer: PreciseTimer::start()?,
         in_flight: AtomicUsize::new(0),
-        measure: measure_waits,
         waits: Mutex::default(),
     });
     let backends = Backends {
@@ -433,7 +439,6 @@ async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<Ex
         common,
         args,
         Duration::from_millis(row.llm_ms),
-        true,
         store_path.as_deref(),
     )
     .await?;
@@ -563,8 +568,7 @@ pub(crate) fn percentiles(sorted: &[Duration]) -> serde_json::Value {
 /// that takes minutes: the resident memory they take.
 async fn waiting_threads(common: &Common, args: &CompareArgs) -> Result<ExitCode> {
     ensure!(args.waiting > 0, "--waiting must be at least 1");
-    let (engine, runtime, llm) =
-        engine(common, args, Duration::from_secs(3600), false, None).await?;
+    let (engine, runtime, llm) = engine(common, args, Duration::from_secs(3600), None).await?;
     let yaml = "name: bench-waiting\nentry: a\nnodes:\n  a: { plugin: guest-llm, grants: [llm] }\n";
     let graph = Arc::new(
         LoadedGraph::from_yaml(

@@ -231,7 +231,7 @@ pub(crate) async fn spawn(
         ));
     }
     let instance = api
-        .engine
+        .agents
         .spawn_instance(
             &project,
             &req.name,
@@ -262,7 +262,7 @@ pub(crate) async fn list(
         status(s)?;
     }
     let all = api
-        .engine
+        .agents
         .instances(Some(&project), q.status.as_deref())
         .await;
     let total = all.len() as u64;
@@ -289,7 +289,7 @@ pub(crate) async fn detail(
     Path((project, id)): Path<(String, String)>,
 ) -> ApiResult<Json<InstanceView>> {
     who.check_project(&project)?;
-    Ok(Json(api.engine.instance(&id, Some(&project)).await?.into()))
+    Ok(Json(api.agents.instance(&id, Some(&project)).await?.into()))
 }
 
 /// Renames an instance and/or moves it to a status clients may set; the
@@ -312,16 +312,16 @@ pub(crate) async fn update(
     {
         return Err(ApiError::field("name", "a name has 1 to 100 characters"));
     }
-    let mut instance = api.engine.instance(&id, Some(&project)).await?;
+    let mut instance = api.agents.instance(&id, Some(&project)).await?;
     if let Some(s) = &req.status {
         instance = api
-            .engine
+            .agents
             .transition_instance(&id, Some(&project), status(s)?)
             .await?;
     }
     if let Some(name) = req.name {
         instance = api
-            .engine
+            .agents
             .rename_instance(&id, Some(&project), &name)
             .await?;
     }
@@ -338,7 +338,7 @@ async fn move_to(
     who.require(Role::Operator)?;
     who.check_project(project)?;
     Ok(Json(
-        api.engine
+        api.agents
             .transition_instance(id, Some(project), to)
             .await?
             .into(),
@@ -396,7 +396,7 @@ pub(crate) async fn task(
     who.check_project(&project)?;
     let kind = req.kind.unwrap_or_else(|| "task".into());
     let handle = api
-        .engine
+        .agents
         .instance_task(&id, Some(&project), &kind, &req.body)
         .await?;
     api.metrics.run_started();
@@ -445,7 +445,7 @@ pub(crate) async fn project_metrics(
     Path(project): Path<String>,
 ) -> ApiResult<Json<InstanceMetrics>> {
     who.check_project(&project)?;
-    let all = api.engine.instances(Some(&project), None).await;
+    let all = api.agents.instances(Some(&project), None).await;
     Ok(Json(totals(all.iter())))
 }
 
@@ -459,6 +459,6 @@ pub(crate) async fn metrics(
     Path((project, id)): Path<(String, String)>,
 ) -> ApiResult<Json<InstanceMetrics>> {
     who.check_project(&project)?;
-    let one = api.engine.instance(&id, Some(&project)).await?;
+    let one = api.agents.instance(&id, Some(&project)).await?;
     Ok(Json(totals(std::iter::once(&one))))
 }

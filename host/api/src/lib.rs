@@ -149,6 +149,7 @@ pub(crate) fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 /// Everything the handlers share.
 pub struct Api {
     pub(crate) engine: Arc<Engine>,
+    pub(crate) agents: Arc<weft_engine::Agents>,
     pub(crate) graphs: Arc<Graphs>,
     pub(crate) keys: Arc<Keys>,
     pub(crate) config: ApiConfig,
@@ -169,11 +170,11 @@ impl std::fmt::Debug for Api {
 }
 
 impl Api {
-    /// The API over `engine`, serving `graphs`, with keys from `keys`.
-    /// Starts the tasks that keep recent events and metrics (call inside a
-    /// Tokio runtime).
+    /// The API over `agents`' engine, serving `graphs`, with keys from
+    /// `keys`. Starts the tasks that keep recent events and metrics (call
+    /// inside a Tokio runtime).
     pub fn new(
-        engine: Arc<Engine>,
+        agents: Arc<weft_engine::Agents>,
         graphs: Arc<Graphs>,
         keys: Arc<Keys>,
         config: ApiConfig,
@@ -186,7 +187,8 @@ impl Api {
         let events = events::EventLog::new(config.event_history, config.client_buffer);
         let public_config = RwLock::new(config.public_config.clone());
         let api = Arc::new(Self {
-            engine,
+            engine: Arc::clone(agents.engine()),
+            agents,
             graphs,
             keys,
             config,

@@ -2,7 +2,7 @@
 //! it (a budget window's rollover) without sleeping.
 //!
 //! Times are Unix milliseconds, UTC. Budget windows are UTC calendar days
-//! and months ([`Window`](crate::budget::Window)).
+//! and months ([`Window`](crate::metering::Window)).
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

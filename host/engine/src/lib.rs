@@ -1,19 +1,18 @@
 //! weft's frame engine: graphs, threads, runs and frames.
 //!
-//! - [`graph`]: the graph file format and its validation.
-//! - [`LoadedGraph`]: a graph bound to loaded plugin versions, with each
-//!   node's input-schema validator compiled.
-//! - [`Engine`]: threads pinned to graphs, runs executed frame by frame
-//!   (see `run.rs` for the frame semantics), pause/resume of nodes, kill of
-//!   runs, and the [`events`] stream.
-//! - [`trace`]: [`FrameRecord`] per invocation, [`FrameTrace`] per run.
-//! - [`usage`] and [`budget`]: metering of every `llm` call and node
-//!   invocation, per-thread token budgets, per-project money budgets over
-//!   UTC day or month windows ([`clock`]).
+//! - [`graph`]: the graph file format and its validation; [`LoadedGraph`]:
+//!   a graph bound to loaded plugin versions, with each node's
+//!   input-schema validator compiled.
+//! - [`Engine`] (`engine.rs`): the facade over the engine's parts, each in
+//!   its own module — threads (`threads.rs`), pauses, shutdown and swaps
+//!   (`control.rs`), [`metering`] (budgets, the ledger, the metered `llm`),
+//!   runs and the frame loop (`run/`), and the store's uses beyond
+//!   commits (`durable/`: resume, fork, prune, replay).
+//! - [`agents`]: agent instances, a client of the facade.
+//! - [`events`]: the event stream; [`trace`]: [`FrameRecord`] per
+//!   invocation, [`FrameTrace`] per run.
 //! - [`store`]: the [`Store`] trait the engine commits runs and frames to
-//!   (`weft-store` implements it on SQLite), and with it crash resume
-//!   ([`Engine::resume_runs`]), replay ([`Engine::replay`]), fork
-//!   ([`Engine::fork`]) and retention ([`Engine::prune`]).
+//!   (`weft-store` implements it on SQLite).
 //!
 //! The public API uses weft's domain types ([`weft_runtime::NodeInfo`],
 //! [`weft_runtime::Limits`], [`weft_runtime::Grants`]) and never wasmtime's,
@@ -21,41 +20,42 @@
 
 #![warn(missing_docs)]
 
-pub mod budget;
+pub mod agents;
 pub mod clock;
+mod config;
+mod control;
 mod durable;
 mod engine;
+mod error;
 pub mod events;
 pub mod graph;
-pub mod instances;
 mod loaded;
+pub mod metering;
 mod plugins;
-mod replay;
 mod run;
 pub mod store;
-mod swap;
+mod threads;
 pub mod trace;
-pub mod usage;
 
-pub use budget::{
-    BudgetConfig, BudgetError, BudgetStatus, Budgets, DEFAULT_PROJECT, MoneyBudget,
-    ProjectBudgetStatus, Window,
-};
+pub use agents::{Agents, Instance, InstanceError, InstanceStatus};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Backends, Engine, EngineConfig, EngineError, Inbound, Retention, RunHandle};
+pub use config::{Backends, EngineConfig, Retention};
+pub use control::PluginSwap;
+pub use durable::{Divergence, PluginChange, ReplayOptions, ReplayPlugins, ReplayReport};
+pub use engine::Engine;
+pub use error::EngineError;
 pub use events::{Bus, Event, EventBody};
 pub use graph::{
     Graph, GraphError, Node, PluginRef, PluginResolver, Problem, ProblemKind, Severity,
 };
-pub use instances::{Instance, InstanceError, InstanceStatus};
 pub use loaded::{LoadError, LoadedGraph, SwapError};
-pub use plugins::{PluginSet, SkippedPlugin};
-pub use replay::{Divergence, ReplayOptions, ReplayPlugins, ReplayReport};
-pub use run::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
-pub use store::{NodePause, Store, StoreError};
-pub use swap::PluginSwap;
-pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
-pub use usage::{
-    InvocationEvent, Ledger, MemoryLedger, Price, PriceTable, UsageBreakdown, UsageEvent,
-    UsageTotals,
+pub use metering::{
+    BudgetConfig, BudgetError, BudgetStatus, Budgets, DEFAULT_PROJECT, InvocationEvent, Ledger,
+    MemoryLedger, MoneyBudget, Price, PriceTable, ProjectBudgetStatus, UsageBreakdown, UsageEvent,
+    UsageTotals, Window,
 };
+pub use plugins::{PluginSet, SkippedPlugin};
+pub use run::{Inbound, RunHandle, SYSTEM_SENDER, UNDELIVERABLE_KIND};
+pub use store::{NodePause, Store, StoreError};
+pub use threads::{InvalidThreadId, ThreadId};
+pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};

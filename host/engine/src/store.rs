@@ -20,9 +20,9 @@ use weft_runtime::Message;
 use weft_runtime::capabilities::BoxFuture;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
-use crate::budget::MoneyBudget;
+use crate::metering::MoneyBudget;
+use crate::metering::{InvocationEvent, UsageEvent};
 use crate::trace::{FrameRecord, RunStatus};
-use crate::usage::{InvocationEvent, UsageEvent};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use weft_engine::budget::Metered;
-use weft_engine::usage::Ledger;
+use weft_engine::metering::Ledger;
+use weft_engine::metering::Metered;
 use weft_engine::{
     Backends, BudgetConfig, Budgets, Bus, Engine, EngineConfig, EventBody, FrameTrace, Inbound,
     ManualClock, MemoryLedger, MoneyBudget, Price, PriceTable, RunStatus, Window,

@@ -132,7 +132,10 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         public_config: config.public(),
         ..ApiConfig::default()
     };
-    let api = Api::new(Arc::clone(&engine), graphs, keys, api_config);
+    let agents = weft_engine::Agents::open(Arc::clone(&engine))
+        .await
+        .context("loading the agent instances")?;
+    let api = Api::new(agents, graphs, keys, api_config);
     let _watcher = if args.watch {
         let mut graph_dirs = vec![args.graphs.clone()];
         if let Some(dir) = args.graph.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -1,6 +1,10 @@
 //! Agent instances: a plugin spawned as a named agent of a project, with
 //! the lifecycle of the seed Syndarix (idle, working, waiting, paused,
-//! terminated).
+//! terminated). [`Agents`] is a client of the [`Engine`] facade: it uses
+//! only the engine's public API.
+//!
+//! "Instance" here always means an *agent instance*; the runtime's pool
+//! holds *slots*, and a slot hosts one short-lived wasm instance per tick.
 //!
 //! An instance runs its plugin as the only node of its own graph, on its
 //! own thread: a task is a run on that thread. `working` and `waiting` are
@@ -16,8 +20,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use weft_runtime::Capability;
 
-use crate::engine::{Engine, EngineError, RunHandle};
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::run::RunHandle;
 use crate::store::StoredInstance;
+use crate::threads::ThreadId;
 use crate::{Inbound, LoadedGraph};
 
 /// Where an instance is in its lifecycle.
@@ -125,10 +132,16 @@ pub struct Instance {
     pub current_run: Option<String>,
 }
 
-/// The instances of an engine.
-#[derive(Default)]
-pub(crate) struct Instances {
+/// The agent instances of an engine.
+pub struct Agents {
+    engine: Arc<Engine>,
     map: tokio::sync::Mutex<BTreeMap<String, StoredInstance>>,
+}
+
+impl std::fmt::Debug for Agents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agents").finish_non_exhaustive()
+    }
 }
 
 /// The instance `id` (in `project`, when given).
@@ -148,23 +161,31 @@ fn grants_yaml(caps: &[Capability]) -> String {
     format!("[{}]", names.join(", "))
 }
 
-impl Engine {
-    /// Loads the stored instances (at start-up).
-    pub(crate) async fn restore_instances(&self) -> Result<(), EngineError> {
-        let Some(store) = &self.store else {
-            return Ok(());
-        };
-        let mut map = self.instances.map.lock().await;
-        for i in store.instances().await? {
-            map.insert(i.id.clone(), i);
+impl Agents {
+    /// The agent instances of `engine`, loaded from its store (if it has one).
+    pub async fn open(engine: Arc<Engine>) -> Result<Arc<Self>, EngineError> {
+        let mut map = BTreeMap::new();
+        if let Some(store) = engine.store() {
+            for i in store.instances().await? {
+                map.insert(i.id.clone(), i);
+            }
         }
-        Ok(())
+        Ok(Arc::new(Self {
+            engine,
+            map: tokio::sync::Mutex::new(map),
+        }))
+    }
+
+    /// The engine the instances run on.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
     }
 
     /// The one-node graph an instance runs: its plugin, granted what the
     /// plugin asks for, with the instance's config.
     async fn instance_graph(&self, i: &StoredInstance) -> Result<Arc<LoadedGraph>, InstanceError> {
         let plugin = self
+            .engine
             .plugins()
             .get(&crate::PluginRef::Name(i.plugin.clone()))
             .ok_or_else(|| InstanceError::UnknownPlugin(i.plugin.clone()))?;
@@ -178,8 +199,8 @@ impl Engine {
         let graph = LoadedGraph::from_yaml(
             &yaml,
             std::path::Path::new(&format!("instances/{}.yaml", i.id)),
-            self.plugins(),
-            self.runtime(),
+            self.engine.plugins(),
+            self.engine.runtime(),
         )
         .await
         .map_err(|e| EngineError::GraphVersion {
@@ -190,19 +211,19 @@ impl Engine {
     }
 
     async fn save_instance(&self, i: &StoredInstance) -> Result<(), EngineError> {
-        if let Some(store) = &self.store {
+        if let Some(store) = self.engine.store() {
             store.put_instance(i.clone()).await?;
         }
         Ok(())
     }
 
     fn instance_view(&self, stored: StoredInstance) -> Instance {
-        let usage = crate::usage::Ledger::breakdown(self.ledger.as_ref())
+        let usage = crate::metering::Ledger::breakdown(self.engine.ledger().as_ref())
             .by_thread
             .remove(&stored.thread)
             .unwrap_or_default();
         Instance {
-            current_run: self.active_run(&stored.thread),
+            current_run: self.engine.active_run(&stored.thread),
             tokens_used: usage.prompt_tokens + usage.completion_tokens,
             cost_incurred: usage.cost,
             stored,
@@ -219,9 +240,9 @@ impl Engine {
     ) -> Result<Instance, InstanceError> {
         let id = format!(
             "agent-{}",
-            &crate::engine::new_thread_id()["thread-".len()..]
+            &ThreadId::generate().as_str()["thread-".len()..]
         );
-        let now = self.budgets.now_ms();
+        let now = self.engine.now_ms();
         let stored = StoredInstance {
             thread: format!("{id}.thread"),
             id: id.clone(),
@@ -237,8 +258,9 @@ impl Engine {
         };
         // Fails early for an unknown plugin or a config it rejects.
         let graph = self.instance_graph(&stored).await?;
-        self.open_thread_in(project, Some(&stored.thread), &graph);
-        let mut map = self.instances.map.lock().await;
+        self.engine
+            .open_thread_in(project, Some(&stored.thread), &graph);
+        let mut map = self.map.lock().await;
         self.save_instance(&stored).await?;
         map.insert(id, stored.clone());
         Ok(self.instance_view(stored))
@@ -246,7 +268,7 @@ impl Engine {
 
     /// Instances, oldest first; `project` and `status` filter.
     pub async fn instances(&self, project: Option<&str>, status: Option<&str>) -> Vec<Instance> {
-        let map = self.instances.map.lock().await;
+        let map = self.map.lock().await;
         map.values()
             .filter(|i| project.is_none_or(|p| p == i.project))
             .filter(|i| status.is_none_or(|s| s == i.status))
@@ -261,7 +283,7 @@ impl Engine {
         id: &str,
         project: Option<&str>,
     ) -> Result<Instance, InstanceError> {
-        let map = self.instances.map.lock().await;
+        let map = self.map.lock().await;
         find(&map, id, project).map(|i| self.instance_view(i))
     }
 
@@ -277,12 +299,12 @@ impl Engine {
         if to.system_owned() {
             return Err(InstanceError::SystemOwned(to.as_str()));
         }
-        let mut map = self.instances.map.lock().await;
+        let mut map = self.map.lock().await;
         let current = find(&map, id, project)?;
         let from = InstanceStatus::parse(&current.status).unwrap_or(InstanceStatus::Terminated);
         // `idle` from paused is a resume; a paused instance whose task is
         // still in flight goes back to working.
-        let busy = self.active_run(&current.thread).is_some();
+        let busy = self.engine.active_run(&current.thread).is_some();
         let target = if to == InstanceStatus::Idle && busy {
             InstanceStatus::Working
         } else {
@@ -297,21 +319,21 @@ impl Engine {
         }
         let mut next = current.clone();
         next.status = target.as_str().to_owned();
-        next.updated_ms = self.budgets.now_ms();
+        next.updated_ms = self.engine.now_ms();
         if target == InstanceStatus::Terminated {
             next.terminated_ms = Some(next.updated_ms);
         }
         self.save_instance(&next).await?;
         match target {
             InstanceStatus::Paused => {
-                self.pause(None, id);
+                self.engine.pause(None, id);
             }
             InstanceStatus::Terminated => {
-                self.resume(None, id);
-                let _ = self.kill(&current.thread);
+                self.engine.resume(None, id);
+                let _ = self.engine.kill(&current.thread);
             }
             _ => {
-                self.resume(None, id);
+                self.engine.resume(None, id);
             }
         }
         map.insert(id.to_owned(), next.clone());
@@ -325,10 +347,10 @@ impl Engine {
         project: Option<&str>,
         name: &str,
     ) -> Result<Instance, InstanceError> {
-        let mut map = self.instances.map.lock().await;
+        let mut map = self.map.lock().await;
         let mut next = find(&map, id, project)?;
         next.name = name.to_owned();
-        next.updated_ms = self.budgets.now_ms();
+        next.updated_ms = self.engine.now_ms();
         self.save_instance(&next).await?;
         map.insert(id.to_owned(), next.clone());
         Ok(self.instance_view(next))
@@ -343,7 +365,7 @@ impl Engine {
         kind: &str,
         body: &serde_json::Value,
     ) -> Result<RunHandle, InstanceError> {
-        let mut map = self.instances.map.lock().await;
+        let mut map = self.map.lock().await;
         let current = find(&map, id, project)?;
         let from = InstanceStatus::parse(&current.status).unwrap_or(InstanceStatus::Terminated);
         if !from.targets().contains(&InstanceStatus::Working) || from == InstanceStatus::Working {
@@ -354,23 +376,25 @@ impl Engine {
             });
         }
         let graph = self.instance_graph(&current).await?;
-        self.open_thread_in(&current.project, Some(&current.thread), &graph);
+        self.engine
+            .open_thread_in(&current.project, Some(&current.thread), &graph);
         // Subscribed before the run starts: a short task may end before
         // this function returns, and its end must not be missed.
-        let mut events = self.subscribe();
+        let mut events = self.engine.subscribe();
         let thread = current.thread.clone();
         let handle = self
+            .engine
             .start_run(&current.thread, Inbound::to(id, kind, body))
             .await?;
         let mut next = current;
         next.status = InstanceStatus::Working.as_str().to_owned();
-        next.updated_ms = self.budgets.now_ms();
+        next.updated_ms = self.engine.now_ms();
         self.save_instance(&next).await?;
         map.insert(id.to_owned(), next);
         drop(map);
         // When the task ends, the instance is idle again (unless a client
         // paused or terminated it meanwhile).
-        let engine = Arc::clone(self);
+        let agents = Arc::clone(self);
         let instance = id.to_owned();
         let run = handle.run.clone();
         tokio::spawn(async move {
@@ -381,22 +405,22 @@ impl Engine {
                     }
                     Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        if engine.active_run(&thread).is_none() {
+                        if agents.engine.active_run(&thread).is_none() {
                             break;
                         }
                     }
                     Err(_) => return,
                 }
             }
-            let mut map = engine.instances.map.lock().await;
+            let mut map = agents.map.lock().await;
             if let Some(i) = map.get(&instance).cloned()
                 && i.status == InstanceStatus::Working.as_str()
             {
                 let mut next = i;
                 next.status = InstanceStatus::Idle.as_str().to_owned();
                 next.tasks_completed += 1;
-                next.updated_ms = engine.budgets.now_ms();
-                if let Err(e) = engine.save_instance(&next).await {
+                next.updated_ms = agents.engine.now_ms();
+                if let Err(e) = agents.save_instance(&next).await {
                     tracing::error!(instance, error = %e, "instance state not stored");
                 }
                 map.insert(instance, next);

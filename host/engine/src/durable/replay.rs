@@ -9,26 +9,23 @@
 //! the first difference of each invocation is reported.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use serde_json::{Value, json};
-use weft_runtime::capabilities::db::Database;
 use weft_runtime::capabilities::hud::NullSink;
-use weft_runtime::capabilities::llm::{LlmBackend, LlmCall};
-use weft_runtime::capabilities::memory::MemoryStore;
-use weft_runtime::capabilities::{BoxFuture, JournalEntry, Services};
-use weft_runtime::{
-    CallContext, Capability, CapabilityError, Completion, CompletionRequest, Invocation, Plugin,
-    Scope,
-};
+use weft_runtime::capabilities::{JournalEntry, Services};
+use weft_runtime::{CallContext, Invocation, Plugin};
 
-use crate::durable::PluginCache;
-use crate::engine::{Engine, EngineError};
+use super::Versions;
+use super::tape::Tape;
+use crate::error::EngineError;
 use crate::loaded::LoadedGraph;
 use crate::run::recorded_output;
 use crate::store::{RecordedOutput, StoreError};
+
+/// Plugins by hash, loaded once per replay.
+type PluginCache = HashMap<String, Plugin>;
 
 /// Which plugin versions a replay runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -108,15 +105,15 @@ impl ReplayReport {
     }
 }
 
-impl Engine {
-    /// Replays a thread's committed frames (all, or one) and reports every
-    /// invocation whose outputs differ from the record.
-    pub async fn replay(
-        &self,
-        thread: &str,
-        options: ReplayOptions,
-    ) -> Result<ReplayReport, EngineError> {
-        let store = self.durable()?;
+/// Replays a thread's committed frames (all, or one) and reports every
+/// invocation whose outputs differ from the record.
+pub(crate) async fn replay(
+    versions: &Versions,
+    thread: &str,
+    options: ReplayOptions,
+) -> Result<ReplayReport, EngineError> {
+    {
+        let store = versions.store()?;
         let stored = store
             .thread(thread)
             .await?
@@ -142,7 +139,7 @@ impl Engine {
         let mut current: HashMap<String, Arc<LoadedGraph>> = HashMap::new();
         let mut changed = BTreeSet::new();
         for frame in frames {
-            let graph = self.graph_version(&frame.graph_version).await?;
+            let graph = versions.graph_version(&frame.graph_version).await?;
             let wall_time = SystemTime::UNIX_EPOCH + Duration::from_millis(frame.wall_time_ms);
             for invocation in &frame.invocations {
                 let record = &invocation.record;
@@ -155,14 +152,14 @@ impl Engine {
                 let node = &graph.graph().nodes()[i];
                 let plugin = match options.plugins {
                     ReplayPlugins::Recorded => {
-                        self.recorded_plugin(&graph, i, &record.plugin_hash, &mut plugins)
+                        recorded_plugin(versions, &graph, i, &record.plugin_hash, &mut plugins)
                             .await?
                     }
                     ReplayPlugins::Current => {
                         let now = match current.get(graph.version_id()) {
                             Some(g) => Arc::clone(g),
                             None => {
-                                let g = self.current_graph(&graph).await?;
+                                let g = current_graph(versions, &graph).await?;
                                 current.insert(graph.version_id().to_owned(), Arc::clone(&g));
                                 g
                             }
@@ -188,8 +185,8 @@ impl Engine {
                     memory: tape.clone(),
                     events: Arc::new(NullSink),
                 };
-                let outcome = self
-                    .runtime
+                let outcome = versions
+                    .runtime()
                     .invoke(
                         &plugin,
                         Invocation {
@@ -231,51 +228,55 @@ impl Engine {
         }
         Ok(report)
     }
+}
 
-    /// The plugin version that ran node `i`.
-    async fn recorded_plugin(
-        &self,
-        graph: &LoadedGraph,
-        i: usize,
-        hash: &str,
-        cache: &mut PluginCache,
-    ) -> Result<Plugin, EngineError> {
-        let pinned = &graph.loaded(i).plugin;
-        if pinned.hash_hex() == hash {
-            return Ok(pinned.clone());
-        }
-        if let Some(p) = cache.get(hash) {
-            return Ok(p.clone());
-        }
-        let plugin =
-            self.plugin_version(hash, None)
-                .await?
-                .ok_or_else(|| EngineError::GraphVersion {
-                    version: graph.version_id().to_owned(),
-                    message: format!(
-                        "plugin {} ran but its bytes are neither stored nor installed",
-                        &hash[..12.min(hash.len())]
-                    ),
-                })?;
-        cache.insert(hash.to_owned(), plugin.clone());
-        Ok(plugin)
+/// The plugin version that ran node `i`.
+async fn recorded_plugin(
+    versions: &Versions,
+    graph: &LoadedGraph,
+    i: usize,
+    hash: &str,
+    cache: &mut PluginCache,
+) -> Result<Plugin, EngineError> {
+    let pinned = &graph.loaded(i).plugin;
+    if pinned.hash_hex() == hash {
+        return Ok(pinned.clone());
     }
+    if let Some(p) = cache.get(hash) {
+        return Ok(p.clone());
+    }
+    let plugin =
+        versions
+            .plugin_version(hash, None)
+            .await?
+            .ok_or_else(|| EngineError::GraphVersion {
+                version: graph.version_id().to_owned(),
+                message: format!(
+                    "plugin {} ran but its bytes are neither stored nor installed",
+                    &hash[..12.min(hash.len())]
+                ),
+            })?;
+    cache.insert(hash.to_owned(), plugin.clone());
+    Ok(plugin)
+}
 
-    /// The graph version's text with the plugins installed now.
-    async fn current_graph(&self, graph: &LoadedGraph) -> Result<Arc<LoadedGraph>, EngineError> {
-        LoadedGraph::from_yaml(
-            graph.graph().source(),
-            graph.graph().file(),
-            self.plugins(),
-            &self.runtime,
-        )
-        .await
-        .map(Arc::new)
-        .map_err(|e| EngineError::GraphVersion {
-            version: graph.version_id().to_owned(),
-            message: format!("with the plugins installed now: {e}"),
-        })
-    }
+/// The graph version's text with the plugins installed now.
+async fn current_graph(
+    versions: &Versions,
+    graph: &LoadedGraph,
+) -> Result<Arc<LoadedGraph>, EngineError> {
+    LoadedGraph::from_yaml(
+        graph.graph().source(),
+        graph.graph().file(),
+        versions.plugins(),
+        versions.runtime(),
+    )
+    .await
+    .map(Arc::new)
+    .map_err(|e| EngineError::GraphVersion {
+        version: graph.version_id().to_owned(),
+        message: format!("with the plugins installed now: {e}"),
+    })
 }
 
 /// Short, single-line rendering of a value for a report.
@@ -368,127 +369,4 @@ fn journal_difference(recorded: &[JournalEntry], replayed: &[JournalEntry]) -> O
             replayed.len().to_string(),
         )
     })
-}
-
-/// A journal played back: each capability call takes the next recorded
-/// call of the same kind (memory reads: of the same key) and gets its
-/// recorded answer, if the request is the same.
-struct Tape {
-    entries: Mutex<Vec<(JournalEntry, bool)>>,
-}
-
-impl Tape {
-    fn new(journal: &[JournalEntry]) -> Self {
-        let entries = journal
-            .iter()
-            // Denied calls never reach a backend: the replay denies them again.
-            .filter(|e| e.response["err"]["code"] != "denied")
-            .map(|e| (e.clone(), false))
-            .collect();
-        Self {
-            entries: Mutex::new(entries),
-        }
-    }
-
-    /// Takes the next unused entry of `capability`/`op` whose request
-    /// `matches`, and answers with its recorded response if its request is
-    /// `request`.
-    fn answer<T: serde::de::DeserializeOwned>(
-        &self,
-        capability: Capability,
-        op: &str,
-        request: &Value,
-        matches: impl Fn(&Value) -> bool,
-    ) -> Result<T, CapabilityError> {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some((entry, used)) = entries.iter_mut().find(|(e, used)| {
-            !used && e.capability == capability && e.op == op && matches(&e.request)
-        }) else {
-            return Err(CapabilityError::Unavailable(format!(
-                "replay: no recorded `{capability} {op}` call is left for this request"
-            )));
-        };
-        *used = true;
-        if &entry.request != request {
-            return Err(CapabilityError::Unavailable(format!(
-                "replay: this `{capability} {op}` request differs from the recorded one"
-            )));
-        }
-        let response = &entry.response;
-        if let Some(ok) = response.get("ok") {
-            serde_json::from_value(ok.clone()).map_err(|e| {
-                CapabilityError::Unavailable(format!(
-                    "replay: the recorded answer is unreadable: {e}"
-                ))
-            })
-        } else {
-            Err(
-                serde_json::from_value(response["err"].clone()).unwrap_or_else(|e| {
-                    CapabilityError::Unavailable(format!(
-                        "replay: the recorded error is unreadable: {e}"
-                    ))
-                }),
-            )
-        }
-    }
-}
-
-impl LlmBackend for Tape {
-    fn complete<'a>(
-        &'a self,
-        call: LlmCall<'a>,
-        request: CompletionRequest,
-    ) -> BoxFuture<'a, Result<Completion, CapabilityError>> {
-        let req = json!({ "model": call.model, "request": request });
-        let result = self.answer(Capability::Llm, "complete", &req, |_| true);
-        Box::pin(async move { result })
-    }
-}
-
-impl Database for Tape {
-    fn list_tables<'a>(
-        &'a self,
-        _ctx: &'a CallContext,
-    ) -> BoxFuture<'a, Result<Vec<String>, CapabilityError>> {
-        let result = self.answer(Capability::Db, "list-tables", &Value::Null, |_| true);
-        Box::pin(async move { result })
-    }
-
-    fn describe<'a>(
-        &'a self,
-        _ctx: &'a CallContext,
-        table: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<weft_runtime::Column>, CapabilityError>> {
-        let req = json!({ "table": table });
-        let result = self.answer(Capability::Db, "describe", &req, |_| true);
-        Box::pin(async move { result })
-    }
-
-    fn query<'a>(
-        &'a self,
-        _ctx: &'a CallContext,
-        sql: &'a str,
-        params: &'a [weft_runtime::Value],
-        _max_rows: usize,
-    ) -> BoxFuture<'a, Result<weft_runtime::Rows, CapabilityError>> {
-        let req = json!({ "sql": sql, "params": params });
-        let result = self.answer(Capability::Db, "query", &req, |_| true);
-        Box::pin(async move { result })
-    }
-}
-
-impl MemoryStore for Tape {
-    fn get<'a>(
-        &'a self,
-        _ctx: &'a CallContext,
-        scope: Scope,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>, CapabilityError>> {
-        let req = json!({ "scope": scope, "key": key });
-        let result = self.answer(Capability::Memory, "get", &req, |r| r == &req);
-        Box::pin(async move { result })
-    }
 }

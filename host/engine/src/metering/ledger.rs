@@ -55,7 +55,7 @@ pub struct UsageEvent {
 }
 
 fn default_project() -> String {
-    crate::budget::DEFAULT_PROJECT.to_owned()
+    crate::metering::DEFAULT_PROJECT.to_owned()
 }
 
 impl UsageEvent {

@@ -1,0 +1,78 @@
+//! The engine's settings and the backends behind its capabilities.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use weft_runtime::capabilities::db::Database;
+use weft_runtime::capabilities::llm::LlmBackend;
+
+use crate::clock::{Clock, SystemClock};
+use crate::metering::{BudgetConfig, PriceTable};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Events kept for slow subscribers before they start losing the oldest.
+    pub event_capacity: usize,
+    /// Finished traces kept in memory for [`Engine::recent_traces`].
+    pub trace_history: usize,
+    /// Token and money budgets.
+    pub budget: BudgetConfig,
+    /// Prices for usage costs.
+    pub prices: PriceTable,
+    /// The time of day for budget windows and usage events.
+    pub clock: Arc<dyn Clock>,
+    /// How often a run waiting on an exhausted budget checks whether a new
+    /// budget window has begun (raises wake it at once).
+    pub budget_tick: Duration,
+    /// How often a frame's commit is tried before its run stops with
+    /// status `store_failed` (the frame stays uncommitted, and the run
+    /// resumes from its last committed frame at the next start).
+    pub commit_attempts: u32,
+    /// The wait before the first retry of a failed commit; doubled for
+    /// each further retry, up to five seconds.
+    pub commit_backoff: Duration,
+    /// Prune finished threads in the background (with a store).
+    pub retention: Option<Retention>,
+}
+
+/// The background pruning of finished threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Threads whose runs all finished longer ago than this are removed
+    /// (their usage totals are kept).
+    pub max_age: Duration,
+    /// How often the job runs.
+    pub every: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            event_capacity: 4096,
+            trace_history: 200,
+            budget: BudgetConfig::default(),
+            prices: PriceTable::default(),
+            clock: Arc::new(SystemClock),
+            budget_tick: Duration::from_secs(5),
+            commit_attempts: 8,
+            commit_backoff: Duration::from_millis(100),
+            retention: None,
+        }
+    }
+}
+
+/// The backends behind the `llm` and `db` capabilities.
+#[derive(Clone)]
+pub struct Backends {
+    /// Chat completion.
+    pub llm: Arc<dyn LlmBackend>,
+    /// The read-only database.
+    pub db: Arc<dyn Database>,
+}
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backends").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,63 @@
+//! Resume after a crash: the runs the store holds as unfinished, each
+//! rebuilt on the graph and plugin versions it started with, from its last
+//! committed frame (the frame that was in flight runs again).
+
+use std::sync::Arc;
+
+use weft_runtime::Message;
+
+use super::{Versions, by_node};
+use crate::error::EngineError;
+use crate::loaded::LoadedGraph;
+use crate::store::{StoredThread, UnfinishedRun};
+
+/// An unfinished run, ready to continue.
+pub(crate) struct Resumable {
+    /// Its thread, as stored.
+    pub thread: StoredThread,
+    /// Run id.
+    pub run: String,
+    /// The graph version it started with.
+    pub graph: Arc<LoadedGraph>,
+    /// Its pending messages per node.
+    pub pending: Vec<Vec<Message>>,
+    /// Its next frame.
+    pub frame: u32,
+    /// The thread's next frame `seq`.
+    pub seq: u64,
+    /// The reply given so far.
+    pub reply: Option<String>,
+}
+
+/// Every unfinished run in the store: each ready to continue, or why it
+/// cannot (it stays unfinished in the store).
+pub(crate) async fn unfinished(
+    versions: &Versions,
+) -> Result<Vec<Result<Resumable, (String, EngineError)>>, EngineError> {
+    let store = versions.store()?;
+    let mut runs = Vec::new();
+    for u in store.unfinished_runs().await? {
+        let run = u.run.clone();
+        runs.push(prepare(versions, u).await.map_err(|e| (run, e)));
+    }
+    Ok(runs)
+}
+
+async fn prepare(versions: &Versions, u: UnfinishedRun) -> Result<Resumable, EngineError> {
+    let store = versions.store()?;
+    let graph = versions.graph_version(&u.graph_version).await?;
+    let thread = store
+        .thread(&u.thread)
+        .await?
+        .ok_or_else(|| EngineError::UnknownThread(u.thread.clone()))?;
+    let pending = by_node(&graph, u.pending)?;
+    Ok(Resumable {
+        thread,
+        run: u.run,
+        graph,
+        pending,
+        frame: u.frame,
+        seq: u.seq,
+        reply: u.reply,
+    })
+}

@@ -1,0 +1,86 @@
+//! [`EngineError`]: why the engine refused a request.
+
+use crate::store::StoreError;
+
+/// Why the engine refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// No thread with this id.
+    #[error("no thread `{0}`")]
+    UnknownThread(String),
+    /// A run is already in flight on the thread.
+    #[error("thread `{thread}` is busy with run `{run}`")]
+    ThreadBusy {
+        /// The thread.
+        thread: String,
+        /// The run in flight.
+        run: String,
+    },
+    /// The message names a node the thread's graph does not have.
+    #[error("the graph `{graph}` has no node `{node}`")]
+    UnknownNode {
+        /// The graph.
+        graph: String,
+        /// The node asked for.
+        node: String,
+    },
+    /// The message body does not fit the receiving node's input schema.
+    #[error("invalid payload for node `{node}`: {message}")]
+    InvalidPayload {
+        /// The receiving node.
+        node: String,
+        /// The validation message.
+        message: String,
+    },
+    /// No run with this id is in flight.
+    #[error("no run `{0}` is in flight")]
+    UnknownRun(String),
+    /// A budget change with an invalid amount.
+    #[error("invalid budget: {0}")]
+    InvalidBudget(String),
+    /// The store refused or failed (see [`StoreError`]).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A graph version could not be rebuilt (resume, replay, fork).
+    #[error("graph version `{version}`: {message}")]
+    GraphVersion {
+        /// The version id.
+        version: String,
+        /// What is missing or wrong.
+        message: String,
+    },
+    /// The engine is shutting down and takes no new runs.
+    #[error("the host is shutting down and takes no new runs")]
+    ShuttingDown,
+    /// A plugin version was refused: it does not fit a graph that runs it
+    /// (the message says which, and why).
+    #[error("{0}")]
+    PluginRejected(String),
+    /// The run's task died (a bug in the engine, never a plugin's fault).
+    #[error("run `{run}` failed inside the engine: {message}")]
+    Internal {
+        /// The run.
+        run: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl EngineError {
+    /// A stable code for APIs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownThread(_) => "unknown_thread",
+            Self::ThreadBusy { .. } => "thread_busy",
+            Self::UnknownNode { .. } => "unknown_node",
+            Self::InvalidPayload { .. } => "invalid_payload",
+            Self::UnknownRun(_) => "unknown_run",
+            Self::InvalidBudget(_) => "invalid_budget",
+            Self::Store(e) => e.code(),
+            Self::GraphVersion { .. } => "graph_version",
+            Self::ShuttingDown => "shutting_down",
+            Self::PluginRejected(_) => "plugin_rejected",
+            Self::Internal { .. } => "internal",
+        }
+    }
+}

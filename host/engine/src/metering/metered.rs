@@ -1,0 +1,330 @@
+//! [`Metered`]: the `llm` backend that enforces budgets and meters every
+//! call, and [`Tally`]: what one invocation's calls report back to the run
+//! loop.
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Instant;
+
+use weft_runtime::capabilities::BoxFuture;
+use weft_runtime::capabilities::llm::{LlmBackend, LlmCall};
+use weft_runtime::{CallContext, CapabilityError, Completion, CompletionRequest, Message};
+
+use super::budgets::Budgets;
+use super::config::{BUDGET_WARNING_KIND, PROJECT_BUDGET_WARNING_KIND};
+use super::ledger::{Ledger, PriceTable, UsageEvent};
+use super::money::Nanos;
+use crate::events::{Bus, EventBody};
+
+/// What the metered `llm` calls of one invocation produced.
+#[derive(Debug, Default)]
+pub struct Counted {
+    /// Their usage events, for the frame's commit.
+    pub usage: Vec<UsageEvent>,
+    /// Budget warnings for the calling node, delivered in its next tick.
+    pub notices: Vec<Message>,
+    /// A budget refused one of the calls.
+    pub refused: bool,
+}
+
+/// Collects what one invocation's metered calls report (see [`Counted`]);
+/// the run loop takes it when the invocation ends.
+#[derive(Debug, Default)]
+pub struct Tally(Mutex<Counted>);
+
+impl Tally {
+    fn lock(&self) -> MutexGuard<'_, Counted> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes what was counted so far.
+    pub fn take(&self) -> Counted {
+        std::mem::take(&mut *self.lock())
+    }
+}
+
+/// The metering and budget wrapper around the real LLM backend.
+pub struct Metered {
+    /// The backend that answers.
+    pub inner: Arc<dyn LlmBackend>,
+    /// Budgets to enforce.
+    pub budgets: Arc<Budgets>,
+    /// Where usage goes.
+    pub ledger: Arc<dyn Ledger>,
+    /// Prices for the cost of each call.
+    pub prices: PriceTable,
+    /// Warning events go here.
+    pub bus: Bus,
+}
+
+impl Metered {
+    /// Reserves tokens from the thread and money from its project; on a
+    /// refusal, gives back what was reserved and returns the refusal with
+    /// the event body that reports it.
+    fn reserve(
+        &self,
+        ctx: &CallContext,
+        project: &str,
+        tokens: u64,
+        model: &str,
+        worst: Option<f64>,
+    ) -> Result<Nanos, (CapabilityError, serde_json::Value)> {
+        if let Err(refused) = self.budgets.reserve(&ctx.thread, tokens) {
+            let body = serde_json::json!({
+                "scope": "thread",
+                "budget": self.budgets.status(&ctx.thread),
+                "message": refused.to_string(),
+            });
+            return Err((refused, body));
+        }
+        self.budgets
+            .reserve_money(project, model, worst)
+            .map_err(|refused| {
+                self.budgets.release(&ctx.thread, tokens);
+                let body = serde_json::json!({
+                    "scope": "project",
+                    "project": project,
+                    "budget": self.budgets.project_status(project),
+                    "message": refused.to_string(),
+                });
+                (refused, body)
+            })
+    }
+
+    /// Publishes a warning and leaves it for the calling node.
+    fn warn(
+        &self,
+        ctx: &CallContext,
+        tally: &Tally,
+        kind: &str,
+        id: String,
+        body: serde_json::Value,
+    ) {
+        self.bus.publish(
+            &ctx.thread,
+            &ctx.run,
+            Some(ctx.frame),
+            Some(&ctx.node),
+            EventBody::BudgetWarning(body.clone()),
+        );
+        tally.lock().notices.push(Message {
+            id,
+            from: crate::SYSTEM_SENDER.into(),
+            kind: kind.into(),
+            body: body.to_string(),
+        });
+    }
+}
+
+impl Metered {
+    /// One metered call: reserve, call the backend, reconcile. Its usage
+    /// event goes to the ledger and to `tally`, with any warning it raises
+    /// for the calling node and whether a budget refused it.
+    pub async fn complete_counted(
+        &self,
+        call: LlmCall<'_>,
+        request: CompletionRequest,
+        tally: &Tally,
+    ) -> Result<Completion, CapabilityError> {
+        {
+            let ctx = call.ctx;
+            let project = self.budgets.project_of(&ctx.thread);
+            // Bytes are an upper bound on tokens for the tokenizers in use.
+            let prompt_bound: u64 = request
+                .messages
+                .iter()
+                .map(|m| m.content.len() as u64 + 8)
+                .sum();
+            let max_tokens = u64::from(request.max_tokens);
+            let amount = max_tokens + prompt_bound;
+            let model = call.model.unwrap_or("default").to_owned();
+            // Priced by the model the node asks for: the name the price
+            // table knows only if the node names a real model.
+            let worst = self.prices.cost(&model, prompt_bound, max_tokens);
+            let event = |prompt: u64, completion: u64, latency_ms: u64, model: String| UsageEvent {
+                project: project.clone(),
+                thread: ctx.thread.clone(),
+                run: ctx.run.clone(),
+                frame: ctx.frame,
+                node: ctx.node.clone(),
+                cost: self.prices.cost(&model, prompt, completion),
+                model,
+                provider: String::new(),
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                estimated: false,
+                latency_ms,
+                outcome: "ok".to_owned(),
+                at_ms: 0,
+            };
+            let money = match self.reserve(ctx, &project, amount, &model, worst) {
+                Ok(money) => money,
+                Err((refused, body)) => {
+                    // Metered like every call; it cost nothing.
+                    let refusal = UsageEvent {
+                        cost: Some(0.0),
+                        outcome: "budget_exhausted".to_owned(),
+                        at_ms: self.budgets.now_ms(),
+                        ..event(0, 0, 0, model)
+                    };
+                    {
+                        let mut counted = tally.lock();
+                        counted.usage.push(refusal.clone());
+                        counted.refused = true;
+                    }
+                    self.ledger.record(refusal);
+                    self.bus.publish(
+                        &ctx.thread,
+                        &ctx.run,
+                        Some(ctx.frame),
+                        Some(&ctx.node),
+                        EventBody::BudgetExhausted(body),
+                    );
+                    return Err(refused);
+                }
+            };
+            let started = Instant::now();
+            let result = self.inner.complete(call, request).await;
+            let latency_ms = started.elapsed().as_millis() as u64;
+            let usage = match &result {
+                Ok(c) => UsageEvent {
+                    provider: c.provider.clone(),
+                    estimated: c.usage_estimated,
+                    ..event(
+                        u64::from(c.prompt_tokens),
+                        u64::from(c.completion_tokens),
+                        latency_ms,
+                        c.model.clone(),
+                    )
+                },
+                Err(e) => UsageEvent {
+                    outcome: error_code(e).to_owned(),
+                    ..event(0, 0, latency_ms, model)
+                },
+            };
+            let (crossed, status) = self.budgets.reconcile(&ctx.thread, amount, usage.tokens());
+            let (money_crossed, money_status, at_ms) =
+                self.budgets.reconcile_money(&project, money, usage.cost);
+            let usage = UsageEvent { at_ms, ..usage };
+            tally.lock().usage.push(usage.clone());
+            self.ledger.record(usage);
+            if let Some(status) = status {
+                for percent in crossed {
+                    let body = serde_json::json!({
+                        "scope": "thread",
+                        "percent": percent,
+                        "used": status.used,
+                        "limit": status.limit,
+                    });
+                    let id = format!("{}/{}/budget-{percent}", ctx.run, ctx.frame);
+                    self.warn(ctx, tally, BUDGET_WARNING_KIND, id, body);
+                }
+            }
+            for percent in money_crossed {
+                let body = serde_json::json!({
+                    "scope": "project",
+                    "project": project,
+                    "percent": percent,
+                    "spent": money_status.spent,
+                    "limit": money_status.limit,
+                    "windowStartMs": money_status.window_start_ms,
+                });
+                let id = format!("{}/{}/project-budget-{percent}", ctx.run, ctx.frame);
+                self.warn(ctx, tally, PROJECT_BUDGET_WARNING_KIND, id, body);
+            }
+            result
+        }
+    }
+}
+
+impl LlmBackend for Metered {
+    /// A call outside any invocation: warnings are published, but nobody
+    /// collects its tally.
+    fn complete<'a>(
+        &'a self,
+        call: LlmCall<'a>,
+        request: CompletionRequest,
+    ) -> BoxFuture<'a, Result<Completion, CapabilityError>> {
+        Box::pin(async move {
+            self.complete_counted(call, request, &Tally::default())
+                .await
+        })
+    }
+}
+
+fn error_code(e: &CapabilityError) -> &'static str {
+    match e {
+        CapabilityError::Denied(_) => "denied",
+        CapabilityError::BudgetExhausted(_) => "budget_exhausted",
+        CapabilityError::InvalidInput(_) => "invalid_input",
+        CapabilityError::LimitExceeded(_) => "limit_exceeded",
+        CapabilityError::Unavailable(_) => "unavailable",
+        CapabilityError::Failed(_) => "failed",
+    }
+}
+
+/// The metered backend in use now, replaced whole by a settings reload:
+/// calls in flight finish on the backend they started with.
+pub struct LlmSlot {
+    current: RwLock<Arc<Metered>>,
+}
+
+impl LlmSlot {
+    /// A slot holding `metered`.
+    pub fn new(metered: Metered) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(metered)),
+        }
+    }
+
+    /// The backend in use now.
+    pub fn get(&self) -> Arc<Metered> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Replaces the backend for the calls that start from now on.
+    pub fn replace(&self, metered: Metered) {
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(metered);
+    }
+
+    /// The `llm` service of one invocation: each call goes to the backend
+    /// in use when it starts and reports to `tally`.
+    pub fn for_invocation(self: &Arc<Self>, tally: Arc<Tally>) -> Arc<dyn LlmBackend> {
+        Arc::new(Counting {
+            slot: Arc::clone(self),
+            tally,
+        })
+    }
+}
+
+impl std::fmt::Debug for LlmSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmSlot").finish_non_exhaustive()
+    }
+}
+
+/// One invocation's view of the [`LlmSlot`].
+struct Counting {
+    slot: Arc<LlmSlot>,
+    tally: Arc<Tally>,
+}
+
+impl LlmBackend for Counting {
+    fn complete<'a>(
+        &'a self,
+        call: LlmCall<'a>,
+        request: CompletionRequest,
+    ) -> BoxFuture<'a, Result<Completion, CapabilityError>> {
+        let metered = self.slot.get();
+        Box::pin(async move { metered.complete_counted(call, request, &self.tally).await })
+    }
+}

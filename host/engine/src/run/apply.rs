@@ -1,0 +1,289 @@
+//! Applying a frame: each invocation's outcome becomes its record, its
+//! messages are routed (edges checked, payloads validated against the
+//! receiver's input schema) into the next frame's inboxes, and its memory
+//! writes and reply are collected. Plain functions over a [`Topology`], so
+//! they are tested without plugins.
+
+use serde_json::json;
+use weft_runtime::capabilities::memory::MemoryWrite;
+use weft_runtime::{InvokeError, Message, Outcome};
+
+use crate::loaded::LoadedGraph;
+use crate::store::{RecordedOutput, SentMessage};
+use crate::trace::{FrameRecord, MessageSummary, RouteSummary, Tokens, TraceError};
+
+/// The sender of engine notices to nodes.
+pub const SYSTEM_SENDER: &str = "system";
+/// The kind of the notice a node gets in the next frame when a message it
+/// sent was rejected. Body: `{"to", "kind", "code", "message"}`; not
+/// validated against the node's input schema.
+pub const UNDELIVERABLE_KIND: &str = "undeliverable";
+
+/// What applying a frame's outcomes produces besides the records.
+#[derive(Default)]
+pub(crate) struct FrameOut {
+    /// Memory writes to commit.
+    pub writes: Vec<MemoryWrite>,
+    /// Messages routed in the frame, with their receivers' names.
+    pub sent: Vec<(String, Message)>,
+    /// Messages the frame consumed, with their receivers' names.
+    pub delivered: Vec<(String, Message)>,
+    /// The last reply given in the frame (nodes applied in graph order).
+    pub reply: Option<String>,
+}
+
+/// What routing needs to know of a graph.
+pub(crate) trait Topology {
+    /// The index of node `name`.
+    fn position(&self, name: &str) -> Option<usize>;
+    /// Whether an edge lets `from` send to `to`.
+    fn may_send(&self, from: &str, to: &str) -> bool;
+    /// The nodes `from` may send to.
+    fn peers(&self, from: &str) -> &[String];
+    /// Checks `body` against node `i`'s input schema.
+    fn check_payload(&self, i: usize, body: &str) -> Result<(), String>;
+}
+
+impl Topology for LoadedGraph {
+    fn position(&self, name: &str) -> Option<usize> {
+        LoadedGraph::position(self, name)
+    }
+    fn may_send(&self, from: &str, to: &str) -> bool {
+        self.graph().may_send(from, to)
+    }
+    fn peers(&self, from: &str) -> &[String] {
+        self.graph().peers(from)
+    }
+    fn check_payload(&self, i: usize, body: &str) -> Result<(), String> {
+        LoadedGraph::check_payload(self, i, body)
+    }
+}
+
+/// The invocation being applied: where it ran and what ran it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NodeRef<'a> {
+    /// Thread id.
+    pub thread: &'a str,
+    /// Run id.
+    pub run: &'a str,
+    /// Frame within the run.
+    pub frame: u32,
+    /// The node's index in the graph.
+    pub index: usize,
+    /// The node's name.
+    pub name: &'a str,
+    /// Its plugin's `describe` name.
+    pub plugin: &'a str,
+    /// Its plugin's content hash, hex.
+    pub plugin_hash: &'a str,
+}
+
+/// One applied invocation.
+pub(crate) struct Applied {
+    /// Its record.
+    pub record: FrameRecord,
+    /// What it produced, whole (what replay compares).
+    pub output: RecordedOutput,
+    /// The node's error and the rejections of its messages, to publish.
+    pub errors: Vec<TraceError>,
+}
+
+/// Applies one invocation's outcome: routes its messages into `pending`,
+/// collects its memory writes, takes its reply, and returns its record with
+/// what it produced.
+///
+/// Errors (the node's, and each message rejected) are returned for the
+/// caller to publish.
+pub(crate) fn apply(
+    graph: &impl Topology,
+    node: &NodeRef<'_>,
+    inbox: &[Message],
+    outcome: Outcome,
+    pending: &mut [Vec<Message>],
+    out: &mut FrameOut,
+) -> Applied {
+    let NodeRef {
+        thread,
+        run,
+        frame,
+        index: i,
+        ..
+    } = *node;
+    let recorded = recorded_output(&outcome);
+    let mut errors = Vec::new();
+    let mut record = FrameRecord {
+        thread: thread.to_owned(),
+        run: run.to_owned(),
+        frame,
+        node: node.name.to_owned(),
+        plugin: node.plugin.to_owned(),
+        plugin_hash: node.plugin_hash.to_owned(),
+        duration_us: outcome.duration.as_micros() as u64,
+        instantiate_us: outcome.instantiate_time.as_micros() as u64,
+        fuel_used: outcome.fuel_used,
+        tokens: Tokens::from_journal(&outcome.journal),
+        inbox: inbox.iter().map(MessageSummary::from).collect(),
+        sent: Vec::new(),
+        reply: None,
+        done: false,
+        events: outcome.events.len(),
+        memory_writes: 0,
+        journal: outcome.journal,
+        logs: outcome.logs,
+        denied: outcome.denied,
+        error: None,
+    };
+    let output = match outcome.result {
+        Ok(output) => output,
+        Err(error) => {
+            let error = trace_error(&error);
+            tracing::warn!(thread, run, frame, node = %node.name, code = %error.code, message = %error.message, "node failed");
+            errors.push(error.clone());
+            record.error = Some(error);
+            return Applied {
+                record,
+                output: recorded,
+                errors,
+            };
+        }
+    };
+    for (k, out_msg) in output.messages.into_iter().enumerate() {
+        let out_to = out_msg.to;
+        let mut summary = RouteSummary {
+            to: out_to.clone(),
+            kind: out_msg.kind.clone(),
+            bytes: out_msg.body.len(),
+            delivered_as: None,
+            rejected: None,
+        };
+        match route(graph, node.name, &out_to, &out_msg.body) {
+            Ok(target) => {
+                let id = format!("{run}/{frame}/{}/{k}", node.name);
+                summary.delivered_as = Some(id.clone());
+                let message = Message {
+                    id,
+                    from: node.name.to_owned(),
+                    kind: out_msg.kind,
+                    body: out_msg.body,
+                };
+                out.sent.push((out_to.clone(), message.clone()));
+                pending[target].push(message);
+            }
+            Err(rejection) => {
+                tracing::warn!(thread, run, frame, node = %node.name, to = %out_to, code = rejection.trace.code, "message rejected");
+                errors.push(rejection.trace.clone());
+                let notice = Message {
+                    id: format!("{run}/{frame}/{}/{k}/undeliverable", node.name),
+                    from: SYSTEM_SENDER.into(),
+                    kind: UNDELIVERABLE_KIND.into(),
+                    body: json!({
+                        "to": out_to,
+                        "kind": out_msg.kind,
+                        "code": rejection.trace.code,
+                        "message": rejection.to_sender,
+                    })
+                    .to_string(),
+                };
+                out.sent.push((node.name.to_owned(), notice.clone()));
+                pending[i].push(notice);
+                summary.rejected = Some(rejection.trace);
+            }
+        }
+        record.sent.push(summary);
+    }
+    if let Some(text) = output.reply {
+        out.reply = Some(text.clone());
+        record.reply = Some(text);
+    }
+    record.done = output.done;
+    record.memory_writes = outcome.memory_writes.len();
+    out.writes.extend(outcome.memory_writes);
+    Applied {
+        record,
+        output: recorded,
+        errors,
+    }
+}
+
+/// What an invocation produced, whole (what replay compares).
+pub(crate) fn recorded_output(outcome: &Outcome) -> RecordedOutput {
+    match &outcome.result {
+        Ok(output) => RecordedOutput {
+            messages: output
+                .messages
+                .iter()
+                .map(|m| SentMessage {
+                    to: m.to.clone(),
+                    kind: m.kind.clone(),
+                    body: m.body.clone(),
+                })
+                .collect(),
+            reply: output.reply.clone(),
+            done: output.done,
+            memory_writes: outcome.memory_writes.clone(),
+            error: None,
+        },
+        Err(error) => RecordedOutput {
+            error: Some(trace_error(error).code),
+            ..RecordedOutput::default()
+        },
+    }
+}
+
+/// The trace's form of an invocation's error.
+pub(crate) fn trace_error(error: &InvokeError) -> TraceError {
+    match error {
+        InvokeError::Node(e) => TraceError {
+            code: "node_error".into(),
+            message: e.to_string(),
+        },
+        InvokeError::Runtime(e) => TraceError {
+            code: e.code().into(),
+            message: e.to_string(),
+        },
+    }
+}
+
+/// A rejected message: the full story for the trace, and what the sender
+/// is told (no topology: it never learns who its peers are).
+pub(crate) struct Rejection {
+    pub trace: TraceError,
+    pub to_sender: String,
+}
+
+/// Checks one outgoing message: an edge must allow it and the body must fit
+/// the receiver's input schema. Returns the receiver's index.
+pub(crate) fn route(
+    graph: &impl Topology,
+    from: &str,
+    to: &str,
+    body: &str,
+) -> Result<usize, Rejection> {
+    let target = graph.position(to).filter(|_| graph.may_send(from, to));
+    let Some(target) = target else {
+        let peers = graph.peers(from).join(", ");
+        let why = if graph.position(to).is_some() {
+            "there is no edge to it"
+        } else {
+            "the graph has no such node"
+        };
+        return Err(Rejection {
+            trace: TraceError {
+                code: "not_a_peer".into(),
+                message: format!("`{from}` may not send to `{to}`: {why} (its peers: [{peers}])"),
+            },
+            to_sender: format!("the message to `{to}` was not delivered: no route"),
+        });
+    };
+    graph.check_payload(target, body).map_err(|message| {
+        let message = format!("the body does not match the input schema of `{to}`: {message}");
+        Rejection {
+            trace: TraceError {
+                code: "invalid_payload".into(),
+                message: message.clone(),
+            },
+            to_sender: message,
+        }
+    })?;
+    Ok(target)
+}

@@ -1,0 +1,206 @@
+//! Runs: one inbound message processed frame by frame until nothing is
+//! pending, the frame limit, a kill or a shutdown.
+//!
+//! A frame invokes every node that has messages (and every `every_tick`
+//! node) once, concurrently, each in a fresh instance. Their outputs are
+//! buffered and applied together when all have finished, in graph order, so
+//! the result of a frame never depends on which node finished first:
+//! messages are routed and queued for the next frame, memory writes are
+//! committed, and a [`FrameRecord`](crate::FrameRecord) is written per
+//! invocation. A frame is committed to the store before anything of it is
+//! visible (events, ledger, memory).
+//!
+//! - `start`: claiming a thread, loading its durable state, committing the
+//!   inbound message, spawning the run's task;
+//! - `exec`: the loop, cut into its steps (boundary checks, invoke, apply,
+//!   commit, publish, budget wait);
+//! - `plan`, `apply`: frame planning, applying and routing, as plain
+//!   functions;
+//! - `commit`: the frame commit with its retries.
+//!
+//! Nothing here reaches back into the engine: a run touches exactly the
+//! parts in its [`RunContext`].
+
+mod apply;
+mod commit;
+mod exec;
+mod plan;
+mod start;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use weft_runtime::capabilities::db::Database;
+use weft_runtime::capabilities::memory::MemoryMap;
+use weft_runtime::{Message, Runtime};
+
+pub(crate) use apply::recorded_output;
+pub use apply::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
+pub(crate) use start::{hydrate, spawn, start};
+
+use crate::control::Control;
+use crate::durable::Versions;
+use crate::error::EngineError;
+use crate::events::{Bus, EventBody};
+use crate::metering::{Budgets, LlmSlot, MemoryLedger};
+use crate::store::Store;
+use crate::threads::Threads;
+use crate::trace::FrameTrace;
+
+/// What a run may touch: the parts of the engine its loop reads and
+/// writes, shared by every run.
+pub(crate) struct RunContext {
+    /// Invokes the plugins.
+    pub runtime: Arc<Runtime>,
+    /// The `db` capability's backend.
+    pub db: Arc<dyn Database>,
+    /// The `llm` capability's metered backend.
+    pub llm: Arc<LlmSlot>,
+    /// Committed memory (thread and node scopes).
+    pub memory: Arc<MemoryMap>,
+    /// Events.
+    pub bus: Bus,
+    /// Token and money budgets.
+    pub budgets: Arc<Budgets>,
+    /// Usage books.
+    pub ledger: Arc<MemoryLedger>,
+    /// Where frames are committed, if anywhere.
+    pub store: Option<Arc<dyn Store>>,
+    /// Graph versions kept in the store.
+    pub versions: Arc<Versions>,
+    /// Threads and their runs in flight.
+    pub threads: Threads,
+    /// Pauses, shutdown, swaps.
+    pub control: Control,
+    /// Finished runs' traces.
+    pub history: History,
+    /// Commit retries and budget waits.
+    pub settings: RunSettings,
+}
+
+/// The run loop's settings (from the engine's config).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunSettings {
+    /// Commit attempts before a run stops with `store_failed`.
+    pub commit_attempts: u32,
+    /// The first retry's wait, doubled per retry up to five seconds.
+    pub commit_backoff: Duration,
+    /// How often a run waiting on a budget checks for a new window.
+    pub budget_tick: Duration,
+}
+
+/// Where a run starts (or resumes): its pending messages per node, its next
+/// frame, the thread's next frame `seq`, and the reply given so far.
+pub(crate) struct RunState {
+    pub pending: Vec<Vec<Message>>,
+    pub frame: u32,
+    pub seq: u64,
+    pub reply: Option<String>,
+}
+
+/// A run in flight.
+#[derive(Debug)]
+pub struct RunHandle {
+    /// Thread id.
+    pub thread: String,
+    /// Run id.
+    pub run: String,
+    task: tokio::task::JoinHandle<FrameTrace>,
+}
+
+impl RunHandle {
+    /// Waits for the run to end and returns its trace.
+    pub async fn finish(self) -> Result<FrameTrace, EngineError> {
+        self.task.await.map_err(|e| EngineError::Internal {
+            run: self.run,
+            message: e.to_string(),
+        })
+    }
+}
+
+/// A message entering a thread from outside the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The receiving node; the graph's entry node when `None`.
+    pub to: Option<String>,
+    /// Message kind (`user` for chat text).
+    pub kind: String,
+    /// JSON body, validated against the receiver's input schema.
+    pub body: String,
+}
+
+impl Inbound {
+    /// A chat message for the entry node: kind `user`, body `{"text": …}`.
+    pub fn user_text(text: &str) -> Self {
+        Self {
+            to: None,
+            kind: "user".into(),
+            body: serde_json::json!({ "text": text }).to_string(),
+        }
+    }
+
+    /// A message of `kind` for node `to`.
+    pub fn to(node: &str, kind: &str, body: &serde_json::Value) -> Self {
+        Self {
+            to: Some(node.into()),
+            kind: kind.into(),
+            body: body.to_string(),
+        }
+    }
+}
+
+/// The most recent finished runs' traces.
+pub(crate) struct History {
+    traces: Mutex<VecDeque<Arc<FrameTrace>>>,
+    keep: usize,
+}
+
+impl History {
+    /// A history keeping the last `keep` traces.
+    pub fn new(keep: usize) -> Self {
+        Self {
+            traces: Mutex::default(),
+            keep,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<FrameTrace>>> {
+        self.traces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps `trace`, dropping the oldest beyond the limit.
+    fn push(&self, trace: Arc<FrameTrace>) {
+        let mut traces = self.lock();
+        traces.push_back(trace);
+        while traces.len() > self.keep {
+            traces.pop_front();
+        }
+    }
+
+    /// The last `last` traces, oldest first.
+    pub fn recent(&self, last: usize) -> Vec<Arc<FrameTrace>> {
+        let traces = self.lock();
+        traces
+            .iter()
+            .skip(traces.len().saturating_sub(last))
+            .cloned()
+            .collect()
+    }
+}
+
+impl RunContext {
+    /// Bookkeeping when a run ends: the thread is free again, the trace is
+    /// kept and published.
+    fn finished(&self, trace: &FrameTrace) {
+        self.threads.release(&trace.thread, &trace.run);
+        self.history.push(Arc::new(trace.clone()));
+        if self.bus.has_subscribers() {
+            let event = EventBody::FrameTrace(Box::new(trace.clone()));
+            self.bus
+                .publish(&trace.thread, &trace.run, None, None, event);
+        }
+    }
+}

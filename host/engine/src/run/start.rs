@@ -1,0 +1,146 @@
+//! Starting a run: the thread is claimed, its durable state loaded, the
+//! inbound message committed, and the run's task spawned.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use weft_runtime::Message;
+
+use super::{Inbound, RunContext, RunHandle, RunState, exec};
+use crate::error::EngineError;
+use crate::events::EventBody;
+use crate::loaded::LoadedGraph;
+use crate::store::RunStart;
+use crate::threads::Release;
+
+/// Starts a run on `thread` with one inbound message. The message is
+/// checked (node, payload) before anything starts; with a store, the
+/// thread's durable state is loaded (once) and the message is committed
+/// before this returns, so an accepted message is never lost.
+pub(crate) async fn start(
+    ctx: &Arc<RunContext>,
+    thread: &str,
+    inbound: Inbound,
+) -> Result<RunHandle, EngineError> {
+    if ctx.control.is_stopping() {
+        return Err(EngineError::ShuttingDown);
+    }
+    let (mut claim, claimed, to) = ctx.threads.claim(thread, |graph| {
+        let to_name = inbound
+            .to
+            .clone()
+            .unwrap_or_else(|| graph.graph().entry().name.clone());
+        let to = graph
+            .position(&to_name)
+            .ok_or_else(|| EngineError::UnknownNode {
+                graph: graph.graph().name().to_owned(),
+                node: to_name.clone(),
+            })?;
+        graph
+            .check_payload(to, &inbound.body)
+            .map_err(|message| EngineError::InvalidPayload {
+                node: to_name,
+                message,
+            })?;
+        Ok(to)
+    })?;
+    let graph = claimed.graph;
+    if !claimed.hydrated {
+        hydrate(ctx, thread).await?;
+    }
+    let (run, seq) = ctx.threads.name_run(&mut claim)?;
+    let first = Message {
+        id: format!("{run}/in"),
+        from: "user".into(),
+        kind: inbound.kind,
+        body: inbound.body,
+    };
+    if let Some(store) = &ctx.store {
+        ctx.versions.store_version(&graph).await?;
+        store
+            .begin_run(RunStart {
+                thread: thread.to_owned(),
+                project: ctx.budgets.project_of(thread),
+                run: run.clone(),
+                graph_version: graph.version_id().to_owned(),
+                inbound: vec![(graph.graph().nodes()[to].name.clone(), first.clone())],
+                budget_limit: ctx.budgets.explicit_limit(thread),
+                at_ms: ctx.budgets.now_ms(),
+            })
+            .await?;
+    }
+    claim.keep();
+    let mut pending = vec![Vec::new(); graph.graph().nodes().len()];
+    pending[to].push(first);
+    let state = RunState {
+        pending,
+        frame: 0,
+        seq,
+        reply: None,
+    };
+    Ok(spawn(ctx, thread, &run, graph, claimed.kill, state))
+}
+
+/// Runs `state` on `graph` in the background; the thread's slot must
+/// already name `run`.
+pub(crate) fn spawn(
+    ctx: &Arc<RunContext>,
+    thread: &str,
+    run: &str,
+    graph: Arc<LoadedGraph>,
+    kill: watch::Receiver<bool>,
+    state: RunState,
+) -> RunHandle {
+    ctx.bus.publish(
+        thread,
+        run,
+        None,
+        None,
+        EventBody::RunStarted {
+            graph: graph.graph().name().to_owned(),
+        },
+    );
+    let alive = ctx.control.run_started();
+    let ctx = Arc::clone(ctx);
+    let thread_id = thread.to_owned();
+    let run_id = run.to_owned();
+    let task = tokio::spawn(async move {
+        let _alive = alive;
+        // Frees the thread even if the run's task panics or is dropped.
+        let _release = Release {
+            threads: &ctx.threads,
+            thread: &thread_id,
+            run: &run_id,
+        };
+        let trace = exec::execute(&ctx, graph, (&thread_id, &run_id), kill, state).await;
+        ctx.finished(&trace);
+        trace
+    });
+    RunHandle {
+        thread: thread.to_owned(),
+        run: run.to_owned(),
+        task,
+    }
+}
+
+/// Loads a thread's durable state: run and frame counters, project,
+/// memory and token budget.
+pub(crate) async fn hydrate(ctx: &RunContext, thread: &str) -> Result<(), EngineError> {
+    let Some(store) = &ctx.store else {
+        return Ok(());
+    };
+    let stored = store.thread(thread).await?;
+    if let Some(stored) = &stored {
+        let memory = store.memory(thread).await?;
+        ctx.memory.apply(&memory);
+        ctx.budgets.restore_project(thread, &stored.project);
+        ctx.budgets.restore_thread(
+            thread,
+            stored.budget_limit,
+            ctx.ledger.thread_tokens(thread),
+        );
+    }
+    ctx.threads
+        .hydrated(thread, stored.as_ref().map(|s| (s.runs, s.frames)));
+    Ok(())
+}

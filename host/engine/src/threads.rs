@@ -1,0 +1,382 @@
+//! Threads: the engine's entry per thread (its graph, the run in flight,
+//! its run and frame counters), the claim a run holds on its thread, and
+//! thread ids.
+//!
+//! A thread has at most one run in flight. Starting a run *claims* the
+//! thread's slot ([`Threads::claim`]) and gets a [`Claim`] guard that frees
+//! the slot if setting the run up fails; once the run's task owns the slot,
+//! the task's [`Release`] guard frees it however the task ends.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+use weft_runtime::Message;
+
+use crate::error::EngineError;
+use crate::loaded::LoadedGraph;
+use crate::store::StoredThread;
+
+/// A thread id as clients may choose it: 1 to 128 characters, no `/` and
+/// no control characters. The one rule for every way in (REST, WebSocket,
+/// the command line); ids the engine makes are `thread-` and 16 random hex
+/// digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ThreadId(String);
+
+/// A thread id that breaks the rule of [`ThreadId`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a thread id has 1 to 128 characters, no `/` and no control characters")]
+pub struct InvalidThreadId;
+
+impl ThreadId {
+    /// The longest id, in bytes.
+    pub const MAX_LEN: usize = 128;
+
+    /// Checks a client's id.
+    pub fn parse(id: &str) -> Result<Self, InvalidThreadId> {
+        if id.is_empty()
+            || id.len() > Self::MAX_LEN
+            || id.chars().any(|c| c.is_control() || c == '/')
+        {
+            return Err(InvalidThreadId);
+        }
+        Ok(Self(id.to_owned()))
+    }
+
+    /// A fresh id, unique across restarts and hosts: `thread-` and 16
+    /// random hex digits.
+    pub fn generate() -> Self {
+        Self(format!("thread-{:016x}", random_u64()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ThreadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for ThreadId {
+    type Err = InvalidThreadId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// 64 random bits from the OS; should the OS have none, a per-process
+/// random SipHash key over the time still differs between calls.
+pub(crate) fn random_u64() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish()
+    })
+}
+
+/// A thread's state in the engine.
+struct ThreadEntry {
+    graph: Arc<LoadedGraph>,
+    /// The run in flight, with the sender that kills it.
+    active: Option<(String, watch::Sender<bool>)>,
+    runs: u64,
+    /// Frames committed over all runs: the next frame's `seq`.
+    frames: u64,
+    /// Whether its durable state (runs, frames, memory, budget) has been
+    /// read from the store (always true without one).
+    hydrated: bool,
+    /// Budget warnings a run ended before delivering, by node: the node
+    /// finds them in its next tick, in a later run.
+    notices: HashMap<String, Vec<Message>>,
+}
+
+impl ThreadEntry {
+    fn new(graph: &Arc<LoadedGraph>, hydrated: bool) -> Self {
+        Self {
+            graph: Arc::clone(graph),
+            active: None,
+            runs: 0,
+            frames: 0,
+            hydrated,
+            notices: HashMap::new(),
+        }
+    }
+}
+
+/// What claiming a thread for a new run gives.
+pub(crate) struct Claimed {
+    /// The graph the run runs.
+    pub graph: Arc<LoadedGraph>,
+    /// Resolves when the run is killed.
+    pub kill: watch::Receiver<bool>,
+    /// Whether the thread's durable state is loaded already.
+    pub hydrated: bool,
+}
+
+/// Every thread this process knows.
+#[derive(Default)]
+pub(crate) struct Threads {
+    map: Mutex<HashMap<String, ThreadEntry>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Threads {
+    /// Opens the thread `id` (a fresh id when `None`) on `graph`, or points
+    /// an existing one at `graph` for its next run. Returns the id and
+    /// whether the thread is new to this process.
+    pub fn open(
+        &self,
+        id: Option<&str>,
+        graph: &Arc<LoadedGraph>,
+        durable: bool,
+    ) -> (String, bool) {
+        let mut threads = lock(&self.map);
+        let (id, chosen) = match id {
+            Some(id) => (id.to_owned(), true),
+            // A new thread never joins an existing one, however unlikely a
+            // repeated id is.
+            None => loop {
+                let id = ThreadId::generate().into_string();
+                if !threads.contains_key(&id) {
+                    break (id, false);
+                }
+            },
+        };
+        let mut created = false;
+        let entry = threads.entry(id.clone()).or_insert_with(|| {
+            created = true;
+            // A caller-chosen id may name a thread the store knows.
+            ThreadEntry::new(graph, !chosen || !durable)
+        });
+        // The thread's next run uses `graph` (an edited or switched graph);
+        // a run in flight keeps the version it started with.
+        entry.graph = Arc::clone(graph);
+        (id, created)
+    }
+
+    /// Points `thread`'s next run at `graph`; false for an unknown thread.
+    pub fn set_graph(&self, thread: &str, graph: &Arc<LoadedGraph>) -> bool {
+        match lock(&self.map).get_mut(thread) {
+            Some(entry) => {
+                entry.graph = Arc::clone(graph);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether this process knows `thread`.
+    pub fn contains(&self, thread: &str) -> bool {
+        lock(&self.map).contains_key(thread)
+    }
+
+    /// The graph `thread`'s next run uses.
+    pub fn graph(&self, thread: &str) -> Option<Arc<LoadedGraph>> {
+        lock(&self.map).get(thread).map(|t| Arc::clone(&t.graph))
+    }
+
+    /// The run in flight on `thread`.
+    pub fn active_run(&self, thread: &str) -> Option<String> {
+        lock(&self.map)
+            .get(thread)
+            .and_then(|t| t.active.as_ref().map(|(r, _)| r.clone()))
+    }
+
+    /// Claims `thread` for a new run, if no run is in flight, after
+    /// `check` accepts its graph. The slot is held under a placeholder id
+    /// until [`name_run`](Self::name_run).
+    pub fn claim<'a, T>(
+        &'a self,
+        thread: &'a str,
+        check: impl FnOnce(&Arc<LoadedGraph>) -> Result<T, EngineError>,
+    ) -> Result<(Claim<'a>, Claimed, T), EngineError> {
+        let mut threads = lock(&self.map);
+        let entry = threads
+            .get_mut(thread)
+            .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
+        if let Some((run, _)) = &entry.active {
+            return Err(EngineError::ThreadBusy {
+                thread: thread.to_owned(),
+                run: run.clone(),
+            });
+        }
+        let checked = check(&entry.graph)?;
+        let (kill_tx, kill) = watch::channel(false);
+        entry.active = Some((String::new(), kill_tx));
+        let claimed = Claimed {
+            graph: Arc::clone(&entry.graph),
+            kill,
+            hydrated: entry.hydrated,
+        };
+        let claim = Claim {
+            threads: self,
+            thread,
+            run: String::new(),
+        };
+        Ok((claim, claimed, checked))
+    }
+
+    /// Names the claimed run (`{thread}.run-{n}`); returns the id and the
+    /// thread's next frame `seq`.
+    pub fn name_run(&self, claim: &mut Claim<'_>) -> Result<(String, u64), EngineError> {
+        let mut threads = lock(&self.map);
+        let entry = threads
+            .get_mut(claim.thread)
+            .ok_or_else(|| EngineError::UnknownThread(claim.thread.to_owned()))?;
+        entry.runs += 1;
+        let run = format!("{}.run-{}", claim.thread, entry.runs);
+        if let Some((id, _)) = &mut entry.active {
+            id.clone_from(&run);
+        }
+        claim.run.clone_from(&run);
+        Ok((run, entry.frames))
+    }
+
+    /// Registers a thread read from the store (resume, fork), claimed for
+    /// `run` when one is given. Its durable state still has to be loaded.
+    pub fn adopt(
+        &self,
+        thread: &StoredThread,
+        graph: &Arc<LoadedGraph>,
+        run: Option<&str>,
+    ) -> Result<watch::Receiver<bool>, EngineError> {
+        let (kill_tx, kill) = watch::channel(false);
+        let mut threads = lock(&self.map);
+        if let Some(entry) = threads.get(&thread.id)
+            && let Some((active, _)) = &entry.active
+        {
+            return Err(EngineError::ThreadBusy {
+                thread: thread.id.clone(),
+                run: active.clone(),
+            });
+        }
+        let mut entry = ThreadEntry::new(graph, false);
+        entry.active = run.map(|r| (r.to_owned(), kill_tx));
+        entry.runs = thread.runs;
+        entry.frames = thread.frames;
+        threads.insert(thread.id.clone(), entry);
+        Ok(kill)
+    }
+
+    /// Records that `thread`'s durable state is loaded, with the stored
+    /// counters when the store knows the thread.
+    pub fn hydrated(&self, thread: &str, counters: Option<(u64, u64)>) {
+        if let Some(entry) = lock(&self.map).get_mut(thread) {
+            if let Some((runs, frames)) = counters {
+                entry.runs = runs;
+                entry.frames = frames;
+            }
+            entry.hydrated = true;
+        }
+    }
+
+    /// Notes that `thread` has committed frames up to `next_seq`.
+    pub fn note_frames(&self, thread: &str, next_seq: u64) {
+        if let Some(entry) = lock(&self.map).get_mut(thread) {
+            entry.frames = entry.frames.max(next_seq);
+        }
+    }
+
+    /// Frees `thread` if `run` is still its run in flight.
+    pub fn release(&self, thread: &str, run: &str) {
+        if let Some(entry) = lock(&self.map).get_mut(thread)
+            && entry.active.as_ref().is_some_and(|(r, _)| r == run)
+        {
+            entry.active = None;
+        }
+    }
+
+    /// Kills the run in flight on `thread` at its next frame boundary;
+    /// returns its id.
+    pub fn kill(&self, thread: &str) -> Result<String, EngineError> {
+        let threads = lock(&self.map);
+        let entry = threads
+            .get(thread)
+            .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
+        let (run, kill) = entry
+            .active
+            .as_ref()
+            .ok_or_else(|| EngineError::UnknownRun(format!("(none on thread `{thread}`)")))?;
+        kill.send_replace(true);
+        Ok(run.clone())
+    }
+
+    /// Keeps budget warnings a run could not deliver for `node`'s next tick.
+    pub fn park_notices(&self, thread: &str, node: &str, notices: Vec<Message>) {
+        if notices.is_empty() {
+            return;
+        }
+        if let Some(entry) = lock(&self.map).get_mut(thread) {
+            entry
+                .notices
+                .entry(node.to_owned())
+                .or_default()
+                .extend(notices);
+        }
+    }
+
+    /// The budget warnings parked for `node` of `thread`, removed.
+    pub fn take_notices(&self, thread: &str) -> HashMap<String, Vec<Message>> {
+        lock(&self.map)
+            .get_mut(thread)
+            .map(|entry| std::mem::take(&mut entry.notices))
+            .unwrap_or_default()
+    }
+}
+
+/// A claim on a thread's slot while a run is being set up: the slot is
+/// freed if setting up fails.
+pub(crate) struct Claim<'a> {
+    threads: &'a Threads,
+    thread: &'a str,
+    run: String,
+}
+
+impl Claim<'_> {
+    /// The run started: the slot now belongs to its task.
+    pub fn keep(mut self) {
+        self.thread = "";
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.thread.is_empty() {
+            self.threads.release(self.thread, &self.run);
+        }
+    }
+}
+
+/// Frees a thread when its run's task ends, however it ends.
+pub(crate) struct Release<'a> {
+    /// The threads.
+    pub threads: &'a Threads,
+    /// The thread.
+    pub thread: &'a str,
+    /// The run that holds it.
+    pub run: &'a str,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.threads.release(self.thread, self.run);
+    }
+}

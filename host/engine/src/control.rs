@@ -8,7 +8,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use weft_runtime::Plugin;
 
+use crate::durable::Versions;
+use crate::error::EngineError;
+use crate::events::{Bus, EventBody};
+use crate::graph::PluginRef;
 use crate::loaded::LoadedGraph;
+use crate::plugins::PluginSet;
 use crate::store::NodePause;
 
 /// Pauses, shutdown, runs alive and swaps.
@@ -203,4 +208,50 @@ impl PluginSwap {
             .map(|(_, g)| g.graph().name().to_owned())
             .collect()
     }
+}
+
+/// Makes `plugin` the version of its name that nodes run (see
+/// [`Engine::swap_plugin`](crate::Engine::swap_plugin)).
+pub(crate) async fn swap_plugin(
+    control: &Control,
+    (plugins, versions, bus): (&PluginSet, &Versions, &Bus),
+    plugin: Plugin,
+    bytes: Vec<u8>,
+    graphs: &[Arc<LoadedGraph>],
+) -> Result<PluginSwap, EngineError> {
+    let _one_at_a_time = control.swapping().await;
+    let name = plugin.info().name.clone();
+    let current = plugins.get(&PluginRef::Name(name.clone()));
+    let mut swap = PluginSwap {
+        plugin: name.clone(),
+        version: plugin.info().version.clone(),
+        from: current.as_ref().map(|p| p.hash_hex().to_owned()),
+        to: plugin.hash_hex().to_owned(),
+        graphs: Vec::new(),
+        unchanged: current.as_ref().is_some_and(|p| p.hash() == plugin.hash()),
+    };
+    if swap.unchanged {
+        return Ok(swap);
+    }
+    let news = std::slice::from_ref(&plugin);
+    for graph in graphs {
+        let rebound = graph
+            .with_plugins(news)
+            .map_err(|e| EngineError::PluginRejected(e.to_string()))?;
+        if let Some(new) = rebound {
+            swap.graphs.push((Arc::clone(graph), Arc::new(new)));
+        }
+    }
+    versions.keep_plugin(&plugin, bytes).await?;
+    plugins.insert(plugin.clone());
+    control.swaps().push(plugin);
+    tracing::info!(plugin = %name, version = %swap.version, from = ?swap.from, to = %swap.to, "plugin swapped");
+    bus.publish_host(EventBody::PluginSwapped {
+        plugin: name,
+        version: swap.version.clone(),
+        from: swap.from.clone(),
+        to: swap.to.clone(),
+        graphs: swap.graph_names(),
+    });
+    Ok(swap)
 }

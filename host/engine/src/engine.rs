@@ -13,28 +13,26 @@
 //! Agent instances ([`crate::agents`]) and the graph catalog
 //! ([`crate::catalog`]) are clients of this facade.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use tokio::sync::broadcast;
 use weft_runtime::capabilities::llm::LlmBackend;
 use weft_runtime::capabilities::memory::MemoryMap;
 use weft_runtime::{Plugin, Runtime};
 
-use crate::config::{Backends, EngineConfig, Retention};
-use crate::control::{Control, PluginSwap};
-use crate::durable::{self, ReplayOptions, ReplayReport, Versions, Writer};
+use crate::config::{Backends, EngineConfig};
+use crate::control::{self, PluginSwap};
+use crate::durable::{self, ReplayOptions, ReplayReport, Writer};
 use crate::error::EngineError;
-use crate::events::{Bus, Event, EventBody};
-use crate::graph::PluginRef;
+use crate::events::{Event, EventBody};
 use crate::loaded::LoadedGraph;
 use crate::metering::{
-    BudgetConfig, BudgetStatus, Budgets, DEFAULT_PROJECT, Ledger, LlmSlot, MemoryLedger, Metered,
-    MoneyBudget, PriceTable, ProjectBudgetStatus, UsageTotals,
+    BudgetConfig, BudgetStatus, DEFAULT_PROJECT, Ledger, MemoryLedger, Metered, MoneyBudget,
+    PriceTable, ProjectBudgetStatus, UsageTotals,
 };
 use crate::plugins::PluginSet;
-use crate::run::{self, History, Inbound, RunContext, RunHandle, RunSettings, RunState};
+use crate::run::{self, Inbound, RunContext, RunHandle, RunState};
 use crate::store::{NodePause, Page, PruneReport, Store, StoredThread, ThreadFilter};
-use crate::threads::Threads;
 use crate::trace::FrameTrace;
 
 /// The frame engine. Create one per process (it is cheap to share in an
@@ -96,7 +94,7 @@ impl Engine {
                 .map_err(|e| EngineError::InvalidBudget(e.to_string()))?;
         }
         if let Some(retention) = engine.config.retention {
-            spawn_retention(&engine, retention);
+            durable::spawn_retention(&engine.ctx.versions, &engine.ctx.budgets, retention);
         }
         Ok(engine)
     }
@@ -108,40 +106,7 @@ impl Engine {
         config: EngineConfig,
         store: Option<Arc<dyn Store>>,
     ) -> Arc<Self> {
-        let bus = Bus::new(config.event_capacity);
-        let ledger = Arc::new(MemoryLedger::default());
-        let budgets = Arc::new(
-            Budgets::new(config.budget.clone())
-                .with_clock(Arc::clone(&config.clock))
-                .with_ledger(ledger.clone()),
-        );
-        let llm = Arc::new(LlmSlot::new(Metered {
-            inner: backends.llm,
-            budgets: budgets.clone(),
-            ledger: ledger.clone(),
-            prices: config.prices.clone(),
-            bus: bus.clone(),
-        }));
-        let versions = Versions::new(store.clone(), Arc::clone(&runtime), Arc::clone(&plugins));
-        let ctx = RunContext {
-            runtime,
-            db: backends.db,
-            llm,
-            memory: Arc::new(MemoryMap::default()),
-            bus,
-            budgets,
-            ledger,
-            store,
-            versions: Arc::new(versions),
-            threads: Threads::default(),
-            control: Control::default(),
-            history: History::new(config.trace_history),
-            settings: RunSettings {
-                commit_attempts: config.commit_attempts,
-                commit_backoff: config.commit_backoff,
-                budget_tick: config.budget_tick,
-            },
-        };
+        let ctx = RunContext::new(runtime, &plugins, backends, &config, store);
         Arc::new(Self {
             ctx: Arc::new(ctx),
             plugins,
@@ -499,7 +464,7 @@ impl Engine {
             let outcome = match prepared {
                 Ok(r) => {
                     let run = r.run.clone();
-                    self.resume_one(r).await.map_err(|e| (run, e))
+                    run::resume(&self.ctx, r).await.map_err(|e| (run, e))
                 }
                 Err(failure) => Err(failure),
             };
@@ -517,37 +482,6 @@ impl Engine {
         Ok((resumed, failed))
     }
 
-    async fn resume_one(&self, r: durable::Resumable) -> Result<RunHandle, EngineError> {
-        let kill = self.adopt(&r.thread, &r.graph, Some(&r.run)).await?;
-        let state = RunState {
-            pending: r.pending,
-            frame: r.frame,
-            seq: r.seq,
-            reply: r.reply,
-        };
-        Ok(run::spawn(
-            &self.ctx,
-            &r.thread.id,
-            &r.run,
-            r.graph,
-            kill,
-            state,
-        ))
-    }
-
-    /// Registers a thread read from the store, claimed for `run` when one
-    /// is given, and loads its memory and budget.
-    async fn adopt(
-        &self,
-        thread: &StoredThread,
-        graph: &Arc<LoadedGraph>,
-        run: Option<&str>,
-    ) -> Result<tokio::sync::watch::Receiver<bool>, EngineError> {
-        let kill = self.ctx.threads.adopt(thread, graph, run)?;
-        run::hydrate(&self.ctx, &thread.id).await?;
-        Ok(kill)
-    }
-
     /// Forks `thread` after its frame `after` (counted over the thread's
     /// runs, from 0): a new thread in the same project with the memory the
     /// thread had after that frame, and, if the frame's run still had
@@ -561,7 +495,7 @@ impl Engine {
         let forked = durable::fork(&self.ctx.versions, thread, after, self.now_ms()).await?;
         let id = forked.thread.id.clone();
         let run_id = forked.run.as_ref().map(|(run, _, _)| run.as_str());
-        let kill = self.adopt(&forked.thread, &forked.graph, run_id).await?;
+        let kill = run::adopt(&self.ctx, &forked.thread, &forked.graph, run_id).await?;
         let Some((run, pending, seq)) = forked.run else {
             return Ok((id, None));
         };
@@ -621,58 +555,14 @@ impl Engine {
         bytes: Vec<u8>,
         graphs: &[Arc<LoadedGraph>],
     ) -> Result<PluginSwap, EngineError> {
-        let _one_at_a_time = self.ctx.control.swapping().await;
-        let name = plugin.info().name.clone();
-        let current = self.plugins.get(&PluginRef::Name(name.clone()));
-        let mut swap = PluginSwap {
-            plugin: name.clone(),
-            version: plugin.info().version.clone(),
-            from: current.as_ref().map(|p| p.hash_hex().to_owned()),
-            to: plugin.hash_hex().to_owned(),
-            graphs: Vec::new(),
-            unchanged: current.as_ref().is_some_and(|p| p.hash() == plugin.hash()),
-        };
-        if swap.unchanged {
-            return Ok(swap);
-        }
-        let news = std::slice::from_ref(&plugin);
-        for graph in graphs {
-            let rebound = graph
-                .with_plugins(news)
-                .map_err(|e| EngineError::PluginRejected(e.to_string()))?;
-            if let Some(new) = rebound {
-                swap.graphs.push((Arc::clone(graph), Arc::new(new)));
-            }
-        }
-        self.ctx.versions.keep_plugin(&plugin, bytes).await?;
-        self.plugins.insert(plugin.clone());
-        self.ctx.control.swaps().push(plugin);
-        tracing::info!(plugin = %name, version = %swap.version, from = ?swap.from, to = %swap.to, "plugin swapped");
-        self.publish_host(EventBody::PluginSwapped {
-            plugin: name,
-            version: swap.version.clone(),
-            from: swap.from.clone(),
-            to: swap.to.clone(),
-            graphs: swap.graph_names(),
-        });
-        Ok(swap)
+        let ctx = &self.ctx;
+        control::swap_plugin(
+            &ctx.control,
+            (&self.plugins, &ctx.versions, &ctx.bus),
+            plugin,
+            bytes,
+            graphs,
+        )
+        .await
     }
-}
-
-/// Prunes in the background every `retention.every` while the engine lives.
-fn spawn_retention(engine: &Arc<Engine>, retention: Retention) {
-    let weak: Weak<Engine> = Arc::downgrade(engine);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(retention.every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(engine) = weak.upgrade() else {
-                return;
-            };
-            if let Err(error) = engine.prune(retention.max_age).await {
-                tracing::error!(%error, "retention: pruning failed");
-            }
-        }
-    });
 }

@@ -576,3 +576,30 @@ pub trait Store: Send + Sync + 'static {
     /// stay, invocation metering is folded into per-node totals.
     fn prune(&self, before_ms: u64) -> BoxFuture<'_, StoreResult<PruneReport>>;
 }
+
+impl RecordedOutput {
+    /// What an invocation produced, whole (what replay compares).
+    pub fn of(outcome: &weft_runtime::Outcome) -> Self {
+        match &outcome.result {
+            Ok(output) => Self {
+                messages: output
+                    .messages
+                    .iter()
+                    .map(|m| SentMessage {
+                        to: m.to.clone(),
+                        kind: m.kind.clone(),
+                        body: m.body.clone(),
+                    })
+                    .collect(),
+                reply: output.reply.clone(),
+                done: output.done,
+                memory_writes: outcome.memory_writes.clone(),
+                error: None,
+            },
+            Err(error) => Self {
+                error: Some(crate::trace::TraceError::of(error).code),
+                ..Self::default()
+            },
+        }
+    }
+}

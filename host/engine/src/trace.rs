@@ -289,3 +289,19 @@ impl FrameTrace {
         out
     }
 }
+
+impl TraceError {
+    /// The trace's form of an invocation's error.
+    pub fn of(error: &weft_runtime::InvokeError) -> Self {
+        match error {
+            weft_runtime::InvokeError::Node(e) => Self {
+                code: "node_error".into(),
+                message: e.to_string(),
+            },
+            weft_runtime::InvokeError::Runtime(e) => Self {
+                code: e.code().into(),
+                message: e.to_string(),
+            },
+        }
+    }
+}

@@ -283,6 +283,7 @@ impl Runtime {
         let span = tracing::info_span!(
             "weft.node",
             node = %inv.call.node,
+            plugin = %plugin.info().name,
             plugin_version = %plugin.hash().short(),
             fuel = field::Empty,
             outcome = field::Empty,

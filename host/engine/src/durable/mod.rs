@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use weft_runtime::{ContentHash, Message, Plugin, Runtime};
 
 pub(crate) use fork::fork;
-pub(crate) use prune::prune;
+pub(crate) use prune::{prune, spawn_retention};
 pub(crate) use replay::replay;
 pub use replay::{Divergence, PluginChange, ReplayOptions, ReplayPlugins, ReplayReport};
 pub(crate) use resume::{Resumable, unfinished};

@@ -21,7 +21,6 @@ use super::Versions;
 use super::tape::Tape;
 use crate::error::EngineError;
 use crate::loaded::LoadedGraph;
-use crate::run::recorded_output;
 use crate::store::{RecordedOutput, StoreError};
 
 /// Plugins by hash, loaded once per replay.
@@ -209,7 +208,7 @@ pub(crate) async fn replay(
                     .await;
                 report.invocations += 1;
                 report.journal_entries += record.journal.len() as u64;
-                let replayed = recorded_output(&outcome);
+                let replayed = RecordedOutput::of(&outcome);
                 let difference = first_difference(&invocation.output, &replayed)
                     .or_else(|| journal_difference(&record.journal, &outcome.journal));
                 if let Some((what, recorded, replayed)) = difference {

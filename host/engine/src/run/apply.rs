@@ -6,10 +6,10 @@
 
 use serde_json::json;
 use weft_runtime::capabilities::memory::MemoryWrite;
-use weft_runtime::{InvokeError, Message, Outcome};
+use weft_runtime::{Message, Outcome};
 
 use crate::loaded::LoadedGraph;
-use crate::store::{RecordedOutput, SentMessage};
+use crate::store::RecordedOutput;
 use crate::trace::{FrameRecord, MessageSummary, RouteSummary, Tokens, TraceError};
 
 /// The sender of engine notices to nodes.
@@ -109,7 +109,7 @@ pub(crate) fn apply(
         index: i,
         ..
     } = *node;
-    let recorded = recorded_output(&outcome);
+    let recorded = RecordedOutput::of(&outcome);
     let mut errors = Vec::new();
     let mut record = FrameRecord {
         thread: thread.to_owned(),
@@ -136,7 +136,7 @@ pub(crate) fn apply(
     let output = match outcome.result {
         Ok(output) => output,
         Err(error) => {
-            let error = trace_error(&error);
+            let error = TraceError::of(&error);
             tracing::warn!(thread, run, frame, node = %node.name, code = %error.code, message = %error.message, "node failed");
             errors.push(error.clone());
             record.error = Some(error);
@@ -205,45 +205,6 @@ pub(crate) fn apply(
     }
 }
 
-/// What an invocation produced, whole (what replay compares).
-pub(crate) fn recorded_output(outcome: &Outcome) -> RecordedOutput {
-    match &outcome.result {
-        Ok(output) => RecordedOutput {
-            messages: output
-                .messages
-                .iter()
-                .map(|m| SentMessage {
-                    to: m.to.clone(),
-                    kind: m.kind.clone(),
-                    body: m.body.clone(),
-                })
-                .collect(),
-            reply: output.reply.clone(),
-            done: output.done,
-            memory_writes: outcome.memory_writes.clone(),
-            error: None,
-        },
-        Err(error) => RecordedOutput {
-            error: Some(trace_error(error).code),
-            ..RecordedOutput::default()
-        },
-    }
-}
-
-/// The trace's form of an invocation's error.
-pub(crate) fn trace_error(error: &InvokeError) -> TraceError {
-    match error {
-        InvokeError::Node(e) => TraceError {
-            code: "node_error".into(),
-            message: e.to_string(),
-        },
-        InvokeError::Runtime(e) => TraceError {
-            code: e.code().into(),
-            message: e.to_string(),
-        },
-    }
-}
-
 /// A rejected message: the full story for the trace, and what the sender
 /// is told (no topology: it never learns who its peers are).
 pub(crate) struct Rejection {
@@ -287,3 +248,6 @@ pub(crate) fn route(
     })?;
     Ok(target)
 }
+
+#[cfg(test)]
+mod tests;

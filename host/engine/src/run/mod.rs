@@ -35,15 +35,16 @@ use weft_runtime::capabilities::db::Database;
 use weft_runtime::capabilities::memory::MemoryMap;
 use weft_runtime::{Message, Runtime};
 
-pub(crate) use apply::recorded_output;
 pub use apply::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
-pub(crate) use start::{hydrate, spawn, start};
+pub(crate) use start::{adopt, resume, spawn, start};
 
+use crate::config::{Backends, EngineConfig};
 use crate::control::Control;
 use crate::durable::Versions;
 use crate::error::EngineError;
 use crate::events::{Bus, EventBody};
-use crate::metering::{Budgets, LlmSlot, MemoryLedger};
+use crate::metering::{Budgets, LlmSlot, MemoryLedger, Metered};
+use crate::plugins::PluginSet;
 use crate::store::Store;
 use crate::threads::Threads;
 use crate::trace::FrameTrace;
@@ -192,6 +193,52 @@ impl History {
 }
 
 impl RunContext {
+    /// Wires the parts: the metered `llm` over `backends.llm`, budgets on
+    /// the config's clock seeded from the ledger, graph versions kept in
+    /// `store`.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        plugins: &Arc<PluginSet>,
+        backends: Backends,
+        config: &EngineConfig,
+        store: Option<Arc<dyn Store>>,
+    ) -> Self {
+        let bus = Bus::new(config.event_capacity);
+        let ledger = Arc::new(MemoryLedger::default());
+        let budgets = Arc::new(
+            Budgets::new(config.budget.clone())
+                .with_clock(Arc::clone(&config.clock))
+                .with_ledger(ledger.clone()),
+        );
+        let llm = Arc::new(LlmSlot::new(Metered {
+            inner: backends.llm,
+            budgets: budgets.clone(),
+            ledger: ledger.clone(),
+            prices: config.prices.clone(),
+            bus: bus.clone(),
+        }));
+        let versions = Versions::new(store.clone(), Arc::clone(&runtime), Arc::clone(plugins));
+        Self {
+            runtime,
+            db: backends.db,
+            llm,
+            memory: Arc::new(MemoryMap::default()),
+            bus,
+            budgets,
+            ledger,
+            store,
+            versions: Arc::new(versions),
+            threads: Threads::default(),
+            control: Control::default(),
+            history: History::new(config.trace_history),
+            settings: RunSettings {
+                commit_attempts: config.commit_attempts,
+                commit_backoff: config.commit_backoff,
+                budget_tick: config.budget_tick,
+            },
+        }
+    }
+
     /// Bookkeeping when a run ends: the thread is free again, the trace is
     /// kept and published.
     fn finished(&self, trace: &FrameTrace) {

@@ -7,10 +7,11 @@ use tokio::sync::watch;
 use weft_runtime::Message;
 
 use super::{Inbound, RunContext, RunHandle, RunState, exec};
+use crate::durable::Resumable;
 use crate::error::EngineError;
 use crate::events::EventBody;
 use crate::loaded::LoadedGraph;
-use crate::store::RunStart;
+use crate::store::{RunStart, StoredThread};
 use crate::threads::Release;
 
 /// Starts a run on `thread` with one inbound message. The message is
@@ -143,4 +144,29 @@ pub(crate) async fn hydrate(ctx: &RunContext, thread: &str) -> Result<(), Engine
     ctx.threads
         .hydrated(thread, stored.as_ref().map(|s| (s.runs, s.frames)));
     Ok(())
+}
+
+/// Continues an unfinished run read from the store.
+pub(crate) async fn resume(ctx: &Arc<RunContext>, r: Resumable) -> Result<RunHandle, EngineError> {
+    let kill = adopt(ctx, &r.thread, &r.graph, Some(&r.run)).await?;
+    let state = RunState {
+        pending: r.pending,
+        frame: r.frame,
+        seq: r.seq,
+        reply: r.reply,
+    };
+    Ok(spawn(ctx, &r.thread.id, &r.run, r.graph, kill, state))
+}
+
+/// Registers a thread read from the store (resume, fork), claimed for
+/// `run` when one is given, and loads its memory and budget.
+pub(crate) async fn adopt(
+    ctx: &RunContext,
+    thread: &StoredThread,
+    graph: &Arc<LoadedGraph>,
+    run: Option<&str>,
+) -> Result<watch::Receiver<bool>, EngineError> {
+    let kill = ctx.threads.adopt(thread, graph, run)?;
+    hydrate(ctx, &thread.id).await?;
+    Ok(kill)
 }

@@ -238,10 +238,14 @@ impl Inference<'_> {
 /// send the same few schemas over and over).
 fn grammar_for(schema: &str) -> Result<String, CapabilityError> {
     use std::collections::HashMap;
-    use std::sync::Mutex;
+    use std::sync::{Mutex, PoisonError};
     static CACHE: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(grammar) = cache.lock().expect("grammar cache").get(schema) {
+    if let Some(grammar) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(schema)
+    {
         return Ok(grammar.clone());
     }
     let grammar = llama_cpp_2::json_schema_to_grammar(schema).map_err(|e| {
@@ -249,7 +253,7 @@ fn grammar_for(schema: &str) -> Result<String, CapabilityError> {
             "the JSON Schema cannot be turned into a grammar: {e}"
         ))
     })?;
-    let mut cache = cache.lock().expect("grammar cache");
+    let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
     if cache.len() >= 256 {
         cache.clear();
     }

@@ -40,7 +40,9 @@ pub fn run(root: &Path) -> Result<PathBuf> {
             model.display()
         );
     }
-    let dir = model.parent().expect("MODEL_PATH has a parent");
+    let dir = model
+        .parent()
+        .with_context(|| format!("{} has no folder", model.display()))?;
     let download = dir.join(".download");
     std::fs::create_dir_all(&download)
         .with_context(|| format!("creating {}", download.display()))?;

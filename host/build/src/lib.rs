@@ -15,8 +15,6 @@
 //! the sources, the contract and the toolchain version is kept next to the
 //! output). Both `weft plugin build` and `cargo xtask build-plugins` use it.
 
-#![warn(missing_docs)]
-
 pub mod contract;
 pub mod scaffold;
 mod tools;

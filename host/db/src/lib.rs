@@ -14,8 +14,6 @@
 //! realistic data set of customers, properties, units, metering devices and
 //! their readings.
 
-#![warn(missing_docs)]
-
 pub mod eras;
 mod error;
 mod sqlite;

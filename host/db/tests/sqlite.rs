@@ -1,5 +1,7 @@
 //! `SqliteDb` through the `Database` trait, as the `db` capability uses it.
 
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
+
 mod common;
 
 use std::sync::Arc;

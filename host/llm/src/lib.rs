@@ -13,7 +13,6 @@
 //! a node can act on: `unavailable` (down, overloaded, too slow: worth trying
 //! later or elsewhere), `invalid_input` (the provider refused the request)
 //! and `failed` (rejected key, unparseable answer).
-#![warn(missing_docs)]
 
 mod config;
 mod error;

@@ -1,6 +1,8 @@
 //! `OpenAiProvider` and `Failover` against an in-process server speaking the
 //! OpenAI wire format, scripted per test.
 
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

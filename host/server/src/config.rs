@@ -370,7 +370,11 @@ impl Config {
         };
         let default = if section.default.is_empty() {
             // One provider and no explicit default: it answers everything.
-            (providers.len() == 1).then(|| Arc::clone(providers.values().next().expect("one")))
+            providers
+                .values()
+                .next()
+                .filter(|_| providers.len() == 1)
+                .map(Arc::clone)
         } else {
             Some(chain(&section.default, "llm.default")?)
         };

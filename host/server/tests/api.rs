@@ -3,6 +3,8 @@
 //! events with resumption, metrics, OpenAPI, and a graceful stop with runs
 //! in flight that loses nothing.
 
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
+
 mod common;
 
 use std::time::{Duration, Instant};

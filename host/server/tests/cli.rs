@@ -1,6 +1,8 @@
 //! The real `weft` binary: `run` on the shipped graph with a script,
 //! `graph validate` on good and broken files, and `bench frames`.
 
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
+
 mod common;
 
 use common::{root, temp_dir, text, weft};

@@ -5,6 +5,8 @@
 //! test`, `cargo test` for Rust), run one in a graph and replay it, and
 //! inspect a file that is not a component.
 
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,8 @@
 //! delivered exactly once; replay, fork, prune and threads from the CLI;
 //! a foreign store file refused.
 
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
+
 mod common;
 
 use std::collections::BTreeMap;

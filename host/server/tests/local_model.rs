@@ -5,6 +5,7 @@
 //! the sample database itself.
 
 #![cfg(feature = "local")]
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
 
 mod common;
 

@@ -4,6 +4,8 @@
 //! sustained runs and then checks the store for lost and duplicated
 //! messages.
 
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -3,6 +3,8 @@
 //! retries, resume from the last committed frame, replay (exact, and with a
 //! changed plugin), fork, and pruning.
 
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

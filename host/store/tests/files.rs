@@ -1,6 +1,8 @@
 //! Opening the store: new files, migrations kept across opens, and every
 //! kind of file weft must refuse without touching it.
 
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
+
 use std::path::PathBuf;
 
 use rusqlite::Connection;

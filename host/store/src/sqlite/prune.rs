@@ -1,0 +1,64 @@
+//! Pruning: finished, idle threads that no fork needs are deleted, their
+//! invocations folded into totals first.
+
+use rusqlite::Connection;
+use weft_engine::store::{PruneReport, StoreResult};
+
+use super::connection::error;
+use crate::codec::int;
+
+pub(super) fn prune(c: &Connection, before_ms: u64) -> StoreResult<PruneReport> {
+    // Finished threads, idle since before the cut-off, that no fork needs.
+    c.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY); DELETE FROM doomed;",
+    )
+    .map_err(error)?;
+    let threads = c
+        .execute(
+            "INSERT INTO doomed (id)
+             SELECT t.id FROM threads t
+             WHERE t.updated_ms < ?1 AND t.status != 'running'
+               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread = t.id AND r.status = 'running')
+               AND NOT EXISTS (SELECT 1 FROM threads f WHERE f.forked_from = t.id)",
+            [int(before_ms)],
+        )
+        .map_err(error)? as u64;
+    if threads == 0 {
+        return Ok(PruneReport::default());
+    }
+    c.execute(
+        "INSERT INTO invocation_totals (project, node, invocations, failed, fuel, duration_us)
+         SELECT project, node, count(*), sum(outcome != 'ok'), sum(fuel), sum(duration_us)
+         FROM invocations WHERE thread IN (SELECT id FROM doomed) GROUP BY project, node
+         ON CONFLICT (project, node) DO UPDATE SET
+             invocations = invocations + excluded.invocations,
+             failed = failed + excluded.failed,
+             fuel = fuel + excluded.fuel,
+             duration_us = duration_us + excluded.duration_us",
+        [],
+    )
+    .map_err(error)?;
+    let delete = |table: &str| -> StoreResult<u64> {
+        c.execute(
+            &format!("DELETE FROM {table} WHERE thread IN (SELECT id FROM doomed)"),
+            [],
+        )
+        .map(|n| n as u64)
+        .map_err(error)
+    };
+    let report = PruneReport {
+        threads,
+        frames: delete("frames")?,
+        journal: delete("journal")?,
+        messages: delete("messages")?,
+        memory: delete("memory")?,
+        runs: delete("runs")?,
+    };
+    delete("invocations")?;
+    c.execute(
+        "DELETE FROM threads WHERE id IN (SELECT id FROM doomed)",
+        [],
+    )
+    .map_err(error)?;
+    Ok(report)
+}

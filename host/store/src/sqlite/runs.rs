@@ -1,0 +1,172 @@
+//! A run's life outside its frames: its start (and a fork's), its end,
+//! the runs of a thread, and the unfinished runs resumed at start-up.
+
+use rusqlite::{Connection, params};
+use weft_engine::StoreError;
+use weft_engine::store::{ForkStart, RunEnd, RunStart, StoreResult, StoredRun, UnfinishedRun};
+use weft_runtime::Message;
+
+use super::connection::error;
+use super::memory::write_memory;
+use super::messages::insert_message;
+use crate::codec::int;
+
+/// Creates the thread if new (else points it at the run), the run, and
+/// its inbound messages. `fork` names the thread and frame a new thread
+/// was forked from.
+pub(super) fn begin_run(
+    c: &Connection,
+    start: &RunStart,
+    fork: Option<(&str, u64)>,
+) -> StoreResult<()> {
+    let now = int(start.at_ms);
+    let (parent, at) = fork.unzip();
+    let frames = at.map_or(0, |a| a + 1);
+    c.prepare_cached(
+        "INSERT INTO threads (id, project, graph_version, status, runs, frames, forked_from, forked_at, created_ms, updated_ms, budget_limit)
+         VALUES (?1, ?2, ?3, 'running', 1, ?4, ?5, ?6, ?7, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET graph_version = excluded.graph_version,
+             status = 'running', runs = runs + 1, updated_ms = excluded.updated_ms,
+             budget_limit = coalesce(excluded.budget_limit, budget_limit)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            start.thread,
+            start.project,
+            start.graph_version,
+            int(frames),
+            parent,
+            at.map(int),
+            now,
+            start.budget_limit.map(int)
+        ])
+    })
+    .map_err(error)?;
+    c.prepare_cached(
+        "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
+         VALUES (?1, ?2, ?3, 'running', 0, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![start.run, start.thread, start.graph_version, now]))
+    .map_err(|e| match error(e) {
+        StoreError::Conflict(_) => {
+            StoreError::Conflict(format!("run `{}` exists already", start.run))
+        }
+        other => other,
+    })?;
+    for (to, m) in &start.inbound {
+        insert_message(c, &start.thread, &start.run, to, m, None, None)?;
+    }
+    Ok(())
+}
+
+pub(super) fn fork(c: &Connection, f: &ForkStart) -> StoreResult<()> {
+    let s = &f.start;
+    begin_run(c, s, Some((&f.from_thread, f.from_seq)))?;
+    if !f.has_run {
+        c.execute(
+            "UPDATE runs SET status = 'completed', ended_ms = started_ms WHERE id = ?1",
+            [&s.run],
+        )
+        .map_err(error)?;
+        c.execute(
+            "UPDATE threads SET status = 'completed' WHERE id = ?1",
+            [&s.thread],
+        )
+        .map_err(error)?;
+    }
+    write_memory(c, &f.memory)?;
+    Ok(())
+}
+
+pub(super) fn end_run(c: &Connection, e: &RunEnd) -> StoreResult<()> {
+    let status = e.status.as_str();
+    let n = c
+        .execute(
+            "UPDATE runs SET status = ?2, ended_ms = ?3 WHERE id = ?1 AND status = 'running'",
+            params![e.run, status, int(e.at_ms)],
+        )
+        .map_err(error)?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!(
+            "run `{}` is not running",
+            e.run
+        )));
+    }
+    c.execute(
+        "UPDATE threads SET status = ?2, updated_ms = ?3 WHERE id = ?1",
+        params![e.thread, status, int(e.at_ms)],
+    )
+    .map_err(error)?;
+    Ok(())
+}
+
+pub(super) fn runs(c: &Connection, thread: &str) -> StoreResult<Vec<StoredRun>> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT id, graph_version, status, frames, reply, started_ms, ended_ms
+             FROM runs WHERE thread = ?1 ORDER BY started_ms, rowid",
+        )
+        .map_err(error)?;
+    s.query_map([thread], |r| {
+        Ok(StoredRun {
+            id: r.get(0)?,
+            thread: thread.to_owned(),
+            graph_version: r.get(1)?,
+            status: r.get(2)?,
+            frames: r.get(3)?,
+            reply: r.get(4)?,
+            started_ms: r.get::<_, i64>(5)? as u64,
+            ended_ms: r.get::<_, Option<i64>>(6)?.map(|n| n as u64),
+        })
+    })
+    .and_then(Iterator::collect)
+    .map_err(error)
+}
+
+pub(super) fn unfinished_runs(c: &Connection) -> StoreResult<Vec<UnfinishedRun>> {
+    let mut s = c
+        .prepare(
+            "SELECT r.id, r.thread, t.project, r.graph_version, r.frames, t.frames, r.reply
+             FROM runs r JOIN threads t ON t.id = r.thread
+             WHERE r.status = 'running' ORDER BY r.started_ms, r.id",
+        )
+        .map_err(error)?;
+    let mut runs: Vec<UnfinishedRun> = s
+        .query_map([], |r| {
+            Ok(UnfinishedRun {
+                run: r.get(0)?,
+                thread: r.get(1)?,
+                project: r.get(2)?,
+                graph_version: r.get(3)?,
+                frame: r.get::<_, i64>(4)? as u32,
+                seq: r.get::<_, i64>(5)? as u64,
+                reply: r.get(6)?,
+                pending: Vec::new(),
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(error)?;
+    let mut pending = c
+        .prepare_cached(
+            "SELECT id, to_node, from_node, kind, body FROM messages
+             WHERE run = ?1 AND delivered_seq IS NULL ORDER BY pos",
+        )
+        .map_err(error)?;
+    for run in &mut runs {
+        run.pending = pending
+            .query_map([&run.run], |r| {
+                Ok((
+                    r.get::<_, String>(1)?,
+                    Message {
+                        id: r.get(0)?,
+                        from: r.get(2)?,
+                        kind: r.get(3)?,
+                        body: r.get(4)?,
+                    },
+                ))
+            })
+            .and_then(Iterator::collect)
+            .map_err(error)?;
+    }
+    Ok(runs)
+}

@@ -1,0 +1,173 @@
+//! The engine's [`Store`] trait on SQLite: each write a job for the writer
+//! thread, each read on a pooled read-only connection.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use weft_engine::store::{
+    ForkStart, FrameCommit, GraphVersion, NodePause, Page, PluginBlob, PruneReport, RunEnd,
+    RunStart, StoreResult, StoredFrame, StoredInstance, StoredMessage, StoredRun, StoredThread,
+    ThreadFilter, UnfinishedRun, UsageHistory,
+};
+use weft_engine::{MoneyBudget, Store};
+use weft_runtime::capabilities::BoxFuture;
+use weft_runtime::capabilities::memory::MemoryWrite;
+
+use super::{
+    LATENCY_SAMPLES, SqliteStore, commit, frames, graphs, memory, messages, operator, prune, runs,
+    threads, usage,
+};
+
+impl Store for SqliteStore {
+    fn put_graph(&self, version: GraphVersion) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| graphs::put_graph(c, &version)))
+    }
+
+    fn graph(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<GraphVersion>>> {
+        let id = id.to_owned();
+        Box::pin(self.read(move |c| graphs::graph(c, &id)))
+    }
+
+    fn has_plugin(&self, hash: &str) -> BoxFuture<'_, StoreResult<bool>> {
+        let hash = hash.to_owned();
+        Box::pin(self.read(move |c| graphs::has_plugin(c, &hash)))
+    }
+
+    fn put_plugin(&self, plugin: PluginBlob) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| graphs::put_plugin(c, &plugin)))
+    }
+
+    fn plugin(&self, hash: &str) -> BoxFuture<'_, StoreResult<Option<PluginBlob>>> {
+        let hash = hash.to_owned();
+        Box::pin(self.read(move |c| graphs::plugin(c, &hash)))
+    }
+
+    fn thread(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<StoredThread>>> {
+        let id = id.to_owned();
+        Box::pin(self.read(move |c| threads::thread(c, &id)))
+    }
+
+    fn threads(
+        &self,
+        filter: ThreadFilter,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredThread>>> {
+        Box::pin(self.read(move |c| threads::threads(c, &filter, limit, offset)))
+    }
+
+    fn runs(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>> {
+        let thread = thread.to_owned();
+        Box::pin(self.read(move |c| runs::runs(c, &thread)))
+    }
+
+    fn memory(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<MemoryWrite>>> {
+        let thread = thread.to_owned();
+        Box::pin(self.read(move |c| memory::memory(c, &thread)))
+    }
+
+    fn set_thread_budget(&self, thread: &str, limit: u64) -> BoxFuture<'_, StoreResult<()>> {
+        let thread = thread.to_owned();
+        Box::pin(self.write(move |c, _| threads::set_thread_budget(c, &thread, limit)))
+    }
+
+    fn project_budgets(&self) -> BoxFuture<'_, StoreResult<BTreeMap<String, Option<MoneyBudget>>>> {
+        Box::pin(self.read(operator::project_budgets))
+    }
+
+    fn set_project_budget(
+        &self,
+        project: &str,
+        budget: Option<MoneyBudget>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        let project = project.to_owned();
+        Box::pin(self.write(move |c, _| operator::set_project_budget(c, &project, budget)))
+    }
+
+    fn instances(&self) -> BoxFuture<'_, StoreResult<Vec<StoredInstance>>> {
+        Box::pin(self.read(operator::instances))
+    }
+
+    fn put_instance(&self, instance: StoredInstance) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| operator::put_instance(c, &instance)))
+    }
+
+    fn paused_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodePause>>> {
+        Box::pin(self.read(operator::paused_nodes))
+    }
+
+    fn set_node_paused(&self, pause: &NodePause, paused: bool) -> BoxFuture<'_, StoreResult<()>> {
+        let pause = pause.clone();
+        Box::pin(self.write(move |c, _| operator::set_node_paused(c, &pause, paused)))
+    }
+
+    fn begin_run(&self, start: RunStart) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| runs::begin_run(c, &start, None)))
+    }
+
+    fn commit_frame(&self, frame: Arc<FrameCommit>) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let result = self
+                .write(move |c, faults| commit::commit_frame(c, &frame, faults))
+                .await;
+            let mut samples = self
+                .frame_commits
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if samples.len() < LATENCY_SAMPLES {
+                samples.push(started.elapsed());
+            }
+            result
+        })
+    }
+
+    fn end_run(&self, end: RunEnd) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| runs::end_run(c, &end)))
+    }
+
+    fn fork(&self, fork: ForkStart) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| runs::fork(c, &fork)))
+    }
+
+    fn unfinished_runs(&self) -> BoxFuture<'_, StoreResult<Vec<UnfinishedRun>>> {
+        Box::pin(self.read(runs::unfinished_runs))
+    }
+
+    fn frames(
+        &self,
+        thread: &str,
+        from: u64,
+        to: u64,
+    ) -> BoxFuture<'_, StoreResult<Vec<StoredFrame>>> {
+        let thread = thread.to_owned();
+        Box::pin(self.read(move |c| frames::frames(c, &thread, from, to)))
+    }
+
+    fn node_messages(
+        &self,
+        node: Option<String>,
+        project: Option<String>,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredMessage>>> {
+        Box::pin(self.read(move |c| messages::node_messages(c, node, project, limit, offset)))
+    }
+
+    fn messages(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredMessage>>> {
+        let thread = thread.to_owned();
+        Box::pin(self.read(move |c| messages::messages(c, &thread)))
+    }
+
+    fn usage(&self) -> BoxFuture<'_, StoreResult<UsageHistory>> {
+        Box::pin(self.read(usage::usage))
+    }
+
+    fn reset_usage(&self, at_ms: u64) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| usage::reset_usage(c, at_ms)))
+    }
+
+    fn prune(&self, before_ms: u64) -> BoxFuture<'_, StoreResult<PruneReport>> {
+        Box::pin(self.write(move |c, _| prune::prune(c, before_ms)))
+    }
+}

@@ -1,0 +1,127 @@
+//! The writer thread: every write is a job; the thread takes every job
+//! that is waiting, runs each in its own savepoint inside one transaction
+//! and commits once, so that many frames share one fsync and a job that
+//! fails rolls back alone.
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+use weft_engine::StoreError;
+use weft_engine::store::StoreResult;
+
+use super::connection::error;
+use crate::faults::Faults;
+
+/// A unit of work for the writer, with its reply.
+pub(super) trait Job: Send {
+    /// Runs the work inside the batch's transaction; an error rolls this
+    /// job back (its savepoint) and keeps the others.
+    fn apply(&mut self, conn: &Connection, faults: &Faults) -> StoreResult<()>;
+    /// Sends the result, or `failed` if the whole batch did not commit.
+    fn finish(self: Box<Self>, failed: Option<&StoreError>);
+}
+
+/// A job made of a closure, with the channel its result goes back on.
+pub(super) struct Typed<T, F> {
+    work: Option<F>,
+    result: Option<StoreResult<T>>,
+    reply: Option<oneshot::Sender<StoreResult<T>>>,
+}
+
+impl<T, F> Typed<T, F> {
+    /// A job that runs `work` and sends its result to `reply`.
+    pub(super) fn new(work: F, reply: oneshot::Sender<StoreResult<T>>) -> Self {
+        Self {
+            work: Some(work),
+            result: None,
+            reply: Some(reply),
+        }
+    }
+}
+
+impl<T, F> Job for Typed<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection, &Faults) -> StoreResult<T> + Send,
+{
+    fn apply(&mut self, conn: &Connection, faults: &Faults) -> StoreResult<()> {
+        let Some(work) = self.work.take() else {
+            return Err(StoreError::Backend("the job ran twice".into()));
+        };
+        let result = work(conn, faults);
+        let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+        self.result = Some(result);
+        outcome
+    }
+
+    fn finish(mut self: Box<Self>, failed: Option<&StoreError>) {
+        let result = match (failed, self.result.take()) {
+            (Some(e), _) => Err(e.clone()),
+            (None, Some(r)) => r,
+            (None, None) => Err(StoreError::Backend("the job did not run".into())),
+        };
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// The writer thread: takes every waiting job (up to `max_batch`), runs
+/// each in a savepoint of one transaction, commits once, answers all.
+pub(super) fn write_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    faults: &Faults,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let failed = commit_batch(&conn, &mut batch, faults).err();
+        if let Some(e) = &failed {
+            tracing::error!(error = %e, jobs = batch.len(), "store commit failed");
+        }
+        for job in batch {
+            job.finish(failed.as_ref());
+        }
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>], faults: &Faults) -> StoreResult<()> {
+    // Cached statements: these run for every job.
+    let run = |sql: &str| -> StoreResult<()> {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map(drop)
+            .map_err(error)
+    };
+    run("BEGIN IMMEDIATE")?;
+    for job in batch.iter_mut() {
+        let step = run("SAVEPOINT job").and_then(|()| match job.apply(conn, faults) {
+            Ok(()) => run("RELEASE job"),
+            // Some errors (a full disk, I/O) make SQLite roll the whole
+            // transaction back: then every job of the batch fails, with
+            // this job's error.
+            Err(e) if conn.is_autocommit() => Err(e),
+            Err(_) => conn
+                .execute_batch("ROLLBACK TO job; RELEASE job")
+                .map_err(error),
+        });
+        if let Err(e) = step {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            return Err(e);
+        }
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(error(e));
+    }
+    Ok(())
+}

@@ -273,9 +273,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 
-use crate::types::{
-    Capability, Column, Completion, CompletionRequest, Context, Error, EventKind, Level, Message,
-    NodeError, NodeInfo, Rows, Scope, TickOutput, Value,
+use crate::{
+    CallContext, Capability, Column, Completion, CompletionRequest, Context, Error, EventKind,
+    Level, Message, NodeError, NodeInfo, Rows, Scope, TickOutput, Value,
 };
 use crate::{Ctx, Host, Node};
 use doubles::{FakeDb, ScriptedLlm, Table};
@@ -341,11 +341,13 @@ impl TestHost {
     pub fn new() -> Self {
         Self {
             context: Context {
-                thread: "thread-1".to_owned(),
-                run: "run-1".to_owned(),
-                frame: 0,
-                node: "node".to_owned(),
-                project: "default".to_owned(),
+                call: CallContext {
+                    thread: "thread-1".to_owned(),
+                    run: "run-1".to_owned(),
+                    frame: 0,
+                    node: "node".to_owned(),
+                    project: "default".to_owned(),
+                },
                 config: "{}".to_owned(),
             },
             grants: Capability::ALL.into_iter().collect(),

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::host::Host;
-use crate::types::{
+use crate::{
     Column, Completion, CompletionRequest, Error, EventKind, Level, NodeError, Rows, Scope, Value,
 };
 

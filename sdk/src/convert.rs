@@ -1,12 +1,13 @@
-//! Conversions between the SDK's types and the generated bindings.
+//! Conversions between the contract's types (`weft-contract`, shared with
+//! the host) and the SDK's generated bindings.
 //!
 //! Kept in one place so that a new contract version means one new module
 //! here, not changes spread over the SDK.
 
 use crate::bindings::weft::node::{db, hud, llm, log, memory, types as wit};
-use crate::types::{
-    Capability, ChatMessage, Column, Completion, CompletionRequest, Context, Error, EventKind,
-    Level, Message, NodeError, NodeInfo, Outbound, Role, Rows, Scope, TickOutput, Value,
+use crate::{
+    CallContext, Capability, ChatMessage, Column, Completion, CompletionRequest, Context, Error,
+    EventKind, Level, Message, NodeError, NodeInfo, Outbound, Role, Rows, Scope, TickOutput, Value,
 };
 
 impl From<wit::Capability> for Capability {
@@ -80,11 +81,13 @@ impl From<wit::Context> for Context {
             config,
         } = context;
         Self {
-            thread,
-            run,
-            frame,
-            node,
-            project,
+            call: CallContext {
+                thread,
+                run,
+                frame,
+                node,
+                project,
+            },
             config,
         }
     }
@@ -178,6 +181,9 @@ impl From<llm::Completion> for Completion {
             prompt_tokens,
             completion_tokens,
             model,
+            // Host-side metering; it does not cross into WIT.
+            provider: String::new(),
+            usage_estimated: false,
         }
     }
 }

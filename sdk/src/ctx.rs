@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 
 use crate::capabilities::{Db, Hud, Llm, Log, Memory};
 use crate::host::Host;
-use crate::types::{
+use crate::{
     BUDGET_WARNING_KIND, BudgetWarning, Context, Message, NodeError, Outbound, SYSTEM_SENDER,
     TickOutput, UNDELIVERABLE_KIND, Undeliverable,
 };

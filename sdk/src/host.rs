@@ -7,9 +7,7 @@
 //! capability handles (and borrow its context) at once.
 
 use crate::bindings::weft::node::{db, hud, llm, log, memory};
-use crate::types::{
-    Column, Completion, CompletionRequest, Error, EventKind, Level, Rows, Scope, Value,
-};
+use crate::{Column, Completion, CompletionRequest, Error, EventKind, Level, Rows, Scope, Value};
 
 /// Everything a node can ask of the host. Each method is one WIT import;
 /// errors are the contract's [`Error`], never a trap.

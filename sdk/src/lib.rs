@@ -12,7 +12,8 @@
 //!   (`ctx.llm().complete(..)`, `ctx.memory().get_json(..)` …) and output
 //!   builders (`ctx.send(..)`, `ctx.reply(..)`, `ctx.done()`);
 //! - plain Rust types for the contract ([`Message`], [`NodeInfo`],
-//!   [`Error`], [`CompletionRequest`] …);
+//!   [`Error`], [`CompletionRequest`] …), from `weft-contract`, the crate
+//!   the host uses too;
 //! - [`testing::TestHost`], to unit-test a node with `cargo test` on the
 //!   host target, no WebAssembly involved.
 //!
@@ -148,15 +149,19 @@ mod convert;
 mod ctx;
 mod host;
 pub mod testing;
-mod types;
 
 pub use capabilities::{Db, Hud, Llm, Log, Memory};
 pub use ctx::Ctx;
 pub use host::{Host, WasmHost};
-pub use types::{
-    BUDGET_WARNING_KIND, BudgetWarning, Capability, ChatMessage, Column, Completion,
-    CompletionRequest, Context, Error, EventKind, Level, Message, NodeError, NodeInfo, Outbound,
-    Role, Rows, SYSTEM_SENDER, Scope, TickOutput, UNDELIVERABLE_KIND, Undeliverable, Value,
+/// An error returned by a host capability: the contract's
+/// [`CapabilityError`](weft_contract::CapabilityError), under the name nodes
+/// use. `Display` uses the contract's names, e.g. `denied(llm)` or
+/// `budget-exhausted: thread token budget spent`.
+pub use weft_contract::CapabilityError as Error;
+pub use weft_contract::{
+    BUDGET_WARNING_KIND, BudgetWarning, CallContext, Capability, ChatMessage, Column, Completion,
+    CompletionRequest, Context, EventKind, Level, Message, NodeError, NodeInfo, Outbound, Role,
+    Rows, SYSTEM_SENDER, Scope, TickOutput, UNDELIVERABLE_KIND, Undeliverable, Value,
 };
 
 /// A weft node: what it is ([`describe`](Node::describe)) and what it does

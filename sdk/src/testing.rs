@@ -1,8 +1,8 @@
 //! Unit-test a node natively, with plain `cargo test`.
 //!
-//! [`TestHost`] implements [`Host`] with test doubles: a scripted model, an
-//! in-memory database, in-memory state per [`Scope`], and recorders for
-//! progress, events and logs. [`TestHost::tick`] runs a node's
+//! [`TestHost`] implements [`Host`](crate::Host) with test doubles: a
+//! scripted model, an in-memory database, in-memory state per [`Scope`], and
+//! recorders for progress, events and logs. [`TestHost::tick`] runs a node's
 //! [`Node::tick`] against it exactly as the component glue does, minus the
 //! WebAssembly, so a test sees what the node sent, replied, stored and
 //! emitted.
@@ -265,6 +265,7 @@
 //! ```
 
 mod doubles;
+mod host;
 #[cfg(test)]
 mod tests;
 
@@ -273,11 +274,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 
-use crate::types::{
-    Capability, Column, Completion, CompletionRequest, Context, Error, EventKind, Level, Message,
+use crate::{
+    CallContext, Capability, Column, CompletionRequest, Context, Error, EventKind, Level, Message,
     NodeError, NodeInfo, Rows, Scope, TickOutput, Value,
 };
-use crate::{Ctx, Host, Node};
+use crate::{Ctx, Node};
 use doubles::{FakeDb, ScriptedLlm, Table};
 
 /// The [`NodeInfo`] a node declares, as the host would see it at load time.
@@ -341,11 +342,13 @@ impl TestHost {
     pub fn new() -> Self {
         Self {
             context: Context {
-                thread: "thread-1".to_owned(),
-                run: "run-1".to_owned(),
-                frame: 0,
-                node: "node".to_owned(),
-                project: "default".to_owned(),
+                call: CallContext {
+                    thread: "thread-1".to_owned(),
+                    run: "run-1".to_owned(),
+                    frame: 0,
+                    node: "node".to_owned(),
+                    project: "default".to_owned(),
+                },
                 config: "{}".to_owned(),
             },
             grants: Capability::ALL.into_iter().collect(),
@@ -529,79 +532,5 @@ impl TestHost {
     /// The capability of every call that was denied, in order.
     pub fn denied(&self) -> Vec<Capability> {
         self.records.borrow().denied.clone()
-    }
-
-    /// `Ok` if `capability` is granted, else record the denial.
-    fn check(&self, capability: Capability) -> Result<(), Error> {
-        if self.grants.contains(&capability) {
-            Ok(())
-        } else {
-            self.records.borrow_mut().denied.push(capability);
-            Err(Error::Denied(capability))
-        }
-    }
-}
-
-impl Host for TestHost {
-    fn llm_complete(&self, request: &CompletionRequest) -> Result<Completion, Error> {
-        self.check(Capability::Llm)?;
-        self.llm.borrow_mut().complete(request)
-    }
-
-    fn db_list_tables(&self) -> Result<Vec<String>, Error> {
-        self.check(Capability::Db)?;
-        Ok(self.db.borrow().list_tables())
-    }
-
-    fn db_describe(&self, table: &str) -> Result<Vec<Column>, Error> {
-        self.check(Capability::Db)?;
-        self.db.borrow().describe(table)
-    }
-
-    fn db_query(&self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
-        self.check(Capability::Db)?;
-        self.db.borrow_mut().query(sql, params)
-    }
-
-    fn memory_get(&self, scope: Scope, key: &str) -> Result<Option<String>, Error> {
-        self.check(Capability::Memory)?;
-        Ok(self.memory(scope, key))
-    }
-
-    fn memory_set(&self, scope: Scope, key: &str, value: &str) -> Result<(), Error> {
-        self.check(Capability::Memory)?;
-        self.memory
-            .borrow_mut()
-            .insert((scope, key.to_owned()), value.to_owned());
-        Ok(())
-    }
-
-    fn memory_delete(&self, scope: Scope, key: &str) -> Result<(), Error> {
-        self.check(Capability::Memory)?;
-        self.memory.borrow_mut().remove(&(scope, key.to_owned()));
-        Ok(())
-    }
-
-    fn hud_progress(&self, text: &str) -> Result<(), Error> {
-        self.check(Capability::Hud)?;
-        self.records.borrow_mut().progress.push(text.to_owned());
-        Ok(())
-    }
-
-    fn hud_emit(&self, kind: EventKind, data: &str) -> Result<(), Error> {
-        self.check(Capability::Hud)?;
-        let data = serde_json::from_str(data)
-            .map_err(|error| Error::InvalidInput(format!("event data is not JSON: {error}")))?;
-        self.records.borrow_mut().events.push(Event { kind, data });
-        Ok(())
-    }
-
-    fn log(&self, level: Level, message: &str) -> Result<(), Error> {
-        self.check(Capability::Log)?;
-        self.records
-            .borrow_mut()
-            .logs
-            .push((level, message.to_owned()));
-        Ok(())
     }
 }

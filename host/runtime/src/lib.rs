@@ -9,6 +9,10 @@
 //! threads or tenants, with CPU fuel, a wall-clock deadline, a memory cap and
 //! an output cap applied when its store is made ([`Limits`]).
 //!
+//! The contract's domain types ([`Message`], [`TickOutput`],
+//! [`CapabilityError`] …) come from `weft-contract`, shared with the SDK,
+//! and are re-exported here; the crate itself is [`contract`].
+//!
 //! Host capabilities live in [`capabilities`], one module per WIT interface.
 //! A call to a capability the node was not granted returns the typed
 //! `denied` error and is audited. WASI is present but empty: no files, no
@@ -57,3 +61,6 @@ pub use inspect::Inspection;
 pub use plugin::{Plugin, SUPPORTED_CONTRACTS};
 pub use runtime::{Invocation, InvokeError, Outcome, Runtime};
 pub use types::*;
+/// The contract's types and constants (host notices' sender and kinds
+/// among them), as the SDK sees them too.
+pub use weft_contract as contract;

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::types::{Column, Completion, CompletionRequest, Error, Role, Rows, Value};
+use crate::{Column, Completion, CompletionRequest, Error, Role, Rows, Value};
 
 /// Answers a request from a test closure.
 pub(super) type Responder = Box<dyn FnMut(&CompletionRequest) -> Result<String, Error>>;
@@ -58,6 +58,8 @@ impl ScriptedLlm {
             completion_tokens: approx_tokens(&text),
             model: TEST_MODEL.to_owned(),
             text,
+            provider: String::new(),
+            usage_estimated: false,
         })
     }
 }

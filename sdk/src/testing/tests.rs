@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::TestHost;
 use crate::{
-    Capability, Column, CompletionRequest, Context, Ctx, Error, EventKind, Host, Level, Message,
-    Node, NodeError, NodeInfo, Rows, Scope, Value,
+    CallContext, Capability, Column, CompletionRequest, Context, Ctx, Error, EventKind, Host,
+    Level, Message, Node, NodeError, NodeInfo, Rows, Scope, Value,
 };
 
 /// Calls each capability once, in order, and reports in its reply.
@@ -249,11 +249,13 @@ fn the_context_reaches_the_node() {
         }
     }
     let context = Context {
-        thread: "t".into(),
-        run: "r".into(),
-        frame: 3,
-        node: "pa".into(),
-        project: "acme".into(),
+        call: CallContext {
+            thread: "t".into(),
+            run: "r".into(),
+            frame: 3,
+            node: "pa".into(),
+            project: "acme".into(),
+        },
         config: "{}".into(),
     };
     let mut host = TestHost::new().context(context.clone());
@@ -262,7 +264,10 @@ fn the_context_reaches_the_node() {
         Some("acme/t/r/3/pa")
     );
     host.set_context(Context {
-        frame: 4,
+        call: CallContext {
+            frame: 4,
+            ..context.call.clone()
+        },
         ..context
     });
     assert_eq!(

@@ -1,7 +1,11 @@
 //! Types of the `db` capability.
 
-/// A SQL value, used for parameters and result cells.
-#[derive(Clone, Debug, PartialEq)]
+use serde::{Deserialize, Serialize};
+
+/// A SQL value, used for parameters and result cells. Serialized as
+/// `{"type": "integer", "value": 3}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "lowercase")]
 pub enum Value {
     /// SQL `NULL`.
     Null,
@@ -104,7 +108,7 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 }
 
 /// One column of a table, as `describe` reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     /// The column's name.
     pub name: String,
@@ -142,7 +146,7 @@ impl Column {
 }
 
 /// The result of a query.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rows {
     /// Column names, in order.
     pub columns: Vec<String>,

@@ -1,13 +1,15 @@
 //! Types of the `llm` capability.
 
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use super::NodeError;
+use crate::NodeError;
 
 /// Who said a chat message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Instructions for the model.
+    /// Instructions for the model (the system prompt).
     System,
     /// The user's turn.
     User,
@@ -16,7 +18,7 @@ pub enum Role {
 }
 
 /// One message of the conversation sent to the model.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// Who said it.
     pub role: Role,
@@ -50,10 +52,10 @@ impl ChatMessage {
     }
 }
 
-/// A completion request.
+/// A chat completion request from a node.
 ///
 /// ```
-/// use weft_sdk::{ChatMessage, CompletionRequest};
+/// use weft_contract::{ChatMessage, CompletionRequest};
 /// let request = CompletionRequest::new([
 ///     ChatMessage::system("Answer in one word."),
 ///     ChatMessage::user("Capital of France?"),
@@ -62,7 +64,7 @@ impl ChatMessage {
 /// .json_schema(&serde_json::json!({"type": "string"}));
 /// assert_eq!(request.json_schema.as_deref(), Some(r#"{"type":"string"}"#));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompletionRequest {
     /// The conversation, oldest first; usually a system prompt then the user turn.
     pub messages: Vec<ChatMessage>,
@@ -120,7 +122,7 @@ impl CompletionRequest {
 }
 
 /// A completed answer with its metering.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Completion {
     /// The generated text (JSON when a schema was given).
     pub text: String,
@@ -130,6 +132,16 @@ pub struct Completion {
     pub completion_tokens: u32,
     /// The model that answered.
     pub model: String,
+    /// The configured name of the provider that answered (`scripted` for
+    /// the scripted provider). Host-side metering only: it does not cross
+    /// into WIT, so a node always sees it empty.
+    #[serde(default)]
+    pub provider: String,
+    /// The provider did not report token counts; `prompt_tokens` and
+    /// `completion_tokens` are estimates. Host-side only, like `provider`:
+    /// a node always sees `false`.
+    #[serde(default)]
+    pub usage_estimated: bool,
 }
 
 impl Completion {

@@ -1,0 +1,84 @@
+//! [`TestHost`] as the node's [`Host`]: every call checks the grant, then
+//! answers from the test doubles and records what the node did.
+
+use super::{Event, TestHost};
+use crate::{
+    Capability, Column, Completion, CompletionRequest, Error, EventKind, Host, Level, Rows, Scope,
+    Value,
+};
+
+impl TestHost {
+    /// `Ok` if `capability` is granted, else record the denial.
+    fn check(&self, capability: Capability) -> Result<(), Error> {
+        if self.grants.contains(&capability) {
+            Ok(())
+        } else {
+            self.records.borrow_mut().denied.push(capability);
+            Err(Error::Denied(capability))
+        }
+    }
+}
+
+impl Host for TestHost {
+    fn llm_complete(&self, request: &CompletionRequest) -> Result<Completion, Error> {
+        self.check(Capability::Llm)?;
+        self.llm.borrow_mut().complete(request)
+    }
+
+    fn db_list_tables(&self) -> Result<Vec<String>, Error> {
+        self.check(Capability::Db)?;
+        Ok(self.db.borrow().list_tables())
+    }
+
+    fn db_describe(&self, table: &str) -> Result<Vec<Column>, Error> {
+        self.check(Capability::Db)?;
+        self.db.borrow().describe(table)
+    }
+
+    fn db_query(&self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
+        self.check(Capability::Db)?;
+        self.db.borrow_mut().query(sql, params)
+    }
+
+    fn memory_get(&self, scope: Scope, key: &str) -> Result<Option<String>, Error> {
+        self.check(Capability::Memory)?;
+        Ok(self.memory(scope, key))
+    }
+
+    fn memory_set(&self, scope: Scope, key: &str, value: &str) -> Result<(), Error> {
+        self.check(Capability::Memory)?;
+        self.memory
+            .borrow_mut()
+            .insert((scope, key.to_owned()), value.to_owned());
+        Ok(())
+    }
+
+    fn memory_delete(&self, scope: Scope, key: &str) -> Result<(), Error> {
+        self.check(Capability::Memory)?;
+        self.memory.borrow_mut().remove(&(scope, key.to_owned()));
+        Ok(())
+    }
+
+    fn hud_progress(&self, text: &str) -> Result<(), Error> {
+        self.check(Capability::Hud)?;
+        self.records.borrow_mut().progress.push(text.to_owned());
+        Ok(())
+    }
+
+    fn hud_emit(&self, kind: EventKind, data: &str) -> Result<(), Error> {
+        self.check(Capability::Hud)?;
+        let data = serde_json::from_str(data)
+            .map_err(|error| Error::InvalidInput(format!("event data is not JSON: {error}")))?;
+        self.records.borrow_mut().events.push(Event { kind, data });
+        Ok(())
+    }
+
+    fn log(&self, level: Level, message: &str) -> Result<(), Error> {
+        self.check(Capability::Log)?;
+        self.records
+            .borrow_mut()
+            .logs
+            .push((level, message.to_owned()));
+        Ok(())
+    }
+}

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod budget;
+pub mod catalog;
 pub mod clock;
 mod durable;
 mod engine;
@@ -41,6 +42,7 @@ pub use budget::{
     BudgetConfig, BudgetError, BudgetStatus, Budgets, DEFAULT_PROJECT, MoneyBudget,
     ProjectBudgetStatus, Window,
 };
+pub use catalog::{Catalog, CatalogError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Backends, Engine, EngineConfig, EngineError, Inbound, Retention, RunHandle};
 pub use events::{Bus, Event, EventBody};

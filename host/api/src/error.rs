@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
-use weft_engine::{EngineError, StoreError};
+use weft_engine::{CatalogError, EngineError, InstanceError, StoreError};
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +144,42 @@ impl From<EngineError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         EngineError::Store(e).into()
+    }
+}
+
+impl From<InstanceError> for ApiError {
+    fn from(e: InstanceError) -> Self {
+        let message = e.to_string();
+        match e {
+            InstanceError::Unknown(_) => Self::not_found(message),
+            InstanceError::UnknownPlugin(_) => Self::field("plugin", message),
+            InstanceError::Transition { .. } => Self::conflict("invalid_transition", message),
+            InstanceError::SystemOwned(_) => Self {
+                code: "system_owned_state".into(),
+                ..Self::field("status", message)
+            },
+            InstanceError::Engine(e) => e.into(),
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        let (code, message) = (e.code(), e.to_string());
+        match e {
+            CatalogError::Engine(e) => e.into(),
+            CatalogError::UnknownGraph(_) | CatalogError::UnknownPlugin(_) => {
+                Self::not_found(message)
+            }
+            CatalogError::GraphExists(_) => Self::conflict(code, message),
+            CatalogError::PluginUnwritable { .. } => Self::unavailable(code, message),
+            CatalogError::GraphInvalid(_)
+            | CatalogError::PluginUnreadable { .. }
+            | CatalogError::PluginInvalid(_)
+            | CatalogError::PluginMismatch { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
+        }
     }
 }
 

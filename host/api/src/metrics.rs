@@ -2,23 +2,16 @@
 //! invocations (latency, fuel), tokens, cost, budget exhaustions and rate
 //! limiting.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use weft_engine::{Event, EventBody, Ledger, RunStatus};
-
-use crate::Api;
+use weft_engine::{Event, EventBody, RunStatus, UsageTotals};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -194,62 +187,44 @@ impl Metrics {
             _ => {}
         }
     }
-}
 
-/// Counts every request by method, matched route and status.
-pub(crate) async fn track(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    api.metrics
-        .http
-        .get_or_create(&HttpLabels {
-            method,
-            route: route.clone(),
-            status,
-        })
-        .inc();
-    api.metrics
-        .http_latency
-        .get_or_create(&RouteLabel { route })
-        .observe(started.elapsed().as_secs_f64());
-    response
-}
-
-/// `GET /metrics`, in the Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "host",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub(crate) async fn scrape(State(api): State<Arc<Api>>) -> Response {
-    let m = &api.metrics;
-    let totals = api.engine.ledger().totals();
-    m.tokens
-        .get_or_create(&KindLabel {
-            kind: "prompt".into(),
-        })
-        .set(totals.prompt_tokens);
-    m.tokens
-        .get_or_create(&KindLabel {
-            kind: "completion".into(),
-        })
-        .set(totals.completion_tokens);
-    m.llm_calls.set(totals.calls);
-    m.cost.set(totals.cost);
-    m.in_flight.set(api.engine.runs_in_flight() as i64);
-    let mut text = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &m.registry) {
-        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    /// Counts a request by method, matched route and status, and its
+    /// latency by route.
+    pub fn request(&self, method: String, route: String, status: u16, took: Duration) {
+        self.http
+            .get_or_create(&HttpLabels {
+                method,
+                route: route.clone(),
+                status,
+            })
+            .inc();
+        self.http_latency
+            .get_or_create(&RouteLabel { route })
+            .observe(took.as_secs_f64());
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+
+    /// Every metric in the Prometheus text format, with the ledger's
+    /// `totals` and the runs in flight as of now.
+    pub fn render(
+        &self,
+        totals: &UsageTotals,
+        in_flight: usize,
+    ) -> Result<String, std::fmt::Error> {
+        self.tokens
+            .get_or_create(&KindLabel {
+                kind: "prompt".into(),
+            })
+            .set(totals.prompt_tokens);
+        self.tokens
+            .get_or_create(&KindLabel {
+                kind: "completion".into(),
+            })
+            .set(totals.completion_tokens);
+        self.llm_calls.set(totals.calls);
+        self.cost.set(totals.cost);
+        self.in_flight.set(in_flight as i64);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
 }

@@ -7,39 +7,52 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{KeyInfo, Role};
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::*;
+use crate::reload::ConfigReload;
+use crate::routes::agents::{self, Agent, AgentDetail};
+use crate::routes::graphs::{
+    self, GraphChange, GraphDetail, GraphView, ReloadError, ReloadReport, SwitchGraph,
+};
+use crate::routes::instances::{
+    self, InstanceMetrics, InstanceView, SpawnRequest, TaskAccepted, TaskRequest, UpdateRequest,
+};
+use crate::routes::keys::{self, KeyCreated, KeyRequest};
+use crate::routes::messages::{self, Accepted, InjectRequest, MessageView, SendRequest};
+use crate::routes::organism::{self, Health, OrganismInfo};
+use crate::routes::plugins::{self, Capability, CapabilityDetail, PluginView, SwapView};
+use crate::routes::threads::{self, ForkRequest, Forked, Killed, ResultView, RunView, ThreadView};
+use crate::routes::usage::{self, BudgetChange, BudgetView, ProjectBudgetChange};
+use crate::routes::{events, sockets};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "weft operators' API", description = "Threads, runs, frames, agents, usage and keys of a weft host."),
     paths(
-        health, ready, crate::metrics::scrape,
-        organism, organism_config, organism_stop,
-        graphs, active_graph, switch_graph, graph, plugins,
-        agents, agent, pause_agent, resume_agent,
-        threads, thread, thread_messages, thread_runs, thread_frames, result, kill, fork,
-        inject, send, frames, usage, usage_threads, set_budget,
-        keys, create_key, revoke_key, crate::events::sse, crate::ws::chat, crate::ws::events,
-        crate::instances::spawn, crate::instances::list, crate::instances::detail,
-        crate::instances::update, crate::instances::pause, crate::instances::resume,
-        crate::instances::terminate, crate::instances::task, crate::instances::project_metrics,
-        crate::instances::metrics,
-        crate::more::capabilities, crate::more::capability, crate::more::messages,
-        crate::more::usage_node, crate::more::usage_model, crate::changes::reload,
-        crate::changes::reload_plugin, crate::changes::upload_plugin, crate::changes::reload_config,
-        crate::more::project_budget, crate::more::set_project_budget, crate::more::reset_usage,
+        organism::health, organism::ready, organism::scrape,
+        organism::organism, organism::organism_config, organism::organism_stop,
+        graphs::graphs, graphs::active_graph, graphs::switch_graph, graphs::graph, plugins::plugins,
+        agents::agents, agents::agent, agents::pause_agent, agents::resume_agent,
+        threads::threads, threads::thread, messages::thread_messages, threads::thread_runs,
+        threads::thread_frames, threads::result, threads::kill, threads::fork,
+        messages::inject, messages::send, threads::frames, usage::usage, usage::usage_threads,
+        usage::set_budget, keys::keys, keys::create_key, keys::revoke_key, events::sse,
+        sockets::chat, sockets::events,
+        instances::spawn, instances::list, instances::detail,
+        instances::update, instances::pause, instances::resume,
+        instances::terminate, instances::task, instances::project_metrics,
+        instances::metrics,
+        plugins::capabilities, plugins::capability, messages::messages,
+        usage::usage_node, usage::usage_model, graphs::reload,
+        plugins::reload_plugin, plugins::upload_plugin, organism::reload_config,
+        usage::project_budget, usage::set_project_budget, usage::reset_usage,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
         SwitchGraph, PluginView, ThreadView, MessageView, RunView, InjectRequest, Accepted,
         SendRequest, ResultView, Killed, ForkRequest, Forked, BudgetView, BudgetChange,
         KeyRequest, KeyCreated, KeyInfo, Role,
-        crate::instances::InstanceView, crate::instances::SpawnRequest,
-        crate::instances::UpdateRequest, crate::instances::TaskRequest,
-        crate::instances::TaskAccepted, crate::instances::InstanceMetrics,
-        crate::more::Capability, crate::more::CapabilityDetail, crate::changes::GraphChange,
-        crate::changes::ReloadReport, crate::changes::ReloadError, crate::more::ProjectBudgetChange,
-        crate::changes::SwapView, crate::changes::ConfigReload,
+        InstanceView, SpawnRequest, UpdateRequest, TaskRequest, TaskAccepted, InstanceMetrics,
+        Capability, CapabilityDetail, GraphChange, ReloadReport, ReloadError, ProjectBudgetChange,
+        SwapView, ConfigReload,
     )),
     modifiers(&Security),
 )]

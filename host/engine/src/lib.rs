@@ -8,7 +8,8 @@
 //!   (`control.rs`), [`metering`] (budgets, the ledger, the metered `llm`),
 //!   runs and the frame loop (`run/`), and the store's uses beyond
 //!   commits (`durable/`: resume, fork, prune, replay).
-//! - [`agents`]: agent instances, a client of the facade.
+//! - [`agents`]: agent instances, and [`catalog`]: the served graphs, the
+//!   active graph, reload and plugin swap; both clients of the facade.
 //! - [`events`]: the event stream; [`trace`]: [`FrameRecord`] per
 //!   invocation, [`FrameTrace`] per run.
 //! - [`store`]: the [`Store`] trait the engine commits runs and frames to
@@ -21,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod agents;
+pub mod catalog;
 pub mod clock;
 mod config;
 mod control;
@@ -38,6 +40,7 @@ mod threads;
 pub mod trace;
 
 pub use agents::{Agents, Instance, InstanceError, InstanceStatus};
+pub use catalog::{Catalog, CatalogError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Backends, EngineConfig, Retention};
 pub use control::PluginSwap;

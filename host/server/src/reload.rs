@@ -8,9 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
-use weft_api::{ConfigReload, ConfigReloader};
+use weft_api::{BoxFuture, ConfigReload, ConfigReloader};
 use weft_engine::Engine;
-use weft_runtime::capabilities::BoxFuture;
 
 use crate::Common;
 use crate::config::Config;

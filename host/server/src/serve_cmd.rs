@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use weft_api::{Api, ApiConfig, Graphs, Keys};
+use weft_api::{Api, ApiConfig, Keys};
+use weft_engine::Catalog;
 
 use crate::run_cmd::{BackendArgs, engine_with};
 use crate::{Common, setup};
@@ -50,13 +51,13 @@ pub struct ServeArgs {
 pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
     let config = setup::config(common)?;
     let engine = engine_with(common, &args.backends, &config).await?;
-    let graphs = Arc::new(Graphs::default());
+    let catalog = Arc::new(Catalog::new(Arc::clone(&engine)));
     let active = engine
         .load_graph(&args.graph)
         .await
         .with_context(|| format!("loading the active graph {}", args.graph.display()))?;
     let active_name = active.graph().name().to_owned();
-    graphs.insert(active);
+    catalog.insert(active);
     if let Ok(dir) = std::fs::read_dir(&args.graphs) {
         let mut files: Vec<PathBuf> = dir
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -65,13 +66,13 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         files.sort();
         for file in files {
             match engine.load_graph(&file).await {
-                Ok(g) if graphs.get(g.graph().name()).is_none() => graphs.insert(g),
+                Ok(g) if catalog.get(g.graph().name()).is_none() => catalog.insert(g),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(file = %file.display(), error = %e, "graph not served"),
             }
         }
     }
-    graphs.activate(&active_name);
+    catalog.activate(&active_name)?;
     let keys_path = args
         .keys
         .clone()
@@ -135,7 +136,7 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
     let agents = weft_engine::Agents::open(Arc::clone(&engine))
         .await
         .context("loading the agent instances")?;
-    let api = Api::new(agents, graphs, keys, api_config);
+    let api = Api::new(Arc::clone(&catalog), agents, keys, api_config);
     let _watcher = if args.watch {
         let mut graph_dirs = vec![args.graphs.clone()];
         if let Some(dir) = args.graph.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -143,6 +144,7 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         }
         Some(crate::watch::start(
             Arc::clone(&api),
+            Arc::clone(&catalog),
             &common.plugins,
             &graph_dirs,
             common.config.as_deref(),

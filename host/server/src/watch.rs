@@ -15,15 +15,18 @@ use anyhow::{Context, Result};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use weft_api::Api;
+use weft_engine::Catalog;
 
 /// How long a folder must be quiet before its changes are applied.
 const QUIET: Duration = Duration::from_millis(300);
 
 /// Watches the folder `plugins` (component files), the folders
 /// `graph_dirs` (graph files) and the config file, until the returned
-/// watcher is dropped.
+/// watcher is dropped. Plugin and graph changes go to `catalog`; config
+/// changes to `api`, which shows operators the config.
 pub fn start(
     api: Arc<Api>,
+    catalog: Arc<Catalog>,
     plugins: &Path,
     graph_dirs: &[PathBuf],
     config: Option<&Path>,
@@ -72,7 +75,7 @@ pub fn start(
             .with_context(|| format!("watching {}", dir.display()))?;
     }
     tracing::info!(plugins = %plugins.display(), folders = ?dirs, config = ?watched.config, "watching for changed plugins, graphs and config");
-    tokio::spawn(apply(api, rx, watched));
+    tokio::spawn(apply(api, catalog, rx, watched));
     Ok(watcher)
 }
 
@@ -111,7 +114,12 @@ impl Watched {
 }
 
 /// Applies batches of changed files, each once the folder is quiet.
-async fn apply(api: Arc<Api>, mut rx: mpsc::UnboundedReceiver<PathBuf>, watched: Watched) {
+async fn apply(
+    api: Arc<Api>,
+    catalog: Arc<Catalog>,
+    mut rx: mpsc::UnboundedReceiver<PathBuf>,
+    watched: Watched,
+) {
     while let Some(first) = rx.recv().await {
         let mut changed = BTreeSet::from([first]);
         loop {
@@ -132,49 +140,45 @@ async fn apply(api: Arc<Api>, mut rx: mpsc::UnboundedReceiver<PathBuf>, watched:
                         tracing::error!(code = %e.code, message = %e.message, "config file changed but was not reloaded; the old config stays");
                     }
                 }
-                Change::Plugin => swap(&api, &path).await,
+                Change::Plugin => swap(&catalog, &path).await,
                 Change::Graph => graphs_changed.push(path),
                 Change::Other => {}
             }
         }
         if !graphs_changed.is_empty() {
-            api.reload_graphs().await;
-            for path in graphs_changed.iter().filter(|p| p.exists()) {
-                if let Err(e) = api.add_graph_file(path).await {
-                    tracing::warn!(file = %path.display(), code = %e.code, message = %e.message, "new graph file not served");
-                }
-            }
+            // The catalog logs each graph reloaded, added or refused.
+            catalog.reload_files(&graphs_changed).await;
         }
     }
 }
 
-async fn swap(api: &Api, path: &Path) {
+async fn swap(catalog: &Catalog, path: &Path) {
     let Ok(path) = path.canonicalize() else {
         return; // removed again
     };
     // A file that held a plugin must keep holding that plugin; a new file
     // adds a plugin.
-    let expected = api
+    let expected = catalog
         .engine()
         .plugins()
         .all()
         .into_iter()
         .find(|p| p.path().canonicalize().is_ok_and(|p| p == path))
         .map(|p| p.info().name.clone());
-    match api.swap_plugin_file(&path, expected.as_deref()).await {
-        Ok(view) if view.unchanged => {}
-        Ok(view) => tracing::info!(
-            plugin = %view.plugin,
-            version = %view.version,
-            to = %view.to,
-            graphs = ?view.graphs,
-            load_ms = view.load_ms,
+    match catalog.swap_plugin_file(&path, expected.as_deref()).await {
+        Ok(report) if report.swap.unchanged => {}
+        Ok(report) => tracing::info!(
+            plugin = %report.swap.plugin,
+            version = %report.swap.version,
+            to = %report.swap.to,
+            graphs = ?report.swap.graph_names(),
+            load_ms = report.load_ms,
             "plugin file changed: swapped in"
         ),
         Err(error) => tracing::error!(
             file = %path.display(),
-            code = %error.code,
-            message = %error.message,
+            code = error.code(),
+            message = %error,
             "plugin file changed but the new component was refused; the old version keeps serving"
         ),
     }

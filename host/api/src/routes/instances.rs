@@ -11,12 +11,12 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use weft_engine::{Instance, InstanceError, InstanceStatus};
+use weft_engine::{Instance, InstanceStatus};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
-use crate::routes::Page;
+use crate::routes::paging::{Page, Paging};
 
 pub(crate) fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -178,22 +178,7 @@ pub struct InstanceQuery {
     pub offset: Option<u64>,
 }
 
-impl From<InstanceError> for ApiError {
-    fn from(e: InstanceError) -> Self {
-        let message = e.to_string();
-        match e {
-            InstanceError::Unknown(_) => ApiError::not_found(message),
-            InstanceError::UnknownPlugin(_) => ApiError::field("plugin", message),
-            InstanceError::Transition { .. } => ApiError::conflict("invalid_transition", message),
-            InstanceError::SystemOwned(_) => ApiError {
-                code: "system_owned_state".into(),
-                ..ApiError::field("status", message)
-            },
-            InstanceError::Engine(e) => e.into(),
-        }
-    }
-}
-
+/// A status as a client names it.
 fn status(s: &str) -> ApiResult<InstanceStatus> {
     serde_json::from_value(Value::String(s.to_owned())).map_err(|_| {
         ApiError::field(
@@ -230,8 +215,7 @@ pub(crate) async fn spawn(
             "a project name has 1 to 64 characters",
         ));
     }
-    let instance = api
-        .agents
+    let instance = api.agents
         .spawn_instance(
             &project,
             &req.name,
@@ -253,30 +237,12 @@ pub(crate) async fn list(
     Query(q): Query<InstanceQuery>,
 ) -> ApiResult<Json<Page<InstanceView>>> {
     who.check_project(&project)?;
-    let (limit, offset) = crate::routes::Paging {
-        limit: q.limit,
-        offset: q.offset,
-    }
-    .get()?;
-    if let Some(s) = &q.status {
-        status(s)?;
-    }
-    let all = api
-        .agents
-        .instances(Some(&project), q.status.as_deref())
+    let paging = Paging::check(q.limit, q.offset)?;
+    let only = q.status.as_deref().map(status).transpose()?;
+    let all = api.agents
+        .instances(Some(&project), only.map(InstanceStatus::as_str))
         .await;
-    let total = all.len() as u64;
-    Ok(Json(Page {
-        items: all
-            .into_iter()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-            .take(limit as usize)
-            .map(InstanceView::from)
-            .collect(),
-        total,
-        limit,
-        offset,
-    }))
+    Ok(Json(Page::slice(all, paging, InstanceView::from)))
 }
 
 /// An instance.
@@ -314,14 +280,12 @@ pub(crate) async fn update(
     }
     let mut instance = api.agents.instance(&id, Some(&project)).await?;
     if let Some(s) = &req.status {
-        instance = api
-            .agents
+        instance = api.agents
             .transition_instance(&id, Some(&project), status(s)?)
             .await?;
     }
     if let Some(name) = req.name {
-        instance = api
-            .agents
+        instance = api.agents
             .rename_instance(&id, Some(&project), &name)
             .await?;
     }
@@ -395,8 +359,7 @@ pub(crate) async fn task(
     who.require(Role::Operator)?;
     who.check_project(&project)?;
     let kind = req.kind.unwrap_or_else(|| "task".into());
-    let handle = api
-        .agents
+    let handle = api.agents
         .instance_task(&id, Some(&project), &kind, &req.body)
         .await?;
     api.metrics.run_started();
@@ -421,12 +384,12 @@ fn totals<'a>(instances: impl Iterator<Item = &'a Instance>) -> InstanceMetrics 
     };
     for i in instances {
         m.total += 1;
-        match i.stored.status.as_str() {
-            "working" => m.active += 1,
-            "idle" => m.idle += 1,
-            "paused" => m.paused += 1,
-            "terminated" => m.terminated += 1,
-            _ => {}
+        match status(&i.stored.status) {
+            Ok(InstanceStatus::Working) => m.active += 1,
+            Ok(InstanceStatus::Idle) => m.idle += 1,
+            Ok(InstanceStatus::Paused) => m.paused += 1,
+            Ok(InstanceStatus::Terminated) => m.terminated += 1,
+            Ok(InstanceStatus::Waiting) | Err(_) => {}
         }
         m.tasks_completed += i.stored.tasks_completed;
         m.tokens_used += i.tokens_used;

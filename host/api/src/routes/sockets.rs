@@ -1,7 +1,8 @@
-//! The chat WebSocket (`GET /api/v1/ws`, authenticated before the upgrade).
+//! The WebSockets: chat (`GET /api/v1/ws`, authenticated before the
+//! upgrade) and the event stream (`GET /api/v1/ws/events`).
 //!
-//! One socket is one session on one thread (`?thread=ID` to continue one;
-//! a new thread otherwise). The client sends JSON messages:
+//! One socket is one session on one thread (`?thread=ID` to continue one,
+//! checked like a thread id in a REST request; a new thread otherwise). The client sends JSON messages:
 //!
 //! - `{"type": "message", "text": "…"}`: a chat message for the graph's entry;
 //! - `{"type": "action", "action": "go:on", "data": {…}}`: a UI action for the `ui` node;
@@ -17,19 +18,29 @@
 
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use utoipa::IntoParams;
-use weft_engine::{DEFAULT_PROJECT, EventBody, Inbound};
+use weft_engine::{DEFAULT_PROJECT, Event, EventBody, Inbound};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult, Query};
+use crate::ids::ThreadId;
+use crate::routes::access;
+use crate::routes::feed::{EventQuery, Feed, Item};
+
+pub(crate) fn routes() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/api/v1/ws", get(chat))
+        .route("/api/v1/ws/events", get(events))
+}
 
 /// Which thread the session continues.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -72,20 +83,22 @@ pub(crate) async fn chat(
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     who.require(Role::Operator)?;
-    let graph = api
-        .graphs
-        .active()
-        .ok_or_else(|| ApiError::unavailable("no_graph", "no graph is active"))?;
+    let graph = access::active_graph(&api)?;
     let project = who
         .project
         .clone()
         .unwrap_or_else(|| DEFAULT_PROJECT.to_owned());
-    if let Some(id) = &q.thread {
-        crate::routes::may_use(&api, &who, id).await?;
-    }
+    let asked = match q.thread {
+        Some(id) => {
+            let id = ThreadId::parse(id).map_err(|e| ApiError::field("thread", e.to_string()))?;
+            access::may_use(&api, &who, id.as_str()).await?;
+            Some(id)
+        }
+        None => None,
+    };
     let thread = api
         .engine
-        .open_thread_in(&project, q.thread.as_deref(), &graph);
+        .open_thread_in(&project, asked.as_ref().map(ThreadId::as_str), &graph);
     Ok(upgrade
         .max_message_size(api.config.body_limit)
         .on_upgrade(move |socket| session(api, thread, socket)))
@@ -177,7 +190,7 @@ async fn handle(api: &Api, thread: &str, text: &str) -> Option<Value> {
     };
     // The session stays attached across a graph switch or edit: each
     // message runs the graph active now, on the same thread.
-    if let Some(graph) = api.graphs.active() {
+    if let Some(graph) = api.catalog.active() {
         api.engine.set_thread_graph(thread, &graph);
     }
     match api.engine.start_run(thread, inbound).await {
@@ -193,7 +206,7 @@ async fn handle(api: &Api, thread: &str, text: &str) -> Option<Value> {
 }
 
 /// What the client sees of an engine event.
-fn translate(event: &weft_engine::Event) -> Option<Value> {
+fn translate(event: &Event) -> Option<Value> {
     let node = event.node.as_deref();
     match &event.body {
         EventBody::Streaming { delta } => {
@@ -230,25 +243,25 @@ fn translate(event: &weft_engine::Event) -> Option<Value> {
 /// `{"id", "type", "event": {…}}`, or `{"type": "missed", "missed", "after"}`
 /// when the client fell behind; `lastEventId` resumes as with SSE.
 #[utoipa::path(get, path = "/api/v1/ws/events", tag = "events", security(("key" = [])),
-    params(crate::events::EventQuery),
+    params(EventQuery),
     responses((status = 101, description = "switching to the WebSocket protocol"),
         (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn events(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
-    Query(q): Query<crate::events::EventQuery>,
+    Query(q): Query<EventQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let mut feed = crate::events::Feed::new(&api, who, q.thread, q.last_event_id);
+    let mut feed = Feed::new(&api, who, q.thread, q.last_event_id);
     upgrade.on_upgrade(move |mut socket| async move {
         let mut closing = feed.closing.clone();
         loop {
             let out = tokio::select! {
                 item = feed.next_item() => match item {
-                    crate::events::Item::Missed { missed, after } => {
+                    Item::Missed { missed, after } => {
                         json!({"type": "missed", "missed": missed, "after": after})
                     }
-                    crate::events::Item::Event(e) => {
+                    Item::Event(e) => {
                         json!({"id": e.seq, "type": e.body.kind(), "event": &*e})
                     }
                 },

@@ -1,0 +1,67 @@
+//! The event stream over SSE (`GET /api/v1/events`): every engine event
+//! with its sequence number as the SSE id. A client that reconnects with
+//! `Last-Event-ID` gets what it missed from the recent history; a client
+//! too slow for the stream, or one that asks for events older than the
+//! history, gets a `missed` event saying how many events it lost instead
+//! of losing them silently.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::get;
+use axum::{Extension, Router};
+use futures_util::Stream;
+
+use crate::Api;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, Query};
+use crate::routes::feed::{EventQuery, Feed};
+
+pub(crate) fn routes() -> Router<Arc<Api>> {
+    Router::new().route("/api/v1/events", get(sse))
+}
+
+/// The engine's events as server-sent events. Each has `id` (its sequence
+/// number), `event` (its type) and `data` (the event as JSON). Send
+/// `Last-Event-ID` to resume.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("key" = [])),
+    params(EventQuery, ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event")),
+    responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream"),
+        (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn sse(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
+    Query(q): Query<EventQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let header = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "Last-Event-ID",
+                        "Last-Event-ID must be an event id (a number)",
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let state = Feed::new(&api, who, q.thread, header.or(q.last_event_id));
+    let stream = futures_util::stream::unfold(state, |mut feed| async move {
+        let mut closing = feed.closing.clone();
+        if *closing.borrow_and_update() {
+            return None;
+        }
+        tokio::select! {
+            event = feed.next() => Some((Ok(event), feed)),
+            _ = closing.changed() => None,
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,225 @@
+//! The graphs served (the engine's catalog): list, detail with a
+//! Cytoscape.js export, the active graph and switching it, and the
+//! diff-based reload of every graph from its file.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use weft_engine::{CatalogError, LoadedGraph, catalog};
+
+use crate::Api;
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::routes::access;
+
+pub(crate) fn routes() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/api/v1/graphs", get(graphs))
+        .route("/api/v1/graphs/active", get(active_graph).put(switch_graph))
+        .route("/api/v1/graphs/{name}", get(graph))
+        .route("/api/v1/organism/reload", post(reload))
+}
+
+/// A graph.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphView {
+    /// Name.
+    pub name: String,
+    /// Declared version.
+    pub version: Option<String>,
+    /// Content hash of the file.
+    pub hash: String,
+    /// Version id (file and plugin hashes).
+    pub version_id: String,
+    /// The entry node.
+    pub entry: String,
+    /// Whether new threads run it.
+    pub active: bool,
+    /// Node names.
+    pub nodes: Vec<String>,
+}
+
+/// A graph with its Cytoscape.js elements.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphDetail {
+    /// The graph.
+    #[serde(flatten)]
+    pub graph: GraphView,
+    /// `{elements: {nodes, edges}}` for Cytoscape.js.
+    #[schema(value_type = Object)]
+    pub cytoscape: Value,
+}
+
+/// Which graph to activate.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchGraph {
+    /// Graph name.
+    pub name: String,
+}
+
+/// What a reload changed in one graph.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphChange {
+    /// Graph name.
+    pub name: String,
+    /// The version new threads run now.
+    pub version_id: String,
+    /// The version before.
+    pub previous_version_id: String,
+    /// Nodes added.
+    pub added: Vec<String>,
+    /// Nodes removed.
+    pub removed: Vec<String>,
+    /// Nodes whose plugin, config, grants, limits, model or peers changed.
+    pub changed: Vec<String>,
+}
+
+/// The result of a reload.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadReport {
+    /// Graphs that changed (unchanged ones are not listed).
+    pub graphs: Vec<GraphChange>,
+    /// Graph files that failed to load (the old version keeps serving).
+    pub errors: Vec<ReloadError>,
+}
+
+/// A graph that did not reload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReloadError {
+    /// The file.
+    pub file: String,
+    /// Why.
+    pub message: String,
+}
+
+impl From<catalog::ReloadReport> for ReloadReport {
+    fn from(r: catalog::ReloadReport) -> Self {
+        Self {
+            graphs: r
+                .edited
+                .into_iter()
+                .map(|c| GraphChange {
+                    name: c.name,
+                    version_id: c.version_id,
+                    previous_version_id: c.previous_version_id,
+                    added: c.added,
+                    removed: c.removed,
+                    changed: c.changed,
+                })
+                .collect(),
+            errors: r
+                .failed
+                .into_iter()
+                .map(|f| ReloadError {
+                    file: f.file.display().to_string(),
+                    message: f.error.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn graph_view(api: &Api, g: &LoadedGraph) -> GraphView {
+    let active = api
+        .catalog
+        .active()
+        .is_some_and(|a| a.version_id() == g.version_id());
+    GraphView {
+        name: g.graph().name().to_owned(),
+        version: g.graph().version().map(str::to_owned),
+        hash: g.graph().content_hash().to_hex(),
+        version_id: g.version_id().to_owned(),
+        entry: g.graph().entry().name.clone(),
+        active,
+        nodes: g.graph().nodes().iter().map(|n| n.name.clone()).collect(),
+    }
+}
+
+fn graph_detail(api: &Api, g: &LoadedGraph) -> GraphDetail {
+    GraphDetail {
+        graph: graph_view(api, g),
+        cytoscape: g.graph().to_cytoscape(),
+    }
+}
+
+/// Graphs served.
+#[utoipa::path(get, path = "/api/v1/graphs", tag = "graphs", security(("key" = [])),
+    responses((status = 200, body = Vec<GraphView>)))]
+pub(crate) async fn graphs(State(api): State<Arc<Api>>) -> Json<Vec<GraphView>> {
+    Json(
+        api.catalog
+            .all()
+            .iter()
+            .map(|g| graph_view(&api, g))
+            .collect(),
+    )
+}
+
+/// The active graph.
+#[utoipa::path(get, path = "/api/v1/graphs/active", tag = "graphs", security(("key" = [])),
+    responses((status = 200, body = GraphDetail), (status = 503, body = crate::error::ErrorBody)))]
+pub(crate) async fn active_graph(State(api): State<Arc<Api>>) -> ApiResult<Json<GraphDetail>> {
+    let g = access::active_graph(&api)?;
+    Ok(Json(graph_detail(&api, &g)))
+}
+
+/// Makes another graph active: new runs run it (threads keep their history
+/// and memory; runs in flight finish on their version).
+#[utoipa::path(put, path = "/api/v1/graphs/active", tag = "graphs", security(("key" = [])),
+    request_body = SwitchGraph,
+    responses((status = 200, body = GraphView), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn switch_graph(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Json(body): Json<SwitchGraph>,
+) -> ApiResult<Json<GraphView>> {
+    who.require(Role::Operator)?;
+    let g = api.catalog.switch_active(&body.name).map_err(|e| match e {
+        CatalogError::UnknownGraph(_) => ApiError {
+            field: Some("name".into()),
+            ..ApiError::from(e)
+        },
+        e => e.into(),
+    })?;
+    tracing::info!(graph = %body.name, key = %who.key, "active graph switched");
+    Ok(Json(graph_view(&api, &g)))
+}
+
+/// A graph with its Cytoscape export.
+#[utoipa::path(get, path = "/api/v1/graphs/{name}", tag = "graphs", security(("key" = [])),
+    params(("name" = String, Path, description = "graph name")),
+    responses((status = 200, body = GraphDetail), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn graph(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<GraphDetail>> {
+    let g = api
+        .catalog
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no graph `{name}`")))?;
+    Ok(Json(graph_detail(&api, &g)))
+}
+
+/// Reloads every served graph from its file and reports, per graph, the
+/// nodes added, removed and changed. New threads run the new versions;
+/// threads and runs in flight keep theirs. A file that no longer loads
+/// leaves its old version serving.
+#[utoipa::path(post, path = "/api/v1/organism/reload", tag = "organism", security(("key" = [])),
+    responses((status = 200, body = ReloadReport), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn reload(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<ReloadReport>> {
+    who.require(Role::Admin)?;
+    Ok(Json(api.catalog.reload().await.into()))
+}

@@ -1,0 +1,106 @@
+//! API keys (admins): list, create (the secret is shown once) and revoke.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Extension, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::Api;
+use crate::auth::{KeyInfo, Principal, Role};
+use crate::error::{ApiError, ApiResult, Json, Path};
+
+pub(crate) fn routes() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/api/v1/keys", get(keys).post(create_key))
+        .route("/api/v1/keys/{id}", delete(revoke_key))
+}
+
+/// A new key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRequest {
+    /// A name for people.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// The project it is limited to.
+    pub project: Option<String>,
+}
+
+/// A created key: the secret is shown only here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyCreated {
+    /// The key's record.
+    pub key: KeyInfo,
+    /// The key itself.
+    pub secret: String,
+}
+
+/// API keys (admins).
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("key" = [])),
+    responses((status = 200, body = Vec<KeyInfo>), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn keys(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<Vec<KeyInfo>>> {
+    who.require(Role::Admin)?;
+    Ok(Json(api.keys.list()))
+}
+
+/// Creates a key; its secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", security(("key" = [])),
+    request_body = KeyRequest,
+    responses((status = 201, body = KeyCreated), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn create_key(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Json(req): Json<KeyRequest>,
+) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
+    who.require(Role::Admin)?;
+    if req.name.trim().is_empty() || req.name.len() > 100 {
+        return Err(ApiError::field(
+            "name",
+            "a key name has 1 to 100 characters",
+        ));
+    }
+    if let Some(p) = &req.project
+        && (p.is_empty() || p.len() > 64)
+    {
+        return Err(ApiError::field(
+            "project",
+            "a project name has 1 to 64 characters",
+        ));
+    }
+    let (key, secret) = api
+        .keys
+        .create(&req.name, req.role, req.project)
+        .map_err(|e| ApiError::unavailable("keys_unavailable", e))?;
+    Ok((StatusCode::CREATED, Json(KeyCreated { key, secret })))
+}
+
+/// Revokes a key.
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", security(("key" = [])),
+    params(("id" = String, Path, description = "key id")),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn revoke_key(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    who.require(Role::Admin)?;
+    if id == who.key {
+        return Err(ApiError::conflict(
+            "own_key",
+            "a key cannot revoke itself; use another admin key",
+        ));
+    }
+    match api.keys.revoke(&id) {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(ApiError::not_found(format!("no key `{id}`"))),
+        Err(e) => Err(ApiError::unavailable("keys_unavailable", e)),
+    }
+}

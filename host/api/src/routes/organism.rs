@@ -1,0 +1,177 @@
+//! The host itself: liveness, readiness and metrics (no key), and under
+//! `/api/v1/organism` its state, its config (and reloading it) and a
+//! graceful stop.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use weft_engine::Ledger;
+use weft_engine::store::ThreadFilter;
+
+use crate::Api;
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, ApiResult, Json};
+use crate::reload::ConfigReload;
+
+/// Routes that need no key.
+pub(crate) fn open() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(scrape))
+}
+
+pub(crate) fn routes() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/api/v1/organism", get(organism))
+        .route("/api/v1/organism/config", get(organism_config))
+        .route("/api/v1/organism/config/reload", post(reload_config))
+        .route("/api/v1/organism/stop", post(organism_stop))
+}
+
+/// `{"status": "ok"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `stopping`.
+    pub status: String,
+}
+
+/// The host at a glance.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganismInfo {
+    /// `running` or `stopping`.
+    pub status: String,
+    /// weft's version.
+    pub version: String,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+    /// The graph new threads run.
+    pub active_graph: Option<String>,
+    /// Graphs served.
+    pub graphs: usize,
+    /// Plugins loaded.
+    pub plugins: usize,
+    /// Runs in flight.
+    pub runs_in_flight: usize,
+    /// Threads in the store (visible to the key).
+    pub threads: u64,
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "host", responses((status = 200, body = Health)))]
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: 503 while stopping.
+#[utoipa::path(get, path = "/ready", tag = "host", responses(
+    (status = 200, body = Health), (status = 503, body = crate::error::ErrorBody)))]
+pub(crate) async fn ready(State(api): State<Arc<Api>>) -> ApiResult<Json<Health>> {
+    if api.engine.is_stopping() {
+        return Err(ApiError::unavailable("stopping", "the host is stopping"));
+    }
+    Ok(Json(Health {
+        status: "ok".into(),
+    }))
+}
+
+/// `GET /metrics`, in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "host",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub(crate) async fn scrape(State(api): State<Arc<Api>>) -> Response {
+    let totals = api.engine.ledger().totals();
+    match api.metrics.render(&totals, api.engine.runs_in_flight()) {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// The host at a glance.
+#[utoipa::path(get, path = "/api/v1/organism", tag = "organism", security(("key" = [])),
+    responses((status = 200, body = OrganismInfo), (status = 401, body = crate::error::ErrorBody)))]
+pub(crate) async fn organism(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<OrganismInfo>> {
+    let threads = match api.engine.store() {
+        Some(_) => {
+            let filter = ThreadFilter {
+                project: who.project.clone(),
+                ..ThreadFilter::default()
+            };
+            api.engine.stored_threads(filter, 1, 0).await?.total
+        }
+        None => 0,
+    };
+    Ok(Json(OrganismInfo {
+        status: if api.engine.is_stopping() {
+            "stopping".into()
+        } else {
+            "running".into()
+        },
+        version: env!("CARGO_PKG_VERSION").into(),
+        uptime_seconds: api.started.elapsed().as_secs(),
+        active_graph: api.catalog.active().map(|g| g.graph().name().to_owned()),
+        graphs: api.catalog.all().len(),
+        plugins: api.engine.plugins().names().len(),
+        runs_in_flight: api.engine.runs_in_flight(),
+        threads,
+    }))
+}
+
+/// The host's config without secrets.
+#[utoipa::path(get, path = "/api/v1/organism/config", tag = "organism", security(("key" = [])),
+    responses((status = 200, body = Object)))]
+pub(crate) async fn organism_config(State(api): State<Arc<Api>>) -> Json<Value> {
+    Json(api.public_config())
+}
+
+/// Re-reads the config file and applies providers, model routes, prices
+/// and budgets without a restart; reports what changed (and what needs a
+/// restart). A bad file changes nothing.
+#[utoipa::path(post, path = "/api/v1/organism/config/reload", tag = "organism", security(("key" = [])),
+    responses((status = 200, body = ConfigReload), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn reload_config(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<ConfigReload>> {
+    who.require(Role::Admin)?;
+    Ok(Json(api.reload_config().await?))
+}
+
+/// Stops the host gracefully: no new runs, runs in flight stop after their
+/// current frame (and resume at the next start), then the process exits.
+#[utoipa::path(post, path = "/api/v1/organism/stop", tag = "organism", security(("key" = [])),
+    responses((status = 202, body = Health), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn organism_stop(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<(StatusCode, Json<Health>)> {
+    who.require(Role::Admin)?;
+    tracing::warn!(key = %who.key, "stop requested through the API");
+    api.request_stop();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Health {
+            status: "stopping".into(),
+        }),
+    ))
+}

@@ -1,0 +1,283 @@
+//! Usage and budgets: totals (per node, model and project), thread token
+//! budgets, project money budgets, and starting the totals over.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, post, put};
+use axum::{Extension, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use weft_engine::{BudgetStatus, Ledger, MoneyBudget, Window};
+
+use crate::Api;
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::routes::access::visible;
+
+pub(crate) fn routes() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/api/v1/usage", get(usage))
+        .route("/api/v1/usage/threads", get(usage_threads))
+        .route("/api/v1/usage/threads/{id}/budget", put(set_budget))
+        .route("/api/v1/usage/nodes/{node}", get(usage_node))
+        .route("/api/v1/usage/models/{model}", get(usage_model))
+        .route("/api/v1/usage/reset", post(reset_usage))
+        .route(
+            "/api/v1/usage/projects/{project}/budget",
+            get(project_budget).put(set_project_budget),
+        )
+}
+
+/// A thread's token budget.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetView {
+    /// Thread.
+    pub thread_id: String,
+    /// Project.
+    pub project: String,
+    /// Token limit.
+    pub limit: u64,
+    /// Tokens used.
+    pub used: u64,
+    /// Reserved by calls in flight.
+    pub reserved: u64,
+    /// Used in percent of the limit.
+    pub percent_used: f64,
+    /// A call was refused since the last raise.
+    pub exhausted: bool,
+}
+
+impl BudgetView {
+    fn new(thread_id: String, project: String, s: BudgetStatus) -> Self {
+        Self {
+            thread_id,
+            project,
+            limit: s.limit,
+            used: s.used,
+            reserved: s.reserved,
+            percent_used: s.percent_used,
+            exhausted: s.exhausted,
+        }
+    }
+}
+
+/// A budget change: exactly one of `raise` and `limit`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetChange {
+    /// Tokens to add.
+    pub raise: Option<u64>,
+    /// The new limit.
+    pub limit: Option<u64>,
+}
+
+/// A change of a project's money budget: `raise` adds to the limit;
+/// `limit` (with `window`) replaces it; `unlimited: true` removes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectBudgetChange {
+    /// Money to add to the limit.
+    pub raise: Option<f64>,
+    /// The new limit.
+    pub limit: Option<f64>,
+    /// With `limit`: daily, monthly or none (default none).
+    pub window: Option<String>,
+    /// Remove the limit.
+    pub unlimited: Option<bool>,
+}
+
+/// A budget window as a client names it (400 otherwise).
+fn window(name: &str) -> ApiResult<Window> {
+    match name {
+        "daily" => Ok(Window::Daily),
+        "monthly" => Ok(Window::Monthly),
+        "none" => Ok(Window::None),
+        other => Err(ApiError::field(
+            "window",
+            format!("unknown window `{other}`: daily, monthly or none"),
+        )),
+    }
+}
+
+/// Usage: totals, per node, per model, per project (a key limited to a
+/// project sees its project's totals only).
+#[utoipa::path(get, path = "/api/v1/usage", tag = "usage", security(("key" = [])),
+    responses((status = 200, body = Object)))]
+pub(crate) async fn usage(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> Json<Value> {
+    let breakdown = api.engine.ledger().breakdown();
+    match &who.project {
+        Some(p) => Json(json!({
+            "project": p,
+            "totals": breakdown.by_project.get(p).cloned().unwrap_or_default(),
+        })),
+        None => Json(json!({
+            "sinceMs": api.engine.ledger().since_ms(),
+            "totals": api.engine.ledger().totals(),
+            "byNode": breakdown.by_node,
+            "byModel": breakdown.by_model,
+            "byProject": breakdown.by_project,
+        })),
+    }
+}
+
+/// Thread token budgets, most used first.
+#[utoipa::path(get, path = "/api/v1/usage/threads", tag = "usage", security(("key" = [])),
+    responses((status = 200, body = Vec<BudgetView>)))]
+pub(crate) async fn usage_threads(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> Json<Vec<BudgetView>> {
+    let mut list: Vec<BudgetView> = api
+        .engine
+        .budgets()
+        .into_iter()
+        .filter(|(_, project, _)| who.sees(project))
+        .map(|(thread, project, s)| BudgetView::new(thread, project, s))
+        .collect();
+    list.sort_by(|a, b| b.percent_used.total_cmp(&a.percent_used));
+    Json(list)
+}
+
+/// Raises or sets a thread's token budget; a run waiting on it goes on.
+#[utoipa::path(put, path = "/api/v1/usage/threads/{id}/budget", tag = "usage", security(("key" = [])),
+    params(("id" = String, Path, description = "thread id")), request_body = BudgetChange,
+    responses((status = 200, body = BudgetView), (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn set_budget(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    Json(change): Json<BudgetChange>,
+) -> ApiResult<Json<BudgetView>> {
+    who.require(Role::Operator)?;
+    let t = visible(&api, &who, &id).await?;
+    let s = match (change.raise, change.limit) {
+        (Some(n), None) => api.engine.raise_budget(&id, n),
+        (None, Some(n)) => api.engine.set_budget(&id, n),
+        _ => {
+            return Err(ApiError::field(
+                "raise",
+                "give exactly one of `raise` and `limit`",
+            ));
+        }
+    };
+    Ok(Json(BudgetView::new(id, t.project, s)))
+}
+
+/// Usage of one node (all projects; admins and unscoped keys).
+#[utoipa::path(get, path = "/api/v1/usage/nodes/{node}", tag = "usage", security(("key" = [])),
+    params(("node" = String, Path, description = "node name")),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn usage_node(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Path(node): Path<String>,
+) -> ApiResult<Json<Value>> {
+    unscoped(&who)?;
+    let b = api.engine.ledger().breakdown();
+    let totals = b
+        .by_node
+        .get(&node)
+        .ok_or_else(|| ApiError::not_found(format!("no usage for node `{node}`")))?;
+    Ok(Json(json!({ "node": node, "totals": totals })))
+}
+
+/// Usage of one model (all projects; admins and unscoped keys).
+#[utoipa::path(get, path = "/api/v1/usage/models/{model}", tag = "usage", security(("key" = [])),
+    params(("model" = String, Path, description = "model name")),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn usage_model(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Path(model): Path<String>,
+) -> ApiResult<Json<Value>> {
+    unscoped(&who)?;
+    let b = api.engine.ledger().breakdown();
+    let totals = b
+        .by_model
+        .get(&model)
+        .ok_or_else(|| ApiError::not_found(format!("no usage for model `{model}`")))?;
+    Ok(Json(json!({ "model": model, "totals": totals })))
+}
+
+/// Per-node and per-model totals mix projects: project keys get 404.
+fn unscoped(who: &Principal) -> ApiResult<()> {
+    match &who.project {
+        None => Ok(()),
+        Some(_) => Err(ApiError::not_found(
+            "usage per node and per model spans projects; this key sees its project's totals at /api/v1/usage",
+        )),
+    }
+}
+
+/// A project's money budget: limit, spend in the current window, window.
+#[utoipa::path(get, path = "/api/v1/usage/projects/{project}/budget", tag = "usage", security(("key" = [])),
+    params(("project" = String, Path, description = "project")),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn project_budget(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Value>> {
+    who.check_project(&project)?;
+    Ok(Json(
+        serde_json::to_value(api.engine.project_budget(&project)).unwrap_or_default(),
+    ))
+}
+
+/// Raises, sets or removes a project's money budget; its runs waiting on
+/// it go on. Kept across restarts.
+#[utoipa::path(put, path = "/api/v1/usage/projects/{project}/budget", tag = "usage", security(("key" = [])),
+    params(("project" = String, Path, description = "project")), request_body = ProjectBudgetChange,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn set_project_budget(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Path(project): Path<String>,
+    Json(change): Json<ProjectBudgetChange>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Operator)?;
+    who.check_project(&project)?;
+    if project.is_empty() || project.len() > 64 {
+        return Err(ApiError::field(
+            "project",
+            "a project name has 1 to 64 characters",
+        ));
+    }
+    let status = match (change.raise, change.limit, change.unlimited) {
+        (Some(amount), None, None) => api.engine.raise_project_budget(&project, amount)?,
+        (None, Some(limit), None) => {
+            let window = window(change.window.as_deref().unwrap_or("none"))?;
+            let budget = MoneyBudget::new(limit, window)
+                .map_err(|e| ApiError::field("limit", e.to_string()))?;
+            api.engine.set_project_budget(&project, Some(budget))?
+        }
+        (None, None, Some(true)) => api.engine.set_project_budget(&project, None)?,
+        _ => {
+            return Err(ApiError::field(
+                "raise",
+                "give exactly one of `raise`, `limit` (with `window`) and `unlimited: true`",
+            ));
+        }
+    };
+    Ok(Json(serde_json::to_value(status).unwrap_or_default()))
+}
+
+/// Starts the reported usage totals over (admins). Usage events are kept
+/// in the store: budgets are not affected, and the reset survives restarts.
+#[utoipa::path(post, path = "/api/v1/usage/reset", tag = "usage", security(("key" = [])),
+    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn reset_usage(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Admin)?;
+    let at = api.engine.reset_usage().await?;
+    tracing::warn!(key = %who.key, at_ms = at, "usage totals reset");
+    Ok(Json(json!({ "sinceMs": at })))
+}

@@ -58,7 +58,8 @@ pub use metering::{
     UsageTotals, Window,
 };
 pub use plugins::{PluginSet, SkippedPlugin};
-pub use run::{Inbound, RunHandle, SYSTEM_SENDER, UNDELIVERABLE_KIND};
+pub use run::{Inbound, RunHandle};
+pub use weft_runtime::contract::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
 pub use store::{NodePause, Store, StoreError};
 pub use threads::{InvalidThreadId, ThreadId};
 pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};

@@ -9,13 +9,7 @@ use crate::clock;
 
 /// The warning thresholds, in percent of the budget.
 pub const WARNING_THRESHOLDS: [u8; 3] = [75, 90, 95];
-/// The kind of the `system` message a node gets when its thread's budget
-/// crosses a threshold. Body: `{"scope": "thread", "percent", "used", "limit"}`.
-pub const BUDGET_WARNING_KIND: &str = "budget_warning";
-/// The kind of the `system` message a node gets when its project's money
-/// budget crosses a threshold. Body: `{"scope": "project", "project",
-/// "percent", "spent", "limit", "windowStartMs"}`.
-pub const PROJECT_BUDGET_WARNING_KIND: &str = "project_budget_warning";
+pub use weft_runtime::contract::{BUDGET_WARNING_KIND, PROJECT_BUDGET_WARNING_KIND};
 /// The project of threads opened without one.
 pub const DEFAULT_PROJECT: &str = "default";
 

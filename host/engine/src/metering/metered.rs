@@ -10,7 +10,7 @@ use weft_runtime::capabilities::llm::{LlmBackend, LlmCall};
 use weft_runtime::{CallContext, CapabilityError, Completion, CompletionRequest, Message};
 
 use super::budgets::Budgets;
-use super::config::{BUDGET_WARNING_KIND, PROJECT_BUDGET_WARNING_KIND};
+use weft_runtime::contract::{BUDGET_WARNING_KIND, PROJECT_BUDGET_WARNING_KIND, SYSTEM_SENDER};
 use super::ledger::{Ledger, PriceTable, UsageEvent};
 use super::money::Nanos;
 use crate::events::{Bus, EventBody};
@@ -110,7 +110,7 @@ impl Metered {
         );
         tally.lock().notices.push(Message {
             id,
-            from: crate::SYSTEM_SENDER.into(),
+            from: SYSTEM_SENDER.into(),
             kind: kind.into(),
             body: body.to_string(),
         });

@@ -6,18 +6,12 @@
 
 use serde_json::json;
 use weft_runtime::capabilities::memory::MemoryWrite;
+use weft_runtime::contract::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
 use weft_runtime::{Message, Outcome};
 
 use crate::loaded::LoadedGraph;
 use crate::store::RecordedOutput;
 use crate::trace::{FrameRecord, MessageSummary, RouteSummary, Tokens, TraceError};
-
-/// The sender of engine notices to nodes.
-pub const SYSTEM_SENDER: &str = "system";
-/// The kind of the notice a node gets in the next frame when a message it
-/// sent was rejected. Body: `{"to", "kind", "code", "message"}`; not
-/// validated against the node's input schema.
-pub const UNDELIVERABLE_KIND: &str = "undeliverable";
 
 /// What applying a frame's outcomes produces besides the records.
 #[derive(Default)]

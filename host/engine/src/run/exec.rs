@@ -13,7 +13,9 @@ use tracing::Instrument;
 use weft_runtime::capabilities::Services;
 use weft_runtime::{CallContext, Invocation, Message, Outcome};
 
-use super::apply::{FrameOut, NodeRef, SYSTEM_SENDER, apply};
+use weft_runtime::contract::SYSTEM_SENDER;
+
+use super::apply::{FrameOut, NodeRef, apply};
 use super::commit::{commit_end, commit_frame};
 use super::{RunContext, RunState, plan};
 use crate::events::EventBody;

@@ -35,7 +35,6 @@ use weft_runtime::capabilities::db::Database;
 use weft_runtime::capabilities::memory::MemoryMap;
 use weft_runtime::{Message, Runtime};
 
-pub use apply::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
 pub(crate) use start::{adopt, resume, spawn, start};
 
 use crate::config::{Backends, EngineConfig};

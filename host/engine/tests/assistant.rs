@@ -4,6 +4,8 @@
 //! unknown column (from the journal), the PA's reformulated retry, memory
 //! across turns, and 100 concurrent threads.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 mod common;
 
 use std::path::PathBuf;

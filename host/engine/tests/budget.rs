@@ -4,6 +4,8 @@
 //! pauses the run until an operator raises the budget or a new window
 //! begins, and fuel per node invocation in the ledger.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 mod common;
 
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 //! report says which), switching the active graph, and plugin swaps from a
 //! component file, with the relay guest.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 mod common;
 
 use std::path::{Path, PathBuf};

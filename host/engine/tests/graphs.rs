@@ -1,5 +1,7 @@
 //! Loading real graph files: the assistant graph, and every kind of mistake.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 use serde_json::json;
 use weft_engine::graph::{Graph, GraphError, Location, PluginRef, Problem, ProblemKind, Severity};
 use weft_runtime::{Capability, Grants, NodeInfo};

@@ -1,6 +1,8 @@
 //! Tracing spans nest as `weft.run{thread, run}` › `weft.frame{frame}` ›
 //! `weft.node{node, plugin}`, so a trace backend shows a run as one tree.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -114,7 +114,9 @@ impl ComponentCache {
                 // `deserialize` still checks the header and version and a
                 // corrupt file fails here and is recompiled below.
                 .and_then(|bytes| {
-                    unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| root_message(&e))
+                    #[allow(unsafe_code)]
+                    let component = unsafe { Component::deserialize(engine, &bytes) };
+                    component.map_err(|e| root_message(&e))
                 });
             match loaded {
                 Ok(c) => {

@@ -59,7 +59,7 @@ pub use metering::{
 };
 pub use plugins::{PluginSet, SkippedPlugin};
 pub use run::{Inbound, RunHandle};
-pub use weft_runtime::contract::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
 pub use store::{NodePause, Store, StoreError};
 pub use threads::{InvalidThreadId, ThreadId};
 pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
+pub use weft_runtime::contract::{SYSTEM_SENDER, UNDELIVERABLE_KIND};

@@ -215,7 +215,8 @@ pub(crate) async fn spawn(
             "a project name has 1 to 64 characters",
         ));
     }
-    let instance = api.agents
+    let instance = api
+        .agents
         .spawn_instance(
             &project,
             &req.name,
@@ -239,7 +240,8 @@ pub(crate) async fn list(
     who.check_project(&project)?;
     let paging = Paging::check(q.limit, q.offset)?;
     let only = q.status.as_deref().map(status).transpose()?;
-    let all = api.agents
+    let all = api
+        .agents
         .instances(Some(&project), only.map(InstanceStatus::as_str))
         .await;
     Ok(Json(Page::slice(all, paging, InstanceView::from)))
@@ -280,12 +282,14 @@ pub(crate) async fn update(
     }
     let mut instance = api.agents.instance(&id, Some(&project)).await?;
     if let Some(s) = &req.status {
-        instance = api.agents
+        instance = api
+            .agents
             .transition_instance(&id, Some(&project), status(s)?)
             .await?;
     }
     if let Some(name) = req.name {
-        instance = api.agents
+        instance = api
+            .agents
             .rename_instance(&id, Some(&project), &name)
             .await?;
     }
@@ -359,7 +363,8 @@ pub(crate) async fn task(
     who.require(Role::Operator)?;
     who.check_project(&project)?;
     let kind = req.kind.unwrap_or_else(|| "task".into());
-    let handle = api.agents
+    let handle = api
+        .agents
         .instance_task(&id, Some(&project), &kind, &req.body)
         .await?;
     api.metrics.run_started();

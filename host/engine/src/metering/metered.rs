@@ -10,10 +10,10 @@ use weft_runtime::capabilities::llm::{LlmBackend, LlmCall};
 use weft_runtime::{CallContext, CapabilityError, Completion, CompletionRequest, Message};
 
 use super::budgets::Budgets;
-use weft_runtime::contract::{BUDGET_WARNING_KIND, PROJECT_BUDGET_WARNING_KIND, SYSTEM_SENDER};
 use super::ledger::{Ledger, PriceTable, UsageEvent};
 use super::money::Nanos;
 use crate::events::{Bus, EventBody};
+use weft_runtime::contract::{BUDGET_WARNING_KIND, PROJECT_BUDGET_WARNING_KIND, SYSTEM_SENDER};
 
 /// What the metered `llm` calls of one invocation produced.
 #[derive(Debug, Default)]

@@ -61,3 +61,9 @@ pub use usage::{
     InvocationEvent, Ledger, MemoryLedger, Price, PriceTable, UsageBreakdown, UsageEvent,
     UsageTotals,
 };
+
+// What building an engine takes from the runtime, so that its clients
+// (the API among them) need not depend on `weft-runtime`.
+pub use weft_runtime::capabilities::db::InMemoryDb;
+pub use weft_runtime::capabilities::llm::Unavailable as UnavailableLlm;
+pub use weft_runtime::{Runtime, RuntimeConfig};

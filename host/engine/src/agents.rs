@@ -162,6 +162,15 @@ fn grants_yaml(caps: &[Capability]) -> String {
 }
 
 impl Agents {
+    /// No agent instances yet, on `engine`: for an engine without a store
+    /// (with one, [`open`](Self::open) loads the stored instances).
+    pub fn new(engine: Arc<Engine>) -> Arc<Self> {
+        Arc::new(Self {
+            engine,
+            map: tokio::sync::Mutex::default(),
+        })
+    }
+
     /// The agent instances of `engine`, loaded from its store (if it has one).
     pub async fn open(engine: Arc<Engine>) -> Result<Arc<Self>, EngineError> {
         let mut map = BTreeMap::new();

@@ -63,3 +63,9 @@ pub use store::{NodePause, Store, StoreError};
 pub use threads::{InvalidThreadId, ThreadId};
 pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
 pub use weft_runtime::contract::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
+
+// What building an engine takes from the runtime, so that its clients
+// (the API among them) need not depend on `weft-runtime`.
+pub use weft_runtime::capabilities::db::InMemoryDb;
+pub use weft_runtime::capabilities::llm::Unavailable as UnavailableLlm;
+pub use weft_runtime::{Runtime, RuntimeConfig};

@@ -1,6 +1,8 @@
 //! The chat WebSocket checks `?thread=` with the rule REST requests use
 //! (the check runs only on an upgrade, so it needs a real socket).
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 mod common;
 
 use common::*;

@@ -25,7 +25,7 @@ use crate::store::StoredThread;
 pub struct ThreadId(String);
 
 /// A thread id that breaks the rule of [`ThreadId`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a thread id has 1 to 128 characters, no `/` and no control characters")]
 pub struct InvalidThreadId;
 
@@ -34,14 +34,15 @@ impl ThreadId {
     pub const MAX_LEN: usize = 128;
 
     /// Checks a client's id.
-    pub fn parse(id: &str) -> Result<Self, InvalidThreadId> {
+    pub fn parse(id: impl Into<String>) -> Result<Self, InvalidThreadId> {
+        let id = id.into();
         if id.is_empty()
             || id.len() > Self::MAX_LEN
             || id.chars().any(|c| c.is_control() || c == '/')
         {
             return Err(InvalidThreadId);
         }
-        Ok(Self(id.to_owned()))
+        Ok(Self(id))
     }
 
     /// A fresh id, unique across restarts and hosts: `thread-` and 16
@@ -378,5 +379,30 @@ pub(crate) struct Release<'a> {
 impl Drop for Release<'_> {
     fn drop(&mut self) {
         self.threads.release(self.thread, self.run);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_of_1_to_128_bytes_without_slashes_or_control_characters_parse() {
+        for good in ["t", "thread-1", "a b", "ü", &"x".repeat(128)] {
+            assert_eq!(ThreadId::parse(good).unwrap().as_str(), good);
+        }
+        for bad in ["", "a/b", "tab\there", "nl\n", &"x".repeat(129)] {
+            assert_eq!(ThreadId::parse(bad), Err(InvalidThreadId), "{bad:?}");
+        }
+        assert_eq!("t-1".parse::<ThreadId>().unwrap().to_string(), "t-1");
+    }
+
+    #[test]
+    fn generated_ids_are_valid_and_differ() {
+        let a = ThreadId::generate();
+        let b = ThreadId::generate();
+        assert_ne!(a, b);
+        assert!(a.as_str().starts_with("thread-") && a.as_str().len() == 23);
+        assert_eq!(ThreadId::parse(a.as_str()), Ok(a));
     }
 }

@@ -36,11 +36,6 @@ impl ThreadId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The id, owned.
-    pub fn into_string(self) -> String {
-        self.0
-    }
 }
 
 impl FromStr for ThreadId {

@@ -8,12 +8,13 @@
 //! plugin swap), are the engine's [`weft_engine::Catalog`]. [`Api::router`]
 //! builds the routes; the `weft serve` command binds them.
 //!
-//! Layout: [`state`](Api) is what handlers share; `routes` holds one module
-//! per resource (organism, graphs, plugins, agents, instances, threads,
-//! messages, usage, keys, events, sockets) over two shared helpers
-//! (`routes::paging`, `routes::access`); [`error`] is the one error shape;
-//! [`ids`] parses the ids clients give; `app` puts the routes and their
-//! middleware together.
+//! Layout: [`Api`] (`state.rs`) is what handlers share; `routes/` holds one
+//! module per resource (organism, graphs, plugins, agents, instances,
+//! threads, messages, usage, keys, events, sockets) over the helpers they
+//! share (`paging`, `access`, `feed`); [`error`] is the one error shape;
+//! [`ids`] parses the ids clients give; `middleware.rs` checks keys and
+//! counts requests; `app.rs` puts the routes and their middleware together
+//! ([`Api::router`], which also answers without a socket).
 
 #![warn(missing_docs)]
 

@@ -297,11 +297,12 @@ impl LlmSlot {
     }
 
     /// The `llm` service of one invocation: each call goes to the backend
-    /// in use when it starts and reports to `tally`.
-    pub fn for_invocation(self: &Arc<Self>, tally: Arc<Tally>) -> Arc<dyn LlmBackend> {
+    /// in use when it starts and reports to the service's [`Tally`]
+    /// ([`Counting::take`] once the invocation is over).
+    pub fn for_invocation(self: &Arc<Self>) -> Arc<Counting> {
         Arc::new(Counting {
             slot: Arc::clone(self),
-            tally,
+            tally: Tally::default(),
         })
     }
 }
@@ -312,10 +313,18 @@ impl std::fmt::Debug for LlmSlot {
     }
 }
 
-/// One invocation's view of the [`LlmSlot`].
-struct Counting {
+/// One invocation's view of the [`LlmSlot`] (one allocation per
+/// invocation: the service and its tally together).
+pub struct Counting {
     slot: Arc<LlmSlot>,
-    tally: Arc<Tally>,
+    tally: Tally,
+}
+
+impl Counting {
+    /// Takes what the invocation's calls counted.
+    pub fn take(&self) -> Counted {
+        self.tally.take()
+    }
 }
 
 impl LlmBackend for Counting {

@@ -59,7 +59,7 @@ pub use ledger::{
     InvocationEvent, Ledger, MemoryLedger, Price, PriceTable, UsageBreakdown, UsageEvent,
     UsageTotals,
 };
-pub use metered::{Counted, LlmSlot, Metered, Tally};
+pub use metered::{Counted, Counting, LlmSlot, Metered, Tally};
 
 #[cfg(test)]
 mod tests;

@@ -20,7 +20,7 @@ use super::commit::{commit_end, commit_frame};
 use super::{RunContext, RunState, plan};
 use crate::events::EventBody;
 use crate::loaded::LoadedGraph;
-use crate::metering::{Counted, InvocationEvent, Ledger, Tally, UsageEvent};
+use crate::metering::{Counted, InvocationEvent, Ledger, UsageEvent};
 use crate::store::{FrameCommit, InvocationRecord, NodePause};
 use crate::trace::{FrameRecord, FrameTrace, MessageSummary, RunStatus, TraceError};
 
@@ -267,12 +267,12 @@ impl<'a> RunLoop<'a> {
         let invocations = active.iter().zip(inboxes).map(|(&i, inbox)| {
             let node = &nodes[i];
             let loaded = self.graph.loaded(i);
-            let tally = Arc::new(Tally::default());
+            let llm = ctx.llm.for_invocation();
             let services = Services {
-                llm: ctx.llm.for_invocation(Arc::clone(&tally)),
+                llm: llm.clone(),
                 db: Arc::clone(&ctx.db),
                 memory: ctx.memory.clone(),
-                events: Arc::new(ctx.bus.clone()),
+                events: Arc::clone(&ctx.events),
             };
             async move {
                 let outcome = ctx
@@ -297,7 +297,7 @@ impl<'a> RunLoop<'a> {
                         },
                     )
                     .await;
-                (outcome, tally.take())
+                (outcome, llm.take())
             }
         });
         join_all(invocations).await

@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use weft_runtime::capabilities::db::Database;
+use weft_runtime::capabilities::hud::EventSink;
 use weft_runtime::capabilities::memory::MemoryMap;
 use weft_runtime::{Message, Runtime};
 
@@ -61,6 +62,8 @@ pub(crate) struct RunContext {
     pub memory: Arc<MemoryMap>,
     /// Events.
     pub bus: Bus,
+    /// The bus as the `hud` capability's live listener.
+    pub events: Arc<dyn EventSink>,
     /// Token and money budgets.
     pub budgets: Arc<Budgets>,
     /// Usage books.
@@ -222,6 +225,7 @@ impl RunContext {
             db: backends.db,
             llm,
             memory: Arc::new(MemoryMap::default()),
+            events: Arc::new(bus.clone()),
             bus,
             budgets,
             ledger,

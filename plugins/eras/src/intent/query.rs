@@ -143,4 +143,3 @@ fn primary_key(table: &str, schema: &[TableColumns]) -> Option<String> {
         .find(|c| c.primary_key)
         .map(|c| c.name.clone())
 }
-

@@ -90,4 +90,3 @@ fn render(value: &Value) -> String {
         value => interpret::render(value),
     }
 }
-

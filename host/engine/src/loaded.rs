@@ -346,6 +346,29 @@ impl LoadedGraph {
         &self.nodes[i]
     }
 
+    /// The invocation of node `i` as the graph sets it up (its config,
+    /// model, grants and limits), for `call` with `inbox` at `wall_time`.
+    pub(crate) fn invocation<'a>(
+        &'a self,
+        i: usize,
+        call: weft_runtime::CallContext,
+        inbox: &'a [weft_runtime::Message],
+        services: &'a weft_runtime::capabilities::Services,
+        wall_time: std::time::SystemTime,
+    ) -> weft_runtime::Invocation<'a> {
+        let node = &self.graph.nodes()[i];
+        weft_runtime::Invocation {
+            call,
+            inbox,
+            config: &self.nodes[i].config,
+            model: node.model.as_deref(),
+            grants: node.grants,
+            services,
+            limits: Some(node.limits),
+            wall_time: Some(wall_time),
+        }
+    }
+
     /// Checks `body` against node `i`'s input schema; the error names the
     /// first violation and where it is.
     pub(crate) fn check_payload(&self, i: usize, body: &str) -> Result<(), String> {

@@ -334,7 +334,7 @@ impl Threads {
         }
     }
 
-    /// The budget warnings parked for `node` of `thread`, removed.
+    /// Every budget warning parked on `thread`, by node, removed.
     pub fn take_notices(&self, thread: &str) -> HashMap<String, Vec<Message>> {
         lock(&self.map)
             .get_mut(thread)

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use weft_runtime::capabilities::hud::NullSink;
 use weft_runtime::capabilities::{JournalEntry, Services};
-use weft_runtime::{CallContext, Invocation, Plugin};
+use weft_runtime::{CallContext, Plugin};
 
 use super::Versions;
 use super::tape::Tape;
@@ -188,22 +188,19 @@ pub(crate) async fn replay(
                     .runtime()
                     .invoke(
                         &plugin,
-                        Invocation {
-                            call: CallContext {
+                        graph.invocation(
+                            i,
+                            CallContext {
                                 thread: thread.to_owned(),
                                 run: frame.run.clone(),
                                 frame: frame.frame,
                                 node: node.name.clone(),
                                 project: stored.project.clone(),
                             },
-                            inbox: &invocation.inbox,
-                            config: &graph.loaded(i).config,
-                            model: node.model.as_deref(),
-                            grants: node.grants,
-                            services: &services,
-                            limits: Some(node.limits),
-                            wall_time: Some(wall_time),
-                        },
+                            &invocation.inbox,
+                            &services,
+                            wall_time,
+                        ),
                     )
                     .await;
                 report.invocations += 1;

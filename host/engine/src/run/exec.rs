@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use tokio::sync::watch;
 use tracing::Instrument;
 use weft_runtime::capabilities::Services;
-use weft_runtime::{CallContext, Invocation, Message, Outcome};
+use weft_runtime::{CallContext, Message, Outcome};
 
 use weft_runtime::contract::SYSTEM_SENDER;
 
@@ -279,8 +279,9 @@ impl<'a> RunLoop<'a> {
                     .runtime
                     .invoke(
                         &loaded.plugin,
-                        Invocation {
-                            call: CallContext {
+                        self.graph.invocation(
+                            i,
+                            CallContext {
                                 thread: self.thread.to_owned(),
                                 run: self.run.to_owned(),
                                 frame: self.frame,
@@ -288,13 +289,9 @@ impl<'a> RunLoop<'a> {
                                 project: self.project.clone(),
                             },
                             inbox,
-                            config: &loaded.config,
-                            model: node.model.as_deref(),
-                            grants: node.grants,
-                            services: &services,
-                            limits: Some(node.limits),
-                            wall_time: Some(wall_time),
-                        },
+                            &services,
+                            wall_time,
+                        ),
                     )
                     .await;
                 (outcome, llm.take())

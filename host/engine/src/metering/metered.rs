@@ -121,7 +121,7 @@ impl Metered {
     /// One metered call: reserve, call the backend, reconcile. Its usage
     /// event goes to the ledger and to `tally`, with any warning it raises
     /// for the calling node and whether a budget refused it.
-    pub async fn complete_counted(
+    pub(crate) async fn complete_counted(
         &self,
         call: LlmCall<'_>,
         request: CompletionRequest,

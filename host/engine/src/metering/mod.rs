@@ -41,7 +41,7 @@
 //! - [`ledger`]: usage events, prices and the in-memory books;
 //! - [`Metered`]: the metered `llm` backend, whose calls report their usage,
 //!   warnings and refusals to the invocation that made them as a
-//!   [`Tally`] — values the run loop takes, not shared staging maps.
+//!   `Tally` — values the run loop takes, not shared staging maps.
 
 mod budgets;
 pub mod config;
@@ -59,7 +59,8 @@ pub use ledger::{
     InvocationEvent, Ledger, MemoryLedger, Price, PriceTable, UsageBreakdown, UsageEvent,
     UsageTotals,
 };
-pub use metered::{Counted, Counting, LlmSlot, Metered, Tally};
+pub use metered::Metered;
+pub(crate) use metered::{Counted, LlmSlot};
 
 #[cfg(test)]
 mod tests;

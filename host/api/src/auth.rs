@@ -7,6 +7,7 @@ use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -48,15 +49,29 @@ struct KeyRecord {
     hash: String,
 }
 
+/// How far a caller reaches: the whole host, or one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every project, and the host itself (stop, reloads, plugins, the
+    /// active graph, keys of every project).
+    Host,
+    /// One project: its threads, agents, budgets, events and keys, and
+    /// nothing host-wide, whatever the role.
+    Project(String),
+}
+
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// Key id.
+    /// Key id (`oidc:SUB` for a token).
     pub key: String,
     /// Role.
     pub role: Role,
-    /// Project scope.
-    pub project: Option<String>,
+    /// Host or one project.
+    pub scope: Scope,
+    /// When the credential stops being valid (Unix seconds; an OIDC
+    /// token's `exp`); none for API keys, which last until revoked.
+    pub expires: Option<u64>,
 }
 
 impl Principal {
@@ -72,9 +87,30 @@ impl Principal {
         }
     }
 
+    /// Refuses callers below `role` and callers limited to a project: the
+    /// one check for acts that change the host for every project (stop,
+    /// config and graph reloads, plugin swaps, switching the active graph,
+    /// resetting usage totals).
+    pub fn require_host(&self, role: Role) -> Result<(), ApiError> {
+        if let Scope::Project(p) = &self.scope {
+            return Err(ApiError::forbidden(format!(
+                "this changes the host for every project; a key limited to project `{p}` may not do it, whatever its role (it needs a {role:?} key without a project)"
+            )));
+        }
+        self.require(role)
+    }
+
+    /// The project the caller is limited to; none for host scope.
+    pub fn project(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Host => None,
+            Scope::Project(p) => Some(p),
+        }
+    }
+
     /// Whether the key sees `project`.
     pub fn sees(&self, project: &str) -> bool {
-        self.project.as_deref().is_none_or(|p| p == project)
+        self.project().is_none_or(|p| p == project)
     }
 
     /// Refuses another project's `project` with a 404 (a key learns nothing
@@ -96,8 +132,15 @@ impl Principal {
                 self.check_project(project)?;
                 Ok(Some(project.to_owned()))
             }
-            None => Ok(self.project.clone()),
+            None => Ok(self.project().map(str::to_owned)),
         }
+    }
+}
+
+impl Scope {
+    /// A key's scope from its stored project (none: the host).
+    pub fn of(project: Option<String>) -> Self {
+        project.map_or(Self::Host, Self::Project)
     }
 }
 
@@ -111,6 +154,12 @@ pub struct Keys {
 fn hash(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether two hashes are equal, in time that does not depend on where
+/// they differ.
+fn same_hash(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 fn random_hex(bytes: usize) -> Result<String, String> {
@@ -214,14 +263,29 @@ impl Keys {
         self.read().iter().map(|r| r.info.clone()).collect()
     }
 
-    /// The key's principal, if it is one of ours.
+    /// The key's principal, if it is one of ours. Every record's hash is
+    /// compared, each in constant time, so the answer's timing tells
+    /// nothing of the stored hashes.
     pub fn verify(&self, plain: &str) -> Option<Principal> {
         let h = hash(plain);
-        self.read().iter().find(|r| r.hash == h).map(|r| Principal {
+        let records = self.read();
+        let mut found = None;
+        for r in records.iter() {
+            if same_hash(&r.hash, &h) && found.is_none() {
+                found = Some(r);
+            }
+        }
+        found.map(|r| Principal {
             key: r.info.id.clone(),
             role: r.info.role,
-            project: r.info.project.clone(),
+            scope: Scope::of(r.info.project.clone()),
+            expires: None,
         })
+    }
+
+    /// Whether the key with this id is still there (not revoked).
+    pub fn exists(&self, id: &str) -> bool {
+        self.read().iter().any(|r| r.info.id == id)
     }
 
     /// Writes the whole file: a temporary file, then a rename.
@@ -279,11 +343,17 @@ mod tests {
         let keys = Keys::open(&path).unwrap();
         assert_eq!(keys.verify(&admin).unwrap().role, Role::Admin);
         let p = keys.verify(&viewer).unwrap();
-        assert_eq!((p.role, p.project.as_deref()), (Role::Viewer, Some("acme")));
+        assert_eq!((p.role, p.project()), (Role::Viewer, Some("acme")));
         assert!(p.sees("acme") && !p.sees("other"));
         assert!(p.require(Role::Operator).is_err());
+        assert!(same_hash(&hash("a"), &hash("a")) && !same_hash(&hash("a"), &hash("b")));
         assert!(keys.verify("weft_nope").is_none());
+        assert!(p.require_host(Role::Viewer).is_err(), "a project key never acts host-wide");
+        let root = keys.verify(&admin).unwrap();
+        assert!(root.require_host(Role::Admin).is_ok());
+        assert!(keys.exists(&info.id));
         assert!(keys.revoke(&info.id).unwrap());
+        assert!(!keys.exists(&info.id));
         assert!(keys.verify(&viewer).is_none());
     }
 }

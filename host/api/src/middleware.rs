@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -42,14 +42,20 @@ pub(crate) async fn authenticate(
         });
     let key = bearer
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-        .or(from_query);
+        .or(from_query)
+        .map(|k| k.trim().to_owned());
     let Some(key) = key else {
         return ApiError::unauthorized(
             "this needs an API key: send `Authorization: Bearer KEY` (or `X-Api-Key: KEY`)",
         )
         .into_response();
     };
-    let key = key.trim();
+    // The key leaves the URI before anything else sees it: nothing after
+    // this (handlers, errors, logs, spans) can show it.
+    if streaming {
+        redact_query(&mut request);
+    }
+    let key = key.as_str();
     let principal = match &api.config.oidc {
         // A JWT has three dot-separated parts; API keys have none.
         Some(oidc) if key.matches('.').count() == 2 => match oidc.verify(key) {
@@ -64,34 +70,81 @@ pub(crate) async fn authenticate(
             }
         },
     };
-    if let Err(not_until) = api.limiter.check_key(&principal.key) {
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-            &governor::clock::DefaultClock::default(),
-        ));
-        api.metrics.rate_limited();
-        return ApiError {
-            retry_after: Some(wait.as_secs().max(1)),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!(
-                    "too many requests for this key ({} per minute, bursts of {}); retry in {} ms",
-                    api.config.rate_per_minute,
-                    api.config.burst,
-                    wait.as_millis()
-                ),
-            )
-        }
-        .into_response();
+    if let Err(refused) = rate_limit(&api, &principal.key) {
+        return refused.into_response();
     }
     request.extensions_mut().insert(principal);
     next.run(request).await
 }
 
-/// Counts every request by method, matched route and status.
+/// Removes `access_token` from the request's query.
+fn redact_query(request: &mut Request) {
+    let uri = request.uri();
+    let Some(query) = uri.query() else { return };
+    if !query.split('&').any(|p| p.starts_with("access_token=")) {
+        return;
+    }
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.starts_with("access_token="))
+        .collect();
+    let path_and_query = if kept.is_empty() {
+        uri.path().to_owned()
+    } else {
+        format!("{}?{}", uri.path(), kept.join("&"))
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    if let Ok(redacted) = axum::http::Uri::from_parts(parts) {
+        *request.uri_mut() = redacted;
+    }
+}
+
+/// Takes one request (or one chat message) from `key`'s rate limit, or
+/// says when it may go on (429 `rate_limited`).
+pub(crate) fn rate_limit(api: &Api, key: &str) -> Result<(), ApiError> {
+    let Err(not_until) = api.limiter.check_key(&key.to_owned()) else {
+        return Ok(());
+    };
+    let wait = not_until.wait_time_from(governor::clock::Clock::now(
+        &governor::clock::DefaultClock::default(),
+    ));
+    api.metrics.rate_limited();
+    Err(ApiError {
+        retry_after: Some(wait.as_secs().max(1)),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many requests for this key ({} per minute, bursts of {}); retry in {} ms",
+                api.config.rate_per_minute,
+                api.config.burst,
+                wait.as_millis()
+            ),
+        )
+    })
+}
+
+/// The method as a metrics label: one of a fixed set, so that clients
+/// cannot add label sets (and memory) with made-up methods.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts every request by method (a fixed set), matched route (the
+/// route's pattern, `unmatched` for any other path) and status.
 pub(crate) async fn track(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method()).to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()

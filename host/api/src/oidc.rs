@@ -10,7 +10,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use serde_json::Value;
 
-use crate::auth::{Principal, Role};
+use crate::auth::{Principal, Role, Scope};
 
 /// Where the keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,9 @@ pub struct OidcConfig {
     pub jwks: JwksSource,
     /// The claim with the role (`viewer`, `operator`, `admin`).
     pub role_claim: String,
-    /// The claim with the project (absent: all projects).
+    /// The claim with the project: a project name, or `*` for every
+    /// project. A token without it, or with anything but a non-empty
+    /// string, is refused.
     pub project_claim: String,
     /// The role of a token without the role claim.
     pub default_role: Role,
@@ -151,22 +153,135 @@ impl Oidc {
             }
             _ => format!("the token is not valid: {e}"),
         })?;
-        let claims = data.claims;
-        let sub = claims["sub"].as_str().unwrap_or_default();
-        let role = match claims.get(&self.config.role_claim) {
-            None => self.config.default_role,
-            Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
-                format!("the `{}` claim is not a role: {v}", self.config.role_claim)
-            })?,
-        };
-        let project = claims
-            .get(&self.config.project_claim)
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        Ok(Principal {
-            key: format!("oidc:{sub}"),
-            role,
-            project,
-        })
+        principal_of(&self.config, &data.claims)
+    }
+}
+
+/// The caller validated `claims` stand for. Claims fail closed: a role
+/// claim that is present must be one of the role names (absent: the
+/// configured default role); the project claim must be a project name or
+/// `*` (every project). Anything else (absent, null, a number, an array,
+/// an object, an empty string) refuses the token rather than widen it.
+fn principal_of(config: &OidcConfig, claims: &Value) -> Result<Principal, String> {
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or("the token's `sub` claim is not a non-empty string")?;
+    let role = match claims.get(&config.role_claim) {
+        None => config.default_role,
+        Some(Value::String(name)) => {
+            serde_json::from_value(Value::String(name.clone())).map_err(|_| {
+                format!(
+                    "the `{}` claim is not a role (viewer, operator or admin): {name:?}",
+                    config.role_claim
+                )
+            })?
+        }
+        Some(other) => {
+            return Err(format!(
+                "the `{}` claim must be one role name as a string, not {other}",
+                config.role_claim
+            ));
+        }
+    };
+    let scope = match claims.get(&config.project_claim) {
+        Some(Value::String(p)) if p == "*" => Scope::Host,
+        Some(Value::String(p)) if !p.is_empty() && p.len() <= 64 => Scope::Project(p.clone()),
+        Some(other) => {
+            return Err(format!(
+                "the `{}` claim must be a project name (1 to 64 characters) or `*` for every project, not {other}",
+                config.project_claim
+            ));
+        }
+        None => {
+            return Err(format!(
+                "the token has no `{}` claim: it must name a project, or `*` for every project",
+                config.project_claim
+            ));
+        }
+    };
+    Ok(Principal {
+        key: format!("oidc:{sub}"),
+        role,
+        scope,
+        expires: claims.get("exp").and_then(Value::as_u64),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn config() -> OidcConfig {
+        OidcConfig {
+            issuer: "https://id.example".into(),
+            audience: "weft".into(),
+            jwks: JwksSource::File("jwks.json".into()),
+            role_claim: "weft_role".into(),
+            project_claim: "weft_project".into(),
+            default_role: Role::Viewer,
+        }
+    }
+
+    fn claims(role: Option<Value>, project: Option<Value>) -> Value {
+        let mut c = json!({"sub": "ada", "exp": 2_000_000_000u64});
+        if let Some(r) = role {
+            c["weft_role"] = r;
+        }
+        if let Some(p) = project {
+            c["weft_project"] = p;
+        }
+        c
+    }
+
+    #[test]
+    fn a_project_claim_that_is_not_a_name_refuses_the_token() {
+        let config = config();
+        for bad in [
+            None,
+            Some(Value::Null),
+            Some(json!(7)),
+            Some(json!(["acme"])),
+            Some(json!({"name": "acme"})),
+            Some(json!("")),
+            Some(json!(true)),
+        ] {
+            let shown = format!("{bad:?}");
+            let e = principal_of(&config, &claims(Some(json!("admin")), bad)).unwrap_err();
+            assert!(e.contains("weft_project"), "{shown}: {e}");
+        }
+        let p = principal_of(&config, &claims(Some(json!("admin")), Some(json!("acme")))).unwrap();
+        assert_eq!(p.scope, Scope::Project("acme".into()));
+        assert_eq!(p.expires, Some(2_000_000_000));
+        let p = principal_of(&config, &claims(None, Some(json!("*")))).unwrap();
+        assert_eq!((p.scope, p.role), (Scope::Host, Role::Viewer));
+    }
+
+    #[test]
+    fn a_role_claim_that_is_not_one_role_name_refuses_the_token() {
+        let config = config();
+        for bad in [
+            Value::Null,
+            json!(3),
+            json!(["admin"]),
+            json!({"role": "admin"}),
+            json!("root"),
+            json!(""),
+            json!(true),
+        ] {
+            let shown = bad.to_string();
+            let e = principal_of(&config, &claims(Some(bad), Some(json!("acme")))).unwrap_err();
+            assert!(e.contains("weft_role"), "{shown}: {e}");
+        }
+        let p = principal_of(&config, &claims(None, Some(json!("acme")))).unwrap();
+        assert_eq!(p.role, Role::Viewer, "absent: the default role");
+        let p = principal_of(&config, &claims(Some(json!("operator")), Some(json!("acme")))).unwrap();
+        assert_eq!(p.role, Role::Operator);
+        let mut no_sub = claims(None, Some(json!("acme")));
+        no_sub["sub"] = json!(12);
+        assert!(principal_of(&config, &no_sub).is_err());
     }
 }

@@ -12,7 +12,8 @@ use weft_engine::{Agents, Catalog, Engine};
 
 use crate::auth::Keys;
 use crate::error::ApiError;
-use crate::events::EventLog;
+use crate::auth::Principal;
+use crate::events::{EventLog, StreamSlots};
 use crate::metrics::Metrics;
 use crate::oidc::Oidc;
 use crate::reload::{ConfigReload, ConfigReloader};
@@ -33,6 +34,9 @@ pub struct ApiConfig {
     /// Events buffered per streaming client before it is told what it
     /// missed.
     pub client_buffer: usize,
+    /// Event streams and sockets one key may have open at once (SSE,
+    /// `/ws/events` and chat together); more get 429 `too_many_streams`.
+    pub streams_per_key: usize,
     /// The host's config as operators may see it (no secrets).
     pub public_config: serde_json::Value,
     /// Bearer JWTs accepted besides API keys.
@@ -51,6 +55,7 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             event_history: 1024,
             client_buffer: 256,
+            streams_per_key: 16,
             public_config: serde_json::Value::Null,
             oidc: None,
             reloader: None,
@@ -69,6 +74,7 @@ pub struct Api {
     pub(crate) limiter: DefaultKeyedRateLimiter<String>,
     pub(crate) metrics: Metrics,
     pub(crate) events: EventLog,
+    pub(crate) streams: Arc<StreamSlots>,
     /// The config as operators see it (replaced by a config reload).
     public_config: RwLock<serde_json::Value>,
     stop: watch::Sender<bool>,
@@ -97,6 +103,7 @@ impl Api {
             governor::RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
         let events = EventLog::new(config.event_history, config.client_buffer);
         let public_config = RwLock::new(config.public_config.clone());
+        let streams = StreamSlots::new(config.streams_per_key);
         let api = Arc::new(Self {
             engine: Arc::clone(catalog.engine()),
             agents,
@@ -108,6 +115,7 @@ impl Api {
             limiter,
             metrics: Metrics::new(),
             events,
+            streams,
             stop: watch::Sender::new(false),
             closing: watch::Sender::new(false),
         });
@@ -160,6 +168,25 @@ impl Api {
         Ok(report)
     }
 
+    /// Why `who` may no longer act, if it may not: its key was revoked,
+    /// or its token expired. Open sockets and streams ask this on every
+    /// message and every few seconds.
+    pub(crate) fn still_valid(&self, who: &Principal) -> Result<(), &'static str> {
+        match who.expires {
+            Some(exp) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                if now >= exp {
+                    return Err("the token has expired");
+                }
+                Ok(())
+            }
+            None if self.keys.exists(&who.key) => Ok(()),
+            None => Err("the API key was revoked"),
+        }
+    }
+
     /// The config as operators see it now.
     pub(crate) fn public_config(&self) -> serde_json::Value {
         read(&self.public_config).clone()
@@ -183,7 +210,12 @@ fn spawn_collector(api: &Arc<Api>) {
             };
             let Some(api) = weak.upgrade() else { return };
             api.metrics.observe(&event);
-            api.events.record(event);
+            let project = if event.thread.is_empty() {
+                None
+            } else {
+                api.engine.thread_project(&event.thread)
+            };
+            api.events.record(&event, project.as_deref());
         }
     });
 }

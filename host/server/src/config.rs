@@ -100,6 +100,8 @@ pub struct ApiSection {
     pub cors: Vec<String>,
     /// Events kept for clients that resume with `Last-Event-ID`.
     pub event_history: usize,
+    /// Event streams and sockets one key may have open at once.
+    pub streams_per_key: usize,
     /// Bearer JWTs from an OIDC provider, besides API keys.
     pub oidc: Option<OidcSection>,
 }
@@ -143,6 +145,7 @@ impl Default for ApiSection {
             body_limit_kb: 1024,
             cors: Vec::new(),
             event_history: 1024,
+            streams_per_key: 16,
             oidc: None,
         }
     }
@@ -182,6 +185,7 @@ impl Config {
                 "ratePerMinute": self.api.rate_per_minute, "burst": self.api.burst,
                 "bodyLimitKb": self.api.body_limit_kb, "cors": self.api.cors,
                 "eventHistory": self.api.event_history,
+                "streamsPerKey": self.api.streams_per_key,
                 "oidc": self.api.oidc.as_ref().map(|o| serde_json::json!({
                     "issuer": o.issuer, "audience": o.audience,
                     "roleClaim": o.role_claim, "projectClaim": o.project_claim,
@@ -191,13 +195,18 @@ impl Config {
     }
 }
 
-/// `https://user:secret@host/` → `https://host/`.
+/// `https://user:secret@host/v1?key=secret#x` → `https://host/v1`: no
+/// user info, no query, no fragment (any of them may hold a key).
 fn strip_credentials(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
-        }
-        _ => url.to_owned(),
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    let Some(scheme) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..scheme + 3], &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 

@@ -130,6 +130,7 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         body_limit: config.api.body_limit_kb.saturating_mul(1024),
         cors_origins: config.api.cors.clone(),
         event_history: config.api.event_history,
+        streams_per_key: config.api.streams_per_key,
         public_config: config.public(),
         ..ApiConfig::default()
     };

@@ -1,9 +1,11 @@
-//! The event stream over SSE (`GET /api/v1/events`): every engine event
-//! with its sequence number as the SSE id. A client that reconnects with
+//! The event stream over SSE (`GET /api/v1/events`): the events the key
+//! may see (its project's for a project key, the host's otherwise) with
+//! their sequence number as the SSE id. A client that reconnects with
 //! `Last-Event-ID` gets what it missed from the recent history; a client
 //! too slow for the stream, or one that asks for events older than the
 //! history, gets a `missed` event saying how many events it lost instead
-//! of losing them silently.
+//! of losing them silently; an id of an earlier boot (or beyond the last
+//! event) gets a `reset` event, then everything kept.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,12 +28,21 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
 }
 
 /// The engine's events as server-sent events. Each has `id` (its sequence
-/// number), `event` (its type) and `data` (the event as JSON). Send
-/// `Last-Event-ID` to resume.
+/// number), `event` (its type) and `data` (the event as JSON). A key
+/// limited to a project streams that project's events (and host events)
+/// with the project's own sequence numbers; a key without a project
+/// streams the whole host's. Send `Last-Event-ID` to resume (`0`: from the
+/// start of this boot). Besides events: `missed` (`{missed, after}`, the
+/// client fell behind or asked for more than is kept), `reset`
+/// (`{lastEventId, after, reason}`, the id is of an earlier boot or beyond
+/// the last event; everything kept follows) and `revoked` (`{reason}`, the
+/// key was revoked or the token expired; the stream ends). A key may have
+/// `api.streams_per_key` streams and sockets open (default 16); more get
+/// 429 `too_many_streams`.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("key" = [])),
-    params(EventQuery, ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event")),
+    params(EventQuery, ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event (0: from the start of this boot)")),
     responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream"),
-        (status = 400, body = crate::error::ErrorBody)))]
+        (status = 400, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub(crate) async fn sse(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
@@ -52,14 +63,14 @@ pub(crate) async fn sse(
         ),
         None => None,
     };
-    let state = Feed::new(&api, who, q.thread, header.or(q.last_event_id));
+    let state = Feed::new(&api, who, q.thread, header.or(q.last_event_id))?;
     let stream = futures_util::stream::unfold(state, |mut feed| async move {
         let mut closing = feed.closing.clone();
         if *closing.borrow_and_update() {
             return None;
         }
         tokio::select! {
-            event = feed.next() => Some((Ok(event), feed)),
+            event = feed.next() => event.map(|e| (Ok(e), feed)),
             _ = closing.changed() => None,
         }
     });

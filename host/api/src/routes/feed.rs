@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::response::sse::Event as SseEvent;
 use serde::Deserialize;
@@ -14,6 +15,8 @@ use weft_engine::Event;
 
 use crate::Api;
 use crate::auth::Principal;
+use crate::error::ApiResult;
+use crate::events::StreamSlot;
 
 /// Stream filters.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -31,8 +34,20 @@ pub struct EventQuery {
     pub access_token: Option<String>,
 }
 
+/// How often an open stream or socket checks that its key is still valid
+/// (not revoked, its token not expired).
+pub(crate) const REVALIDATE: Duration = Duration::from_secs(5);
+
 /// What a streaming client gets next.
 pub(crate) enum Item {
+    /// The id it resumed after is not of this boot (or beyond the last
+    /// event): what it had is gone; everything kept follows.
+    Reset {
+        /// The id it gave.
+        last: u64,
+        /// Where it goes on from (the start of this boot).
+        after: u64,
+    },
     /// Events it will never get: `missed` of them after `after`.
     Missed {
         /// How many.
@@ -42,47 +57,66 @@ pub(crate) enum Item {
     },
     /// An event.
     Event(Arc<Event>),
+    /// Its key was revoked or its token expired: the stream ends.
+    Revoked(&'static str),
 }
 
-/// One streaming client's position in the events.
+/// One streaming client's position in its key's events: the host's for a
+/// key without a project scope, its project's otherwise.
 pub(crate) struct Feed {
     pub(crate) closing: tokio::sync::watch::Receiver<bool>,
     api: Arc<Api>,
     who: Principal,
     thread: Option<String>,
     live: broadcast::Receiver<Arc<Event>>,
+    ended: bool,
+    revoked: bool,
     backlog: VecDeque<Arc<Event>>,
+    /// The id it resumed after, when it was not of this boot.
+    reset: Option<u64>,
     /// Events lost that the client has not been told about yet.
     missed: u64,
     /// The last sequence number sent.
     sent: u64,
+    check: tokio::time::Interval,
+    _slot: StreamSlot,
 }
 
 impl Feed {
     /// A feed of `who`'s events (of `thread`, when given), starting after
-    /// event `last` (from now, when `None`).
+    /// event `last` (from now, when `None`); 429 when the key has too many
+    /// streams open.
     pub(crate) fn new(
         api: &Arc<Api>,
         who: Principal,
         thread: Option<String>,
         last: Option<u64>,
-    ) -> Self {
-        // Subscribe before reading the history, so that nothing falls between.
-        let live = api.events.subscribe();
-        let (backlog, missed) = match last {
-            Some(seq) => api.events.since(seq),
-            None => (Vec::new(), 0),
+    ) -> ApiResult<Self> {
+        let slot = api.streams.take(&who.key)?;
+        let ring = match who.project() {
+            None => Arc::clone(api.events.host()),
+            Some(p) => api.events.project(p),
         };
-        Self {
+        // Subscribe before reading the history, so that nothing falls between.
+        let live = ring.subscribe();
+        let resume = ring.resume(last);
+        let mut check = tokio::time::interval(REVALIDATE);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(Self {
             closing: api.closing.subscribe(),
             api: Arc::clone(api),
             who,
             thread,
             live,
-            backlog: backlog.into(),
-            missed,
-            sent: last.unwrap_or(0),
-        }
+            ended: false,
+            revoked: false,
+            backlog: resume.backlog.into(),
+            reset: resume.reset,
+            missed: resume.missed,
+            sent: resume.after,
+            check,
+            _slot: slot,
+        })
     }
 
     fn wanted(&self, e: &Event) -> bool {
@@ -94,17 +128,20 @@ impl Feed {
             // that is not limited to one thread.
             return self.thread.is_none();
         }
+        // The ring holds only the events the key may see.
         self.thread.as_deref().is_none_or(|t| t == e.thread)
-            && self
-                .api
-                .engine
-                .thread_project(&e.thread)
-                .is_some_and(|p| self.who.sees(&p))
     }
 
-    /// The next item for the client: what it missed, or an event.
+    /// The next item for the client: a reset, what it missed, an event, or
+    /// the end of a revoked key's stream.
     pub(crate) async fn next_item(&mut self) -> Item {
         loop {
+            if let Some(last) = self.reset.take() {
+                return Item::Reset {
+                    last,
+                    after: self.sent,
+                };
+            }
             if self.missed > 0 {
                 let n = std::mem::take(&mut self.missed);
                 return Item::Missed {
@@ -114,15 +151,23 @@ impl Feed {
             }
             let event = match self.backlog.pop_front() {
                 Some(e) => e,
-                None => match self.live.recv().await {
-                    Ok(e) => e,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        self.missed = n;
-                        continue;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => {
-                        // The host is going away: idle until the client does.
-                        std::future::pending::<()>().await;
+                None => tokio::select! {
+                    received = self.live.recv(), if !self.ended => match received {
+                        Ok(e) => e,
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            self.missed = n;
+                            continue;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => {
+                            // The host is going away: idle until the client does.
+                            self.ended = true;
+                            continue;
+                        }
+                    },
+                    _ = self.check.tick() => {
+                        if let Err(why) = self.api.still_valid(&self.who) {
+                            return Item::Revoked(why);
+                        }
                         continue;
                     }
                 },
@@ -135,9 +180,16 @@ impl Feed {
         }
     }
 
-    /// The next item as a server-sent event.
-    pub(crate) async fn next(&mut self) -> SseEvent {
-        match self.next_item().await {
+    /// The next item as a server-sent event; `None` once the stream ends.
+    pub(crate) async fn next(&mut self) -> Option<SseEvent> {
+        if self.revoked {
+            return None;
+        }
+        Some(match self.next_item().await {
+            Item::Reset { last, after } => SseEvent::default()
+                .id(after.to_string())
+                .event("reset")
+                .data(reset_data(last, after).to_string()),
             Item::Missed { missed, after } => SseEvent::default()
                 .event("missed")
                 .data(serde_json::json!({ "missed": missed, "after": after }).to_string()),
@@ -145,6 +197,21 @@ impl Feed {
                 .id(event.seq.to_string())
                 .event(event.body.kind())
                 .data(serde_json::to_string(&*event).unwrap_or_default()),
-        }
+            Item::Revoked(why) => {
+                self.revoked = true;
+                SseEvent::default()
+                    .event("revoked")
+                    .data(serde_json::json!({ "reason": why }).to_string())
+            }
+        })
     }
+}
+
+/// What a `reset` says.
+pub(crate) fn reset_data(last: u64, after: u64) -> serde_json::Value {
+    serde_json::json!({
+        "lastEventId": last,
+        "after": after,
+        "reason": "the id is not of this host's current run (it restarted, or the id is unknown): events before it are gone; every event kept since the start follows",
+    })
 }

@@ -173,17 +173,21 @@ pub(crate) async fn active_graph(State(api): State<Arc<Api>>) -> ApiResult<Json<
     Ok(Json(graph_detail(&api, &g)))
 }
 
-/// Makes another graph active: new runs run it (threads keep their history
-/// and memory; runs in flight finish on their version).
+/// Makes another graph active for the whole host: every project's new runs
+/// run it (threads keep their history and memory; runs in flight finish on
+/// their version). The active graph is host-wide, not per project, so only
+/// an admin key without a project scope may switch it; a key limited to a
+/// project gets 403, whatever its role.
 #[utoipa::path(put, path = "/api/v1/graphs/active", tag = "graphs", security(("key" = [])),
     request_body = SwitchGraph,
-    responses((status = 200, body = GraphView), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = GraphView), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn switch_graph(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
     Json(body): Json<SwitchGraph>,
 ) -> ApiResult<Json<GraphView>> {
-    who.require(Role::Operator)?;
+    who.require_host(Role::Admin)?;
     let g = api.catalog.switch_active(&body.name).map_err(|e| match e {
         CatalogError::UnknownGraph(_) => ApiError {
             field: Some("name".into()),
@@ -213,13 +217,14 @@ pub(crate) async fn graph(
 /// Reloads every served graph from its file and reports, per graph, the
 /// nodes added, removed and changed. New threads run the new versions;
 /// threads and runs in flight keep theirs. A file that no longer loads
-/// leaves its old version serving.
+/// leaves its old version serving. Admin keys without a project scope
+/// only.
 #[utoipa::path(post, path = "/api/v1/organism/reload", tag = "organism", security(("key" = [])),
     responses((status = 200, body = ReloadReport), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn reload(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
 ) -> ApiResult<Json<ReloadReport>> {
-    who.require(Role::Admin)?;
+    who.require_host(Role::Admin)?;
     Ok(Json(api.catalog.reload().await.into()))
 }

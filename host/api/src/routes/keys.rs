@@ -1,4 +1,8 @@
 //! API keys (admins): list, create (the secret is shown once) and revoke.
+//! An admin key limited to a project manages that project's keys only: it
+//! lists and revokes them, and creates keys of its project (never keys
+//! without a project, which would reach the whole host); other projects'
+//! keys and the host's are not there for it (404).
 
 use std::sync::Arc;
 
@@ -40,7 +44,16 @@ pub struct KeyCreated {
     pub secret: String,
 }
 
-/// API keys (admins).
+/// Whether `who` manages `key`: host admins every key, project admins
+/// their project's.
+fn manages(who: &Principal, key: &KeyInfo) -> bool {
+    match who.project() {
+        None => true,
+        Some(mine) => key.project.as_deref() == Some(mine),
+    }
+}
+
+/// API keys (admins; a project's admin sees its project's keys only).
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("key" = [])),
     responses((status = 200, body = Vec<KeyInfo>), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn keys(
@@ -48,10 +61,18 @@ pub(crate) async fn keys(
     Extension(who): Extension<Principal>,
 ) -> ApiResult<Json<Vec<KeyInfo>>> {
     who.require(Role::Admin)?;
-    Ok(Json(api.keys.list()))
+    Ok(Json(
+        api.keys
+            .list()
+            .into_iter()
+            .filter(|k| manages(&who, k))
+            .collect(),
+    ))
 }
 
-/// Creates a key; its secret is in this answer only.
+/// Creates a key; its secret is in this answer only. A project's admin
+/// creates keys of its project only (`project` must name it: 403
+/// otherwise).
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", security(("key" = [])),
     request_body = KeyRequest,
     responses((status = 201, body = KeyCreated), (status = 403, body = crate::error::ErrorBody)))]
@@ -75,6 +96,13 @@ pub(crate) async fn create_key(
             "a project name has 1 to 64 characters",
         ));
     }
+    if let Some(mine) = who.project()
+        && req.project.as_deref() != Some(mine)
+    {
+        return Err(ApiError::forbidden(format!(
+            "this key is limited to project `{mine}`: it creates keys of that project only (send \"project\": \"{mine}\")"
+        )));
+    }
     let (key, secret) = api
         .keys
         .create(&req.name, req.role, req.project)
@@ -82,7 +110,8 @@ pub(crate) async fn create_key(
     Ok((StatusCode::CREATED, Json(KeyCreated { key, secret })))
 }
 
-/// Revokes a key.
+/// Revokes a key (a project's admin: a key of its project; others are
+/// 404 to it).
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", security(("key" = [])),
     params(("id" = String, Path, description = "key id")),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
@@ -97,6 +126,9 @@ pub(crate) async fn revoke_key(
             "own_key",
             "a key cannot revoke itself; use another admin key",
         ));
+    }
+    if !api.keys.list().iter().any(|k| k.id == id && manages(&who, k)) {
+        return Err(ApiError::not_found(format!("no key `{id}`")));
     }
     match api.keys.revoke(&id) {
         Ok(true) => Ok(StatusCode::NO_CONTENT),

@@ -152,14 +152,14 @@ async fn start(
         }
         None => None,
     };
-    let project = match (&who.project, project) {
-        (Some(mine), Some(asked)) if *mine != asked => {
+    let project = match (who.project(), project) {
+        (Some(mine), Some(asked)) if mine != asked => {
             return Err(ApiError::field(
                 "project",
                 "this key is limited to another project",
             ));
         }
-        (Some(mine), _) => mine.clone(),
+        (Some(mine), _) => mine.to_owned(),
         (None, Some(asked)) => asked,
         (None, None) => DEFAULT_PROJECT.to_owned(),
     };
@@ -251,7 +251,7 @@ pub(crate) async fn messages(
         ApiError::unavailable("store_unavailable", "this host keeps no message history")
     })?;
     let page = store
-        .node_messages(q.node, who.project.clone(), limit, offset)
+        .node_messages(q.node, who.project().map(str::to_owned), limit, offset)
         .await?;
     Ok(Json(Page {
         items: page.items.into_iter().map(MessageView::from).collect(),

@@ -113,7 +113,7 @@ pub(crate) async fn organism(
     let threads = match api.engine.store() {
         Some(_) => {
             let filter = ThreadFilter {
-                project: who.project.clone(),
+                project: who.project().map(str::to_owned),
                 ..ThreadFilter::default()
             };
             api.engine.stored_threads(filter, 1, 0).await?.total
@@ -136,16 +136,22 @@ pub(crate) async fn organism(
     }))
 }
 
-/// The host's config without secrets.
+/// The host's config without secrets (keys without a project scope: it
+/// names every project's budget).
 #[utoipa::path(get, path = "/api/v1/organism/config", tag = "organism", security(("key" = [])),
-    responses((status = 200, body = Object)))]
-pub(crate) async fn organism_config(State(api): State<Arc<Api>>) -> Json<Value> {
-    Json(api.public_config())
+    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn organism_config(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<Value>> {
+    who.require_host(Role::Viewer)?;
+    Ok(Json(api.public_config()))
 }
 
 /// Re-reads the config file and applies providers, model routes, prices
 /// and budgets without a restart; reports what changed (and what needs a
-/// restart). A bad file changes nothing.
+/// restart). A bad file changes nothing. Admin keys without a project
+/// scope only (it changes the host for every project).
 #[utoipa::path(post, path = "/api/v1/organism/config/reload", tag = "organism", security(("key" = [])),
     responses((status = 200, body = ConfigReload), (status = 409, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
@@ -153,19 +159,20 @@ pub(crate) async fn reload_config(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
 ) -> ApiResult<Json<ConfigReload>> {
-    who.require(Role::Admin)?;
+    who.require_host(Role::Admin)?;
     Ok(Json(api.reload_config().await?))
 }
 
 /// Stops the host gracefully: no new runs, runs in flight stop after their
 /// current frame (and resume at the next start), then the process exits.
+/// Admin keys without a project scope only.
 #[utoipa::path(post, path = "/api/v1/organism/stop", tag = "organism", security(("key" = [])),
     responses((status = 202, body = Health), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn organism_stop(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
 ) -> ApiResult<(StatusCode, Json<Health>)> {
-    who.require(Role::Admin)?;
+    who.require_host(Role::Admin)?;
     tracing::warn!(key = %who.key, "stop requested through the API");
     api.request_stop();
     Ok((

@@ -164,7 +164,7 @@ pub(crate) async fn reload_plugin(
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<SwapView>> {
-    who.require(Role::Admin)?;
+    who.require_host(Role::Admin)?;
     let path = api.catalog.plugin_file(&name)?;
     let view = SwapView::from(api.catalog.swap_plugin_file(&path, Some(&name)).await?);
     tracing::info!(plugin = %name, key = %who.key, to = %view.to, unchanged = view.unchanged, "plugin reloaded");
@@ -186,7 +186,7 @@ pub(crate) async fn upload_plugin(
     Path(name): Path<String>,
     Body(body): Body,
 ) -> ApiResult<Json<SwapView>> {
-    who.require(Role::Admin)?;
+    who.require_host(Role::Admin)?;
     let view = SwapView::from(api.catalog.upload_plugin(&name, Vec::from(body)).await?);
     tracing::info!(plugin = %name, key = %who.key, to = %view.to, "plugin uploaded");
     Ok(Json(view))

@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -34,7 +34,9 @@ use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult, Query};
 use crate::ids::ThreadId;
 use crate::routes::access;
-use crate::routes::feed::{EventQuery, Feed, Item};
+use crate::events::Ring;
+use crate::middleware::rate_limit;
+use crate::routes::feed::{EventQuery, Feed, Item, REVALIDATE, reset_data};
 
 pub(crate) fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -84,10 +86,7 @@ pub(crate) async fn chat(
 ) -> ApiResult<Response> {
     who.require(Role::Operator)?;
     let graph = access::active_graph(&api)?;
-    let project = who
-        .project
-        .clone()
-        .unwrap_or_else(|| DEFAULT_PROJECT.to_owned());
+    let project = who.project().unwrap_or(DEFAULT_PROJECT).to_owned();
     let asked = match q.thread {
         Some(id) => {
             let id = ThreadId::parse(id).map_err(|e| ApiError::field("thread", e.to_string()))?;
@@ -96,17 +95,41 @@ pub(crate) async fn chat(
         }
         None => None,
     };
+    let slot = api.streams.take(&who.key)?;
     let thread = api
         .engine
         .open_thread_in(&project, asked.as_ref().map(ThreadId::as_str), &graph);
+    // The thread's project's events only: other projects' traffic never
+    // makes this socket miss its own.
+    let ring = api
+        .events
+        .project(&api.engine.thread_project(&thread).unwrap_or(project));
     Ok(upgrade
         .max_message_size(api.config.body_limit)
-        .on_upgrade(move |socket| session(api, thread, socket)))
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            session(api, who, thread, &ring, socket).await;
+        }))
 }
 
-async fn session(api: Arc<Api>, thread: String, mut socket: WebSocket) {
-    let mut events = api.events.subscribe();
+/// The close code of a socket whose key was revoked or whose token expired.
+pub(crate) const CLOSE_REVOKED: u16 = 4401;
+
+/// Closes `socket` with `code` and `reason`.
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    let _ = socket
+        .send(WsMessage::Close(Some(CloseFrame {
+            code,
+            reason: reason.to_owned().into(),
+        })))
+        .await;
+}
+
+async fn session(api: Arc<Api>, who: Principal, thread: String, ring: &Ring, mut socket: WebSocket) {
+    let mut events = ring.subscribe();
     let mut closing = api.closing.subscribe();
+    let mut check = tokio::time::interval(REVALIDATE);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if send(&mut socket, json!({"type": "session", "threadId": thread}))
         .await
         .is_err()
@@ -117,10 +140,21 @@ async fn session(api: Arc<Api>, thread: String, mut socket: WebSocket) {
         tokio::select! {
             incoming = socket.recv() => {
                 let Some(Ok(incoming)) = incoming else { return };
-                let reply = match incoming {
-                    WsMessage::Text(text) => handle(&api, &thread, text.as_str()).await,
-                    WsMessage::Close(_) => return,
-                    WsMessage::Binary(_) => Some(error("invalid_message", "send JSON text messages")),
+                if let Err(why) = api.still_valid(&who) {
+                    close(&mut socket, CLOSE_REVOKED, why).await;
+                    return;
+                }
+                // Each message counts against the key's rate limit, like a
+                // REST request.
+                let limited = match &incoming {
+                    WsMessage::Text(_) | WsMessage::Binary(_) => rate_limit(&api, &who.key).err(),
+                    _ => None,
+                };
+                let reply = match (incoming, limited) {
+                    (WsMessage::Close(_), _) => return,
+                    (_, Some(e)) => Some(error(&e.code, e.message)),
+                    (WsMessage::Text(text), None) => handle(&api, &thread, text.as_str()).await,
+                    (WsMessage::Binary(_), None) => Some(error("invalid_message", "send JSON text messages")),
                     _ => None,
                 };
                 if let Some(reply) = reply
@@ -141,6 +175,12 @@ async fn session(api: Arc<Api>, thread: String, mut socket: WebSocket) {
                 if let Some(out) = out
                     && send(&mut socket, out).await.is_err()
                 {
+                    return;
+                }
+            }
+            _ = check.tick() => {
+                if let Err(why) = api.still_valid(&who) {
+                    close(&mut socket, CLOSE_REVOKED, why).await;
                     return;
                 }
             }
@@ -251,13 +291,23 @@ pub(crate) async fn events(
     Extension(who): Extension<Principal>,
     Query(q): Query<EventQuery>,
     upgrade: WebSocketUpgrade,
-) -> Response {
-    let mut feed = Feed::new(&api, who, q.thread, q.last_event_id);
-    upgrade.on_upgrade(move |mut socket| async move {
+) -> ApiResult<Response> {
+    let mut feed = Feed::new(&api, who, q.thread, q.last_event_id)?;
+    Ok(upgrade.on_upgrade(move |mut socket| async move {
         let mut closing = feed.closing.clone();
         loop {
             let out = tokio::select! {
                 item = feed.next_item() => match item {
+                    Item::Reset { last, after } => {
+                        let mut out = reset_data(last, after);
+                        out["type"] = "reset".into();
+                        out["id"] = after.into();
+                        out
+                    }
+                    Item::Revoked(why) => {
+                        close(&mut socket, CLOSE_REVOKED, why).await;
+                        return;
+                    }
                     Item::Missed { missed, after } => {
                         json!({"type": "missed", "missed": missed, "after": after})
                     }
@@ -278,5 +328,5 @@ pub(crate) async fn events(
                 return;
             }
         }
-    })
+    }))
 }

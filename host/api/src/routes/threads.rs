@@ -217,7 +217,7 @@ pub(crate) async fn threads(
     let status = q.status.as_deref().map(run_status).transpose()?;
     store(&api)?;
     let filter = ThreadFilter {
-        project: who.project.clone(),
+        project: who.project().map(str::to_owned),
         status: status.map(|s| s.as_str().to_owned()),
         node: q.node,
     };

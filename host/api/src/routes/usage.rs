@@ -111,7 +111,7 @@ pub(crate) async fn usage(
     Extension(who): Extension<Principal>,
 ) -> Json<Value> {
     let breakdown = api.engine.ledger().breakdown();
-    match &who.project {
+    match who.project() {
         Some(p) => Json(json!({
             "project": p,
             "totals": breakdown.by_project.get(p).cloned().unwrap_or_default(),
@@ -207,7 +207,7 @@ pub(crate) async fn usage_model(
 
 /// Per-node and per-model totals mix projects: project keys get 404.
 fn unscoped(who: &Principal) -> ApiResult<()> {
-    match &who.project {
+    match who.project() {
         None => Ok(()),
         Some(_) => Err(ApiError::not_found(
             "usage per node and per model spans projects; this key sees its project's totals at /api/v1/usage",
@@ -268,7 +268,8 @@ pub(crate) async fn set_project_budget(
     Ok(Json(serde_json::to_value(status).unwrap_or_default()))
 }
 
-/// Starts the reported usage totals over (admins). Usage events are kept
+/// Starts the reported usage totals over, for every project (admin keys
+/// without a project scope). Usage events are kept
 /// in the store: budgets are not affected, and the reset survives restarts.
 #[utoipa::path(post, path = "/api/v1/usage/reset", tag = "usage", security(("key" = [])),
     responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody)))]
@@ -276,7 +277,7 @@ pub(crate) async fn reset_usage(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
 ) -> ApiResult<Json<Value>> {
-    who.require(Role::Admin)?;
+    who.require_host(Role::Admin)?;
     let at = api.engine.reset_usage().await?;
     tracing::warn!(key = %who.key, at_ms = at, "usage totals reset");
     Ok(Json(json!({ "sinceMs": at })))

@@ -18,9 +18,10 @@ use crate::error::ApiError;
 pub enum Role {
     /// Reads.
     Viewer,
-    /// Reads and acts: inject, kill, pause, budgets, graph switch.
+    /// Reads and acts: inject, kill, pause, budgets.
     Operator,
-    /// Everything, including keys and the host's config and stop.
+    /// Everything, including keys; without a project scope also what
+    /// changes the host (stop, reloads, plugins, the active graph).
     Admin,
 }
 
@@ -348,7 +349,10 @@ mod tests {
         assert!(p.require(Role::Operator).is_err());
         assert!(same_hash(&hash("a"), &hash("a")) && !same_hash(&hash("a"), &hash("b")));
         assert!(keys.verify("weft_nope").is_none());
-        assert!(p.require_host(Role::Viewer).is_err(), "a project key never acts host-wide");
+        assert!(
+            p.require_host(Role::Viewer).is_err(),
+            "a project key never acts host-wide"
+        );
         let root = keys.verify(&admin).unwrap();
         assert!(root.require_host(Role::Admin).is_ok());
         assert!(keys.exists(&info.id));

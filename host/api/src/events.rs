@@ -182,13 +182,12 @@ impl EventLog {
 
     /// One project's events.
     pub fn project(&self, name: &str) -> Arc<Ring> {
-        let mut projects = self
-            .projects
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(projects.entry(name.to_owned()).or_insert_with(|| {
-            Arc::new(Ring::new(self.epoch, self.capacity, self.client_buffer))
-        }))
+        let mut projects = self.projects.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            projects.entry(name.to_owned()).or_insert_with(|| {
+                Arc::new(Ring::new(self.epoch, self.capacity, self.client_buffer))
+            }),
+        )
     }
 }
 

@@ -278,7 +278,11 @@ mod tests {
         }
         let p = principal_of(&config, &claims(None, Some(json!("acme")))).unwrap();
         assert_eq!(p.role, Role::Viewer, "absent: the default role");
-        let p = principal_of(&config, &claims(Some(json!("operator")), Some(json!("acme")))).unwrap();
+        let p = principal_of(
+            &config,
+            &claims(Some(json!("operator")), Some(json!("acme"))),
+        )
+        .unwrap();
         assert_eq!(p.role, Role::Operator);
         let mut no_sub = claims(None, Some(json!("acme")));
         no_sub["sub"] = json!(12);

@@ -11,8 +11,8 @@ use tokio::sync::{broadcast, watch};
 use weft_engine::{Agents, Catalog, Engine};
 
 use crate::auth::Keys;
-use crate::error::ApiError;
 use crate::auth::Principal;
+use crate::error::ApiError;
 use crate::events::{EventLog, StreamSlots};
 use crate::metrics::Metrics;
 use crate::oidc::Oidc;

@@ -21,7 +21,7 @@ use futures_util::Stream;
 use crate::Api;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Query};
-use crate::routes::feed::{EventQuery, Feed};
+use crate::routes::feed::{EventQuery, Feed, checked_thread};
 
 pub(crate) fn routes() -> Router<Arc<Api>> {
     Router::new().route("/api/v1/events", get(sse))
@@ -63,7 +63,8 @@ pub(crate) async fn sse(
         ),
         None => None,
     };
-    let state = Feed::new(&api, who, q.thread, header.or(q.last_event_id))?;
+    let thread = checked_thread(q.thread)?;
+    let state = Feed::new(&api, who, thread, header.or(q.last_event_id))?;
     let stream = futures_util::stream::unfold(state, |mut feed| async move {
         let mut closing = feed.closing.clone();
         if *closing.borrow_and_update() {

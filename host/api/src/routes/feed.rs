@@ -25,7 +25,8 @@ use crate::events::StreamSlot;
 pub struct EventQuery {
     /// Only this thread's events.
     pub thread: Option<String>,
-    /// Resume after this event (the `Last-Event-ID` header wins).
+    /// Resume after this event (the `Last-Event-ID` header wins; `0`: from
+    /// the start of this boot; an id of an earlier boot: `reset`).
     pub last_event_id: Option<u64>,
     /// The API key, for clients that cannot set headers (EventSource).
     #[allow(dead_code)] // read by the auth middleware, listed here for the document
@@ -205,6 +206,17 @@ impl Feed {
             }
         })
     }
+}
+
+/// `?thread=` checked like a thread id in a REST request (400 otherwise).
+pub(crate) fn checked_thread(thread: Option<String>) -> ApiResult<Option<String>> {
+    thread
+        .map(|id| {
+            crate::ids::ThreadId::parse(id)
+                .map(|id| id.as_str().to_owned())
+                .map_err(|e| crate::error::ApiError::field("thread", e.to_string()))
+        })
+        .transpose()
 }
 
 /// What a `reset` says.

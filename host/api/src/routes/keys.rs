@@ -127,7 +127,12 @@ pub(crate) async fn revoke_key(
             "a key cannot revoke itself; use another admin key",
         ));
     }
-    if !api.keys.list().iter().any(|k| k.id == id && manages(&who, k)) {
+    if !api
+        .keys
+        .list()
+        .iter()
+        .any(|k| k.id == id && manages(&who, k))
+    {
         return Err(ApiError::not_found(format!("no key `{id}`")));
     }
     match api.keys.revoke(&id) {

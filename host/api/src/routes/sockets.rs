@@ -15,6 +15,13 @@
 //! change}`). The session outlives graph switches and runs: only the
 //! socket ends it; each message runs the graph active when it arrives, on
 //! the same thread, with its history and memory.
+//!
+//! Each client message counts against the key's rate limit like a REST
+//! request (over it: an `error` with code `rate_limited`, the message is
+//! not acted on). The key is checked again on every message and every few
+//! seconds: once it is revoked, or its token has expired, the socket closes
+//! with code 4401 ([`CLOSE_REVOKED`]) and the reason. A key may have
+//! `api.streams_per_key` sockets and event streams open; more get 429.
 
 use std::sync::Arc;
 
@@ -32,11 +39,11 @@ use weft_engine::{DEFAULT_PROJECT, Event, EventBody, Inbound};
 use crate::Api;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult, Query};
-use crate::ids::ThreadId;
-use crate::routes::access;
 use crate::events::Ring;
+use crate::ids::ThreadId;
 use crate::middleware::rate_limit;
-use crate::routes::feed::{EventQuery, Feed, Item, REVALIDATE, reset_data};
+use crate::routes::access;
+use crate::routes::feed::{EventQuery, Feed, Item, REVALIDATE, checked_thread, reset_data};
 
 pub(crate) fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -73,11 +80,19 @@ enum ClientMessage {
     Cancel,
 }
 
-/// Chat over a WebSocket (see the module docs for the messages).
+/// Chat over a WebSocket. The client sends `{"type": "message", "text"}`,
+/// `{"type": "action", "action", "data"}` or `{"type": "cancel"}`; the
+/// server sends `session`, `accepted`, `delta`, `progress`, `controls`,
+/// `done`, `graph` and `error`. `?thread=` continues a thread (400 for a
+/// malformed id, 404 for a thread of another project). Each message counts
+/// against the key's rate limit (`error` `rate_limited` over it). When the
+/// key is revoked or its token expires, the socket closes with code 4401.
+/// At most `api.streams_per_key` sockets and streams per key (429).
 #[utoipa::path(get, path = "/api/v1/ws", tag = "events", security(("key" = [])),
     params(WsQuery),
     responses((status = 101, description = "switching to the WebSocket protocol"),
-        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub(crate) async fn chat(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
@@ -125,7 +140,13 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
         .await;
 }
 
-async fn session(api: Arc<Api>, who: Principal, thread: String, ring: &Ring, mut socket: WebSocket) {
+async fn session(
+    api: Arc<Api>,
+    who: Principal,
+    thread: String,
+    ring: &Ring,
+    mut socket: WebSocket,
+) {
     let mut events = ring.subscribe();
     let mut closing = api.closing.subscribe();
     let mut check = tokio::time::interval(REVALIDATE);
@@ -279,20 +300,25 @@ fn translate(event: &Event) -> Option<Value> {
     }
 }
 
-/// The event stream over a WebSocket: each message is
-/// `{"id", "type", "event": {…}}`, or `{"type": "missed", "missed", "after"}`
-/// when the client fell behind; `lastEventId` resumes as with SSE.
+/// The event stream over a WebSocket (the same events as `GET
+/// /api/v1/events`: a project key's own project's): each message is
+/// `{"id", "type", "event": {…}}`, `{"type": "missed", "missed", "after"}`
+/// when the client fell behind, or `{"type": "reset", "id", "lastEventId",
+/// "after", "reason"}` when `lastEventId` is of an earlier boot or beyond
+/// the last event (everything kept follows); `lastEventId` resumes as with
+/// SSE. Closes with code 4401 when the key is revoked or its token expires.
 #[utoipa::path(get, path = "/api/v1/ws/events", tag = "events", security(("key" = [])),
     params(EventQuery),
     responses((status = 101, description = "switching to the WebSocket protocol"),
-        (status = 401, body = crate::error::ErrorBody)))]
+        (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub(crate) async fn events(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
     Query(q): Query<EventQuery>,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let mut feed = Feed::new(&api, who, q.thread, q.last_event_id)?;
+    let thread = checked_thread(q.thread)?;
+    let mut feed = Feed::new(&api, who, thread, q.last_event_id)?;
     Ok(upgrade.on_upgrade(move |mut socket| async move {
         let mut closing = feed.closing.clone();
         loop {

@@ -258,3 +258,16 @@ fn unicode_node_names_load_and_are_named_in_problems() {
         .unwrap_or_else(|| panic!("{err}"));
     assert!(unknown.message.contains('\u{e9}'), "{unknown}");
 }
+
+#[test]
+fn aliases_of_a_long_string_cannot_multiply_it() {
+    // A half-MiB anchored string and a few hundred aliases to it: expanded,
+    // hundreds of MiB in the node's config.
+    let long = "x".repeat(MAX_GRAPH_BYTES / 2);
+    let aliases = vec!["*s"; 900].join(", ");
+    let text = format!(
+        "name: g\nentry: a\nnodes:\n  a: {{ plugin: x, config: {{ s: &s {long}, l: [{aliases}] }} }}\n"
+    );
+    let p = only_problem(load(&text));
+    assert_eq!(p.kind, ProblemKind::Limit, "{p}");
+}

@@ -150,6 +150,19 @@ pub fn read_file(path: &Path) -> Result<String, GraphError> {
     })
 }
 
+/// The YAML parser's options for graph files, with their limits
+/// (`MAX_GRAPH_*`) and duplicate keys an error; the host's config file is
+/// read with the same.
+pub fn yaml_options() -> serde_saphyr::Options {
+    file::options()
+}
+
+/// Whether a YAML parser error is one of [`yaml_options`]' limits (an alias
+/// bomb, deep nesting, too many values) rather than a mistake in the file.
+pub fn is_yaml_limit(error: &serde_saphyr::Error) -> bool {
+    file::is_limit(error)
+}
+
 /// The message of a file over [`MAX_GRAPH_BYTES`].
 fn too_large() -> String {
     format!(

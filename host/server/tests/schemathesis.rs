@@ -45,8 +45,13 @@ fn schemathesis_finds_no_server_errors_and_no_schema_violations() {
     println!(
         "schemathesis seed: {seed} (replay: WEFT_SCHEMATHESIS_SEED={seed} cargo test --release -p weft --test schemathesis)"
     );
+    // Longer stateful scenarios than the default 6 steps, so that chains
+    // like inject -> send -> kill -> fork -> result are reached.
+    let settings = data.join("schemathesis.toml");
+    std::fs::write(&settings, "[phases.stateful]\nmax-steps = 12\n").unwrap();
     let out = Command::new(&st)
         .current_dir(&data)
+        .args(["--config-file", settings.to_str().unwrap()])
         .args(["run", &server.url("/api/v1/openapi.json")])
         .args([
             "--header",
@@ -79,6 +84,14 @@ fn schemathesis_finds_no_server_errors_and_no_schema_violations() {
         .collect::<Vec<_>>()
         .join("\n");
     println!("{summary}");
+    // What the stateful phase covered (scenarios, links followed).
+    let stateful: String = report
+        .lines()
+        .skip_while(|l| !l.contains("Stateful ("))
+        .take(6)
+        .collect::<Vec<_>>()
+        .join("\n");
+    println!("{stateful}");
     assert!(
         out.status.success(),
         "schemathesis found problems (seed {seed}; replay with WEFT_SCHEMATHESIS_SEED={seed}):\n{report}"

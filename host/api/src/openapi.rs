@@ -104,18 +104,50 @@ const THREAD_ROUTES: [(&str, HttpMethod, &str); 9] = [
     ("send", HttpMethod::Post, "/api/v1/threads/{id}/messages"),
     ("kill", HttpMethod::Post, "/api/v1/threads/{id}/kill"),
     ("fork", HttpMethod::Post, "/api/v1/threads/{id}/fork"),
-    ("budget", HttpMethod::Put, "/api/v1/usage/threads/{id}/budget"),
+    (
+        "budget",
+        HttpMethod::Put,
+        "/api/v1/usage/threads/{id}/budget",
+    ),
 ];
 
 /// The routes of one agent instance.
 const AGENT_ROUTES: [(&str, HttpMethod, &str); 7] = [
-    ("agent", HttpMethod::Get, "/api/v1/projects/{project}/agents/{id}"),
-    ("update", HttpMethod::Patch, "/api/v1/projects/{project}/agents/{id}"),
-    ("pause", HttpMethod::Post, "/api/v1/projects/{project}/agents/{id}/pause"),
-    ("resume", HttpMethod::Post, "/api/v1/projects/{project}/agents/{id}/resume"),
-    ("task", HttpMethod::Post, "/api/v1/projects/{project}/agents/{id}/tasks"),
-    ("metrics", HttpMethod::Get, "/api/v1/projects/{project}/agents/{id}/metrics"),
-    ("terminate", HttpMethod::Delete, "/api/v1/projects/{project}/agents/{id}"),
+    (
+        "agent",
+        HttpMethod::Get,
+        "/api/v1/projects/{project}/agents/{id}",
+    ),
+    (
+        "update",
+        HttpMethod::Patch,
+        "/api/v1/projects/{project}/agents/{id}",
+    ),
+    (
+        "pause",
+        HttpMethod::Post,
+        "/api/v1/projects/{project}/agents/{id}/pause",
+    ),
+    (
+        "resume",
+        HttpMethod::Post,
+        "/api/v1/projects/{project}/agents/{id}/resume",
+    ),
+    (
+        "task",
+        HttpMethod::Post,
+        "/api/v1/projects/{project}/agents/{id}/tasks",
+    ),
+    (
+        "metrics",
+        HttpMethod::Get,
+        "/api/v1/projects/{project}/agents/{id}/metrics",
+    ),
+    (
+        "terminate",
+        HttpMethod::Delete,
+        "/api/v1/projects/{project}/agents/{id}",
+    ),
 ];
 
 fn link_specs() -> Vec<LinkSpec> {
@@ -132,12 +164,28 @@ fn link_specs() -> Vec<LinkSpec> {
         (HttpMethod::Post, "/api/v1/threads/{id}/fork", "201"),
     ] {
         for (name, to_method, to_path) in THREAD_ROUTES {
-            specs.push((method.clone(), path, status, name, to_method, to_path, THREAD_ID));
+            specs.push((
+                method.clone(),
+                path,
+                status,
+                name,
+                to_method,
+                to_path,
+                THREAD_ID,
+            ));
         }
     }
     for (name, to_method, to_path) in AGENT_ROUTES {
         let from = "/api/v1/projects/{project}/agents";
-        specs.push((HttpMethod::Post, from, "201", name, to_method, to_path, AGENT));
+        specs.push((
+            HttpMethod::Post,
+            from,
+            "201",
+            name,
+            to_method,
+            to_path,
+            AGENT,
+        ));
     }
     specs.push((
         HttpMethod::Post,
@@ -173,8 +221,8 @@ struct Links;
 impl Modify for Links {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (method, path, status, name, to_method, to_path, parameters) in link_specs() {
-            let Some(target) = operation(openapi, &to_method, to_path)
-                .and_then(|op| op.operation_id.clone())
+            let Some(target) =
+                operation(openapi, &to_method, to_path).and_then(|op| op.operation_id.clone())
             else {
                 continue; // a route no longer in the document (a test checks there is none)
             };
@@ -226,7 +274,10 @@ mod tests {
             let (method, to_method) = (name_of(&method), name_of(&to_method));
             let link = &doc["paths"][path][&method]["responses"][status]["links"][name];
             let target = &doc["paths"][to_path][&to_method];
-            assert!(link.is_object(), "{method} {path} {status}: no link `{name}`");
+            assert!(
+                link.is_object(),
+                "{method} {path} {status}: no link `{name}`"
+            );
             assert_eq!(link["operationId"], target["operationId"], "{name}");
             let declared: Vec<&str> = target["parameters"]
                 .as_array()

@@ -141,8 +141,15 @@ fn limit_value(max: u64) -> impl Strategy<Value = u64> {
 }
 
 fn limits() -> impl Strategy<Value = BTreeMap<&'static str, u64>> {
-    let fields = LIMITS.map(|(name, max)| prop::option::weighted(0.3, limit_value(max)).prop_map(move |v| (name, v)));
-    fields.prop_map(|fields| fields.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+    let fields = LIMITS.map(|(name, max)| {
+        prop::option::weighted(0.3, limit_value(max)).prop_map(move |v| (name, v))
+    });
+    fields.prop_map(|fields| {
+        fields
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect()
+    })
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -185,14 +192,16 @@ fn node_spec() -> impl Strategy<Value = NodeSpec> {
         ),
         prop::bool::weighted(0.02),
     )
-        .prop_map(|(plugin, grants, limits, every_tick, config, extra_key)| NodeSpec {
-            plugin,
-            grants,
-            limits,
-            every_tick,
-            config,
-            extra_key,
-        })
+        .prop_map(
+            |(plugin, grants, limits, every_tick, config, extra_key)| NodeSpec {
+                plugin,
+                grants,
+                limits,
+                every_tick,
+                config,
+                extra_key,
+            },
+        )
 }
 
 fn graph_spec() -> impl Strategy<Value = GraphSpec> {
@@ -204,7 +213,11 @@ fn graph_spec() -> impl Strategy<Value = GraphSpec> {
                 30 => prop::sample::select(names.clone()),
                 1 => node_name(),
             ];
-            let edge = (pick.clone(), prop::collection::vec(pick.clone(), 1..3), any::<bool>())
+            let edge = (
+                pick.clone(),
+                prop::collection::vec(pick.clone(), 1..3),
+                any::<bool>(),
+            )
                 .prop_map(|(from, to, as_list)| EdgeSpec {
                     as_list: as_list || to.len() > 1,
                     from,
@@ -233,9 +246,24 @@ fn graph_spec() -> impl Strategy<Value = GraphSpec> {
             )
         })
         .prop_map(
-            |(name, entry, names, nodes, mut edges, max_frames, default_limits, missing, extra_top_key, spanning)| {
+            |(
+                name,
+                entry,
+                names,
+                nodes,
+                mut edges,
+                max_frames,
+                default_limits,
+                missing,
+                extra_top_key,
+                spanning,
+            )| {
                 if spanning && names.contains(&entry) {
-                    edges.push(EdgeSpec { from: entry.clone(), to: names.clone(), as_list: true });
+                    edges.push(EdgeSpec {
+                        from: entry.clone(),
+                        to: names.clone(),
+                        as_list: true,
+                    });
                 }
                 GraphSpec {
                     name,
@@ -295,7 +323,11 @@ impl GraphSpec {
                 .edges
                 .iter()
                 .map(|e| {
-                    let to = if e.as_list { json!(e.to) } else { json!(e.to[0]) };
+                    let to = if e.as_list {
+                        json!(e.to)
+                    } else {
+                        json!(e.to[0])
+                    };
                     json!({"from": e.from, "to": to})
                 })
                 .collect();
@@ -320,13 +352,19 @@ impl GraphSpec {
                 .iter()
                 .all(|(k, max)| l.get(k).is_none_or(|&v| v >= 1 && v <= *max))
         };
-        if self.max_frames.is_some_and(|m| m == 0 || m > u64::from(MAX_FRAMES))
+        if self
+            .max_frames
+            .is_some_and(|m| m == 0 || m > u64::from(MAX_FRAMES))
             || !limits_ok(&self.default_limits)
         {
             return false;
         }
-        let index: BTreeMap<&str, usize> =
-            self.names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        let index: BTreeMap<&str, usize> = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
         let Some(&entry) = index.get(self.entry.as_str()) else {
             return false;
         };
@@ -448,8 +486,15 @@ fn summary(g: &Graph) -> Value {
         .iter()
         .map(|n| {
             let grants: Vec<&str> = n.grants.iter().map(Capability::as_str).collect();
-            json!([n.name, n.plugin.to_string(), grants, format!("{:?}", n.limits),
-                   n.every_tick, n.config, n.peers])
+            json!([
+                n.name,
+                n.plugin.to_string(),
+                grants,
+                format!("{:?}", n.limits),
+                n.every_tick,
+                n.config,
+                n.peers
+            ])
         })
         .collect();
     json!([g.name(), g.entry().name, g.max_frames(), nodes])

@@ -50,12 +50,30 @@ const HEAD: &str = "name: g\nentry: a\nnodes:\n  a: { plugin: x }\n";
 #[test]
 fn duplicate_keys_are_errors_at_every_level() {
     let cases = [
-        ("top level", "name: g\nname: h\nentry: a\nnodes:\n  a: { plugin: x }\n"),
-        ("node names", "name: g\nentry: a\nnodes:\n  a: { plugin: x }\n  a: { plugin: y }\n"),
-        ("node fields", "name: g\nentry: a\nnodes:\n  a: { plugin: x, plugin: y }\n"),
-        ("limits", "name: g\nentry: a\nnodes:\n  a: { plugin: x, limits: { fuel: 1, fuel: 2 } }\n"),
-        ("config", "name: g\nentry: a\nnodes:\n  a: { plugin: x, config: { k: 1, k: 2 } }\n"),
-        ("edges", "name: g\nentry: a\nnodes:\n  a: { plugin: x }\nedges:\n  - { from: a, from: a, to: a }\n"),
+        (
+            "top level",
+            "name: g\nname: h\nentry: a\nnodes:\n  a: { plugin: x }\n",
+        ),
+        (
+            "node names",
+            "name: g\nentry: a\nnodes:\n  a: { plugin: x }\n  a: { plugin: y }\n",
+        ),
+        (
+            "node fields",
+            "name: g\nentry: a\nnodes:\n  a: { plugin: x, plugin: y }\n",
+        ),
+        (
+            "limits",
+            "name: g\nentry: a\nnodes:\n  a: { plugin: x, limits: { fuel: 1, fuel: 2 } }\n",
+        ),
+        (
+            "config",
+            "name: g\nentry: a\nnodes:\n  a: { plugin: x, config: { k: 1, k: 2 } }\n",
+        ),
+        (
+            "edges",
+            "name: g\nentry: a\nnodes:\n  a: { plugin: x }\nedges:\n  - { from: a, from: a, to: a }\n",
+        ),
     ];
     for (what, text) in cases {
         let p = only_problem(load(text));
@@ -72,7 +90,7 @@ fn billion_laughs() -> String {
     text.push_str("      l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..10 {
         let prev = format!("*l{}", i - 1);
-        let list = vec![prev.as_str(); 10].join(", ");
+        let list = [prev.as_str(); 10].join(", ");
         text.push_str(&format!("      l{i}: &l{i} [{list}]\n"));
     }
     text
@@ -233,14 +251,24 @@ fn a_second_document_is_refused() {
 
 #[test]
 fn unicode_node_names_load_and_are_named_in_problems() {
-    let names = ["入力", "узел", "🦀node", "نقطة", "e\u{301}", "zero\u{200b}width"];
+    let names = [
+        "入力",
+        "узел",
+        "🦀node",
+        "نقطة",
+        "e\u{301}",
+        "zero\u{200b}width",
+    ];
     let mut text = format!("name: ✓ graph\nentry: \"{}\"\nnodes:\n", names[0]);
     for n in &names {
         text.push_str(&format!("  \"{n}\": {{ plugin: x }}\n"));
     }
     text.push_str("edges:\n");
     for pair in names.windows(2) {
-        text.push_str(&format!("  - {{ from: \"{}\", to: \"{}\" }}\n", pair[0], pair[1]));
+        text.push_str(&format!(
+            "  - {{ from: \"{}\", to: \"{}\" }}\n",
+            pair[0], pair[1]
+        ));
     }
     let g = load(&text).unwrap();
     let loaded: Vec<&str> = g.nodes().iter().map(|n| n.name.as_str()).collect();

@@ -81,7 +81,11 @@ fn any_json() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(
-                prop_oneof![Just("n".to_owned()), Just("text".to_owned()), "\\PC{0,5}".boxed()],
+                prop_oneof![
+                    Just("n".to_owned()),
+                    Just("text".to_owned()),
+                    "\\PC{0,5}".boxed()
+                ],
                 inner,
                 0..4
             )

@@ -377,7 +377,7 @@ pub enum ConfigError {
         file: String,
         /// What the parser said.
         #[source]
-        source: serde_saphyr::Error,
+        source: Box<serde_saphyr::Error>,
     },
     /// The file is not YAML, or not shaped like a config file (an unknown
     /// key, a wrong type, a duplicate key, a value out of range).
@@ -387,7 +387,7 @@ pub enum ConfigError {
         file: String,
         /// What the parser said.
         #[source]
-        source: serde_saphyr::Error,
+        source: Box<serde_saphyr::Error>,
     },
 }
 
@@ -403,10 +403,7 @@ impl Config {
         let file = path.display().to_string();
         let mut bytes = Vec::new();
         std::fs::File::open(path)
-            .and_then(|f| {
-                f.take(MAX_CONFIG_BYTES as u64 + 1)
-                    .read_to_end(&mut bytes)
-            })
+            .and_then(|f| f.take(MAX_CONFIG_BYTES as u64 + 1).read_to_end(&mut bytes))
             .map_err(|source| ConfigError::Read {
                 file: file.clone(),
                 source,
@@ -429,6 +426,7 @@ impl Config {
         }
         serde_saphyr::from_str_with_options(text, weft_engine::graph::yaml_options()).map_err(
             |source| {
+                let source = Box::new(source);
                 if weft_engine::graph::is_yaml_limit(&source) {
                     ConfigError::Limit { file, source }
                 } else {
@@ -622,13 +620,20 @@ llm:
         let text = format!("api:\n  cors: [&s lol, {aliases}]\n");
         let err = Config::parse(&text, "weft.yaml").unwrap_err();
         assert!(matches!(err, ConfigError::Limit { .. }), "{err}");
-        assert!(err.to_string().contains("over the loader's limits"), "{err}");
+        assert!(
+            err.to_string().contains("over the loader's limits"),
+            "{err}"
+        );
     }
 
     #[test]
     fn deep_nesting_in_the_config_is_a_limit_error() {
         let depth = 100_000;
-        let flow = format!("api: {{ cors: {}{} }}\n", "[".repeat(depth), "]".repeat(depth));
+        let flow = format!(
+            "api: {{ cors: {}{} }}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
         let err = Config::parse(&flow, "weft.yaml").unwrap_err();
         assert!(matches!(err, ConfigError::Limit { .. }), "{err}");
         let block = format!("llm:\n  models:\n    m:\n      {}x\n", "- ".repeat(depth));
@@ -645,14 +650,23 @@ llm:
         let err = Config::parse(&huge, "weft.yaml").unwrap_err();
         assert!(matches!(err, ConfigError::TooLarge { .. }), "{err}");
         let path = temp_file("huge.yaml", huge.as_bytes());
-        assert!(matches!(Config::read(&path), Err(ConfigError::TooLarge { .. })));
+        assert!(matches!(
+            Config::read(&path),
+            Err(ConfigError::TooLarge { .. })
+        ));
         let zero = Path::new("/dev/zero");
         if zero.exists() {
-            assert!(matches!(Config::read(zero), Err(ConfigError::TooLarge { .. })));
+            assert!(matches!(
+                Config::read(zero),
+                Err(ConfigError::TooLarge { .. })
+            ));
         }
         let path = temp_file("latin.yaml", b"api: { cors: [\"\xe9\"] }\n");
         let err = Config::read(&path).unwrap_err();
-        assert!(matches!(err, ConfigError::NotUtf8 { offset: 15, .. }), "{err}");
+        assert!(
+            matches!(err, ConfigError::NotUtf8 { offset: 15, .. }),
+            "{err}"
+        );
         let missing = Config::read(Path::new("/nonexistent/weft.yaml")).unwrap_err();
         assert!(matches!(missing, ConfigError::Read { .. }), "{missing}");
         // `load` keeps the typed error inside.
@@ -722,7 +736,11 @@ llm:
             prop_oneof![3 => "[a-z]{1,6}", 1 => "\\PC{0,6}"]
         }
 
-        fn maybe(key: &'static str, p: f64, value: impl Strategy<Value = Value>) -> impl Strategy<Value = Option<(String, Value)>> {
+        fn maybe(
+            key: &'static str,
+            p: f64,
+            value: impl Strategy<Value = Value>,
+        ) -> impl Strategy<Value = Option<(String, Value)>> {
             prop::option::weighted(p, value.prop_map(move |v| (key.to_owned(), v)))
         }
 
@@ -738,11 +756,22 @@ llm:
                     1 => Just("ftp://x".to_owned()),
                     1 => "\\PC{0,12}",
                 ],
-                maybe("api_key_env", 0.3, prop_oneof![
-                    Just(json!("")), Just(json!("A=B")), Just(json!("NUL\u{0}")),
-                    Just(json!("WEFT_PROP_UNSET_VARIABLE")), "\\PC{0,8}".prop_map(|s| json!(s)),
-                ]),
-                maybe("timeout_ms", 0.3, prop_oneof![Just(json!(0)), any::<u64>().prop_map(|n| json!(n))]),
+                maybe(
+                    "api_key_env",
+                    0.3,
+                    prop_oneof![
+                        Just(json!("")),
+                        Just(json!("A=B")),
+                        Just(json!("NUL\u{0}")),
+                        Just(json!("WEFT_PROP_UNSET_VARIABLE")),
+                        "\\PC{0,8}".prop_map(|s| json!(s)),
+                    ],
+                ),
+                maybe(
+                    "timeout_ms",
+                    0.3,
+                    prop_oneof![Just(json!(0)), any::<u64>().prop_map(|n| json!(n))],
+                ),
                 maybe("default_model", 0.3, name().prop_map(|s| json!(s))),
                 maybe("stray", 0.05, Just(json!(1))),
             )
@@ -761,7 +790,12 @@ llm:
         }
 
         fn money() -> impl Strategy<Value = Value> {
-            (float(), prop::option::of(prop::sample::select(vec!["daily", "monthly", "none", "weekly"])))
+            (
+                float(),
+                prop::option::of(prop::sample::select(vec![
+                    "daily", "monthly", "none", "weekly",
+                ])),
+            )
                 .prop_map(|(limit, window)| match window {
                     Some(w) => json!({"limit": limit, "window": w}),
                     None => json!({"limit": limit}),
@@ -776,14 +810,21 @@ llm:
             )
                 .prop_map(|(providers, models, default)| json!({"providers": providers, "models": models, "default": default}));
             let budget = (
-                prop::option::of(prop_oneof![any::<u64>().prop_map(|n| json!(n)), Just(json!(-1))]),
+                prop::option::of(prop_oneof![
+                    any::<u64>().prop_map(|n| json!(n)),
+                    Just(json!(-1))
+                ]),
                 prop::option::of(money()),
                 prop::collection::btree_map(name(), money(), 0..3),
             )
                 .prop_map(|(tokens, money, projects)| {
                     let mut b = json!({"projects": projects});
-                    if let Some(t) = tokens { b["thread_tokens"] = t; }
-                    if let Some(m) = money { b["project_money"] = m; }
+                    if let Some(t) = tokens {
+                        b["thread_tokens"] = t;
+                    }
+                    if let Some(m) = money {
+                        b["project_money"] = m;
+                    }
                     b
                 });
             let prices = prop::collection::vec(
@@ -791,8 +832,11 @@ llm:
                 0..3,
             );
             let duration = prop_oneof![
-                Just("30d".to_owned()), Just("0s".to_owned()), Just("1h".to_owned()),
-                "[0-9]{1,30}(s|m|h|d|y|ms|ns)", "\\PC{0,8}",
+                Just("30d".to_owned()),
+                Just("0s".to_owned()),
+                Just("1h".to_owned()),
+                "[0-9]{1,30}(s|m|h|d|y|ms|ns)",
+                "\\PC{0,8}",
             ];
             let store = (
                 prop::sample::select(vec!["full", "normal", "eventual"]),
@@ -801,7 +845,9 @@ llm:
             )
                 .prop_map(|(sync, size, retention)| {
                     let mut s = json!({"sync": sync});
-                    if let Some(n) = size { s["max_size_mb"] = json!(n); }
+                    if let Some(n) = size {
+                        s["max_size_mb"] = json!(n);
+                    }
                     if let Some((age, every)) = retention {
                         s["retention"] = match every {
                             Some(e) => json!({"max_age": age, "every": e}),
@@ -818,7 +864,11 @@ llm:
                 maybe("prices", 0.5, prices.prop_map(Value::Array)),
                 maybe("store", 0.4, store),
                 maybe("api", 0.4, api),
-                maybe("runtime", 0.3, any::<u32>().prop_map(|n| json!({"instances": n}))),
+                maybe(
+                    "runtime",
+                    0.3,
+                    any::<u32>().prop_map(|n| json!({"instances": n})),
+                ),
                 maybe("stray", 0.03, Just(json!({}))),
             )
                 .prop_map(|(a, b, c, d, e, f, g)| object(vec![a, b, c, d, e, f, g]))

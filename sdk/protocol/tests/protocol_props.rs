@@ -81,7 +81,10 @@ fn conforming(schema: &Value, depth: u32) -> BoxedStrategy<Value> {
     }
     let ty = match schema.get("type") {
         Some(Value::String(t)) => vec![t.clone()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect(),
         _ => return any_json(),
     };
     let each: Vec<BoxedStrategy<Value>> = ty.iter().map(|t| typed(schema, t, depth)).collect();
@@ -94,11 +97,23 @@ fn typed(schema: &Value, ty: &str, depth: u32) -> BoxedStrategy<Value> {
         "null" => Just(Value::Null).boxed(),
         "boolean" => any::<bool>().prop_map(Value::Bool).boxed(),
         "integer" => {
-            let lo = schema.get("minimum").and_then(Value::as_i64).unwrap_or(-1000);
-            let hi = schema.get("maximum").and_then(Value::as_i64).unwrap_or(1000);
-            prop_oneof![8 => lo..=hi.max(lo), 1 => any::<i64>()].prop_map(|n| json!(n)).boxed()
+            let lo = schema
+                .get("minimum")
+                .and_then(Value::as_i64)
+                .unwrap_or(-1000);
+            let hi = schema
+                .get("maximum")
+                .and_then(Value::as_i64)
+                .unwrap_or(1000);
+            prop_oneof![8 => lo..=hi.max(lo), 1 => any::<i64>()]
+                .prop_map(|n| json!(n))
+                .boxed()
         }
-        "number" => prop_oneof![(-1e6f64..1e6).prop_map(|f| json!(f)), any::<i32>().prop_map(|n| json!(n))].boxed(),
+        "number" => prop_oneof![
+            (-1e6f64..1e6).prop_map(|f| json!(f)),
+            any::<i32>().prop_map(|n| json!(n))
+        ]
+        .boxed(),
         "string" => string_near(
             num("minLength").unwrap_or(0) as usize,
             num("maxLength").unwrap_or(24) as usize,
@@ -120,7 +135,11 @@ fn typed(schema: &Value, ty: &str, depth: u32) -> BoxedStrategy<Value> {
             let required: Vec<String> = schema
                 .get("required")
                 .and_then(Value::as_array)
-                .map(|r| r.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|k| k.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             let fields: Vec<BoxedStrategy<Option<(String, Value)>>> = props
                 .into_iter()
@@ -156,13 +175,18 @@ fn check<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(
     let read = serde_json::from_value::<T>(value.clone());
     if validator.is_valid(value) {
         let body = read.map_err(|e| {
-            TestCaseError::fail(format!("the schema accepts {value} but the type refuses it: {e}"))
+            TestCaseError::fail(format!(
+                "the schema accepts {value} but the type refuses it: {e}"
+            ))
         })?;
         let back = serde_json::to_value(&body).unwrap();
         prop_assert!(
             validator.is_valid(&back),
             "{value} read and written back as {back} fails the schema: {:?}",
-            validator.iter_errors(&back).map(|e| e.to_string()).collect::<Vec<_>>()
+            validator
+                .iter_errors(&back)
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
         );
         prop_assert_eq!(serde_json::from_value::<T>(back).unwrap(), body);
     }
@@ -234,9 +258,7 @@ proptest! {
 #[test]
 fn a_job_attempt_the_type_cannot_hold_fails_the_schema() {
     let validator = jsonschema::validator_for(&Job::schema()).unwrap();
-    let job = |attempt: u64| {
-        json!({"job": "j", "request": "", "language": "en", "response_hint": "", "attempt": attempt})
-    };
+    let job = |attempt: u64| json!({"job": "j", "request": "", "language": "en", "response_hint": "", "attempt": attempt});
     assert!(!validator.is_valid(&job(u64::from(u32::MAX) + 1)));
     assert!(validator.is_valid(&job(u64::from(u32::MAX))));
     serde_json::from_value::<Job>(job(u64::from(u32::MAX))).unwrap();

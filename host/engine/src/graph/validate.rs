@@ -11,8 +11,9 @@ use super::error::{Problems, at};
 use super::file::{NodeMap, RawEdge, RawGraph, RawNode, Targets};
 use super::limits::LimitSpec;
 use super::{
-    DEFAULT_MAX_FRAMES, Graph, GraphError, Location, MAX_FRAMES, MAX_GRAPH_ALIASES, MAX_GRAPH_BYTES,
-    MAX_GRAPH_DEPTH, MAX_GRAPH_NODES, Node, PluginRef, PluginResolver, ProblemKind, too_large,
+    DEFAULT_MAX_FRAMES, Graph, GraphError, Location, MAX_FRAMES, MAX_GRAPH_ALIASES,
+    MAX_GRAPH_BYTES, MAX_GRAPH_DEPTH, MAX_GRAPH_NODES, Node, PluginRef, PluginResolver,
+    ProblemKind, too_large,
 };
 
 fn list(items: impl IntoIterator<Item = impl ToString>) -> String {
@@ -36,7 +37,12 @@ pub(crate) fn build(
     };
     if text.len() > MAX_GRAPH_BYTES {
         let file = problems.file;
-        return Err(super::error::one(&file, ProblemKind::Limit, None, too_large()));
+        return Err(super::error::one(
+            &file,
+            ProblemKind::Limit,
+            None,
+            too_large(),
+        ));
     }
     let raw = match parse(text) {
         Ok(raw) => raw,

@@ -1,7 +1,14 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations, and
 //! the docs page (Swagger UI, served from the binary: it works offline).
+//!
+//! The document carries OpenAPI `links` where one answer names a resource
+//! other routes take (an inject's `threadId`, a new key's id, a spawned
+//! agent's id): clients and stateful API fuzzers follow them.
 
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Response};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -54,7 +61,7 @@ use crate::routes::{events, sockets};
         Capability, CapabilityDetail, GraphChange, ReloadReport, ReloadError, ProjectBudgetChange,
         SwapView, ConfigReload,
     )),
-    modifiers(&Security),
+    modifiers(&Security, &Links),
 )]
 struct Doc;
 
@@ -75,6 +82,166 @@ impl Modify for Security {
     }
 }
 
+/// `links` between routes: (from method, from path, status, link name, to
+/// method, to path, parameters as runtime expressions).
+type LinkSpec = (
+    HttpMethod,
+    &'static str,
+    &'static str,
+    &'static str,
+    HttpMethod,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The routes that take a thread id, and a name for each link to them.
+const THREAD_ROUTES: [(&str, HttpMethod, &str); 9] = [
+    ("thread", HttpMethod::Get, "/api/v1/threads/{id}"),
+    ("result", HttpMethod::Get, "/api/v1/threads/{id}/result"),
+    ("messages", HttpMethod::Get, "/api/v1/threads/{id}/messages"),
+    ("runs", HttpMethod::Get, "/api/v1/threads/{id}/runs"),
+    ("frames", HttpMethod::Get, "/api/v1/threads/{id}/frames"),
+    ("send", HttpMethod::Post, "/api/v1/threads/{id}/messages"),
+    ("kill", HttpMethod::Post, "/api/v1/threads/{id}/kill"),
+    ("fork", HttpMethod::Post, "/api/v1/threads/{id}/fork"),
+    (
+        "budget",
+        HttpMethod::Put,
+        "/api/v1/usage/threads/{id}/budget",
+    ),
+];
+
+/// The routes of one agent instance.
+const AGENT_ROUTES: [(&str, HttpMethod, &str); 7] = [
+    (
+        "agent",
+        HttpMethod::Get,
+        "/api/v1/projects/{project}/agents/{id}",
+    ),
+    (
+        "update",
+        HttpMethod::Patch,
+        "/api/v1/projects/{project}/agents/{id}",
+    ),
+    (
+        "pause",
+        HttpMethod::Post,
+        "/api/v1/projects/{project}/agents/{id}/pause",
+    ),
+    (
+        "resume",
+        HttpMethod::Post,
+        "/api/v1/projects/{project}/agents/{id}/resume",
+    ),
+    (
+        "task",
+        HttpMethod::Post,
+        "/api/v1/projects/{project}/agents/{id}/tasks",
+    ),
+    (
+        "metrics",
+        HttpMethod::Get,
+        "/api/v1/projects/{project}/agents/{id}/metrics",
+    ),
+    (
+        "terminate",
+        HttpMethod::Delete,
+        "/api/v1/projects/{project}/agents/{id}",
+    ),
+];
+
+fn link_specs() -> Vec<LinkSpec> {
+    const THREAD_ID: &[(&str, &str)] = &[("id", "$response.body#/threadId")];
+    const AGENT: &[(&str, &str)] = &[
+        ("project", "$request.path.project"),
+        ("id", "$response.body#/id"),
+    ];
+    let mut specs = Vec::new();
+    // A thread id comes back from an inject, a chat message and a fork.
+    for (method, path, status) in [
+        (HttpMethod::Post, "/api/v1/inject", "202"),
+        (HttpMethod::Post, "/api/v1/threads/{id}/messages", "202"),
+        (HttpMethod::Post, "/api/v1/threads/{id}/fork", "201"),
+    ] {
+        for (name, to_method, to_path) in THREAD_ROUTES {
+            specs.push((
+                method.clone(),
+                path,
+                status,
+                name,
+                to_method,
+                to_path,
+                THREAD_ID,
+            ));
+        }
+    }
+    for (name, to_method, to_path) in AGENT_ROUTES {
+        let from = "/api/v1/projects/{project}/agents";
+        specs.push((
+            HttpMethod::Post,
+            from,
+            "201",
+            name,
+            to_method,
+            to_path,
+            AGENT,
+        ));
+    }
+    specs.push((
+        HttpMethod::Post,
+        "/api/v1/keys",
+        "201",
+        "revoke",
+        HttpMethod::Delete,
+        "/api/v1/keys/{id}",
+        &[("id", "$response.body#/key/id")],
+    ));
+    specs
+}
+
+fn operation<'a>(
+    openapi: &'a mut utoipa::openapi::OpenApi,
+    method: &HttpMethod,
+    path: &str,
+) -> Option<&'a mut Operation> {
+    let item = openapi.paths.paths.get_mut(path)?;
+    match method {
+        HttpMethod::Get => item.get.as_mut(),
+        HttpMethod::Post => item.post.as_mut(),
+        HttpMethod::Put => item.put.as_mut(),
+        HttpMethod::Patch => item.patch.as_mut(),
+        HttpMethod::Delete => item.delete.as_mut(),
+        _ => None,
+    }
+}
+
+/// Adds the `links` of [`link_specs`], naming targets by their operation id.
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (method, path, status, name, to_method, to_path, parameters) in link_specs() {
+            let Some(target) =
+                operation(openapi, &to_method, to_path).and_then(|op| op.operation_id.clone())
+            else {
+                continue; // a route no longer in the document (a test checks there is none)
+            };
+            let link = parameters
+                .iter()
+                .fold(LinkBuilder::new().operation_id(target), |l, (k, v)| {
+                    l.parameter(*k, *v)
+                })
+                .build();
+            if let Some(RefOr::T(response)) = operation(openapi, &method, path)
+                .and_then(|op| op.responses.responses.get_mut(status))
+            {
+                let response: &mut Response = response;
+                response.links.insert(name.to_owned(), RefOr::T(link));
+            }
+        }
+    }
+}
+
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
     Doc::openapi()
@@ -85,4 +252,42 @@ pub(crate) fn docs() -> axum::Router {
     SwaggerUi::new("/api/v1/docs")
         .url("/api/v1/openapi.json", document())
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every link of [`link_specs`] is in the document: its source answer
+    /// and its target operation exist, and its parameters are the target's.
+    #[test]
+    fn every_link_joins_two_documented_routes() {
+        let doc = serde_json::to_value(document()).expect("the document serializes");
+        let mut found = 0;
+        for (method, path, status, name, to_method, to_path, parameters) in link_specs() {
+            let name_of = |m: &HttpMethod| {
+                serde_json::to_value(m)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_lowercase))
+                    .expect("a method is a string")
+            };
+            let (method, to_method) = (name_of(&method), name_of(&to_method));
+            let link = &doc["paths"][path][&method]["responses"][status]["links"][name];
+            let target = &doc["paths"][to_path][&to_method];
+            assert!(
+                link.is_object(),
+                "{method} {path} {status}: no link `{name}`"
+            );
+            assert_eq!(link["operationId"], target["operationId"], "{name}");
+            let declared: Vec<&str> = target["parameters"]
+                .as_array()
+                .map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect())
+                .unwrap_or_default();
+            for (param, _) in parameters {
+                assert!(declared.contains(param), "{to_path} takes no `{param}`");
+            }
+            found += 1;
+        }
+        assert_eq!(found, 9 * 3 + 7 + 1);
+    }
 }

@@ -116,12 +116,15 @@ impl LoadedGraph {
         plugins: &PluginSet,
         runtime: &Runtime,
     ) -> Result<Self, LoadError> {
-        let text = tokio::fs::read_to_string(path)
+        // Read with the graph loader's size cap (a blocking read of at most
+        // `MAX_GRAPH_BYTES`, off the async threads).
+        let owned = path.to_owned();
+        let text = tokio::task::spawn_blocking(move || crate::graph::read_file(&owned))
             .await
-            .map_err(|source| GraphError::Io {
+            .map_err(|e| GraphError::Io {
                 file: path.display().to_string(),
-                source,
-            })?;
+                source: std::io::Error::other(e),
+            })??;
         Self::from_yaml(&text, path, plugins, runtime).await
     }
 

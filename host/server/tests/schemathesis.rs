@@ -1,12 +1,20 @@
 //! schemathesis (PyPI, installed by `cargo xtask test`) against the served
 //! OpenAPI document: generated valid and invalid requests to every route,
 //! checking that none gets a 5xx and every answer matches its documented
-//! schema.
+//! schema; then the stateful phase, which follows the document's `links`
+//! (an inject's thread to its result, messages, kill and fork; a spawned
+//! agent to its routes; a new key to its revocation) and also checks that
+//! what a POST created can be read, and a revoked key is gone.
+//!
+//! Each run draws a seed and prints it; `WEFT_SCHEMATHESIS_SEED=N` replays
+//! that run. Bounded by `--max-examples` (25 per operation and per
+//! stateful scenario; `WEFT_SCHEMATHESIS_EXAMPLES` sets another).
 
 #![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
 
 mod common;
 
+use std::hash::{BuildHasher, Hasher};
 use std::process::Command;
 
 use common::*;
@@ -32,15 +40,31 @@ fn schemathesis_finds_no_server_errors_and_no_schema_violations() {
         &["--config", config.to_str().unwrap()],
         &["--script", "graphs/scripts/assistant-demo.json"],
     );
+    let seed = seed();
+    let examples = std::env::var("WEFT_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "25".into());
+    println!(
+        "schemathesis seed: {seed} (replay: WEFT_SCHEMATHESIS_SEED={seed} cargo test --release -p weft --test schemathesis)"
+    );
+    // Longer stateful scenarios than the default 6 steps, so that chains
+    // like inject -> send -> kill -> fork -> result are reached.
+    let settings = data.join("schemathesis.toml");
+    std::fs::write(&settings, "[phases.stateful]\nmax-steps = 12\n").unwrap();
     let out = Command::new(&st)
         .current_dir(&data)
+        .args(["--config-file", settings.to_str().unwrap()])
         .args(["run", &server.url("/api/v1/openapi.json")])
         .args([
             "--header",
             &format!("Authorization: Bearer {}", server.admin),
         ])
-        .args(["--checks", "not_a_server_error,response_schema_conformance"])
-        .args(["--max-examples", "25", "--generation-deterministic"])
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
+        .args([
+            "--checks",
+            "not_a_server_error,response_schema_conformance,use_after_free,ensure_resource_availability",
+        ])
+        .args(["--max-examples", &examples, "--seed", &seed.to_string()])
+        // Replaying a seed must not depend on examples stored by earlier runs.
+        .args(["--generation-database", "none"])
         .args(["--request-timeout", "20", "--no-color"])
         // Stopping the host, and the two endless streams, are tested elsewhere.
         .args(["--exclude-path", "/api/v1/organism/stop"])
@@ -60,14 +84,41 @@ fn schemathesis_finds_no_server_errors_and_no_schema_violations() {
         .collect::<Vec<_>>()
         .join("\n");
     println!("{summary}");
+    // What the stateful phase covered (scenarios, links followed).
+    let stateful: String = report
+        .lines()
+        .skip_while(|l| !l.contains("Stateful ("))
+        .take(6)
+        .collect::<Vec<_>>()
+        .join("\n");
+    println!("{stateful}");
     assert!(
         out.status.success(),
-        "schemathesis found problems:\n{report}"
+        "schemathesis found problems (seed {seed}; replay with WEFT_SCHEMATHESIS_SEED={seed}):\n{report}"
     );
     assert!(report.contains(" passed"), "{report}");
+    // The stateful phase ran: the document's links gave it scenarios.
+    assert!(report.contains("Stateful"), "no stateful phase:\n{report}");
     let status = server.terminate();
     assert!(
         status.success(),
         "the server survived the fuzzing and stopped cleanly"
     );
+}
+
+/// `WEFT_SCHEMATHESIS_SEED`, else a fresh one.
+fn seed() -> u64 {
+    match std::env::var("WEFT_SCHEMATHESIS_SEED") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("WEFT_SCHEMATHESIS_SEED is not a number: {text:?}")),
+        // Hashing nothing with a new RandomState gives a random number.
+        Err(_) => {
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+                >> 32
+        }
+    }
 }

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// A SQL value, used for parameters and result cells. Serialized as
-/// `{"type": "integer", "value": 3}`.
+/// `{"type": "integer", "value": 3}`; a real that JSON has no number for is
+/// written `"inf"`, `"-inf"` or `"NaN"` (SQLite returns infinities), so
+/// that journals of host calls read back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "lowercase")]
 pub enum Value {
@@ -12,7 +14,7 @@ pub enum Value {
     /// A 64-bit integer.
     Integer(i64),
     /// A 64-bit float.
-    Real(f64),
+    Real(#[serde(with = "real")] f64),
     /// Text.
     Text(String),
     /// Raw bytes.
@@ -180,5 +182,60 @@ impl Rows {
             serde_json::Value::Object(record.collect())
         });
         serde_json::Value::Array(records.collect())
+    }
+}
+
+/// [`Value::Real`] on the wire: a JSON number when finite, else `"inf"`,
+/// `"-inf"` or `"NaN"`. `null` (what non-finite reals were written as
+/// before) reads as NaN.
+mod real {
+    use std::fmt;
+
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+        match *value {
+            v if v.is_finite() => s.serialize_f64(v),
+            v if v.is_nan() => s.serialize_str("NaN"),
+            v if v > 0.0 => s.serialize_str("inf"),
+            _ => s.serialize_str("-inf"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        struct Real;
+        impl Visitor<'_> for Real {
+            type Value = f64;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number, \"inf\", \"-inf\" or \"NaN\"")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+                Ok(v)
+            }
+            #[allow(clippy::cast_precision_loss)] // as JSON readers do
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+                Ok(v as f64)
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+                Ok(v as f64)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+                match v {
+                    "inf" => Ok(f64::INFINITY),
+                    "-inf" => Ok(f64::NEG_INFINITY),
+                    "NaN" => Ok(f64::NAN),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
+                Ok(f64::NAN)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<f64, E> {
+                Ok(f64::NAN)
+            }
+        }
+        d.deserialize_any(Real)
     }
 }

@@ -31,7 +31,9 @@ impl Job {
                 "request": {"type": "string"},
                 "language": {"type": "string"},
                 "response_hint": {"type": "string"},
-                "attempt": {"type": "integer", "minimum": 1}
+                // Bounded like the field: a larger number would pass the
+                // host's check and then fail to parse in the expert.
+                "attempt": {"type": "integer", "minimum": 1, "maximum": u32::MAX}
             },
             "required": ["job", "request", "language", "response_hint", "attempt"],
             "additionalProperties": false

@@ -37,6 +37,12 @@ pub enum ProblemKind {
     InvalidConfig,
     /// The same edge is listed twice (a warning).
     DuplicateEdge,
+    /// The file is over one of the loader's limits: larger than
+    /// [`MAX_GRAPH_BYTES`](crate::graph::MAX_GRAPH_BYTES), nested deeper than
+    /// [`MAX_GRAPH_DEPTH`](crate::graph::MAX_GRAPH_DEPTH), or with more
+    /// aliases, anchors, nodes or alias expansions than the parser's budget
+    /// allows (an alias bomb). Nothing further is checked.
+    Limit,
 }
 
 /// A position in the graph file (1-based).
@@ -123,6 +129,23 @@ impl Problems {
 
     pub fn has_errors(&self) -> bool {
         self.list.iter().any(|p| p.severity == Severity::Error)
+    }
+}
+
+/// The error of a file with exactly one problem.
+pub(super) fn one(
+    file: &str,
+    kind: ProblemKind,
+    location: Option<Location>,
+    message: String,
+) -> GraphError {
+    let mut problems = Problems {
+        file: file.to_owned(),
+        list: Vec::new(),
+    };
+    problems.push(kind, location, String::new(), message);
+    GraphError::Invalid {
+        problems: problems.list,
     }
 }
 

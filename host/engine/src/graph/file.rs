@@ -8,8 +8,9 @@
 //! `serde_yaml_ng` and `serde_norway` are forks of `serde_yaml` 0.9 that give a
 //! location for parse errors only, and `serde_yaml_ng` is on a slow release
 //! cadence. serde-saphyr is also panic-free on hostile input, rejects
-//! duplicate keys by default, and enforces a parsing budget (no
-//! billion-laughs alias bombs).
+//! duplicate keys, and enforces a parsing budget (no billion-laughs alias
+//! bombs): [`options`] sets both explicitly, with the limits of
+//! [`crate::graph`] (`MAX_GRAPH_*`).
 //!
 //! Every struct denies unknown fields, so a typo like `grant:` is an error
 //! instead of a silently empty grant list.
@@ -19,6 +20,65 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
+use serde_saphyr::options::DuplicateKeyPolicy;
+
+use super::{
+    MAX_GRAPH_ALIASES, MAX_GRAPH_ANCHORS, MAX_GRAPH_BYTES, MAX_GRAPH_DEPTH, MAX_GRAPH_NODES,
+    MAX_REPLAYED_EVENTS,
+};
+
+/// The parser's options for graph files: duplicate keys are an error, and
+/// the budget bounds the work and memory of any text of at most
+/// [`MAX_GRAPH_BYTES`] (the parser's defaults are meant for far larger
+/// files).
+pub(crate) fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_reader_input_bytes = Some(MAX_GRAPH_BYTES);
+    budget.max_depth = MAX_GRAPH_DEPTH;
+    budget.flow_nesting_limit = MAX_GRAPH_DEPTH;
+    budget.max_aliases = MAX_GRAPH_ALIASES;
+    budget.max_anchors = MAX_GRAPH_ANCHORS;
+    budget.max_nodes = MAX_GRAPH_NODES;
+    budget.max_events = 4 * MAX_GRAPH_NODES;
+    budget.max_documents = 1;
+    budget.max_total_scalar_bytes = 4 * MAX_GRAPH_BYTES;
+    budget.max_recorded_anchor_events = MAX_REPLAYED_EVENTS;
+    budget.max_recorded_anchor_bytes = 4 * MAX_GRAPH_BYTES;
+    budget.max_merge_keys = MAX_GRAPH_ALIASES;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = MAX_REPLAYED_EVENTS;
+    options.alias_limits.max_replay_stack_depth = MAX_GRAPH_DEPTH;
+    options.duplicate_keys = DuplicateKeyPolicy::Error;
+    options.with_snippet = false;
+    options
+}
+
+/// Whether the parser stopped at one of its limits rather than at a mistake.
+pub(crate) fn is_limit(error: &serde_saphyr::Error) -> bool {
+    use serde_saphyr::granit_parser::ErrorKind as K;
+    use serde_saphyr::{Error as E, ExternalMessageSource};
+    match error {
+        E::WithSnippet { error, .. } | E::AliasError { error, .. } => is_limit(error),
+        E::Budget { .. }
+        | E::AliasReplayCounterOverflow { .. }
+        | E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. } => true,
+        E::IOError { cause } => cause.kind() == std::io::ErrorKind::FileTooLarge,
+        E::ExternalMessage { source, .. } => match &**source {
+            ExternalMessageSource::Parser(scan) => matches!(
+                scan.kind(),
+                K::RecursionLimitExceeded
+                    | K::AnchorCountOverflow
+                    | K::InputByteLimitExceeded { .. }
+                    | K::DirectiveByteLimitExceeded { .. }
+            ),
+            _ => false,
+        },
+        _ => false,
+    }
+}
 
 /// The whole file.
 #[derive(Debug, Deserialize)]

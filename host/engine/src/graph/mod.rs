@@ -24,6 +24,15 @@
 //! node carries its plugin's `describe` answer, its grants and its effective
 //! [`Limits`].
 //!
+//! **Hostile files.** A graph file is read only up to [`MAX_GRAPH_BYTES`]
+//! and parsed within a budget: at most [`MAX_GRAPH_DEPTH`] levels of
+//! nesting, [`MAX_GRAPH_ALIASES`] aliases, [`MAX_GRAPH_ANCHORS`] anchors,
+//! [`MAX_GRAPH_NODES`] YAML nodes and [`MAX_REPLAYED_EVENTS`] events replayed
+//! through aliases (so a billion-laughs file is refused after a few thousand
+//! steps, not expanded), and one document. Duplicate keys are an error at
+//! every level. Each of these is a [`ProblemKind::Limit`] (duplicate keys a
+//! [`ProblemKind::Syntax`]) problem, reported like any other.
+//!
 //! **Reachability.** A node must be reachable along edges from the entry node
 //! *or from an `every_tick` node*: `every_tick` nodes run in every frame
 //! without being sent anything, so they count as roots (a memorizer needs no
@@ -56,6 +65,20 @@ pub const MAX_DEADLINE_MS: u64 = 600_000;
 pub const MAX_MEMORY_MB: u64 = 4096;
 /// Upper bound for `max_output_kb` (64 MiB).
 pub const MAX_OUTPUT_KB: u64 = 65_536;
+
+/// Largest graph file (or graph text) loaded, in bytes: 1 MiB. A file is
+/// read only up to this size, so an endless or huge file costs no more.
+pub const MAX_GRAPH_BYTES: usize = 1 << 20;
+/// Deepest nesting of lists and mappings in a graph file (`config` values included).
+pub const MAX_GRAPH_DEPTH: usize = 64;
+/// Most aliases (`*name`) in a graph file.
+pub const MAX_GRAPH_ALIASES: usize = 1_000;
+/// Most anchors (`&name`) in a graph file.
+pub const MAX_GRAPH_ANCHORS: usize = 1_000;
+/// Most YAML nodes (scalars, lists, mappings) in a graph file, aliases expanded.
+pub const MAX_GRAPH_NODES: usize = 100_000;
+/// Most parser events replayed through aliases in one graph file.
+pub const MAX_REPLAYED_EVENTS: usize = 100_000;
 
 /// Where a node's plugin comes from, parsed from its `plugin:` field.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -97,6 +120,55 @@ impl<F: Fn(&PluginRef) -> Option<NodeInfo>> PluginResolver for F {
     fn resolve(&self, plugin: &PluginRef) -> Option<NodeInfo> {
         self(plugin)
     }
+}
+
+/// Reads a graph file's text: at most [`MAX_GRAPH_BYTES`] are read (a larger
+/// file, or an endless one like a pipe, is a [`ProblemKind::Limit`]
+/// problem), and text that is not UTF-8 is a [`ProblemKind::Syntax`] problem.
+pub fn read_file(path: &Path) -> Result<String, GraphError> {
+    use std::io::Read;
+    let file = path.display().to_string();
+    let io = |source| GraphError::Io {
+        file: file.clone(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_GRAPH_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > MAX_GRAPH_BYTES {
+        return Err(error::one(&file, ProblemKind::Limit, None, too_large()));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let message = format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        );
+        error::one(&file, ProblemKind::Syntax, None, message)
+    })
+}
+
+/// The YAML parser's options for graph files, with their limits
+/// (`MAX_GRAPH_*`) and duplicate keys an error; the host's config file is
+/// read with the same.
+pub fn yaml_options() -> serde_saphyr::Options {
+    file::options()
+}
+
+/// Whether a YAML parser error is one of [`yaml_options`]' limits (an alias
+/// bomb, deep nesting, too many values) rather than a mistake in the file.
+pub fn is_yaml_limit(error: &serde_saphyr::Error) -> bool {
+    file::is_limit(error)
+}
+
+/// The message of a file over [`MAX_GRAPH_BYTES`].
+fn too_large() -> String {
+    format!(
+        "the graph file is larger than {} KiB, the most a graph file may have",
+        MAX_GRAPH_BYTES >> 10
+    )
 }
 
 /// A node of a loaded graph, fully resolved.
@@ -145,15 +217,13 @@ impl Graph {
         resolver: &impl PluginResolver,
     ) -> Result<Self, GraphError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| GraphError::Io {
-            file: path.display().to_string(),
-            source,
-        })?;
+        let text = read_file(path)?;
         Self::from_yaml(&text, path, resolver)
     }
 
     /// Parses and validates graph text; `file` names it in problems and is
-    /// the base for relative plugin paths (its directory).
+    /// the base for relative plugin paths (its directory). Text longer than
+    /// [`MAX_GRAPH_BYTES`] is refused unparsed.
     pub fn from_yaml(
         text: &str,
         file: impl AsRef<Path>,

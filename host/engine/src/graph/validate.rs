@@ -11,8 +11,9 @@ use super::error::{Problems, at};
 use super::file::{NodeMap, RawEdge, RawGraph, RawNode, Targets};
 use super::limits::LimitSpec;
 use super::{
-    DEFAULT_MAX_FRAMES, Graph, GraphError, Location, MAX_FRAMES, Node, PluginRef, PluginResolver,
-    ProblemKind,
+    DEFAULT_MAX_FRAMES, Graph, GraphError, Location, MAX_FRAMES, MAX_GRAPH_ALIASES,
+    MAX_GRAPH_BYTES, MAX_GRAPH_DEPTH, MAX_GRAPH_NODES, Node, PluginRef, PluginResolver,
+    ProblemKind, too_large,
 };
 
 fn list(items: impl IntoIterator<Item = impl ToString>) -> String {
@@ -34,11 +35,19 @@ pub(crate) fn build(
         file: file.display().to_string(),
         list: Vec::new(),
     };
+    if text.len() > MAX_GRAPH_BYTES {
+        let file = problems.file;
+        return Err(super::error::one(
+            &file,
+            ProblemKind::Limit,
+            None,
+            too_large(),
+        ));
+    }
     let raw = match parse(text) {
         Ok(raw) => raw,
-        Err((location, message)) => {
-            // The shape is wrong, so nothing further can be checked.
-            let kind = ProblemKind::Syntax;
+        Err((kind, location, message)) => {
+            // The shape is wrong, or a limit was hit: nothing further can be checked.
             problems.push(kind, location, String::new(), message);
             return Err(GraphError::Invalid {
                 problems: problems.list,
@@ -301,13 +310,21 @@ fn check_reachable(
     }
 }
 
-/// Parses the file's shape; on failure, the parser's location and message.
-fn parse(text: &str) -> Result<RawGraph, (Option<Location>, String)> {
-    let mut options = serde_saphyr::Options::default();
-    options.with_snippet = false;
-    serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+/// Parses the file's shape within the parser budget of [`file::options`];
+/// on failure, the kind of problem ([`ProblemKind::Limit`] for a budget
+/// breach, else [`ProblemKind::Syntax`]), the parser's location and message.
+fn parse(text: &str) -> Result<RawGraph, (ProblemKind, Option<Location>, String)> {
+    serde_saphyr::from_str_with_options(text, super::file::options()).map_err(|e| {
         let location = e.location().and_then(Location::from_yaml);
-        (location, syntax_message(&e, location))
+        let message = syntax_message(&e, location);
+        if super::file::is_limit(&e) {
+            let message = format!(
+                "the file is over the graph loader's limits (at most {MAX_GRAPH_DEPTH} levels of nesting, {MAX_GRAPH_ALIASES} aliases, {MAX_GRAPH_NODES} values): {message}"
+            );
+            (ProblemKind::Limit, location, message)
+        } else {
+            (ProblemKind::Syntax, location, message)
+        }
     })
 }
 

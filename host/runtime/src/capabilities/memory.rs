@@ -49,11 +49,11 @@ pub struct MemoryWrite {
 /// hosts without durability use.
 #[derive(Debug, Default)]
 pub struct MemoryMap {
-    entries: RwLock<HashMap<EntryKey, String>>,
+    entries: RwLock<HashMap<String, HashMap<EntryKey, String>>>,
 }
 
-/// (thread, node for node-scoped keys, key).
-type EntryKey = (String, Option<String>, String);
+/// (node for node-scoped keys, key), within a thread.
+type EntryKey = (Option<String>, String);
 
 impl MemoryMap {
     /// Applies committed writes.
@@ -63,12 +63,40 @@ impl MemoryMap {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for w in writes {
-            let k = (w.thread.clone(), w.node.clone(), w.key.clone());
+            let k = (w.node.clone(), w.key.clone());
             match &w.value {
-                Some(v) => map.insert(k, v.clone()),
-                None => map.remove(&k),
-            };
+                Some(v) => {
+                    map.entry(w.thread.clone())
+                        .or_default()
+                        .insert(k, v.clone());
+                }
+                None => {
+                    if let Some(thread) = map.get_mut(&w.thread) {
+                        thread.remove(&k);
+                        if thread.is_empty() {
+                            map.remove(&w.thread);
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// Drops a thread's keys from memory (an idle thread of a durable
+    /// host: the store keeps them and they are loaded again with it).
+    pub fn forget_thread(&self, thread: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(thread);
+    }
+
+    /// Threads with keys in memory.
+    pub fn threads(&self) -> usize {
+        self.entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -85,7 +113,8 @@ impl MemoryStore for MemoryMap {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let value = map
-            .get(&(ctx.thread.clone(), node, key.to_owned()))
+            .get(&ctx.thread)
+            .and_then(|t| t.get(&(node, key.to_owned())))
             .cloned();
         Box::pin(async move { Ok(value) })
     }

@@ -1,11 +1,22 @@
-//! Bounds: the usage books do not grow with traffic, budget changes that
-//! overflow or are not finite change nothing, and calls to unpriced models
-//! cannot slip past a money budget (refused, or charged at the highest
-//! price).
+//! Bounds: the usage books do not grow with traffic; a plugin cannot make
+//! the host's memory or logs grow beyond its invocation's limits (denied
+//! calls, memory writes, db results, log lines, the journal); budget
+//! changes that overflow or are not finite change nothing; and calls to
+//! unpriced models cannot slip past a money budget (refused, or charged
+//! at the highest price).
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod common;
+
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use serde_json::json;
+use weft_engine::{FrameRecord, Inbound};
+use weft_runtime::capabilities::db::InMemoryDb;
+use weft_runtime::{Column, Value};
 
 use weft_engine::metering::ledger::{MAX_BREAKDOWN_KEYS, OTHER_KEY, RECENT_EVENTS};
 use weft_engine::metering::{Ledger, MAX_MONEY, Metered};
@@ -227,4 +238,177 @@ async fn unpriced_calls_are_charged_at_the_highest_price_and_stop_at_the_budget(
         bus: Bus::new(8),
     };
     assert!(call(&empty, "mystery").await.is_err());
+}
+
+/// Counts the log lines whose message contains a text, across threads.
+struct LineCounter {
+    denied: Arc<AtomicUsize>,
+    summaries: Arc<AtomicUsize>,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LineCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        if message.0.starts_with("denied: capability not granted") {
+            self.denied.fetch_add(1, Ordering::Relaxed);
+        }
+        if message
+            .0
+            .starts_with("refused host calls of one invocation")
+        {
+            self.summaries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs `guest-amplify` once with `config` and returns its record and reply.
+async fn amplify(db: InMemoryDb, config: serde_json::Value) -> (FrameRecord, String) {
+    let engine = engine_with(Arc::new(Scripted::new(["unused"])), Arc::new(db)).await;
+    let yaml = format!(
+        "name: amplify\nentry: a\nnodes:\n  a: {{ plugin: guest-amplify, grants: [memory, db, log], config: {config} }}\n"
+    );
+    let graph = graph(&engine, "amplify.yaml", &yaml).await;
+    let trace = run(&engine, &graph, Inbound::to("a", "go", &json!({}))).await;
+    let reply = trace
+        .reply
+        .clone()
+        .unwrap_or_else(|| panic!("no reply:\n{}", trace.render()));
+    (trace.records[0].clone(), reply)
+}
+
+fn journal_bytes(record: &FrameRecord) -> usize {
+    serde_json::to_string(&record.journal).unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_denied_calls_makes_one_log_line_and_a_bounded_journal() {
+    let denied = Arc::new(AtomicUsize::new(0));
+    let summaries = Arc::new(AtomicUsize::new(0));
+    use tracing_subscriber::layer::SubscriberExt;
+    let subscriber = tracing_subscriber::registry().with(LineCounter {
+        denied: denied.clone(),
+        summaries: summaries.clone(),
+    });
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let (record, reply) = amplify(
+        InMemoryDb::default(),
+        // As many as the fuel limit allows the guest's loop.
+        json!({ "mode": "denied", "times": 200_000 }),
+    )
+    .await;
+    assert!(
+        reply.starts_with("denied: 0 ok, 200000 failed; first error: denied"),
+        "{reply}"
+    );
+    // One line for the first denial, one summary; not 200,000.
+    assert_eq!(denied.load(Ordering::Relaxed), 1);
+    assert_eq!(summaries.load(Ordering::Relaxed), 1);
+    // The journal holds the calls up to the host-call limit, no more.
+    let limit = weft_runtime::Limits::default().max_host_calls as usize;
+    assert_eq!(
+        record.journal.len(),
+        limit,
+        "{} entries",
+        record.journal.len()
+    );
+    assert_eq!(record.denied, [weft_runtime::Capability::Llm]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_writes_are_bounded_in_keys_and_in_bytes_by_the_output_limit() {
+    let (_, reply) = amplify(
+        InMemoryDb::default(),
+        json!({ "mode": "memory", "times": 5000, "bytes": 1 }),
+    )
+    .await;
+    assert_eq!(
+        reply,
+        "memory: 1024 ok, 3976 failed; first error: limit-exceeded: at most 1024 memory keys written per invocation"
+    );
+    // 200,000-byte values: five fit the 1 MiB output limit, the sixth not.
+    let (record, reply) = amplify(
+        InMemoryDb::default(),
+        json!({ "mode": "memory", "times": 10, "bytes": 200_000 }),
+    )
+    .await;
+    assert!(
+        reply.starts_with(
+            "memory: 5 ok, 5 failed; first error: limit-exceeded: memory writes of 1200012 bytes"
+        ),
+        "{reply}"
+    );
+    assert_eq!(record.error, None);
+}
+
+fn table(rows: usize, text: usize) -> InMemoryDb {
+    let column = |name: &str| Column {
+        name: name.into(),
+        data_type: "TEXT".into(),
+        nullable: false,
+        primary_key: false,
+    };
+    InMemoryDb::default().with_table(
+        "big",
+        vec![column("t")],
+        (0..rows)
+            .map(|_| vec![Value::Text("y".repeat(text))])
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_results_are_bounded_in_bytes_and_the_journal_in_size() {
+    // 1,000 rows (the row cap) of 1,100 bytes: over the 1 MiB output limit.
+    let (record, reply) = amplify(
+        table(1000, 1100),
+        json!({ "mode": "db", "sql": "SELECT * FROM big" }),
+    )
+    .await;
+    assert!(
+        reply.starts_with(
+            "db: 0 ok, 1 failed; first error: limit-exceeded: the query's result is 1108001 bytes"
+        ),
+        "{reply}"
+    );
+    assert!(journal_bytes(&record) < 10_000);
+    // 700 KB results fit one by one, but the journal (4 MiB) takes five.
+    let (record, reply) = amplify(
+        table(1000, 700),
+        json!({ "mode": "db", "sql": "SELECT * FROM big", "times": 20 }),
+    )
+    .await;
+    assert!(
+        reply.starts_with(
+            "db: 5 ok, 15 failed; first error: limit-exceeded: the invocation's journal is full"
+        ),
+        "{reply}"
+    );
+    let max = weft_runtime::Limits::default().max_journal;
+    assert!(journal_bytes(&record) <= max, "{}", journal_bytes(&record));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_log_lines_cannot_be_written_without_end() {
+    let (record, reply) = amplify(
+        InMemoryDb::default(),
+        json!({ "mode": "log", "times": 100_000 }),
+    )
+    .await;
+    assert!(
+        reply.starts_with(
+            "log: 4096 ok, 95904 failed; first error: limit-exceeded: at most 262144 bytes of log"
+        ),
+        "{reply}"
+    );
+    assert_eq!(record.logs.len(), 4096);
 }

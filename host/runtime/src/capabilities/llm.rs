@@ -366,8 +366,9 @@ macro_rules! host {
                     };
                     let result = self.state.backend.complete(call, request).await;
                     self.shared
-                        .record(Capability::Llm, "complete", journal_req, &result);
-                    result.map(Into::into).map_err(Into::into)
+                        .record(Capability::Llm, "complete", journal_req, result)
+                        .map(Into::into)
+                        .map_err(Into::into)
                 }
             }
         };

@@ -209,6 +209,14 @@ pub struct StoredInstance {
     pub updated_ms: u64,
     /// Termination, Unix ms.
     pub terminated_ms: Option<u64>,
+    /// The served graph its node came from (empty: spawned before
+    /// instances came from graphs).
+    #[serde(default)]
+    pub graph: String,
+    /// Its node's definition, taken from that graph when it was spawned
+    /// (plugin, grants, model, limits, config): a YAML flow mapping.
+    #[serde(default)]
+    pub definition: String,
 }
 
 /// The durable start of a run: commit before the run's first frame, so

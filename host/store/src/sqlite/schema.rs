@@ -200,6 +200,12 @@ DROP TABLE node_states;
     r#"
 CREATE INDEX usage_by_thread ON usage_events(thread);
 "#,
+    // 7: an agent instance's node comes from a served graph (grants,
+    // model, limits, config), kept with it.
+    r#"
+ALTER TABLE instances ADD COLUMN graph TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN definition TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// The schema version this weft writes.

@@ -183,6 +183,9 @@ impl Engine {
         if created {
             self.ctx.budgets.assign_project(&id, project);
         }
+        // Idle until a run starts: a thread opened and never run is
+        // evicted like the others (with a store).
+        self.ctx.went_idle(&id);
         id
     }
 

@@ -153,6 +153,10 @@ impl From<InstanceError> for ApiError {
         match e {
             InstanceError::Unknown(_) => Self::not_found(message),
             InstanceError::UnknownPlugin(_) => Self::field("plugin", message),
+            InstanceError::NotInGraph(_) => Self {
+                code: "not_in_graph".into(),
+                ..Self::field("node", message)
+            },
             InstanceError::Transition { .. } => Self::conflict("invalid_transition", message),
             InstanceError::SystemOwned(_) => Self {
                 code: "system_owned_state".into(),

@@ -6,8 +6,12 @@
 //! "Instance" here always means an *agent instance*; the runtime's pool
 //! holds *slots*, and a slot hosts one short-lived wasm instance per tick.
 //!
-//! An instance runs its plugin as the only node of its own graph, on its
-//! own thread: a task is a run on that thread. `working` and `waiting` are
+//! An instance is spawned from a node of a served graph: its plugin,
+//! grants, model, limits and config are that node's, never more than the
+//! graph grants (what the plugin's `describe` asks for is not a grant).
+//! It runs that node as the only node of its own graph, on its own thread
+//! (in its project: the project's money budget holds for its calls): a
+//! task is a run on that thread. `working` and `waiting` are
 //! owned by the engine (a task in flight; a task waiting on a budget or a
 //! pause); clients move instances between `idle`, `paused` and
 //! `terminated` only. Transitions are checked against the state machine and
@@ -99,6 +103,11 @@ pub enum InstanceError {
     /// Clients cannot set `working` or `waiting`.
     #[error("`{0}` is set by the engine, not by clients")]
     SystemOwned(&'static str),
+    /// The graph has no node to take the instance's definition from (no
+    /// node of that name, none or several running the plugin, or the
+    /// instance predates instances from graphs).
+    #[error("{0}")]
+    NotInGraph(String),
     /// The engine refused (store, busy thread …).
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -112,6 +121,7 @@ impl InstanceError {
             Self::UnknownPlugin(_) => "unknown_plugin",
             Self::Transition { .. } => "invalid_transition",
             Self::SystemOwned(_) => "system_owned_state",
+            Self::NotInGraph(_) => "not_in_graph",
             Self::Engine(e) => e.code(),
         }
     }
@@ -156,9 +166,35 @@ fn find(
         .ok_or_else(|| InstanceError::Unknown(id.to_owned()))
 }
 
-fn grants_yaml(caps: &[Capability]) -> String {
-    let names: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
+fn grants_yaml(grants: weft_runtime::Grants) -> String {
+    let names: Vec<String> = grants.iter().map(|c: Capability| c.to_string()).collect();
     format!("[{}]", names.join(", "))
+}
+
+/// A graph node's definition as a YAML flow mapping: its plugin, grants,
+/// model, limits and config (what an instance spawned from it runs with).
+fn definition(node: &crate::graph::Node) -> String {
+    let l = node.limits;
+    let mut limits = vec![
+        format!("deadline_ms: {}", l.deadline.as_millis()),
+        format!("max_memory_mb: {}", l.max_memory >> 20),
+        format!("max_output_kb: {}", l.max_output >> 10),
+    ];
+    if let Some(fuel) = l.fuel {
+        limits.push(format!("fuel: {fuel}"));
+    }
+    let model = node
+        .model
+        .as_ref()
+        .map(|m| format!("model: {}, ", serde_json::Value::String(m.clone())))
+        .unwrap_or_default();
+    format!(
+        "{{ plugin: {plugin}, grants: {grants}, {model}limits: {{ {limits} }}, config: {config} }}",
+        plugin = node.info.name,
+        grants = grants_yaml(node.grants),
+        limits = limits.join(", "),
+        config = serde_json::Value::Object(node.config.clone()),
+    )
 }
 
 impl Agents {
@@ -190,20 +226,24 @@ impl Agents {
         &self.engine
     }
 
-    /// The one-node graph an instance runs: its plugin, granted what the
-    /// plugin asks for, with the instance's config.
+    /// The one-node graph an instance runs: the node definition it was
+    /// spawned with (from a served graph), named after the instance.
     async fn instance_graph(&self, i: &StoredInstance) -> Result<Arc<LoadedGraph>, InstanceError> {
-        let plugin = self
-            .engine
+        if i.definition.is_empty() {
+            return Err(InstanceError::NotInGraph(format!(
+                "agent instance `{}` was spawned before instances came from graphs: \
+                 spawn it again from a graph's node",
+                i.id
+            )));
+        }
+        self.engine
             .plugins()
             .get(&crate::PluginRef::Name(i.plugin.clone()))
             .ok_or_else(|| InstanceError::UnknownPlugin(i.plugin.clone()))?;
         let yaml = format!(
-            "name: {id}\nentry: {id}\nnodes:\n  {id}: {{ plugin: {plugin}, grants: {grants}, config: {config} }}\n",
+            "name: {id}\nentry: {id}\nnodes:\n  {id}: {definition}\n",
             id = i.id,
-            plugin = i.plugin,
-            grants = grants_yaml(&plugin.info().capabilities),
-            config = i.config,
+            definition = i.definition,
         );
         let graph = LoadedGraph::from_yaml(
             &yaml,
@@ -226,11 +266,24 @@ impl Agents {
         Ok(())
     }
 
-    fn instance_view(&self, stored: StoredInstance) -> Instance {
-        let usage = crate::metering::Ledger::breakdown(self.engine.ledger().as_ref())
-            .by_thread
-            .remove(&stored.thread)
-            .unwrap_or_default();
+    /// The instance with its usage: from the ledger while its thread is in
+    /// memory, else summed by the store.
+    async fn instance_view(&self, stored: StoredInstance) -> Instance {
+        let mut usage = self.engine.ledger().thread_totals(&stored.thread);
+        if usage.is_none()
+            && let Some(store) = self.engine.store()
+        {
+            match store
+                .thread_usage(&stored.thread, self.engine.ledger().since_ms())
+                .await
+            {
+                Ok((_, totals)) => usage = Some(totals),
+                Err(e) => {
+                    tracing::warn!(instance = %stored.id, error = %e, "instance usage not read")
+                }
+            }
+        }
+        let usage = usage.unwrap_or_default();
         Instance {
             current_run: self.engine.active_run(&stored.thread),
             tokens_used: usage.prompt_tokens + usage.completion_tokens,
@@ -239,14 +292,54 @@ impl Agents {
         }
     }
 
-    /// Spawns an instance of `plugin` in `project`: `idle`, on its own thread.
+    /// Spawns an instance of `plugin` in `project` from a node of `graph`
+    /// (a served graph): the node named `node`, or else the one node that
+    /// runs `plugin`. The instance gets that node's grants, model, limits
+    /// and config, nothing more; it is `idle`, on its own thread.
     pub async fn spawn_instance(
         &self,
         project: &str,
         name: &str,
         plugin: &str,
-        config: serde_json::Map<String, serde_json::Value>,
+        graph: &LoadedGraph,
+        node: Option<&str>,
     ) -> Result<Instance, InstanceError> {
+        self.engine
+            .plugins()
+            .get(&crate::PluginRef::Name(plugin.to_owned()))
+            .ok_or_else(|| InstanceError::UnknownPlugin(plugin.to_owned()))?;
+        let g = graph.graph();
+        let chosen = match node {
+            Some(n) => g.nodes().iter().find(|x| x.name == n).ok_or_else(|| {
+                InstanceError::NotInGraph(format!("graph `{}` has no node `{n}`", g.name()))
+            })?,
+            None => {
+                let mut running = g.nodes().iter().filter(|x| x.info.name == plugin);
+                match (running.next(), running.next()) {
+                    (Some(one), None) => one,
+                    (None, _) => {
+                        return Err(InstanceError::NotInGraph(format!(
+                            "graph `{}` has no node running plugin `{plugin}`",
+                            g.name()
+                        )));
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(InstanceError::NotInGraph(format!(
+                            "graph `{}` has several nodes running plugin `{plugin}`: name one",
+                            g.name()
+                        )));
+                    }
+                }
+            }
+        };
+        if chosen.info.name != plugin {
+            return Err(InstanceError::NotInGraph(format!(
+                "node `{}` of graph `{}` runs plugin `{}`, not `{plugin}`",
+                chosen.name,
+                g.name(),
+                chosen.info.name
+            )));
+        }
         let id = format!(
             "agent-{}",
             &ThreadId::generate().as_str()["thread-".len()..]
@@ -260,10 +353,12 @@ impl Agents {
             plugin: plugin.to_owned(),
             status: InstanceStatus::Idle.as_str().to_owned(),
             tasks_completed: 0,
-            config: serde_json::Value::Object(config).to_string(),
+            config: serde_json::Value::Object(chosen.config.clone()).to_string(),
             created_ms: now,
             updated_ms: now,
             terminated_ms: None,
+            graph: g.name().to_owned(),
+            definition: definition(chosen),
         };
         // Fails early for an unknown plugin or a config it rejects.
         let graph = self.instance_graph(&stored).await?;
@@ -272,18 +367,25 @@ impl Agents {
         let mut map = self.map.lock().await;
         self.save_instance(&stored).await?;
         map.insert(id, stored.clone());
-        Ok(self.instance_view(stored))
+        drop(map);
+        Ok(self.instance_view(stored).await)
     }
 
     /// Instances, oldest first; `project` and `status` filter.
     pub async fn instances(&self, project: Option<&str>, status: Option<&str>) -> Vec<Instance> {
-        let map = self.map.lock().await;
-        map.values()
-            .filter(|i| project.is_none_or(|p| p == i.project))
-            .filter(|i| status.is_none_or(|s| s == i.status))
-            .cloned()
-            .map(|i| self.instance_view(i))
-            .collect()
+        let list: Vec<StoredInstance> = {
+            let map = self.map.lock().await;
+            map.values()
+                .filter(|i| project.is_none_or(|p| p == i.project))
+                .filter(|i| status.is_none_or(|s| s == i.status))
+                .cloned()
+                .collect()
+        };
+        let mut views = Vec::with_capacity(list.len());
+        for i in list {
+            views.push(self.instance_view(i).await);
+        }
+        views
     }
 
     /// One instance (in `project`, when given).
@@ -292,8 +394,8 @@ impl Agents {
         id: &str,
         project: Option<&str>,
     ) -> Result<Instance, InstanceError> {
-        let map = self.map.lock().await;
-        find(&map, id, project).map(|i| self.instance_view(i))
+        let found = find(&*self.map.lock().await, id, project)?;
+        Ok(self.instance_view(found).await)
     }
 
     /// A client's transition: to `idle` (resume), `paused` or
@@ -346,7 +448,8 @@ impl Agents {
             }
         }
         map.insert(id.to_owned(), next.clone());
-        Ok(self.instance_view(next))
+        drop(map);
+        Ok(self.instance_view(next).await)
     }
 
     /// Renames an instance.
@@ -362,7 +465,8 @@ impl Agents {
         next.updated_ms = self.engine.now_ms();
         self.save_instance(&next).await?;
         map.insert(id.to_owned(), next.clone());
-        Ok(self.instance_view(next))
+        drop(map);
+        Ok(self.instance_view(next).await)
     }
 
     /// Gives an idle instance a task (a message for its plugin): it is

@@ -91,7 +91,7 @@ impl Engine {
                 .ctx
                 .budgets
                 .set_project_budget(&project, budget)
-                .map_err(|e| EngineError::InvalidBudget(e.to_string()))?;
+                .map_err(budget_error)?;
         }
         if let Some(retention) = engine.config.retention {
             durable::spawn_retention(&engine.ctx.versions, &engine.ctx.budgets, retention);
@@ -113,6 +113,13 @@ impl Engine {
             writer: Writer::default(),
             config,
         })
+    }
+
+    /// Threads whose state this process holds in memory (a durable engine
+    /// keeps at most 1,024
+    /// idle ones, plus those with a run in flight).
+    pub fn threads_in_memory(&self) -> usize {
+        self.ctx.threads.len()
     }
 
     /// The runtime plugins run on.
@@ -176,6 +183,9 @@ impl Engine {
         if created {
             self.ctx.budgets.assign_project(&id, project);
         }
+        // Idle until a run starts: a thread opened and never run is
+        // evicted like the others (with a store).
+        self.ctx.went_idle(&id);
         id
     }
 
@@ -312,24 +322,39 @@ impl Engine {
     }
 
     /// Adds `tokens` to a thread's budget; a run waiting with status
-    /// `budget_exhausted` goes on, retrying the refused node.
-    pub fn raise_budget(&self, thread: &str, tokens: u64) -> BudgetStatus {
-        let status = self.ctx.budgets.raise(thread, tokens);
-        self.writer.persist(
-            move |store, thread: &String| store.set_thread_budget(thread, status.limit),
-            thread.to_owned(),
-        );
-        status
+    /// `budget_exhausted` goes on, retrying the refused node. A raise past
+    /// `u64::MAX` is refused and changes nothing. Resolves once the new
+    /// limit is stored.
+    pub async fn raise_budget(
+        &self,
+        thread: &str,
+        tokens: u64,
+    ) -> Result<BudgetStatus, EngineError> {
+        let status = self
+            .ctx
+            .budgets
+            .raise(thread, tokens)
+            .map_err(budget_error)?;
+        self.writer
+            .persist_wait(
+                move |store, thread: &String| store.set_thread_budget(thread, status.limit),
+                thread.to_owned(),
+            )
+            .await?;
+        Ok(status)
     }
 
-    /// Sets a thread's token limit (see [`Budgets::set_limit`]).
-    pub fn set_budget(&self, thread: &str, limit: u64) -> BudgetStatus {
+    /// Sets a thread's token limit (see [`Budgets::set_limit`]); resolves
+    /// once it is stored.
+    pub async fn set_budget(&self, thread: &str, limit: u64) -> Result<BudgetStatus, EngineError> {
         let status = self.ctx.budgets.set_limit(thread, limit);
-        self.writer.persist(
-            move |store, thread: &String| store.set_thread_budget(thread, limit),
-            thread.to_owned(),
-        );
-        status
+        self.writer
+            .persist_wait(
+                move |store, thread: &String| store.set_thread_budget(thread, limit),
+                thread.to_owned(),
+            )
+            .await?;
+        Ok(status)
     }
 
     /// Applies reloaded settings without a restart: a new LLM backend
@@ -365,8 +390,8 @@ impl Engine {
 
     /// Sets a project's money budget (`None`: unlimited), replacing the
     /// configured one; runs of the project waiting with status
-    /// `budget_exhausted` go on.
-    pub fn set_project_budget(
+    /// `budget_exhausted` go on. Resolves once it is stored.
+    pub async fn set_project_budget(
         &self,
         project: &str,
         budget: Option<MoneyBudget>,
@@ -375,18 +400,22 @@ impl Engine {
             .ctx
             .budgets
             .set_project_budget(project, budget)
-            .map_err(|e| EngineError::InvalidBudget(e.to_string()))?;
-        self.writer.persist(
-            move |store, project: &String| store.set_project_budget(project, budget),
-            project.to_owned(),
-        );
+            .map_err(budget_error)?;
+        self.writer
+            .persist_wait(
+                move |store, project: &String| store.set_project_budget(project, budget),
+                project.to_owned(),
+            )
+            .await?;
         Ok(status)
     }
 
     /// Adds `amount` to a project's money limit; runs of the project
     /// waiting with status `budget_exhausted` go on, retrying the refused
-    /// nodes.
-    pub fn raise_project_budget(
+    /// nodes. An amount that is negative, not finite, or that takes the
+    /// limit past [`MAX_MONEY`](crate::metering::MAX_MONEY) is refused and
+    /// changes nothing. Resolves once the new limit is stored.
+    pub async fn raise_project_budget(
         &self,
         project: &str,
         amount: f64,
@@ -395,14 +424,15 @@ impl Engine {
             .ctx
             .budgets
             .raise_project_budget(project, amount)
-            .map_err(|e| EngineError::InvalidBudget(e.to_string()))?;
+            .map_err(budget_error)?;
         if let Some(limit) = status.limit {
-            let budget = MoneyBudget::new(limit, status.window)
-                .map_err(|e| EngineError::InvalidBudget(e.to_string()))?;
-            self.writer.persist(
-                move |store, project: &String| store.set_project_budget(project, Some(budget)),
-                project.to_owned(),
-            );
+            let budget = MoneyBudget::new(limit, status.window).map_err(budget_error)?;
+            self.writer
+                .persist_wait(
+                    move |store, project: &String| store.set_project_budget(project, Some(budget)),
+                    project.to_owned(),
+                )
+                .await?;
         }
         Ok(status)
     }
@@ -565,4 +595,10 @@ impl Engine {
         )
         .await
     }
+}
+
+/// A refused budget change as the engine's error (code `invalid_budget`;
+/// the message names the reason).
+fn budget_error(e: crate::metering::BudgetError) -> EngineError {
+    EngineError::InvalidBudget(e.to_string())
 }

@@ -209,6 +209,14 @@ pub struct StoredInstance {
     pub updated_ms: u64,
     /// Termination, Unix ms.
     pub terminated_ms: Option<u64>,
+    /// The served graph its node came from (empty: spawned before
+    /// instances came from graphs).
+    #[serde(default)]
+    pub graph: String,
+    /// Its node's definition, taken from that graph when it was spawned
+    /// (plugin, grants, model, limits, config): a YAML flow mapping.
+    #[serde(default)]
+    pub definition: String,
 }
 
 /// The durable start of a run: commit before the run's first frame, so
@@ -424,12 +432,17 @@ pub struct InvocationTotals {
     pub duration_us: u64,
 }
 
-/// The usage history the ledger is rebuilt from.
+/// The usage history the ledger is rebuilt from: aggregates computed by
+/// the store, never every event.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UsageHistory {
-    /// Every `llm` call (kept through pruning: they are what was paid).
-    pub events: Vec<UsageEvent>,
-    /// Invocation totals (since `since_ms`).
+    /// `llm` call totals per project, node and model (since `since_ms`;
+    /// the events are kept through pruning: they are what was paid).
+    pub calls: Vec<crate::metering::ledger::CallTotals>,
+    /// Priced spend per project: all time, and per UTC day for the last
+    /// [`SPEND_DAYS`](crate::metering::ledger::SPEND_DAYS) days of usage.
+    pub spend: Vec<crate::metering::ledger::DaySpend>,
+    /// Invocation totals per project and node (since `since_ms`).
     pub invocations: Vec<InvocationTotals>,
     /// When the reported totals start: the last usage reset (0: never).
     pub since_ms: u64,
@@ -571,6 +584,14 @@ pub trait Store: Send + Sync + 'static {
     fn usage(&self) -> BoxFuture<'_, StoreResult<UsageHistory>>;
     /// Starts the reported usage totals over at `at_ms` (events are kept).
     fn reset_usage(&self, at_ms: u64) -> BoxFuture<'_, StoreResult<()>>;
+    /// One thread's usage: the tokens its `llm` calls used over all time
+    /// (for its token budget) and its totals since `since_ms` (calls and
+    /// invocations), summed by the store.
+    fn thread_usage(
+        &self,
+        thread: &str,
+        since_ms: u64,
+    ) -> BoxFuture<'_, StoreResult<(u64, crate::metering::UsageTotals)>>;
     /// Removes threads whose runs all finished before `before_ms` (frames,
     /// journal, messages, memory, runs), keeping their usage: `llm` calls
     /// stay, invocation metering is folded into per-node totals.

@@ -7,7 +7,7 @@
 //! the slot if setting the run up fails; once the run's task owns the slot,
 //! the task's [`Release`] guard frees it however the task ends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -102,9 +102,22 @@ struct ThreadEntry {
     /// read from the store (always true without one).
     hydrated: bool,
     /// Budget warnings a run ended before delivering, by node: the node
-    /// finds them in its next tick, in a later run.
+    /// finds them in its next tick, in a later run (at most
+    /// [`MAX_PARKED_NOTICES`] per node, the newest).
     notices: HashMap<String, Vec<Message>>,
+    /// Bumped whenever the thread goes idle: an idle-queue entry with an
+    /// older number is stale.
+    idle_since: u64,
 }
+
+/// Idle threads whose state a durable engine keeps in memory; beyond
+/// this, the longest idle are evicted (their state is in the store, and
+/// is loaded again when they are next used, as after a restart).
+pub const IDLE_THREADS_KEPT: usize = 1024;
+
+/// Budget warnings parked per node of a thread; older ones are dropped
+/// (each was also published as a `budget_warning` event).
+pub const MAX_PARKED_NOTICES: usize = 16;
 
 impl ThreadEntry {
     fn new(graph: &Arc<LoadedGraph>, hydrated: bool) -> Self {
@@ -115,6 +128,7 @@ impl ThreadEntry {
             frames: 0,
             hydrated,
             notices: HashMap::new(),
+            idle_since: 0,
         }
     }
 }
@@ -133,6 +147,10 @@ pub(crate) struct Claimed {
 #[derive(Default)]
 pub(crate) struct Threads {
     map: Mutex<HashMap<String, ThreadEntry>>,
+    /// Threads that went idle, oldest first, with their `idle_since`.
+    idle: Mutex<VecDeque<(String, u64)>>,
+    /// The last `idle_since` handed out.
+    idle_counter: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -320,17 +338,58 @@ impl Threads {
         Ok(run.clone())
     }
 
+    /// Notes that `thread` went idle (its run ended, or it was opened
+    /// without one) and returns the idle threads beyond
+    /// [`IDLE_THREADS_KEPT`], removed from memory: the caller drops their
+    /// other in-memory state. Only a durable engine calls this: without a
+    /// store a thread's state lives only in memory.
+    pub fn went_idle(&self, thread: &str) -> Vec<String> {
+        let n = self
+            .idle_counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let mut threads = lock(&self.map);
+        let Some(entry) = threads.get_mut(thread) else {
+            return Vec::new();
+        };
+        entry.idle_since = n;
+        let mut idle = lock(&self.idle);
+        idle.push_back((thread.to_owned(), n));
+        let mut evicted = Vec::new();
+        while idle.len() > IDLE_THREADS_KEPT {
+            let Some((id, since)) = idle.pop_front() else {
+                break;
+            };
+            let still_idle = threads
+                .get(&id)
+                .is_some_and(|e| e.idle_since == since && e.active.is_none() && e.hydrated);
+            if still_idle {
+                if let Some(entry) = threads.remove(&id)
+                    && !entry.notices.is_empty()
+                {
+                    tracing::debug!(thread = %id, "idle thread evicted with parked budget warnings");
+                }
+                evicted.push(id);
+            }
+        }
+        evicted
+    }
+
+    /// Threads this process holds in memory.
+    pub fn len(&self) -> usize {
+        lock(&self.map).len()
+    }
+
     /// Keeps budget warnings a run could not deliver for `node`'s next tick.
     pub fn park_notices(&self, thread: &str, node: &str, notices: Vec<Message>) {
         if notices.is_empty() {
             return;
         }
         if let Some(entry) = lock(&self.map).get_mut(thread) {
-            entry
-                .notices
-                .entry(node.to_owned())
-                .or_default()
-                .extend(notices);
+            let parked = entry.notices.entry(node.to_owned()).or_default();
+            parked.extend(notices);
+            let over = parked.len().saturating_sub(MAX_PARKED_NOTICES);
+            parked.drain(..over);
         }
     }
 

@@ -205,7 +205,7 @@ async fn exhaustion_waits_for_a_raise_then_retries_the_refused_node() {
     let used = engine.budget(&thread).unwrap().used;
     assert!(used > 0);
     // Leave less than any call's reservation.
-    engine.set_budget(&thread, used + 50);
+    engine.set_budget(&thread, used + 50).await.unwrap();
 
     let mut events = engine.subscribe();
     let handle = engine
@@ -227,7 +227,7 @@ async fn exhaustion_waits_for_a_raise_then_retries_the_refused_node() {
             .code(),
         "thread_busy"
     );
-    let raised = engine.raise_budget(&thread, 10_000);
+    let raised = engine.raise_budget(&thread, 10_000).await.unwrap();
     assert!(!raised.exhausted);
     let trace = handle.finish().await.unwrap();
     assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
@@ -438,29 +438,38 @@ async fn a_new_window_starts_the_spend_over_keeps_every_event_and_warns_again() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_to_unpriced_models_pass_a_money_budget_and_are_flagged() {
+async fn calls_to_unpriced_models_are_refused_under_a_money_budget_and_flagged() {
     let inner = Scripted::from_rules([ScriptRule::answer("one two three").repeat()]);
     let m = money(inner, MoneyBudget::new(0.0, Window::Monthly).unwrap());
     m.metered.budgets.assign_project("t", "acme");
     // A priced call does not fit a budget of 0 …
     let refused = call_model(&m.metered, "t", "scripted-small", request(2, 5)).await;
     assert!(matches!(refused, Err(CapabilityError::BudgetExhausted(_))));
-    // … an unpriced one cannot be held back: allowed, its cost unknown.
+    // … and an unpriced one cannot be held to it: refused too (the
+    // default `budget.unpriced: refuse`), naming the model.
     m.metered.budgets.raise_project_budget("acme", 0.0).unwrap();
-    let answer = call_model(&m.metered, "t", "mystery-model", request(2, 5))
-        .await
-        .unwrap();
-    assert_eq!(answer.provider, "scripted");
+    let refused = call_model(&m.metered, "t", "mystery-model", request(2, 5)).await;
+    let Err(CapabilityError::BudgetExhausted(message)) = refused else {
+        panic!("{refused:?}");
+    };
+    assert!(
+        message.contains("`mystery-model` has no price"),
+        "{message}"
+    );
     let e = m.ledger.events().pop().unwrap();
     assert_eq!(
         (e.model.as_str(), e.cost, e.outcome.as_str()),
-        ("mystery-model", None, "ok")
+        ("mystery-model", Some(0.0), "unpriced_refused")
     );
     let status = m.metered.budgets.project_status("acme");
     assert_eq!(status.unenforced_calls, 1);
     assert_eq!(status.spent, 0.0);
+    assert!(
+        !status.exhausted,
+        "a raise would not help: the run does not wait"
+    );
     let acme = &m.ledger.breakdown().by_project["acme"];
-    assert_eq!((acme.calls, acme.unpriced_calls, acme.failed), (2, 1, 1));
+    assert_eq!((acme.calls, acme.unpriced_calls, acme.failed), (2, 0, 2));
 }
 
 /// The input node feeding a sink, with a priced model.
@@ -552,6 +561,7 @@ async fn an_exhausted_project_waits_for_a_raise_or_the_next_window_and_fuel_is_m
     let daily = |limit: f64| Some(MoneyBudget::new(limit, Window::Daily).unwrap());
     engine
         .set_project_budget("acme", daily(spent + 1e-6))
+        .await
         .unwrap();
     let handle = start_until_exhausted(&engine, &thread).await;
     assert!(engine.project_budget("acme").exhausted);
@@ -566,11 +576,12 @@ async fn an_exhausted_project_waits_for_a_raise_or_the_next_window_and_fuel_is_m
     assert_eq!(
         engine
             .raise_project_budget("acme", -1.0)
+            .await
             .unwrap_err()
             .code(),
         "invalid_budget"
     );
-    let raised = engine.raise_project_budget("acme", 1.0).unwrap();
+    let raised = engine.raise_project_budget("acme", 1.0).await.unwrap();
     assert!(!raised.exhausted);
     traces.push(finish(handle).await);
     let raised_run = &traces[2];
@@ -602,6 +613,7 @@ async fn an_exhausted_project_waits_for_a_raise_or_the_next_window_and_fuel_is_m
     let spent = engine.project_budget("acme").spent;
     engine
         .set_project_budget("acme", daily(worst + spent / 2.0))
+        .await
         .unwrap();
     let handle = start_until_exhausted(&engine, &thread).await;
     clock.advance(TWO_HOURS);

@@ -18,6 +18,14 @@ pub struct Limits {
     pub max_output: usize,
     /// Cap on what the guest may print to stdout/stderr (kept for traps and logs).
     pub max_stdio: usize,
+    /// Cap on host-capability calls per invocation (granted or not); the
+    /// calls beyond it fail with `limit-exceeded` and are neither
+    /// journaled nor logged.
+    pub max_host_calls: u32,
+    /// Cap on the invocation's journal (host calls with their answers,
+    /// kept for replay), in bytes of JSON; a call whose entry does not fit
+    /// fails with `limit-exceeded` (a short entry says so).
+    pub max_journal: usize,
 }
 
 impl Default for Limits {
@@ -28,6 +36,8 @@ impl Default for Limits {
             max_memory: 64 << 20,
             max_output: 1 << 20,
             max_stdio: 64 << 10,
+            max_host_calls: 10_000,
+            max_journal: 4 << 20,
         }
     }
 }

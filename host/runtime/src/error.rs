@@ -104,7 +104,9 @@ pub enum RuntimeError {
         limit: usize,
     },
     /// The tick's output was larger than allowed.
-    #[error("node `{node}` produced {size} bytes of output, over the limit of {limit}")]
+    #[error(
+        "node `{node}` produced {size} bytes of output (messages, reply and memory writes), over the limit of {limit}"
+    )]
     OutputTooLarge {
         /// Node name.
         node: String,

@@ -94,8 +94,10 @@ pub struct Outcome {
     pub events: Vec<HudEvent>,
     /// Log lines.
     pub logs: Vec<LogLine>,
-    /// Capabilities the node called without a grant (audit).
+    /// Capabilities the node called without a grant (audit), each once.
     pub denied: Vec<Capability>,
+    /// Calls of capabilities without a grant, all of them.
+    pub denied_calls: u64,
     /// What the guest printed to stdout (capped).
     pub stdout: String,
     /// What the guest printed to stderr (capped).
@@ -403,7 +405,8 @@ impl Runtime {
             .into()),
             Ok(Ok(Err(node_error))) => Err(InvokeError::Node(node_error)),
             Ok(Ok(Ok(output))) => {
-                let size = output.payload_bytes();
+                // Memory writes count against the output limit too.
+                let size = output.payload_bytes() + state.memory.bytes;
                 if size > limits.max_output {
                     Err(RuntimeError::OutputTooLarge {
                         node: node.clone(),
@@ -417,6 +420,7 @@ impl Runtime {
             }
         };
         let state = store.into_data();
+        state.shared.summarise();
         Outcome {
             result,
             fuel_used: if limits.fuel.is_some() { fuel_used } else { 0 },
@@ -427,6 +431,7 @@ impl Runtime {
             events: state.hud.events,
             logs: state.log.lines,
             denied: state.shared.denied,
+            denied_calls: state.shared.denied_calls,
             stdout: String::from_utf8_lossy(&state.stdout.contents()).into_owned(),
             stderr,
         }

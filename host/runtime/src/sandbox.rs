@@ -169,12 +169,7 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState
             used: 0,
             hit: false,
         },
-        shared: Shared {
-            call: spec.call,
-            grants: spec.grants,
-            journal: Vec::new(),
-            denied: Vec::new(),
-        },
+        shared: Shared::new(spec.call, spec.grants, &limits),
         llm: LlmState {
             backend: Arc::clone(&services.llm),
             model: spec.model.map(str::to_owned),
@@ -183,10 +178,13 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState
         db: DbState {
             backend: Arc::clone(&services.db),
             max_rows: DEFAULT_MAX_ROWS,
+            max_bytes: limits.max_output,
         },
         memory: MemoryState {
             store: Arc::clone(&services.memory),
             overlay: Default::default(),
+            bytes: 0,
+            max_bytes: limits.max_output,
         },
         hud: HudState {
             sink: Arc::clone(&services.events),

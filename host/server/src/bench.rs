@@ -56,6 +56,10 @@ pub enum BenchCommand {
     /// Compares plugins side by side (any language): size, cold compile
     /// time, instantiation and whole-invocation time.
     Plugins(crate::bench_plugins::PluginBenchArgs),
+    /// Runs many runs (default 20,000), each on a new thread, on a durable
+    /// store with a scripted model, then prunes and resets the usage,
+    /// printing the resident memory as it goes and a verdict on its growth.
+    Soak(crate::bench_soak::SoakArgs),
 }
 
 /// The benchmark graph: `fanout5` of the LangGraph comparison, every node
@@ -76,6 +80,7 @@ pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Llm(args) => crate::bench_llm::run(common, args).await,
         BenchCommand::Compare(args) => crate::bench_compare::run(common, args).await,
         BenchCommand::Plugins(args) => crate::bench_plugins::run(args).await,
+        BenchCommand::Soak(args) => crate::bench_soak::run(common, args).await,
     }
 }
 

@@ -7,6 +7,7 @@
 //! weft llm --schema '{"type":"object"}' "Describe a heat meter as JSON"
 //! weft bench llm
 //! weft bench frames --runs 2000 --concurrency 8 --durable
+//! weft bench soak --runs 20000
 //! weft replay thread-5f0c… --frame 2
 //! weft fork thread-5f0c… --after 1
 //! weft prune --older-than 30d
@@ -18,6 +19,7 @@ mod bench;
 mod bench_compare;
 mod bench_llm;
 mod bench_plugins;
+mod bench_soak;
 mod client_cmd;
 mod config;
 mod graph_cmd;

@@ -26,4 +26,4 @@ mod sqlite;
 
 /// A part of a frame's commit, for fault injection in tests.
 pub use faults::FramePart;
-pub use sqlite::{Options, SqliteStore, Sync, schema};
+pub use sqlite::{Options, PAGE_CACHE_BYTES, SqliteStore, Sync, schema};

@@ -838,14 +838,15 @@ async fn operator_budgets_survive_a_restart() {
     let h = host(&dir, script(), config()).await;
     let graph = assistant(&h.engine).await;
     let thread = h.engine.open_thread(None, &graph);
-    h.engine.set_budget(&thread, 5_000);
+    h.engine.set_budget(&thread, 5_000).await.expect("set");
     let trace = ask(&h.engine, &thread, QUESTION).await;
     let used = trace.tokens().total();
     assert!(used > 0);
-    h.engine.raise_budget(&thread, 1_000);
+    h.engine.raise_budget(&thread, 1_000).await.expect("raise");
     let budget = weft_engine::MoneyBudget::new(2.5, weft_engine::Window::Monthly).unwrap();
     h.engine
         .set_project_budget("acme", Some(budget))
+        .await
         .expect("project budget");
     // The writes are in the background: wait until they are stored.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -108,7 +108,15 @@ pub struct SpawnRequest {
     pub plugin: String,
     /// Must match the project in the path, when given.
     pub project_id: Option<String>,
-    /// The plugin's config.
+    /// The served graph whose node the instance is spawned from (default:
+    /// the active graph). The instance gets that node's grants, model,
+    /// limits and config, never more (400 `not_in_graph` when the graph
+    /// has no such node).
+    pub graph: Option<String>,
+    /// The node of that graph (default: the one node running `plugin`).
+    pub node: Option<String>,
+    /// Not accepted: an instance's config is its graph node's (400 when
+    /// not empty).
     #[schema(value_type = Object)]
     pub config: Option<serde_json::Map<String, Value>>,
 }
@@ -188,7 +196,8 @@ fn status(s: &str) -> ApiResult<InstanceStatus> {
     })
 }
 
-/// Spawns an instance of a plugin (idle).
+/// Spawns an instance of a plugin (idle) from a node of a served graph,
+/// whose grants, model, limits and config it gets.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/agents", tag = "instances", security(("key" = [])),
     params(("project" = String, Path, description = "project")), request_body = SpawnRequest,
     responses((status = 201, body = InstanceView), (status = 400, body = crate::error::ErrorBody)))]
@@ -215,13 +224,26 @@ pub(crate) async fn spawn(
             "a project name has 1 to 64 characters",
         ));
     }
+    if req.config.as_ref().is_some_and(|c| !c.is_empty()) {
+        return Err(ApiError::field(
+            "config",
+            "an instance's config is its graph node's: spawn it from a graph node with that config",
+        ));
+    }
+    let graph = match &req.graph {
+        Some(name) => api.catalog.get(name).ok_or_else(|| {
+            ApiError::field("graph", format!("no served graph is named `{name}`"))
+        })?,
+        None => crate::routes::access::active_graph(&api)?,
+    };
     let instance = api
         .agents
         .spawn_instance(
             &project,
             &req.name,
             &req.plugin,
-            req.config.unwrap_or_default(),
+            &graph,
+            req.node.as_deref(),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(instance.into())))

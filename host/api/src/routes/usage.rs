@@ -145,6 +145,10 @@ pub(crate) async fn usage_threads(
 }
 
 /// Raises or sets a thread's token budget; a run waiting on it goes on.
+/// Answers once the change is stored. A raise whose new limit would pass
+/// the largest 64-bit number, or a negative or fractional number, is
+/// refused with 400 (`invalid_budget`, or `invalid_request` for a number that
+/// is not a 64-bit count) and changes nothing.
 #[utoipa::path(put, path = "/api/v1/usage/threads/{id}/budget", tag = "usage", security(("key" = [])),
     params(("id" = String, Path, description = "thread id")), request_body = BudgetChange,
     responses((status = 200, body = BudgetView), (status = 400, body = crate::error::ErrorBody)))]
@@ -157,8 +161,16 @@ pub(crate) async fn set_budget(
     who.require(Role::Operator)?;
     let t = visible(&api, &who, &id).await?;
     let s = match (change.raise, change.limit) {
-        (Some(n), None) => api.engine.raise_budget(&id, n),
-        (None, Some(n)) => api.engine.set_budget(&id, n),
+        (Some(n), None) => api
+            .engine
+            .raise_budget(&id, n)
+            .await
+            .map_err(|e| budget_error("raise", e))?,
+        (None, Some(n)) => api
+            .engine
+            .set_budget(&id, n)
+            .await
+            .map_err(|e| budget_error("limit", e))?,
         _ => {
             return Err(ApiError::field(
                 "raise",
@@ -167,6 +179,20 @@ pub(crate) async fn set_budget(
         }
     };
     Ok(Json(BudgetView::new(id, t.project, s)))
+}
+
+/// A refused budget change: 400 `invalid_budget` naming `field` (a raise
+/// or limit that is negative, not finite or overflows; nothing was
+/// changed); other engine errors as usual (a change that could not be
+/// stored is a 503 `store_error`).
+fn budget_error(field: &str, e: weft_engine::EngineError) -> ApiError {
+    match e {
+        weft_engine::EngineError::InvalidBudget(message) => ApiError {
+            code: "invalid_budget".into(),
+            ..ApiError::field(field, message)
+        },
+        other => other.into(),
+    }
 }
 
 /// Usage of one node (all projects; admins and unscoped keys).
@@ -231,7 +257,10 @@ pub(crate) async fn project_budget(
 }
 
 /// Raises, sets or removes a project's money budget; its runs waiting on
-/// it go on. Kept across restarts.
+/// it go on. Answers once the change is stored (kept across restarts). An
+/// amount that is negative, not finite, above 1,000,000,000, or a raise
+/// that takes the limit above that, is refused with 400 `invalid_budget`
+/// and changes nothing.
 #[utoipa::path(put, path = "/api/v1/usage/projects/{project}/budget", tag = "usage", security(("key" = [])),
     params(("project" = String, Path, description = "project")), request_body = ProjectBudgetChange,
     responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)))]
@@ -250,14 +279,27 @@ pub(crate) async fn set_project_budget(
         ));
     }
     let status = match (change.raise, change.limit, change.unlimited) {
-        (Some(amount), None, None) => api.engine.raise_project_budget(&project, amount)?,
+        (Some(amount), None, None) => api
+            .engine
+            .raise_project_budget(&project, amount)
+            .await
+            .map_err(|e| budget_error("raise", e))?,
         (None, Some(limit), None) => {
             let window = window(change.window.as_deref().unwrap_or("none"))?;
-            let budget = MoneyBudget::new(limit, window)
-                .map_err(|e| ApiError::field("limit", e.to_string()))?;
-            api.engine.set_project_budget(&project, Some(budget))?
+            let budget = MoneyBudget::new(limit, window).map_err(|e| ApiError {
+                code: "invalid_budget".into(),
+                ..ApiError::field("limit", e.to_string())
+            })?;
+            api.engine
+                .set_project_budget(&project, Some(budget))
+                .await
+                .map_err(|e| budget_error("limit", e))?
         }
-        (None, None, Some(true)) => api.engine.set_project_budget(&project, None)?,
+        (None, None, Some(true)) => api
+            .engine
+            .set_project_budget(&project, None)
+            .await
+            .map_err(|e| budget_error("unlimited", e))?,
         _ => {
             return Err(ApiError::field(
                 "raise",

@@ -12,10 +12,13 @@ use crate::store::{Store, StoreError};
 type PersistJob =
     Box<dyn for<'a> FnOnce(&'a dyn Store) -> BoxFuture<'a, Result<(), StoreError>> + Send>;
 
+/// Where a queued write reports its outcome, for callers that wait for it.
+type Done = Option<tokio::sync::oneshot::Sender<Result<(), StoreError>>>;
+
 /// Operators' changes waiting to be written, in order.
 #[derive(Default)]
 pub(crate) struct Writer {
-    queue: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(String, PersistJob)>>>,
+    queue: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(String, PersistJob, Done)>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -33,37 +36,87 @@ impl Writer {
         + 'static,
         key: K,
     ) {
+        self.enqueue(write, key, None);
+    }
+
+    /// Writes an operator's decision in order with the others and resolves
+    /// once it is stored (`Ok` at once without a store; a thread the store
+    /// does not know yet counts as stored: it gets its limit with its first
+    /// run). An operator's answer waits for this, so that a crash right
+    /// after the answer keeps the change.
+    pub async fn persist_wait<K: std::fmt::Display + Send + Sync + 'static>(
+        &self,
+        write: impl for<'a> FnOnce(&'a dyn Store, &'a K) -> BoxFuture<'a, Result<(), StoreError>>
+        + Send
+        + 'static,
+        key: K,
+    ) -> Result<(), StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if !self.enqueue(write, key, Some(tx)) {
+            return Ok(());
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(StoreError::Backend(
+                "the writer of operators' changes stopped before storing the change".into(),
+            ))
+        })
+    }
+
+    /// Queues a write; false when there is no store to write to.
+    fn enqueue<K: std::fmt::Display + Send + Sync + 'static>(
+        &self,
+        write: impl for<'a> FnOnce(&'a dyn Store, &'a K) -> BoxFuture<'a, Result<(), StoreError>>
+        + Send
+        + 'static,
+        key: K,
+        done: Done,
+    ) -> bool {
         let queue = lock(&self.queue);
         let Some(queue) = queue.as_ref() else {
-            return;
+            return false;
         };
         let label = key.to_string();
         let job: PersistJob =
             Box::new(move |store| Box::pin(async move { write(store, &key).await }));
-        if let Err(unsent) = queue.send((label, job)) {
-            let key = unsent.0.0;
+        if let Err(unsent) = queue.send((label, job, done)) {
+            let (key, _, done) = unsent.0;
             tracing::error!(key, "operator change not stored: the writer has stopped");
+            if let Some(done) = done {
+                let _ = done.send(Err(StoreError::Backend(
+                    "the writer of operators' changes has stopped".into(),
+                )));
+            }
         }
+        true
     }
 
     /// Starts the task that writes operators' changes to the store, one at
     /// a time in the order they were made (a pause then a resume must not
     /// land the other way round).
     pub fn start(&self, store: Arc<dyn Store>) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, PersistJob)>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, PersistJob, Done)>();
         *lock(&self.queue) = Some(tx);
         // Weak: an idle writer must not keep the store (and its lock) open
         // after the engine is gone.
         let store = Arc::downgrade(&store);
         tokio::spawn(async move {
-            while let Some((key, write)) = rx.recv().await {
+            while let Some((key, write, done)) = rx.recv().await {
                 let Some(store) = store.upgrade() else {
                     tracing::error!(key, "operator change not stored: the store is closed");
+                    if let Some(done) = done {
+                        let _ = done.send(Err(StoreError::Backend("the store is closed".into())));
+                    }
                     continue;
                 };
-                match write(store.as_ref()).await {
-                    Ok(()) | Err(StoreError::NotFound(_)) => {}
-                    Err(error) => tracing::error!(key, %error, "operator change not stored"),
+                let result = match write(store.as_ref()).await {
+                    Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
+                    Err(error) => {
+                        tracing::error!(key, %error, "operator change not stored");
+                        Err(error)
+                    }
+                };
+                if let Some(done) = done {
+                    let _ = done.send(result);
                 }
             }
         });

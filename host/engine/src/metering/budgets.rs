@@ -121,6 +121,11 @@ impl Budgets {
         exhausted
     }
 
+    /// The policy for unpriced calls under a money limit.
+    pub(super) fn unpriced_policy(&self) -> super::config::Unpriced {
+        self.config().unpriced
+    }
+
     pub(super) fn config(&self) -> std::sync::RwLockReadGuard<'_, BudgetConfig> {
         self.config
             .read()

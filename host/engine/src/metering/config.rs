@@ -21,6 +21,7 @@ pub const DEFAULT_PROJECT: &str = "default";
 ///   project_money: { limit: 5.0, window: daily }    # every project
 ///   projects:                                       # per-project overrides
 ///     acme: { limit: 50.0, window: monthly }
+///   unpriced: refuse                                # or: highest
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -32,6 +33,25 @@ pub struct BudgetConfig {
     pub project_money: Option<MoneyBudget>,
     /// Money budgets of single projects, replacing `project_money` for them.
     pub projects: BTreeMap<String, MoneyBudget>,
+    /// What happens to a call whose model has no price when its project
+    /// has a money budget.
+    pub unpriced: Unpriced,
+}
+
+/// The policy for `llm` calls whose model has no price, in a project with
+/// a money budget (`budget.unpriced`). Without a money budget such calls
+/// are always allowed (their cost is unknown, and flagged).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unpriced {
+    /// Refuse the call (`budget-exhausted`, naming the model): its cost
+    /// cannot be held to the budget. The default.
+    #[default]
+    Refuse,
+    /// Reserve and charge it at the highest price in the price table
+    /// (prompt and completion rates each at their highest); refused when
+    /// the table is empty.
+    Highest,
 }
 
 impl Default for BudgetConfig {
@@ -40,6 +60,7 @@ impl Default for BudgetConfig {
             thread_tokens: Some(100_000),
             project_money: None,
             projects: BTreeMap::new(),
+            unpriced: Unpriced::default(),
         }
     }
 }
@@ -114,16 +135,42 @@ impl MoneyBudget {
     }
 }
 
-/// Why a budget change was refused.
+/// The largest money limit or raise: a billion units of the price
+/// table's currency (amounts are kept in billionths, in 64 bits).
+pub const MAX_MONEY: f64 = 1e9;
+
+/// Why a budget change was refused (nothing was changed).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BudgetError {
-    /// A limit or raise that is negative, infinite or not a number.
-    #[error("a money amount must be finite and at least 0, not {0}")]
+    /// A limit or raise that is negative, infinite, not a number or above
+    /// [`MAX_MONEY`].
+    #[error("a money amount must be finite, at least 0 and at most {MAX_MONEY}, not {0}")]
     InvalidAmount(f64),
+    /// A raise whose new limit would not fit: above `u64::MAX` tokens, or
+    /// above [`MAX_MONEY`].
+    #[error("raising the limit {limit} by {raise} overflows the largest limit ({max})")]
+    Overflow {
+        /// The limit now.
+        limit: String,
+        /// The raise asked for.
+        raise: String,
+        /// The largest limit.
+        max: String,
+    },
+}
+
+impl BudgetError {
+    /// The error's stable code: `invalid_amount` or `budget_overflow`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidAmount(_) => "invalid_amount",
+            Self::Overflow { .. } => "budget_overflow",
+        }
+    }
 }
 
 pub(super) fn check_amount(amount: f64) -> Result<(), BudgetError> {
-    if amount.is_finite() && amount >= 0.0 {
+    if amount.is_finite() && (0.0..=MAX_MONEY).contains(&amount) {
         Ok(())
     } else {
         Err(BudgetError::InvalidAmount(amount))
@@ -168,7 +215,8 @@ pub struct ProjectBudgetStatus {
     pub percent_used: f64,
     /// A call was refused and neither a raise nor a new window has come since.
     pub exhausted: bool,
-    /// Calls in this window the budget could not hold back because their
-    /// model has no price (allowed, and flagged here).
+    /// Calls in this window whose model has no price: refused (with
+    /// `budget.unpriced: refuse`) or charged at the highest price (with
+    /// `highest`); counted here either way.
     pub unenforced_calls: u64,
 }

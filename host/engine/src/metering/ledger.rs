@@ -3,12 +3,13 @@
 //! time), kept by a [`Ledger`] and summed per node, model, thread and
 //! project.
 //!
-//! The ledger is behind a trait so that the store (issue 5) can keep events
-//! durably; [`MemoryLedger`] keeps them in memory until then. Events are
-//! never deleted: a project's spend in a budget window is derived from them
-//! ([`Ledger::project_cost`]), not kept by resetting them.
+//! The store keeps every event durably; [`MemoryLedger`] keeps only
+//! bounded aggregates (totals, breakdowns with capped keys, spend per
+//! project and UTC day, the last [`RECENT_EVENTS`] events), so its memory
+//! does not grow with traffic. A project's spend in a budget window is
+//! derived from the per-day spend ([`Ledger::project_cost`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -116,7 +117,35 @@ pub struct Price {
     pub completion_per_million: f64,
 }
 
+impl Price {
+    /// The cost of `prompt` and `completion` tokens at this price.
+    pub fn cost(&self, prompt: u64, completion: u64) -> f64 {
+        (prompt as f64 * self.prompt_per_million + completion as f64 * self.completion_per_million)
+            / 1e6
+    }
+}
+
 impl PriceTable {
+    /// The highest price in the table: the highest prompt rate and the
+    /// highest completion rate (`None` for an empty table). Unpriced calls
+    /// are charged at it under `budget.unpriced: highest`.
+    pub fn highest(&self) -> Option<Price> {
+        let first = self.entries.first()?;
+        Some(Price {
+            prefix: String::new(),
+            prompt_per_million: self
+                .entries
+                .iter()
+                .map(|p| p.prompt_per_million)
+                .fold(first.prompt_per_million, f64::max),
+            completion_per_million: self
+                .entries
+                .iter()
+                .map(|p| p.completion_per_million)
+                .fold(first.completion_per_million, f64::max),
+        })
+    }
+
     /// The cost of a call, or `None` for a model without a price (which is
     /// not the same as free: operators see it flagged).
     pub fn cost(&self, model: &str, prompt: u64, completion: u64) -> Option<f64> {
@@ -125,11 +154,7 @@ impl PriceTable {
             .iter()
             .filter(|p| model.starts_with(&p.prefix))
             .max_by_key(|p| p.prefix.len())?;
-        Some(
-            (prompt as f64 * price.prompt_per_million
-                + completion as f64 * price.completion_per_million)
-                / 1e6,
-        )
+        Some(price.cost(prompt, completion))
     }
 }
 
@@ -181,6 +206,22 @@ impl UsageTotals {
         self.latency_ms += e.latency_ms;
     }
 
+    /// Adds another set of totals to these.
+    pub fn merge(&mut self, o: &UsageTotals) {
+        self.calls += o.calls;
+        self.failed += o.failed;
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+        self.estimated_calls += o.estimated_calls;
+        self.cost += o.cost;
+        self.unpriced_calls += o.unpriced_calls;
+        self.latency_ms += o.latency_ms;
+        self.invocations += o.invocations;
+        self.failed_invocations += o.failed_invocations;
+        self.fuel += o.fuel;
+        self.invocation_us += o.invocation_us;
+    }
+
     fn add_invocation(&mut self, e: &InvocationEvent) {
         self.invocations += 1;
         if e.outcome != "ok" {
@@ -222,48 +263,162 @@ pub struct UsageBreakdown {
     pub by_project: BTreeMap<String, UsageTotals>,
 }
 
+/// The most recent events a [`MemoryLedger`] keeps for inspection
+/// ([`MemoryLedger::events`], [`MemoryLedger::invocations`]); older ones
+/// live in the store and in the aggregates only.
+pub const RECENT_EVENTS: usize = 1024;
+
+/// Distinct keys a breakdown map holds; usage of further keys (a guest
+/// naming a million models) is summed under [`OTHER_KEY`].
+pub const MAX_BREAKDOWN_KEYS: usize = 1024;
+
+/// The breakdown key that sums the usage of keys beyond
+/// [`MAX_BREAKDOWN_KEYS`].
+pub const OTHER_KEY: &str = "(other)";
+
+/// UTC days of spend per project the ledger keeps (more than the longest
+/// budget window, a calendar month): money budgets seed a window from them.
+pub const SPEND_DAYS: u64 = 64;
+
+const DAY_MS: u64 = 86_400_000;
+
+/// One project's priced spend: all time, and per UTC day for the last
+/// [`SPEND_DAYS`] days.
+#[derive(Debug, Default, Clone)]
+struct Spend {
+    total: f64,
+    days: BTreeMap<u64, f64>,
+}
+
+impl Spend {
+    fn add(&mut self, at_ms: u64, cost: f64) {
+        self.total += cost;
+        let day = at_ms - at_ms % DAY_MS;
+        *self.days.entry(day).or_default() += cost;
+        let newest = self.days.last_key_value().map_or(day, |(d, _)| *d);
+        let horizon = newest.saturating_sub(SPEND_DAYS * DAY_MS);
+        while self
+            .days
+            .first_key_value()
+            .is_some_and(|(d, _)| *d < horizon)
+        {
+            self.days.pop_first();
+        }
+    }
+
+    /// The spend of `[from_ms, to_ms)`, counted by whole UTC days (budget
+    /// windows start and end at midnight UTC).
+    fn between(&self, from_ms: u64, to_ms: u64) -> f64 {
+        if from_ms == 0 {
+            let after: f64 = self.days.range(to_ms..).map(|(_, c)| c).sum();
+            return if to_ms == u64::MAX {
+                self.total
+            } else {
+                self.total - after
+            };
+        }
+        self.days.range(from_ms..to_ms).map(|(_, c)| c).sum()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Books {
-    events: Vec<UsageEvent>,
-    invocations: Vec<InvocationEvent>,
+    recent: VecDeque<UsageEvent>,
+    recent_invocations: VecDeque<InvocationEvent>,
     totals: UsageTotals,
     breakdown: UsageBreakdown,
     /// Totals and breakdowns count events from this time on (a reset).
     since_ms: u64,
-    /// Tokens per thread over all time, for token budgets (a reset of the
-    /// reported totals does not give a thread its tokens back).
-    thread_tokens: std::collections::HashMap<String, u64>,
+    /// Priced spend per project, for money budgets (not affected by a
+    /// reset).
+    spend: HashMap<String, Spend>,
 }
 
-/// A ledger in memory (events and running aggregates).
+/// The entry of `key` in `map`, or of [`OTHER_KEY`] once the map is full.
+fn entry<'a>(map: &'a mut BTreeMap<String, UsageTotals>, key: &str) -> &'a mut UsageTotals {
+    let key = if map.contains_key(key) || map.len() < MAX_BREAKDOWN_KEYS {
+        key
+    } else {
+        OTHER_KEY
+    };
+    map.entry(key.to_owned()).or_default()
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, item: T) {
+    if queue.len() == RECENT_EVENTS {
+        queue.pop_front();
+    }
+    queue.push_back(item);
+}
+
+/// A ledger in memory: running aggregates, the last [`RECENT_EVENTS`]
+/// events, and each project's spend per day. Its size does not grow with
+/// the number of calls: every event is kept by the store, not here.
+/// Per-thread totals are kept for the threads in use and dropped with
+/// [`forget_thread`](Self::forget_thread) when a thread goes idle.
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
     inner: Mutex<Books>,
 }
 
+/// Usage aggregated by the store: what the ledger is rebuilt from at
+/// start-up instead of every event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallTotals {
+    /// Project.
+    pub project: String,
+    /// Node.
+    pub node: String,
+    /// Model.
+    pub model: String,
+    /// The sums of these calls.
+    pub totals: UsageTotals,
+}
+
+/// A project's priced spend on one UTC day (`day_ms: None`: all time).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DaySpend {
+    /// Project.
+    pub project: String,
+    /// The day's start, Unix milliseconds; `None` for the all-time sum.
+    pub day_ms: Option<u64>,
+    /// Summed cost.
+    pub cost: f64,
+}
+
 impl MemoryLedger {
-    /// Every `llm` call so far, oldest first.
+    /// The most recent `llm` calls (at most [`RECENT_EVENTS`]), oldest
+    /// first.
     pub fn events(&self) -> Vec<UsageEvent> {
-        self.lock().events.clone()
+        self.lock().recent.iter().cloned().collect()
     }
 
-    /// Every node invocation so far, oldest first.
+    /// The most recent node invocations (at most [`RECENT_EVENTS`]),
+    /// oldest first.
     pub fn invocations(&self) -> Vec<InvocationEvent> {
-        self.lock().invocations.clone()
+        self.lock().recent_invocations.iter().cloned().collect()
     }
 
-    /// Rebuilds the books from the store's history (at start-up): every
-    /// `llm` call, and invocation totals per project, thread and node.
-    /// [`invocations`](Self::invocations) lists only events recorded since.
+    /// Rebuilds the books from the store's aggregates (at start-up): call
+    /// totals per project, node and model, invocation totals per project
+    /// and node, and spend per project and day. No event is loaded.
     pub fn restore(&self, history: crate::store::UsageHistory) {
-        self.lock().since_ms = history.since_ms;
-        for event in history.events {
-            self.record(event);
-        }
         let mut books = self.lock();
+        books.since_ms = history.since_ms;
         let Books {
-            totals, breakdown, ..
+            totals,
+            breakdown,
+            spend,
+            ..
         } = &mut *books;
+        for c in history.calls {
+            totals.merge(&c.totals);
+            entry(&mut breakdown.by_node, &c.node).merge(&c.totals);
+            entry(&mut breakdown.by_model, &c.model).merge(&c.totals);
+            entry(&mut breakdown.by_project, &c.project).merge(&c.totals);
+        }
         for t in history.invocations {
             let add = |u: &mut UsageTotals| {
                 u.invocations += t.invocations;
@@ -272,28 +427,46 @@ impl MemoryLedger {
                 u.invocation_us += t.duration_us;
             };
             add(totals);
-            add(breakdown.by_node.entry(t.node.clone()).or_default());
-            add(breakdown.by_project.entry(t.project.clone()).or_default());
-            if let Some(thread) = &t.thread {
-                add(breakdown.by_thread.entry(thread.clone()).or_default());
+            add(entry(&mut breakdown.by_node, &t.node));
+            add(entry(&mut breakdown.by_project, &t.project));
+        }
+        for d in history.spend {
+            let s = spend.entry(d.project).or_default();
+            match d.day_ms {
+                None => s.total += d.cost,
+                Some(day) => *s.days.entry(day).or_default() += d.cost,
             }
         }
     }
 
-    /// Tokens the `llm` calls of `thread` used, over all time.
-    pub fn thread_tokens(&self, thread: &str) -> u64 {
-        self.lock().thread_tokens.get(thread).copied().unwrap_or(0)
+    /// Puts a thread's totals (from the store) back, when its state is
+    /// loaded again.
+    pub fn restore_thread(&self, thread: &str, usage: UsageTotals) {
+        self.lock()
+            .breakdown
+            .by_thread
+            .insert(thread.to_owned(), usage);
     }
 
-    /// Starts the reported totals and breakdowns over at `at_ms`. Events
-    /// are kept: money budgets (spend per window) and token budgets are not
-    /// affected.
+    /// Drops a thread's totals from memory (an idle thread; the store
+    /// keeps its usage).
+    pub fn forget_thread(&self, thread: &str) {
+        self.lock().breakdown.by_thread.remove(thread);
+    }
+
+    /// The totals of `thread` while it is in memory.
+    pub fn thread_totals(&self, thread: &str) -> Option<UsageTotals> {
+        self.lock().breakdown.by_thread.get(thread).cloned()
+    }
+
+    /// Starts the reported totals and breakdowns over at `at_ms`. Money
+    /// budgets (spend per window) and token budgets are not affected.
     pub fn reset(&self, at_ms: u64) {
         let mut books = self.lock();
         books.since_ms = at_ms;
         books.totals = UsageTotals::default();
         books.breakdown = UsageBreakdown::default();
-        books.invocations.clear();
+        books.recent_invocations.clear();
     }
 
     /// When the reported totals start (0: all time).
@@ -312,32 +485,42 @@ impl Ledger for MemoryLedger {
     fn record(&self, event: UsageEvent) {
         let mut books = self.lock();
         let Books {
-            events,
+            recent,
             totals,
             breakdown,
             since_ms,
-            thread_tokens,
+            spend,
             ..
         } = &mut *books;
-        *thread_tokens.entry(event.thread.clone()).or_default() += event.tokens();
+        if let Some(cost) = event.cost {
+            spend
+                .entry(event.project.clone())
+                .or_default()
+                .add(event.at_ms, cost);
+        }
         if event.at_ms >= *since_ms {
             totals.add(&event);
             for (map, key) in [
                 (&mut breakdown.by_node, &event.node),
                 (&mut breakdown.by_model, &event.model),
-                (&mut breakdown.by_thread, &event.thread),
                 (&mut breakdown.by_project, &event.project),
             ] {
-                map.entry(key.clone()).or_default().add(&event);
+                entry(map, key).add(&event);
             }
+            // Threads are not capped: an idle thread's entry is dropped.
+            breakdown
+                .by_thread
+                .entry(event.thread.clone())
+                .or_default()
+                .add(&event);
         }
-        events.push(event);
+        push_bounded(recent, event);
     }
 
     fn record_invocation(&self, event: InvocationEvent) {
         let mut books = self.lock();
         let Books {
-            invocations,
+            recent_invocations,
             totals,
             breakdown,
             since_ms,
@@ -349,12 +532,16 @@ impl Ledger for MemoryLedger {
         totals.add_invocation(&event);
         for (map, key) in [
             (&mut breakdown.by_node, &event.node),
-            (&mut breakdown.by_thread, &event.thread),
             (&mut breakdown.by_project, &event.project),
         ] {
-            map.entry(key.clone()).or_default().add_invocation(&event);
+            entry(map, key).add_invocation(&event);
         }
-        invocations.push(event);
+        breakdown
+            .by_thread
+            .entry(event.thread.clone())
+            .or_default()
+            .add_invocation(&event);
+        push_bounded(recent_invocations, event);
     }
 
     fn totals(&self) -> UsageTotals {
@@ -367,11 +554,9 @@ impl Ledger for MemoryLedger {
 
     fn project_cost(&self, project: &str, from_ms: u64, to_ms: u64) -> f64 {
         self.lock()
-            .events
-            .iter()
-            .filter(|e| e.project == project && (from_ms..to_ms).contains(&e.at_ms))
-            .filter_map(|e| e.cost)
-            .sum()
+            .spend
+            .get(project)
+            .map_or(0.0, |s| s.between(from_ms, to_ms))
     }
 }
 
@@ -474,16 +659,41 @@ mod tests {
     }
 
     #[test]
-    fn project_cost_sums_a_window_of_one_project() {
+    fn project_cost_sums_whole_days_of_one_project() {
+        const DAY: u64 = 86_400_000;
         let ledger = MemoryLedger::default();
         ledger.record(event("p", "a", Some(1.0), 10));
-        ledger.record(event("p", "a", Some(2.0), 20));
-        ledger.record(event("p", "b", None, 20));
+        ledger.record(event("p", "a", Some(2.0), DAY + 20));
+        ledger.record(event("p", "b", None, DAY + 20));
         ledger.record(event("q", "a", Some(4.0), 20));
-        assert_eq!(ledger.project_cost("p", 0, 100), 3.0);
-        assert_eq!(ledger.project_cost("p", 11, 100), 2.0);
-        assert_eq!(ledger.project_cost("p", 0, 20), 1.0);
+        assert_eq!(ledger.project_cost("p", 0, 3 * DAY), 3.0);
+        assert_eq!(ledger.project_cost("p", DAY, 3 * DAY), 2.0);
+        assert_eq!(ledger.project_cost("p", 0, DAY), 1.0);
         assert_eq!(ledger.project_cost("q", 0, u64::MAX), 4.0);
         assert_eq!(ledger.project_cost("r", 0, u64::MAX), 0.0);
+    }
+
+    #[test]
+    fn the_books_stay_bounded_however_many_events_come() {
+        let ledger = MemoryLedger::default();
+        for i in 0..(RECENT_EVENTS as u64 * 3) {
+            let mut e = event("p", &format!("model-{i}"), Some(0.5), i * 86_400_000);
+            e.thread = format!("t{i}");
+            ledger.record(e);
+        }
+        assert_eq!(ledger.events().len(), RECENT_EVENTS);
+        let b = ledger.breakdown();
+        assert_eq!(b.by_model.len(), MAX_BREAKDOWN_KEYS + 1);
+        assert!(b.by_model.contains_key(OTHER_KEY));
+        assert_eq!(ledger.totals().calls, RECENT_EVENTS as u64 * 3);
+        assert!(ledger.lock().spend["p"].days.len() <= SPEND_DAYS as usize + 1);
+        assert_eq!(
+            ledger.project_cost("p", 0, u64::MAX),
+            0.5 * (RECENT_EVENTS * 3) as f64
+        );
+        for i in 0..(RECENT_EVENTS * 3) {
+            ledger.forget_thread(&format!("t{i}"));
+        }
+        assert!(ledger.breakdown().by_thread.is_empty());
     }
 }

@@ -10,8 +10,9 @@ use weft_runtime::capabilities::llm::{LlmBackend, LlmCall};
 use weft_runtime::{CallContext, CapabilityError, Completion, CompletionRequest, Message};
 
 use super::budgets::Budgets;
-use super::ledger::{Ledger, PriceTable, UsageEvent};
-use super::money::Nanos;
+use super::config::Unpriced;
+use super::ledger::{Ledger, Price, PriceTable, UsageEvent};
+use super::money::{MoneyRefusal, Nanos};
 use crate::events::{Bus, EventBody};
 use weft_runtime::contract::{BUDGET_WARNING_KIND, PROJECT_BUDGET_WARNING_KIND, SYSTEM_SENDER};
 
@@ -44,6 +45,15 @@ impl Tally {
     }
 }
 
+/// Why a metered call was refused before it was made.
+enum Refused {
+    /// A budget has no room: the run waits for a raise or a new window
+    /// (with the event body that reports it).
+    Exhausted(CapabilityError, serde_json::Value),
+    /// The model has no price and the project has a money limit.
+    Unpriced(CapabilityError),
+}
+
 /// The metering and budget wrapper around the real LLM backend.
 pub struct Metered {
     /// The backend that answers.
@@ -69,27 +79,48 @@ impl Metered {
         tokens: u64,
         model: &str,
         worst: Option<f64>,
-    ) -> Result<Nanos, (CapabilityError, serde_json::Value)> {
+    ) -> Result<Nanos, Refused> {
         if let Err(refused) = self.budgets.reserve(&ctx.thread, tokens) {
             let body = serde_json::json!({
                 "scope": "thread",
                 "budget": self.budgets.status(&ctx.thread),
                 "message": refused.to_string(),
             });
-            return Err((refused, body));
+            return Err(Refused::Exhausted(refused, body));
         }
         self.budgets
             .reserve_money(project, model, worst)
             .map_err(|refused| {
                 self.budgets.release(&ctx.thread, tokens);
-                let body = serde_json::json!({
-                    "scope": "project",
-                    "project": project,
-                    "budget": self.budgets.project_status(project),
-                    "message": refused.to_string(),
-                });
-                (refused, body)
+                match refused {
+                    MoneyRefusal::Exhausted(refused) => {
+                        let body = serde_json::json!({
+                            "scope": "project",
+                            "project": project,
+                            "budget": self.budgets.project_status(project),
+                            "message": refused.to_string(),
+                        });
+                        Refused::Exhausted(refused, body)
+                    }
+                    MoneyRefusal::Unpriced(refused) => Refused::Unpriced(refused),
+                }
             })
+    }
+
+    /// The price an unpriced call is held to in a project with a money
+    /// limit (`budget.unpriced: highest`); `None`: it is refused.
+    fn unpriced_price(&self, project: &str, model: &str) -> Option<Price> {
+        if self.budgets.unpriced_policy() != Unpriced::Highest {
+            return None;
+        }
+        let highest = self.prices.highest()?;
+        self.budgets.note_unpriced(
+            project,
+            model,
+            "its calls are charged at the highest price in projects with a money budget \
+             (budget.unpriced: highest)",
+        );
+        Some(highest)
     }
 
     /// Publishes a warning and leaves it for the calling node.
@@ -141,14 +172,29 @@ impl Metered {
             let model = call.model.unwrap_or("default").to_owned();
             // Priced by the model the node asks for: the name the price
             // table knows only if the node names a real model.
-            let worst = self.prices.cost(&model, prompt_bound, max_tokens);
+            let mut worst = self.prices.cost(&model, prompt_bound, max_tokens);
+            // An unpriced model under a money limit: charged at the highest
+            // price, or refused (`budget.unpriced`).
+            let fallback = if worst.is_none() && self.budgets.money_limited(&project) {
+                self.unpriced_price(&project, &model)
+            } else {
+                None
+            };
+            if let Some(price) = &fallback {
+                worst = Some(price.cost(prompt_bound, max_tokens));
+            }
+            let cost_of = |model: &str, prompt: u64, completion: u64| {
+                self.prices
+                    .cost(model, prompt, completion)
+                    .or_else(|| fallback.as_ref().map(|p| p.cost(prompt, completion)))
+            };
             let event = |prompt: u64, completion: u64, latency_ms: u64, model: String| UsageEvent {
                 project: project.clone(),
                 thread: ctx.thread.clone(),
                 run: ctx.run.clone(),
                 frame: ctx.frame,
                 node: ctx.node.clone(),
-                cost: self.prices.cost(&model, prompt, completion),
+                cost: cost_of(&model, prompt, completion),
                 model,
                 provider: String::new(),
                 prompt_tokens: prompt,
@@ -160,7 +206,20 @@ impl Metered {
             };
             let money = match self.reserve(ctx, &project, amount, &model, worst) {
                 Ok(money) => money,
-                Err((refused, body)) => {
+                Err(Refused::Unpriced(refused)) => {
+                    // Metered like every call; it cost nothing. The run
+                    // does not wait: no raise would let it through.
+                    let refusal = UsageEvent {
+                        cost: Some(0.0),
+                        outcome: "unpriced_refused".to_owned(),
+                        at_ms: self.budgets.now_ms(),
+                        ..event(0, 0, 0, model)
+                    };
+                    tally.lock().usage.push(refusal.clone());
+                    self.ledger.record(refusal);
+                    return Err(refused);
+                }
+                Err(Refused::Exhausted(refused, body)) => {
                     // Metered like every call; it cost nothing.
                     let refusal = UsageEvent {
                         cost: Some(0.0),

@@ -18,9 +18,12 @@
 //! at) and on [`Budgets::tick`]; the time comes from an injectable
 //! [`Clock`].
 //!
-//! A call whose model has no price cannot be held to a money budget: it is
-//! allowed, counted as `unenforced_calls` in the project's status, warned
-//! about once per model in the log, and its usage event's cost is `None`.
+//! A call whose model has no price cannot be held to a money budget. In a
+//! project without one it is allowed and its usage event's cost is `None`.
+//! In a project with one, `budget.unpriced` decides ([`Unpriced`]): refuse
+//! it (the default), or reserve and charge it at the highest price in the
+//! table. Either way it is counted as `unenforced_calls` in the project's
+//! status and warned about once per model in the log.
 //!
 //! Crossing 75, 90 and 95 % of a budget is reported once each (per window,
 //! for money): as a `budget_warning` event and as a `system` message the
@@ -52,8 +55,9 @@ mod tokens;
 
 pub use budgets::Budgets;
 pub use config::{
-    BUDGET_WARNING_KIND, BudgetConfig, BudgetError, BudgetStatus, DEFAULT_PROJECT, MoneyBudget,
-    PROJECT_BUDGET_WARNING_KIND, ProjectBudgetStatus, WARNING_THRESHOLDS, Window,
+    BUDGET_WARNING_KIND, BudgetConfig, BudgetError, BudgetStatus, DEFAULT_PROJECT, MAX_MONEY,
+    MoneyBudget, PROJECT_BUDGET_WARNING_KIND, ProjectBudgetStatus, Unpriced, WARNING_THRESHOLDS,
+    Window,
 };
 pub use ledger::{
     InvocationEvent, Ledger, MemoryLedger, Price, PriceTable, UsageBreakdown, UsageEvent,

@@ -5,9 +5,25 @@ use weft_runtime::CapabilityError;
 
 use super::budgets::{Budgets, lock};
 use super::config::{
-    BudgetError, MoneyBudget, ProjectBudgetStatus, WARNING_THRESHOLDS, Window, check_amount,
+    BudgetError, MAX_MONEY, MoneyBudget, ProjectBudgetStatus, WARNING_THRESHOLDS, Window,
+    check_amount,
 };
 use crate::clock;
+
+/// Unpriced models the log warns about, once each; models named after
+/// these are not remembered (a guest may name a million).
+pub(super) const MAX_UNPRICED_MODELS: usize = 256;
+
+/// Why a money reservation was refused.
+#[derive(Debug)]
+pub(super) enum MoneyRefusal {
+    /// The budget has no room for the call: the project is exhausted until
+    /// a raise or a new window.
+    Exhausted(CapabilityError),
+    /// The model has no price and the project has a money limit
+    /// (`budget.unpriced: refuse`).
+    Unpriced(CapabilityError),
+}
 
 /// Money in billionths of the currency unit, so that reservations and
 /// reconciliations add and subtract exactly.
@@ -223,51 +239,71 @@ impl Budgets {
         result
     }
 
+    /// Whether `project` has a money limit now.
+    pub(super) fn money_limited(&self, project: &str) -> bool {
+        self.with_project(project, |b, _| b.limit().is_some())
+    }
+
+    /// Counts a call of an unpriced model in `project`'s window and warns
+    /// once per model (for the first [`MAX_UNPRICED_MODELS`] models named).
+    pub(super) fn note_unpriced(&self, project: &str, model: &str, what: &str) {
+        self.with_project(project, |b, _| b.unenforced += 1);
+        let mut models = lock(&self.unpriced_models);
+        if models.len() < MAX_UNPRICED_MODELS && models.insert(model.to_owned()) {
+            tracing::warn!(project, model, "the model has no price: {what}");
+        }
+    }
+
     /// Reserves the worst-case cost of a call (`None`: its model has no
     /// price) from `project`'s money budget, or refuses it. Returns what was
-    /// reserved.
+    /// reserved. An unpriced call in a project with a money limit is
+    /// refused ([`MoneyRefusal::Unpriced`]) without marking the project
+    /// exhausted: a raise would not let it through.
     pub(super) fn reserve_money(
         &self,
         project: &str,
         model: &str,
         worst: Option<f64>,
-    ) -> Result<Nanos, CapabilityError> {
+    ) -> Result<Nanos, MoneyRefusal> {
         let result = self.with_project(project, |b, _| {
             let Some(limit) = b.limit() else {
                 return Ok(Some(0));
             };
             let Some(worst) = worst else {
-                b.unenforced += 1;
                 return Ok(None);
             };
             let amount = nanos_ceil(worst);
-            if b.spent + b.reserved + amount > limit {
+            if b.spent.saturating_add(b.reserved).saturating_add(amount) > limit {
                 b.exhausted = true;
-                return Err(CapabilityError::BudgetExhausted(format!(
-                    "project `{project}` money budget: {:.6} spent of {:.6} {} \
+                return Err(MoneyRefusal::Exhausted(CapabilityError::BudgetExhausted(
+                    format!(
+                        "project `{project}` money budget: {:.6} spent of {:.6} {} \
                      ({:.6} reserved by calls in flight); this call may cost up to {:.6}",
-                    money(b.spent),
-                    money(limit),
-                    b.window_text(),
-                    money(b.reserved),
-                    money(amount)
+                        money(b.spent),
+                        money(limit),
+                        b.window_text(),
+                        money(b.reserved),
+                        money(amount)
+                    ),
                 )));
             }
             b.reserved += amount;
             Ok(Some(amount))
-        });
-        match result? {
+        })?;
+        match result {
             Some(amount) => Ok(amount),
             None => {
-                if lock(&self.unpriced_models).insert(model.to_owned()) {
-                    tracing::warn!(
-                        project,
-                        model,
-                        "the model has no price: money budgets cannot hold back its calls \
-                         (they are allowed, and counted as unenforced)"
-                    );
-                }
-                Ok(0)
+                self.note_unpriced(
+                    project,
+                    model,
+                    "its calls are refused in projects with a money budget (budget.unpriced: refuse)",
+                );
+                Err(MoneyRefusal::Unpriced(CapabilityError::BudgetExhausted(
+                    format!(
+                        "model `{model}` has no price and project `{project}` has a money budget: \
+                     a call whose cost cannot be known is refused (budget.unpriced: refuse)"
+                    ),
+                )))
             }
         }
     }
@@ -324,12 +360,20 @@ impl Budgets {
         check_amount(amount)?;
         let status = self.with_project(project, |b, _| {
             if let Some(budget) = &mut b.budget {
-                budget.limit += amount;
+                let limit = budget.limit + amount;
+                if !limit.is_finite() || limit > MAX_MONEY {
+                    return Err(BudgetError::Overflow {
+                        limit: budget.limit.to_string(),
+                        raise: amount.to_string(),
+                        max: MAX_MONEY.to_string(),
+                    });
+                }
+                budget.limit = limit;
             }
             b.explicit = true;
             b.lifted();
-            b.status(project)
-        });
+            Ok(b.status(project))
+        })?;
         self.notify();
         Ok(status)
     }

@@ -76,7 +76,7 @@ fn money_budgets_parse_and_refuse_nonsense() {
         MoneyBudget::new(f64::NAN, Window::None)
             .unwrap_err()
             .to_string(),
-        "a money amount must be finite and at least 0, not NaN"
+        "a money amount must be finite, at least 0 and at most 1000000000, not NaN"
     );
 }
 
@@ -142,7 +142,8 @@ fn a_refusal_names_the_project_the_spend_and_the_window() {
     let (b, _, ledger) = budgets(Window::Daily, 1.0);
     spend(&b, &ledger, "acme", 0.75);
     let err = b.reserve_money("acme", "m", Some(0.5)).unwrap_err();
-    let CapabilityError::BudgetExhausted(message) = err else {
+    let super::money::MoneyRefusal::Exhausted(CapabilityError::BudgetExhausted(message)) = err
+    else {
         panic!("{err:?}")
     };
     assert_eq!(
@@ -222,11 +223,36 @@ fn a_window_opened_later_starts_from_what_the_ledger_says() {
 }
 
 #[test]
-fn unpriced_calls_are_allowed_and_counted_as_unenforced() {
+fn unpriced_calls_under_a_money_limit_are_refused_and_counted_as_unenforced() {
     let (b, _, _) = budgets(Window::Daily, 0.0);
-    assert_eq!(b.reserve_money("acme", "mystery", None).unwrap(), 0);
+    assert!(matches!(
+        b.reserve_money("acme", "mystery", None),
+        Err(super::money::MoneyRefusal::Unpriced(_))
+    ));
     assert!(b.reserve_money("acme", "m", Some(0.001)).is_err());
     let status = b.project_status("acme");
     assert_eq!(status.unenforced_calls, 1);
     assert_eq!(status.percent_used, 100.0);
+}
+
+#[test]
+fn raises_that_overflow_or_are_not_finite_change_nothing() {
+    let (b, _, _) = budgets(Window::Daily, 1.0);
+    let before = b.project_status("acme");
+    for amount in [
+        f64::NAN,
+        f64::INFINITY,
+        -1.0,
+        1e300,
+        super::config::MAX_MONEY,
+    ] {
+        assert!(b.raise_project_budget("acme", amount).is_err(), "{amount}");
+        assert_eq!(b.project_status("acme"), before, "{amount}");
+    }
+    b.set_limit("t", 10);
+    assert!(matches!(
+        b.raise("t", u64::MAX),
+        Err(BudgetError::Overflow { .. })
+    ));
+    assert_eq!(b.status("t").unwrap().limit, 10);
 }

@@ -3,9 +3,9 @@
 use weft_runtime::CapabilityError;
 
 use super::budgets::{Budgets, lock};
-use super::config::{BudgetStatus, WARNING_THRESHOLDS};
+use super::config::{BudgetError, BudgetStatus, WARNING_THRESHOLDS};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct ThreadBudget {
     pub(super) limit: u64,
     /// Set or raised by an operator (kept in the store), not the default.
@@ -53,7 +53,7 @@ impl Budgets {
         let b = threads
             .entry(thread.to_owned())
             .or_insert_with(|| ThreadBudget::new(default));
-        if b.used + b.reserved + amount > b.limit {
+        if b.used.saturating_add(b.reserved).saturating_add(amount) > b.limit {
             b.exhausted = true;
             return Err(CapabilityError::BudgetExhausted(format!(
                 "thread `{thread}` has used {} of {} tokens ({} reserved by calls in flight); \
@@ -85,7 +85,7 @@ impl Budgets {
             return (Vec::new(), None);
         };
         b.reserved = b.reserved.saturating_sub(reserved);
-        b.used += used;
+        b.used = b.used.saturating_add(used);
         let percent = b.status().percent_used;
         let mut crossed = Vec::new();
         for (i, threshold) in WARNING_THRESHOLDS.iter().enumerate() {
@@ -114,6 +114,19 @@ impl Budgets {
         lock(&self.threads).insert(thread.to_owned(), b);
     }
 
+    /// Drops an idle thread's budget and project from memory (the store
+    /// keeps its limit, its project and its usage; they are restored when
+    /// the thread is next used). A budget with calls in flight is kept.
+    pub fn forget_thread(&self, thread: &str) {
+        let mut threads = lock(&self.threads);
+        if threads.get(thread).is_some_and(|b| b.reserved > 0) {
+            return;
+        }
+        threads.remove(thread);
+        drop(threads);
+        lock(&self.thread_projects).remove(thread);
+    }
+
     /// Every thread's token budget (threads that made a call or were set).
     pub fn all_statuses(&self) -> Vec<(String, BudgetStatus)> {
         lock(&self.threads)
@@ -137,8 +150,20 @@ impl Budgets {
 
     /// Adds `tokens` to the thread's limit and clears its exhaustion, so a
     /// run waiting on it goes on. Warnings above the new level can fire again.
-    pub fn raise(&self, thread: &str, tokens: u64) -> BudgetStatus {
-        self.update(thread, |b| b.limit = b.limit.saturating_add(tokens))
+    /// A raise whose new limit would pass `u64::MAX` is refused and
+    /// changes nothing.
+    pub fn raise(&self, thread: &str, tokens: u64) -> Result<BudgetStatus, BudgetError> {
+        self.try_update(thread, |b| {
+            b.limit = b
+                .limit
+                .checked_add(tokens)
+                .ok_or_else(|| BudgetError::Overflow {
+                    limit: b.limit.to_string(),
+                    raise: tokens.to_string(),
+                    max: u64::MAX.to_string(),
+                })?;
+            Ok(())
+        })
     }
 
     /// Sets the thread's limit (an operator's decision; lower than what is
@@ -148,13 +173,33 @@ impl Budgets {
     }
 
     fn update(&self, thread: &str, change: impl FnOnce(&mut ThreadBudget)) -> BudgetStatus {
+        let updated = self.try_update(thread, |b| {
+            change(b);
+            Ok(())
+        });
+        updated.unwrap_or_else(|_| {
+            self.status(thread)
+                .unwrap_or_else(|| ThreadBudget::new(0).status())
+        })
+    }
+
+    /// Applies `change` to a copy of the thread's budget and keeps it only
+    /// if `change` succeeds: a refused change changes nothing (not even an
+    /// entry is created). Clears the exhaustion; warnings above the new
+    /// level can fire again.
+    fn try_update(
+        &self,
+        thread: &str,
+        change: impl FnOnce(&mut ThreadBudget) -> Result<(), BudgetError>,
+    ) -> Result<BudgetStatus, BudgetError> {
         let default = self.config().thread_tokens.unwrap_or(0);
         let status = {
             let mut threads = lock(&self.threads);
-            let b = threads
-                .entry(thread.to_owned())
-                .or_insert_with(|| ThreadBudget::new(default));
-            change(b);
+            let mut b = threads
+                .get(thread)
+                .cloned()
+                .unwrap_or_else(|| ThreadBudget::new(default));
+            change(&mut b)?;
             b.explicit = true;
             b.exhausted = false;
             let percent = b.status().percent_used;
@@ -163,9 +208,11 @@ impl Budgets {
                     b.warned[i] = false;
                 }
             }
-            b.status()
+            let status = b.status();
+            threads.insert(thread.to_owned(), b);
+            status
         };
         self.notify();
-        status
+        Ok(status)
     }
 }

@@ -195,6 +195,22 @@ impl History {
 }
 
 impl RunContext {
+    /// Notes that `thread` went idle; with a store, drops the in-memory
+    /// state of the idle threads beyond `IDLE_THREADS_KEPT`
+    /// (entry, budgets, usage totals, memory): the store has it, and it is
+    /// loaded again when the thread is next used. Without a store nothing
+    /// is dropped (the thread lives only in memory).
+    pub fn went_idle(&self, thread: &str) {
+        if self.store.is_none() {
+            return;
+        }
+        for evicted in self.threads.went_idle(thread) {
+            self.budgets.forget_thread(&evicted);
+            self.ledger.forget_thread(&evicted);
+            self.memory.forget_thread(&evicted);
+        }
+    }
+
     /// Wires the parts: the metered `llm` over `backends.llm`, budgets on
     /// the config's clock seeded from the ledger, graph versions kept in
     /// `store`.

@@ -108,13 +108,15 @@ pub(crate) fn spawn(
     let task = tokio::spawn(async move {
         let _alive = alive;
         // Frees the thread even if the run's task panics or is dropped.
-        let _release = Release {
+        let release = Release {
             threads: &ctx.threads,
             thread: &thread_id,
             run: &run_id,
         };
         let trace = exec::execute(&ctx, graph, (&thread_id, &run_id), kill, state).await;
         ctx.finished(&trace);
+        drop(release);
+        ctx.went_idle(&thread_id);
         trace
     });
     RunHandle {
@@ -135,11 +137,11 @@ pub(crate) async fn hydrate(ctx: &RunContext, thread: &str) -> Result<(), Engine
         let memory = store.memory(thread).await?;
         ctx.memory.apply(&memory);
         ctx.budgets.restore_project(thread, &stored.project);
-        ctx.budgets.restore_thread(
-            thread,
-            stored.budget_limit,
-            ctx.ledger.thread_tokens(thread),
-        );
+        // The store sums the thread's usage: the ledger keeps no events.
+        let (tokens, totals) = store.thread_usage(thread, ctx.ledger.since_ms()).await?;
+        ctx.budgets
+            .restore_thread(thread, stored.budget_limit, tokens);
+        ctx.ledger.restore_thread(thread, totals);
     }
     ctx.threads
         .hydrated(thread, stored.as_ref().map(|s| (s.runs, s.frames)));

@@ -201,6 +201,40 @@ fn strip_literals_and_comments(sql: &str) -> String {
 pub(crate) struct DbState {
     pub backend: std::sync::Arc<dyn Database>,
     pub max_rows: usize,
+    /// The most bytes one result may hold: the node's output limit.
+    pub max_bytes: usize,
+}
+
+/// The size of a result: its column names and values (text and blobs by
+/// length, numbers as 8 bytes, plus 8 per value).
+pub fn rows_bytes(rows: &Rows) -> usize {
+    let values: usize = rows
+        .rows
+        .iter()
+        .flatten()
+        .map(|v| {
+            8 + match v {
+                Value::Null => 0,
+                Value::Integer(_) | Value::Real(_) => 8,
+                Value::Text(t) => t.len(),
+                Value::Blob(b) => b.len(),
+            }
+        })
+        .sum();
+    values + rows.columns.iter().map(String::len).sum::<usize>()
+}
+
+/// Refuses a result bigger than `max_bytes` (the node's output limit).
+fn check_bytes(rows: Rows, max_bytes: usize) -> Result<Rows, CapabilityError> {
+    let size = rows_bytes(&rows);
+    if size > max_bytes {
+        return Err(CapabilityError::LimitExceeded(format!(
+            "the query's result is {size} bytes ({} rows), over the limit of {max_bytes} bytes \
+             (the node's output limit): select fewer columns or rows",
+            rows.rows.len()
+        )));
+    }
+    Ok(rows)
 }
 
 struct HasDb;
@@ -234,19 +268,19 @@ macro_rules! host {
                     self.shared.admit(Capability::Db, "list-tables")?;
                     let result = self.state.backend.list_tables(&self.shared.call).await;
                     self.shared
-                        .record(Capability::Db, "list-tables", json!(null), &result);
-                    result.map_err(Into::into)
+                        .record(Capability::Db, "list-tables", json!(null), result)
+                        .map_err(Into::into)
                 }
 
                 #[tracing::instrument(name = "weft.db.describe", skip_all)]
                 async fn describe(&mut self, table: String) -> Result<Vec<wit::Column>, WitError> {
                     self.shared.admit(Capability::Db, "describe")?;
                     let result = self.state.backend.describe(&self.shared.call, &table).await;
-                    self.shared.record(
+                    let result = self.shared.record(
                         Capability::Db,
                         "describe",
                         json!({ "table": table }),
-                        &result,
+                        result,
                     );
                     Ok(result?.into_iter().map(Into::into).collect())
                 }
@@ -260,19 +294,19 @@ macro_rules! host {
                     self.shared.admit(Capability::Db, "query")?;
                     let params: Vec<Value> = params.into_iter().map(Into::into).collect();
                     let result = match check_read_only(&sql) {
-                        Ok(()) => {
-                            self.state
-                                .backend
-                                .query(&self.shared.call, &sql, &params, self.state.max_rows)
-                                .await
-                        }
+                        Ok(()) => self
+                            .state
+                            .backend
+                            .query(&self.shared.call, &sql, &params, self.state.max_rows)
+                            .await
+                            .and_then(|rows| check_bytes(rows, self.state.max_bytes)),
                         Err(e) => Err(e),
                     };
-                    self.shared.record(
+                    let result = self.shared.record(
                         Capability::Db,
                         "query",
                         json!({ "sql": sql, "params": params }),
-                        &result,
+                        result,
                     );
                     Ok(result?.into())
                 }

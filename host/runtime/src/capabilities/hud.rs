@@ -82,8 +82,7 @@ impl CapView<'_, HudState> {
             self.state.sink.emit(&self.shared.call, &e);
             self.state.events.push(e);
         });
-        self.shared.record(Capability::Hud, op, request, &result);
-        result
+        self.shared.record(Capability::Hud, op, request, result)
     }
 }
 

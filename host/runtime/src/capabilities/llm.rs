@@ -182,8 +182,12 @@ impl ScriptRule {
 #[derive(Debug, Default)]
 pub struct Scripted {
     rules: Mutex<Vec<ScriptRule>>,
-    requests: Mutex<Vec<(CallContext, CompletionRequest)>>,
+    requests: Mutex<std::collections::VecDeque<(CallContext, CompletionRequest)>>,
 }
+
+/// Requests a [`Scripted`] model keeps for [`Scripted::requests`] (the
+/// newest): a long-running host on a script must not grow with traffic.
+pub const SCRIPTED_REQUESTS_KEPT: usize = 4096;
 
 impl Scripted {
     /// A script that gives `answers` in order, whichever node asks.
@@ -216,7 +220,7 @@ impl Scripted {
         lock(&self.rules).iter().filter(|r| !r.repeat).count()
     }
 
-    /// Every request received so far.
+    /// The requests received so far (the last [`SCRIPTED_REQUESTS_KEPT`]).
     pub fn requests(&self) -> Vec<CompletionRequest> {
         lock(&self.requests)
             .iter()
@@ -224,7 +228,8 @@ impl Scripted {
             .collect()
     }
 
-    /// Every request received so far with the node that made it.
+    /// The requests received so far (the last [`SCRIPTED_REQUESTS_KEPT`])
+    /// with the node that made each.
     pub fn requests_by_node(&self) -> Vec<(String, CompletionRequest)> {
         lock(&self.requests)
             .iter()
@@ -266,7 +271,13 @@ impl LlmBackend for Scripted {
             .sum();
         let rule = self.take(&call.ctx.node, &request);
         let stream = request.stream;
-        lock(&self.requests).push((call.ctx.clone(), request));
+        {
+            let mut requests = lock(&self.requests);
+            if requests.len() == SCRIPTED_REQUESTS_KEPT {
+                requests.pop_front();
+            }
+            requests.push_back((call.ctx.clone(), request));
+        }
         Box::pin(async move {
             let Some(rule) = rule else {
                 return Err(CapabilityError::Unavailable(format!(
@@ -355,8 +366,9 @@ macro_rules! host {
                     };
                     let result = self.state.backend.complete(call, request).await;
                     self.shared
-                        .record(Capability::Llm, "complete", journal_req, &result);
-                    result.map(Into::into).map_err(Into::into)
+                        .record(Capability::Llm, "complete", journal_req, result)
+                        .map(Into::into)
+                        .map_err(Into::into)
                 }
             }
         };

@@ -9,7 +9,12 @@ use crate::sandbox::HostState;
 use crate::types::{Capability, CapabilityError, Level};
 
 /// Most log bytes one invocation may write; further lines are refused.
+/// Each line counts [`LOG_LINE_OVERHEAD`] bytes besides its text, so that
+/// empty lines cannot be written without end.
 pub const MAX_LOG_BYTES: usize = 256 << 10;
+
+/// What each log line counts besides its text.
+pub const LOG_LINE_OVERHEAD: usize = 64;
 
 /// One line a node logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,11 +60,13 @@ macro_rules! host {
             impl wit::Host for CapView<'_, LogState> {
                 fn write(&mut self, level: wit::Level, message: String) -> Result<(), WitError> {
                     self.shared.admit(Capability::Log, "write")?;
-                    if self.state.bytes + message.len() > MAX_LOG_BYTES {
+                    let cost = message.len() + LOG_LINE_OVERHEAD;
+                    if self.state.bytes + cost > MAX_LOG_BYTES {
                         // Not journaled: logging does not influence the node's outputs
                         // beyond this error, which is deterministic given the inputs.
                         return Err(CapabilityError::LimitExceeded(format!(
-                            "at most {MAX_LOG_BYTES} bytes of log per invocation"
+                            "at most {MAX_LOG_BYTES} bytes of log per invocation \
+                             ({LOG_LINE_OVERHEAD} per line besides its text)"
                         ))
                         .into());
                     }
@@ -82,7 +89,7 @@ macro_rules! host {
                             tracing::error!(thread = %call.thread, run = %call.run, frame = call.frame, node = %call.node, "{message}")
                         }
                     }
-                    self.state.bytes += message.len();
+                    self.state.bytes += cost;
                     self.state.lines.push(LogLine { level, message });
                     Ok(())
                 }

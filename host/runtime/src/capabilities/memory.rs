@@ -20,6 +20,8 @@ use crate::types::{CallContext, Capability, CapabilityError, Scope};
 pub const MAX_KEY_BYTES: usize = 256;
 /// Largest value accepted, in bytes.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Most keys one invocation may set or delete.
+pub const MAX_WRITES: usize = 1024;
 
 /// Committed memory state, read by invocations.
 pub trait MemoryStore: Send + Sync {
@@ -49,11 +51,11 @@ pub struct MemoryWrite {
 /// hosts without durability use.
 #[derive(Debug, Default)]
 pub struct MemoryMap {
-    entries: RwLock<HashMap<EntryKey, String>>,
+    entries: RwLock<HashMap<String, HashMap<EntryKey, String>>>,
 }
 
-/// (thread, node for node-scoped keys, key).
-type EntryKey = (String, Option<String>, String);
+/// (node for node-scoped keys, key), within a thread.
+type EntryKey = (Option<String>, String);
 
 impl MemoryMap {
     /// Applies committed writes.
@@ -63,12 +65,40 @@ impl MemoryMap {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for w in writes {
-            let k = (w.thread.clone(), w.node.clone(), w.key.clone());
+            let k = (w.node.clone(), w.key.clone());
             match &w.value {
-                Some(v) => map.insert(k, v.clone()),
-                None => map.remove(&k),
-            };
+                Some(v) => {
+                    map.entry(w.thread.clone())
+                        .or_default()
+                        .insert(k, v.clone());
+                }
+                None => {
+                    if let Some(thread) = map.get_mut(&w.thread) {
+                        thread.remove(&k);
+                        if thread.is_empty() {
+                            map.remove(&w.thread);
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// Drops a thread's keys from memory (an idle thread of a durable
+    /// host: the store keeps them and they are loaded again with it).
+    pub fn forget_thread(&self, thread: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(thread);
+    }
+
+    /// Threads with keys in memory.
+    pub fn threads(&self) -> usize {
+        self.entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -85,7 +115,8 @@ impl MemoryStore for MemoryMap {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let value = map
-            .get(&(ctx.thread.clone(), node, key.to_owned()))
+            .get(&ctx.thread)
+            .and_then(|t| t.get(&(node, key.to_owned())))
             .cloned();
         Box::pin(async move { Ok(value) })
     }
@@ -96,9 +127,43 @@ pub(crate) struct MemoryState {
     pub store: std::sync::Arc<dyn MemoryStore>,
     /// Writes of this invocation, latest per key; `None` is a delete.
     pub overlay: BTreeMap<(Scope, String), Option<String>>,
+    /// Bytes of the overlay's keys and values: counted against the
+    /// node's output limit, with its output.
+    pub bytes: usize,
+    /// The node's output limit.
+    pub max_bytes: usize,
 }
 
 impl MemoryState {
+    /// Buffers a write (`None`: a delete) within the invocation's limits:
+    /// at most [`MAX_WRITES`] keys, and keys and values together within
+    /// the node's output limit.
+    fn write(
+        &mut self,
+        scope: Scope,
+        key: String,
+        value: Option<String>,
+    ) -> Result<(), CapabilityError> {
+        let size = |k: &str, v: &Option<String>| k.len() + v.as_ref().map_or(0, String::len);
+        let k = (scope, key);
+        let old = self.overlay.get(&k).map(|v| size(&k.1, v));
+        if old.is_none() && self.overlay.len() >= MAX_WRITES {
+            return Err(CapabilityError::LimitExceeded(format!(
+                "at most {MAX_WRITES} memory keys written per invocation"
+            )));
+        }
+        let bytes = self.bytes - old.unwrap_or(0) + size(&k.1, &value);
+        if bytes > self.max_bytes {
+            return Err(CapabilityError::LimitExceeded(format!(
+                "memory writes of {bytes} bytes in one invocation, over the node's output limit of {} bytes",
+                self.max_bytes
+            )));
+        }
+        self.bytes = bytes;
+        self.overlay.insert(k, value);
+        Ok(())
+    }
+
     /// The buffered writes, in key order.
     pub fn writes(&self, call: &CallContext) -> Vec<MemoryWrite> {
         self.overlay
@@ -169,13 +234,14 @@ macro_rules! host {
                             None => self.state.store.get(&self.shared.call, scope, &key).await,
                         },
                     };
-                    self.shared.record(
-                        Capability::Memory,
-                        "get",
-                        json!({ "scope": scope, "key": key }),
-                        &result,
-                    );
-                    result.map_err(Into::into)
+                    self.shared
+                        .record(
+                            Capability::Memory,
+                            "get",
+                            json!({ "scope": scope, "key": key }),
+                            result,
+                        )
+                        .map_err(Into::into)
                 }
 
                 #[tracing::instrument(name = "weft.memory.set", skip_all)]
@@ -197,11 +263,10 @@ macro_rules! host {
                         Ok(())
                     });
                     let req = json!({ "scope": scope, "key": key, "bytes": value.len() });
-                    if result.is_ok() {
-                        self.state.overlay.insert((scope, key), Some(value));
-                    }
-                    self.shared.record(Capability::Memory, "set", req, &result);
-                    result.map_err(Into::into)
+                    let result = result.and_then(|()| self.state.write(scope, key, Some(value)));
+                    self.shared
+                        .record(Capability::Memory, "set", req, result)
+                        .map_err(Into::into)
                 }
 
                 #[tracing::instrument(name = "weft.memory.delete", skip_all)]
@@ -210,12 +275,10 @@ macro_rules! host {
                     let scope = Scope::from(scope);
                     let result = check_key(&key);
                     let req = json!({ "scope": scope, "key": key });
-                    if result.is_ok() {
-                        self.state.overlay.insert((scope, key), None);
-                    }
+                    let result = result.and_then(|()| self.state.write(scope, key, None));
                     self.shared
-                        .record(Capability::Memory, "delete", req, &result);
-                    result.map_err(Into::into)
+                        .record(Capability::Memory, "delete", req, result)
+                        .map_err(Into::into)
                 }
             }
         };

@@ -75,54 +75,156 @@ pub struct JournalEntry {
 }
 
 /// State every capability of one invocation shares: who is calling, what it
-/// may call, and the journal.
+/// may call, the journal, and what the invocation may spend on host calls.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub call: CallContext,
     pub grants: Grants,
     pub journal: Vec<JournalEntry>,
+    /// Each capability called without a grant, once.
     pub denied: Vec<Capability>,
+    /// Calls of capabilities without a grant (each journaled; only the
+    /// first per capability is logged).
+    pub denied_calls: u64,
+    /// Host calls so far, refused ones included.
+    pub calls: u64,
+    /// Bytes of JSON in the journal.
+    pub journal_bytes: usize,
+    /// The most host calls and journal bytes of the invocation.
+    pub max_calls: u32,
+    pub max_journal: usize,
 }
 
+/// The journal entry of a call whose entry would pass the journal limit:
+/// its request is dropped, its answer is this error.
+const OVER_JOURNAL_ENTRY_BYTES: usize = 160;
+
 impl Shared {
-    /// Checks the grant for `cap`; an ungranted call is audited and journaled.
+    /// A fresh invocation's shared state.
+    pub fn new(call: CallContext, grants: Grants, limits: &crate::config::Limits) -> Self {
+        Self {
+            call,
+            grants,
+            journal: Vec::new(),
+            denied: Vec::new(),
+            denied_calls: 0,
+            calls: 0,
+            journal_bytes: 0,
+            max_calls: limits.max_host_calls,
+            max_journal: limits.max_journal,
+        }
+    }
+
+    /// Counts a host call against the invocation's limit and checks the
+    /// grant for `cap`. A call beyond the limit fails with
+    /// `limit-exceeded` (not journaled, not logged); an ungranted call is
+    /// journaled and fails with `denied` (the first per capability is
+    /// logged; the rest are counted and summed up when the invocation ends).
     pub fn admit(&mut self, cap: Capability, op: &str) -> Result<(), CapabilityError> {
+        self.calls = self.calls.saturating_add(1);
+        if self.calls > u64::from(self.max_calls) {
+            return Err(CapabilityError::LimitExceeded(format!(
+                "at most {} host calls per invocation",
+                self.max_calls
+            )));
+        }
         if self.grants.allows(cap) {
             return Ok(());
         }
-        tracing::warn!(
-            thread = %self.call.thread,
-            node = %self.call.node,
-            capability = %cap,
-            op,
-            "denied: capability not granted to node"
-        );
-        self.denied.push(cap);
+        self.denied_calls += 1;
+        if !self.denied.contains(&cap) {
+            self.denied.push(cap);
+            tracing::warn!(
+                thread = %self.call.thread,
+                node = %self.call.node,
+                capability = %cap,
+                op,
+                "denied: capability not granted to node (further denied calls of this invocation are counted, not logged)"
+            );
+        }
         let err = CapabilityError::Denied(cap);
-        self.record(cap, op, serde_json::Value::Null, &Err::<(), _>(err.clone()));
+        let _ = self.record(cap, op, serde_json::Value::Null, Err::<(), _>(err.clone()));
         Err(err)
     }
 
-    /// Appends a call and its outcome to the journal.
+    /// Appends a call and its outcome to the journal and returns the
+    /// outcome, or `limit-exceeded` when the entry does not fit the
+    /// journal's limit (then a short entry records that error instead: a
+    /// replay sees the same answer).
     pub fn record<T: Serialize>(
         &mut self,
         cap: Capability,
         op: &str,
         request: serde_json::Value,
-        response: &Result<T, CapabilityError>,
-    ) {
-        let response = match response {
+        response: Result<T, CapabilityError>,
+    ) -> Result<T, CapabilityError> {
+        let answer = match &response {
             Ok(v) => serde_json::json!({ "ok": v }),
             Err(e) => serde_json::json!({ "err": e }),
         };
+        let size = json_len(&request) + json_len(&answer) + op.len() + 32;
+        if self.journal_bytes.saturating_add(size) > self.max_journal {
+            let err = CapabilityError::LimitExceeded(format!(
+                "the invocation's journal is full ({} bytes): a {cap} call's answer of {size} bytes does not fit",
+                self.max_journal
+            ));
+            self.journal_bytes += OVER_JOURNAL_ENTRY_BYTES;
+            self.journal.push(JournalEntry {
+                seq: self.journal.len() as u32,
+                capability: cap,
+                op: op.to_owned(),
+                request: serde_json::Value::Null,
+                response: serde_json::json!({ "err": err }),
+            });
+            return Err(err);
+        }
+        self.journal_bytes += size;
         self.journal.push(JournalEntry {
             seq: self.journal.len() as u32,
             capability: cap,
             op: op.to_owned(),
             request,
-            response,
+            response: answer,
         });
+        response
     }
+
+    /// Logs one line summing up what the invocation was refused beyond
+    /// what was logged (denied calls after the first per capability, calls
+    /// past the host-call limit).
+    pub fn summarise(&self) {
+        let logged = self.denied.len() as u64;
+        let over = self.calls.saturating_sub(u64::from(self.max_calls));
+        if self.denied_calls > logged || over > 0 {
+            tracing::warn!(
+                thread = %self.call.thread,
+                run = %self.call.run,
+                frame = self.call.frame,
+                node = %self.call.node,
+                denied_calls = self.denied_calls,
+                calls_over_limit = over,
+                max_host_calls = self.max_calls,
+                "refused host calls of one invocation (summary)"
+            );
+        }
+    }
+}
+
+/// The length of `v` as JSON.
+fn json_len(v: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 /// What a capability's host functions see: its own state plus the shared

@@ -32,7 +32,7 @@ pub(super) fn configure(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // 64 MiB of page cache instead of 2 MiB: the tables' and indexes' hot
     // pages stay cached between batches.
-    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "cache_size", -((PAGE_CACHE_BYTES >> 10) as i64))?;
     // Checkpoint every 8,000 WAL pages (32 MiB) instead of 1,000: the hot
     // pages (index and table tails), rewritten by every commit, are copied
     // into the database file once per checkpoint, so fewer checkpoints
@@ -41,6 +41,10 @@ pub(super) fn configure(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
     conn.pragma_update(None, "wal_autocheckpoint", 8000)?;
     Ok(())
 }
+
+/// The page cache of the store's writing connection: resident memory that
+/// fills as the store grows, then stays.
+pub const PAGE_CACHE_BYTES: u64 = 64 << 20;
 
 /// A read-only connection to the store at `path`.
 pub(super) fn open_reader(path: &Path) -> StoreResult<Connection> {

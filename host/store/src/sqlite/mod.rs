@@ -39,6 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use weft_engine::StoreError;
 use weft_engine::store::StoreResult;
 
+pub use connection::PAGE_CACHE_BYTES;
 pub use options::{Options, Sync};
 
 use crate::faults::{Faults, FramePart};
@@ -53,13 +54,14 @@ pub struct SqliteStore {
     writer: Option<std::thread::JoinHandle<()>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     faults: Arc<Faults>,
-    /// Submit-to-commit latency of frame commits (the first million).
+    /// Submit-to-commit latency of frame commits (the first 65,536 since
+    /// the last take).
     frame_commits: Mutex<Vec<Duration>>,
     _lock: File,
 }
 
 /// Frame-commit latencies kept for [`SqliteStore::take_frame_commit_latencies`].
-const LATENCY_SAMPLES: usize = 1 << 20;
+const LATENCY_SAMPLES: usize = 1 << 16;
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -46,7 +46,7 @@ pub(super) fn instances(c: &Connection) -> StoreResult<Vec<StoredInstance>> {
     let mut s = c
         .prepare(
             "SELECT id, project, name, plugin, thread, status, tasks_completed, config,
-                    created_ms, updated_ms, terminated_ms
+                    created_ms, updated_ms, terminated_ms, graph, definition
              FROM instances ORDER BY created_ms, id",
         )
         .map_err(error)?;
@@ -63,6 +63,8 @@ pub(super) fn instances(c: &Connection) -> StoreResult<Vec<StoredInstance>> {
             created_ms: r.get::<_, i64>(8)? as u64,
             updated_ms: r.get::<_, i64>(9)? as u64,
             terminated_ms: r.get::<_, Option<i64>>(10)?.map(|n| n as u64),
+            graph: r.get(11)?,
+            definition: r.get(12)?,
         })
     })
     .and_then(Iterator::collect)
@@ -72,8 +74,8 @@ pub(super) fn instances(c: &Connection) -> StoreResult<Vec<StoredInstance>> {
 pub(super) fn put_instance(c: &Connection, i: &StoredInstance) -> StoreResult<()> {
     c.execute(
         "INSERT INTO instances (id, project, name, plugin, thread, status, tasks_completed, config,
-             created_ms, updated_ms, terminated_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             created_ms, updated_ms, terminated_ms, graph, definition)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status,
              tasks_completed = excluded.tasks_completed, config = excluded.config,
              updated_ms = excluded.updated_ms, terminated_ms = excluded.terminated_ms",
@@ -88,7 +90,9 @@ pub(super) fn put_instance(c: &Connection, i: &StoredInstance) -> StoreResult<()
             i.config,
             int(i.created_ms),
             int(i.updated_ms),
-            i.terminated_ms.map(int)
+            i.terminated_ms.map(int),
+            i.graph,
+            i.definition
         ],
     )
     .map_err(error)?;

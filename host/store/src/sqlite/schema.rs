@@ -195,6 +195,17 @@ INSERT INTO node_pauses (project, node, updated_ms)
     SELECT '', node, updated_ms FROM node_states WHERE state = 'paused';
 DROP TABLE node_states;
 "#,
+    // 6: one thread's usage is summed by the store (the ledger keeps no
+    // events in memory).
+    r#"
+CREATE INDEX usage_by_thread ON usage_events(thread);
+"#,
+    // 7: an agent instance's node comes from a served graph (grants,
+    // model, limits, config), kept with it.
+    r#"
+ALTER TABLE instances ADD COLUMN graph TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN definition TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// The schema version this weft writes.

@@ -167,6 +167,15 @@ impl Store for SqliteStore {
         Box::pin(self.write(move |c, _| usage::reset_usage(c, at_ms)))
     }
 
+    fn thread_usage(
+        &self,
+        thread: &str,
+        since_ms: u64,
+    ) -> BoxFuture<'_, StoreResult<(u64, weft_engine::UsageTotals)>> {
+        let thread = thread.to_owned();
+        Box::pin(self.read(move |c| usage::thread_usage(c, &thread, since_ms)))
+    }
+
     fn prune(&self, before_ms: u64) -> BoxFuture<'_, StoreResult<PruneReport>> {
         Box::pin(self.write(move |c, _| prune::prune(c, before_ms)))
     }

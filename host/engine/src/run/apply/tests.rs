@@ -64,6 +64,7 @@ fn outcome(result: Result<TickOutput, InvokeError>) -> Outcome {
         events: Vec::new(),
         logs: Vec::new(),
         denied: Vec::new(),
+        denied_calls: 0,
         stdout: String::new(),
         stderr: String::new(),
     }

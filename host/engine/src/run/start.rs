@@ -108,13 +108,18 @@ pub(crate) fn spawn(
     let task = tokio::spawn(async move {
         let _alive = alive;
         // Frees the thread even if the run's task panics or is dropped.
-        let _release = Release {
+        let release = Release {
             threads: &ctx.threads,
             thread: &thread_id,
             run: &run_id,
         };
         let trace = exec::execute(&ctx, graph, (&thread_id, &run_id), kill, state).await;
         ctx.finished(&trace);
+        if trace.status == crate::trace::RunStatus::StoreFailed {
+            // The thread stays held by this unfinished run until it
+            // resumes (see `RunContext::finished`); the guard only borrows.
+            std::mem::forget(release);
+        }
         trace
     });
     RunHandle {

@@ -283,14 +283,21 @@ impl Engine {
     /// [`pause`](Self::pause), answering only once the pause is stored
     /// (so a crash right after keeps it). A pause the store refuses is
     /// lifted again and the store's error returned.
-    pub async fn pause_stored(&self, project: Option<&str>, node: &str) -> Result<bool, EngineError> {
+    pub async fn pause_stored(
+        &self,
+        project: Option<&str>,
+        node: &str,
+    ) -> Result<bool, EngineError> {
         let pause = NodePause::new(project, node);
         if !self.ctx.control.pause(pause.clone()) {
             return Ok(false);
         }
         let stored = self
             .writer
-            .persist_acked(|store, pause| store.set_node_paused(pause, true), pause.clone())
+            .persist_acked(
+                |store, pause| store.set_node_paused(pause, true),
+                pause.clone(),
+            )
             .await;
         if let Err(e) = stored {
             self.ctx.control.resume(&pause);
@@ -302,14 +309,21 @@ impl Engine {
     /// [`resume`](Self::resume), answering only once the lifted pause is
     /// stored. A resume the store refuses puts the pause back in force and
     /// returns the store's error.
-    pub async fn resume_stored(&self, project: Option<&str>, node: &str) -> Result<bool, EngineError> {
+    pub async fn resume_stored(
+        &self,
+        project: Option<&str>,
+        node: &str,
+    ) -> Result<bool, EngineError> {
         let pause = NodePause::new(project, node);
         if !self.ctx.control.resume(&pause) {
             return Ok(false);
         }
         let stored = self
             .writer
-            .persist_acked(|store, pause| store.set_node_paused(pause, false), pause.clone())
+            .persist_acked(
+                |store, pause| store.set_node_paused(pause, false),
+                pause.clone(),
+            )
             .await;
         if let Err(e) = stored {
             self.ctx.control.pause(pause);

@@ -303,12 +303,14 @@ async fn serve(
         let router = router.clone();
         let mut closed = closed.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                let request = request.map(|body| {
-                    tower_http::timeout::TimeoutBody::new(limits.body_read_timeout, body)
-                });
-                tower::ServiceExt::oneshot(router.clone(), request)
-            });
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let request = request.map(|body| {
+                        tower_http::timeout::TimeoutBody::new(limits.body_read_timeout, body)
+                    });
+                    tower::ServiceExt::oneshot(router.clone(), request)
+                },
+            );
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout);

@@ -102,7 +102,10 @@ async fn key_and_role_are_checked_before_a_body_is_read() {
     // limit (413) or a wait for the whole body.
     for (key, head) in [
         (&viewer, "POST /api/v1/inject HTTP/1.1\r\n"),
-        (&viewer, "POST /api/v1/threads/thread-0123456789abcdef/fork HTTP/1.1\r\n"),
+        (
+            &viewer,
+            "POST /api/v1/threads/thread-0123456789abcdef/fork HTTP/1.1\r\n",
+        ),
         (&viewer, "PUT /api/v1/usage/threads/t/budget HTTP/1.1\r\n"),
         (&operator, "POST /api/v1/keys HTTP/1.1\r\n"),
         (&operator, "PUT /api/v1/plugins/output HTTP/1.1\r\n"),
@@ -114,7 +117,9 @@ async fn key_and_role_are_checked_before_a_body_is_read() {
     }
 
     // The right role still gets its body read.
-    let (status, body) = admin.post("/api/v1/inject", json!({"text": QUESTION})).await;
+    let (status, body) = admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
 
@@ -209,7 +214,12 @@ async fn plugin_uploads_stream_to_files_of_their_own_and_a_failed_rename_is_an_e
     // Over the upload limit: 413, and nothing changes.
     let big = with_section(&output, &vec![7; 128 << 10]);
     let (status, body) = admin.put_bytes("/api/v1/plugins/output", big).await;
-    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large");
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "upload_too_large",
+    );
 
     // The plugin's file cannot be replaced (a folder in its place): the
     // upload is an error, not a 200.
@@ -218,7 +228,12 @@ async fn plugin_uploads_stream_to_files_of_their_own_and_a_failed_rename_is_an_e
     std::fs::create_dir(plugins.join(OUTPUT_FILE)).unwrap();
     let three = with_section(&output, b"three");
     let (status, body) = admin.put_bytes("/api/v1/plugins/output", three).await;
-    assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "plugin_unwritable");
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "plugin_unwritable",
+    );
     let _ = before;
 }
 
@@ -277,7 +292,10 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     second.write_all(get).await.unwrap();
     let mut buf = [0u8; 64];
     let early = tokio::time::timeout(Duration::from_secs(1), second.read(&mut buf)).await;
-    assert!(early.is_err(), "the second connection was served beyond the cap");
+    assert!(
+        early.is_err(),
+        "the second connection was served beyond the cap"
+    );
 
     // … which keeps working …
     first.write_all(get).await.unwrap();
@@ -380,7 +398,11 @@ async fn after_store_failed_the_thread_takes_no_run_ahead_of_the_failed_one() {
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let deadline = Instant::now() + Duration::from_secs(180);
     while !server.log().contains("run stopped with store_failed") {
-        assert!(Instant::now() < deadline, "no store_failed:\n{}", server.log());
+        assert!(
+            Instant::now() < deadline,
+            "no store_failed:\n{}",
+            server.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     lock.execute_batch("ROLLBACK").unwrap();
@@ -401,7 +423,10 @@ async fn after_store_failed_the_thread_takes_no_run_ahead_of_the_failed_one() {
     let admin = Client::new(&server, Some(&server.admin));
     let result = admin.finished(&thread).await;
     assert_eq!(result["run"]["status"], "completed", "{result}");
-    assert!(result["run"]["id"].as_str().unwrap().ends_with(".run-1"), "{result}");
+    assert!(
+        result["run"]["id"].as_str().unwrap().ends_with(".run-1"),
+        "{result}"
+    );
     let (status, body) = admin
         .post(
             &format!("/api/v1/threads/{thread}/messages"),

@@ -240,7 +240,11 @@ async fn stage_upload(
     let mut written = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("the upload could not be read: {e}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_unreadable",
+                format!("the upload could not be read: {e}"),
+            )
         })?;
         written = written.saturating_add(chunk.len());
         if written > limit {

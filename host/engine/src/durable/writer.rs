@@ -77,9 +77,7 @@ impl Writer {
         if let Err(unsent) = queue.send((label, job, ack)) {
             let key = unsent.0.0;
             tracing::error!(key, "operator change not stored: the writer has stopped");
-            return Err(StoreError::Backend(
-                "the store's writer has stopped".into(),
-            ));
+            return Err(StoreError::Backend("the store's writer has stopped".into()));
         }
         Ok(true)
     }

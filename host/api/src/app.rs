@@ -10,6 +10,11 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::{Principal, Role};
 use crate::error::ApiError;
 use crate::{Api, middleware as mw, openapi, routes};
 
@@ -18,7 +23,11 @@ impl Api {
     /// The router answers requests without a socket, too (e.g. through
     /// `tower::ServiceExt::oneshot`).
     pub fn router(self: &Arc<Self>) -> Router {
+        // Layers run outside in: the key check, then the route's role,
+        // then the handler with its extractors. No body is read for a
+        // caller without a valid key or the route's role.
         let protected = routes::protected()
+            .route_layer(middleware::from_fn(require_role))
             .route_layer(middleware::from_fn_with_state(
                 Arc::clone(self),
                 mw::authenticate,
@@ -41,6 +50,56 @@ impl Api {
         }
         router
     }
+}
+
+/// The least role a route needs, by method and route: reads need a
+/// viewer, acts an operator, and managing keys, reloading, uploading
+/// plugins, resetting usage and stopping the host an admin. Handlers check
+/// the same again (with the project); this check runs before any of them
+/// reads a body.
+pub(crate) fn least_role(method: &Method, route: &str) -> Role {
+    const ADMIN: &[(&str, &str)] = &[
+        ("*", "/api/v1/keys"),
+        ("*", "/api/v1/keys/{id}"),
+        ("POST", "/api/v1/organism/reload"),
+        ("POST", "/api/v1/organism/config/reload"),
+        ("POST", "/api/v1/organism/stop"),
+        ("PUT", "/api/v1/plugins/{name}"),
+        ("POST", "/api/v1/plugins/{name}/reload"),
+        ("POST", "/api/v1/usage/reset"),
+    ];
+    if ADMIN
+        .iter()
+        .any(|(m, r)| *r == route && (*m == "*" || *m == method.as_str()))
+    {
+        return Role::Admin;
+    }
+    // The chat socket acts (it injects messages).
+    if route == "/api/v1/ws" {
+        return Role::Operator;
+    }
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        Role::Viewer
+    } else {
+        Role::Operator
+    }
+}
+
+/// Refuses a caller below the route's [`least_role`] before the handler
+/// (and its body extractors) runs.
+async fn require_role(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let Some(who) = request.extensions().get::<Principal>() else {
+        return ApiError::unauthorized("this needs an API key").into_response();
+    };
+    if let Err(e) = who.require(least_role(request.method(), &route)) {
+        return e.into_response();
+    }
+    next.run(request).await
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

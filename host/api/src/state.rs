@@ -27,6 +27,8 @@ pub struct ApiConfig {
     pub burst: u32,
     /// Largest request body, bytes.
     pub body_limit: usize,
+    /// Largest plugin upload, bytes (streamed to a temporary file).
+    pub upload_limit: usize,
     /// Origins allowed by CORS (`*` for any); none: no CORS headers.
     pub cors_origins: Vec<String>,
     /// Events kept for clients that reconnect with `Last-Event-ID`.
@@ -52,6 +54,7 @@ impl Default for ApiConfig {
             rate_per_minute: 600,
             burst: 100,
             body_limit: 1 << 20,
+            upload_limit: 64 << 20,
             cors_origins: Vec::new(),
             event_history: 1024,
             client_buffer: 256,

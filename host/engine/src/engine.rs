@@ -290,6 +290,58 @@ impl Engine {
         changed
     }
 
+    /// [`pause`](Self::pause), answering only once the pause is stored
+    /// (so a crash right after keeps it). A pause the store refuses is
+    /// lifted again and the store's error returned.
+    pub async fn pause_stored(
+        &self,
+        project: Option<&str>,
+        node: &str,
+    ) -> Result<bool, EngineError> {
+        let pause = NodePause::new(project, node);
+        if !self.ctx.control.pause(pause.clone()) {
+            return Ok(false);
+        }
+        let stored = self
+            .writer
+            .persist_wait(
+                |store, pause| store.set_node_paused(pause, true),
+                pause.clone(),
+            )
+            .await;
+        if let Err(e) = stored {
+            self.ctx.control.resume(&pause);
+            return Err(e.into());
+        }
+        Ok(true)
+    }
+
+    /// [`resume`](Self::resume), answering only once the lifted pause is
+    /// stored. A resume the store refuses puts the pause back in force and
+    /// returns the store's error.
+    pub async fn resume_stored(
+        &self,
+        project: Option<&str>,
+        node: &str,
+    ) -> Result<bool, EngineError> {
+        let pause = NodePause::new(project, node);
+        if !self.ctx.control.resume(&pause) {
+            return Ok(false);
+        }
+        let stored = self
+            .writer
+            .persist_wait(
+                |store, pause| store.set_node_paused(pause, false),
+                pause.clone(),
+            )
+            .await;
+        if let Err(e) = stored {
+            self.ctx.control.pause(pause);
+            return Err(e.into());
+        }
+        Ok(true)
+    }
+
     /// The pause that holds `node` for threads of `project`: the one for
     /// every project first, else the project's own. With `project` `None`,
     /// only a pause for every project counts.

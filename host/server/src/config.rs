@@ -109,6 +109,18 @@ pub struct ApiSection {
     pub streams_per_key: usize,
     /// Bearer JWTs from an OIDC provider, besides API keys.
     pub oidc: Option<OidcSection>,
+    /// Largest plugin upload (`PUT /api/v1/plugins/{name}`) in KiB; the
+    /// upload streams to a temporary file, never into memory.
+    pub upload_limit_kb: usize,
+    /// Milliseconds a connection has to send a complete request head, from
+    /// its opening or from the end of its previous response (so an idle
+    /// keep-alive connection is closed after this too).
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a request body may stay silent (no bytes) before the
+    /// request fails.
+    pub body_read_timeout_ms: u64,
+    /// Connections served at once; more wait, unaccepted, until one closes.
+    pub max_connections: usize,
 }
 
 /// `api.oidc`.
@@ -152,6 +164,10 @@ impl Default for ApiSection {
             event_history: 1024,
             streams_per_key: 16,
             oidc: None,
+            upload_limit_kb: 64 * 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            max_connections: 1024,
         }
     }
 }
@@ -191,6 +207,10 @@ impl Config {
                 "bodyLimitKb": self.api.body_limit_kb, "cors": self.api.cors,
                 "eventHistory": self.api.event_history,
                 "streamsPerKey": self.api.streams_per_key,
+                "uploadLimitKb": self.api.upload_limit_kb,
+                "headerReadTimeoutMs": self.api.header_read_timeout_ms,
+                "bodyReadTimeoutMs": self.api.body_read_timeout_ms,
+                "maxConnections": self.api.max_connections,
                 "oidc": self.api.oidc.as_ref().map(|o| serde_json::json!({
                     "issuer": o.issuer, "audience": o.audience,
                     "roleClaim": o.role_claim, "projectClaim": o.project_claim,

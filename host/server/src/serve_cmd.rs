@@ -128,6 +128,7 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         rate_per_minute: config.api.rate_per_minute,
         burst: config.api.burst,
         body_limit: config.api.body_limit_kb.saturating_mul(1024),
+        upload_limit: config.api.upload_limit_kb.saturating_mul(1024),
         cors_origins: config.api.cors.clone(),
         event_history: config.api.event_history,
         streams_per_key: config.api.streams_per_key,
@@ -182,10 +183,12 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
             api.close();
         }
     };
-    axum::serve(listener, api.router())
-        .with_graceful_shutdown(stopping)
-        .await
-        .context("serving")?;
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_millis(config.api.header_read_timeout_ms.max(1)),
+        body_read_timeout: Duration::from_millis(config.api.body_read_timeout_ms.max(1)),
+        max_connections: config.api.max_connections.max(1),
+    };
+    serve(listener, api.router(), limits, stopping).await;
     let in_flight = engine.runs_in_flight();
     if tokio::time::timeout(args.stop_timeout, engine.shutdown())
         .await
@@ -243,4 +246,95 @@ async fn signal() {
     {
         let _ = interrupt.await;
     }
+}
+
+/// What each connection is held to (`api.header_read_timeout_ms`,
+/// `api.body_read_timeout_ms`, `api.max_connections`).
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    /// A request head must arrive within this, from the connection's
+    /// opening or the end of its previous response (so idle keep-alive
+    /// connections close after it too).
+    header_read_timeout: Duration,
+    /// A request body may stay silent this long between chunks.
+    body_read_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog,
+    /// unaccepted, until one closes.
+    max_connections: usize,
+}
+
+/// Serves `router` on `listener` over HTTP/1.1 (with upgrades, for the
+/// WebSockets) until `stopping` resolves, then closes every connection
+/// gracefully (requests in flight finish) and returns when all are closed.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: ConnectionLimits,
+    stopping: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tokio::sync::{Semaphore, watch};
+
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (closing, closed) = watch::channel(false);
+    tokio::pin!(stopping);
+    loop {
+        // A slot first: beyond the cap, connections are not accepted (they
+        // wait in the backlog) instead of accepted and starved.
+        let slot = tokio::select! {
+            () = &mut stopping => break,
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut stopping => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little
+                    // instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let router = router.clone();
+        let mut closed = closed.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let request = request.map(|body| {
+                        tower_http::timeout::TimeoutBody::new(limits.body_read_timeout, body)
+                    });
+                    tower::ServiceExt::oneshot(router.clone(), request)
+                },
+            );
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let connection = http
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = async { let _ = closed.wait_for(|c| *c).await; } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection closed with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    // Every connection holds a slot until it closes.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(all).await;
 }

@@ -176,9 +176,9 @@ async fn set_paused(
     let g = access::active_graph(api)?;
     let node = node(&g, name)?;
     let changed = if paused {
-        api.engine.pause_of(scope, name).is_none() && api.engine.pause(scope, name)
+        api.engine.pause_of(scope, name).is_none() && api.engine.pause_stored(scope, name).await?
     } else {
-        api.engine.resume(scope, name)
+        api.engine.resume_stored(scope, name).await?
     };
     if !changed {
         let message = match (paused, api.engine.pause_of(scope, name)) {

@@ -16,10 +16,9 @@ use weft_engine::{LoadedGraph, PluginRef, PluginSet};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
-use crate::error::{ApiError, ApiResult, Body, Json, Path};
+use axum::http::StatusCode;
 
-/// The largest component an upload may carry (a Python node is ~20 MB).
-const MAX_COMPONENT_BYTES: usize = 64 << 20;
+use crate::error::{ApiError, ApiResult, Json, Path};
 
 pub(crate) fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -27,7 +26,9 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route("/api/v1/plugins/{name}/reload", post(reload_plugin))
         .route(
             "/api/v1/plugins/{name}",
-            put(upload_plugin).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+            // The upload streams to a file with its own limit
+            // (`api.upload_limit_kb`), not through the body limit.
+            put(upload_plugin).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/v1/capabilities", get(capabilities))
         .route("/api/v1/capabilities/{name}", get(capability))
@@ -172,24 +173,93 @@ pub(crate) async fn reload_plugin(
 }
 
 /// Uploads a new version of a plugin (the component's bytes as the body,
-/// up to 64 MiB), checked like a reload. Once it serves, it replaces the
-/// plugin's file, so a restart (or `--watch`) keeps it.
+/// up to `api.upload_limit_kb`, 64 MiB by default), checked like a reload.
+/// The body streams to a temporary file of its own beside the plugin's file
+/// (concurrent uploads never share one); once the new version serves, that
+/// file replaces the plugin's file, so a restart (or `--watch`) keeps it. A
+/// body over the limit is refused (413 `upload_too_large`) as soon as it
+/// passes the limit; a file that cannot be written or renamed is a 503
+/// `plugin_unwritable`, never a success.
 #[utoipa::path(put, path = "/api/v1/plugins/{name}", tag = "plugins", security(("key" = [])),
     params(("name" = String, Path, description = "plugin name")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
         description = "the component's bytes (any content type is accepted, e.g. application/wasm)"),
     responses((status = 200, body = SwapView), (status = 404, body = crate::error::ErrorBody),
-        (status = 413, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+        (status = 413, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
 pub(crate) async fn upload_plugin(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
-    Body(body): Body,
+    body: axum::body::Body,
 ) -> ApiResult<Json<SwapView>> {
     who.require_host(Role::Admin)?;
-    let view = SwapView::from(api.catalog.upload_plugin(&name, Vec::from(body)).await?);
+    let target = api.catalog.plugin_file(&name)?;
+    let staged = stage_upload(&target, body, api.config.upload_limit).await?;
+    let view = SwapView::from(api.catalog.upload_plugin_file(&name, &staged).await?);
     tracing::info!(plugin = %name, key = %who.key, to = %view.to, "plugin uploaded");
     Ok(Json(view))
+}
+
+/// Streams an upload into a new temporary file beside `target` (same
+/// folder, so that it can be renamed over it), refusing it once it passes
+/// `limit` bytes. The file is removed when the returned path drops (after a
+/// rename there is nothing left to remove).
+async fn stage_upload(
+    target: &std::path::Path,
+    body: axum::body::Body,
+    limit: usize,
+) -> ApiResult<tempfile::TempPath> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let unwritable = |e: std::io::Error| {
+        ApiError::unavailable(
+            "plugin_unwritable",
+            format!("cannot write the upload beside {}: {e}", target.display()),
+        )
+    };
+    let prefix = format!(
+        ".{}.upload-",
+        target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let (file, path) = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempfile_in(dir)
+        .map_err(unwritable)?
+        .into_parts();
+    let mut file = tokio::fs::File::from_std(file);
+    let mut stream = body.into_data_stream();
+    let mut written = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_unreadable",
+                format!("the upload could not be read: {e}"),
+            )
+        })?;
+        written = written.saturating_add(chunk.len());
+        if written > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "upload_too_large",
+                format!(
+                    "the component is larger than the upload limit of {limit} bytes (api.upload_limit_kb)"
+                ),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(unwritable)?;
+    }
+    file.sync_all().await.map_err(unwritable)?;
+    Ok(path)
 }
 
 /// A minimal value that fits `schema` (its own example when it has one).

@@ -54,35 +54,64 @@ impl Catalog {
 
     /// Swaps in a new version of the plugin called `name` from uploaded
     /// component bytes, checked like [`swap_plugin_file`](Self::swap_plugin_file).
-    /// Once it serves, it replaces the plugin's file (so a restart keeps
-    /// it): the bytes are written beside the file first and renamed over
-    /// it after the swap; a refused component leaves the file as it was.
+    /// The bytes are written to a file of their own beside the plugin's
+    /// and handed to [`upload_plugin_file`](Self::upload_plugin_file).
     pub async fn upload_plugin(
         &self,
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<SwapReport, CatalogError> {
+        static STAGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let path = self.plugin_file(name)?;
-        let staged = path.with_extension(format!("wasm.upload-{}", std::process::id()));
+        let n = STAGED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let staged = path.with_extension(format!("wasm.upload-{}-{n}", std::process::id()));
         tokio::fs::write(&staged, &bytes).await.map_err(|source| {
             CatalogError::PluginUnwritable {
                 path: staged.clone(),
                 source,
             }
         })?;
-        let report = match self
+        let result = self.upload_plugin_file(name, &staged).await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&staged).await;
+        }
+        result
+    }
+
+    /// Swaps in the component at `staged` (an upload written beside the
+    /// plugin's file) for the plugin called `name`, checked like
+    /// [`swap_plugin_file`](Self::swap_plugin_file); once it serves,
+    /// `staged` is renamed over the plugin's file, so a restart keeps it.
+    /// Uploads are applied one at a time, each swap with its rename, so the
+    /// file on disk is always the version that serves. A refused component
+    /// leaves the file as it was; a rename that fails puts the previous
+    /// version (still in the file) back and is an error
+    /// (`plugin_unwritable`), never a success.
+    pub async fn upload_plugin_file(
+        &self,
+        name: &str,
+        staged: &Path,
+    ) -> Result<SwapReport, CatalogError> {
+        static UPLOADS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one_at_a_time = UPLOADS.lock().await;
+        let path = self.plugin_file(name)?;
+        let bytes =
+            tokio::fs::read(staged)
+                .await
+                .map_err(|source| CatalogError::PluginUnreadable {
+                    path: staged.to_owned(),
+                    source,
+                })?;
+        let report = self
             .swap_plugin_bytes(path.clone(), bytes, Some(name))
-            .await
-        {
-            Ok(report) => report,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&staged).await;
-                return Err(e);
+            .await?;
+        if let Err(source) = tokio::fs::rename(staged, &path).await {
+            if !report.swap.unchanged
+                && let Err(e) = self.swap_plugin_file(&path, Some(name)).await
+            {
+                tracing::error!(plugin = %name, file = %path.display(), error = %e, "the uploaded plugin's file was not written and the previous version could not be put back: the upload serves until the next start");
             }
-        };
-        if let Err(e) = tokio::fs::rename(&staged, &path).await {
-            // Serving already; only the file on disk is behind.
-            tracing::error!(plugin = %name, file = %path.display(), error = %e, "the uploaded plugin serves but its file was not replaced: a restart loads the old one");
+            return Err(CatalogError::PluginUnwritable { path, source });
         }
         Ok(report)
     }

@@ -260,8 +260,21 @@ impl RunContext {
 
     /// Bookkeeping when a run ends: the thread is free again, the trace is
     /// kept and published.
+    ///
+    /// A run that stopped with `store_failed` keeps its thread: its
+    /// accepted message (and whatever its last committed frame left
+    /// pending) comes before any later message, so the thread takes no new
+    /// run (`thread_busy`) until this one is resumed at the next start.
     fn finished(&self, trace: &FrameTrace) {
-        self.threads.release(&trace.thread, &trace.run);
+        if trace.status == crate::trace::RunStatus::StoreFailed {
+            tracing::error!(
+                thread = %trace.thread,
+                run = %trace.run,
+                "run stopped with store_failed: the thread takes no new run until this one resumes at the next start"
+            );
+        } else {
+            self.threads.release(&trace.thread, &trace.run);
+        }
         self.history.push(Arc::new(trace.clone()));
         if self.bus.has_subscribers() {
             let event = EventBody::FrameTrace(Box::new(trace.clone()));

@@ -115,8 +115,14 @@ pub(crate) fn spawn(
         };
         let trace = exec::execute(&ctx, graph, (&thread_id, &run_id), kill, state).await;
         ctx.finished(&trace);
-        drop(release);
-        ctx.went_idle(&thread_id);
+        if trace.status == crate::trace::RunStatus::StoreFailed {
+            // The thread stays held by this unfinished run until it
+            // resumes (see `RunContext::finished`); the guard only borrows.
+            std::mem::forget(release);
+        } else {
+            drop(release);
+            ctx.went_idle(&thread_id);
+        }
         trace
     });
     RunHandle {

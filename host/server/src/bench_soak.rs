@@ -193,6 +193,9 @@ async fn soak(
         engine.budgets().len(),
         engine.memory().threads()
     );
+    // Prune takes threads idle since strictly before now: let the last
+    // run's millisecond pass so that every thread of the soak goes.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let pruned = engine.prune(std::time::Duration::ZERO).await?;
     engine.reset_usage().await?;
     let after_kib = rss_kib();

@@ -144,14 +144,7 @@ async fn frames(
     let path = common
         .data_dir
         .join(format!("bench-frames-{}.db", std::process::id()));
-    let remove = |path: &std::path::Path| {
-        for suffix in ["", "-wal", "-shm", ".lock"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            let _ = std::fs::remove_file(std::path::PathBuf::from(name));
-        }
-    };
-    remove(&path);
+    remove_store_files(&path);
     // The config's store settings (sync, size cap), on a fresh file.
     let sync = config.store.sync;
     let store = Arc::new(
@@ -171,7 +164,7 @@ async fn frames(
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());
     let mut commits = store.take_frame_commit_latencies();
     drop(store);
-    remove(&path);
+    remove_store_files(&path);
     let durable = result?;
     commits.sort_unstable();
     if json {
@@ -405,4 +398,14 @@ fn row(name: &str, sorted: &[Duration]) {
         micros(nearest_rank(sorted, 50.0)),
         micros(nearest_rank(sorted, 99.0))
     );
+}
+
+/// Removes a benchmark's SQLite store and its companions (WAL, shared
+/// memory, lock file), before a run on a fresh file and after it.
+pub(crate) fn remove_store_files(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(name));
+    }
 }

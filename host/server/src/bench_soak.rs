@@ -13,6 +13,7 @@ use weft_engine::{Backends, Engine, EngineConfig, Inbound, LoadedGraph, RunStatu
 use weft_runtime::capabilities::db::InMemoryDb;
 use weft_runtime::capabilities::llm::{ScriptRule, Scripted};
 
+use crate::bench::remove_store_files;
 use crate::{Common, setup};
 
 /// Arguments of `weft bench soak`.
@@ -87,14 +88,7 @@ pub async fn run(common: &Common, args: SoakArgs) -> Result<ExitCode> {
     let path = common
         .data_dir
         .join(format!("bench-soak-{}.db", std::process::id()));
-    let remove = |path: &std::path::Path| {
-        for suffix in ["", "-wal", "-shm", ".lock"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            let _ = std::fs::remove_file(std::path::PathBuf::from(name));
-        }
-    };
-    remove(&path);
+    remove_store_files(&path);
     let store = Arc::new(
         weft_store::SqliteStore::open(&path, setup::store_options(&config))
             .with_context(|| format!("opening {}", path.display()))?,
@@ -124,7 +118,7 @@ pub async fn run(common: &Common, args: SoakArgs) -> Result<ExitCode> {
     let result = soak(&engine, &graph, &args, every).await;
     drop(engine);
     drop(store);
-    remove(&path);
+    remove_store_files(&path);
     result
 }
 

@@ -21,9 +21,51 @@ const PACKAGES: [(&str, Present); 5] = [
     ("npm", || runs("npm", &["--version"])),
 ];
 
+/// Debian packages only the tests need: the servers the multi-host tests
+/// start on loopback with throwaway data folders (PostgreSQL, NATS) and
+/// the browser the dashboard tests drive.
+const TEST_PACKAGES: [(&str, Present); 3] = [
+    ("postgresql", || postgres_bin("initdb").is_some()),
+    ("nats-server", || runs("nats-server", &["--version"])),
+    ("chromium", || runs("chromium", &["--version"])),
+];
+
 /// Installs whatever of [`PACKAGES`] is missing.
 pub fn system_packages() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES
+    install_missing(
+        &PACKAGES,
+        "the build needs {} (llama.cpp, the embedded model, needs cmake and clang; the JavaScript plugins need Node.js and npm)",
+    )
+}
+
+/// Installs whatever of [`TEST_PACKAGES`] is missing.
+pub fn test_packages() -> Result<()> {
+    install_missing(
+        &TEST_PACKAGES,
+        "the tests need {} (PostgreSQL and NATS for the multi-host tests, Chromium for the dashboard tests)",
+    )
+}
+
+/// PostgreSQL's server programs (`initdb`, `pg_ctl`, `postgres`): on the
+/// `PATH`, or in Debian's versioned folder, which is not on it.
+pub fn postgres_bin(program: &str) -> Option<std::path::PathBuf> {
+    if runs(program, &["--version"]) {
+        return Some(program.into());
+    }
+    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin").join(program))
+        .filter(|p| p.is_file())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+/// Installs the missing packages of `packages` with apt-get; `why` says
+/// what needs them (`{}` stands for their names).
+fn install_missing(packages: &[(&str, Present)], why: &str) -> Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .filter(|(_, present)| !present())
         .map(|(name, _)| *name)
@@ -36,10 +78,8 @@ pub fn system_packages() -> Result<()> {
         missing.join(" ")
     );
     if !runs("apt-get", &["--version"]) || !is_root() {
-        bail!(
-            "the build needs {} (llama.cpp, the embedded model, needs cmake and clang; the JavaScript plugins need Node.js and npm); install them, e.g. `sudo {install}`",
-            missing.join(", ")
-        );
+        let why = why.replace("{}", &missing.join(", "));
+        bail!("{why}; install them, e.g. `sudo {install}`");
     }
     println!("installing {} …", missing.join(", "));
     let status = Command::new("apt-get")

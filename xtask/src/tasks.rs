@@ -35,6 +35,7 @@ pub fn demo(root: &Path, args: &[String]) -> Result<()> {
 /// `cargo test`.
 pub fn test(root: &Path, args: &[String]) -> Result<()> {
     setup(root)?;
+    setup::test_packages()?;
     crate::tools::schemathesis(root)?;
     precompile(root)?;
     let mut command = cargo(root);

@@ -1,0 +1,85 @@
+//! A throwaway NATS server with JetStream: `nats-server -js` on a free
+//! loopback port, its JetStream data in a fresh folder.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::process::{free_port, fresh_dir, runs, wait_for_port};
+use crate::{Error, Result};
+
+/// A NATS server of its own, killed and its data deleted when dropped.
+#[derive(Debug)]
+pub struct TempNats {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl TempNats {
+    /// Starts a server with JetStream enabled.
+    pub fn start() -> Result<Self> {
+        if !runs("nats-server".as_ref()) {
+            return Err(Error::new(
+                "nats-server is not installed: run `cargo xtask test`, which installs Debian's nats-server package, or `apt-get install nats-server`",
+            ));
+        }
+        let mut nats = Self {
+            dir: fresh_dir("nats")?,
+            port: free_port()?,
+            child: None,
+        };
+        nats.start_again()?;
+        Ok(nats)
+    }
+
+    /// The server's URL (`nats://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (SIGKILL); its JetStream data stays for
+    /// [`start_again`](Self::start_again).
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child
+                .kill()
+                .map_err(|e| Error::new(format!("stopping nats-server: {e}")))?;
+            let _ = child.wait();
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn start_again(&mut self) -> Result<()> {
+        let log = std::fs::File::create(self.dir.join("server.log"))
+            .map_err(|e| Error::new(format!("creating nats-server's log: {e}")))?;
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .arg("-sd")
+            .arg(self.dir.join("jetstream"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| Error::new(format!("starting nats-server: {e}")))?;
+        self.child = Some(child);
+        wait_for_port(self.port, "nats-server", Duration::from_secs(30)).map_err(|e| {
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            Error::new(format!("{e}\nserver log:\n{log}"))
+        })
+    }
+}
+
+impl Drop for TempNats {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

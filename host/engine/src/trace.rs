@@ -57,7 +57,7 @@ impl RunStatus {
 /// An error in a trace: a stable code and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceError {
-    /// `node_error`, `out_of_fuel`, `deadline_exceeded`, `not_a_peer`, `invalid_payload` …
+    /// `node_error`, `out_of_fuel`, `deadline_exceeded`, `not_a_peer`, `unknown_node`, `invalid_payload` …
     pub code: String,
     /// What happened, with every detail an operator needs.
     pub message: String,

@@ -113,6 +113,7 @@ edges:
     assert_eq!(to_c.code, "not_a_peer");
     assert!(to_c.message.contains("no edge") && to_c.message.contains("[b]"));
     let to_nowhere = a0.sent[2].rejected.as_ref().unwrap();
+    assert_eq!(to_nowhere.code, "unknown_node");
     assert!(to_nowhere.message.contains("no such node"));
     // The sender is told in the next frame, without the topology.
     assert_eq!(trace.path(), vec![vec!["a"], vec!["a", "b"]]);

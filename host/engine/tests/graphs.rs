@@ -383,6 +383,72 @@ fn a_duplicate_edge_is_a_warning() {
 }
 
 #[test]
+fn a_self_edge_is_a_warning_and_still_routes() {
+    let g = load(&SMALL.replace("to: b }", "to: b }\n  - { from: b, to: b }")).expect("loads");
+    let [w] = g.warnings() else {
+        panic!("{:#?}", g.warnings())
+    };
+    assert_eq!(
+        (w.severity, w.kind, w.path.as_str()),
+        (Severity::Warning, ProblemKind::SelfEdge, "edges[1].to")
+    );
+    assert!(w.message.contains("edge from `b` to itself"), "{w}");
+    assert_eq!(g.peers("b"), ["b"]);
+}
+
+#[test]
+fn lookalike_and_hidden_node_names_are_warnings() {
+    // The same name in NFC and NFD, and one with a zero-width space.
+    let twins = SMALL.replace("  b:\n", "  \"K\u{e4}se\":\n").replace(
+        "to: b }",
+        "to: [\"K\u{e4}se\", \"Ka\u{308}se\", \"p\u{200b}a\"] }",
+    ) + "  - { from: a, to: pa }\n";
+    let twins = twins.replace(
+        "edges:",
+        "  \"Ka\u{308}se\":\n    plugin: pa\n    grants: [llm]\n  \"p\u{200b}a\":\n    plugin: pa\n    grants: [llm]\n  pa:\n    plugin: pa\n    grants: [llm]\nedges:",
+    );
+    let g = load(&twins).expect("lookalike names load");
+    let kinds: Vec<(ProblemKind, &str)> = g
+        .warnings()
+        .iter()
+        .map(|w| (w.kind, w.path.as_str()))
+        .collect();
+    assert!(
+        kinds.contains(&(ProblemKind::LookalikeNames, "nodes.Ka\u{308}se")),
+        "{:#?}",
+        g.warnings()
+    );
+    assert!(
+        kinds.contains(&(ProblemKind::HiddenCharacters, "nodes.p\u{200b}a")),
+        "{:#?}",
+        g.warnings()
+    );
+    let lookalikes = g
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == ProblemKind::LookalikeNames)
+        .count();
+    assert_eq!(
+        lookalikes,
+        2,
+        "NFD twin and zero-width twin: {:#?}",
+        g.warnings()
+    );
+    let hidden = g
+        .warnings()
+        .iter()
+        .find(|w| w.kind == ProblemKind::HiddenCharacters)
+        .unwrap();
+    assert!(hidden.message.contains("p\\u{200b}a"), "{hidden}");
+    assert!(g.warnings().iter().all(|w| w.severity == Severity::Warning));
+    // Plain names that differ only in case are two names, no warning.
+    let cased = SMALL
+        .replace("  b:\n", "  B:\n")
+        .replace("to: b }", "to: B }");
+    assert!(load(&cased).expect("loads").warnings().is_empty());
+}
+
+#[test]
 fn every_problem_in_a_file_is_reported() {
     let bad = ASSISTANT
         .replace("grants: [llm, hud, memory]", "grants: [llm, db, telepathy]")

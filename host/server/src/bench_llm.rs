@@ -47,7 +47,7 @@ pub async fn run(common: &Common, args: LlmBenchArgs) -> Result<ExitCode> {
         bail!("--runs, --tokens and --threads must be at least 1");
     }
     let config = LocalConfig {
-        path: common.model.clone(),
+        path: common.model_path(),
         threads: args.threads,
         ..LocalConfig::default()
     };

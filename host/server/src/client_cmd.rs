@@ -286,7 +286,12 @@ pub async fn inject(common: &Common, args: InjectArgs) -> Result<ExitCode> {
             eprintln!("thread {thread}: {frames} frames committed");
             seen_frames = frames;
         }
-        if result["busy"] == false && run["id"] == accepted["runId"] {
+        // A run is over when its thread is idle and its own row says it
+        // ended (`running` while idle is a row not yet read back).
+        if result["busy"] == false
+            && run["id"] == accepted["runId"]
+            && run["status"].as_str().is_some_and(|s| s != "running")
+        {
             break result;
         }
         if tokio::time::Instant::now() >= deadline {

@@ -71,13 +71,12 @@ pub struct Common {
     config: Option<PathBuf>,
     /// The GGUF model of the embedded provider, used when the config file
     /// names no providers (`cargo xtask fetch-model` downloads the default).
-    #[arg(
-        long,
-        global = true,
-        env = "WEFT_MODEL",
-        default_value = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
-    )]
-    model: PathBuf,
+    /// Default: `models/SmolLM2-135M-Instruct.Q4_1.gguf` in the current
+    /// folder or the nearest folder above it that has one, else beside the
+    /// project the `weft` binary was built in, else in
+    /// `$XDG_DATA_HOME/weft` (`~/.local/share/weft`).
+    #[arg(long, global = true, env = "WEFT_MODEL")]
+    model: Option<PathBuf>,
     /// The durable store (SQLite); default: `weft.db` in the data folder
     /// (or the config's `store.path`).
     #[arg(long, global = true, env = "WEFT_STORE")]
@@ -97,6 +96,53 @@ pub struct Common {
     /// Log filter (tracing's env-filter syntax), e.g. `info,weft_engine=debug`.
     #[arg(long, global = true, env = "WEFT_LOG", default_value = "warn")]
     log: String,
+}
+
+/// The default model file, relative to a project folder.
+pub const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+impl Common {
+    /// The embedded provider's model file: `--model` as given, else the
+    /// first [`model_candidates`](Self::model_candidates) that exists (else
+    /// the first of them, for the error to name).
+    pub fn model_path(&self) -> PathBuf {
+        if let Some(path) = &self.model {
+            return path.clone();
+        }
+        let candidates = Self::model_candidates();
+        candidates
+            .iter()
+            .find(|p| p.is_file())
+            .or(candidates.first())
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL))
+    }
+
+    /// Where the default model is looked for, in order: the current folder
+    /// and each folder above it; the folders above the `weft` binary (a
+    /// build inside the project: `target/release/weft`); the user's data
+    /// folder.
+    pub fn model_candidates() -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(cwd) = std::env::current_dir() {
+            out.extend(cwd.ancestors().map(|d| d.join(DEFAULT_MODEL)));
+        }
+        if let Some(exe) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.canonicalize().ok())
+        {
+            out.extend(exe.ancestors().skip(1).map(|d| d.join(DEFAULT_MODEL)));
+        }
+        let data_home = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+        if let Some(home) = data_home {
+            out.push(home.join("weft").join(DEFAULT_MODEL));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        out.retain(|p| seen.insert(p.clone()));
+        out
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -67,13 +67,16 @@ enum Answer {
     Rule(ScriptRule),
 }
 
+/// Memory keys by scope. A value of `null` means "absent": in a case's
+/// starting memory the key is not set, in `expect.memory` the node must
+/// have left it unset (or deleted it).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct State {
     #[serde(default)]
-    thread: BTreeMap<String, String>,
+    thread: BTreeMap<String, Option<String>>,
     #[serde(default)]
-    node: BTreeMap<String, String>,
+    node: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,8 +127,15 @@ impl Cases {
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the test cases {}", path.display()))?;
-        let cases: Self = serde_saphyr::from_str(&text)
-            .with_context(|| format!("{} is not a valid cases file", path.display()))?;
+        // The user-facing rendering names YAML types and positions, not
+        // the Rust types the file is read into.
+        let cases: Self = serde_saphyr::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a valid cases file: {}",
+                path.display(),
+                e.render_with_formatter(&serde_saphyr::UserMessageFormatter)
+            )
+        })?;
         if cases.cases.is_empty() {
             bail!("{} has no cases", path.display());
         }
@@ -245,8 +255,14 @@ async fn run_case(runtime: &Runtime, plugin: &Plugin, case: &Case) -> Result<()>
                     .get(&call, scope, key)
                     .await
                     .map_err(|e| anyhow::anyhow!("reading memory: {e}"))?;
-                if got.as_deref() != Some(wanted.as_str()) {
-                    bail!("{step_name}: memory {scope:?} `{key}` is {got:?}, expected {wanted:?}");
+                if got.as_deref() != wanted.as_deref() {
+                    let shown =
+                        |v: Option<&str>| v.map_or("absent".to_owned(), |v| format!("{v:?}"));
+                    bail!(
+                        "{step_name}: memory {scope:?} `{key}` is {}, expected {}",
+                        shown(got.as_deref()),
+                        shown(wanted.as_deref())
+                    );
                 }
             }
         }
@@ -292,18 +308,20 @@ pub(crate) async fn tick_alone(
 }
 
 /// The entries of `state` with their scopes.
-fn entries(state: &State) -> impl Iterator<Item = (Scope, &String, &String)> {
+fn entries(state: &State) -> impl Iterator<Item = (Scope, &String, &Option<String>)> {
     let thread = state.thread.iter().map(|(k, v)| (Scope::Thread, k, v));
     thread.chain(state.node.iter().map(|(k, v)| (Scope::Node, k, v)))
 }
 
 fn writes(thread: &str, node: &str, state: &State) -> Vec<MemoryWrite> {
     entries(state)
-        .map(|(scope, key, value)| MemoryWrite {
-            thread: thread.into(),
-            node: (scope == Scope::Node).then(|| node.to_owned()),
-            key: key.clone(),
-            value: Some(value.clone()),
+        .filter_map(|(scope, key, value)| {
+            Some(MemoryWrite {
+                thread: thread.into(),
+                node: (scope == Scope::Node).then(|| node.to_owned()),
+                key: key.clone(),
+                value: Some(value.clone()?),
+            })
         })
         .collect()
 }

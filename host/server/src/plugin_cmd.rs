@@ -36,6 +36,10 @@ pub enum PluginCommand {
         /// The cases file (default: tests.yaml in the project).
         #[arg(long)]
         cases: Option<PathBuf>,
+        /// Test this built component instead of building the project
+        /// (`--output` and `--tools` are then not used).
+        #[arg(long)]
+        component: Option<PathBuf>,
     },
 }
 
@@ -160,10 +164,24 @@ pub async fn run(common: &Common, cmd: PluginCommand) -> Result<ExitCode> {
             );
             return Ok(ExitCode::SUCCESS);
         }
-        PluginCommand::Test { build: args, cases } => {
+        PluginCommand::Test {
+            build: args,
+            cases,
+            component,
+        } => {
             let cases_path = cases.unwrap_or_else(|| args.dir.join("tests.yaml"));
             let cases = Cases::read(&cases_path)?;
-            let (runtime, plugin) = build_and_load(common, args).await?;
+            let (runtime, plugin) = match component {
+                Some(file) => {
+                    let runtime = setup::runtime(common, &Default::default())?;
+                    let plugin = runtime
+                        .load_file(&file)
+                        .await
+                        .with_context(|| format!("loading the component {}", file.display()))?;
+                    (runtime, plugin)
+                }
+                None => build_and_load(common, args).await?,
+            };
             let failed = cases.run(&runtime, &plugin).await;
             if failed > 0 {
                 println!("{failed} of {} cases failed", cases.count());

@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// and print one line per run instead of the trace.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     runs: u32,
+    /// Continue this thread of the store (its memory and history) instead
+    /// of starting a new one; the thread must exist.
+    #[arg(long, conflicts_with = "runs")]
+    thread: Option<String>,
     /// Deliver the message to this node instead of the graph's entry.
     #[arg(long)]
     to: Option<String>,
@@ -76,6 +80,31 @@ pub async fn engine_with(
     setup::engine(common, runtime, plugins, llm, db, config).await
 }
 
+/// `weft run`'s engine: like [`engine`], but the model (the embedded one,
+/// or the config's providers) is loaded only once the graph turns out to
+/// grant `llm` to a node ([`setup::DeferredLlm::load`]), so a graph without
+/// model calls runs without a model file.
+async fn engine_deferred(
+    common: &Common,
+    backends: &BackendArgs,
+) -> Result<(Arc<Engine>, Arc<setup::DeferredLlm>, Config)> {
+    let config = setup::config(common)?;
+    let runtime = setup::runtime(common, &config.runtime)?;
+    let plugins = setup::plugins(common, &runtime).await?;
+    let llm = Arc::new(setup::DeferredLlm::default());
+    let db = setup::database(common, backends.db.as_deref())?;
+    let engine = setup::engine(
+        common,
+        runtime,
+        plugins,
+        Arc::clone(&llm) as Arc<dyn weft_runtime::capabilities::llm::LlmBackend>,
+        db,
+        &config,
+    )
+    .await?;
+    Ok((engine, llm, config))
+}
+
 /// Waits for runs and prints one line each; true if all completed cleanly.
 pub async fn report_runs(handles: Vec<RunHandle>) -> Result<bool> {
     let mut clean = true;
@@ -103,8 +132,7 @@ pub async fn report_runs(handles: Vec<RunHandle>) -> Result<bool> {
 }
 
 pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
-    let engine = engine(common, &args.backends).await?;
-    let resumed = setup::resume(&engine).await?;
+    let (engine, llm, config) = engine_deferred(common, &args.backends).await?;
     let graph = match engine.load_graph(&args.graph).await {
         Ok(g) => g,
         Err(weft_engine::LoadError::Graph(e)) => {
@@ -114,6 +142,29 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
             anyhow::bail!("{e}");
         }
         Err(e) => return Err(e.into()),
+    };
+    // Runs left unfinished by an earlier process may need the model even
+    // when this graph does not.
+    let unfinished = match engine.store() {
+        Some(store) => !store.unfinished_runs().await?.is_empty(),
+        None => false,
+    };
+    let grants_llm = graph
+        .graph()
+        .nodes()
+        .iter()
+        .any(|n| n.grants.allows(weft_runtime::Capability::Llm));
+    if grants_llm || unfinished {
+        llm.load(setup::llm(
+            common,
+            args.backends.script.as_deref(),
+            &config,
+        )?);
+    }
+    let resumed = setup::resume(&engine).await?;
+    let thread = match &args.thread {
+        Some(id) => Some(existing_thread(&engine, id).await?),
+        None => None,
     };
     let inbound = if args.body_json {
         let body: serde_json::Value =
@@ -145,7 +196,7 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
         });
     }
     let mut events = engine.subscribe();
-    let thread = engine.open_thread(None, &graph);
+    let thread = engine.open_thread(thread.as_deref(), &graph);
     let handle = engine.start_run(&thread, inbound).await?;
     let run_id = handle.run.clone();
     let quiet = args.quiet;
@@ -228,4 +279,19 @@ pub async fn run(common: &Common, args: RunArgs) -> Result<ExitCode> {
         RunStatus::Completed if trace.errors().next().is_none() && resumed_ok => ExitCode::SUCCESS,
         _ => ExitCode::from(2),
     })
+}
+
+/// The id of a thread `weft run --thread` may continue: well-formed and in
+/// the store.
+async fn existing_thread(engine: &Engine, id: &str) -> Result<String> {
+    let id = weft_engine::ThreadId::parse(id).map_err(|e| anyhow::anyhow!("--thread: {e}"))?;
+    let Some(store) = engine.store() else {
+        anyhow::bail!("--thread needs the store: without it (--ephemeral) no thread is kept");
+    };
+    if store.thread(id.as_str()).await?.is_none() {
+        anyhow::bail!(
+            "--thread: the store has no thread `{id}` (`weft threads` lists the threads it has)"
+        );
+    }
+    Ok(id.into_string())
 }

@@ -100,11 +100,57 @@ pub fn llm(common: &Common, script: Option<&Path>, config: &Config) -> Result<Ar
     }
 }
 
+/// A model provider set after the engine is built: `weft run` loads the
+/// model only when the graph grants `llm` to a node. Until then (and for
+/// good, when no node may call it) every call is `unavailable`.
+#[derive(Default)]
+pub struct DeferredLlm {
+    inner: std::sync::OnceLock<Arc<dyn LlmBackend>>,
+}
+
+impl DeferredLlm {
+    /// Sets the provider (the first one set stays).
+    pub fn load(&self, backend: Arc<dyn LlmBackend>) {
+        let _ = self.inner.set(backend);
+    }
+}
+
+impl LlmBackend for DeferredLlm {
+    fn complete<'a>(
+        &'a self,
+        call: weft_runtime::capabilities::llm::LlmCall<'a>,
+        request: weft_runtime::CompletionRequest,
+    ) -> weft_runtime::capabilities::BoxFuture<
+        'a,
+        Result<weft_runtime::Completion, weft_runtime::CapabilityError>,
+    > {
+        match self.inner.get() {
+            Some(backend) => backend.complete(call, request),
+            None => Box::pin(async {
+                Err(weft_runtime::CapabilityError::Unavailable(
+                    "no model was loaded: the graph grants `llm` to no node".into(),
+                ))
+            }),
+        }
+    }
+}
+
 /// The embedded model at `--model`, with default settings.
 #[cfg(feature = "local")]
 pub fn local_default(common: &Common) -> Result<Arc<dyn LlmBackend>> {
+    if common.model.is_none() && !common.model_path().is_file() {
+        let looked: Vec<String> = Common::model_candidates()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        bail!(
+            "the embedded model is needed but there is no model file: looked for {} in {}; download it with `cargo xtask fetch-model`, give --model FILE, or configure a provider (--config)",
+            crate::DEFAULT_MODEL,
+            looked.join(", ")
+        );
+    }
     let settings = weft_llm::LocalConfig {
-        path: common.model.clone(),
+        path: common.model_path(),
         ..weft_llm::LocalConfig::default()
     };
     crate::config::local_provider(&settings).context("loading the local model (--model)")

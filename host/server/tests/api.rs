@@ -1501,3 +1501,83 @@ fn the_cli_client_injects_lists_threads_and_reports_usage() {
         text(&out.stderr)
     );
 }
+
+/// A thread the result route reports idle has its last run's final state:
+/// polled as fast as a client can from the moment of the 202, over many
+/// new threads, `busy: false` never comes with that run's row still
+/// `running` (the race `weft inject --wait` used to lose).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_result_route_never_reports_an_idle_thread_with_a_running_run() {
+    let dir = temp_dir("api-result-race-config");
+    let config = dir.join("weft.yaml");
+    std::fs::write(
+        &config,
+        "api: { rate_per_minute: 1000000, burst: 100000 }\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        "api-result-race",
+        &["--config", config.to_str().unwrap()],
+        &["--script", SCRIPT],
+    );
+    let admin = Client::new(&server, Some(&server.admin));
+    for round in 0..40 {
+        let (status, accepted) = admin
+            .post("/api/v1/inject", json!({"text": QUESTION}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let thread = accepted["threadId"].as_str().unwrap().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, result) = admin.get(&format!("/api/v1/threads/{thread}/result")).await;
+            assert_eq!(status, StatusCode::OK, "{result}");
+            if result["busy"] == false && result["run"]["id"] == accepted["runId"] {
+                assert_eq!(
+                    result["run"]["status"], "completed",
+                    "round {round}: idle thread with an unfinished run: {result}"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "round {round}: {result}");
+        }
+    }
+}
+
+/// `weft inject --wait` on new threads, several at once: every one ends
+/// with the completed run and its reply.
+#[test]
+fn inject_wait_follows_every_new_thread_to_its_end() {
+    let server = Server::start("api-cli-wait", &[], &["--script", SCRIPT]);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..3)
+            .map(|worker| {
+                // One folder per worker: the client's output files are in it.
+                let dir = temp_dir(&format!("api-cli-wait-client-{worker}"));
+                let server = &server;
+                scope.spawn(move || {
+                    for _ in 0..6 {
+                        let out = weft(
+                            &dir,
+                            &[
+                                "--server",
+                                &server.base,
+                                "--key",
+                                &server.admin,
+                                "inject",
+                                "--wait",
+                                QUESTION,
+                            ],
+                        );
+                        let progress = text(&out.stderr);
+                        assert!(out.status.success(), "{progress}");
+                        assert!(progress.contains("run completed after"), "{progress}");
+                        assert!(text(&out.stdout).contains("1042"), "{}", text(&out.stdout));
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+    });
+}

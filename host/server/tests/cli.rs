@@ -98,6 +98,69 @@ fn a_missing_or_foreign_model_file_is_refused_with_the_fetch_command() {
     }
 }
 
+/// `weft run` loads the model only for a graph that grants `llm`: a graph
+/// of plugins without model calls runs with no model file, and `--thread`
+/// continues one of the store's threads.
+#[test]
+fn run_without_llm_nodes_needs_no_model_and_continues_a_thread() {
+    let data = temp_dir("run-nomodel");
+    let echo = root().join("artifacts/guests/guest-echo.wasm");
+    let graph = data.join("echo.yaml");
+    std::fs::write(
+        &graph,
+        format!(
+            "name: echo\nentry: e\nnodes:\n  e:\n    plugin: {}\n",
+            echo.display()
+        ),
+    )
+    .unwrap();
+    let absent = data.join("absent.gguf");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--model",
+            absent.to_str().unwrap(),
+            "run",
+            "--json",
+            "--quiet",
+            "--graph",
+            graph.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        weft(&data, &args)
+    };
+    let out = run(&["hi"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON trace");
+    assert_eq!(first["status"], "completed");
+    let thread = first["thread"].as_str().unwrap().to_owned();
+    assert_eq!(first["run"], format!("{thread}.run-1"));
+
+    let out = run(&["--thread", &thread, "again"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let second: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON trace");
+    assert_eq!(second["thread"], thread.as_str());
+    assert_eq!(
+        second["run"],
+        format!("{thread}.run-2"),
+        "the same thread, its next run"
+    );
+
+    let out = run(&["--thread", "thread-0000000000000000", "hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the store has no thread `thread-0000000000000000`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["--thread", "no such/thread", "hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--thread"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn graph_validate_accepts_the_shipped_graphs() {
     let data = temp_dir("validate-ok");

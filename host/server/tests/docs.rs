@@ -120,6 +120,43 @@ fn the_plugin_guide_commands_work() {
             && output.contains("1 of 2 cases failed"),
         "{output}"
     );
+
+    // A key expected absent that the node wrote fails, naming both states;
+    // a value of the wrong type is reported in the file's terms.
+    let greeter = dir.join("greeter");
+    std::fs::write(
+        greeter.join("present.yaml"),
+        "cases:\n  - name: turns is written\n    llm: [\"Hi.\"]\n    steps:\n      - inbox: [{ kind: user, body: { text: \"hi\" } }]\n        expect: { memory: { node: { turns: null } } }\n",
+    )
+    .unwrap();
+    let (status, output) = bash(
+        &greeter,
+        "weft plugin test --component build/greeter.wasm --cases present.yaml",
+    );
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("memory Node `turns` is \"1\", expected absent"),
+        "{output}"
+    );
+    std::fs::write(
+        greeter.join("typed.yaml"),
+        "cases:\n  - name: t\n    steps:\n      - inbox: [{ kind: user, body: {} }]\n        expect: { reply: [1, 2] }\n",
+    )
+    .unwrap();
+    let (status, output) = bash(
+        &greeter,
+        "weft plugin test --component build/greeter.wasm --cases typed.yaml",
+    );
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("typed.yaml is not a valid cases file"),
+        "{output}"
+    );
+    assert!(output.contains("line 5"), "the position is named: {output}");
+    assert!(
+        !output.contains("Option<") && !output.contains("String>"),
+        "no Rust types in the message: {output}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

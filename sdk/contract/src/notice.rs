@@ -32,7 +32,8 @@ pub struct Undeliverable {
     pub to: String,
     /// The message kind.
     pub kind: String,
-    /// `not_a_peer` or `invalid_payload`.
+    /// `not_a_peer` (no route: also for a node the graph does not have) or
+    /// `invalid_payload`.
     pub code: String,
     /// What was wrong (for `invalid_payload`, the schema violation).
     pub message: String,

@@ -308,13 +308,19 @@ pub(crate) async fn result(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ResultView>> {
     visible(&api, &who, &id).await?;
+    // `busy` is read before the run's row: a run frees its thread only
+    // after its end is committed, so a thread seen idle here has its last
+    // run's final state in the store. Read the other way round, a run
+    // ending between the two reads was reported idle with its row still
+    // `running`.
+    let busy = api.engine.active_run(&id).is_some();
     let run = match api.engine.store() {
         Some(store) => store.runs(&id).await?.pop().map(RunView::from),
         None => None,
     };
     Ok(Json(ResultView {
         thread_id: id.clone(),
-        busy: api.engine.active_run(&id).is_some(),
+        busy,
         run,
     }))
 }

@@ -37,6 +37,16 @@ pub enum ProblemKind {
     InvalidConfig,
     /// The same edge is listed twice (a warning).
     DuplicateEdge,
+    /// An edge from a node to itself (a warning): the node receives its own
+    /// messages in the next frame, a loop that runs until `max_frames`
+    /// unless the node ends it.
+    SelfEdge,
+    /// A node name holds invisible or direction-changing characters (a
+    /// warning).
+    HiddenCharacters,
+    /// Two node names are different strings but equal once
+    /// Unicode-normalised without invisible characters (a warning).
+    LookalikeNames,
     /// The file is over one of the loader's limits: larger than
     /// [`MAX_GRAPH_BYTES`](crate::graph::MAX_GRAPH_BYTES), nested deeper than
     /// [`MAX_GRAPH_DEPTH`](crate::graph::MAX_GRAPH_DEPTH), or with more
@@ -114,7 +124,10 @@ impl Problems {
         message: String,
     ) {
         let severity = match kind {
-            ProblemKind::DuplicateEdge => Severity::Warning,
+            ProblemKind::DuplicateEdge
+            | ProblemKind::SelfEdge
+            | ProblemKind::HiddenCharacters
+            | ProblemKind::LookalikeNames => Severity::Warning,
             _ => Severity::Error,
         };
         self.list.push(Problem {

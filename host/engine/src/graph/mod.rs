@@ -41,6 +41,7 @@
 mod error;
 mod file;
 mod limits;
+mod names;
 mod validate;
 
 #[cfg(test)]

@@ -119,6 +119,7 @@ pub(crate) fn build(
         .map(|(i, n)| (n.name.clone(), i))
         .collect();
 
+    super::names::check(&raw.nodes, &mut problems);
     link_edges(&raw.edges, &mut nodes, &index, &mut problems);
     if let Some(&start) = index.get(&entry.value) {
         check_reachable(start, &raw.nodes, &nodes, &index, &mut problems);
@@ -264,6 +265,14 @@ fn link_edges(
                     format!("duplicate edge `{}` -> `{target}`", from.value),
                 );
                 continue;
+            }
+            if target == from.value {
+                report(
+                    ProblemKind::SelfEdge,
+                    format!(
+                        "edge from `{target}` to itself: it receives its own messages in the next frame, a loop that runs until `max_frames` unless the node ends it"
+                    ),
+                );
             }
             let name = nodes[t].name.clone();
             nodes[index[&from.value]].peers.push(name);

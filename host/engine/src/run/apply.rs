@@ -173,7 +173,7 @@ pub(crate) fn apply(
                     body: json!({
                         "to": out_to,
                         "kind": out_msg.kind,
-                        "code": rejection.trace.code,
+                        "code": rejection.code_to_sender,
                         "message": rejection.to_sender,
                     })
                     .to_string(),
@@ -203,6 +203,9 @@ pub(crate) fn apply(
 /// is told (no topology: it never learns who its peers are).
 pub(crate) struct Rejection {
     pub trace: TraceError,
+    /// The code the sender is told: `not_a_peer` for an unknown node too,
+    /// so that a node cannot probe which nodes exist.
+    pub code_to_sender: &'static str,
     pub to_sender: String,
 }
 
@@ -217,16 +220,17 @@ pub(crate) fn route(
     let target = graph.position(to).filter(|_| graph.may_send(from, to));
     let Some(target) = target else {
         let peers = graph.peers(from).join(", ");
-        let why = if graph.position(to).is_some() {
-            "there is no edge to it"
+        let (code, why) = if graph.position(to).is_some() {
+            ("not_a_peer", "there is no edge to it")
         } else {
-            "the graph has no such node"
+            ("unknown_node", "the graph has no such node")
         };
         return Err(Rejection {
             trace: TraceError {
-                code: "not_a_peer".into(),
+                code: code.into(),
                 message: format!("`{from}` may not send to `{to}`: {why} (its peers: [{peers}])"),
             },
+            code_to_sender: "not_a_peer",
             to_sender: format!("the message to `{to}` was not delivered: no route"),
         });
     };
@@ -237,6 +241,7 @@ pub(crate) fn route(
                 code: "invalid_payload".into(),
                 message: message.clone(),
             },
+            code_to_sender: "invalid_payload",
             to_sender: message,
         }
     })?;

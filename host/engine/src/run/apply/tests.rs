@@ -98,8 +98,15 @@ fn a_peer_is_routed_and_anything_else_is_refused_without_showing_the_topology() 
         trace.message
     );
     assert_eq!(told, "the message to `c` was not delivered: no route");
-    let nowhere = route(&g, "a", "zz", "{}").err().map(|r| r.trace.message);
-    assert!(nowhere.is_some_and(|m| m.contains("the graph has no such node")));
+    let nowhere = route(&g, "a", "zz", "{}")
+        .err()
+        .map(|r| (r.trace, r.code_to_sender, r.to_sender));
+    let (trace, code, told) = nowhere.unwrap_or_else(|| panic!("zz does not exist"));
+    assert_eq!(trace.code, "unknown_node");
+    assert!(trace.message.contains("the graph has no such node"));
+    // The sender cannot tell an unknown node from one it has no edge to.
+    assert_eq!(code, "not_a_peer");
+    assert_eq!(told, "the message to `zz` was not delivered: no route");
 }
 
 #[test]

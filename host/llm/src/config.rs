@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 /// Where an OpenAI-compatible chat-completions endpoint lives and how
 /// patiently to talk to it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAiConfig {
     /// The provider's name in logs, reports and error messages.
@@ -33,6 +33,7 @@ pub struct OpenAiConfig {
     pub model_map: BTreeMap<String, String>,
     /// Upper bound on one `complete` call, retries and backoff included.
     #[serde(rename = "timeout_ms", default = "defaults::timeout", with = "millis")]
+    #[schemars(with = "u64")]
     pub timeout: Duration,
     /// Upper bound on establishing a TCP (and TLS) connection.
     #[serde(
@@ -40,6 +41,7 @@ pub struct OpenAiConfig {
         default = "defaults::connect_timeout",
         with = "millis"
     )]
+    #[schemars(with = "u64")]
     pub connect_timeout: Duration,
     /// Longest silence tolerated between two chunks of a streamed answer.
     #[serde(
@@ -47,6 +49,7 @@ pub struct OpenAiConfig {
         default = "defaults::stream_idle_timeout",
         with = "millis"
     )]
+    #[schemars(with = "u64")]
     pub stream_idle_timeout: Duration,
     /// Retries after a 408, 429, 5xx answer or a refused connection
     /// (so at most `max_retries + 1` attempts).
@@ -58,6 +61,7 @@ pub struct OpenAiConfig {
         default = "defaults::backoff_base",
         with = "millis"
     )]
+    #[schemars(with = "u64")]
     pub backoff_base: Duration,
     /// Cap on one backoff wait, `Retry-After` included.
     #[serde(
@@ -65,6 +69,7 @@ pub struct OpenAiConfig {
         default = "defaults::backoff_max",
         with = "millis"
     )]
+    #[schemars(with = "u64")]
     pub backoff_max: Duration,
 }
 
@@ -115,10 +120,15 @@ mod defaults {
 pub(crate) mod millis {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_millis)
+    }
+
+    /// The other way, for the defaults the config schema shows.
+    pub(crate) fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
     }
 }
 

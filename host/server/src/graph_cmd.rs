@@ -18,10 +18,29 @@ pub enum GraphCommand {
         /// The graph file.
         file: PathBuf,
     },
+    /// Prints the JSON Schema of graph files (`schemas/graph.schema.json`),
+    /// for editors and CI checks; with `--markdown`, the reference of
+    /// docs/graph-file.md.
+    Schema {
+        /// Print the markdown reference instead of the schema.
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 pub async fn run(common: &Common, cmd: GraphCommand) -> Result<ExitCode> {
-    let GraphCommand::Validate { file } = cmd;
+    let file = match cmd {
+        GraphCommand::Validate { file } => file,
+        GraphCommand::Schema { markdown } => {
+            let schema = weft_engine::graph::json_schema();
+            if markdown {
+                print!("{}", crate::schema_doc::markdown(&schema));
+            } else {
+                println!("{}", serde_json::to_string_pretty(&schema)?);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let runtime = setup::runtime(common, &setup::config(common)?.runtime)?;
     let plugins = setup::plugins(common, &runtime).await?;
     match LoadedGraph::load_file(&file, &plugins, &runtime).await {

@@ -22,12 +22,14 @@ mod bench_plugins;
 mod bench_soak;
 mod client_cmd;
 mod config;
+mod config_cmd;
 mod graph_cmd;
 mod llm_cmd;
 mod plugin_cases;
 mod plugin_cmd;
 mod reload;
 mod run_cmd;
+mod schema_doc;
 mod serve_cmd;
 mod setup;
 mod store_cmd;
@@ -152,6 +154,9 @@ enum Command {
     /// Graph files.
     #[command(subcommand)]
     Graph(graph_cmd::GraphCommand),
+    /// Config files.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
     /// Plugin components.
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
@@ -204,6 +209,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run_cmd::run(&cli.common, args).await,
             Command::Graph(cmd) => graph_cmd::run(&cli.common, cmd).await,
+            Command::Config(cmd) => config_cmd::run(cmd),
             Command::Llm(args) => llm_cmd::run(&cli.common, args).await,
             Command::Plugin(cmd) => plugin_cmd::run(&cli.common, cmd).await,
             Command::New(args) => plugin_cmd::new(args),

@@ -17,6 +17,7 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -80,69 +81,146 @@ pub(crate) fn is_limit(error: &serde_saphyr::Error) -> bool {
     }
 }
 
-/// The whole file.
-#[derive(Debug, Deserialize)]
+/// A weft graph file: the nodes (each a plugin with its grants, limits and
+/// config), the edges messages may travel along, and the entry node that
+/// receives the user's messages.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "weft graph file", rename = "Graph")]
 pub(crate) struct RawGraph {
+    /// The graph's name, shown in traces and the API.
     pub name: String,
+    /// A version label of your choosing (quote it: `version: "4"`).
     #[serde(default)]
     pub version: Option<String>,
+    /// The node that receives messages from the user (`weft run`, inject,
+    /// chat) unless a message names another node.
+    #[schemars(with = "String")]
     pub entry: Spanned<String>,
+    /// Settings every node inherits unless it sets its own.
     #[serde(default)]
     pub defaults: RawDefaults,
+    /// The nodes, by name. Every node must be reachable from `entry` along
+    /// edges, or be `every_tick`.
     pub nodes: NodeMap,
+    /// Who may send to whom. A node may send only to the nodes its edges
+    /// lead to (its peers).
     #[serde(default)]
+    #[schemars(with = "Vec<RawEdge>")]
     pub edges: Vec<Spanned<RawEdge>>,
 }
 
-/// `defaults:`, applied to every node unless the node overrides them.
-#[derive(Debug, Default, Deserialize)]
+/// Settings applied to every node unless the node overrides them.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
 pub(crate) struct RawDefaults {
+    /// The model name `llm` calls use (routed by the config file's
+    /// `llm.models`; the embedded model answers every name by default).
     #[serde(default)]
     pub model: Option<String>,
+    /// Sandbox limits of every invocation.
     #[serde(default)]
     pub limits: RawLimits,
+    /// Frames a run may take before it stops with `frame_limit`
+    /// (1 to 1000, default 20).
     #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 1000))]
     pub max_frames: Option<Spanned<u32>>,
 }
 
-/// `limits:`, every field optional so a node overrides field by field.
-#[derive(Debug, Default, Deserialize)]
+/// Sandbox limits of one invocation (a node's tick). Each is optional: a
+/// node overrides the graph's defaults field by field, and the graph's
+/// defaults override the host's.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Limits")]
 pub(crate) struct RawLimits {
+    /// CPU fuel (WebAssembly instructions, roughly); a tick that runs out
+    /// fails with `out_of_fuel`.
     #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1))]
     pub fuel: Option<Spanned<u64>>,
+    /// Wall-clock milliseconds for the whole tick, host calls included; a
+    /// tick past it fails with `deadline_exceeded` (at most 600000).
     #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1, max = 600000))]
     pub deadline_ms: Option<Spanned<u64>>,
+    /// Linear memory in MiB (at most 4096).
     #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1, max = 4096))]
     pub max_memory_mb: Option<Spanned<u64>>,
+    /// Size of the tick's output (messages and reply) in KiB (at most 65536).
     #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1, max = 65536))]
     pub max_output_kb: Option<Spanned<u64>>,
 }
 
-/// One entry of `nodes:`.
-#[derive(Debug, Deserialize)]
+/// One node: a plugin, the capabilities it is granted, and its settings.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Node")]
 pub(crate) struct RawNode {
+    /// The plugin: the `name` its `describe` returns (a component in the
+    /// plugin folder, `--plugins`), or a path to a `.wasm` file, relative
+    /// to this file.
+    #[schemars(with = "String")]
     pub plugin: Spanned<String>,
+    /// The capabilities the node may call. Each must be one the plugin's
+    /// `describe` asks for; a call to one not granted fails with `denied`.
     #[serde(default)]
+    #[schemars(with = "Vec<GrantName>")]
     pub grants: Vec<Spanned<String>>,
+    /// The model name this node's `llm` calls use (overrides
+    /// `defaults.model`).
     #[serde(default)]
     pub model: Option<String>,
+    /// This node's sandbox limits (override `defaults.limits`).
     #[serde(default)]
     pub limits: RawLimits,
+    /// Invoke the node in every frame, with or without messages (a node
+    /// that watches, such as a UI state machine). Such a node needs no
+    /// edge leading to it.
     #[serde(default)]
     pub every_tick: bool,
+    /// Free-form settings passed to the node with every tick (a mapping).
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub config: Option<Spanned<serde_json::Value>>,
 }
 
-/// One entry of `edges:`.
-#[derive(Debug, Deserialize)]
+/// A capability name, for the schema of `grants` (the names of
+/// [`weft_runtime::Capability::ALL`]; a test keeps the two equal).
+pub(crate) struct GrantName;
+
+impl JsonSchema for GrantName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Capability".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = weft_runtime::Capability::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        schemars::json_schema!({
+            "description": "A capability: `llm` (model calls, metered and budgeted), `db` (read-only SQL), `memory` (key/value per thread and node), `hud` (progress and events for the user), `log` (log lines in the trace).",
+            "type": "string",
+            "enum": names,
+        })
+    }
+}
+
+/// An edge: `from` may send messages to each node of `to`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Edge")]
 pub(crate) struct RawEdge {
+    /// The sending node.
+    #[schemars(with = "String")]
     pub from: Spanned<String>,
+    /// The receiving node, or a list of them.
+    #[schemars(with = "Targets")]
     pub to: Spanned<Targets>,
 }
 
@@ -157,6 +235,22 @@ pub(crate) enum Targets {
 
 // Hand-written rather than `#[serde(untagged)]`: untagged enums buffer their
 // input and lose the locations of the list items.
+impl JsonSchema for Targets {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Targets".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A node name, or a list of node names.",
+            "oneOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" } }
+            ]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Targets {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct TargetsVisitor;
@@ -184,6 +278,22 @@ impl<'de> Deserialize<'de> for Targets {
 /// lose both). The parser rejects duplicate names.
 #[derive(Debug)]
 pub(crate) struct NodeMap(pub Vec<(Spanned<String>, Spanned<RawNode>)>);
+
+impl JsonSchema for NodeMap {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Nodes".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let node = generator.subschema_for::<RawNode>();
+        schemars::json_schema!({
+            "description": "The nodes, by name (a name is any string; names that differ only in Unicode form or by invisible characters are warned about).",
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": node,
+        })
+    }
+}
 
 impl<'de> Deserialize<'de> for NodeMap {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -151,6 +151,16 @@ pub fn read_file(path: &Path) -> Result<String, GraphError> {
     })
 }
 
+/// The JSON Schema (draft 2020-12) of the graph file, generated from the
+/// types the loader reads it into: `weft graph schema` prints it, and
+/// `schemas/graph.schema.json` is this, checked by a test. The schema
+/// checks the file's shape; the rules it cannot express (reachability,
+/// grants the plugin asks for, edges to existing nodes) are checked by
+/// [`Graph::load_file`].
+pub fn json_schema() -> serde_json::Value {
+    schemars::schema_for!(file::RawGraph).to_value()
+}
+
 /// The YAML parser's options for graph files, with their limits
 /// (`MAX_GRAPH_*`) and duplicate keys an error; the host's config file is
 /// read with the same.

@@ -23,13 +23,13 @@ pub const DEFAULT_PROJECT: &str = "default";
 ///     acme: { limit: 50.0, window: monthly }
 ///   unpriced: refuse                                # or: highest
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
-    /// Tokens a thread may use (prompt plus completion); `None`: unlimited.
+    /// Tokens a thread may use (prompt plus completion); null: unlimited.
     pub thread_tokens: Option<u64>,
     /// Money a project may spend per window, in the price table's currency;
-    /// `None`: unlimited.
+    /// null: unlimited.
     pub project_money: Option<MoneyBudget>,
     /// Money budgets of single projects, replacing `project_money` for them.
     pub projects: BTreeMap<String, MoneyBudget>,
@@ -41,7 +41,9 @@ pub struct BudgetConfig {
 /// The policy for `llm` calls whose model has no price, in a project with
 /// a money budget (`budget.unpriced`). Without a money budget such calls
 /// are always allowed (their cost is unknown, and flagged).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Unpriced {
     /// Refuse the call (`budget-exhausted`, naming the model): its cost
@@ -66,7 +68,9 @@ impl Default for BudgetConfig {
 }
 
 /// The period after which a money budget starts over.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Window {
     /// A UTC calendar day.
@@ -100,7 +104,7 @@ impl Window {
 }
 
 /// A money budget: at most `limit` per `window`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "MoneyBudgetFields")]
 pub struct MoneyBudget {
     /// The most a project may spend per window, in the price table's
@@ -110,10 +114,17 @@ pub struct MoneyBudget {
     pub window: Window,
 }
 
-#[derive(Deserialize)]
+/// A money budget: at most `limit` per `window`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "MoneyBudget")]
 struct MoneyBudgetFields {
+    /// The most a project may spend per window, in the price table's
+    /// currency (finite, at least 0).
+    #[schemars(range(min = 0))]
     limit: f64,
+    /// When the spend starts over: `daily` or `monthly` (UTC), or `none`
+    /// (the default: the limit is for all time).
     #[serde(default)]
     window: Window,
 }

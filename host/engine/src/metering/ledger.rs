@@ -105,15 +105,17 @@ pub struct PriceTable {
 }
 
 /// The price of models whose name starts with `prefix`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// Model-name prefix, e.g. `gpt-4o` (also matches `gpt-4o-mini` unless a
     /// longer prefix does).
     pub prefix: String,
     /// Per million prompt tokens.
+    #[schemars(range(min = 0))]
     pub prompt_per_million: f64,
     /// Per million completion tokens.
+    #[schemars(range(min = 0))]
     pub completion_per_million: f64,
 }
 

@@ -39,7 +39,7 @@ use worker::{Event, Job, worker};
 pub const FETCH_COMMAND: &str = "cargo xtask fetch-model";
 
 /// Settings of the embedded provider (`kind: local` in the config file).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LocalConfig {
     /// The provider's name in logs and usage events.
@@ -59,6 +59,7 @@ pub struct LocalConfig {
     pub queue: usize,
     /// Longest time a request may take, queueing included.
     #[serde(rename = "timeout_ms", with = "crate::config::millis")]
+    #[schemars(with = "u64")]
     pub timeout: Duration,
 }
 

@@ -39,14 +39,18 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use weft_engine::{BudgetConfig, Price, PriceTable};
 use weft_llm::{Failover, ModelRouter, OpenAiConfig, OpenAiProvider};
 use weft_runtime::capabilities::llm::LlmBackend;
 
-/// The whole file.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+/// A weft config file (`--config FILE`, `WEFT_CONFIG`): model providers
+/// and routes, budgets, prices, the store, the operators' API and the
+/// runtime. Every section is optional.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "weft config file")]
 pub struct Config {
     /// Model providers and routes.
     #[serde(default)]
@@ -56,6 +60,7 @@ pub struct Config {
     pub budget: BudgetConfig,
     /// Prices per million tokens (finite, at least 0).
     #[serde(default, deserialize_with = "prices")]
+    #[schemars(with = "Vec<Price>")]
     pub prices: Vec<Price>,
     /// The durable store.
     #[serde(default)]
@@ -68,8 +73,8 @@ pub struct Config {
     pub runtime: RuntimeSection,
 }
 
-/// `runtime:`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// The WebAssembly runtime.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeSection {
     /// Plugin instances live at once: ticks running, and ticks waiting on
@@ -91,8 +96,9 @@ impl Default for RuntimeSection {
     }
 }
 
-/// `api:`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// The operators' API of `weft serve`: rate limits, request limits and
+/// timeouts, CORS, the event history and OIDC sign-in.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSection {
     /// Requests per minute per key.
@@ -123,8 +129,9 @@ pub struct ApiSection {
     pub max_connections: usize,
 }
 
-/// `api.oidc`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Bearer JWTs from an OIDC provider, accepted beside API keys; the
+/// token's claims give its role and project.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcSection {
     /// The `iss` tokens must have.
@@ -235,8 +242,9 @@ fn strip_credentials(url: &str) -> String {
     }
 }
 
-/// `store:`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+/// The durable store: where it is, how it syncs, how large it may grow
+/// and what is pruned.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     /// The SQLite file (`--store` overrides; default `weft.db` in the data folder).
@@ -250,8 +258,8 @@ pub struct StoreSection {
     pub retention: Option<RetentionSection>,
 }
 
-/// `store.sync`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Deserialize)]
+/// When a commit is flushed to disk.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncSetting {
     /// fsync every commit.
@@ -261,15 +269,17 @@ pub enum SyncSetting {
     Normal,
 }
 
-/// `store.retention`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Background pruning of finished threads (usage totals are kept).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionSection {
     /// Threads finished longer ago than this are pruned, e.g. `30d`.
     #[serde(deserialize_with = "duration")]
+    #[schemars(with = "String")]
     pub max_age: std::time::Duration,
-    /// How often the job runs (default `1h`).
+    /// How often the job runs (default `1h`), e.g. `15m`.
     #[serde(default = "hourly", deserialize_with = "duration")]
+    #[schemars(with = "String")]
     pub every: std::time::Duration,
 }
 
@@ -309,8 +319,9 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duratio
     Ok(value)
 }
 
-/// `llm:`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+/// Model providers and which models each serves. Without providers, the
+/// embedded model answers every model name.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LlmSection {
     /// The providers.
@@ -324,8 +335,9 @@ pub struct LlmSection {
     pub default: Vec<String>,
 }
 
-/// One provider.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// One provider: `kind: openai` (an OpenAI-compatible endpoint) or
+/// `kind: local` (a GGUF model run in-process).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ProviderConfig {
     /// An OpenAI-compatible chat-completions endpoint.
@@ -470,6 +482,44 @@ impl Config {
         PriceTable {
             entries: self.prices.clone(),
         }
+    }
+
+    /// Checks the providers and routes as [`llm_backend`](Self::llm_backend)
+    /// does, without building a provider (no model is loaded, no API key
+    /// variable read): unique provider names, routes naming defined
+    /// providers, no empty route.
+    pub fn check_routes(&self) -> Result<()> {
+        let section = &self.llm;
+        if section.providers.is_empty() {
+            if !section.models.is_empty() || !section.default.is_empty() {
+                bail!("llm: routes are configured but no providers");
+            }
+            return Ok(());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for p in &section.providers {
+            if !names.insert(p.name()) {
+                bail!("llm.providers: the name `{}` is used twice", p.name());
+            }
+        }
+        let routes = section
+            .models
+            .iter()
+            .map(|(model, list)| (format!("llm.models.{model}"), list))
+            .chain(
+                (!section.default.is_empty()).then(|| ("llm.default".to_owned(), &section.default)),
+            );
+        for (at, list) in routes {
+            if list.is_empty() {
+                bail!("{at}: the list of providers is empty");
+            }
+            for name in list {
+                if !names.contains(name.as_str()) {
+                    bail!("{at}: no provider named `{name}` (defined: {names:?})");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The LLM backend the routes describe, or `None` when no provider is

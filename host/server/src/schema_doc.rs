@@ -79,7 +79,7 @@ fn type_of(schema: &Value) -> String {
             .iter()
             .map(|v| format!("`{v}`"))
             .collect::<Vec<_>>()
-            .join(" \\| ");
+            .join(" | ");
     }
     if let Some(c) = schema.get("const") {
         return format!("`{c}`");

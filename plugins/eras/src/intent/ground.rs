@@ -293,8 +293,8 @@ pub fn ground(
                     } else {
                         nearest_gloss(n_at)
                     },
+                    phrase: w.words[at..=n_at + usize::from(counted.is_some())].join(" "),
                     counted,
-                    phrase: w.words[at..=n_at].join(" "),
                 });
             }
         }

@@ -95,10 +95,7 @@ fn query(db: &Connection, sql: &str, params: &[Value]) -> Result<Rows, Error> {
     let mut statement = db
         .prepare(sql)
         .map_err(|e| Error::InvalidInput(e.to_string()))?;
-    let columns: Vec<String> = statement
-        .column_names()
-        .map(str::to_owned)
-        .collect();
+    let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
     let bound: Vec<rusqlite::types::Value> = params
         .iter()
         .map(|p| match p {

@@ -56,7 +56,7 @@ pub fn detect(text: &str, languages: &BTreeMap<String, Vec<String>>) -> Option<S
             (hits, code)
         })
         .collect();
-    scores.sort_by(|a, b| b.0.cmp(&a.0));
+    scores.sort_by_key(|s| std::cmp::Reverse(s.0));
     match scores.as_slice() {
         [(best, code), rest @ ..]
             if *best >= MIN_HITS && rest.first().is_none_or(|(next, _)| next < best) =>

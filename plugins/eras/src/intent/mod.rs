@@ -23,7 +23,7 @@
 //!    values on their column (the target's own first, else the nearest
 //!    joined table's), comparisons on their glossed column or on a count
 //!    of related rows (`more than 2 properties`), periods on the target's
-//!    date column. A constraint no filter can express is *unapplied*: the
+//!    own date column. A constraint no filter can express is *unapplied*: the
 //!    expert then runs no query and the answer says what it could not
 //!    apply, instead of stating an unfiltered figure as the filtered one.
 //! 5. **SQL.** Joins follow the key-column convention of the schema (a

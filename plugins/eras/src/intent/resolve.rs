@@ -96,8 +96,7 @@ impl Filter {
 ///   related rows it names (`more than 2 properties`); one with neither
 ///   is unapplied;
 /// - a period filters on the target's date column (`date`, else
-///   `latest_by`), else on the nearest joined entity's; without one it is
-///   unapplied;
+///   `latest_by`); a target without one leaves it unapplied;
 /// - words after a marker that matched nothing are unapplied.
 pub fn resolve(
     target: &str,
@@ -186,15 +185,10 @@ pub fn resolve(
                 .any(|(t, cols)| t == table && cols.iter().any(|c| c.name == column));
             exists.then_some(column)
         };
-        let mut tables: Vec<(usize, &String)> = entities
-            .keys()
-            .filter_map(|t| distance(t).map(|d| (d, t)))
-            .collect();
-        tables.sort();
-        match tables
-            .into_iter()
-            .find_map(|(_, t)| date_of(t).map(|c| (t.clone(), c)))
-        {
+        // Only the target's own date: another table's date would answer
+        // a different question (`properties built before 1950` is not
+        // `properties of customers since before 1950`).
+        match date_of(target).map(|c| (target.to_owned(), c)) {
             Some((table, column)) => filters.push(Filter::Period {
                 table,
                 column,

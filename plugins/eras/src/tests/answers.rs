@@ -335,6 +335,23 @@ fn a_constraint_that_cannot_be_applied_is_never_dropped_silently() {
     assert!(!result.summary.contains('3'), "{}", result.summary);
     assert!(statements(&host).is_empty(), "no unfiltered count was run");
 
+    // A period on a target without a date is not moved to another table's
+    // date (the customers' `KundeSeit`): it is reported.
+    let host = self::host(&[]);
+    let (_, decided) = ask(&host, "How many properties were built before 1950?", "en");
+    assert_eq!(decided["unapplied"], json!(["before 1950"]));
+    // With a gloss for the year column it is a comparison on it.
+    let host = self::host(&[]);
+    let (respond, _) = ask(
+        &host,
+        "How many properties have a Baujahr before 1990?",
+        "en",
+    );
+    assert_eq!(
+        summary(&respond),
+        "There is 1 property with Baujahr: before 1990."
+    );
+
     // What could be applied is said too, in German for a German question.
     let host = self::host(&[]);
     let (respond, _) = ask(&host, "Wie viele Geräte hat Kunde 1000 aus Hamburg?", "de");

@@ -96,9 +96,9 @@ impl Cues {
             ]),
             above: list(&["above", "more than", "over", "greater than", "larger than"]),
             below: list(&["below", "less than", "under", "fewer than", "smaller than"]),
-            since: list(&["since", "after", "from"]),
+            since: list(&["since", "after"]),
             before: list(&["before", "until", "till"]),
-            during: list(&["in", "during"]),
+            during: list(&["in", "during", "from", "of"]),
             months: list(&[
                 "january|jan",
                 "february|feb",
@@ -155,7 +155,7 @@ impl Cues {
             below: list(&["unter", "weniger als", "kleiner als", "unterhalb"]),
             since: list(&["seit", "ab", "nach"]),
             before: list(&["vor", "bis"]),
-            during: list(&["in", "im", "während"]),
+            during: list(&["in", "im", "während", "aus", "von"]),
             months: list(&[
                 "januar|jan",
                 "februar|feb",

@@ -245,14 +245,28 @@ pub fn ground(
 
     // 3. Column glosses, remembering where each is.
     let mut glossed: Vec<((String, String), usize)> = Vec::new();
-    for (table, entity) in entities {
-        for (column, glosses) in &entity.columns {
-            let Glosses(glosses) = glosses;
-            for (at, _) in w.take_any(glosses) {
-                glossed.push(((table.clone(), column.clone()), at));
-                let key = (table.clone(), column.clone());
+    let mut glosses: Vec<(Vec<String>, (String, String))> = entities
+        .iter()
+        .flat_map(|(table, entity)| {
+            entity
+                .columns
+                .iter()
+                .flat_map(move |(column, Glosses(list))| {
+                    list.iter()
+                        .map(move |gloss| (text::words(gloss), (table.clone(), column.clone())))
+                })
+        })
+        .filter(|(words, _)| !words.is_empty())
+        .collect();
+    // Longest first: `living area` before `area`.
+    glosses.sort_by_key(|(words, _)| std::cmp::Reverse(words.len()));
+    for (gloss, key) in glosses {
+        for (at, len) in w.find(&gloss.join(" ")) {
+            if w.free(at, len) {
+                w.take(at, len);
+                glossed.push((key.clone(), at));
                 if !g.columns.contains(&key) {
-                    g.columns.push(key);
+                    g.columns.push(key.clone());
                 }
             }
         }
@@ -325,7 +339,8 @@ pub fn ground(
     }
 
     // 5. Database values.
-    for (at, len, found) in value_matches(&w.words, &w.used, values) {
+    let lowercase = text::lowercase_in_capitalised(question);
+    for (at, len, found) in value_matches(&w.words, &w.used, &lowercase, values) {
         w.take(at, len);
         match g.values.iter_mut().find(|v| v.value == found.value) {
             Some(known) => {

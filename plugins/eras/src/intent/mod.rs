@@ -257,11 +257,17 @@ pub fn candidates(
     if targets.is_empty() {
         targets = entities.keys().cloned().collect();
     }
-    let aggregates = if grounding.aggregates.is_empty() {
-        vec![Aggregate::List]
-    } else {
-        grounding.aggregates.clone()
-    };
+    // `list` is the weakest cue (`show`, `which`): another one wins
+    // (`show the latest reading`).
+    let mut aggregates: Vec<Aggregate> = grounding
+        .aggregates
+        .iter()
+        .copied()
+        .filter(|a| *a != Aggregate::List)
+        .collect();
+    if aggregates.is_empty() {
+        aggregates.push(Aggregate::List);
+    }
     let mut columns: Vec<String> = grounding
         .columns
         .iter()
@@ -575,6 +581,19 @@ fn ask(
             })?;
         let checked = serde_json::from_str::<Answer>(&completion.text)
             .map_err(|e| format!("the answer is not an intent ({e})"))
+            .and_then(|a| {
+                if candidates.targets.contains(&a.target)
+                    && candidates.aggregates.contains(&a.aggregate)
+                {
+                    Ok(a)
+                } else {
+                    Err(format!(
+                        "{}/{} is not one of the options",
+                        a.target,
+                        a.aggregate.name()
+                    ))
+                }
+            })
             .and_then(|a| {
                 validate(
                     (&a.target, a.aggregate, &a.column),

@@ -15,38 +15,64 @@
 /// The normalised words of `text`. A `.` or `,` between digits stays in
 /// the number (`3.5`, `3,5`; both read as `3.5`).
 pub fn words(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
+    tokens(text).into_iter().map(|(word, _)| word).collect()
+}
+
+/// For each of [`words`], whether it was written in lowercase in a text
+/// that capitalises other words than its first: such a word is not a
+/// proper noun (nor a German noun), so it does not match a capitalised
+/// value (`wie groß` is not the surname `Groß`). A text written all in
+/// lowercase gives all `false`.
+pub fn lowercase_in_capitalised(text: &str) -> Vec<bool> {
+    let tokens = tokens(text);
+    let capitalises = tokens.iter().skip(1).any(|(_, upper)| *upper);
+    tokens
+        .iter()
+        .map(|(word, upper)| capitalises && !upper && word.starts_with(|c: char| c.is_alphabetic()))
+        .collect()
+}
+
+/// The normalised words of `text`, each with whether it began with an
+/// uppercase letter.
+fn tokens(text: &str) -> Vec<(String, bool)> {
+    let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut current = String::new();
-    for (at, &ch) in chars.iter().enumerate() {
-        match ch {
-            'ä' => current.push_str("ae"),
-            'ö' => current.push_str("oe"),
-            'ü' => current.push_str("ue"),
-            'ß' => current.push_str("ss"),
-            'á' | 'à' | 'â' => current.push('a'),
-            'é' | 'è' | 'ê' | 'ë' => current.push('e'),
-            'í' | 'ì' | 'î' | 'ï' => current.push('i'),
-            'ó' | 'ò' | 'ô' => current.push('o'),
-            'ú' | 'ù' | 'û' => current.push('u'),
-            'ç' => current.push('c'),
-            'ñ' => current.push('n'),
-            '#' => {
-                flush(&mut current, &mut out);
-                out.push("#".to_owned());
+    let mut upper = false;
+    for (at, &original) in chars.iter().enumerate() {
+        if current.is_empty() {
+            upper = original.is_uppercase();
+        }
+        for ch in original.to_lowercase() {
+            match ch {
+                'ä' => current.push_str("ae"),
+                'ö' => current.push_str("oe"),
+                'ü' => current.push_str("ue"),
+                'ß' => current.push_str("ss"),
+                'á' | 'à' | 'â' => current.push('a'),
+                'é' | 'è' | 'ê' | 'ë' => current.push('e'),
+                'í' | 'ì' | 'î' | 'ï' => current.push('i'),
+                'ó' | 'ò' | 'ô' => current.push('o'),
+                'ú' | 'ù' | 'û' => current.push('u'),
+                'ç' => current.push('c'),
+                'ñ' => current.push('n'),
+                '#' => {
+                    flush(&mut current, upper, &mut out);
+                    out.push(("#".to_owned(), false));
+                }
+                '.' | ','
+                    if !current.is_empty()
+                        && current.bytes().all(|b| b.is_ascii_digit())
+                        && chars.get(at + 1).is_some_and(char::is_ascii_digit) =>
+                {
+                    current.push('.');
+                }
+                c if c.is_alphabetic() || c.is_ascii_digit() => current.push(c),
+                _ => flush(&mut current, upper, &mut out),
             }
-            '.' | ','
-                if !current.is_empty()
-                    && current.bytes().all(|b| b.is_ascii_digit())
-                    && chars.get(at + 1).is_some_and(char::is_ascii_digit) =>
-            {
-                current.push('.');
-            }
-            c if c.is_alphabetic() || c.is_ascii_digit() => current.push(c),
-            _ => flush(&mut current, &mut out),
         }
     }
-    flush(&mut current, &mut out);
+    flush(&mut current, upper, &mut out);
     out
 }
 
@@ -56,9 +82,9 @@ pub fn number(word: &str) -> Option<f64> {
     digits.then(|| word.parse().ok()).flatten()
 }
 
-fn flush(current: &mut String, out: &mut Vec<String>) {
+fn flush(current: &mut String, upper: bool, out: &mut Vec<(String, bool)>) {
     if !current.is_empty() {
-        out.push(std::mem::take(current));
+        out.push((std::mem::take(current), upper));
     }
 }
 

@@ -202,10 +202,12 @@ fn fingerprint(columns: &[(String, String)], bounds: &ValueIndex) -> String {
 
 /// The values of `index` in `words` (normalised), on words not `used`:
 /// `(start, length, value)`, longer values first, so `Frankfurt am Main`
-/// wins over a value `Main`.
+/// wins over a value `Main`. A capitalised value does not match words
+/// marked in `lowercase` (see [`text::lowercase_in_capitalised`]).
 pub fn matches(
     words: &[String],
     used: &[bool],
+    lowercase: &[bool],
     index: &[IndexedValue],
 ) -> Vec<(usize, usize, Found)> {
     let mut candidates: Vec<(Vec<String>, &IndexedValue)> = index
@@ -219,6 +221,14 @@ pub fn matches(
     for (value_words, value) in candidates {
         for at in text::find_all(words, &value_words) {
             let span = at..at + value_words.len();
+            let capitalised = value.value.starts_with(char::is_uppercase);
+            if capitalised
+                && lowercase
+                    .get(span.clone())
+                    .is_some_and(|l| l.iter().any(|l| *l))
+            {
+                continue;
+            }
             let same_span = out
                 .iter()
                 .any(|(a, l, _)| *a == at && *l == value_words.len());

@@ -467,3 +467,67 @@ fn the_shipped_graph_spells_out_the_default_cues_and_grounds_german() {
     assert!(g.owner);
     assert_eq!(g.identifiers[0].table, "Objekte");
 }
+
+#[test]
+fn a_lowercase_word_in_a_capitalised_question_is_not_a_capitalised_value() {
+    let entities: BTreeMap<String, crate::Entity> =
+        serde_json::from_value(config()["entities"].clone()).unwrap();
+    let values = [intent::values::IndexedValue {
+        table: "Kunden".into(),
+        column: "Nachname".into(),
+        value: "Groß".into(),
+    }];
+    let ground = |text: &str| intent::ground(text, &entities, &Cues::defaults(), &values);
+    // `wie groß` is "how large", not the surname.
+    assert!(
+        ground("Wie groß ist die Wohnfläche von Kunde 1000?")
+            .values
+            .is_empty()
+    );
+    assert_eq!(ground("Wie viele Objekte hat Kunde Groß?").values.len(), 1);
+    // A question typed all in lowercase still matches.
+    assert_eq!(ground("wie viele objekte hat kunde gross").values.len(), 1);
+}
+
+#[test]
+fn the_longest_gloss_wins_and_list_yields_to_a_stronger_cue() {
+    let host = host(&[]);
+    let (respond, decided) = ask(
+        &host,
+        "How many properties have a living area above 300?",
+        "en",
+    );
+    assert_eq!(
+        decided["filters"][0]["column"], "Wohnflaeche",
+        "not the units' `area`"
+    );
+    assert_eq!(
+        summary(&respond),
+        "There are 2 properties with Wohnflaeche: above 300."
+    );
+    // `show` (list) and `latest`: the latest one, with no model call.
+    let host = self::host(&[]);
+    let (respond, decided) = ask(&host, "Show the latest reading of device 1", "en");
+    assert_eq!(decided["aggregate"], "latest");
+    assert!(summary(&respond).starts_with("The latest reading for device 1: "));
+}
+
+#[test]
+fn a_model_answer_outside_the_options_is_not_taken() {
+    // Asked to choose between the units' two number columns, the model
+    // answers with a table that is not an option, twice: the first valid
+    // option is taken instead.
+    let wrong = json!({"target": "Kunden", "aggregate": "count", "column": ""});
+    let host = host(&[wrong.clone(), wrong]);
+    let (respond, decided) = ask(
+        &host,
+        "What is the average of the units of property 7?",
+        "en",
+    );
+    assert_eq!(decided["source"], "grounded");
+    assert_eq!(host.llm_requests().len(), 2);
+    assert!(
+        summary(&respond).starts_with("The average of "),
+        "{respond:?}"
+    );
+}

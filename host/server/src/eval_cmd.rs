@@ -399,7 +399,7 @@ pub fn summarise(outcomes: &[Outcome]) -> Summary {
     }
 }
 
-/// Runs `weft eval`.
+/// Runs `weft eval`; one progress line per question goes to stderr.
 pub async fn run(common: &Common, args: EvalArgs) -> Result<ExitCode> {
     let mut questions = read_set(&args.set)?;
     if let Some(limit) = args.limit {
@@ -449,16 +449,14 @@ pub async fn run(common: &Common, args: EvalArgs) -> Result<ExitCode> {
             latency_ms,
             tokens: trace.tokens().total(),
         };
-        if !args.json {
-            eprintln!(
-                "[{}/{}] {} {:>7.0} ms  {}",
-                at + 1,
-                questions.len(),
-                if outcome.ok { "ok  " } else { "FAIL" },
-                outcome.latency_ms,
-                outcome.question
-            );
-        }
+        eprintln!(
+            "[{}/{}] {} {:>7.0} ms  {}",
+            at + 1,
+            questions.len(),
+            if outcome.ok { "ok  " } else { "FAIL" },
+            outcome.latency_ms,
+            outcome.question
+        );
         outcomes.push(outcome);
     }
     let summary = summarise(&outcomes);

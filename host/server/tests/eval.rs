@@ -91,4 +91,5 @@ fn eval_runs_the_dev_set_and_reports_accuracy_latency_and_tokens() {
         "{}",
         text(&out.stdout)
     );
+    let _ = std::fs::remove_dir_all(&data);
 }

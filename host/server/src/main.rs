@@ -23,6 +23,7 @@ mod bench_soak;
 mod client_cmd;
 mod config;
 mod config_cmd;
+mod eval_cmd;
 mod graph_cmd;
 mod llm_cmd;
 mod plugin_cases;
@@ -151,6 +152,9 @@ impl Common {
 enum Command {
     /// Runs one message through a graph and prints the reply and the frame trace.
     Run(run_cmd::RunArgs),
+    /// Runs a question set (JSON Lines, expected answers computed by SQL)
+    /// through a graph: accuracy per kind and language, latency, tokens.
+    Eval(eval_cmd::EvalArgs),
     /// Graph files.
     #[command(subcommand)]
     Graph(graph_cmd::GraphCommand),
@@ -208,6 +212,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run_cmd::run(&cli.common, args).await,
+            Command::Eval(args) => eval_cmd::run(&cli.common, args).await,
             Command::Graph(cmd) => graph_cmd::run(&cli.common, cmd).await,
             Command::Config(cmd) => config_cmd::run(cmd),
             Command::Llm(args) => llm_cmd::run(&cli.common, args).await,

@@ -1053,10 +1053,13 @@ async fn capabilities_history_usage_details_and_a_diff_based_reload() {
                 .all(|m| m["to"] == "eras" || m["from"] == "eras"),
         "{history}"
     );
+    // The expert answers this question from its grounding alone (no model
+    // call): input, memorizer and output call the model.
     let (_, node) = admin.get("/api/v1/usage/nodes/eras").await;
-    assert_eq!(node["totals"]["calls"], 1, "{node}");
+    assert_eq!(node["totals"]["calls"], 0, "{node}");
+    assert_eq!(node["totals"]["invocations"], 1, "{node}");
     let (_, model) = admin.get("/api/v1/usage/models/small").await;
-    assert_eq!(model["totals"]["calls"], 4, "{model}");
+    assert_eq!(model["totals"]["calls"], 3, "{model}");
     let (status, err) = admin.get("/api/v1/usage/models/gpt-9").await;
     assert_error(status, &err, StatusCode::NOT_FOUND, "not_found");
 
@@ -1077,7 +1080,7 @@ async fn capabilities_history_usage_details_and_a_diff_based_reload() {
         .await;
     admin.answered(again["threadId"].as_str().unwrap()).await;
     let (_, usage) = admin.get("/api/v1/usage").await;
-    assert_eq!(usage["totals"]["calls"], 4, "{usage}");
+    assert_eq!(usage["totals"]["calls"], 3, "{usage}");
 
     // Reload: one node's config changed.
     let viewer = Client::new(&server, Some(&key(&admin, "viewer", None).await));

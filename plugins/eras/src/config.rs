@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::cues::Cues;
+
 /// The node's graph `config`; every key is optional.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -28,6 +30,71 @@ pub struct Config {
     pub mode: Mode,
     /// The vocabulary of the tables, by table name, for intent mode.
     pub entities: BTreeMap<String, Entity>,
+    /// The cue words of intent mode, by ISO 639-1 language code (see
+    /// [`Cues`]); [`Cues::defaults`] (English and German) when unset.
+    pub cues: BTreeMap<String, Cues>,
+    /// Bounds of the value index (intent mode's value filters).
+    pub values: ValueIndex,
+    /// The answer's language when the job names none the expert knows.
+    pub language: String,
+}
+
+/// Bounds of the index of text values (see [`crate::intent`]'s value
+/// filters).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValueIndex {
+    /// A column with more distinct values than this is not indexed; 0
+    /// turns value filters off.
+    pub max_per_column: usize,
+    /// Values indexed at most, over all columns.
+    pub max_total: usize,
+    /// Values shorter than this (in characters) are not indexed.
+    pub min_chars: usize,
+    /// Values longer than this (in characters) are not indexed.
+    pub max_chars: usize,
+}
+
+impl Default for ValueIndex {
+    fn default() -> Self {
+        Self {
+            max_per_column: 200,
+            max_total: 4000,
+            min_chars: 3,
+            max_chars: 40,
+        }
+    }
+}
+
+/// A noun in one language: singular and plural.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Noun {
+    /// Singular: `Kunde`.
+    pub one: String,
+    /// Plural: `Kunden`.
+    pub many: String,
+}
+
+/// The words users use for a column: one phrase or a list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "OneOrMany")]
+pub struct Glosses(pub Vec<String>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<OneOrMany> for Glosses {
+    fn from(value: OneOrMany) -> Self {
+        match value {
+            OneOrMany::One(one) => Self(vec![one]),
+            OneOrMany::Many(many) => Self(many),
+        }
+    }
 }
 
 /// See [`Config::mode`].
@@ -52,9 +119,19 @@ pub struct Entity {
     pub show: Vec<String>,
     /// The column `latest` orders by (a date).
     pub latest_by: Option<String>,
-    /// Column glosses: column name → the words users use for it
-    /// (`Wohnflaeche: living area`).
-    pub columns: BTreeMap<String, String>,
+    /// The date column a period (`in 2024`) filters on; `latest_by` when
+    /// unset.
+    pub date: Option<String>,
+    /// Column glosses: column name → the words users use for it, one
+    /// phrase or a list (`Wohnflaeche: [living area, Wohnfläche]`).
+    pub columns: BTreeMap<String, Glosses>,
+    /// Whether rows of this table own the others (customers): the target
+    /// of an owner question (`who owns property 7`).
+    pub owner: bool,
+    /// How answers name a row, by language code
+    /// (`de: { one: Kunde, many: Kunden }`); the first of `names` (with an
+    /// English plural) when the language has none.
+    pub label: BTreeMap<String, Noun>,
 }
 
 impl Default for Config {
@@ -68,6 +145,9 @@ impl Default for Config {
             tables: None,
             mode: Mode::Sql,
             entities: BTreeMap::new(),
+            cues: Cues::defaults(),
+            values: ValueIndex::default(),
+            language: "en".to_owned(),
         }
     }
 }

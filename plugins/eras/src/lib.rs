@@ -46,6 +46,7 @@
 
 mod catalog;
 mod config;
+pub mod cues;
 mod failure;
 pub mod intent;
 pub mod interpret;
@@ -60,7 +61,8 @@ use weft_protocol::{ExpertFailed, Job, Respond, UiActions, any_of, kind};
 use weft_sdk::{Capability, Ctx, EventKind, Message, Node, NodeError, NodeInfo};
 
 pub use catalog::{ColumnInfo, TABLES_KEY, TableColumns, schema_key};
-pub use config::{Config, Entity, Mode};
+pub use config::{Config, Entity, Glosses, Mode, Noun, ValueIndex};
+pub use cues::Cues;
 pub use failure::Failure;
 
 /// The Eras expert node; see the [crate docs](crate).

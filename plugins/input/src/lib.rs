@@ -14,8 +14,13 @@
 //! The peers come from the node's graph `config` ([`Config`]):
 //!
 //! ```json
-//! { "think": "pa", "reflex": "output", "notify": ["memorizer"] }
+//! { "think": "pa", "reflex": "output", "notify": ["memorizer"],
+//!   "languages": { "de": ["der", "die", "wie", "viele"], "en": ["the", "how", "many"] } }
 //! ```
+//!
+//! The model's language code is checked against the message's words
+//! ([`language`]): when the message clearly uses one configured language,
+//! that code wins (small models answer `en` for German too).
 //!
 //! An answer that does not parse is not fatal: the node logs a warning and
 //! uses [`Analysis::fallback`], which takes the thinking path. A failing
@@ -25,8 +30,11 @@
 #![warn(missing_docs)]
 
 mod analysis;
+pub mod language;
 #[cfg(test)]
 mod tests;
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use weft_sdk::{Capability, Ctx, EventKind, Message, Node, NodeError, NodeInfo, Scope};
@@ -51,6 +59,10 @@ pub struct Config {
     /// Peers that get a copy of every `command`, whatever its route. A peer
     /// that is already the route's target is not sent a second copy.
     pub notify: Vec<String>,
+    /// Common words per language (ISO 639-1 code → words) that correct
+    /// the model's language code; [`language::defaults`] (English and
+    /// German) when unset, `{}` turns the check off.
+    pub languages: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for Config {
@@ -59,6 +71,7 @@ impl Default for Config {
             think: DEFAULT_THINK.to_owned(),
             reflex: Some(DEFAULT_REFLEX.to_owned()),
             notify: Vec::new(),
+            languages: language::defaults(),
         }
     }
 }
@@ -115,7 +128,16 @@ impl Node for Input {
 
 /// Classify one user message, record the analysis and route it.
 fn handle(ctx: &mut Ctx<'_>, config: &Config, text: String) -> Result<(), NodeError> {
-    let analysis = classify(ctx, &text)?;
+    let mut analysis = classify(ctx, &text)?;
+    if let Some(code) = language::detect(&text, &config.languages)
+        && code != analysis.language
+    {
+        ctx.log().debug(format!(
+            "the message's words are {code}, not {:?}; answering in {code}",
+            analysis.language
+        ));
+        analysis.language = code;
+    }
     ctx.hud().emit(EventKind::Perceived, &analysis)?;
     ctx.memory()
         .set_json(Scope::Thread, LAST_ANALYSIS_KEY, &analysis)?;

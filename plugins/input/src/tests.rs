@@ -285,3 +285,45 @@ fn a_bad_config_is_invalid_input_before_any_call() {
         assert!(host.llm_requests().is_empty());
     }
 }
+
+#[test]
+fn the_messages_words_correct_the_models_language_code() {
+    // The model says `en` for a German question: the words say `de`.
+    let host = TestHost::for_node::<Input>().answer_json(&question());
+    let output = host
+        .tick::<Input>(&[user("Wie viele Geräte hat der Kunde 1042?")])
+        .unwrap();
+    let (_, command) = only_command(&output);
+    assert_eq!(command.analysis.language, "de");
+
+    // Too few words to tell: the model's code stays.
+    let host = TestHost::for_node::<Input>().answer_json(&question());
+    let output = host.tick::<Input>(&[user("Kunde 1042?")]).unwrap();
+    assert_eq!(only_command(&output).1.analysis.language, "en");
+
+    // `languages: {}` turns the check off.
+    let host = TestHost::for_node::<Input>()
+        .config(json!({"languages": {}}))
+        .answer_json(&question());
+    let output = host
+        .tick::<Input>(&[user("Wie viele Geräte hat der Kunde 1042?")])
+        .unwrap();
+    assert_eq!(only_command(&output).1.analysis.language, "en");
+}
+
+#[test]
+fn detection_needs_a_clear_majority() {
+    use crate::language::{defaults, detect};
+    let languages = defaults();
+    assert_eq!(
+        detect("how many devices does customer 7 have", &languages).as_deref(),
+        Some("en")
+    );
+    assert_eq!(
+        detect("Welche Objekte gehören zu Kunde 7?", &languages).as_deref(),
+        Some("de")
+    );
+    assert_eq!(detect("hallo", &languages), None);
+    // One word of each: no majority.
+    assert_eq!(detect("the der", &languages), None);
+}

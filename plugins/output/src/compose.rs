@@ -1,5 +1,10 @@
 //! What the reply is made from: the material of each message, the streamed
 //! request that phrases it, and the text used when the model cannot.
+//!
+//! A single message in German is asked for with a German prompt and German
+//! labels ([`Phrases`]); other languages get the English prompt with an
+//! instruction to reply in the message's language. The fallback text says
+//! "something went wrong" in English or German.
 
 use weft_protocol::{Command, Respond};
 use weft_sdk::{ChatMessage, CompletionRequest};
@@ -12,6 +17,55 @@ When something went wrong, say so plainly. Be brief.";
 
 /// Said of an unknown language code.
 const ANY_LANGUAGE: &str = "the language of the user's message";
+
+/// The fixed words of a prompt and of the fallback in one language.
+#[derive(Debug)]
+pub struct Phrases {
+    /// The system prompt of a message answered directly.
+    pub direct: &'static str,
+    /// Introduces the material in that prompt.
+    pub material: &'static str,
+    /// Label of the response hint.
+    pub hint: &'static str,
+    /// Label of a draft.
+    pub draft: &'static str,
+    /// Label of an expert's result.
+    pub facts: &'static str,
+    /// Label of an error.
+    pub problem: &'static str,
+    /// Starts the fallback's error line.
+    pub went_wrong: &'static str,
+}
+
+/// English.
+pub const ENGLISH: Phrases = Phrases {
+    direct: "You are a helpful assistant. Answer the user.",
+    material: " Use only this material, and never invent facts, numbers or names:\n",
+    hint: "How to answer",
+    draft: "Draft",
+    facts: "Facts",
+    problem: "Problem",
+    went_wrong: "Something went wrong",
+};
+
+/// German.
+pub const GERMAN: Phrases = Phrases {
+    direct: "Du bist ein hilfreicher Assistent. Antworte dem Nutzer auf Deutsch.",
+    material: " Verwende nur dieses Material und erfinde nie Fakten, Zahlen oder Namen:\n",
+    hint: "Wie antworten",
+    draft: "Entwurf",
+    facts: "Fakten",
+    problem: "Problem",
+    went_wrong: "Etwas ist schiefgegangen",
+};
+
+/// The phrases for an ISO 639-1 code: German for `de`, else English.
+pub fn phrases(language: &str) -> &'static Phrases {
+    match language.trim().to_lowercase().as_str() {
+        "de" => &GERMAN,
+        _ => &ENGLISH,
+    }
+}
 
 /// One message to answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,7 +84,7 @@ impl Item {
             Self::Respond(respond) => {
                 lines.push(format!("Reply language: {}", language(&respond.language)));
                 lines.push(format!("The user wrote: {}", respond.request));
-                material(respond, &mut lines);
+                material(respond, &ENGLISH, &mut lines);
             }
             Self::Reflex(command) => {
                 lines.push(format!(
@@ -45,19 +99,28 @@ impl Item {
         lines.join("\n")
     }
 
+    /// The language code of the item.
+    fn language(&self) -> &str {
+        match self {
+            Self::Respond(respond) => &respond.language,
+            Self::Reflex(command) => &command.analysis.language,
+        }
+    }
+
     /// The item's material and instructions (for the system prompt) and
     /// the user's message (the user turn).
     fn direct(&self) -> (String, String) {
         let mut lines = Vec::new();
-        let (request, language) = match self {
+        let phrases = phrases(self.language());
+        let request = match self {
             Self::Respond(respond) => {
-                material(respond, &mut lines);
-                (&respond.request, &respond.language)
+                material(respond, phrases, &mut lines);
+                &respond.request
             }
-            Self::Reflex(command) => (&command.source_text, &command.analysis.language),
+            Self::Reflex(command) => &command.source_text,
         };
-        let language = language.trim();
-        if language.len() == 2 && language != "en" {
+        let language = self.language().trim();
+        if language.len() == 2 && language != "en" && !std::ptr::eq(phrases, &GERMAN) {
             lines.push(format!(
                 "Reply in the language with ISO 639-1 code {language}."
             ));
@@ -92,7 +155,8 @@ impl Item {
             }
         }
         if let Some(error) = non_empty(respond.error.as_ref()) {
-            parts.push(format!("Something went wrong: {error}"));
+            let went_wrong = phrases(&respond.language).went_wrong;
+            parts.push(format!("{went_wrong}: {error}"));
         }
         (!parts.is_empty()).then(|| parts.join("\n"))
     }
@@ -116,11 +180,6 @@ pub fn user_turn(items: &[Item]) -> String {
     }
 }
 
-/// The system prompt when one message is answered directly: the user's
-/// own words are the user turn, which small models follow far better than
-/// a described conversation.
-const DIRECT_PROMPT: &str = "You are a helpful assistant. Answer the user.";
-
 /// The one streamed request that writes the reply to `items`.
 ///
 /// A single item is asked chat-natively: its material (facts, draft,
@@ -129,12 +188,13 @@ const DIRECT_PROMPT: &str = "You are a helpful assistant. Answer the user.";
 pub fn request(items: &[Item], max_tokens: u32) -> CompletionRequest {
     let messages = match items {
         [item] => {
+            // The user's own words are the user turn, which small models
+            // follow far better than a described conversation.
+            let phrases = phrases(item.language());
             let (material, request) = item.direct();
-            let mut system = String::from(DIRECT_PROMPT);
+            let mut system = String::from(phrases.direct);
             if !material.is_empty() {
-                system.push_str(
-                    " Use only this material, and never invent facts, numbers or names:\n",
-                );
+                system.push_str(phrases.material);
                 system.push_str(&material);
             }
             [ChatMessage::system(system), ChatMessage::user(request)]
@@ -156,20 +216,21 @@ pub fn fallback(items: &[Item]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
-/// The hint, draft, facts and problem of `respond`, one line each.
-fn material(respond: &Respond, lines: &mut Vec<String>) {
+/// The hint, draft, facts and problem of `respond`, one line each,
+/// labelled in `phrases`' language.
+fn material(respond: &Respond, phrases: &Phrases, lines: &mut Vec<String>) {
     if let Some(hint) = non_empty(Some(&respond.response_hint)) {
-        lines.push(format!("How to answer: {hint}"));
+        lines.push(format!("{}: {hint}", phrases.hint));
     }
     if let Some(draft) = non_empty(respond.draft.as_ref()) {
-        lines.push(format!("Draft: {draft}"));
+        lines.push(format!("{}: {draft}", phrases.draft));
     }
     if let Some(result) = &respond.result {
-        lines.push(format!("Facts: {}", result.summary.trim()));
+        lines.push(format!("{}: {}", phrases.facts, result.summary.trim()));
         lines.extend(result.key_facts.iter().map(|fact| format!("- {fact}")));
     }
     if let Some(error) = non_empty(respond.error.as_ref()) {
-        lines.push(format!("Problem: {error}"));
+        lines.push(format!("{}: {error}", phrases.problem));
     }
 }
 
@@ -187,13 +248,16 @@ fn non_empty(text: Option<&String>) -> Option<&str> {
 }
 
 /// Phrases of the prompt's scaffolding that a reply must not repeat.
-const SCAFFOLDING: [&str; 6] = [
+const SCAFFOLDING: [&str; 9] = [
     "the user wrote",
     "facts:",
     "reply language",
     "how to answer:",
     "part 1:",
     "material:",
+    "fakten:",
+    "wie antworten:",
+    "entwurf:",
 ];
 
 /// Checks a model-written reply against the material: it may not repeat

@@ -10,7 +10,7 @@ use crate::{Output, WRITING_PROGRESS};
 fn respond() -> Respond {
     Respond {
         request: "how many devices?".into(),
-        language: "de".into(),
+        language: "fr".into(),
         response_hint: "short".into(),
         draft: None,
         result: Some(Interpreted {
@@ -75,10 +75,43 @@ fn one_streamed_call_phrases_the_result() {
     assert_eq!(user_turn(&host), "how many devices?");
     assert!(system_prompt(&host).ends_with(
         "How to answer: short\nFacts: There are 2 devices.\n- m-1 is a meter\n- m-2 is a valve\n\
-         Reply in the language with ISO 639-1 code de."
+         Reply in the language with ISO 639-1 code fr."
     ));
     assert_eq!(host.progress(), [WRITING_PROGRESS]);
     assert!(host.warnings().is_empty());
+}
+
+#[test]
+fn a_german_message_gets_a_german_prompt_and_fallback() {
+    let german = Respond {
+        request: "Wie viele Geräte?".into(),
+        language: "de".into(),
+        result: Some(Interpreted {
+            summary: "Es gibt 2 Geräte.".into(),
+            row_count: Some(1),
+            key_facts: Vec::new(),
+            confidence: 0.9,
+        }),
+        error: Some("Zeitlimit".into()),
+        ..respond()
+    };
+    let host = TestHost::for_node::<Output>().answer("Es gibt 2 Geräte.");
+    host.tick::<Output>(&[from_interpreter(&german)]).unwrap();
+    assert_eq!(
+        system_prompt(&host),
+        "Du bist ein hilfreicher Assistent. Antworte dem Nutzer auf Deutsch. Verwende nur \
+         dieses Material und erfinde nie Fakten, Zahlen oder Namen:\nWie antworten: short\n\
+         Fakten: Es gibt 2 Geräte.\nProblem: Zeitlimit"
+    );
+
+    // A reply that repeats the German labels is replaced by the material,
+    // whose error line is German too.
+    let host = TestHost::for_node::<Output>().answer("Fakten: Es gibt 2 Geräte.");
+    let output = host.tick::<Output>(&[from_interpreter(&german)]).unwrap();
+    assert_eq!(
+        output.reply.as_deref(),
+        Some("Es gibt 2 Geräte.\nEtwas ist schiefgegangen: Zeitlimit")
+    );
 }
 
 #[test]
@@ -95,7 +128,7 @@ fn the_draft_and_the_error_are_in_the_prompt() {
     assert_eq!(user_turn(&host), "how many devices?");
     assert!(system_prompt(&host).ends_with(
         "How to answer: short\nDraft: created machine light with states red, green\n\
-         Problem: create_machine: `name` is missing\nReply in the language with ISO 639-1 code de."
+         Problem: create_machine: `name` is missing\nReply in the language with ISO 639-1 code fr."
     ));
 }
 

@@ -1,46 +1,64 @@
 //! Intent mode, for small models: the model never writes SQL. It fills a
 //! structured query intent (which entity, which aggregate, which column)
 //! whose choices the expert has already narrowed to what the job's text
-//! and the cached schema support; the expert validates it and builds the
-//! statement itself.
+//! and the cached schema support; the expert validates it, adds the
+//! filters the text names and builds the statement itself.
 //!
-//! 1. **Grounding.** The job's words are matched against the entity
-//!    vocabulary of the config (`entities.<Table>.names`): every mention of
-//!    an entity, and every *identifier* (an entity word followed by a
-//!    number: `customer 1042`, `device #12`, `unit no. 7`). Aggregate cue
-//!    words (`how many`, `latest`, `total` …) and column glosses
-//!    (`entities.<Table>.columns`) narrow the rest.
+//! 1. **Grounding** ([`ground()`]). The job's words, normalised ([`text`]:
+//!    case, umlauts, plurals in English and German), are matched against
+//!    the config: entity names and identifiers (`customer 1042`,
+//!    `Kunde Nr. 7`), the cue words of every language in `cues`
+//!    (aggregates, relations, comparisons, periods), column glosses, and
+//!    the distinct values of the schema's text columns ([`values`]).
 //! 2. **Intent call.** One schema-constrained model call whose enums are
 //!    the grounded candidates, so the model chooses among valid options
-//!    only. With no grounding at all the model chooses among every entity.
+//!    only; when the grounding leaves exactly one valid intent there is no
+//!    call at all. With no grounding the model chooses among every entity.
 //! 3. **Validation.** The intent is checked against the schema (the column
-//!    exists and is numeric for `sum`/`average`…, every filter table joins
-//!    to the target); an invalid intent is asked for once more with the
-//!    problem in the prompt, then replaced by the grounded default. The
+//!    exists and is numeric for `sum`/`average`…, every identified table
+//!    joins to the target); an invalid intent is asked for once more with
+//!    the problem in the prompt, then replaced by the grounded default. The
 //!    `decided` event says which (`source: model | grounded`).
-//! 4. **SQL.** Joins follow the key-column convention of the schema (a
+//! 4. **Filters** ([`resolve`]). Identifiers filter on the primary key,
+//!    values on their column (the target's own first, else the nearest
+//!    joined table's), comparisons on their glossed column or on a count
+//!    of related rows (`more than 2 properties`), periods on the target's
+//!    own date column. A constraint no filter can express is *unapplied*: the
+//!    expert then runs no query and the answer says what it could not
+//!    apply, instead of stating an unfiltered figure as the filtered one.
+//! 5. **SQL.** Joins follow the key-column convention of the schema (a
 //!    table referring to another carries a column named like the other's
-//!    primary key); identifiers filter on the primary key; values are
-//!    bound parameters, never spliced into the text.
+//!    primary key); values are bound parameters, never spliced into the
+//!    text. An empty answer for an identified record that does not exist
+//!    says so ("there is no customer 99999"), not "0 devices".
+//! 6. **Answer** ([`summary()`]) in the question's language (`en` and
+//!    `de` templates; others fall back to English).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
-use weft_protocol::{Interpreted, Job, UiActions, vocabulary};
+use weft_protocol::{Interpreted, Job, UiActions};
 use weft_sdk::{ChatMessage, CompletionRequest, Ctx, EventKind, Rows, Value};
 
 use crate::catalog::{self, ColumnInfo, TableColumns};
 use crate::config::{Config, Entity};
+use crate::cues::Cues;
 use crate::failure::Failure;
 use crate::interpret;
 
+mod ground;
 mod query;
+mod resolve;
 mod summary;
+pub mod text;
+pub mod values;
 
+pub use ground::{Bound, Comparison, Grounding, Period, ValueMatch, ground};
 pub use query::{build_sql, join_path};
-pub use summary::summary;
+pub use resolve::{Filter, resolve};
+pub use summary::{Language, summary, unapplied_summary};
 
 /// The system prompt of the intent call. Its first words are stable, so
 /// scripted models in engine tests can match on them.
@@ -87,7 +105,8 @@ impl Aggregate {
         Self::Max,
     ];
 
-    fn name(self) -> &'static str {
+    /// The name in the intent schema.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Count => "count",
             Self::List => "list",
@@ -99,16 +118,16 @@ impl Aggregate {
         }
     }
 
-    /// Words that ask for this aggregate.
-    fn cues(self) -> &'static [&'static str] {
+    /// The cue words of this aggregate in `cues`.
+    fn cues(self, cues: &Cues) -> &Vec<String> {
         match self {
-            Self::Count => &["how many", "number of", "count"],
-            Self::List => &[],
-            Self::Latest => &["latest", "last", "most recent", "newest", "current"],
-            Self::Sum => &["total", "sum", "altogether", "in all"],
-            Self::Average => &["average", "mean"],
-            Self::Min => &["lowest", "smallest", "minimum", "least", "oldest"],
-            Self::Max => &["highest", "largest", "maximum", "biggest"],
+            Self::Count => &cues.count,
+            Self::List => &cues.list,
+            Self::Latest => &cues.latest,
+            Self::Sum => &cues.sum,
+            Self::Average => &cues.average,
+            Self::Min => &cues.min,
+            Self::Max => &cues.max,
         }
     }
 }
@@ -122,21 +141,8 @@ pub struct Identifier {
     pub value: i64,
 }
 
-/// What the job's text supports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Grounding {
-    /// Entity tables mentioned, in order of first mention.
-    pub mentioned: Vec<String>,
-    /// Identifiers, in order.
-    pub identifiers: Vec<Identifier>,
-    /// Aggregates whose cue words occur.
-    pub aggregates: Vec<Aggregate>,
-    /// `(table, column)` whose gloss occurs.
-    pub columns: Vec<(String, String)>,
-}
-
-/// The model's answer, checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The model's answer, checked, with the filters the text names.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Intent {
     /// The table whose rows the question is about.
     pub target: String,
@@ -144,8 +150,11 @@ pub struct Intent {
     pub aggregate: Aggregate,
     /// The column for `latest`, `sum`, `average`, `min`, `max`.
     pub column: Option<String>,
-    /// The filters (from the grounding).
-    pub filters: Vec<Identifier>,
+    /// The filters (from the grounding, see [`resolve`]).
+    pub filters: Vec<Filter>,
+    /// Constraints the question names that no filter expresses (its words,
+    /// normalised); when there are any, no figure is given.
+    pub unapplied: Vec<String>,
 }
 
 /// The raw answer of the intent call.
@@ -155,58 +164,6 @@ struct Answer {
     aggregate: Aggregate,
     #[serde(default)]
     column: String,
-}
-
-/// Finds entity mentions, identifiers, aggregate cues and column glosses in
-/// `text`.
-pub fn ground(text: &str, entities: &BTreeMap<String, Entity>) -> Grounding {
-    let words = vocabulary::words(text);
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    let mut grounding = Grounding::default();
-    for (i, word) in words.iter().enumerate() {
-        let Some(table) = entities
-            .iter()
-            .find(|(_, e)| e.names.iter().any(|n| vocabulary::is_word_for(word, n)))
-            .map(|(t, _)| t.clone())
-        else {
-            continue;
-        };
-        if !grounding.mentioned.contains(&table) {
-            grounding.mentioned.push(table.clone());
-        }
-        // `customer 1042`, `device #12`, `unit no 7`, `unit nr. 7`
-        let mut next = i + 1;
-        if matches!(words.get(next), Some(&("no" | "nr" | "number" | "id"))) {
-            next += 1;
-        }
-        if let Some(value) = words
-            .get(next)
-            .and_then(|w| w.trim_start_matches('#').parse::<i64>().ok())
-        {
-            let id = Identifier { table, value };
-            if !grounding.identifiers.contains(&id) {
-                grounding.identifiers.push(id);
-            }
-        }
-    }
-    let padded = format!(" {} ", words.join(" "));
-    for aggregate in Aggregate::ALL {
-        if aggregate
-            .cues()
-            .iter()
-            .any(|cue| padded.contains(&format!(" {cue} ")))
-        {
-            grounding.aggregates.push(aggregate);
-        }
-    }
-    for (table, entity) in entities {
-        for (column, gloss) in &entity.columns {
-            if padded.contains(&format!(" {} ", gloss.to_lowercase())) {
-                grounding.columns.push((table.clone(), column.clone()));
-            }
-        }
-    }
-    grounding
 }
 
 /// The candidates offered to the model, best first.
@@ -220,30 +177,97 @@ pub struct Candidates {
     pub columns: Vec<String>,
 }
 
+/// The tables `table` refers to: each has as primary key a column `table`
+/// carries as a plain column.
+fn parents(table: &str, schema: &[TableColumns]) -> Vec<String> {
+    let Some((_, columns)) = schema.iter().find(|(t, _)| t == table) else {
+        return Vec::new();
+    };
+    schema
+        .iter()
+        .filter(|(other, other_columns)| {
+            other != table
+                && other_columns.iter().any(|pk| {
+                    pk.primary_key && columns.iter().any(|c| c.name == pk.name && !c.primary_key)
+                })
+        })
+        .map(|(other, _)| other.clone())
+        .collect()
+}
+
 /// Narrows the choices to what `grounding` supports. The targets are the
 /// mentioned entities the text does not identify (`how many *devices* does
-/// customer 1042 have`: the customer is a filter); a question naming only
-/// identified entities is about them (`where does customer 1042 live`).
+/// customer 1042 have`: the customer is a filter) and does not count in a
+/// comparison (`customers with more than 2 *properties*`); a question
+/// naming only identified entities is about them (`where does customer
+/// 1042 live`), unless it asks for their owner (`who owns property 7`:
+/// the entity marked `owner`) or what they belong to (`which … does unit
+/// 7 belong to`: the table the identified one refers to). With no entity
+/// named, the tables of the values named are the targets (`how many
+/// Wärmezähler`), else every entity.
 pub fn candidates(
     grounding: &Grounding,
     entities: &BTreeMap<String, Entity>,
     schema: &[TableColumns],
 ) -> Candidates {
     let identified = |t: &&String| grounding.identifiers.iter().any(|i| &i.table == *t);
-    let (named, free): (Vec<&String>, Vec<&String>) =
-        grounding.mentioned.iter().partition(identified);
-    let mut targets: Vec<String> = if free.is_empty() { named } else { free }
-        .into_iter()
-        .cloned()
-        .collect();
+    let counted = |t: &&String| {
+        grounding
+            .comparisons
+            .iter()
+            .any(|c| c.counted.as_ref() == Some(*t))
+    };
+    let (named, free): (Vec<&String>, Vec<&String>) = grounding
+        .mentioned
+        .iter()
+        .filter(|t| !counted(t))
+        .partition(identified);
+    let mut targets: Vec<String> = free.into_iter().cloned().collect();
+    if targets.is_empty() && !named.is_empty() && (grounding.owner || grounding.relation) {
+        let owners: Vec<String> = entities
+            .iter()
+            .filter(|(t, e)| e.owner && !named.contains(t))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for table in &named {
+            let related = if grounding.owner && !owners.is_empty() {
+                owners.clone()
+            } else {
+                parents(table, schema)
+            };
+            for other in related {
+                if entities.contains_key(&other) && !targets.contains(&other) {
+                    targets.push(other);
+                }
+            }
+        }
+    }
+    if targets.is_empty() {
+        targets = named.into_iter().cloned().collect();
+    }
+    if targets.is_empty() {
+        for value in &grounding.values {
+            for (table, _) in &value.places {
+                if entities.contains_key(table) && !targets.contains(table) {
+                    targets.push(table.clone());
+                }
+            }
+        }
+    }
     if targets.is_empty() {
         targets = entities.keys().cloned().collect();
     }
-    let aggregates = if grounding.aggregates.is_empty() {
-        vec![Aggregate::List]
-    } else {
-        grounding.aggregates.clone()
-    };
+    // `list` is the weakest cue (`show`, `which`): another one wins
+    // (`show the latest reading`).
+    let mut aggregates: Vec<Aggregate> = grounding
+        .aggregates
+        .iter()
+        .copied()
+        .filter(|a| *a != Aggregate::List)
+        .collect();
+    if aggregates.is_empty() {
+        aggregates.push(Aggregate::List);
+    }
     let mut columns: Vec<String> = grounding
         .columns
         .iter()
@@ -263,7 +287,12 @@ pub fn candidates(
             );
         }
     }
-    columns.dedup();
+    let mut seen = Vec::new();
+    columns.retain(|c| {
+        let new = !seen.contains(c);
+        seen.push(c.clone());
+        new
+    });
     Candidates {
         targets,
         aggregates,
@@ -271,12 +300,16 @@ pub fn candidates(
     }
 }
 
+/// Whether a declared SQL type holds numbers.
+fn is_numeric(column: &ColumnInfo) -> bool {
+    ["INT", "REAL", "NUM", "FLOA", "DOUB", "DEC"]
+        .iter()
+        .any(|t| column.data_type.to_uppercase().contains(t))
+}
+
 /// A numeric column that is neither a key nor a reference.
 fn is_measure(column: &ColumnInfo, schema: &[TableColumns]) -> bool {
-    let numeric = ["INT", "REAL", "NUM", "FLOA", "DOUB", "DEC"]
-        .iter()
-        .any(|t| column.data_type.to_uppercase().contains(t));
-    numeric && !column.primary_key && !is_reference(&column.name, schema)
+    is_numeric(column) && !column.primary_key && !is_reference(&column.name, schema)
 }
 
 /// Whether `column` is some table's primary-key name (so a reference).
@@ -326,7 +359,8 @@ pub fn request(
     .json_schema(&schema(candidates))
 }
 
-/// Checks an answer against the schema and the grounding.
+/// Checks an answer against the schema and the grounding, and resolves
+/// the grounding's filters for its target.
 pub fn validate(
     answer: (&str, Aggregate, &str),
     grounding: &Grounding,
@@ -372,12 +406,76 @@ pub fn validate(
             return Err(format!("{target} cannot be linked to {}", id.table));
         }
     }
+    let (filters, unapplied) = resolve(target, grounding, entities, schema);
     Ok(Intent {
         target: target.to_owned(),
         aggregate,
         column,
-        filters: grounding.identifiers.clone(),
+        filters,
+        unapplied,
     })
+}
+
+/// Every valid intent the candidates allow, best first, without repeats.
+fn valid_intents(
+    grounding: &Grounding,
+    candidates: &Candidates,
+    entities: &BTreeMap<String, Entity>,
+    schema: &[TableColumns],
+) -> (Vec<Intent>, String) {
+    let mut valid: Vec<Intent> = Vec::new();
+    let mut last = String::from("no candidate");
+    let glossed = !grounding.columns.is_empty();
+    for target in &candidates.targets {
+        for &aggregate in &candidates.aggregates {
+            // `latest` orders by the entity's `latest_by` unless the
+            // question names a column.
+            let columns: Vec<&str> = if aggregate == Aggregate::Latest && !glossed {
+                vec![""]
+            } else {
+                candidates
+                    .columns
+                    .iter()
+                    .map(String::as_str)
+                    .chain([""])
+                    .collect()
+            };
+            for column in columns {
+                match validate((target, aggregate, column), grounding, entities, schema) {
+                    Ok(intent) => {
+                        if !valid.contains(&intent) {
+                            valid.push(intent);
+                        }
+                    }
+                    Err(why) => last = why,
+                }
+            }
+        }
+    }
+    (valid, last)
+}
+
+/// The language of the answer: the job's, when the question's cue words
+/// agree or name none; else the language whose cue words the question
+/// uses most; else the config's.
+fn answer_language(job: &Job, grounding: &Grounding, config: &Config) -> Language {
+    let asked = job.language.trim().to_lowercase();
+    let code = match grounding.languages.first() {
+        Some(top) if !grounding.languages.contains(&asked) => top.clone(),
+        _ if !asked.is_empty() && asked != "unknown" => asked,
+        _ => config.language.clone(),
+    };
+    Language::from_code(&code)
+}
+
+/// The entities of the config that name tables of the database.
+fn usable_entities(config: &Config, tables: &[String]) -> BTreeMap<String, Entity> {
+    config
+        .entities
+        .iter()
+        .filter(|(t, _)| tables.contains(t))
+        .map(|(t, e)| (t.clone(), e.clone()))
+        .collect()
 }
 
 /// Grounds, asks, validates, builds and runs: the answer and its display.
@@ -387,12 +485,7 @@ pub(crate) fn answer(
     job: &Job,
     tables: &[String],
 ) -> Result<(Interpreted, UiActions), Failure> {
-    let entities: BTreeMap<String, Entity> = config
-        .entities
-        .iter()
-        .filter(|(t, _)| tables.contains(t))
-        .map(|(t, e)| (t.clone(), e.clone()))
-        .collect();
+    let entities = usable_entities(config, tables);
     if entities.is_empty() {
         return Err(Failure::Plan(
             "intent mode needs `entities` naming tables of the database".to_owned(),
@@ -400,46 +493,29 @@ pub(crate) fn answer(
     }
     let names: Vec<String> = entities.keys().cloned().collect();
     let schema = catalog::columns(ctx, &names, false)?;
-    let grounding = ground(&job.job, &entities);
+    let indexed = values::indexed_columns(&entities, &schema);
+    let index = values::load(ctx, &indexed, &config.values)?;
+    let grounding = ground(&job.job, &entities, &config.cues, &index);
     let candidates = candidates(&grounding, &entities, &schema);
+    let language = answer_language(job, &grounding, config);
 
-    let mut problem: Option<String> = None;
-    let mut decided = None;
-    for _ in 0..2 {
-        let completion = ctx
-            .llm()
-            .complete(request(job, &candidates, &entities, problem.as_deref()))
-            .map_err(|error| Failure::Llm {
-                call: "intent",
-                error,
-            })?;
-        let checked = serde_json::from_str::<Answer>(&completion.text)
-            .map_err(|e| format!("the answer is not an intent ({e})"))
-            .and_then(|a| {
-                validate(
-                    (&a.target, a.aggregate, &a.column),
-                    &grounding,
-                    &entities,
-                    &schema,
-                )
-            });
-        match checked {
-            Ok(intent) => {
-                decided = Some((intent, "model"));
-                break;
-            }
-            Err(why) => {
-                ctx.log().warn(format!("unusable intent: {why}"));
-                problem = Some(why);
-            }
+    let (valid, last) = valid_intents(&grounding, &candidates, &entities, &schema);
+    let (intent, source) = match valid.as_slice() {
+        [] => {
+            return Err(Failure::Plan(format!(
+                "no valid intent for the question: {last}"
+            )));
         }
-    }
-    let (intent, source) = match decided {
-        Some(decided) => decided,
-        None => (
-            grounded_default(&grounding, &candidates, &entities, &schema)?,
-            "grounded",
-        ),
+        [only] => (only.clone(), "grounded"),
+        _ => ask(
+            ctx,
+            job,
+            &grounding,
+            &candidates,
+            &entities,
+            &schema,
+            &valid,
+        )?,
     };
     crate::emit(
         ctx,
@@ -448,47 +524,148 @@ pub(crate) fn answer(
             "target": intent.target,
             "aggregate": intent.aggregate.name(),
             "column": intent.column,
-            "filters": intent.filters.iter().map(|f| json!({"table": f.table, "value": f.value})).collect::<Vec<_>>(),
+            "filters": intent.filters.iter().map(Filter::to_json).collect::<Vec<_>>(),
+            "unapplied": intent.unapplied,
+            "language": language.code(),
             "source": source,
         }),
     );
+    let empty = Rows::new(Vec::<String>::new(), Vec::<Vec<Value>>::new());
+    if !intent.unapplied.is_empty() {
+        let result = Interpreted {
+            summary: unapplied_summary(&intent, &entities, language),
+            row_count: None,
+            key_facts: Vec::new(),
+            confidence: 0.1,
+        };
+        return Ok((result, interpret::display(&job.job, &empty)));
+    }
     let (sql, params) = build_sql(&intent, &entities, &schema).map_err(Failure::Plan)?;
+    let rows = run(ctx, &sql, &params)?;
+    if found_nothing(&rows)
+        && let Some(missing) = missing_identifier(ctx, &intent, &schema)?
+    {
+        let result = Interpreted {
+            summary: summary::missing(&missing, &entities, language),
+            row_count: Some(0),
+            key_facts: Vec::new(),
+            confidence: 0.9,
+        };
+        return Ok((result, interpret::display(&job.job, &empty)));
+    }
+    let mut result = interpret::interpret(&rows, 0, config.max_facts);
+    result.summary = summary(&intent, &rows, &entities, language);
+    let display = interpret::display(&job.job, &rows);
+    Ok((result, display))
+}
+
+/// The intent call, with one retry; the first valid intent when the model's
+/// answers do not hold.
+fn ask(
+    ctx: &Ctx<'_>,
+    job: &Job,
+    grounding: &Grounding,
+    candidates: &Candidates,
+    entities: &BTreeMap<String, Entity>,
+    schema: &[TableColumns],
+    valid: &[Intent],
+) -> Result<(Intent, &'static str), Failure> {
+    let mut problem: Option<String> = None;
+    for _ in 0..2 {
+        let completion = ctx
+            .llm()
+            .complete(request(job, candidates, entities, problem.as_deref()))
+            .map_err(|error| Failure::Llm {
+                call: "intent",
+                error,
+            })?;
+        let checked = serde_json::from_str::<Answer>(&completion.text)
+            .map_err(|e| format!("the answer is not an intent ({e})"))
+            .and_then(|a| {
+                if candidates.targets.contains(&a.target)
+                    && candidates.aggregates.contains(&a.aggregate)
+                {
+                    Ok(a)
+                } else {
+                    Err(format!(
+                        "{}/{} is not one of the options",
+                        a.target,
+                        a.aggregate.name()
+                    ))
+                }
+            })
+            .and_then(|a| {
+                validate(
+                    (&a.target, a.aggregate, &a.column),
+                    grounding,
+                    entities,
+                    schema,
+                )
+            });
+        match checked {
+            Ok(intent) => return Ok((intent, "model")),
+            Err(why) => {
+                ctx.log().warn(format!("unusable intent: {why}"));
+                problem = Some(why);
+            }
+        }
+    }
+    let first = valid
+        .first()
+        .cloned()
+        .ok_or_else(|| Failure::Plan("no valid intent for the question".to_owned()))?;
+    Ok((first, "grounded"))
+}
+
+/// Announce and run one statement.
+fn run(ctx: &Ctx<'_>, sql: &str, params: &[Value]) -> Result<Rows, Failure> {
     crate::announce(
         ctx,
         "Querying the database…",
         "query_db",
         json!({"sql": sql, "params": params.iter().map(Value::to_json).collect::<Vec<_>>()}),
     );
-    let rows = ctx.db().query(&sql, &params).map_err(|error| Failure::Db {
+    ctx.db().query(sql, params).map_err(|error| Failure::Db {
         tool: "query_db",
         error,
-    })?;
-    let mut result = interpret::interpret(&rows, 0, config.max_facts);
-    result.summary = summary(&intent, &rows, &entities);
-    let display = interpret::display(&job.job, &rows);
-    Ok((result, display))
+    })
 }
 
-/// The intent from the best candidates, when the model's did not hold.
-fn grounded_default(
-    grounding: &Grounding,
-    candidates: &Candidates,
-    entities: &BTreeMap<String, Entity>,
+/// Whether `rows` say "nothing": no row, or one row whose first value is
+/// 0 or NULL (a count of 0, the sum over no rows).
+fn found_nothing(rows: &Rows) -> bool {
+    match rows.rows.first().and_then(|r| r.first()) {
+        None => true,
+        Some(Value::Null | Value::Integer(0)) => rows.rows.len() == 1,
+        Some(Value::Real(r)) => *r == 0.0 && rows.rows.len() == 1,
+        Some(_) => false,
+    }
+}
+
+/// The first identifier of `intent` naming a row that does not exist.
+fn missing_identifier(
+    ctx: &Ctx<'_>,
+    intent: &Intent,
     schema: &[TableColumns],
-) -> Result<Intent, Failure> {
-    let mut last = String::from("no candidate");
-    for target in &candidates.targets {
-        for &aggregate in &candidates.aggregates {
-            let columns = candidates.columns.iter().map(String::as_str).chain([""]);
-            for column in columns {
-                match validate((target, aggregate, column), grounding, entities, schema) {
-                    Ok(intent) => return Ok(intent),
-                    Err(why) => last = why,
-                }
-            }
+) -> Result<Option<Identifier>, Failure> {
+    for filter in &intent.filters {
+        let Filter::Key(id) = filter else {
+            continue;
+        };
+        let Some(key) = query::primary_key(&id.table, schema) else {
+            continue;
+        };
+        let sql = format!(
+            "SELECT COUNT(*) AS count FROM \"{}\" WHERE \"{key}\" = ?",
+            id.table
+        );
+        let rows = run(ctx, &sql, &[Value::Integer(id.value)])?;
+        if matches!(
+            rows.rows.first().and_then(|r| r.first()),
+            Some(Value::Integer(0))
+        ) {
+            return Ok(Some(id.clone()));
         }
     }
-    Err(Failure::Plan(format!(
-        "no valid intent for the question: {last}"
-    )))
+    Ok(None)
 }

@@ -58,9 +58,9 @@ pub fn build_sql(
     let mut joins = String::new();
     let mut conditions = Vec::new();
     let mut params = Vec::new();
-    for filter in &intent.filters {
-        let path = join_path(target, &filter.table, schema)
-            .ok_or_else(|| format!("{target} cannot be linked to {}", filter.table))?;
+    let mut join = |table: &str, joins: &mut String| -> Result<(), String> {
+        let path = join_path(target, table, schema)
+            .ok_or_else(|| format!("{target} cannot be linked to {table}"))?;
         let mut from = target.clone();
         for (table, column) in path {
             if !aliases.contains(&table) {
@@ -72,10 +72,67 @@ pub fn build_sql(
             }
             from = table;
         }
-        let key = primary_key(&filter.table, schema)
-            .ok_or_else(|| format!("{} has no primary key", filter.table))?;
-        conditions.push(format!("\"{}\".\"{key}\" = ?", filter.table));
-        params.push(Value::Integer(filter.value));
+        Ok(())
+    };
+    for filter in &intent.filters {
+        match filter {
+            Filter::Key(id) => {
+                join(&id.table, &mut joins)?;
+                let key = primary_key(&id.table, schema)
+                    .ok_or_else(|| format!("{} has no primary key", id.table))?;
+                conditions.push(format!("\"{}\".\"{key}\" = ?", id.table));
+                params.push(Value::Integer(id.value));
+            }
+            Filter::Value {
+                table,
+                column,
+                values,
+            } => {
+                join(table, &mut joins)?;
+                let marks = vec!["?"; values.len()].join(", ");
+                conditions.push(format!("\"{table}\".\"{column}\" IN ({marks})"));
+                params.extend(values.iter().cloned().map(Value::Text));
+            }
+            Filter::Compare {
+                table,
+                column,
+                bound,
+                value,
+                ..
+            } => {
+                join(table, &mut joins)?;
+                conditions.push(format!("\"{table}\".\"{column}\" {} ?", bound.operator()));
+                params.push(number(*value));
+            }
+            Filter::Count {
+                table,
+                bound,
+                value,
+                ..
+            } => {
+                conditions.push(format!(
+                    "({}) {} ?",
+                    count_of(table, target, schema)?,
+                    bound.operator()
+                ));
+                params.push(number(*value));
+            }
+            Filter::Period {
+                table,
+                column,
+                period,
+            } => {
+                join(table, &mut joins)?;
+                if let Some(from) = &period.from {
+                    conditions.push(format!("\"{table}\".\"{column}\" >= ?"));
+                    params.push(Value::Text(from.clone()));
+                }
+                if let Some(to) = &period.to {
+                    conditions.push(format!("\"{table}\".\"{column}\" < ?"));
+                    params.push(Value::Text(to.clone()));
+                }
+            }
+        }
     }
     let columns = |t: &str| -> String {
         let shown: Vec<String> = entities
@@ -134,7 +191,41 @@ pub fn build_sql(
     Ok((sql, params))
 }
 
-fn primary_key(table: &str, schema: &[TableColumns]) -> Option<String> {
+/// A number as a SQL value: whole numbers as integers.
+fn number(value: f64) -> Value {
+    if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        Value::Integer(value as i64)
+    } else {
+        Value::Real(value)
+    }
+}
+
+/// A correlated subquery counting the `counted` rows that belong to the
+/// current `target` row, along the key columns from `counted` to `target`.
+fn count_of(counted: &str, target: &str, schema: &[TableColumns]) -> Result<String, String> {
+    let path = join_path(counted, target, schema)
+        .ok_or_else(|| format!("{counted} cannot be linked to {target}"))?;
+    let Some(((_, last_column), inner)) = path.split_last() else {
+        return Err(format!("{counted} is the target itself"));
+    };
+    let mut sql = format!("SELECT COUNT(*) FROM \"{counted}\"");
+    let mut from = counted.to_owned();
+    for (table, column) in inner {
+        let _ = write!(
+            sql,
+            " JOIN \"{table}\" ON \"{table}\".\"{column}\" = \"{from}\".\"{column}\""
+        );
+        from.clone_from(table);
+    }
+    let _ = write!(
+        sql,
+        " WHERE \"{from}\".\"{last_column}\" = \"{target}\".\"{last_column}\""
+    );
+    Ok(sql)
+}
+
+/// The primary-key column of `table`.
+pub(super) fn primary_key(table: &str, schema: &[TableColumns]) -> Option<String> {
     schema
         .iter()
         .find(|(t, _)| t == table)?

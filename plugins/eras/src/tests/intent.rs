@@ -6,10 +6,16 @@ use std::collections::BTreeMap;
 use weft_sdk::{Rows, Value};
 
 use crate::catalog::{ColumnInfo, TableColumns};
-use crate::config::Entity;
+use crate::config::{Entity, Glosses};
+use crate::cues::Cues;
 use crate::intent::{
-    Aggregate, Identifier, Intent, build_sql, candidates, ground, join_path, summary, validate,
+    Aggregate, Filter, Grounding, Identifier, Intent, Language, build_sql, candidates, join_path,
+    summary, validate,
 };
+
+fn ground(text: &str, entities: &BTreeMap<String, Entity>) -> Grounding {
+    crate::intent::ground(text, entities, &Cues::defaults(), &[])
+}
 
 fn column(name: &str, data_type: &str, primary_key: bool) -> ColumnInfo {
     ColumnInfo {
@@ -62,12 +68,12 @@ fn schema() -> Vec<TableColumns> {
 fn entities() -> BTreeMap<String, Entity> {
     let entity = |names: &[&str], latest_by: Option<&str>, columns: &[(&str, &str)]| Entity {
         names: names.iter().map(|n| (*n).to_owned()).collect(),
-        show: Vec::new(),
         latest_by: latest_by.map(str::to_owned),
         columns: columns
             .iter()
-            .map(|(c, g)| ((*c).to_owned(), (*g).to_owned()))
+            .map(|(c, g)| ((*c).to_owned(), Glosses(vec![(*g).to_owned()])))
             .collect(),
+        ..Entity::default()
     };
     BTreeMap::from([
         (
@@ -173,10 +179,11 @@ fn the_sql_joins_filters_on_keys_and_binds_values() {
         target: "Loans".into(),
         aggregate: Aggregate::Count,
         column: None,
-        filters: vec![Identifier {
+        filters: vec![Filter::Key(Identifier {
             table: "Authors".into(),
             value: 7,
-        }],
+        })],
+        unapplied: Vec::new(),
     };
     let (sql, params) = build_sql(&intent, &entities(), &schema()).unwrap();
     assert_eq!(
@@ -193,10 +200,11 @@ fn the_sql_joins_filters_on_keys_and_binds_values() {
         target: "Loans".into(),
         aggregate: Aggregate::Latest,
         column: Some("Date".into()),
-        filters: vec![Identifier {
+        filters: vec![Filter::Key(Identifier {
             table: "Copies".into(),
             value: 4,
-        }],
+        })],
+        unapplied: Vec::new(),
     };
     let (sql, _) = build_sql(&latest, &entities(), &schema()).unwrap();
     assert!(
@@ -211,10 +219,11 @@ fn the_summary_states_the_answer_in_the_vocabulary() {
         target: "Books".into(),
         aggregate: Aggregate::Count,
         column: None,
-        filters: vec![Identifier {
+        filters: vec![Filter::Key(Identifier {
             table: "Authors".into(),
             value: 7,
-        }],
+        })],
+        unapplied: Vec::new(),
     };
     let rows = Rows {
         columns: vec!["count".into()],
@@ -222,7 +231,7 @@ fn the_summary_states_the_answer_in_the_vocabulary() {
         truncated: false,
     };
     assert_eq!(
-        summary(&intent, &rows, &entities()),
+        summary(&intent, &rows, &entities(), Language::En),
         "There are 3 books for author 7."
     );
     let none = Rows {
@@ -230,7 +239,7 @@ fn the_summary_states_the_answer_in_the_vocabulary() {
         ..rows
     };
     assert_eq!(
-        summary(&intent, &none, &entities()),
+        summary(&intent, &none, &entities(), Language::En),
         "No books were found for author 7."
     );
 }

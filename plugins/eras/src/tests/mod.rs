@@ -1,10 +1,12 @@
 //! Native tests of the Eras expert against `weft_sdk::testing::TestHost`.
 
+mod answers;
 mod failures;
 mod flow;
 mod intent;
 mod interpret;
 mod retry;
+mod text;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;

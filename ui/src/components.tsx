@@ -145,7 +145,7 @@ export function micros(us: number): string {
 }
 
 export function Json({ value }: { value: unknown }) {
-  return <pre class="json">{JSON.stringify(value, null, 2)}</pre>;
+  return <pre class="json" tabIndex={0}>{JSON.stringify(value, null, 2)}</pre>;
 }
 
 export function short(hash: string | null | undefined): string {

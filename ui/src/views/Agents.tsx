@@ -18,7 +18,7 @@ export function Agents({ access }: { access: Access }) {
       <h1 id="agents-title">Agents</h1>
       <Show loaded={agents}>
         {(list) => (
-          <div class="scroll">
+          <div class="scroll" tabIndex={0}>
             <table>
               <thead>
                 <tr>

@@ -67,7 +67,7 @@ export function GraphView({ access }: { access: Access }) {
       <h1 id="graph-title">Graph</h1>
       <Show loaded={graphs}>
         {(gs) => (
-          <div class="scroll">
+          <div class="scroll" tabIndex={0}>
             <table>
               <thead>
                 <tr>

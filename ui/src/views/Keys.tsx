@@ -64,7 +64,7 @@ export function Keys({ access }: { access: Access }) {
       )}
       <Show loaded={keys}>
         {(list) => (
-          <div class="scroll">
+          <div class="scroll" tabIndex={0}>
             <table>
               <thead>
                 <tr>

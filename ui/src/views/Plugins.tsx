@@ -10,7 +10,7 @@ export function Plugins({ access }: { access: Access }) {
       <h1 id="plugins-title">Plugins</h1>
       <Show loaded={plugins}>
         {(ps) => (
-          <div class="scroll">
+          <div class="scroll" tabIndex={0}>
             <table>
               <thead>
                 <tr>

@@ -58,7 +58,7 @@ export function Threads() {
       <Show loaded={list}>
         {(page) => (
           <>
-            <div class="scroll">
+            <div class="scroll" tabIndex={0}>
               <table>
                 <caption class="sr-only">Threads, most recently changed first</caption>
                 <thead>
@@ -205,7 +205,7 @@ export function Thread({ id, access }: { id: string; access: Access }) {
       <h2>Runs</h2>
       <Show loaded={runs}>
         {(rs) => (
-          <div class="scroll">
+          <div class="scroll" tabIndex={0}>
             <table>
               <thead>
                 <tr>
@@ -238,7 +238,7 @@ export function Thread({ id, access }: { id: string; access: Access }) {
       <Show loaded={frames}>
         {(page) => (
           <>
-            <div class="scroll">
+            <div class="scroll" tabIndex={0}>
               <table class="timeline" data-testid="timeline">
                 <thead>
                   <tr>

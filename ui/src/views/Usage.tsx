@@ -71,7 +71,7 @@ export function Usage({ access }: { access: Access }) {
           list.length === 0 ? (
             <p class="muted">No thread has a budget.</p>
           ) : (
-            <div class="scroll">
+            <div class="scroll" tabIndex={0}>
               <table>
                 <thead>
                   <tr>

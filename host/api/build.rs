@@ -27,7 +27,8 @@ fn main() {
         let _ = writeln!(out, "    ({name:?}, include_bytes!({path:?})),");
     }
     out.push_str("];\n");
-    let target = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it")).join("ui_files.rs");
+    let target =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it")).join("ui_files.rs");
     std::fs::write(&target, out).expect("OUT_DIR is writable");
 }
 

@@ -36,7 +36,11 @@ fn npm(dir: &Path, args: &[&str]) -> Result<()> {
         .status()
         .context("running npm (install Node.js and npm)")?;
     if !status.success() {
-        bail!("npm {} in {} failed ({status})", args.join(" "), dir.display());
+        bail!(
+            "npm {} in {} failed ({status})",
+            args.join(" "),
+            dir.display()
+        );
     }
     Ok(())
 }

@@ -140,8 +140,14 @@ mod tests {
 
     #[test]
     fn content_types_by_extension() {
-        assert_eq!(content_type("assets/index-abc.js"), "text/javascript; charset=utf-8");
-        assert_eq!(content_type("assets/index-abc.css"), "text/css; charset=utf-8");
+        assert_eq!(
+            content_type("assets/index-abc.js"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            content_type("assets/index-abc.css"),
+            "text/css; charset=utf-8"
+        );
         assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
         assert_eq!(content_type("assets/x"), "application/octet-stream");
     }

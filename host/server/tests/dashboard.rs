@@ -68,11 +68,17 @@ async fn the_dashboard_is_served_from_the_binary_with_its_content_types_and_cach
         .filter(|s| s.starts_with("/assets/"))
         .collect();
     assert!(!assets.is_empty(), "{html}");
-    assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
     for asset in &assets {
         let answer = http.get(server.url(asset)).send().await.unwrap();
         assert_eq!(answer.status(), 200, "{asset}");
-        let kind = answer.headers()[header::CONTENT_TYPE].to_str().unwrap().to_owned();
+        let kind = answer.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let expected = if asset.ends_with(".js") {
             "text/javascript; charset=utf-8"
         } else if asset.ends_with(".css") {
@@ -96,7 +102,11 @@ async fn the_dashboard_is_served_from_the_binary_with_its_content_types_and_cach
         .unwrap();
     assert_eq!(missing.status(), 404);
     // The API is where it was.
-    let api = http.get(server.url("/api/v1/nothing")).send().await.unwrap();
+    let api = http
+        .get(server.url("/api/v1/nothing"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(api.status(), 404);
     server.terminate();
 }
@@ -157,7 +167,18 @@ fn the_dashboard_works_in_a_real_browser() {
         server.log()
     );
     assert!(printed.contains("all dashboard checks passed"), "{printed}");
-    for view in ["overview", "chat", "threads", "timeline", "invocation", "agents", "plugins", "viewer-overview", "phone-overview", "phone-timeline"] {
+    for view in [
+        "overview",
+        "chat",
+        "threads",
+        "timeline",
+        "invocation",
+        "agents",
+        "plugins",
+        "viewer-overview",
+        "phone-overview",
+        "phone-timeline",
+    ] {
         assert!(
             shots.join(format!("{view}.png")).exists(),
             "no screenshot of {view} in {}",

@@ -58,7 +58,7 @@ export function Overview() {
           </Show>
         </article>
         <article class="card">
-          <h2>Spend</h2>
+          <h2>Spend since the last reset</h2>
           <Show loaded={usage}>
             {(u) => {
               const since = (u as { sinceMs?: number }).sinceMs;

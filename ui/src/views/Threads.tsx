@@ -256,7 +256,7 @@ export function Thread({ id, access }: { id: string; access: Access }) {
                     <tr key={f.frame}>
                       <th scope="row">
                         {f.frame}
-                        <span class="muted"> · run {f.run.slice(0, 8)}</span>
+                        <span class="muted"> · {f.run.split('.').pop()}</span>
                       </th>
                       {nodes.map((n) => {
                         const r = f.records.find((x) => x.node === n);

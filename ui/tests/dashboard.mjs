@@ -130,6 +130,8 @@ try {
   await page.locator('li.progress').first().waitFor();
   await page.getByRole('button', { name: 'Cancel' }).waitFor({ state: 'detached' });
   if (deltas === 0) throw new Error('the reply arrived without any streamed delta');
+  const replies = await page.locator('li.weft').allTextContents();
+  if (replies.length !== 1) throw new Error(`one question, ${replies.length} reply lines: ${JSON.stringify(replies)}`);
   const thread = (await page.getByTestId('chat-thread').textContent()).trim();
   await check(page, 'chat');
 

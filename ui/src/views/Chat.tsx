@@ -23,6 +23,8 @@ export function Chat({ access }: { access: Access }) {
   const [controls, setControls] = useState<Control[]>([]);
   const socket = useRef<WebSocket | null>(null);
   const threadRef = useRef<string | null>(null);
+  // The line of the reply being streamed (-1: none yet).
+  const reply = useRef(-1);
   const [attempt, setAttempt] = useState(0);
 
   useEffect(() => {
@@ -51,12 +53,14 @@ export function Chat({ access }: { access: Access }) {
           break;
         case 'accepted':
           setRunning(true);
-          add({ who: 'weft', text: '' });
+          reply.current = -1;
           break;
         case 'delta':
           setLines((ls) => {
-            const last = ls[ls.length - 1];
-            if (last && last.who === 'weft') return [...ls.slice(0, -1), { ...last, text: last.text + String(m.text) }];
+            // Deltas join the run's reply line, wherever progress put it.
+            const at = reply.current;
+            if (at >= 0 && at < ls.length) return ls.map((l, i) => (i === at ? { ...l, text: l.text + String(m.text) } : l));
+            reply.current = ls.length;
             return [...ls, { who: 'weft', text: String(m.text) }];
           });
           break;
@@ -72,9 +76,12 @@ export function Chat({ access }: { access: Access }) {
           setRunning(false);
           setLines((ls) => {
             // The reply in full replaces what was streamed of it.
-            const reply = m.reply == null ? '' : String(m.reply);
-            const idx = ls.map((l) => l.who).lastIndexOf('weft');
-            const fixed = idx >= 0 && reply ? ls.map((l, i) => (i === idx ? { ...l, text: reply } : l)) : ls;
+            const text = m.reply == null ? '' : String(m.reply);
+            const at = reply.current;
+            reply.current = -1;
+            let fixed = ls;
+            if (text && at >= 0 && at < ls.length) fixed = ls.map((l, i) => (i === at ? { ...l, text } : l));
+            else if (text) fixed = [...ls, { who: 'weft', text }];
             return m.status === 'completed' ? fixed : [...fixed, { who: 'note', text: `The run ended ${String(m.status)}.` }];
           });
           break;

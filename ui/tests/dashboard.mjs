@@ -165,8 +165,17 @@ try {
   await page.getByRole('heading', { name: /^Thread / }).filter({ hasNotText: thread }).waitFor();
   await check(page, 'fork');
 
-  step('a node is paused and resumed');
+  step('a node is paused and resumed; an agent instance is paused');
+  const spawned = await fetch(`${BASE}/api/v1/projects/default/agents`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'helper', plugin: 'ui' }),
+  });
+  if (spawned.status !== 201) throw new Error(`spawning an agent instance: ${spawned.status} ${await spawned.text()}`);
   await nav(page, 'Agents');
+  const instance = page.locator('tr', { hasText: 'helper' });
+  await instance.getByRole('button', { name: 'Pause' }).click();
+  await instance.getByRole('cell', { name: 'paused', exact: true }).waitFor();
   const row = page.locator('tr[data-agent="memorizer"]');
   await row.getByTestId('pause').click();
   await row.getByTestId('agent-state').filter({ hasText: 'paused' }).waitFor();

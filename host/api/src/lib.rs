@@ -14,7 +14,8 @@
 //! share (`paging`, `access`, `feed`); [`error`] is the one error shape;
 //! [`ids`] parses the ids clients give; `middleware.rs` checks keys and
 //! counts requests; `app.rs` puts the routes and their middleware together
-//! ([`Api::router`], which also answers without a socket).
+//! ([`Api::router`], which also answers without a socket); `ui.rs` serves
+//! the operators' dashboard (built from `ui/`) at `/`.
 
 #![warn(missing_docs)]
 
@@ -30,6 +31,7 @@ mod openapi;
 mod reload;
 mod routes;
 mod state;
+mod ui;
 
 pub use auth::{KeyInfo, Keys, Principal, Role};
 pub use error::ApiError;

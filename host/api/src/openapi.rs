@@ -22,7 +22,7 @@ use crate::routes::graphs::{
 use crate::routes::instances::{
     self, InstanceMetrics, InstanceView, SpawnRequest, TaskAccepted, TaskRequest, UpdateRequest,
 };
-use crate::routes::keys::{self, KeyCreated, KeyRequest};
+use crate::routes::keys::{self, KeyCreated, KeyRequest, WhoAmI};
 use crate::routes::messages::{self, Accepted, InjectRequest, MessageView, SendRequest};
 use crate::routes::organism::{self, Health, OrganismInfo};
 use crate::routes::plugins::{self, Capability, CapabilityDetail, PluginView, SwapView};
@@ -41,7 +41,7 @@ use crate::routes::{events, sockets};
         threads::threads, threads::thread, messages::thread_messages, threads::thread_runs,
         threads::thread_frames, threads::result, threads::kill, threads::fork,
         messages::inject, messages::send, threads::frames, usage::usage, usage::usage_threads,
-        usage::set_budget, keys::keys, keys::create_key, keys::revoke_key, events::sse,
+        usage::set_budget, keys::keys, keys::create_key, keys::revoke_key, keys::whoami, events::sse,
         sockets::chat, sockets::events,
         instances::spawn, instances::list, instances::detail,
         instances::update, instances::pause, instances::resume,
@@ -59,7 +59,7 @@ use crate::routes::{events, sockets};
         KeyRequest, KeyCreated, KeyInfo, Role,
         InstanceView, SpawnRequest, UpdateRequest, TaskRequest, TaskAccepted, InstanceMetrics,
         Capability, CapabilityDetail, GraphChange, ReloadReport, ReloadError, ProjectBudgetChange,
-        SwapView, ConfigReload,
+        SwapView, ConfigReload, WhoAmI,
     )),
     modifiers(&Security, &Links),
 )]

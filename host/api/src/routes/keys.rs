@@ -21,6 +21,35 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
     Router::new()
         .route("/api/v1/keys", get(keys).post(create_key))
         .route("/api/v1/keys/{id}", delete(revoke_key))
+        .route("/api/v1/whoami", get(whoami))
+}
+
+/// The calling key: what the dashboard asks after sign-in, to offer only
+/// what the key's role and project may do.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoAmI {
+    /// Key id (`oidc:SUB` for a token).
+    pub key: String,
+    /// Its role.
+    pub role: Role,
+    /// The project it is limited to; all projects (and the host) when absent.
+    pub project: Option<String>,
+    /// When the credential stops being valid (Unix seconds; an OIDC
+    /// token's `exp`); absent for API keys, which last until revoked.
+    pub expires: Option<u64>,
+}
+
+/// The calling key's id, role and project (any role).
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "keys", security(("key" = [])),
+    responses((status = 200, body = WhoAmI), (status = 401, body = crate::error::ErrorBody)))]
+pub(crate) async fn whoami(Extension(who): Extension<Principal>) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        key: who.key.clone(),
+        role: who.role,
+        project: who.project().map(str::to_owned),
+        expires: who.expires,
+    })
 }
 
 /// A new key.

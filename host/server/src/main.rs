@@ -78,10 +78,16 @@ pub struct Common {
         default_value = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     )]
     model: PathBuf,
-    /// The durable store (SQLite); default: `weft.db` in the data folder
-    /// (or the config's `store.path`).
+    /// The durable store: a SQLite file, or a PostgreSQL database as
+    /// `postgres://user:password@host:port/database`; default: the
+    /// config's `store.url` or `store.path`, else `weft.db` in the data
+    /// folder.
     #[arg(long, global = true, env = "WEFT_STORE")]
     store: Option<PathBuf>,
+    /// This host's id in the leases of a PostgreSQL store shared by several
+    /// hosts; default: `host-`, the process id and the start time.
+    #[arg(long, global = true, env = "WEFT_HOST_ID")]
+    host_id: Option<String>,
     /// Keep nothing: run without the store (runs are not durable, replay
     /// and fork are unavailable).
     #[arg(long, global = true, env = "WEFT_EPHEMERAL")]

@@ -30,5 +30,5 @@ mod sqlite;
 
 /// A part of a frame's commit, for fault injection in tests.
 pub use faults::FramePart;
-pub use postgres::{PgOptions, PostgresStore, is_postgres_url, schema as pg_schema};
+pub use postgres::{PgOptions, PostgresStore, is_postgres_url, redact_url, schema as pg_schema};
 pub use sqlite::{Options, PAGE_CACHE_BYTES, SqliteStore, Sync, schema};

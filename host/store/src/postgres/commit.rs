@@ -37,6 +37,26 @@ pub(super) async fn commit_frame(
         ))
         .into());
     }
+    // Fencing: the frame's lease must still be the run's current one (a
+    // claim locks the run's row too, so it cannot slip in between).
+    if let Some(token) = f.fence {
+        let current: Option<(String, i64)> = c
+            .query_opt("SELECT host, token FROM leases WHERE run = $1", &[&f.run])
+            .await?
+            .map(|r| (r.get(0), r.get(1)));
+        if current.as_ref().map(|(_, t)| *t) != Some(int(token)) {
+            return Err(StoreError::Fenced(format!(
+                "run `{}`: frame {} was committed under lease token {token}, but {}",
+                f.run,
+                f.frame,
+                current.map_or_else(
+                    || "the run holds no lease".to_owned(),
+                    |(host, t)| format!("host `{host}` holds it now with token {t}")
+                )
+            ))
+            .into());
+        }
+    }
     let faults = faults.arm();
     let seq = int(f.seq);
     let now = now_ms();

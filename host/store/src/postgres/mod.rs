@@ -10,10 +10,12 @@
 //! - The statements: [`commit`] (a frame's commit), [`runs`] (a run's
 //!   start, fork and end), [`operator`] (everything else written),
 //!   [`prune`]; [`reads`] and [`usage`] read on pooled connections.
+//! - [`leases`]: which host executes a run, with fencing tokens.
 //! - [`store`] implements the engine's `Store` trait over them.
 
 mod commit;
 mod error;
+mod leases;
 mod migrate;
 mod operator;
 mod prune;
@@ -129,7 +131,7 @@ impl PostgresStore {
         let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
             StoreError::Backend(format!(
                 "--store {}: not a PostgreSQL URL ({e}); expected postgres://user:password@host:port/database",
-                redact(url)
+                redact_url(url)
             ))
         })?;
         if config.get_connect_timeout().is_none() {
@@ -215,7 +217,7 @@ impl PostgresStore {
 }
 
 /// A URL with its password replaced, for messages.
-fn redact(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];

@@ -37,6 +37,11 @@ pub(super) async fn prune(c: &Transaction<'_>, before_ms: u64) -> PgResult<Prune
         &[],
     )
     .await?;
+    c.execute(
+        "DELETE FROM leases WHERE run IN (SELECT id FROM runs WHERE thread IN (SELECT id FROM doomed))",
+        &[],
+    )
+    .await?;
     let mut removed = Vec::new();
     for table in [
         "frames",

@@ -165,12 +165,18 @@ pub(super) async fn runs(c: &Client, thread: &str) -> StoreResult<Vec<StoredRun>
 }
 
 pub(super) async fn unfinished_runs(c: &Client) -> StoreResult<Vec<UnfinishedRun>> {
+    unfinished(c, None).await
+}
+
+/// The unfinished runs, or the one named `run` if it is unfinished.
+pub(super) async fn unfinished(c: &Client, run: Option<&str>) -> StoreResult<Vec<UnfinishedRun>> {
     let rows = c
         .query(
             "SELECT r.id, r.thread, t.project, r.graph_version, r.frames, t.frames, r.reply
              FROM runs r JOIN threads t ON t.id = r.thread
-             WHERE r.status = 'running' ORDER BY r.started_ms, r.pos",
-            &[],
+             WHERE r.status = 'running' AND ($1::TEXT IS NULL OR r.id = $1)
+             ORDER BY r.started_ms, r.pos",
+            &[&run],
         )
         .await
         .read()?;

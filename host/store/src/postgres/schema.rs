@@ -187,6 +187,17 @@ CREATE TABLE writer_batches (
     at_ms   BIGINT NOT NULL
 );
 "#,
+    // 2: leases with fencing tokens, for several hosts sharing the store.
+    r#"
+CREATE SEQUENCE lease_tokens;
+CREATE TABLE leases (
+    run         TEXT PRIMARY KEY,
+    host        TEXT NOT NULL,
+    token       BIGINT NOT NULL,   -- from lease_tokens: a later claim's is greater
+    expires_ms  BIGINT NOT NULL,
+    renewals    BIGINT NOT NULL DEFAULT 0
+);
+"#,
 ];
 
 /// The schema version this weft writes.

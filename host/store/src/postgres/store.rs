@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, NodePause, Page, PluginBlob, PruneReport, RunEnd,
+    ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport, RunEnd,
     RunStart, StoreResult, StoredFrame, StoredInstance, StoredMessage, StoredRun, StoredThread,
     ThreadFilter, UnfinishedRun, UsageHistory,
 };
@@ -14,7 +14,7 @@ use weft_runtime::capabilities::BoxFuture;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::writer::{Done, Write};
-use super::{LATENCY_SAMPLES, PostgresStore, reads, usage};
+use super::{LATENCY_SAMPLES, PostgresStore, leases, reads, usage};
 
 impl PostgresStore {
     async fn unit(&self, write: Write) -> StoreResult<()> {
@@ -188,5 +188,39 @@ impl Store for PostgresStore {
                 Done::Unit => Err(StoreError::Backend("prune returned no report".into())),
             }
         })
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn claim_run(&self, run: &str, host: &str, ttl_ms: u64) -> BoxFuture<'_, StoreResult<Lease>> {
+        let (run, host) = (run.to_owned(), host.to_owned());
+        Box::pin(
+            async move { leases::claim_run(&*self.client().await?, &run, &host, ttl_ms).await },
+        )
+    }
+
+    fn claim_expired(
+        &self,
+        host: &str,
+        ttl_ms: u64,
+        limit: u64,
+    ) -> BoxFuture<'_, StoreResult<Vec<(Lease, UnfinishedRun)>>> {
+        let host = host.to_owned();
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            leases::claim_expired(&mut client, &host, ttl_ms, limit).await
+        })
+    }
+
+    fn renew_lease(&self, lease: &Lease, ttl_ms: u64) -> BoxFuture<'_, StoreResult<Lease>> {
+        let lease = lease.clone();
+        Box::pin(async move { leases::renew(&*self.client().await?, &lease, ttl_ms).await })
+    }
+
+    fn release_lease(&self, lease: &Lease) -> BoxFuture<'_, StoreResult<()>> {
+        let lease = lease.clone();
+        Box::pin(async move { leases::release(&*self.client().await?, &lease).await })
     }
 }

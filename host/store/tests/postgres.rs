@@ -215,7 +215,7 @@ async fn a_stale_lease_token_is_fenced_after_another_host_took_over() {
         tokio::task::block_in_place(|| pg.psql("fencing", "SELECT count(*) FROM frames")).unwrap();
     assert_eq!(frames, "2", "frame 0 by A, frame 1 by B, nothing twice");
     // Released, the run is claimable at once.
-    b.release_lease(&lease).await.unwrap();
+    b.release_lease(lease).await.unwrap();
     assert_eq!(
         a.claim_expired("host-a", 30_000, 10).await.unwrap().len(),
         1

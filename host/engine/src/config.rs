@@ -34,6 +34,48 @@ pub struct EngineConfig {
     pub commit_backoff: Duration,
     /// Prune finished threads in the background (with a store).
     pub retention: Option<Retention>,
+    /// This host's id in the leases of a store shared by several hosts
+    /// (default: `host-`, the process id and the start time).
+    pub host_id: String,
+    /// Leases on runs, when the store is shared (see
+    /// [`Store::shared`](crate::Store::shared)).
+    pub leases: LeaseConfig,
+}
+
+/// Leases on runs in a store shared by several hosts: a run executes on
+/// the host holding its lease, which renews it while the run executes;
+/// every frame commit carries the lease's fencing token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseConfig {
+    /// How long a lease lasts unless renewed: the runs of a host that
+    /// stops (crash, pause, network cut) are taken over this long after
+    /// its last renewal.
+    pub ttl: Duration,
+    /// How often the lease of an executing run is renewed (well under
+    /// `ttl`).
+    pub renew_every: Duration,
+    /// How often the host looks for unfinished runs whose lease expired,
+    /// to take them over (`None`: only when
+    /// [`Engine::resume_runs`](crate::Engine::resume_runs) is called).
+    pub takeover_every: Option<Duration>,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(30),
+            renew_every: Duration::from_secs(10),
+            takeover_every: None,
+        }
+    }
+}
+
+/// A host id unique enough for leases: the process id and the start time.
+pub fn default_host_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("host-{}-{:x}", std::process::id(), nanos)
 }
 
 /// The background pruning of finished threads.
@@ -58,6 +100,8 @@ impl Default for EngineConfig {
             commit_attempts: 8,
             commit_backoff: Duration::from_millis(100),
             retention: None,
+            host_id: default_host_id(),
+            leases: LeaseConfig::default(),
         }
     }
 }

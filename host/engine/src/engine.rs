@@ -82,6 +82,7 @@ impl Engine {
         let history = store.usage().await?;
         let budgets = store.project_budgets().await?;
         let paused = store.paused_nodes().await?;
+        let shared = store.shared();
         let engine = Self::build(runtime, plugins, backends, config, Some(Arc::clone(&store)));
         engine.writer.start(store);
         engine.ctx.control.restore_pauses(paused);
@@ -95,6 +96,11 @@ impl Engine {
         }
         if let Some(retention) = engine.config.retention {
             durable::spawn_retention(&engine.ctx.versions, &engine.ctx.budgets, retention);
+        }
+        if let Some(every) = engine.config.leases.takeover_every
+            && shared
+        {
+            spawn_takeover(&engine, every);
         }
         Ok(engine)
     }
@@ -537,12 +543,31 @@ impl Engine {
     /// graph and plugin versions it started with. Returns the resumed runs
     /// and, for each run that cannot resume, why (it stays unfinished in
     /// the store).
+    ///
+    /// On a store shared by several hosts, only the runs whose lease
+    /// expired are resumed, each claimed first with a new lease (a
+    /// takeover: their host died or was cut off); with
+    /// [`LeaseConfig::takeover_every`](crate::LeaseConfig::takeover_every)
+    /// the engine does this on its own at that interval.
     pub async fn resume_runs(
         &self,
     ) -> Result<(Vec<RunHandle>, Vec<(String, EngineError)>), EngineError> {
         let mut resumed = Vec::new();
         let mut failed = Vec::new();
-        for prepared in durable::unfinished(&self.ctx.versions).await? {
+        let shared = self.ctx.store.as_ref().is_some_and(|s| s.shared());
+        let prepared = if shared {
+            let (host, leases) = &self.ctx.leasing;
+            durable::claimed(
+                &self.ctx.versions,
+                host,
+                run::lease_millis(leases.ttl),
+                TAKEOVER_BATCH,
+            )
+            .await?
+        } else {
+            durable::unfinished(&self.ctx.versions).await?
+        };
+        for prepared in prepared {
             let outcome = match prepared {
                 Ok(r) => {
                     let run = r.run.clone();
@@ -582,6 +607,7 @@ impl Engine {
             return Ok((id, None));
         };
         let state = RunState {
+            lease: None,
             pending,
             frame: 0,
             seq,
@@ -653,4 +679,36 @@ impl Engine {
 /// the message names the reason).
 fn budget_error(e: crate::metering::BudgetError) -> EngineError {
     EngineError::InvalidBudget(e.to_string())
+}
+
+/// The most runs one takeover claims (the rest wait for the next round).
+const TAKEOVER_BATCH: u64 = 256;
+
+/// On a shared store, takes over the runs whose lease expired every
+/// `every` (the runs of hosts that died or were cut off), until the
+/// engine is dropped.
+fn spawn_takeover(engine: &Arc<Engine>, every: std::time::Duration) {
+    let engine = Arc::downgrade(engine);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            match engine.resume_runs().await {
+                Ok((taken, failed)) => {
+                    if !taken.is_empty() || !failed.is_empty() {
+                        tracing::info!(
+                            taken = taken.len(),
+                            failed = failed.len(),
+                            "took over runs whose lease expired"
+                        );
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "looking for runs to take over failed"),
+            }
+        }
+    });
 }

@@ -42,7 +42,7 @@ pub mod trace;
 pub use agents::{Agents, Instance, InstanceError, InstanceStatus};
 pub use catalog::{Catalog, CatalogError};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Backends, EngineConfig, Retention};
+pub use config::{Backends, EngineConfig, LeaseConfig, Retention, default_host_id};
 pub use control::PluginSwap;
 pub use durable::{Divergence, PluginChange, ReplayOptions, ReplayPlugins, ReplayReport};
 pub use engine::Engine;

@@ -49,6 +49,12 @@ pub enum StoreError {
     /// Something asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The write carried a lease's fencing token that is no longer the
+    /// run's current one: another host took the run over (this host was
+    /// paused or cut off past its lease). Nothing was written; this host
+    /// must stop the run.
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 impl StoreError {
@@ -61,6 +67,7 @@ impl StoreError {
             Self::Conflict(_) => "store_conflict",
             Self::Backend(_) => "store_error",
             Self::NotFound(_) => "not_found",
+            Self::Fenced(_) => "fenced",
         }
     }
 }
@@ -333,6 +340,39 @@ pub struct FrameCommit {
     pub status: RunStatus,
     /// The run's reply so far.
     pub reply: Option<String>,
+    /// The fencing token of the lease the frame is committed under
+    /// (`None`: the host holds no lease, as with one host on SQLite). A
+    /// store that keeps leases refuses the commit with
+    /// [`StoreError::Fenced`] when the token is not the run's current one.
+    pub fence: Option<u64>,
+}
+
+/// A host's hold on a run: while it is current, frames of the run are
+/// committed by this host only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    /// Run id.
+    pub run: String,
+    /// The host holding it.
+    pub host: String,
+    /// The fencing token: it grows with every claim of any run, so that a
+    /// later holder's token is always greater.
+    pub token: u64,
+    /// When it lapses unless renewed, Unix milliseconds.
+    pub expires_ms: u64,
+}
+
+impl Lease {
+    /// The lease of a store that has one host only: never contested.
+    pub fn sole(run: &str, host: &str) -> Self {
+        Self {
+            run: run.to_owned(),
+            host: host.to_owned(),
+            token: 1,
+            expires_ms: u64::MAX,
+        }
+    }
 }
 
 /// The end of a run, when it did not end with a frame (kill, frame limit).
@@ -596,6 +636,47 @@ pub trait Store: Send + Sync + 'static {
     /// journal, messages, memory, runs), keeping their usage: `llm` calls
     /// stay, invocation metering is folded into per-node totals.
     fn prune(&self, before_ms: u64) -> BoxFuture<'_, StoreResult<PruneReport>>;
+
+    /// Whether several hosts may share this store (then runs are held
+    /// under leases). A store for one host keeps the defaults below: every
+    /// lease is [`Lease::sole`] and nothing is ever taken over.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Claims `run` (just begun by `host`) for `ttl_ms`, with a new
+    /// fencing token. Fails with [`StoreError::Fenced`] if another host
+    /// holds an unexpired lease on it.
+    fn claim_run(&self, run: &str, host: &str, ttl_ms: u64) -> BoxFuture<'_, StoreResult<Lease>> {
+        let _ = ttl_ms;
+        let lease = Lease::sole(run, host);
+        Box::pin(async move { Ok(lease) })
+    }
+    /// Claims for `host` up to `limit` unfinished runs whose lease has
+    /// expired (or that never had one and started more than `ttl_ms` ago),
+    /// each with a new fencing token, oldest first; a run is claimed by
+    /// one host only, however many ask at once.
+    fn claim_expired(
+        &self,
+        host: &str,
+        ttl_ms: u64,
+        limit: u64,
+    ) -> BoxFuture<'_, StoreResult<Vec<(Lease, UnfinishedRun)>>> {
+        let _ = (host, ttl_ms, limit);
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Extends a lease by `ttl_ms` from now. Fails with
+    /// [`StoreError::Fenced`] when it is no longer the run's current one.
+    fn renew_lease(&self, lease: &Lease, ttl_ms: u64) -> BoxFuture<'_, StoreResult<Lease>> {
+        let _ = ttl_ms;
+        let lease = lease.clone();
+        Box::pin(async move { Ok(lease) })
+    }
+    /// Gives a lease up (its run ended or stopped on this host); a lease
+    /// taken over since is left alone.
+    fn release_lease(&self, lease: &Lease) -> BoxFuture<'_, StoreResult<()>> {
+        let _ = lease;
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl RecordedOutput {

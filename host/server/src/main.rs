@@ -80,10 +80,16 @@ pub struct Common {
     /// `$XDG_DATA_HOME/weft` (`~/.local/share/weft`).
     #[arg(long, global = true, env = "WEFT_MODEL")]
     model: Option<PathBuf>,
-    /// The durable store (SQLite); default: `weft.db` in the data folder
-    /// (or the config's `store.path`).
+    /// The durable store: a SQLite file, or a PostgreSQL database as
+    /// `postgres://user:password@host:port/database`; default: the
+    /// config's `store.url` or `store.path`, else `weft.db` in the data
+    /// folder.
     #[arg(long, global = true, env = "WEFT_STORE")]
     store: Option<PathBuf>,
+    /// This host's id in the leases of a PostgreSQL store shared by several
+    /// hosts; default: `host-`, the process id and the start time.
+    #[arg(long, global = true, env = "WEFT_HOST_ID")]
+    host_id: Option<String>,
     /// Keep nothing: run without the store (runs are not durable, replay
     /// and fork are unavailable).
     #[arg(long, global = true, env = "WEFT_EPHEMERAL")]

@@ -165,7 +165,7 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
     let store = if common.ephemeral {
         "no store (--ephemeral)".to_owned()
     } else {
-        setup::store_path(common, &config).display().to_string()
+        setup::store_location(common, &config).to_string()
     };
     eprintln!(
         "weft serving on http://{} (graph {active_name}, store {store}); API docs at /api/v1/docs",

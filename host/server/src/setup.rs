@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use weft_engine::{Backends, Engine, EngineConfig, PluginSet};
+use weft_engine::{Backends, Engine, EngineConfig, PluginSet, Store};
 use weft_runtime::capabilities::db::Database;
 use weft_runtime::capabilities::llm::{LlmBackend, Scripted};
 use weft_runtime::{Runtime, RuntimeConfig};
@@ -185,14 +185,50 @@ pub fn database(common: &Common, path: Option<&Path>) -> Result<Arc<dyn Database
     Ok(Arc::new(db))
 }
 
-/// The store: `--store`, else the config's `store.path`, else `weft.db`
-/// in the data folder.
+/// The SQLite store file: `--store`, else the config's `store.path`,
+/// else `weft.db` in the data folder.
 pub fn store_path(common: &Common, config: &Config) -> std::path::PathBuf {
     common
         .store
         .clone()
         .or_else(|| config.store.path.clone())
         .unwrap_or_else(|| common.data_dir.join("weft.db"))
+}
+
+/// Where the store is: a SQLite file, or a PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A SQLite file (the default).
+    File(std::path::PathBuf),
+    /// A PostgreSQL database, by URL.
+    Postgres(String),
+}
+
+impl std::fmt::Display for StoreLocation {
+    /// The file, or the URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => f.write_str(&weft_store::redact_url(url)),
+        }
+    }
+}
+
+/// The store: `--store` (a file, or a `postgres://` URL), else the
+/// config's `store.url`, else its `store.path`, else `weft.db` in the data
+/// folder.
+pub fn store_location(common: &Common, config: &Config) -> StoreLocation {
+    if let Some(store) = &common.store {
+        let text = store.to_string_lossy();
+        if weft_store::is_postgres_url(&text) {
+            return StoreLocation::Postgres(text.into_owned());
+        }
+        return StoreLocation::File(store.clone());
+    }
+    if let Some(url) = &config.store.url {
+        return StoreLocation::Postgres(url.clone());
+    }
+    StoreLocation::File(store_path(common, config))
 }
 
 /// The store settings of the config file.
@@ -208,19 +244,34 @@ pub fn store_options(config: &Config) -> weft_store::Options {
 }
 
 /// Opens the store (checking it, migrating it).
-pub fn open_store(common: &Common, config: &Config) -> Result<Arc<weft_store::SqliteStore>> {
-    let path = store_path(common, config);
-    let store = weft_store::SqliteStore::open(&path, store_options(config))
-        .with_context(|| format!("opening the store {}", path.display()))?;
-    Ok(Arc::new(store))
+pub async fn open_store(common: &Common, config: &Config) -> Result<Arc<dyn Store>> {
+    match store_location(common, config) {
+        StoreLocation::File(path) => {
+            let store = weft_store::SqliteStore::open(&path, store_options(config))
+                .with_context(|| format!("opening the store {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        StoreLocation::Postgres(url) => {
+            let store = weft_store::PostgresStore::open(&url, weft_store::PgOptions::default())
+                .await
+                .with_context(|| format!("opening the store {}", weft_store::redact_url(&url)))?;
+            Ok(Arc::new(store))
+        }
+    }
 }
 
-/// Opens the store for reading only (no lock: a running weft may hold it).
-pub fn read_store(common: &Common, config: &Config) -> Result<Arc<weft_store::SqliteStore>> {
-    let path = store_path(common, config);
-    let store = weft_store::SqliteStore::open_read_only(&path)
-        .with_context(|| format!("opening the store {} for reading", path.display()))?;
-    Ok(Arc::new(store))
+/// Opens the store for reading: a SQLite file without its lock (a running
+/// weft may hold it; writes fail); a PostgreSQL database as usual (hosts
+/// share it).
+pub async fn read_store(common: &Common, config: &Config) -> Result<Arc<dyn Store>> {
+    match store_location(common, config) {
+        StoreLocation::File(path) => {
+            let store = weft_store::SqliteStore::open_read_only(&path)
+                .with_context(|| format!("opening the store {} for reading", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        StoreLocation::Postgres(_) => open_store(common, config).await,
+    }
 }
 
 /// An engine over `plugins` with the given backends, budgets and prices,
@@ -236,19 +287,33 @@ pub async fn engine(
     let store = if common.ephemeral {
         None
     } else {
-        Some(open_store(common, config)?)
+        Some(open_store(common, config).await?)
     };
-    engine_on(runtime, plugins, llm, db, config, store).await
+    engine_on(
+        runtime,
+        plugins,
+        llm,
+        db,
+        config,
+        store,
+        common.host_id.clone(),
+    )
+    .await
 }
 
-/// An engine on `store` (none: nothing is kept).
+/// How often a host on a shared store looks for runs to take over.
+pub const TAKEOVER_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An engine on `store` (none: nothing is kept), named `host_id` in the
+/// leases of a shared store.
 pub async fn engine_on(
     runtime: Arc<Runtime>,
     plugins: Arc<PluginSet>,
     llm: Arc<dyn LlmBackend>,
     db: Arc<dyn Database>,
     config: &Config,
-    store: Option<Arc<weft_store::SqliteStore>>,
+    store: Option<Arc<dyn Store>>,
+    host_id: Option<String>,
 ) -> Result<Arc<Engine>> {
     let engine_config = EngineConfig {
         budget: config.budget.clone(),
@@ -261,6 +326,13 @@ pub async fn engine_on(
                 max_age: r.max_age,
                 every: r.every,
             }),
+        host_id: host_id.unwrap_or_else(weft_engine::default_host_id),
+        // On a shared (PostgreSQL) store, runs whose lease expired are
+        // taken over on this interval; the bus adds wake-ups on top.
+        leases: weft_engine::LeaseConfig {
+            takeover_every: Some(TAKEOVER_EVERY),
+            ..weft_engine::LeaseConfig::default()
+        },
         ..EngineConfig::default()
     };
     let backends = Backends { llm, db };

@@ -133,9 +133,9 @@ async fn offline_engine(common: &Common, read_only: bool) -> Result<Arc<Engine>>
     let runtime = setup::runtime(common, &config.runtime)?;
     let plugins = setup::plugins(common, &runtime).await?;
     let store = if read_only {
-        setup::read_store(common, &config)?
+        setup::read_store(common, &config).await?
     } else {
-        setup::open_store(common, &config)?
+        setup::open_store(common, &config).await?
     };
     setup::engine_on(
         runtime,
@@ -144,6 +144,7 @@ async fn offline_engine(common: &Common, read_only: bool) -> Result<Arc<Engine>>
         Arc::new(InMemoryDb::default()),
         &config,
         Some(store),
+        common.host_id.clone(),
     )
     .await
 }
@@ -256,7 +257,7 @@ pub async fn threads(common: &Common, args: ThreadsArgs) -> Result<ExitCode> {
         bail!("threads are listed from the store: drop --ephemeral");
     }
     let config = setup::config(common)?;
-    let store = setup::read_store(common, &config)?;
+    let store = setup::read_store(common, &config).await?;
     let page = weft_engine::Store::threads(
         store.as_ref(),
         weft_engine::store::ThreadFilter {

@@ -1,5 +1,6 @@
-//! weft's durable store on SQLite: the engine's [`Store`](weft_engine::Store) trait,
-//! committed through one writer thread.
+//! weft's durable store: the engine's [`Store`](weft_engine::Store) trait
+//! on SQLite (the embedded default) or PostgreSQL, committed through one
+//! writer.
 //!
 //! - **One transaction per unit of work, grouped.** Every write (a run's
 //!   start, a frame, a run's end, a fork) is a job for the writer thread.
@@ -15,15 +16,19 @@
 //!   error before anything is written; migrations bring older schemas up
 //!   to date ([`schema`]).
 //!
-//! The crate is laid out so that another backend can sit beside SQLite:
-//! `sqlite/` holds everything SQLite-specific (see its module docs), while
-//! the fault injection of [`FramePart`] and the encoding of JSON columns
-//! are shared.
+//! A second backend, [`PostgresStore`], implements the same trait on
+//! PostgreSQL (`postgres/`), for several hosts sharing one store: the same
+//! grouped commits, versioned migrations, and commits retried when the
+//! server restarts. `sqlite/` and `postgres/` each hold everything
+//! specific to their database; the fault injection of [`FramePart`] and
+//! the encoding of JSON columns are shared.
 
 mod codec;
 mod faults;
+mod postgres;
 mod sqlite;
 
 /// A part of a frame's commit, for fault injection in tests.
 pub use faults::FramePart;
+pub use postgres::{PgOptions, PostgresStore, is_postgres_url, redact_url, schema as pg_schema};
 pub use sqlite::{Options, PAGE_CACHE_BYTES, SqliteStore, Sync, schema};

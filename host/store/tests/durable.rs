@@ -1,4 +1,5 @@
-//! The engine on the SQLite store, with the real plugins: every frame
+//! The engine on the store, with the real plugins, on both backends
+//! (SQLite and PostgreSQL, `sqlite::` and `postgres::` tests): every frame
 //! committed, all-or-nothing commits (faults injected between the parts),
 //! retries, resume from the last committed frame, replay (exact, and with a
 //! changed plugin), fork, and pruning.
@@ -6,11 +7,10 @@
 #![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rusqlite::Connection;
 use serde_json::json;
 use weft_engine::{
     Backends, Engine, EngineConfig, FrameTrace, Inbound, Ledger, LoadedGraph, NodePause, PluginSet,
@@ -19,7 +19,10 @@ use weft_engine::{
 use weft_runtime::capabilities::db::Database;
 use weft_runtime::capabilities::llm::{LlmBackend, Scripted};
 use weft_runtime::{Runtime, RuntimeConfig};
-use weft_store::{FramePart, Options, SqliteStore};
+use weft_store::{FramePart, Options};
+
+mod support;
+use support::{AnyStore, Backend, Db, Place, count, db, place, temp_dir};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -29,16 +32,6 @@ fn artifacts() -> PathBuf {
     std::env::var_os("WEFT_PLUGIN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("artifacts/plugins"))
-}
-
-/// A fresh folder for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("weft-store-tests-{}", std::process::id()))
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 fn runtime() -> Arc<Runtime> {
@@ -80,12 +73,13 @@ const QUESTION: &str = "How many devices does customer 1042 have?";
 
 struct Host {
     engine: Arc<Engine>,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
+    handle: AnyStore,
 }
 
-async fn host(dir: &Path, llm: Arc<dyn LlmBackend>, config: EngineConfig) -> Host {
-    let store =
-        Arc::new(SqliteStore::open(dir.join("weft.db"), Options::default()).expect("store"));
+async fn host(place: &Place, llm: Arc<dyn LlmBackend>, config: EngineConfig) -> Host {
+    let handle = place.open().await;
+    let store = handle.store();
     let rt = runtime();
     let plugins = plugins(&rt).await;
     let engine = Engine::open(
@@ -93,17 +87,25 @@ async fn host(dir: &Path, llm: Arc<dyn LlmBackend>, config: EngineConfig) -> Hos
         plugins,
         Backends { llm, db: eras() },
         config,
-        store.clone() as Arc<dyn Store>,
+        store.clone(),
     )
     .await
     .expect("engine");
-    Host { engine, store }
+    Host {
+        engine,
+        store,
+        handle,
+    }
 }
 
 /// A fresh store in its own folder, a host on it with the demo script, and
 /// a new thread on the assistant graph.
-async fn assistant_thread(name: &str, config: EngineConfig) -> (PathBuf, Host, String) {
-    let dir = temp_dir(name);
+async fn assistant_thread(
+    backend: Backend,
+    name: &str,
+    config: EngineConfig,
+) -> (Place, Host, String) {
+    let dir = place(backend, name);
     let h = host(&dir, script(), config).await;
     let graph = assistant(&h.engine).await;
     let thread = h.engine.open_thread(None, &graph);
@@ -134,36 +136,27 @@ async fn ask(engine: &Arc<Engine>, thread: &str, text: &str) -> FrameTrace {
     .await
 }
 
-fn db(dir: &Path) -> Connection {
-    Connection::open(dir.join("weft.db")).expect("open store for reading")
-}
-
-fn count(conn: &Connection, sql: &str, thread: &str) -> i64 {
-    conn.query_row(sql, [thread], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
 /// Every message of the thread was delivered exactly once, in a frame
 /// after the one it was sent in, and every inbox entry names a stored
 /// message.
-fn assert_delivered_exactly_once(conn: &Connection, thread: &str) {
-    let mut s = conn
-        .prepare("SELECT id, sent_seq, delivered_seq FROM messages WHERE thread = ?1")
-        .unwrap();
-    let messages: Vec<(String, Option<i64>, Option<i64>)> = s
-        .query_map([thread], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+fn assert_delivered_exactly_once(conn: &Db, thread: &str) {
+    let messages: Vec<(String, Option<i64>, Option<i64>)> = conn
+        .rows(
+            "SELECT id, sent_seq, delivered_seq FROM messages WHERE thread = ?1",
+            thread,
+        )
+        .iter()
+        .map(|r| (r[0].text(), r[1].int(), r[2].int()))
+        .collect();
     assert!(!messages.is_empty());
-    let mut s = conn
-        .prepare("SELECT seq, inbox FROM invocations WHERE thread = ?1")
-        .unwrap();
-    let inboxes: Vec<(i64, String)> = s
-        .query_map([thread], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let inboxes: Vec<(i64, String)> = conn
+        .rows(
+            "SELECT seq, inbox FROM invocations WHERE thread = ?1",
+            thread,
+        )
+        .iter()
+        .map(|r| (r[0].int().unwrap(), r[1].text()))
+        .collect();
     let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (seq, inbox) in inboxes {
         let inbox: Vec<serde_json::Value> = serde_json::from_str(&inbox).unwrap();
@@ -194,19 +187,18 @@ fn assert_delivered_exactly_once(conn: &Connection, thread: &str) {
     );
 }
 
-fn memory_rows(conn: &Connection, thread: &str) -> BTreeMap<(String, String), String> {
-    let mut s = conn
-        .prepare("SELECT node, key, value FROM memory WHERE thread = ?1")
-        .unwrap();
-    s.query_map([thread], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+fn memory_rows(conn: &Db, thread: &str) -> BTreeMap<(String, String), String> {
+    conn.rows(
+        "SELECT node, key, value FROM memory WHERE thread = ?1",
+        thread,
+    )
+    .iter()
+    .map(|r| ((r[0].text(), r[1].text()), r[2].text()))
+    .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_frame_commits_and_the_store_matches_the_trace() {
-    let (dir, h, thread) = assistant_thread("commits", EngineConfig::default()).await;
+async fn every_frame_commits_and_the_store_matches_the_trace(backend: Backend) {
+    let (dir, h, thread) = assistant_thread(backend, "commits", EngineConfig::default()).await;
     let first = ask(&h.engine, &thread, QUESTION).await;
     let second = ask(&h.engine, &thread, "And customer 1043?").await;
     assert_eq!(first.status, RunStatus::Completed, "{}", first.render());
@@ -305,8 +297,7 @@ async fn every_frame_commits_and_the_store_matches_the_trace() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frames_writes_are_all_or_nothing() {
+async fn a_frames_writes_are_all_or_nothing(backend: Backend) {
     for part in [
         FramePart::Frame,
         FramePart::Invocations,
@@ -315,7 +306,7 @@ async fn a_frames_writes_are_all_or_nothing() {
         FramePart::Usage,
         FramePart::Run,
     ] {
-        let dir = temp_dir(&format!("fault-{part:?}"));
+        let dir = place(backend, &format!("fault-{part:?}"));
         let config = EngineConfig {
             commit_attempts: 1,
             ..EngineConfig::default()
@@ -324,7 +315,7 @@ async fn a_frames_writes_are_all_or_nothing() {
         let graph = assistant(&h.engine).await;
         // Frame 0 (input) commits; frame 1 (memorizer and pa: memory
         // writes, llm usage, messages) fails after `part`.
-        h.store.fail_frame_commits(part, 1, 1);
+        h.handle.fail_frame_commits(part, 1, 1);
         let thread = h.engine.open_thread(None, &graph);
         let trace = ask(&h.engine, &thread, QUESTION).await;
         assert_eq!(trace.status, RunStatus::StoreFailed, "{part:?}");
@@ -421,9 +412,8 @@ async fn a_frames_writes_are_all_or_nothing() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_commit_is_retried_and_nothing_is_doubled() {
-    let dir = temp_dir("retry");
+async fn a_failed_commit_is_retried_and_nothing_is_doubled(backend: Backend) {
+    let dir = place(backend, "retry");
     let config = EngineConfig {
         commit_backoff: Duration::from_millis(5),
         ..EngineConfig::default()
@@ -431,7 +421,7 @@ async fn a_failed_commit_is_retried_and_nothing_is_doubled() {
     let h = host(&dir, script(), config).await;
     let graph = assistant(&h.engine).await;
     let mut events = h.engine.subscribe();
-    h.store.fail_frame_commits(FramePart::Usage, 1, 2);
+    h.handle.fail_frame_commits(FramePart::Usage, 1, 2);
     let thread = h.engine.open_thread(None, &graph);
     let trace = ask(&h.engine, &thread, QUESTION).await;
     assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
@@ -464,9 +454,8 @@ async fn a_failed_commit_is_retried_and_nothing_is_doubled() {
     assert_delivered_exactly_once(&conn, &thread);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replay_reproduces_every_frame() {
-    let (dir, h, thread) = assistant_thread("replay", EngineConfig::default()).await;
+async fn replay_reproduces_every_frame(backend: Backend) {
+    let (dir, h, thread) = assistant_thread(backend, "replay", EngineConfig::default()).await;
     let a = ask(&h.engine, &thread, QUESTION).await;
     let b = ask(&h.engine, &thread, "Thanks! And customer 1043?").await;
     drop(h);
@@ -515,9 +504,8 @@ async fn replay_reproduces_every_frame() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replay_with_a_changed_plugin_reports_the_divergence() {
-    let dir = temp_dir("replay-changed");
+async fn replay_with_a_changed_plugin_reports_the_divergence(backend: Backend) {
+    let dir = place(backend, "replay-changed");
     let guests = artifacts().join("../guests");
     let plugin = dir.join("last.wasm");
     std::fs::copy(guests.join("guest-relay.wasm"), &plugin).unwrap();
@@ -582,9 +570,8 @@ edges:
     assert!(d.replayed.contains("count"), "{}", d.replayed);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fork_continues_from_frame_n_with_the_same_memory() {
-    let (dir, h, thread) = assistant_thread("fork", EngineConfig::default()).await;
+async fn a_fork_continues_from_frame_n_with_the_same_memory(backend: Backend) {
+    let (dir, h, thread) = assistant_thread(backend, "fork", EngineConfig::default()).await;
     let original = ask(&h.engine, &thread, QUESTION).await;
     assert_eq!(original.frames, 4, "{}", original.render());
     // Memory after frame 1, from the committed frames' writes.
@@ -634,9 +621,8 @@ async fn a_fork_continues_from_frame_n_with_the_same_memory() {
     assert!(err.to_string().contains("no committed frame 4"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pruning_removes_finished_threads_and_keeps_usage_totals() {
-    let dir = temp_dir("prune");
+async fn pruning_removes_finished_threads_and_keeps_usage_totals(backend: Backend) {
+    let dir = place(backend, "prune");
     let clock = Arc::new(weft_engine::ManualClock::new(
         std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
     ));
@@ -733,8 +719,9 @@ async fn pruning_removes_finished_threads_and_keeps_usage_totals() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// SQLite only: its size limit is the store's own setting.
 async fn a_full_store_fails_the_run_with_a_typed_error_and_loses_nothing() {
-    let dir = temp_dir("full");
+    let dir = place(Backend::Sqlite, "full");
     // Room for the schema, the plugins and a little more: the graph's
     // plugins are stored at the run's start, then frames run out of space.
     let mut size = 0;
@@ -748,7 +735,7 @@ async fn a_full_store_fails_the_run_with_a_typed_error_and_loses_nothing() {
         max_bytes: Some(size + 512 * 1024),
         ..Options::default()
     };
-    let store = Arc::new(SqliteStore::open(dir.join("weft.db"), options).expect("store"));
+    let store = dir.open_with(options).await.store();
     let rt = runtime();
     let plugins = plugins(&rt).await;
     let config = EngineConfig {
@@ -764,7 +751,7 @@ async fn a_full_store_fails_the_run_with_a_typed_error_and_loses_nothing() {
             db: eras(),
         },
         config,
-        store.clone() as Arc<dyn Store>,
+        store.clone(),
     )
     .await
     .unwrap();
@@ -825,9 +812,8 @@ async fn a_full_store_fails_the_run_with_a_typed_error_and_loses_nothing() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operator_budgets_survive_a_restart() {
-    let dir = temp_dir("budgets");
+async fn operator_budgets_survive_a_restart(backend: Backend) {
+    let dir = place(backend, "budgets");
     let config = || EngineConfig {
         budget: weft_engine::BudgetConfig {
             thread_tokens: Some(100_000),
@@ -872,9 +858,8 @@ async fn operator_budgets_survive_a_restart() {
     assert_eq!(project.window, weft_engine::Window::Monthly);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_retention_job_prunes_in_the_background() {
-    let dir = temp_dir("retention");
+async fn the_retention_job_prunes_in_the_background(backend: Backend) {
+    let dir = place(backend, "retention");
     let clock = Arc::new(weft_engine::ManualClock::new(
         std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
     ));
@@ -903,9 +888,8 @@ async fn the_retention_job_prunes_in_the_background() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_node_stays_paused_across_a_restart() {
-    let dir = temp_dir("paused");
+async fn a_paused_node_stays_paused_across_a_restart(backend: Backend) {
+    let dir = place(backend, "paused");
     let h = host(&dir, script(), EngineConfig::default()).await;
     assert!(h.engine.pause(None, "output"));
     assert!(h.engine.pause(Some("acme"), "ui"));
@@ -928,8 +912,7 @@ async fn a_paused_node_stays_paused_across_a_restart() {
     assert!(h.engine.pause_of(Some("beta"), "ui").is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_usage_reset_survives_a_restart_and_leaves_budgets_alone() {
+async fn a_usage_reset_survives_a_restart_and_leaves_budgets_alone(backend: Backend) {
     let config = || EngineConfig {
         budget: weft_engine::BudgetConfig {
             thread_tokens: Some(100_000),
@@ -937,7 +920,7 @@ async fn a_usage_reset_survives_a_restart_and_leaves_budgets_alone() {
         },
         ..EngineConfig::default()
     };
-    let (dir, h, thread) = assistant_thread("reset", config()).await;
+    let (dir, h, thread) = assistant_thread(backend, "reset", config()).await;
     let before = ask(&h.engine, &thread, QUESTION).await;
     let used = before.tokens().total();
     h.engine.reset_usage().await.expect("reset");
@@ -954,3 +937,17 @@ async fn a_usage_reset_survives_a_restart_and_leaves_budgets_alone() {
     let budget = h.engine.budget(&thread).unwrap();
     assert_eq!(budget.used, used + after.tokens().total());
 }
+
+crate::on_both_backends!(
+    every_frame_commits_and_the_store_matches_the_trace,
+    a_frames_writes_are_all_or_nothing,
+    a_failed_commit_is_retried_and_nothing_is_doubled,
+    replay_reproduces_every_frame,
+    replay_with_a_changed_plugin_reports_the_divergence,
+    a_fork_continues_from_frame_n_with_the_same_memory,
+    pruning_removes_finished_threads_and_keeps_usage_totals,
+    operator_budgets_survive_a_restart,
+    the_retention_job_prunes_in_the_background,
+    a_paused_node_stays_paused_across_a_restart,
+    a_usage_reset_survives_a_restart_and_leaves_budgets_alone,
+);

@@ -39,9 +39,10 @@ pub(crate) async fn commit_frame(
                 ),
             }),
         );
-        // A conflict will not go away by trying again.
+        // A conflict will not go away by trying again, nor will a lease
+        // another host took over.
         if attempt >= ctx.settings.commit_attempts.max(1)
-            || matches!(error, StoreError::Conflict(_))
+            || matches!(error, StoreError::Conflict(_) | StoreError::Fenced(_))
             || *kill.borrow()
         {
             return Err(error);

@@ -81,6 +81,8 @@ struct RunLoop<'a> {
     stopping: watch::Receiver<bool>,
     raised: watch::Receiver<u64>,
     started: Instant,
+    /// The fencing token of the run's lease, carried by every commit.
+    fence: Option<u64>,
 }
 
 impl<'a> RunLoop<'a> {
@@ -133,6 +135,7 @@ impl<'a> RunLoop<'a> {
             stopping: ctx.control.watch_stopping(),
             raised: ctx.budgets.subscribe(),
             started: Instant::now(),
+            fence: state.lease.as_ref().map(|l| l.token),
         }
     }
 
@@ -427,6 +430,7 @@ impl<'a> RunLoop<'a> {
             metering: applied.metering.clone(),
             status,
             reply: self.trace.reply.clone(),
+            fence: self.fence,
         });
         let committed = commit_frame(self.ctx, store.as_ref(), &commit, &mut self.kill).await;
         let invocations =

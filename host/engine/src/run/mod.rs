@@ -24,6 +24,7 @@
 mod apply;
 mod commit;
 mod exec;
+mod lease;
 mod plan;
 mod start;
 
@@ -36,6 +37,7 @@ use weft_runtime::capabilities::hud::EventSink;
 use weft_runtime::capabilities::memory::MemoryMap;
 use weft_runtime::{Message, Runtime};
 
+pub(crate) use lease::millis as lease_millis;
 pub(crate) use start::{adopt, resume, spawn, start};
 
 use crate::config::{Backends, EngineConfig};
@@ -80,6 +82,8 @@ pub(crate) struct RunContext {
     pub history: History,
     /// Commit retries and budget waits.
     pub settings: RunSettings,
+    /// This host's id in leases, and their settings.
+    pub leasing: (String, crate::config::LeaseConfig),
 }
 
 /// The run loop's settings (from the engine's config).
@@ -96,6 +100,9 @@ pub(crate) struct RunSettings {
 /// Where a run starts (or resumes): its pending messages per node, its next
 /// frame, the thread's next frame `seq`, and the reply given so far.
 pub(crate) struct RunState {
+    /// The run's lease, when the store is shared and it was claimed
+    /// already (taken over); a new run's is claimed as it starts.
+    pub lease: Option<crate::store::Lease>,
     pub pending: Vec<Vec<Message>>,
     pub frame: u32,
     pub seq: u64,
@@ -255,6 +262,7 @@ impl RunContext {
                 commit_backoff: config.commit_backoff,
                 budget_tick: config.budget_tick,
             },
+            leasing: (config.host_id.clone(), config.leases),
         }
     }
 

@@ -74,6 +74,7 @@ pub(crate) async fn start(
     let mut pending = vec![Vec::new(); graph.graph().nodes().len()];
     pending[to].push(first);
     let state = RunState {
+        lease: None,
         pending,
         frame: 0,
         seq,
@@ -113,7 +114,16 @@ pub(crate) fn spawn(
             thread: &thread_id,
             run: &run_id,
         };
-        let trace = exec::execute(&ctx, graph, (&thread_id, &run_id), kill, state).await;
+        let trace = match super::lease::hold(&ctx, &run_id, state.lease.clone()).await {
+            Ok(held) => {
+                let mut state = state;
+                state.lease = held.lease().cloned();
+                let trace = exec::execute(&ctx, graph, (&thread_id, &run_id), kill, state).await;
+                held.release().await;
+                trace
+            }
+            Err(error) => super::lease::not_held(&graph, (&thread_id, &run_id), &state, &error),
+        };
         ctx.finished(&trace);
         if trace.status == crate::trace::RunStatus::StoreFailed {
             // The thread stays held by this unfinished run until it
@@ -158,6 +168,7 @@ pub(crate) async fn hydrate(ctx: &RunContext, thread: &str) -> Result<(), Engine
 pub(crate) async fn resume(ctx: &Arc<RunContext>, r: Resumable) -> Result<RunHandle, EngineError> {
     let kill = adopt(ctx, &r.thread, &r.graph, Some(&r.run)).await?;
     let state = RunState {
+        lease: r.lease,
         pending: r.pending,
         frame: r.frame,
         seq: r.seq,

@@ -249,6 +249,9 @@ fn strip_credentials(url: &str) -> String {
 pub struct StoreSection {
     /// The SQLite file (`--store` overrides; default `weft.db` in the data folder).
     pub path: Option<std::path::PathBuf>,
+    /// A PostgreSQL database instead of the file,
+    /// `postgres://user:password@host:port/database` (`--store` overrides).
+    pub url: Option<String>,
     /// `full` (the default) or `normal`.
     #[serde(default)]
     pub sync: SyncSetting,

@@ -1,0 +1,206 @@
+//! The PostgreSQL schema and its migrations, applied in order at start-up.
+//!
+//! The table `weft_meta` names weft as the database's owner and holds the
+//! schema version (the number of migrations applied). A migration is never
+//! edited once released: changes are new migrations appended to
+//! [`MIGRATIONS`]. Integers are `BIGINT`, JSON columns `TEXT` (as on
+//! SQLite, so that both backends store the same encoding).
+
+/// The owner recorded in `weft_meta`.
+pub const APPLICATION: &str = "weft";
+
+/// Each migration's SQL; migration `n` brings the schema to version `n + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the first schema (SQLite's schema version 7, on PostgreSQL).
+    r#"
+CREATE TABLE projects (
+    id          TEXT PRIMARY KEY,
+    budget      TEXT,
+    updated_ms  BIGINT NOT NULL
+);
+CREATE TABLE plugins (
+    hash        TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    contract    TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    size        BIGINT NOT NULL,
+    bytes       BYTEA NOT NULL,
+    created_ms  BIGINT NOT NULL
+);
+CREATE TABLE graph_versions (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    graph_hash  TEXT NOT NULL,
+    file        TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    plugins     TEXT NOT NULL,
+    created_ms  BIGINT NOT NULL
+);
+CREATE TABLE threads (
+    id            TEXT PRIMARY KEY,
+    project       TEXT NOT NULL,
+    graph_version TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    runs          BIGINT NOT NULL,
+    frames        BIGINT NOT NULL,
+    budget_limit  BIGINT,
+    forked_from   TEXT,
+    forked_at     BIGINT,
+    created_ms    BIGINT NOT NULL,
+    updated_ms    BIGINT NOT NULL
+);
+CREATE INDEX threads_by_update ON threads(updated_ms);
+CREATE INDEX threads_by_parent ON threads(forked_from) WHERE forked_from IS NOT NULL;
+CREATE TABLE runs (
+    pos           BIGINT GENERATED ALWAYS AS IDENTITY,
+    id            TEXT PRIMARY KEY,
+    thread        TEXT NOT NULL,
+    graph_version TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    frames        BIGINT NOT NULL,
+    reply         TEXT,
+    started_ms    BIGINT NOT NULL,
+    ended_ms      BIGINT
+);
+CREATE INDEX runs_by_thread ON runs(thread);
+CREATE INDEX runs_unfinished ON runs(started_ms) WHERE status = 'running';
+CREATE TABLE messages (
+    pos           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id            TEXT NOT NULL UNIQUE,
+    thread        TEXT NOT NULL,
+    run           TEXT NOT NULL,
+    to_node       TEXT NOT NULL,
+    from_node     TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    sent_seq      BIGINT,
+    delivered_seq BIGINT
+);
+CREATE INDEX messages_pending ON messages(run) WHERE delivered_seq IS NULL;
+CREATE INDEX messages_by_thread ON messages(thread);
+CREATE TABLE frames (
+    thread        TEXT NOT NULL,
+    seq           BIGINT NOT NULL,
+    run           TEXT NOT NULL,
+    frame         BIGINT NOT NULL,
+    graph_version TEXT NOT NULL,
+    wall_time_ms  BIGINT NOT NULL,
+    committed_ms  BIGINT NOT NULL,
+    PRIMARY KEY (thread, seq)
+);
+CREATE INDEX frames_by_run ON frames(run);
+CREATE TABLE invocations (
+    thread        TEXT NOT NULL,
+    seq           BIGINT NOT NULL,
+    idx           BIGINT NOT NULL,
+    node          TEXT NOT NULL,
+    project       TEXT NOT NULL,
+    plugin_hash   TEXT NOT NULL,
+    fuel          BIGINT NOT NULL,
+    duration_us   BIGINT NOT NULL,
+    outcome       TEXT NOT NULL,
+    at_ms         BIGINT NOT NULL,
+    record        TEXT NOT NULL,
+    inbox         TEXT NOT NULL,
+    output        TEXT NOT NULL,
+    PRIMARY KEY (thread, seq, idx)
+);
+CREATE INDEX invocations_by_project_time ON invocations(at_ms);
+CREATE TABLE journal (
+    thread        TEXT NOT NULL,
+    seq           BIGINT NOT NULL,
+    idx           BIGINT NOT NULL,
+    entry         BIGINT NOT NULL,
+    capability    TEXT NOT NULL,
+    op            TEXT NOT NULL,
+    request       TEXT NOT NULL,
+    response      TEXT NOT NULL,
+    PRIMARY KEY (thread, seq, idx, entry)
+);
+CREATE TABLE memory (
+    thread        TEXT NOT NULL,
+    node          TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    value         TEXT NOT NULL,
+    PRIMARY KEY (thread, node, key)
+);
+CREATE TABLE usage_events (
+    id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    project           TEXT NOT NULL,
+    thread            TEXT NOT NULL,
+    run               TEXT NOT NULL,
+    frame             BIGINT NOT NULL,
+    node              TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    provider          TEXT NOT NULL,
+    prompt_tokens     BIGINT NOT NULL,
+    completion_tokens BIGINT NOT NULL,
+    estimated         BOOLEAN NOT NULL,
+    latency_ms        BIGINT NOT NULL,
+    cost              DOUBLE PRECISION,
+    outcome           TEXT NOT NULL,
+    at_ms             BIGINT NOT NULL
+);
+CREATE INDEX usage_by_project_time ON usage_events(project, at_ms);
+CREATE INDEX usage_by_thread ON usage_events(thread);
+CREATE TABLE invocation_totals (
+    project       TEXT NOT NULL,
+    node          TEXT NOT NULL,
+    invocations   BIGINT NOT NULL,
+    failed        BIGINT NOT NULL,
+    fuel          BIGINT NOT NULL,
+    duration_us   BIGINT NOT NULL,
+    PRIMARY KEY (project, node)
+);
+CREATE TABLE node_pauses (
+    project     TEXT NOT NULL,
+    node        TEXT NOT NULL,
+    updated_ms  BIGINT NOT NULL,
+    PRIMARY KEY (project, node)
+);
+CREATE TABLE instances (
+    id              TEXT PRIMARY KEY,
+    project         TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    plugin          TEXT NOT NULL,
+    thread          TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    tasks_completed BIGINT NOT NULL,
+    config          TEXT NOT NULL,
+    created_ms      BIGINT NOT NULL,
+    updated_ms      BIGINT NOT NULL,
+    terminated_ms   BIGINT,
+    graph           TEXT NOT NULL DEFAULT '',
+    definition      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX instances_by_project ON instances(project, status);
+CREATE TABLE settings (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL
+);
+-- The last batch each writer committed: after a connection lost during
+-- COMMIT, the writer learns from it whether the batch committed.
+CREATE TABLE writer_batches (
+    writer  TEXT PRIMARY KEY,
+    batch   BIGINT NOT NULL,
+    at_ms   BIGINT NOT NULL
+);
+"#,
+    // 2: leases with fencing tokens, for several hosts sharing the store.
+    r#"
+CREATE SEQUENCE lease_tokens;
+CREATE TABLE leases (
+    run         TEXT PRIMARY KEY,
+    host        TEXT NOT NULL,
+    token       BIGINT NOT NULL,   -- from lease_tokens: a later claim's is greater
+    expires_ms  BIGINT NOT NULL,
+    renewals    BIGINT NOT NULL DEFAULT 0
+);
+"#,
+];
+
+/// The schema version this weft writes.
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}

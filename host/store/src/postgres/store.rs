@@ -1,0 +1,226 @@
+//! The engine's [`Store`] trait on PostgreSQL: each write a job for the
+//! writer task, each read on a pooled connection.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use weft_engine::store::{
+    ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport, RunEnd,
+    RunStart, StoreResult, StoredFrame, StoredInstance, StoredMessage, StoredRun, StoredThread,
+    ThreadFilter, UnfinishedRun, UsageHistory,
+};
+use weft_engine::{MoneyBudget, Store, StoreError};
+use weft_runtime::capabilities::BoxFuture;
+use weft_runtime::capabilities::memory::MemoryWrite;
+
+use super::writer::{Done, Write};
+use super::{LATENCY_SAMPLES, PostgresStore, leases, reads, usage};
+
+impl PostgresStore {
+    async fn unit(&self, write: Write) -> StoreResult<()> {
+        self.write(write).await.map(drop)
+    }
+}
+
+impl Store for PostgresStore {
+    fn put_graph(&self, version: GraphVersion) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::PutGraph(version)))
+    }
+
+    fn graph(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<GraphVersion>>> {
+        let id = id.to_owned();
+        Box::pin(async move { reads::graph(&*self.client().await?, &id).await })
+    }
+
+    fn has_plugin(&self, hash: &str) -> BoxFuture<'_, StoreResult<bool>> {
+        let hash = hash.to_owned();
+        Box::pin(async move { reads::has_plugin(&*self.client().await?, &hash).await })
+    }
+
+    fn put_plugin(&self, plugin: PluginBlob) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::PutPlugin(plugin)))
+    }
+
+    fn plugin(&self, hash: &str) -> BoxFuture<'_, StoreResult<Option<PluginBlob>>> {
+        let hash = hash.to_owned();
+        Box::pin(async move { reads::plugin(&*self.client().await?, &hash).await })
+    }
+
+    fn thread(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<StoredThread>>> {
+        let id = id.to_owned();
+        Box::pin(async move { reads::thread(&*self.client().await?, &id).await })
+    }
+
+    fn threads(
+        &self,
+        filter: ThreadFilter,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredThread>>> {
+        Box::pin(
+            async move { reads::threads(&*self.client().await?, &filter, limit, offset).await },
+        )
+    }
+
+    fn runs(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>> {
+        let thread = thread.to_owned();
+        Box::pin(async move { reads::runs(&*self.client().await?, &thread).await })
+    }
+
+    fn memory(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<MemoryWrite>>> {
+        let thread = thread.to_owned();
+        Box::pin(async move { reads::memory(&*self.client().await?, &thread).await })
+    }
+
+    fn set_thread_budget(&self, thread: &str, limit: u64) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::SetThreadBudget(thread.to_owned(), limit)))
+    }
+
+    fn project_budgets(&self) -> BoxFuture<'_, StoreResult<BTreeMap<String, Option<MoneyBudget>>>> {
+        Box::pin(async move { reads::project_budgets(&*self.client().await?).await })
+    }
+
+    fn set_project_budget(
+        &self,
+        project: &str,
+        budget: Option<MoneyBudget>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::SetProjectBudget(project.to_owned(), budget)))
+    }
+
+    fn instances(&self) -> BoxFuture<'_, StoreResult<Vec<StoredInstance>>> {
+        Box::pin(async move { reads::instances(&*self.client().await?).await })
+    }
+
+    fn put_instance(&self, instance: StoredInstance) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::PutInstance(instance)))
+    }
+
+    fn paused_nodes(&self) -> BoxFuture<'_, StoreResult<Vec<NodePause>>> {
+        Box::pin(async move { reads::paused_nodes(&*self.client().await?).await })
+    }
+
+    fn set_node_paused(&self, pause: &NodePause, paused: bool) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::SetNodePaused(pause.clone(), paused)))
+    }
+
+    fn begin_run(&self, start: RunStart) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::BeginRun(start)))
+    }
+
+    fn commit_frame(&self, frame: Arc<FrameCommit>) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let result = self.unit(Write::CommitFrame(frame)).await;
+            let mut samples = self
+                .frame_commits
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if samples.len() < LATENCY_SAMPLES {
+                samples.push(started.elapsed());
+            }
+            result
+        })
+    }
+
+    fn end_run(&self, end: RunEnd) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::EndRun(end)))
+    }
+
+    fn fork(&self, fork: ForkStart) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::Fork(fork)))
+    }
+
+    fn unfinished_runs(&self) -> BoxFuture<'_, StoreResult<Vec<UnfinishedRun>>> {
+        Box::pin(async move { reads::unfinished_runs(&*self.client().await?).await })
+    }
+
+    fn frames(
+        &self,
+        thread: &str,
+        from: u64,
+        to: u64,
+    ) -> BoxFuture<'_, StoreResult<Vec<StoredFrame>>> {
+        let thread = thread.to_owned();
+        Box::pin(async move { reads::frames(&*self.client().await?, &thread, from, to).await })
+    }
+
+    fn node_messages(
+        &self,
+        node: Option<String>,
+        project: Option<String>,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredMessage>>> {
+        Box::pin(async move {
+            reads::node_messages(&*self.client().await?, node, project, limit, offset).await
+        })
+    }
+
+    fn messages(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredMessage>>> {
+        let thread = thread.to_owned();
+        Box::pin(async move { reads::messages(&*self.client().await?, &thread).await })
+    }
+
+    fn usage(&self) -> BoxFuture<'_, StoreResult<UsageHistory>> {
+        Box::pin(async move { usage::usage(&*self.client().await?).await })
+    }
+
+    fn reset_usage(&self, at_ms: u64) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::ResetUsage(at_ms)))
+    }
+
+    fn thread_usage(
+        &self,
+        thread: &str,
+        since_ms: u64,
+    ) -> BoxFuture<'_, StoreResult<(u64, weft_engine::UsageTotals)>> {
+        let thread = thread.to_owned();
+        Box::pin(
+            async move { usage::thread_usage(&*self.client().await?, &thread, since_ms).await },
+        )
+    }
+
+    fn prune(&self, before_ms: u64) -> BoxFuture<'_, StoreResult<PruneReport>> {
+        Box::pin(async move {
+            match self.write(Write::Prune(before_ms)).await? {
+                Done::Pruned(report) => Ok(report),
+                Done::Unit => Err(StoreError::Backend("prune returned no report".into())),
+            }
+        })
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn claim_run(&self, run: &str, host: &str, ttl_ms: u64) -> BoxFuture<'_, StoreResult<Lease>> {
+        let (run, host) = (run.to_owned(), host.to_owned());
+        Box::pin(
+            async move { leases::claim_run(&*self.client().await?, &run, &host, ttl_ms).await },
+        )
+    }
+
+    fn claim_expired(
+        &self,
+        host: &str,
+        ttl_ms: u64,
+        limit: u64,
+    ) -> BoxFuture<'_, StoreResult<Vec<(Lease, UnfinishedRun)>>> {
+        let host = host.to_owned();
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            leases::claim_expired(&mut client, &host, ttl_ms, limit).await
+        })
+    }
+
+    fn renew_lease(&self, lease: &Lease, ttl_ms: u64) -> BoxFuture<'_, StoreResult<Lease>> {
+        let lease = lease.clone();
+        Box::pin(async move { leases::renew(&*self.client().await?, &lease, ttl_ms).await })
+    }
+
+    fn release_lease(&self, lease: &Lease) -> BoxFuture<'_, StoreResult<()>> {
+        let lease = lease.clone();
+        Box::pin(async move { leases::release(&*self.client().await?, &lease).await })
+    }
+}

@@ -1,0 +1,233 @@
+//! The writer task: every write is a job; the task takes every job that
+//! is waiting, runs each in its own savepoint inside one transaction and
+//! commits once, so that many frames share one round of WAL flushing and a
+//! job that fails rolls back alone.
+//!
+//! When the connection is lost (PostgreSQL restarting, a network cut) the
+//! task reconnects and runs the whole batch again, for as long as
+//! [`Options::retry_for`](super::Options::retry_for) allows. Each batch
+//! records its number in `writer_batches` inside its transaction, so that
+//! after a connection lost during `COMMIT` the task learns whether the
+//! batch committed and never applies it twice.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::{Client, Transaction};
+use weft_engine::MoneyBudget;
+use weft_engine::StoreError;
+use weft_engine::store::{
+    ForkStart, FrameCommit, GraphVersion, NodePause, PluginBlob, PruneReport, RunEnd, RunStart,
+    StoreResult, StoredInstance,
+};
+
+use super::error::{Fail, PgResult};
+use super::{commit, connect, operator, prune, runs};
+use crate::codec::now_ms;
+use crate::faults::Faults;
+
+/// A unit of work for the writer.
+#[derive(Debug, Clone)]
+pub(super) enum Write {
+    PutGraph(GraphVersion),
+    PutPlugin(PluginBlob),
+    SetThreadBudget(String, u64),
+    SetProjectBudget(String, Option<MoneyBudget>),
+    PutInstance(StoredInstance),
+    SetNodePaused(NodePause, bool),
+    BeginRun(RunStart),
+    CommitFrame(Arc<FrameCommit>),
+    EndRun(RunEnd),
+    Fork(ForkStart),
+    ResetUsage(u64),
+    Prune(u64),
+}
+
+/// What a write returns.
+#[derive(Debug, Clone)]
+pub(super) enum Done {
+    Unit,
+    Pruned(PruneReport),
+}
+
+/// A job with the channel its result goes back on.
+pub(super) struct Job {
+    pub(super) write: Write,
+    pub(super) reply: oneshot::Sender<StoreResult<Done>>,
+}
+
+/// What the writer task needs.
+pub(super) struct Writer {
+    pub(super) config: tokio_postgres::Config,
+    pub(super) store: String,
+    pub(super) id: String,
+    pub(super) max_batch: usize,
+    pub(super) retry_for: Duration,
+    pub(super) faults: Arc<Faults>,
+}
+
+impl Writer {
+    /// Runs until every sender is dropped and the queue is drained.
+    pub(super) async fn run(self, mut client: Option<Client>, mut rx: mpsc::Receiver<Job>) {
+        let mut batch_no: i64 = 0;
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch_no += 1;
+            let results = self
+                .commit_with_retries(&mut client, &batch, batch_no)
+                .await;
+            match results {
+                Ok(results) => {
+                    for (job, result) in batch.into_iter().zip(results) {
+                        let _ = job.reply.send(result);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, jobs = batch.len(), "store commit failed");
+                    for job in batch {
+                        let _ = job.reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        tracing::debug!("store writer stopped");
+    }
+
+    /// Commits `batch`, reconnecting and retrying while the connection is
+    /// lost; each job's result, or the error that failed the whole batch.
+    async fn commit_with_retries(
+        &self,
+        client: &mut Option<Client>,
+        batch: &[Job],
+        batch_no: i64,
+    ) -> StoreResult<Vec<StoreResult<Done>>> {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        // The jobs' results of an attempt whose COMMIT was sent.
+        let mut sent: Option<Vec<StoreResult<Done>>> = None;
+        loop {
+            if client.as_ref().is_none_or(Client::is_closed) {
+                let attempt = async {
+                    let c = connect(&self.config, &self.store)
+                        .await
+                        .map_err(Fail::Store)?;
+                    let done = committed(&c, &self.id, batch_no).await?;
+                    PgResult::Ok((c, done))
+                };
+                match attempt.await {
+                    Ok((c, done)) => {
+                        *client = Some(c);
+                        if let Some(results) = sent.take().filter(|_| done) {
+                            tracing::warn!(store = %self.store, "a commit interrupted by a lost connection had committed");
+                            return Ok(results);
+                        }
+                    }
+                    Err(e) => {
+                        let last = e.into_store().to_string();
+                        if started.elapsed() > self.retry_for {
+                            return Err(self.gave_up(&last));
+                        }
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                        continue;
+                    }
+                }
+            }
+            let Some(c) = client.as_mut() else { continue };
+            sent = None;
+            match self.commit_batch(c, batch, batch_no, &mut sent).await {
+                Ok(results) => return Ok(results),
+                Err(Fail::Store(e)) => return Err(e),
+                Err(Fail::Lost(m)) => {
+                    tracing::warn!(store = %self.store, error = %m, "store connection lost; retrying the commit");
+                    *client = None;
+                    if started.elapsed() > self.retry_for {
+                        return Err(self.gave_up(&m));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    fn gave_up(&self, last: &str) -> StoreError {
+        StoreError::Backend(format!(
+            "{}: cannot commit for {:?}, giving up: {last}",
+            self.store, self.retry_for
+        ))
+    }
+
+    /// One attempt: every job in its savepoint, the batch's mark, COMMIT.
+    /// `sent` holds the results once COMMIT is sent.
+    async fn commit_batch(
+        &self,
+        client: &mut Client,
+        batch: &[Job],
+        batch_no: i64,
+        sent: &mut Option<Vec<StoreResult<Done>>>,
+    ) -> PgResult<Vec<StoreResult<Done>>> {
+        let mut tx = client.transaction().await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for job in batch {
+            let sp = tx.savepoint("job").await?;
+            match apply(&sp, &job.write, &self.faults).await {
+                Ok(done) => {
+                    sp.commit().await?;
+                    results.push(Ok(done));
+                }
+                Err(Fail::Lost(m)) => return Err(Fail::Lost(m)),
+                Err(Fail::Store(e)) => {
+                    sp.rollback().await?;
+                    results.push(Err(e));
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO writer_batches (writer, batch, at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (writer) DO UPDATE SET batch = excluded.batch, at_ms = excluded.at_ms",
+            &[&self.id, &batch_no, &now_ms()],
+        )
+        .await?;
+        *sent = Some(results.clone());
+        tx.commit().await?;
+        Ok(results)
+    }
+}
+
+/// Whether this writer's batch `batch_no` is the last it committed.
+async fn committed(client: &Client, writer: &str, batch_no: i64) -> PgResult<bool> {
+    let row = client
+        .query_opt(
+            "SELECT batch FROM writer_batches WHERE writer = $1",
+            &[&writer],
+        )
+        .await?;
+    Ok(row.is_some_and(|r| r.get::<_, i64>(0) == batch_no))
+}
+
+/// Runs one write in the batch's transaction.
+async fn apply(tx: &Transaction<'_>, write: &Write, faults: &Faults) -> PgResult<Done> {
+    match write {
+        Write::PutGraph(v) => operator::put_graph(tx, v).await?,
+        Write::PutPlugin(p) => operator::put_plugin(tx, p).await?,
+        Write::SetThreadBudget(t, limit) => operator::set_thread_budget(tx, t, *limit).await?,
+        Write::SetProjectBudget(p, b) => operator::set_project_budget(tx, p, b.as_ref()).await?,
+        Write::PutInstance(i) => operator::put_instance(tx, i).await?,
+        Write::SetNodePaused(p, paused) => operator::set_node_paused(tx, p, *paused).await?,
+        Write::BeginRun(s) => runs::begin_run(tx, s, None).await?,
+        Write::CommitFrame(f) => commit::commit_frame(tx, f, faults).await?,
+        Write::EndRun(e) => runs::end_run(tx, e).await?,
+        Write::Fork(f) => runs::fork(tx, f).await?,
+        Write::ResetUsage(at) => operator::reset_usage(tx, *at).await?,
+        Write::Prune(before) => return Ok(Done::Pruned(prune::prune(tx, *before).await?)),
+    }
+    Ok(Done::Unit)
+}

@@ -1,0 +1,273 @@
+//! What only the PostgreSQL store does: refusing a wrong URL, another
+//! application's database and a newer schema at open; retrying commits
+//! while the server restarts; leases with fencing tokens shared by several
+//! hosts (two store handles on one database act as two hosts).
+
+#![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use weft_engine::store::{FrameCommit, Lease, RunStart};
+use weft_engine::{RunStatus, Store, StoreError};
+use weft_runtime::Message;
+use weft_store::{PgOptions, PostgresStore};
+use weft_testkit::TempPostgres;
+
+mod support;
+
+async fn open(url: &str) -> Result<PostgresStore, StoreError> {
+    PostgresStore::open(url, PgOptions::default()).await
+}
+
+fn start(run: &str, at_ms: u64) -> RunStart {
+    RunStart {
+        thread: format!("{run}-thread"),
+        project: "default".into(),
+        run: run.into(),
+        graph_version: "g1".into(),
+        inbound: vec![(
+            "a".into(),
+            Message {
+                id: format!("{run}/in"),
+                from: "user".into(),
+                kind: "text".into(),
+                body: "hello".into(),
+            },
+        )],
+        budget_limit: None,
+        at_ms,
+    }
+}
+
+fn frame(run: &str, frame: u32, fence: Option<u64>) -> Arc<FrameCommit> {
+    Arc::new(FrameCommit {
+        thread: format!("{run}-thread"),
+        run: run.into(),
+        frame,
+        seq: u64::from(frame),
+        graph_version: "g1".into(),
+        wall_time_ms: 1,
+        invocations: Vec::new(),
+        sent: Vec::new(),
+        delivered: Vec::new(),
+        memory: Vec::new(),
+        usage: Vec::new(),
+        metering: Vec::new(),
+        status: RunStatus::Running,
+        reply: None,
+        fence,
+    })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_or_unreachable_url_is_refused_naming_the_store() {
+    let err = open("postgres://weft@127.0.0.1:1/nowhere")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot connect to the PostgreSQL store postgres://weft@127.0.0.1:1/nowhere"),
+        "{text}"
+    );
+    let err = open("postgres://weft:secret@127.0.0.1:1/x?sslmode=bogus")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a PostgreSQL URL"), "{err}");
+    assert!(!err.contains("secret"), "the password is not shown: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_applications_database_and_a_newer_schema_are_refused() {
+    let pg = support::postgres();
+    let url = tokio::task::block_in_place(|| pg.create_database("foreign")).unwrap();
+    tokio::task::block_in_place(|| pg.psql("foreign", "CREATE TABLE orders (id int)")).unwrap();
+    let err = open(&url).await.unwrap_err();
+    assert!(matches!(err, StoreError::Incompatible(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("1 tables of another application"),
+        "{err}"
+    );
+    // Nothing was written into it.
+    let tables = tokio::task::block_in_place(|| {
+        pg.psql(
+            "foreign",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+        )
+    })
+    .unwrap();
+    assert_eq!(tables, "1");
+
+    let url = tokio::task::block_in_place(|| pg.create_database("newer")).unwrap();
+    drop(open(&url).await.expect("a new store"));
+    tokio::task::block_in_place(|| {
+        pg.psql(
+            "newer",
+            "UPDATE weft_meta SET value = '999' WHERE key = 'schema_version'",
+        )
+    })
+    .unwrap();
+    let err = open(&url).await.unwrap_err();
+    assert!(matches!(err, StoreError::Incompatible(_)), "{err:?}");
+    assert!(err.to_string().contains("schema version 999"), "{err}");
+
+    let url = tokio::task::block_in_place(|| pg.create_database("owned")).unwrap();
+    tokio::task::block_in_place(|| {
+        pg.psql(
+            "owned",
+            "CREATE TABLE weft_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO weft_meta VALUES ('application', 'someone-else'), ('schema_version', '1')",
+        )
+    })
+    .unwrap();
+    let err = open(&url).await.unwrap_err();
+    assert!(err.to_string().contains("another application"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_retry_while_postgres_restarts_and_nothing_is_lost_or_doubled() {
+    let mut pg = tokio::task::block_in_place(TempPostgres::start).unwrap();
+    let url = tokio::task::block_in_place(|| pg.create_database("restart")).unwrap();
+    let store = Arc::new(open(&url).await.unwrap());
+    store.begin_run(start("warm", now_ms())).await.unwrap();
+    tokio::task::block_in_place(|| pg.kill()).unwrap();
+    // Commits submitted while the server is down wait and retry.
+    let mut waiting = Vec::new();
+    for n in 0..20 {
+        let store = Arc::clone(&store);
+        waiting.push(tokio::spawn(async move {
+            store.begin_run(start(&format!("r{n}"), now_ms())).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::task::block_in_place(|| pg.start_again()).unwrap();
+    for w in waiting {
+        tokio::time::timeout(Duration::from_secs(60), w)
+            .await
+            .expect("the commit finished")
+            .unwrap()
+            .expect("acknowledged once the server is back");
+    }
+    let runs = tokio::task::block_in_place(|| {
+        pg.psql("restart", "SELECT count(*), count(DISTINCT id) FROM runs")
+    })
+    .unwrap();
+    assert_eq!(runs, "21|21", "every acknowledged run is stored once");
+    let messages =
+        tokio::task::block_in_place(|| pg.psql("restart", "SELECT count(*) FROM messages"))
+            .unwrap();
+    assert_eq!(messages, "21");
+}
+
+/// Two hosts on one database: A's lease lapses, B takes the run over with
+/// a greater token, and A's commits and renewals are refused as fenced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_lease_token_is_fenced_after_another_host_took_over() {
+    let pg = support::postgres();
+    let url = tokio::task::block_in_place(|| pg.create_database("fencing")).unwrap();
+    let a = open(&url).await.unwrap();
+    let b = open(&url).await.unwrap();
+    assert!(a.shared());
+    a.begin_run(start("run1", now_ms())).await.unwrap();
+    let held = a.claim_run("run1", "host-a", 300).await.unwrap();
+    // B cannot claim a run whose lease is current.
+    let err = b.claim_run("run1", "host-b", 300).await.unwrap_err();
+    assert_eq!(err.code(), "fenced", "{err}");
+    assert!(b.claim_expired("host-b", 300, 10).await.unwrap().is_empty());
+    a.commit_frame(frame("run1", 0, Some(held.token)))
+        .await
+        .unwrap();
+    let held = a.renew_lease(&held, 300).await.unwrap();
+    // A stops renewing (paused past its lease).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let taken = b.claim_expired("host-b", 30_000, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let (lease, run) = &taken[0];
+    assert_eq!(
+        (lease.host.as_str(), run.run.as_str(), run.frame),
+        ("host-b", "run1", 1)
+    );
+    assert!(lease.token > held.token);
+    // A wakes up: its commit and its renewal are refused, nothing written.
+    let err = a
+        .commit_frame(frame("run1", 1, Some(held.token)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err:?}");
+    assert!(err.to_string().contains("host-b"), "{err}");
+    let err = a.renew_lease(&held, 300).await.unwrap_err();
+    assert_eq!(err.code(), "fenced");
+    // A releasing its stale lease leaves B's alone.
+    a.release_lease(&held).await.unwrap();
+    b.commit_frame(frame("run1", 1, Some(lease.token)))
+        .await
+        .unwrap();
+    let frames =
+        tokio::task::block_in_place(|| pg.psql("fencing", "SELECT count(*) FROM frames")).unwrap();
+    assert_eq!(frames, "2", "frame 0 by A, frame 1 by B, nothing twice");
+    // Released, the run is claimable at once.
+    b.release_lease(lease).await.unwrap();
+    assert_eq!(
+        a.claim_expired("host-a", 30_000, 10).await.unwrap().len(),
+        1
+    );
+}
+
+/// Runs whose leases expired are taken over exactly once, however many
+/// hosts look at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_runs_are_taken_over_exactly_once() {
+    let pg = support::postgres();
+    let url = tokio::task::block_in_place(|| pg.create_database("takeover")).unwrap();
+    let hosts: Vec<Arc<PostgresStore>> = futures_join(&url, 4).await;
+    for n in 0..40 {
+        let run = format!("run{n}");
+        hosts[0].begin_run(start(&run, now_ms())).await.unwrap();
+        hosts[0].claim_run(&run, "dead-host", 1).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut tasks = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let host = Arc::clone(host);
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = host
+                    .claim_expired(&format!("host-{i}"), 60_000, 3)
+                    .await
+                    .unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.into_iter().map(|(l, _): (Lease, _)| l));
+            }
+        }));
+    }
+    let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in tasks {
+        for lease in t.await.unwrap() {
+            owners.entry(lease.run).or_default().push(lease.host);
+        }
+    }
+    assert_eq!(owners.len(), 40, "every expired run was taken over");
+    for (run, hosts) in &owners {
+        assert_eq!(hosts.len(), 1, "{run} was taken over by {hosts:?}");
+    }
+}
+
+async fn futures_join(url: &str, n: usize) -> Vec<Arc<PostgresStore>> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(Arc::new(open(url).await.unwrap()));
+    }
+    out
+}

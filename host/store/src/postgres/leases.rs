@@ -79,18 +79,26 @@ pub(super) async fn claim_expired(
     let mut claimed = Vec::with_capacity(rows.len());
     for r in rows {
         let run: String = r.get(0);
-        let token: i64 = tx
-            .query_one(
+        // The runs row is locked, but the lease was read from the
+        // statement's snapshot: another host may have taken the run over
+        // and committed since. The upsert sees the latest lease, and takes
+        // it only if it is still expired.
+        let row = tx
+            .query_opt(
                 "INSERT INTO leases AS l (run, host, token, expires_ms)
                  VALUES ($1, $2, nextval('lease_tokens'), $3)
                  ON CONFLICT (run) DO UPDATE SET host = excluded.host, token = excluded.token,
                      expires_ms = excluded.expires_ms, renewals = 0
+                 WHERE l.expires_ms < $4
                  RETURNING token",
-                &[&run, &host, &expires],
+                &[&run, &host, &expires, &now],
             )
             .await
-            .read()?
-            .get(0);
+            .read()?;
+        let Some(row) = row else {
+            continue;
+        };
+        let token: i64 = row.get(0);
         claimed.push(lease(&run, host, token, expires));
     }
     tx.commit().await.read()?;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::sse::Event as SseEvent;
-use serde::Deserialize;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use serde::Deserialize;
 use utoipa::IntoParams;
 use weft_engine::Event;
 use weft_engine::bus::{Delivery, Scope};

@@ -66,6 +66,32 @@ pub struct Config {
     /// The WebAssembly runtime.
     #[serde(default)]
     pub runtime: RuntimeSection,
+    /// The bus shared by several hosts (`weft serve`; none: this host's own).
+    #[serde(default)]
+    pub bus: Option<BusSection>,
+}
+
+/// `bus:`: NATS JetStream, for several hosts forming one system.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusSection {
+    /// The NATS server (`nats://HOST:PORT`); `--bus` wins.
+    pub url: String,
+    /// Prefix of the stream and subjects (letters, digits, `-`, `_`):
+    /// systems with different names share a NATS server unseen.
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
+    /// Events the stream keeps for clients that resume.
+    #[serde(default = "default_bus_history")]
+    pub history: u64,
+}
+
+fn default_cluster() -> String {
+    "weft".to_owned()
+}
+
+fn default_bus_history() -> u64 {
+    100_000
 }
 
 /// `runtime:`.
@@ -216,6 +242,9 @@ impl Config {
                     "roleClaim": o.role_claim, "projectClaim": o.project_claim,
                 })),
             },
+            "bus": self.bus.as_ref().map(|b| serde_json::json!({
+                "url": strip_credentials(&b.url), "cluster": b.cluster, "history": b.history,
+            })),
         })
     }
 }

@@ -1,6 +1,8 @@
 //! The NATS bus against a real nats-server with JetStream (started by
 //! `weft-testkit`): two buses on one server stand for two hosts.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -32,13 +32,14 @@ pub fn demo(root: &Path, args: &[String]) -> Result<()> {
     run(command, "the demo")
 }
 
-/// Set up (and install the test tools), then run every test of the workspace (release: the
+/// Set up (and install the test tools: schemathesis and OpenAI's Python
+/// client), then run every test of the workspace (release: the
 /// wasmtime compiler is far too slow unoptimised). Extra arguments go to
 /// `cargo test`.
 pub fn test(root: &Path, args: &[String]) -> Result<()> {
     setup(root)?;
     setup::test_packages()?;
-    crate::tools::schemathesis(root)?;
+    crate::tools::install(root)?;
     precompile(root)?;
     let mut command = cargo(root);
     command

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
-use crate::{Api, middleware as mw, openapi, routes, ui};
+use crate::{Api, middleware as mw, openai, openapi, routes, ui};
 
 impl Api {
     /// Every route, with auth, rate limits, body limits, CORS and metrics.
@@ -34,9 +34,20 @@ impl Api {
             ))
             .with_state(Arc::clone(self));
         let open = routes::open().with_state(Arc::clone(self));
+        // The OpenAI-compatible surface: the same key check, rate limit
+        // and roles, its errors in OpenAI's shape.
+        let openai = openai::routes()
+            .route_layer(middleware::from_fn(require_role))
+            .route_layer(middleware::from_fn_with_state(
+                Arc::clone(self),
+                mw::authenticate,
+            ))
+            .layer(middleware::from_fn(openai::in_openai_shape))
+            .with_state(Arc::clone(self));
         let mut router = Router::new()
             .merge(open)
             .merge(protected)
+            .merge(openai)
             .merge(openapi::docs())
             .merge(ui::routes())
             .fallback(|| async {
@@ -54,7 +65,8 @@ impl Api {
 }
 
 /// The least role a route needs, by method and route: reads need a
-/// viewer, acts an operator, and managing keys, reloading, uploading
+/// viewer, acts an operator (running a graph through
+/// `/v1/chat/completions` too), and managing keys, reloading, uploading
 /// plugins, resetting usage and stopping the host an admin. Handlers check
 /// the same again (with the project); this check runs before any of them
 /// reads a body.

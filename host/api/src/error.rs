@@ -90,6 +90,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // The error rides along in the response's extensions, so that a
+        // surface with another error shape (the OpenAI-compatible `/v1`)
+        // can render the same error its own way.
+        let kept = self.clone();
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
@@ -109,6 +113,7 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"weft\""),
             );
         }
+        response.extensions_mut().insert(kept);
         response
     }
 }

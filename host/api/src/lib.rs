@@ -15,7 +15,9 @@
 //! [`ids`] parses the ids clients give; `middleware.rs` checks keys and
 //! counts requests; `app.rs` puts the routes and their middleware together
 //! ([`Api::router`], which also answers without a socket); `ui.rs` serves
-//! the operators' dashboard (built from `ui/`) at `/`.
+//! the operators' dashboard (built from `ui/`) at `/`; `openai/` is the
+//! OpenAI-compatible endpoint under `/v1` (models are graphs, a chat
+//! completion is a run on a thread).
 
 #![warn(missing_docs)]
 
@@ -27,6 +29,7 @@ pub mod ids;
 mod metrics;
 mod middleware;
 pub mod oidc;
+mod openai;
 mod openapi;
 mod reload;
 mod routes;

@@ -74,6 +74,9 @@ pub struct Api {
     pub(crate) keys: Arc<Keys>,
     pub(crate) config: ApiConfig,
     pub(crate) started: Instant,
+    /// When the API started, Unix seconds (what `/v1/models` gives as
+    /// the graphs' `created`).
+    pub(crate) started_unix: u64,
     pub(crate) limiter: DefaultKeyedRateLimiter<String>,
     pub(crate) metrics: Metrics,
     pub(crate) events: EventLog,
@@ -115,6 +118,9 @@ impl Api {
             config,
             public_config,
             started: Instant::now(),
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             limiter,
             metrics: Metrics::new(),
             events,

@@ -1,15 +1,16 @@
 //! The slow tests: the real embedded model (SmolLM2-135M, fetched by the
 //! README's commands) through the real binary. Free text, a
-//! JSON-Schema-constrained answer that must parse and validate, and the
+//! JSON-Schema-constrained answer that must parse and validate, the
 //! README's demo questions through the assistant graph, checked against
-//! the sample database itself.
+//! the sample database itself, and one of them through the
+//! OpenAI-compatible endpoint of `weft serve`, whole and streamed.
 
 #![cfg(feature = "local")]
 #![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
 
 mod common;
 
-use common::{root, temp_dir, text, weft};
+use common::{Server, root, temp_dir, text, weft};
 use serde_json::Value;
 
 fn model() -> String {
@@ -186,4 +187,99 @@ fn slow_the_assistant_answers_the_readme_questions_with_the_embedded_model() {
     );
     assert!(!answer.trim().is_empty());
     println!("{transcript}");
+}
+
+/// The `data:` lines of a server-sent stream, the last (`[DONE]`) left out.
+fn chunks(body: &str) -> Vec<Value> {
+    let lines: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(lines.last(), Some(&"[DONE]"), "{body}");
+    lines[..lines.len() - 1]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_the_openai_endpoint_answers_with_the_embedded_model() {
+    let model = model();
+    let data = temp_dir("local-openai");
+    let server = Server::start_in(data.clone(), &["--model", &model], &[]);
+    let http = reqwest::Client::new();
+    let question = "How many devices does customer 1042 have?";
+    let answer: Value = http
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(&server.admin)
+        .json(&serde_json::json!({
+            "model": "assistant",
+            "messages": [{"role": "user", "content": question}],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expected = truth(
+        &data,
+        "SELECT COUNT(*) FROM Geraete g JOIN Nutzeinheiten n USING (NutzeinheitNr) \
+         JOIN Objekte o USING (ObjektNr) WHERE o.KundenNr = 1042",
+    );
+    let content = answer["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(content.contains(&expected), "not {expected}: {answer}");
+    assert_eq!(answer["choices"][0]["finish_reason"], "stop", "{answer}");
+    // The model's own token counts, metered by weft.
+    assert!(
+        answer["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+        "{answer}"
+    );
+    let thread = answer["thread_id"].as_str().unwrap();
+
+    // Streamed, on the same thread: the model's tokens as they come, then
+    // what of the reply was not streamed, or (the output node replaced a
+    // reply that failed its checks) a blank line and the reply.
+    let body = http
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(&server.admin)
+        .json(&serde_json::json!({
+            "model": "assistant",
+            "messages": [{"role": "user", "content": question}],
+            "stream": true,
+            "metadata": {"thread_id": thread},
+        }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let chunks = chunks(&body);
+    let pieces: Vec<&str> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let streamed = pieces.concat();
+    let result: Value = http
+        .get(server.url(&format!("/api/v1/threads/{thread}/result")))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["run"]["status"], "completed", "{result}");
+    let reply = result["run"]["reply"].as_str().unwrap().trim();
+    assert!(
+        streamed == reply || streamed.ends_with(&format!("\n\n{reply}")),
+        "streamed {streamed:?}, the run's reply {reply:?}"
+    );
+    assert!(pieces.len() > 1, "one piece: {pieces:?}");
+    assert!(streamed.contains(&expected), "not {expected}: {streamed:?}");
+    println!("whole: {content}\nstreamed: {streamed}");
 }

@@ -64,7 +64,7 @@ pub(crate) async fn sse(
         None => None,
     };
     let thread = checked_thread(q.thread)?;
-    let state = Feed::new(&api, who, thread, header.or(q.last_event_id))?;
+    let state = Feed::new(&api, who, thread, header.or(q.last_event_id)).await?;
     let stream = futures_util::stream::unfold(state, |mut feed| async move {
         let mut closing = feed.closing.clone();
         if *closing.borrow_and_update() {

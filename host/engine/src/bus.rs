@@ -99,11 +99,15 @@ pub enum Change {
         /// `activated`, `edited`, `added` or `removed`.
         change: String,
     },
-    /// The node pauses in force now (the whole set: applying it twice
-    /// changes nothing).
-    Pauses {
-        /// Every pause.
-        pauses: Vec<NodePause>,
+    /// A node was paused.
+    Paused {
+        /// The pause.
+        pause: NodePause,
+    },
+    /// A node pause was lifted.
+    Resumed {
+        /// The pause lifted.
+        pause: NodePause,
     },
     /// The config file was reloaded.
     ConfigReloaded,

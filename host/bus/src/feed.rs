@@ -41,7 +41,11 @@ enum Start {
 }
 
 /// A client's subscription (see the module docs).
-pub(crate) async fn subscribe(shared: Arc<Shared>, scope: Scope, last: Option<u64>) -> Subscription {
+pub(crate) async fn subscribe(
+    shared: Arc<Shared>,
+    scope: Scope,
+    last: Option<u64>,
+) -> Subscription {
     let local = shared.local.subscribe();
     let state = if shared.connected() {
         stream_state(&shared).await.ok()
@@ -53,7 +57,12 @@ pub(crate) async fn subscribe(shared: Arc<Shared>, scope: Scope, last: Option<u6
         (None, None) => (Start::New, 0, None, 0),
         // Out of reach: resume where asked once the stream is back.
         (Some(id), None) => (Start::At(id + 1), id, None, 0),
-        (Some(0), Some(s)) => (Start::At(s.first_sequence.max(1)), 0, None, s.first_sequence.saturating_sub(1)),
+        (Some(0), Some(s)) => (
+            Start::At(s.first_sequence.max(1)),
+            0,
+            None,
+            s.first_sequence.saturating_sub(1),
+        ),
         (Some(id), Some(s)) if id <= s.last_sequence => (
             Start::At(id + 1),
             id,
@@ -70,10 +79,9 @@ pub(crate) async fn subscribe(shared: Arc<Shared>, scope: Scope, last: Option<u6
     };
     let (tx, rx) = mpsc::channel(shared.client_buffer);
     tokio::spawn(follow(shared, scope, start, local, tx));
-    let items = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|d| (d, rx))
-    })
-    .boxed();
+    let items =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|d| (d, rx)) })
+            .boxed();
     Subscription {
         reset,
         missed,

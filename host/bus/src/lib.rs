@@ -331,7 +331,9 @@ async fn spawn_listeners(shared: &Arc<Shared>) -> Result<(), BusError> {
                 Ok(b) => {
                     let _ = to_changes.send(b);
                 }
-                Err(e) => tracing::warn!(error = %e, "a change on the bus is not one this host understands; skipped"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a change on the bus is not one this host understands; skipped")
+                }
             }
         }
     });
@@ -376,7 +378,8 @@ impl SystemBus for NatsBus {
         if let Err(e) = self.outbox.try_send(out) {
             // The stream is far behind (or the bus is gone): this host's
             // clients still get the event.
-            self.shared.degrade("the events waiting for the bus fill its outbox");
+            self.shared
+                .degrade("the events waiting for the bus fill its outbox");
             let out = match e {
                 mpsc::error::TrySendError::Full(o) | mpsc::error::TrySendError::Closed(o) => o,
             };
@@ -406,7 +409,9 @@ impl SystemBus for NatsBus {
         let local = self.shared.changes.clone();
         tokio::spawn(async move {
             if !connected {
-                tracing::warn!("the bus is unreachable: other hosts catch up on this change from the store when it returns");
+                tracing::warn!(
+                    "the bus is unreachable: other hosts catch up on this change from the store when it returns"
+                );
             }
             if let Err(e) = client.publish(subject, payload.into()).await {
                 tracing::warn!(error = %e, "a change did not reach the bus; other hosts catch up from the store");

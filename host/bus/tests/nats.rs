@@ -23,7 +23,9 @@ fn config(url: &str, cluster: &str) -> NatsConfig {
 }
 
 async fn host(nats: &TempNats, cluster: &str) -> Arc<NatsBus> {
-    NatsBus::connect(config(&nats.url(), cluster)).await.unwrap()
+    NatsBus::connect(config(&nats.url(), cluster))
+        .await
+        .unwrap()
 }
 
 fn event(thread: &str, text: &str) -> Event {
@@ -111,7 +113,11 @@ async fn a_project_scope_sees_its_project_and_host_events_only() {
     assert!(got.windows(2).all(|w| w[0].seq < w[1].seq), "{got:?}");
     // One host's events keep their order; the two hosts' interleave as
     // the stream numbered them.
-    let of_a: Vec<&str> = texts.iter().copied().filter(|t| *t != "last of p1").collect();
+    let of_a: Vec<&str> = texts
+        .iter()
+        .copied()
+        .filter(|t| *t != "last of p1")
+        .collect();
     assert_eq!(of_a, ["of p1", "host event"]);
     texts.sort_unstable();
     assert_eq!(texts, ["host event", "last of p1", "of p1"]);
@@ -132,7 +138,10 @@ async fn last_event_id_resumes_across_hosts_and_host_restarts() {
     // Another host (and a restarted one) resumes after the second event.
     let b = host(&nats, "resume").await;
     let mut resumed = b.subscribe(Scope::All, Some(first[1].seq)).await;
-    assert_eq!((resumed.reset, resumed.missed, resumed.after), (None, 0, first[1].seq));
+    assert_eq!(
+        (resumed.reset, resumed.missed, resumed.after),
+        (None, 0, first[1].seq)
+    );
     let rest = take(&mut resumed, 2).await;
     assert_eq!(
         rest.iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -236,7 +245,9 @@ async fn an_unreachable_server_and_one_without_jetstream_are_refused() {
     assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
 
     let plain = PlainNats::start();
-    let e = NatsBus::connect(config(&plain.url(), "x")).await.unwrap_err();
+    let e = NatsBus::connect(config(&plain.url(), "x"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "bus_no_jetstream", "{e}");
     assert!(e.to_string().contains("JetStream"), "{e}");
 

@@ -362,7 +362,9 @@ impl Engine {
 
     /// The pauses in force, changing as operators pause and resume nodes
     /// (the bus tells other hosts).
-    pub fn watch_pauses(&self) -> tokio::sync::watch::Receiver<std::collections::BTreeSet<NodePause>> {
+    pub fn watch_pauses(
+        &self,
+    ) -> tokio::sync::watch::Receiver<std::collections::BTreeSet<NodePause>> {
         self.ctx.control.watch_pauses()
     }
 

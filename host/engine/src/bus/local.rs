@@ -300,10 +300,7 @@ mod tests {
             wakes.next(Duration::from_secs(10)).await,
             Wake::Thread("t1".into())
         );
-        assert_eq!(
-            wakes.next(Duration::from_millis(10)).await,
-            Wake::Timeout
-        );
+        assert_eq!(wakes.next(Duration::from_millis(10)).await, Wake::Timeout);
         let got = changes.recv().await.unwrap();
         assert_eq!(got.change, Change::ConfigReloaded);
         assert_eq!(got.origin, bus.host_id());

@@ -1,7 +1,8 @@
 //! The NATS bus against a real nats-server with JetStream (started by
 //! `weft-testkit`): two buses on one server stand for two hosts.
 
-use std::process::{Child, Command, Stdio};
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -244,7 +245,7 @@ async fn an_unreachable_server_and_one_without_jetstream_are_refused() {
     assert_eq!(e.code(), "bus_unreachable", "{e}");
     assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
 
-    let plain = PlainNats::start();
+    let plain = TempNats::start_without_jetstream().unwrap();
     let e = NatsBus::connect(config(&plain.url(), "x"))
         .await
         .unwrap_err();
@@ -264,40 +265,4 @@ async fn an_unreachable_server_and_one_without_jetstream_are_refused() {
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
-}
-
-/// nats-server without JetStream, killed when dropped.
-struct PlainNats {
-    port: u16,
-    child: Child,
-}
-
-impl PlainNats {
-    fn start() -> Self {
-        let port = free_port();
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (cargo xtask test installs it)");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < DEADLINE, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { port, child }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PlainNats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

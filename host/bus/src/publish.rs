@@ -1,11 +1,15 @@
 //! Putting this host's events on the stream, in order, without ever
 //! holding up the engine: events queue in an outbox that one task
 //! publishes; what cannot reach the stream is delivered to this host's
-//! own clients instead (unnumbered).
+//! own clients instead (unnumbered). So is an event larger than the
+//! server takes (its `max_payload`, 1 MiB by default: a long run's
+//! `frame_trace` carries every journal), which says nothing of the bus
+//! being out of reach.
 
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishErrorKind;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
@@ -54,7 +58,13 @@ pub(crate) fn start(shared: Arc<Shared>) -> mpsc::Sender<Outgoing> {
                     }
                     match publish(&shared, &out).await {
                         Ok(ack) => acks.push(async move { (ack.await, out) }),
-                        Err(e) => {
+                        Err(Refused::TooLarge(e)) => {
+                            tracing::warn!(bus = %shared.url, kind = out.event.body.kind(),
+                                thread = %out.event.thread, error = %e,
+                                "an event is larger than the bus takes (nats-server's max_payload): only this host's clients get it, without an id; raise max_payload in nats-server's config to share such events");
+                            let _ = shared.local.send(out);
+                        }
+                        Err(Refused::Other(e)) => {
                             shared.degrade(&e);
                             let _ = shared.local.send(out);
                         }
@@ -83,9 +93,17 @@ pub(crate) fn start(shared: Arc<Shared>) -> mpsc::Sender<Outgoing> {
 
 type Ack = async_nats::jetstream::context::PublishAckFuture;
 
+/// Why an event did not go to the stream.
+enum Refused {
+    /// It is larger than the server takes.
+    TooLarge(String),
+    /// Anything else (the bus is out of reach, most likely).
+    Other(String),
+}
+
 /// Sends one event to the stream (in order: one task sends them all).
-async fn publish(shared: &Shared, out: &Outgoing) -> Result<Ack, String> {
-    let payload = serde_json::to_vec(&*out.event).map_err(|e| e.to_string())?;
+async fn publish(shared: &Shared, out: &Outgoing) -> Result<Ack, Refused> {
+    let payload = serde_json::to_vec(&*out.event).map_err(|e| Refused::Other(e.to_string()))?;
     let mut headers = HeaderMap::new();
     headers.insert(HOST, shared.host.as_str());
     if let Some(project) = &out.project {
@@ -96,5 +114,8 @@ async fn publish(shared: &Shared, out: &Outgoing) -> Result<Ack, String> {
         .js
         .publish_with_headers(subject, headers, payload.into())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| match e.kind() {
+            PublishErrorKind::MaxPayloadExceeded => Refused::TooLarge(e.to_string()),
+            _ => Refused::Other(e.to_string()),
+        })
 }

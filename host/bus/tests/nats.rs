@@ -195,6 +195,26 @@ async fn ids_survive_a_nats_server_restart_and_a_host_keeps_going_while_it_is_do
 }
 
 #[tokio::test]
+async fn an_event_larger_than_the_server_takes_stays_on_its_host_and_the_next_is_numbered() {
+    let nats = TempNats::start().unwrap();
+    let a = host(&nats, "large").await;
+    let b = host(&nats, "large").await;
+    let mut on_a = a.subscribe(Scope::All, None).await;
+    let mut on_b = b.subscribe(Scope::All, None).await;
+    // Above nats-server's default max_payload (1 MiB).
+    let large = "x".repeat(2 << 20);
+    a.publish(&event("t", &large), Some("p"));
+    a.publish(&event("t", "small"), Some("p"));
+    let here = take(&mut on_a, 2).await;
+    assert_eq!((here[0].seq, text(&here[0]).len()), (0, large.len()));
+    assert!(here[1].seq > 0, "{:?}", here[1]);
+    assert_eq!(text(&here[1]), "small");
+    // The other host never gets the large one.
+    let there = take(&mut on_b, 1).await;
+    assert_eq!((there[0].seq, text(&there[0])), (here[1].seq, "small"));
+}
+
+#[tokio::test]
 async fn systems_with_other_cluster_names_do_not_see_each_other() {
     let nats = TempNats::start().unwrap();
     let one = host(&nats, "one").await;

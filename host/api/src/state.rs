@@ -108,9 +108,10 @@ impl Api {
         let burst = NonZeroU32::new(config.burst.max(1)).unwrap_or(NonZeroU32::MIN);
         let limiter =
             governor::RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
-        let bus = config.bus.clone().unwrap_or_else(|| {
-            Arc::new(LocalBus::new(config.event_history, config.client_buffer))
-        });
+        let bus = config
+            .bus
+            .clone()
+            .unwrap_or_else(|| Arc::new(LocalBus::new(config.event_history, config.client_buffer)));
         let public_config = RwLock::new(config.public_config.clone());
         let streams = StreamSlots::new(config.streams_per_key);
         let api = Arc::new(Self {
@@ -166,8 +167,17 @@ impl Api {
         self.closing.send_replace(true);
     }
 
-    /// Re-reads the config file (see [`ConfigReloader`]).
+    /// Re-reads the config file (see [`ConfigReloader`]) and tells the
+    /// other hosts on the bus to re-read theirs.
     pub async fn reload_config(&self) -> Result<ConfigReload, ApiError> {
+        let report = self.reload_config_here().await?;
+        self.bus.broadcast(weft_engine::bus::Change::ConfigReloaded);
+        Ok(report)
+    }
+
+    /// Re-reads this host's config file only (a reload another host
+    /// broadcast).
+    pub async fn reload_config_here(&self) -> Result<ConfigReload, ApiError> {
         let reloader = self.config.reloader.as_ref().ok_or_else(|| {
             ApiError::conflict(
                 "no_config_file",

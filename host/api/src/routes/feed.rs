@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::sse::Event as SseEvent;
-use serde::Deserialize;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use serde::Deserialize;
 use utoipa::IntoParams;
 use weft_engine::Event;
 use weft_engine::bus::{Delivery, Scope};
@@ -27,7 +27,8 @@ pub struct EventQuery {
     /// Only this thread's events.
     pub thread: Option<String>,
     /// Resume after this event (the `Last-Event-ID` header wins; `0`: from
-    /// the start of this boot; an id of an earlier boot: `reset`).
+    /// the start of this boot, or with a bus from the first event kept; an
+    /// id of an earlier boot, or beyond the last event: `reset`).
     pub last_event_id: Option<u64>,
     /// The API key, for clients that cannot set headers (EventSource).
     #[allow(dead_code)] // read by the auth middleware, listed here for the document

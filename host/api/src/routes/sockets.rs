@@ -30,10 +30,10 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUp
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use serde::Deserialize;
+use serde_json::{Value, json};
 use utoipa::IntoParams;
 use weft_engine::bus::{Delivery, Scope};
 use weft_engine::{DEFAULT_PROJECT, Event, EventBody, Inbound};

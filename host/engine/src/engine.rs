@@ -35,6 +35,9 @@ use crate::run::{self, Inbound, RunContext, RunHandle, RunState};
 use crate::store::{NodePause, Page, PruneReport, Store, StoredThread, ThreadFilter};
 use crate::trace::FrameTrace;
 
+mod takeover;
+use takeover::{TAKEOVER_BATCH, spawn_takeover};
+
 /// The frame engine. Create one per process (it is cheap to share in an
 /// `Arc`); it runs any number of threads and runs at once.
 pub struct Engine {
@@ -679,36 +682,4 @@ impl Engine {
 /// the message names the reason).
 fn budget_error(e: crate::metering::BudgetError) -> EngineError {
     EngineError::InvalidBudget(e.to_string())
-}
-
-/// The most runs one takeover claims (the rest wait for the next round).
-const TAKEOVER_BATCH: u64 = 256;
-
-/// On a shared store, takes over the runs whose lease expired every
-/// `every` (the runs of hosts that died or were cut off), until the
-/// engine is dropped.
-fn spawn_takeover(engine: &Arc<Engine>, every: std::time::Duration) {
-    let engine = Arc::downgrade(engine);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(engine) = engine.upgrade() else {
-                return;
-            };
-            match engine.resume_runs().await {
-                Ok((taken, failed)) => {
-                    if !taken.is_empty() || !failed.is_empty() {
-                        tracing::info!(
-                            taken = taken.len(),
-                            failed = failed.len(),
-                            "took over runs whose lease expired"
-                        );
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "looking for runs to take over failed"),
-            }
-        }
-    });
 }

@@ -24,56 +24,8 @@ use crate::metering::MoneyBudget;
 use crate::metering::{InvocationEvent, UsageEvent};
 use crate::trace::{FrameRecord, RunStatus};
 
-/// Why the store could not do what was asked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// The file is not a database this weft can use: corrupt, foreign, or
-    /// written by a newer weft. Nothing was changed.
-    #[error("{0}")]
-    Incompatible(String),
-    /// Another process holds the store.
-    #[error("{0}")]
-    Locked(String),
-    /// The disk (or the database's size limit) is full; the unit of work
-    /// was not committed.
-    #[error("the store is full: {0}")]
-    Full(String),
-    /// The unit of work contradicts what is stored (e.g. a message
-    /// delivered twice); it was not committed.
-    #[error("the store refused the write: {0}")]
-    Conflict(String),
-    /// Anything else the backend reports (I/O, corruption found while
-    /// running); the unit of work was not committed.
-    #[error("store error: {0}")]
-    Backend(String),
-    /// Something asked for does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The write carried a lease's fencing token that is no longer the
-    /// run's current one: another host took the run over (this host was
-    /// paused or cut off past its lease). Nothing was written; this host
-    /// must stop the run.
-    #[error("fenced: {0}")]
-    Fenced(String),
-}
-
-impl StoreError {
-    /// A stable code for APIs and traces.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Incompatible(_) => "store_incompatible",
-            Self::Locked(_) => "store_locked",
-            Self::Full(_) => "store_full",
-            Self::Conflict(_) => "store_conflict",
-            Self::Backend(_) => "store_error",
-            Self::NotFound(_) => "not_found",
-            Self::Fenced(_) => "fenced",
-        }
-    }
-}
-
-/// Shorthand for the store's results.
-pub type StoreResult<T> = Result<T, StoreError>;
+mod error;
+pub use error::{StoreError, StoreResult};
 
 /// A graph bound to plugin versions: what a run is pinned to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,64 +7,18 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod common;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use common::Host;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-use weft_api::{Api, ApiConfig, Keys, Role};
-use weft_engine::{
-    Agents, Backends, Catalog, Engine, EngineConfig, InMemoryDb, PluginSet, Runtime, RuntimeConfig,
-    UnavailableLlm,
-};
+use weft_api::{ApiConfig, Role};
 
 const ADMIN: &str = "weft_oneshot-admin-key";
 
-/// A host with no plugins, no graphs and no store, and its keys.
-struct Host {
-    router: Router,
-    keys: Arc<Keys>,
-}
-
-fn key_file(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("weft-api-oneshot-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("{name}.json"));
-    let _ = std::fs::remove_file(&file);
-    file
-}
-
 fn host_with(name: &str, config: ApiConfig) -> Host {
-    let runtime = Runtime::new(RuntimeConfig {
-        pool: None,
-        ..RuntimeConfig::default()
-    })
-    .expect("runtime");
-    let engine = Engine::new(
-        Arc::new(runtime),
-        Arc::new(PluginSet::new()),
-        Backends {
-            llm: Arc::new(UnavailableLlm),
-            db: Arc::new(InMemoryDb::default()),
-        },
-        EngineConfig::default(),
-    );
-    let keys = Arc::new(Keys::open(key_file(name)).unwrap());
-    keys.bootstrap(Some(ADMIN)).unwrap();
-    let agents = Agents::new(Arc::clone(&engine));
-    let api = Api::new(
-        Arc::new(Catalog::new(engine)),
-        agents,
-        Arc::clone(&keys),
-        config,
-    );
-    Host {
-        router: api.router(),
-        keys,
-    }
+    common::host_with("oneshot", name, ADMIN, config)
 }
 
 fn host(name: &str) -> Host {
@@ -74,26 +28,11 @@ fn host(name: &str) -> Host {
 impl Host {
     /// A new key with `role` (in `project`, when given).
     fn key(&self, role: Role, project: Option<&str>) -> String {
-        self.keys
-            .create("test", role, project.map(str::to_owned))
-            .unwrap()
-            .1
+        self.key_in(role, project)
     }
 
     async fn call(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        (status, headers, body)
+        self.answer(request).await
     }
 
     /// `method uri` with `key` and a JSON `body`.

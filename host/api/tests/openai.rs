@@ -8,64 +8,24 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-use std::sync::Arc;
+mod common;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use common::Host;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use weft_api::{Api, ApiConfig, Keys, Role};
-use weft_engine::{
-    Agents, Backends, Catalog, Engine, EngineConfig, InMemoryDb, PluginSet, Runtime, RuntimeConfig,
-    UnavailableLlm,
-};
+use weft_api::{ApiConfig, Role};
 
 const ADMIN: &str = "weft_openai-oneshot-admin";
 
-/// A host with no plugins, no graphs and no store.
-struct Host {
-    router: Router,
-    keys: Arc<Keys>,
-}
-
 fn host(name: &str, config: ApiConfig) -> Host {
-    let runtime = Runtime::new(RuntimeConfig {
-        pool: None,
-        ..RuntimeConfig::default()
-    })
-    .expect("runtime");
-    let engine = Engine::new(
-        Arc::new(runtime),
-        Arc::new(PluginSet::new()),
-        Backends {
-            llm: Arc::new(UnavailableLlm),
-            db: Arc::new(InMemoryDb::default()),
-        },
-        EngineConfig::default(),
-    );
-    let dir = std::env::temp_dir().join(format!("weft-api-openai-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("{name}.json"));
-    let _ = std::fs::remove_file(&file);
-    let keys = Arc::new(Keys::open(file).unwrap());
-    keys.bootstrap(Some(ADMIN)).unwrap();
-    let agents = Agents::new(Arc::clone(&engine));
-    let api = Api::new(
-        Arc::new(Catalog::new(engine)),
-        agents,
-        Arc::clone(&keys),
-        config,
-    );
-    Host {
-        router: api.router(),
-        keys,
-    }
+    common::host_with("openai", name, ADMIN, config)
 }
 
 impl Host {
     fn key(&self, role: Role) -> String {
-        self.keys.create("test", role, None).unwrap().1
+        self.key_in(role, None)
     }
 
     async fn call(
@@ -85,15 +45,7 @@ impl Host {
                 .body(Body::from(body)),
             None => request.body(Body::empty()),
         };
-        let response = self.router.clone().oneshot(request.unwrap()).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, headers, body)
+        self.answer(request.unwrap()).await
     }
 
     async fn chat(&self, key: &str, body: &str) -> (StatusCode, HeaderMap, Value) {

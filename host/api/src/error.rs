@@ -130,6 +130,7 @@ impl From<EngineError> for ApiError {
                 ..Self::field("body", message)
             },
             EngineError::InvalidBudget(_) => Self::field("amount", message),
+            EngineError::BudgetOverflow(_) => Self::conflict("budget_overflow", message),
             EngineError::ShuttingDown => Self::unavailable("shutting_down", message),
             EngineError::PluginRejected(_) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_rejected", message)

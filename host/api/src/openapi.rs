@@ -5,6 +5,7 @@
 //! other routes take (an inject's `threadId`, a new key's id, a spawned
 //! agent's id): clients and stateful API fuzzers follow them.
 
+use serde_json::{Value, json};
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -61,7 +62,7 @@ use crate::routes::{events, sockets};
         Capability, CapabilityDetail, GraphChange, ReloadReport, ReloadError, ProjectBudgetChange,
         SwapView, ConfigReload, WhoAmI,
     )),
-    modifiers(&Security, &Links),
+    modifiers(&Security, &Links, &Errors),
 )]
 struct Doc;
 
@@ -242,15 +243,294 @@ impl Modify for Links {
     }
 }
 
-/// The document.
-pub fn document() -> utoipa::openapi::OpenApi {
-    Doc::openapi()
+/// A response header: name, whether it is an integer, description.
+type Header = (&'static str, bool, &'static str);
+
+/// The error answers shared by many routes, as `components/responses`:
+/// (name, status, description, headers).
+const SHARED_ERRORS: [(&str, &str, &str, &[Header]); 9] = [
+    (
+        "BadRequest",
+        "400",
+        "A path, query, header or body value that does not parse or is out of range \
+         (`invalid_request`, `invalid_query`, `invalid_path`, `invalid_payload`; `field` names it).",
+        &[],
+    ),
+    (
+        "Unauthorized",
+        "401",
+        "No API key, or one that is unknown, revoked or expired (`unauthorized`).",
+        &[("WWW-Authenticate", false, "`Bearer realm=\"weft\"`")],
+    ),
+    (
+        "Forbidden",
+        "403",
+        "The key's role or project does not allow this (`forbidden`).",
+        &[],
+    ),
+    (
+        "NotFound",
+        "404",
+        "No such resource, or one of another project (`not_found`).",
+        &[],
+    ),
+    (
+        "PayloadTooLarge",
+        "413",
+        "The body is larger than `api.body_limit` (`payload_too_large`).",
+        &[],
+    ),
+    (
+        "UnsupportedMediaType",
+        "415",
+        "The body is not `application/json` (`unsupported_media_type`).",
+        &[],
+    ),
+    (
+        "TooManyRequests",
+        "429",
+        "The key's rate limit is spent (`rate_limited`) or it has too many streams open \
+         (`too_many_streams`).",
+        &[("Retry-After", true, "Seconds until a request may succeed.")],
+    ),
+    (
+        "Internal",
+        "500",
+        "A failure inside the host (`internal`); it is logged.",
+        &[],
+    ),
+    (
+        "Unavailable",
+        "503",
+        "The store failed or cannot take more (`store_error`, `store_locked`, `store_full`, \
+         `store_incompatible`, `fenced`), or the host is stopping (`shutting_down`).",
+        &[],
+    ),
+];
+
+/// Lists on every operation the error answers the layers around its
+/// handler can give, whatever the handler itself documents: 401, 403 and
+/// 429 where a key is needed, 400 where it takes parameters or a body, 404
+/// where a path names a resource, 413 and 415 where it takes a body, 500
+/// everywhere and 503 where it reads the store. A handler's own entry for
+/// a status (with its codes) is kept.
+struct Errors;
+
+impl Errors {
+    fn response(description: &str, headers: &[Header]) -> Response {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build();
+        let mut builder = ResponseBuilder::new()
+            .description(description)
+            .content("application/json", content);
+        for (name, integer, about) in headers {
+            let kind = if *integer {
+                Type::Integer
+            } else {
+                Type::String
+            };
+            builder = builder.header(
+                *name,
+                HeaderBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(kind)))
+                    .description(Some(*about))
+                    .build(),
+            );
+        }
+        builder.build()
+    }
+
+    /// The shared responses an operation can get.
+    fn statuses(op: &Operation, open: bool) -> Vec<&'static str> {
+        use utoipa::openapi::path::ParameterIn;
+        let params = op.parameters.as_deref().unwrap_or_default();
+        let json_body = op.request_body.as_ref().is_some_and(
+            |b| matches!(b, RefOr::T(b) if b.content.contains_key("application/json")),
+        );
+        let mut statuses = vec!["Internal"];
+        if !open {
+            statuses.extend([
+                "Unauthorized",
+                "Forbidden",
+                "TooManyRequests",
+                "Unavailable",
+            ]);
+        }
+        if !params.is_empty() || op.request_body.is_some() {
+            statuses.push("BadRequest");
+        }
+        if params
+            .iter()
+            .any(|p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Path)))
+        {
+            statuses.push("NotFound");
+        }
+        if op.request_body.is_some() {
+            statuses.push("PayloadTooLarge");
+        }
+        if json_body {
+            statuses.push("UnsupportedMediaType");
+        }
+        statuses
+    }
+}
+
+impl Modify for Errors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::Ref;
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, _, description, headers) in SHARED_ERRORS {
+            components.responses.insert(
+                name.to_owned(),
+                RefOr::T(Self::response(description, headers)),
+            );
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+            ];
+            for op in ops.into_iter().flatten() {
+                let open = op.security.as_ref().is_none_or(Vec::is_empty);
+                for name in Self::statuses(op, open) {
+                    let Some((_, status, _, _)) = SHARED_ERRORS.iter().find(|e| e.0 == name) else {
+                        continue;
+                    };
+                    op.responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+                }
+            }
+        }
+    }
+}
+
+/// What the types' annotations cannot say, written into the document:
+/// bodies that take exactly one of several fields (as `oneOf`, each
+/// variant closed, the other fields absent or `null`), and the names a
+/// string field or query parameter takes (as `enum`). The handlers check
+/// the same; `host/server/tests/schemathesis.rs` sends what the document
+/// allows and expects it accepted, and what it forbids and expects it
+/// refused.
+fn constrain(doc: &mut Value) {
+    let null = json!({"type": "null"});
+    let schemas = &mut doc["components"]["schemas"];
+    // One variant of `base` per required field: that field as `schema`,
+    // the others of `exclusive` only as null.
+    let variants = |base: &Value, exclusive: &[&str], required: &[(&str, Value)]| -> Value {
+        let variants: Vec<Value> = required
+            .iter()
+            .map(|(field, schema)| {
+                let mut v = base.clone();
+                if let Some(obj) = v.as_object_mut() {
+                    obj.remove("description");
+                    obj.insert("additionalProperties".into(), Value::Bool(false));
+                    obj.insert("required".into(), json!([field]));
+                }
+                for other in exclusive {
+                    v["properties"][*other] = null.clone();
+                }
+                v["properties"][*field] = schema.clone();
+                v
+            })
+            .collect();
+        json!({"description": base["description"], "oneOf": variants})
+    };
+    let inject = schemas["InjectRequest"].clone();
+    schemas["InjectRequest"] = variants(
+        &inject,
+        &["text", "body"],
+        &[
+            (
+                "text",
+                json!({"type": "string", "description": inject["properties"]["text"]["description"]}),
+            ),
+            (
+                "body",
+                json!({"description": inject["properties"]["body"]["description"],
+                    "not": {"type": "null"}}),
+            ),
+        ],
+    );
+    let budget = schemas["BudgetChange"].clone();
+    let tokens = |field: &str| {
+        json!({"type": "integer", "minimum": 0, "maximum": u64::MAX,
+            "description": budget["properties"][field]["description"]})
+    };
+    schemas["BudgetChange"] = variants(
+        &budget,
+        &["raise", "limit"],
+        &[("raise", tokens("raise")), ("limit", tokens("limit"))],
+    );
+    let project = schemas["ProjectBudgetChange"].clone();
+    let money = |field: &str| {
+        json!({"type": "number", "minimum": 0, "maximum": weft_engine::MAX_MONEY,
+            "description": project["properties"][field]["description"]})
+    };
+    let mut change = variants(
+        &project,
+        &["raise", "limit", "unlimited", "window"],
+        &[
+            ("raise", money("raise")),
+            ("limit", money("limit")),
+            (
+                "unlimited",
+                json!({"const": true, "description": project["properties"]["unlimited"]["description"]}),
+            ),
+        ],
+    );
+    // `window` goes with `limit` only.
+    change["oneOf"][1]["properties"]["window"] = json!({
+        "type": ["string", "null"], "enum": ["daily", "monthly", "none", null],
+        "description": project["properties"]["window"]["description"],
+    });
+    schemas["ProjectBudgetChange"] = change;
+    // An instance's config is its graph node's: only an empty one is taken.
+    schemas["SpawnRequest"]["properties"]["config"]["maxProperties"] = json!(0);
+    // Names a client may set or filter by.
+    schemas["UpdateRequest"]["properties"]["status"]["enum"] =
+        json!(["idle", "paused", "terminated", null]);
+    let query_enum = |doc: &mut Value, path: &str, name: &str, names: Value| {
+        if let Some(params) = doc["paths"][path]["get"]["parameters"].as_array_mut() {
+            for p in params.iter_mut().filter(|p| p["name"] == name) {
+                p["schema"]["enum"] = names.clone();
+            }
+        }
+    };
+    let run_statuses: Vec<&str> = crate::routes::threads::RUN_STATUSES
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    query_enum(doc, "/api/v1/threads", "status", json!(run_statuses));
+    query_enum(
+        doc,
+        "/api/v1/projects/{project}/agents",
+        "status",
+        json!(["idle", "working", "waiting", "paused", "terminated"]),
+    );
+}
+
+/// The document, as served.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(Doc::openapi()).unwrap_or_default();
+    constrain(&mut doc);
+    doc
 }
 
 /// `/api/v1/openapi.json` and the docs page at `/api/v1/docs`.
 pub(crate) fn docs() -> axum::Router {
     SwaggerUi::new("/api/v1/docs")
-        .url("/api/v1/openapi.json", document())
+        .external_url_unchecked("/api/v1/openapi.json", document())
         .into()
 }
 
@@ -262,7 +542,7 @@ mod tests {
     /// and its target operation exist, and its parameters are the target's.
     #[test]
     fn every_link_joins_two_documented_routes() {
-        let doc = serde_json::to_value(document()).expect("the document serializes");
+        let doc = document();
         let mut found = 0;
         for (method, path, status, name, to_method, to_path, parameters) in link_specs() {
             let name_of = |m: &HttpMethod| {

@@ -678,8 +678,12 @@ impl Engine {
     }
 }
 
-/// A refused budget change as the engine's error (code `invalid_budget`;
-/// the message names the reason).
+/// A refused budget change as the engine's error (code `invalid_budget`
+/// for an amount no budget takes, `budget_overflow` for a raise this
+/// budget's limit cannot take; the message names the reason).
 fn budget_error(e: crate::metering::BudgetError) -> EngineError {
-    EngineError::InvalidBudget(e.to_string())
+    match e {
+        crate::metering::BudgetError::Overflow { .. } => EngineError::BudgetOverflow(e.to_string()),
+        crate::metering::BudgetError::InvalidAmount(_) => EngineError::InvalidBudget(e.to_string()),
+    }
 }

@@ -38,6 +38,10 @@ pub enum EngineError {
     /// A budget change with an invalid amount.
     #[error("invalid budget: {0}")]
     InvalidBudget(String),
+    /// A budget raise whose new limit would pass the largest one: the
+    /// amount is valid, the budget's current limit is what refuses it.
+    #[error("{0}")]
+    BudgetOverflow(String),
     /// The store refused or failed (see [`StoreError`]).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -76,6 +80,7 @@ impl EngineError {
             Self::InvalidPayload { .. } => "invalid_payload",
             Self::UnknownRun(_) => "unknown_run",
             Self::InvalidBudget(_) => "invalid_budget",
+            Self::BudgetOverflow(_) => "budget_overflow",
             Self::Store(e) => e.code(),
             Self::GraphVersion { .. } => "graph_version",
             Self::ShuttingDown => "shutting_down",

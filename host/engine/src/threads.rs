@@ -30,14 +30,14 @@ pub struct ThreadId(String);
 pub struct InvalidThreadId;
 
 impl ThreadId {
-    /// The longest id, in bytes.
+    /// The longest id, in characters.
     pub const MAX_LEN: usize = 128;
 
     /// Checks a client's id.
     pub fn parse(id: impl Into<String>) -> Result<Self, InvalidThreadId> {
         let id = id.into();
         if id.is_empty()
-            || id.len() > Self::MAX_LEN
+            || id.chars().count() > Self::MAX_LEN
             || id.chars().any(|c| c.is_control() || c == '/')
         {
             return Err(InvalidThreadId);

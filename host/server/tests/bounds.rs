@@ -72,8 +72,10 @@ async fn budget_changes_that_overflow_or_are_not_numbers_are_refused_and_change_
     let budget = format!("/api/v1/usage/threads/{thread}/budget");
     let (status, set) = admin.put(&budget, json!({"limit": 50_000})).await;
     assert_eq!(status, StatusCode::OK, "{set}");
+    // A valid amount this budget's limit cannot take: 409.
+    let (status, body) = admin.put(&budget, json!({"raise": u64::MAX})).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "budget_overflow");
     for (change, code) in [
-        (json!({"raise": u64::MAX}), "invalid_budget"),
         (json!({"raise": -5}), "invalid_request"),
         (json!({"raise": 1.5}), "invalid_request"),
         (json!({"raise": 1e30}), "invalid_request"),
@@ -101,14 +103,20 @@ async fn budget_changes_that_overflow_or_are_not_numbers_are_refused_and_change_
     for change in [
         json!({"raise": -1.0}),
         json!({"raise": 1e300}),
-        // Each fine alone; the sum passes the largest limit (10^9).
-        json!({"raise": 999_999_999.0}),
         json!({"limit": 1e10, "window": "daily"}),
         json!({"limit": -0.5, "window": "daily"}),
     ] {
         let (status, body) = admin.put(project, change.clone()).await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_budget");
     }
+    // Each fine alone; the sum passes the largest limit (10^9): 409.
+    let (status, body) = admin.put(project, json!({"raise": 999_999_999.0})).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "budget_overflow");
+    // A window belongs to a new limit only.
+    let (status, body) = admin
+        .put(project, json!({"raise": 1.0, "window": "daily"}))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
     // Not a number JSON can carry (NaN, infinity): refused by the parser.
     let (status, body) = admin
         .send(reqwest::Method::PUT, project, Some(json!({"raise": "NaN"})))

@@ -2,11 +2,21 @@ import { useState } from 'preact/hooks';
 import { type Access, api, type FramePage, type FrameRecord, ok } from '../api';
 import { Act, ErrorBox, Json, Pager, Show, micros, short, time, useLoad } from '../components';
 
-const STATUSES = ['running', 'completed', 'killed', 'frame_limit', 'store_failed', 'interrupted', 'budget_exhausted', 'waiting'];
+const STATUSES = [
+  'running',
+  'completed',
+  'killed',
+  'frame_limit',
+  'store_failed',
+  'interrupted',
+  'budget_exhausted',
+  'waiting',
+] as const;
+type Status = (typeof STATUSES)[number];
 const PAGE = 20;
 
 export function Threads() {
-  const [status, setStatus] = useState('');
+  const [status, setStatus] = useState<Status | ''>('');
   const [node, setNode] = useState('');
   const [offset, setOffset] = useState(0);
   const list = useLoad(
@@ -27,7 +37,7 @@ export function Threads() {
           <select
             value={status}
             onChange={(e) => {
-              setStatus((e.target as HTMLSelectElement).value);
+              setStatus((e.target as HTMLSelectElement).value as Status | '');
               setOffset(0);
             }}
           >

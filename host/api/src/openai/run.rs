@@ -160,7 +160,7 @@ pub(crate) fn outcome(
         )),
         RunStatus::StoreFailed => Err(OpenAiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "store_failed",
+            "store_error",
             format!(
                 "the store failed to commit a frame of run `{}`; it goes on from its last committed frame when the host starts again",
                 trace.run
@@ -236,7 +236,7 @@ mod tests {
             (503, "server_error", "shutting_down")
         );
         let e = error(RunStatus::StoreFailed, None);
-        assert_eq!((e.status.as_u16(), e.code.as_str()), (503, "store_failed"));
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (503, "store_error"));
         // A completed run answers even if a budget flagged it meanwhile (a
         // raise came before the kill took effect).
         assert!(outcome(trace(RunStatus::Completed), Some("spent".into())).is_ok());

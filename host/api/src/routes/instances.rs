@@ -102,7 +102,8 @@ impl From<Instance> for InstanceView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SpawnRequest {
-    /// Name for people (1 to 100 characters).
+    /// Name for people (1 to 100 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// The plugin to run (its `describe` name, see `GET /plugins`).
     pub plugin: String,
@@ -126,7 +127,8 @@ pub struct SpawnRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
-    /// New name.
+    /// New name (1 to 100 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     /// New status.
     pub status: Option<String>,
@@ -181,6 +183,7 @@ pub struct InstanceQuery {
     /// Only this status.
     pub status: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     /// Items to skip.
     pub offset: Option<u64>,
@@ -199,7 +202,8 @@ fn status(s: &str) -> ApiResult<InstanceStatus> {
 /// Spawns an instance of a plugin (idle) from a node of a served graph,
 /// whose grants, model, limits and config it gets.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/agents", tag = "instances", security(("key" = [])),
-    params(("project" = String, Path, description = "project")), request_body = SpawnRequest,
+    params(("project" = String, Path, description = "project (1 to 64 characters)", min_length = 1, max_length = 64)),
+    request_body = SpawnRequest,
     responses((status = 201, body = InstanceView), (status = 400, body = crate::error::ErrorBody)))]
 pub(crate) async fn spawn(
     State(api): State<Arc<Api>>,
@@ -215,10 +219,10 @@ pub(crate) async fn spawn(
             "projectId must match the project in the path",
         ));
     }
-    if req.name.trim().is_empty() || req.name.len() > 100 {
+    if req.name.trim().is_empty() || req.name.chars().count() > 100 {
         return Err(ApiError::field("name", "a name has 1 to 100 characters"));
     }
-    if project.is_empty() || project.len() > 64 {
+    if project.is_empty() || project.chars().count() > 64 {
         return Err(ApiError::field(
             "project",
             "a project name has 1 to 64 characters",
@@ -298,7 +302,7 @@ pub(crate) async fn update(
     who.require(Role::Operator)?;
     who.check_project(&project)?;
     if let Some(name) = &req.name
-        && (name.trim().is_empty() || name.len() > 100)
+        && (name.trim().is_empty() || name.chars().count() > 100)
     {
         return Err(ApiError::field("name", "a name has 1 to 100 characters"));
     }

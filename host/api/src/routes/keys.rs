@@ -56,11 +56,13 @@ pub(crate) async fn whoami(Extension(who): Extension<Principal>) -> Json<WhoAmI>
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRequest {
-    /// A name for people.
+    /// A name for people (1 to 100 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// Its role.
     pub role: Role,
-    /// The project it is limited to.
+    /// The project it is limited to (1 to 64 characters).
+    #[schema(min_length = 1, max_length = 64)]
     pub project: Option<String>,
 }
 
@@ -111,14 +113,14 @@ pub(crate) async fn create_key(
     Json(req): Json<KeyRequest>,
 ) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
     who.require(Role::Admin)?;
-    if req.name.trim().is_empty() || req.name.len() > 100 {
+    if req.name.trim().is_empty() || req.name.chars().count() > 100 {
         return Err(ApiError::field(
             "name",
             "a key name has 1 to 100 characters",
         ));
     }
     if let Some(p) = &req.project
-        && (p.is_empty() || p.len() > 64)
+        && (p.is_empty() || p.chars().count() > 64)
     {
         return Err(ApiError::field(
             "project",

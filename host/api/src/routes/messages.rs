@@ -71,9 +71,13 @@ impl From<StoredMessage> for MessageView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InjectRequest {
-    /// The thread (created if new); a new thread when absent.
+    /// The thread (created if new); a new thread when absent. 1 to 128
+    /// characters, no `/` and no control characters.
+    #[schema(max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F/]+$")]
     pub thread_id: Option<String>,
-    /// Project of a new thread (keys limited to a project use theirs).
+    /// Project of a new thread (keys limited to a project use theirs; 1 to
+    /// 64 characters).
+    #[schema(min_length = 1, max_length = 64)]
     pub project: Option<String>,
     /// The receiving node; the graph's entry when absent.
     pub to: Option<String>,
@@ -102,7 +106,8 @@ pub struct Accepted {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
-    /// The text.
+    /// The text (not only spaces).
+    #[schema(pattern = r"\S")]
     pub text: String,
 }
 
@@ -114,6 +119,7 @@ pub struct MessageQuery {
     /// Only messages to or from this node.
     pub node: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     /// Items to skip.
     pub offset: Option<u64>,
@@ -163,7 +169,7 @@ async fn start(
         (None, Some(asked)) => asked,
         (None, None) => DEFAULT_PROJECT.to_owned(),
     };
-    if project.is_empty() || project.len() > 64 {
+    if project.is_empty() || project.chars().count() > 64 {
         return Err(ApiError::field(
             "project",
             "a project name has 1 to 64 characters",

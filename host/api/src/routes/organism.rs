@@ -85,9 +85,10 @@ pub(crate) async fn ready(State(api): State<Arc<Api>>) -> ApiResult<Json<Health>
     }))
 }
 
-/// `GET /metrics`, in the Prometheus text format.
+/// `GET /metrics`, in the OpenMetrics text format (which Prometheus
+/// scrapes; `application/openmetrics-text; version=1.0.0`).
 #[utoipa::path(get, path = "/metrics", tag = "host",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text format", content_type = "application/openmetrics-text")))]
 pub(crate) async fn scrape(State(api): State<Arc<Api>>) -> Response {
     let totals = api.engine.ledger().totals();
     match api.metrics.render(&totals, api.engine.runs_in_flight()) {
@@ -99,7 +100,8 @@ pub(crate) async fn scrape(State(api): State<Arc<Api>>) -> Response {
             text,
         )
             .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            .into_response(),
     }
 }
 

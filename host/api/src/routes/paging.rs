@@ -47,6 +47,7 @@ impl<T: ToSchema> Page<T> {
 #[into_params(parameter_in = Query)]
 pub struct Paging {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     /// Items to skip (default 0).
     pub offset: Option<u64>,
@@ -59,9 +60,11 @@ impl Paging {
         if !(1..=500).contains(&limit) {
             return Err(ApiError::field("limit", "limit must be between 1 and 500"));
         }
+        // An offset past every item gives an empty page, up to the
+        // largest the document allows (it is an int64).
         let offset = self.offset.unwrap_or(0);
         if offset > i64::MAX as u64 {
-            return Err(ApiError::field("offset", "offset is too large"));
+            return Err(ApiError::field("offset", "offset must be at most 2^63-1"));
         }
         Ok((limit, offset))
     }

@@ -26,6 +26,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
@@ -97,9 +98,10 @@ pub(crate) async fn chat(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
     Query(q): Query<WsQuery>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     who.require(Role::Operator)?;
+    let upgrade = websocket(upgrade)?;
     let graph = access::active_graph(&api)?;
     let project = who.project().unwrap_or(DEFAULT_PROJECT).to_owned();
     let asked = match q.thread {
@@ -300,6 +302,21 @@ fn translate(event: &Event) -> Option<Value> {
     }
 }
 
+/// A request that is not a WebSocket handshake, refused in the API's
+/// shape: 400 `websocket_required` (426 when the connection cannot be
+/// upgraded, 405 for another method).
+fn websocket(
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<WebSocketUpgrade> {
+    upgrade.map_err(|e| {
+        ApiError::new(
+            e.status(),
+            "websocket_required",
+            format!("this route is a WebSocket: {}", e.body_text()),
+        )
+    })
+}
+
 /// The event stream over a WebSocket (the same events as `GET
 /// /api/v1/events`: a project key's own project's): each message is
 /// `{"id", "type", "event": {…}}`, `{"type": "missed", "missed", "after"}`
@@ -310,13 +327,15 @@ fn translate(event: &Event) -> Option<Value> {
 #[utoipa::path(get, path = "/api/v1/ws/events", tag = "events", security(("key" = [])),
     params(EventQuery),
     responses((status = 101, description = "switching to the WebSocket protocol"),
+        (status = 400, description = "`websocket_required`: not a WebSocket handshake; or a query that does not parse", body = crate::error::ErrorBody),
         (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub(crate) async fn events(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
     Query(q): Query<EventQuery>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    let upgrade = websocket(upgrade)?;
     let thread = checked_thread(q.thread)?;
     let mut feed = Feed::new(&api, who, thread, q.last_event_id)?;
     Ok(upgrade.on_upgrade(move |mut socket| async move {

@@ -87,18 +87,19 @@ impl ThreadView {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ThreadQuery {
-    /// Only threads with this status: running, completed, killed, frame_limit, store_failed, interrupted, budget_exhausted.
+    /// Only threads with this status: running, completed, killed, frame_limit, store_failed, interrupted, budget_exhausted, waiting.
     pub status: Option<String>,
     /// Only threads in which this node ran.
     pub node: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
     /// Items to skip (default 0).
     pub offset: Option<u64>,
 }
 
 /// Every run status, in the order a refusal lists them.
-const RUN_STATUSES: [RunStatus; 8] = [
+pub(crate) const RUN_STATUSES: [RunStatus; 8] = [
     RunStatus::Running,
     RunStatus::Completed,
     RunStatus::Killed,
@@ -201,6 +202,7 @@ pub struct Forked {
 #[into_params(parameter_in = Query)]
 pub struct FramesQuery {
     /// How many recent runs' traces, 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub last: Option<usize>,
 }
 

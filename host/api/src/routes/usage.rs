@@ -69,9 +69,32 @@ impl BudgetView {
 #[serde(deny_unknown_fields)]
 pub struct BudgetChange {
     /// Tokens to add.
+    #[serde(default, deserialize_with = "tokens")]
     pub raise: Option<u64>,
     /// The new limit.
+    #[serde(default, deserialize_with = "tokens")]
     pub limit: Option<u64>,
+}
+
+/// A token count: a whole number from 0 to 2^64−1, written as JSON
+/// writes it (`5`, `5.0` and `5e3` are all whole numbers).
+fn tokens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = n.as_u64() {
+        return Ok(Some(n));
+    }
+    match n.as_f64() {
+        // Exactly representable whole floats up to 2^64 (exclusive).
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 18_446_744_073_709_551_616.0 => {
+            Ok(Some(f as u64))
+        }
+        _ => Err(D::Error::custom(format!(
+            "{n} is not a token count (a whole number from 0 to 2^64-1)"
+        ))),
+    }
 }
 
 /// A change of a project's money budget: `raise` adds to the limit;
@@ -151,7 +174,8 @@ pub(crate) async fn usage_threads(
 /// is not a 64-bit count) and changes nothing.
 #[utoipa::path(put, path = "/api/v1/usage/threads/{id}/budget", tag = "usage", security(("key" = [])),
     params(("id" = String, Path, description = "thread id")), request_body = BudgetChange,
-    responses((status = 200, body = BudgetView), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = BudgetView), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, description = "`budget_overflow`: the raise would pass the largest limit", body = crate::error::ErrorBody)))]
 pub(crate) async fn set_budget(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
@@ -182,8 +206,9 @@ pub(crate) async fn set_budget(
 }
 
 /// A refused budget change: 400 `invalid_budget` naming `field` (a raise
-/// or limit that is negative, not finite or overflows; nothing was
-/// changed); other engine errors as usual (a change that could not be
+/// or limit that is negative, not finite or too large; nothing was
+/// changed); other engine errors as usual (409 `budget_overflow` for a
+/// raise the current limit cannot take; a change that could not be
 /// stored is a 503 `store_error`).
 fn budget_error(field: &str, e: weft_engine::EngineError) -> ApiError {
     match e {
@@ -262,8 +287,10 @@ pub(crate) async fn project_budget(
 /// that takes the limit above that, is refused with 400 `invalid_budget`
 /// and changes nothing.
 #[utoipa::path(put, path = "/api/v1/usage/projects/{project}/budget", tag = "usage", security(("key" = [])),
-    params(("project" = String, Path, description = "project")), request_body = ProjectBudgetChange,
-    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)))]
+    params(("project" = String, Path, description = "project (1 to 64 characters)", min_length = 1, max_length = 64)),
+    request_body = ProjectBudgetChange,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, description = "`budget_overflow`: the raise would pass the largest limit", body = crate::error::ErrorBody)))]
 pub(crate) async fn set_project_budget(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
@@ -272,10 +299,16 @@ pub(crate) async fn set_project_budget(
 ) -> ApiResult<Json<Value>> {
     who.require(Role::Operator)?;
     who.check_project(&project)?;
-    if project.is_empty() || project.len() > 64 {
+    if project.is_empty() || project.chars().count() > 64 {
         return Err(ApiError::field(
             "project",
             "a project name has 1 to 64 characters",
+        ));
+    }
+    if change.window.is_some() && change.limit.is_none() {
+        return Err(ApiError::field(
+            "window",
+            "a window goes with a new `limit` only",
         ));
     }
     let status = match (change.raise, change.limit, change.unlimited) {

@@ -8,12 +8,12 @@ use std::time::Instant;
 use axum::http::StatusCode;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use tokio::sync::{broadcast, watch};
-use weft_engine::{Agents, Catalog, Engine};
+use weft_engine::{Agents, Catalog, Engine, LocalBus, SystemBus};
 
 use crate::auth::Keys;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::events::{EventLog, StreamSlots};
+use crate::events::StreamSlots;
 use crate::metrics::Metrics;
 use crate::oidc::Oidc;
 use crate::reload::{ConfigReload, ConfigReloader};
@@ -46,6 +46,9 @@ pub struct ApiConfig {
     /// Re-reads the host's config file (`POST /api/v1/organism/config/reload`,
     /// `--watch`, SIGHUP); none without a config file.
     pub reloader: Option<Arc<dyn ConfigReloader>>,
+    /// The bus the event streams go through; none: this host's own
+    /// ([`LocalBus`], keeping `event_history` events per stream).
+    pub bus: Option<Arc<dyn SystemBus>>,
 }
 
 impl Default for ApiConfig {
@@ -62,6 +65,7 @@ impl Default for ApiConfig {
             public_config: serde_json::Value::Null,
             oidc: None,
             reloader: None,
+            bus: None,
         }
     }
 }
@@ -79,7 +83,7 @@ pub struct Api {
     pub(crate) started_unix: u64,
     pub(crate) limiter: DefaultKeyedRateLimiter<String>,
     pub(crate) metrics: Metrics,
-    pub(crate) events: EventLog,
+    pub(crate) bus: Arc<dyn SystemBus>,
     pub(crate) streams: Arc<StreamSlots>,
     /// The config as operators see it (replaced by a config reload).
     public_config: RwLock<serde_json::Value>,
@@ -107,7 +111,10 @@ impl Api {
         let burst = NonZeroU32::new(config.burst.max(1)).unwrap_or(NonZeroU32::MIN);
         let limiter =
             governor::RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
-        let events = EventLog::new(config.event_history, config.client_buffer);
+        let bus = config
+            .bus
+            .clone()
+            .unwrap_or_else(|| Arc::new(LocalBus::new(config.event_history, config.client_buffer)));
         let public_config = RwLock::new(config.public_config.clone());
         let streams = StreamSlots::new(config.streams_per_key);
         let api = Arc::new(Self {
@@ -123,7 +130,7 @@ impl Api {
                 .map_or(0, |d| d.as_secs()),
             limiter,
             metrics: Metrics::new(),
-            events,
+            bus,
             streams,
             stop: watch::Sender::new(false),
             closing: watch::Sender::new(false),
@@ -148,6 +155,11 @@ impl Api {
         &self.engine
     }
 
+    /// The bus its event streams go through.
+    pub fn bus(&self) -> &Arc<dyn SystemBus> {
+        &self.bus
+    }
+
     /// The graphs it serves.
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
@@ -161,8 +173,17 @@ impl Api {
         self.closing.send_replace(true);
     }
 
-    /// Re-reads the config file (see [`ConfigReloader`]).
+    /// Re-reads the config file (see [`ConfigReloader`]) and tells the
+    /// other hosts on the bus to re-read theirs.
     pub async fn reload_config(&self) -> Result<ConfigReload, ApiError> {
+        let report = self.reload_config_here().await?;
+        self.bus.broadcast(weft_engine::bus::Change::ConfigReloaded);
+        Ok(report)
+    }
+
+    /// Re-reads this host's config file only (a reload another host
+    /// broadcast).
+    pub async fn reload_config_here(&self) -> Result<ConfigReload, ApiError> {
         let reloader = self.config.reloader.as_ref().ok_or_else(|| {
             ApiError::conflict(
                 "no_config_file",
@@ -202,7 +223,7 @@ impl Api {
     }
 }
 
-/// Copies the engine's events into the log and the metrics, for as long
+/// Puts the engine's events on the bus and into the metrics, for as long
 /// as the API lives.
 fn spawn_collector(api: &Arc<Api>) {
     let mut rx = api.engine.subscribe();
@@ -224,7 +245,7 @@ fn spawn_collector(api: &Arc<Api>) {
             } else {
                 api.engine.thread_project(&event.thread)
             };
-            api.events.record(&event, project.as_deref());
+            api.bus.publish(&event, project.as_deref());
         }
     });
 }

@@ -363,6 +363,14 @@ impl Engine {
         self.ctx.control.pauses()
     }
 
+    /// The pauses in force, changing as operators pause and resume nodes
+    /// (the bus tells other hosts).
+    pub fn watch_pauses(
+        &self,
+    ) -> tokio::sync::watch::Receiver<std::collections::BTreeSet<NodePause>> {
+        self.ctx.control.watch_pauses()
+    }
+
     /// The token budget of a thread (once it has made a call or been raised).
     pub fn budget(&self, thread: &str) -> Option<BudgetStatus> {
         self.ctx.budgets.status(thread)

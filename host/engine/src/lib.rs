@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod agents;
+pub mod bus;
 pub mod catalog;
 pub mod clock;
 mod config;
@@ -40,6 +41,7 @@ mod threads;
 pub mod trace;
 
 pub use agents::{Agents, Instance, InstanceError, InstanceStatus};
+pub use bus::{LocalBus, SystemBus};
 pub use catalog::{Catalog, CatalogError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Backends, EngineConfig, LeaseConfig, Retention, default_host_id};

@@ -20,6 +20,7 @@ mod bench_compare;
 mod bench_llm;
 mod bench_plugins;
 mod bench_soak;
+mod bus;
 mod client_cmd;
 mod config;
 mod config_cmd;

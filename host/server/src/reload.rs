@@ -94,6 +94,7 @@ impl Reloader {
             ("store", old.store != new.store, false),
             ("api", old.api != new.api, false),
             ("runtime", old.runtime != new.runtime, false),
+            ("bus", old.bus != new.bus, false),
         ] {
             match (changed, live) {
                 (false, _) => report.unchanged.push(name.into()),

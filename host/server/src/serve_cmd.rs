@@ -44,12 +44,23 @@ pub struct ServeArgs {
     /// How long a graceful stop waits for runs to reach a frame boundary.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     stop_timeout: Duration,
+    /// The bus of several hosts forming one system (`nats://HOST:PORT`, a
+    /// NATS server with JetStream); overrides the config's `bus.url`.
+    /// Without it (and without `bus:`), this host's own bus.
+    #[arg(long, env = "WEFT_BUS")]
+    bus: Option<String>,
     #[command(flatten)]
     backends: BackendArgs,
 }
 
 pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
     let config = setup::config(common)?;
+    let bus = crate::bus::connect(
+        args.bus.as_deref(),
+        config.bus.as_ref(),
+        ApiConfig::default().client_buffer,
+    )
+    .await?;
     let engine = engine_with(common, &args.backends, &config).await?;
     let catalog = Arc::new(Catalog::new(Arc::clone(&engine)));
     let active = engine
@@ -133,12 +144,16 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         event_history: config.api.event_history,
         streams_per_key: config.api.streams_per_key,
         public_config: config.public(),
+        bus: bus.clone(),
         ..ApiConfig::default()
     };
     let agents = weft_engine::Agents::open(Arc::clone(&engine))
         .await
         .context("loading the agent instances")?;
     let api = Api::new(Arc::clone(&catalog), agents, keys, api_config);
+    if bus.is_some() {
+        crate::bus::start(&api, &catalog);
+    }
     let _watcher = if args.watch {
         let mut graph_dirs = vec![args.graphs.clone()];
         if let Some(dir) = args.graph.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -167,8 +182,9 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
     } else {
         setup::store_location(common, &config).to_string()
     };
+    let bus = api.bus().describe();
     eprintln!(
-        "weft serving on http://{} (graph {active_name}, store {store}); API docs at /api/v1/docs",
+        "weft serving on http://{} (graph {active_name}, store {store}, bus {bus}); API docs at /api/v1/docs",
         listener.local_addr().unwrap_or(addr)
     );
     tracing::info!(%addr, graph = %active_name, resumed = resumed.len(), "serving");

@@ -604,7 +604,7 @@ async fn config_reload_applies_budgets_and_prices_and_reports_what_changed() {
     assert_eq!(report["changed"], json!(["budget", "prices"]), "{report}");
     assert_eq!(
         report["unchanged"],
-        json!(["llm", "store", "api", "runtime"])
+        json!(["llm", "store", "api", "runtime", "bus"])
     );
     assert_eq!(report["restartNeeded"], json!([]));
     let (_, budgets) = admin.get("/api/v1/usage/threads").await;
@@ -640,13 +640,13 @@ async fn config_reload_applies_budgets_and_prices_and_reports_what_changed() {
     // Settings read at start-up only are reported as such; `--script`
     // answers instead of configured providers, and says so.
     write(
-        "budget:\n  thread_tokens: 77777\nprices:\n  - { prefix: \"\", prompt_per_million: 1000, completion_per_million: 2000 }\napi:\n  rate_per_minute: 1200\nruntime:\n  instances: 64\nllm:\n  providers:\n    - { kind: openai, name: other, base_url: \"http://127.0.0.1:9/v1\", default_model: m }\n  default: [other]\n",
+        "budget:\n  thread_tokens: 77777\nprices:\n  - { prefix: \"\", prompt_per_million: 1000, completion_per_million: 2000 }\napi:\n  rate_per_minute: 1200\nruntime:\n  instances: 64\nbus:\n  url: nats://127.0.0.1:4222\nllm:\n  providers:\n    - { kind: openai, name: other, base_url: \"http://127.0.0.1:9/v1\", default_model: m }\n  default: [other]\n",
     );
     let (_, report) = admin
         .post("/api/v1/organism/config/reload", json!({}))
         .await;
     assert_eq!(report["changed"], json!(["llm"]), "{report}");
-    assert_eq!(report["restartNeeded"], json!(["api", "runtime"]));
+    assert_eq!(report["restartNeeded"], json!(["api", "runtime", "bus"]));
     assert!(report["notes"][0].as_str().unwrap().contains("--script"));
     let (_, public) = admin.get("/api/v1/organism/config").await;
     assert!(public.to_string().contains("127.0.0.1:9"), "{public}");

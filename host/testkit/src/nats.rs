@@ -1,5 +1,6 @@
 //! A throwaway NATS server with JetStream: `nats-server -js` on a free
-//! loopback port, its JetStream data in a fresh folder.
+//! loopback port, its JetStream data in a fresh folder (or, to test
+//! refusals, one without JetStream).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -13,12 +14,23 @@ use crate::{Error, Result};
 pub struct TempNats {
     dir: PathBuf,
     port: u16,
+    jetstream: bool,
     child: Option<Child>,
 }
 
 impl TempNats {
     /// Starts a server with JetStream enabled.
     pub fn start() -> Result<Self> {
+        Self::start_with(true)
+    }
+
+    /// Starts a server without JetStream (core NATS only), which a bus
+    /// must refuse.
+    pub fn start_without_jetstream() -> Result<Self> {
+        Self::start_with(false)
+    }
+
+    fn start_with(jetstream: bool) -> Result<Self> {
         if !runs("nats-server".as_ref()) {
             return Err(Error::new(
                 "nats-server is not installed: run `cargo xtask test`, which installs Debian's nats-server package, or `apt-get install nats-server`",
@@ -27,6 +39,7 @@ impl TempNats {
         let mut nats = Self {
             dir: fresh_dir("nats")?,
             port: free_port()?,
+            jetstream,
             child: None,
         };
         nats.start_again()?;
@@ -59,11 +72,17 @@ impl TempNats {
     pub fn start_again(&mut self) -> Result<()> {
         let log = std::fs::File::create(self.dir.join("server.log"))
             .map_err(|e| Error::new(format!("creating nats-server's log: {e}")))?;
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p"])
-            .arg(self.port.to_string())
-            .arg("-sd")
-            .arg(self.dir.join("jetstream"))
+        let mut command = Command::new("nats-server");
+        command
+            .args(["-a", "127.0.0.1", "-p"])
+            .arg(self.port.to_string());
+        if self.jetstream {
+            command
+                .arg("-js")
+                .arg("-sd")
+                .arg(self.dir.join("jetstream"));
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -51,3 +51,14 @@ fn nats_starts_with_jetstream_and_restarts() {
     nats.start_again().unwrap();
     assert!(info(nats.port()).contains("\"jetstream\":true"));
 }
+
+#[test]
+fn nats_starts_without_jetstream_when_asked() {
+    let nats = TempNats::start_without_jetstream().unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", nats.port())).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).unwrap();
+    let info = String::from_utf8_lossy(&buf[..n]);
+    assert!(info.starts_with("INFO "), "{info}");
+    assert!(!info.contains("\"jetstream\":true"), "{info}");
+}

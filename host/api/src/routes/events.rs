@@ -36,11 +36,15 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
 /// client fell behind or asked for more than is kept), `reset`
 /// (`{lastEventId, after, reason}`, the id is of an earlier boot or beyond
 /// the last event; everything kept follows) and `revoked` (`{reason}`, the
-/// key was revoked or the token expired; the stream ends). A key may have
+/// key was revoked or the token expired; the stream ends). On a host with
+/// a bus (`weft serve --bus`), ids are the sequence numbers of the
+/// system's JetStream stream: the same on every host and across restarts,
+/// with events of every host, `0` resuming from the first kept; while the
+/// bus is unreachable the host's own events come without an id. A key may have
 /// `api.streams_per_key` streams and sockets open (default 16); more get
 /// 429 `too_many_streams`.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("key" = [])),
-    params(EventQuery, ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event (0: from the start of this boot)")),
+    params(EventQuery, ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event (0: from the start of this boot, or with a bus from the first event kept)")),
     responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream"),
         (status = 400, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub(crate) async fn sse(
@@ -64,7 +68,7 @@ pub(crate) async fn sse(
         None => None,
     };
     let thread = checked_thread(q.thread)?;
-    let state = Feed::new(&api, who, thread, header.or(q.last_event_id))?;
+    let state = Feed::new(&api, who, thread, header.or(q.last_event_id)).await?;
     let stream = futures_util::stream::unfold(state, |mut feed| async move {
         let mut closing = feed.closing.clone();
         if *closing.borrow_and_update() {

@@ -1,17 +1,18 @@
 //! A client's event stream (for SSE and the events WebSocket): the events
-//! its key may see (of one thread, when asked), resuming after an event
-//! id from the recent history, and a `missed` count instead of silent loss
-//! when the client falls behind.
+//! its key may see (of one thread, when asked), from the bus, resuming
+//! after an event id from the kept history, and a `missed` count instead
+//! of silent loss when the client falls behind.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::sse::Event as SseEvent;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use serde::Deserialize;
-use tokio::sync::broadcast;
 use utoipa::IntoParams;
 use weft_engine::Event;
+use weft_engine::bus::{Delivery, Scope};
 
 use crate::Api;
 use crate::auth::Principal;
@@ -26,7 +27,8 @@ pub struct EventQuery {
     /// Only this thread's events.
     pub thread: Option<String>,
     /// Resume after this event (the `Last-Event-ID` header wins; `0`: from
-    /// the start of this boot; an id of an earlier boot: `reset`).
+    /// the start of this boot, or with a bus from the first event kept; an
+    /// id of an earlier boot, or beyond the last event: `reset`).
     pub last_event_id: Option<u64>,
     /// The API key, for clients that cannot set headers (EventSource).
     #[allow(dead_code)] // read by the auth middleware, listed here for the document
@@ -69,10 +71,9 @@ pub(crate) struct Feed {
     api: Arc<Api>,
     who: Principal,
     thread: Option<String>,
-    live: broadcast::Receiver<Arc<Event>>,
+    live: BoxStream<'static, Delivery>,
     ended: bool,
     revoked: bool,
-    backlog: VecDeque<Arc<Event>>,
     /// The id it resumed after, when it was not of this boot.
     reset: Option<u64>,
     /// Events lost that the client has not been told about yet.
@@ -87,20 +88,18 @@ impl Feed {
     /// A feed of `who`'s events (of `thread`, when given), starting after
     /// event `last` (from now, when `None`); 429 when the key has too many
     /// streams open.
-    pub(crate) fn new(
+    pub(crate) async fn new(
         api: &Arc<Api>,
         who: Principal,
         thread: Option<String>,
         last: Option<u64>,
     ) -> ApiResult<Self> {
         let slot = api.streams.take(&who.key)?;
-        let ring = match who.project() {
-            None => Arc::clone(api.events.host()),
-            Some(p) => api.events.project(p),
+        let scope = match who.project() {
+            None => Scope::All,
+            Some(p) => Scope::Project(p.to_owned()),
         };
-        // Subscribe before reading the history, so that nothing falls between.
-        let live = ring.subscribe();
-        let resume = ring.resume(last);
+        let resume = api.bus.subscribe(scope, last).await;
         let mut check = tokio::time::interval(REVALIDATE);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Self {
@@ -108,10 +107,9 @@ impl Feed {
             api: Arc::clone(api),
             who,
             thread,
-            live,
+            live: resume.items,
             ended: false,
             revoked: false,
-            backlog: resume.backlog.into(),
             reset: resume.reset,
             missed: resume.missed,
             sent: resume.after,
@@ -121,7 +119,9 @@ impl Feed {
     }
 
     fn wanted(&self, e: &Event) -> bool {
-        if e.seq <= self.sent {
+        // Unnumbered events (this host's, while the bus was unreachable)
+        // are not in the stream's order: they are never held back.
+        if e.seq != 0 && e.seq <= self.sent {
             return false;
         }
         if e.thread.is_empty() {
@@ -129,7 +129,7 @@ impl Feed {
             // that is not limited to one thread.
             return self.thread.is_none();
         }
-        // The ring holds only the events the key may see.
+        // The subscription holds only the events the key may see.
         self.thread.as_deref().is_none_or(|t| t == e.thread)
     }
 
@@ -150,33 +150,32 @@ impl Feed {
                     after: self.sent,
                 };
             }
-            let event = match self.backlog.pop_front() {
-                Some(e) => e,
-                None => tokio::select! {
-                    received = self.live.recv(), if !self.ended => match received {
-                        Ok(e) => e,
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            self.missed = n;
-                            continue;
-                        }
-                        Err(broadcast::error::RecvError::Closed) => {
-                            // The host is going away: idle until the client does.
-                            self.ended = true;
-                            continue;
-                        }
-                    },
-                    _ = self.check.tick() => {
-                        if let Err(why) = self.api.still_valid(&self.who) {
-                            return Item::Revoked(why);
-                        }
+            let event = tokio::select! {
+                received = self.live.next(), if !self.ended => match received {
+                    Some(Delivery::Event(e)) => e,
+                    Some(Delivery::Missed(n)) => {
+                        self.missed = n;
+                        continue;
+                    }
+                    None => {
+                        // The host is going away: idle until the client does.
+                        self.ended = true;
                         continue;
                     }
                 },
+                _ = self.check.tick() => {
+                    if let Err(why) = self.api.still_valid(&self.who) {
+                        return Item::Revoked(why);
+                    }
+                    continue;
+                }
             };
             if !self.wanted(&event) {
                 continue;
             }
-            self.sent = event.seq;
+            if event.seq != 0 {
+                self.sent = event.seq;
+            }
             return Item::Event(event);
         }
     }
@@ -194,10 +193,18 @@ impl Feed {
             Item::Missed { missed, after } => SseEvent::default()
                 .event("missed")
                 .data(serde_json::json!({ "missed": missed, "after": after }).to_string()),
-            Item::Event(event) => SseEvent::default()
-                .id(event.seq.to_string())
-                .event(event.body.kind())
-                .data(serde_json::to_string(&*event).unwrap_or_default()),
+            Item::Event(event) => {
+                let sse = SseEvent::default()
+                    .event(event.body.kind())
+                    .data(serde_json::to_string(&*event).unwrap_or_default());
+                // An unnumbered event carries no id: the client's
+                // `Last-Event-ID` stays the last numbered one.
+                if event.seq == 0 {
+                    sse
+                } else {
+                    sse.id(event.seq.to_string())
+                }
+            }
             Item::Revoked(why) => {
                 self.revoked = true;
                 SseEvent::default()

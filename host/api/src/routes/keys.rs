@@ -145,7 +145,8 @@ pub(crate) async fn create_key(
 /// 404 to it).
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", security(("key" = [])),
     params(("id" = String, Path, description = "key id")),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "`own_key`: a key cannot revoke itself", body = crate::error::ErrorBody)))]
 pub(crate) async fn revoke_key(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,

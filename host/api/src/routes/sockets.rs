@@ -31,16 +31,17 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUp
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
 use utoipa::IntoParams;
+use weft_engine::bus::{Delivery, Scope};
 use weft_engine::{DEFAULT_PROJECT, Event, EventBody, Inbound};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult, Query};
-use crate::events::Ring;
 use crate::ids::ThreadId;
 use crate::middleware::rate_limit;
 use crate::routes::access;
@@ -118,14 +119,13 @@ pub(crate) async fn chat(
         .open_thread_in(&project, asked.as_ref().map(ThreadId::as_str), &graph);
     // The thread's project's events only: other projects' traffic never
     // makes this socket miss its own.
-    let ring = api
-        .events
-        .project(&api.engine.thread_project(&thread).unwrap_or(project));
+    let scope = Scope::Project(api.engine.thread_project(&thread).unwrap_or(project));
+    let events = api.bus.subscribe(scope, None).await.items;
     Ok(upgrade
         .max_message_size(api.config.body_limit)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            session(api, who, thread, &ring, socket).await;
+            session(api, who, thread, events, socket).await;
         }))
 }
 
@@ -146,10 +146,9 @@ async fn session(
     api: Arc<Api>,
     who: Principal,
     thread: String,
-    ring: &Ring,
+    mut events: BoxStream<'static, Delivery>,
     mut socket: WebSocket,
 ) {
-    let mut events = ring.subscribe();
     let mut closing = api.closing.subscribe();
     let mut check = tokio::time::interval(REVALIDATE);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -186,14 +185,12 @@ async fn session(
                     return;
                 }
             }
-            event = events.recv() => {
+            event = events.next() => {
                 let out = match event {
-                    Ok(e) if e.thread == thread || e.thread.is_empty() => translate(&e),
-                    Ok(_) => None,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        Some(json!({"type": "missed", "missed": n}))
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
+                    Some(Delivery::Event(e)) if e.thread == thread || e.thread.is_empty() => translate(&e),
+                    Some(Delivery::Event(_)) => None,
+                    Some(Delivery::Missed(n)) => Some(json!({"type": "missed", "missed": n})),
+                    None => return,
                 };
                 if let Some(out) = out
                     && send(&mut socket, out).await.is_err()
@@ -337,7 +334,7 @@ pub(crate) async fn events(
 ) -> ApiResult<Response> {
     let upgrade = websocket(upgrade)?;
     let thread = checked_thread(q.thread)?;
-    let mut feed = Feed::new(&api, who, thread, q.last_event_id)?;
+    let mut feed = Feed::new(&api, who, thread, q.last_event_id).await?;
     Ok(upgrade.on_upgrade(move |mut socket| async move {
         let mut closing = feed.closing.clone();
         loop {
@@ -357,7 +354,7 @@ pub(crate) async fn events(
                         json!({"type": "missed", "missed": missed, "after": after})
                     }
                     Item::Event(e) => {
-                        json!({"id": e.seq, "type": e.body.kind(), "event": &*e})
+                        json!({"id": (e.seq != 0).then_some(e.seq), "type": e.body.kind(), "event": &*e})
                     }
                 },
                 incoming = socket.recv() => match incoming {

@@ -352,7 +352,8 @@ pub(crate) async fn kill(
 /// A new thread from the state of this one after frame `after`.
 #[utoipa::path(post, path = "/api/v1/threads/{id}/fork", tag = "threads", security(("key" = [])),
     params(("id" = String, Path, description = "thread id")), request_body = ForkRequest,
-    responses((status = 201, body = Forked), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Forked), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "`graph_version`: the graph version the thread was recorded with cannot be rebuilt", body = crate::error::ErrorBody)))]
 pub(crate) async fn fork(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,

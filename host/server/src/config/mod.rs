@@ -24,6 +24,10 @@
 //!   retention: { max_age: 30d, every: 1h }   # prune finished threads in the background
 //! runtime:
 //!   instances: 10000                 # plugin instances live at once; more ticks wait for a slot
+//! bus:                               # several hosts on one NATS JetStream server (`weft serve`)
+//!   url: nats://127.0.0.1:4222       # --bus overrides
+//!   cluster: weft                    # prefix of the stream and subjects
+//!   history: 100000                  # events kept for clients that resume
 //! ```
 //!
 //! Every key is checked: an unknown key, a route to a provider that is not
@@ -46,8 +50,8 @@ use weft_llm::{Failover, ModelRouter, OpenAiConfig, OpenAiProvider};
 use weft_runtime::capabilities::llm::LlmBackend;
 
 /// A weft config file (`--config FILE`, `WEFT_CONFIG`): model providers
-/// and routes, budgets, prices, the store, the operators' API and the
-/// runtime. Every section is optional.
+/// and routes, budgets, prices, the store, the operators' API, the
+/// runtime and the bus of several hosts. Every section is optional.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "weft config file")]
@@ -71,6 +75,32 @@ pub struct Config {
     /// The WebAssembly runtime.
     #[serde(default)]
     pub runtime: RuntimeSection,
+    /// The bus shared by several hosts (`weft serve`; none: this host's own).
+    #[serde(default)]
+    pub bus: Option<BusSection>,
+}
+
+/// `bus:`: NATS JetStream, for several hosts forming one system.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BusSection {
+    /// The NATS server (`nats://HOST:PORT`); `--bus` wins.
+    pub url: String,
+    /// Prefix of the stream and subjects (letters, digits, `-`, `_`):
+    /// systems with different names share a NATS server unseen.
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
+    /// Events the stream keeps for clients that resume.
+    #[serde(default = "default_bus_history")]
+    pub history: u64,
+}
+
+fn default_cluster() -> String {
+    "weft".to_owned()
+}
+
+fn default_bus_history() -> u64 {
+    100_000
 }
 
 /// The WebAssembly runtime.
@@ -223,6 +253,9 @@ impl Config {
                     "roleClaim": o.role_claim, "projectClaim": o.project_claim,
                 })),
             },
+            "bus": self.bus.as_ref().map(|b| serde_json::json!({
+                "url": strip_credentials(&b.url), "cluster": b.cluster, "history": b.history,
+            })),
         })
     }
 }

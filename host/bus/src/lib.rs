@@ -265,6 +265,17 @@ impl NatsBus {
         });
         let outbox = publish::start(Arc::clone(&shared));
         spawn_listeners(&shared).await?;
+        // A round trip on the same connection: once the server answers,
+        // it has registered the subscriptions above (it reads a
+        // connection's commands in order), so a change or wake-up another
+        // host sends after `connect` returns reaches this one.
+        feed::stream_state(&shared)
+            .await
+            .map_err(|detail| BusError::Stream {
+                url: shared.url.clone(),
+                stream: shared.names.stream(),
+                detail,
+            })?;
         tracing::info!(bus = %shared.url, cluster = shared.names.cluster(), host = %shared.host, "connected to the bus");
         Ok(Arc::new(Self { shared, outbox }))
     }

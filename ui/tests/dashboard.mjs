@@ -159,6 +159,10 @@ try {
   await page.getByText(/Budget now \d+ tokens/).waitFor();
   await page.getByTestId('budget').waitFor();
 
+  step('the thread replays exactly from its journal');
+  await page.getByTestId('replay-recorded').click();
+  await page.getByText(/^Reproduced: \d+ frames, \d+ invocations/).waitFor();
+
   step('the thread is forked after its first frame');
   await page.getByTestId('fork').first().click();
   await page.getByText('Forked from').waitFor();

@@ -132,12 +132,28 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 HeaderName::from_static("last-event-id"),
                 HeaderName::from_static("x-api-key"),
+                openai::THREAD_HEADER,
+            ])
+            // What a page's script may read of an answer: the thread and
+            // run an OpenAI-compatible answer belongs to, when to retry
+            // after a 429, and why a key was refused.
+            .expose_headers([
+                openai::THREAD_HEADER,
+                openai::RUN_HEADER,
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
             ])
             .max_age(Duration::from_secs(600)),
     )

@@ -27,7 +27,10 @@ use crate::routes::keys::{self, KeyCreated, KeyRequest, WhoAmI};
 use crate::routes::messages::{self, Accepted, InjectRequest, MessageView, SendRequest};
 use crate::routes::organism::{self, Health, OrganismInfo};
 use crate::routes::plugins::{self, Capability, CapabilityDetail, PluginView, SwapView};
-use crate::routes::threads::{self, ForkRequest, Forked, Killed, ResultView, RunView, ThreadView};
+use crate::routes::threads::{
+    self, ChangedPlugin, DivergenceView, ForkRequest, Forked, Killed, ReplayRequest, ReplayVersions,
+    Replayed, ResultView, RunView, ThreadView,
+};
 use crate::routes::usage::{self, BudgetChange, BudgetView, ProjectBudgetChange};
 use crate::routes::{events, sockets};
 
@@ -40,7 +43,7 @@ use crate::routes::{events, sockets};
         graphs::graphs, graphs::active_graph, graphs::switch_graph, graphs::graph, plugins::plugins,
         agents::agents, agents::agent, agents::pause_agent, agents::resume_agent,
         threads::threads, threads::thread, messages::thread_messages, threads::thread_runs,
-        threads::thread_frames, threads::result, threads::kill, threads::fork,
+        threads::thread_frames, threads::result, threads::kill, threads::fork, threads::replay,
         messages::inject, messages::send, threads::frames, usage::usage, usage::usage_threads,
         usage::set_budget, keys::keys, keys::create_key, keys::revoke_key, keys::whoami, events::sse,
         sockets::chat, sockets::events,
@@ -56,7 +59,8 @@ use crate::routes::{events, sockets};
     components(schemas(
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
         SwitchGraph, PluginView, ThreadView, MessageView, RunView, InjectRequest, Accepted,
-        SendRequest, ResultView, Killed, ForkRequest, Forked, BudgetView, BudgetChange,
+        SendRequest, ResultView, Killed, ForkRequest, Forked, ReplayRequest, ReplayVersions, Replayed,
+        DivergenceView, ChangedPlugin, BudgetView, BudgetChange,
         KeyRequest, KeyCreated, KeyInfo, Role,
         InstanceView, SpawnRequest, UpdateRequest, TaskRequest, TaskAccepted, InstanceMetrics,
         Capability, CapabilityDetail, GraphChange, ReloadReport, ReloadError, ProjectBudgetChange,
@@ -96,7 +100,7 @@ type LinkSpec = (
 );
 
 /// The routes that take a thread id, and a name for each link to them.
-const THREAD_ROUTES: [(&str, HttpMethod, &str); 9] = [
+const THREAD_ROUTES: [(&str, HttpMethod, &str); 10] = [
     ("thread", HttpMethod::Get, "/api/v1/threads/{id}"),
     ("result", HttpMethod::Get, "/api/v1/threads/{id}/result"),
     ("messages", HttpMethod::Get, "/api/v1/threads/{id}/messages"),
@@ -105,6 +109,7 @@ const THREAD_ROUTES: [(&str, HttpMethod, &str); 9] = [
     ("send", HttpMethod::Post, "/api/v1/threads/{id}/messages"),
     ("kill", HttpMethod::Post, "/api/v1/threads/{id}/kill"),
     ("fork", HttpMethod::Post, "/api/v1/threads/{id}/fork"),
+    ("replay", HttpMethod::Post, "/api/v1/threads/{id}/replay"),
     (
         "budget",
         HttpMethod::Put,

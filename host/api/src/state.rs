@@ -85,6 +85,8 @@ pub struct Api {
     pub(crate) metrics: Metrics,
     pub(crate) bus: Arc<dyn SystemBus>,
     pub(crate) streams: Arc<StreamSlots>,
+    /// One replay at a time on this host (`POST …/replay` re-runs plugins).
+    pub(crate) replays: tokio::sync::Semaphore,
     /// The config as operators see it (replaced by a config reload).
     public_config: RwLock<serde_json::Value>,
     stop: watch::Sender<bool>,
@@ -132,6 +134,7 @@ impl Api {
             metrics: Metrics::new(),
             bus,
             streams,
+            replays: tokio::sync::Semaphore::new(1),
             stop: watch::Sender::new(false),
             closing: watch::Sender::new(false),
         });

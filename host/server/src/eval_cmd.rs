@@ -43,6 +43,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use weft_engine::Inbound;
 
+use crate::progress::Progress;
 use crate::run_cmd::{self, BackendArgs};
 use crate::{Common, setup};
 
@@ -399,7 +400,8 @@ pub fn summarise(outcomes: &[Outcome]) -> Summary {
     }
 }
 
-/// Runs `weft eval`; one progress line per question goes to stderr.
+/// Runs `weft eval`; one line per question goes to stderr (above a
+/// progress bar on a terminal).
 pub async fn run(common: &Common, args: EvalArgs) -> Result<ExitCode> {
     let mut questions = read_set(&args.set)?;
     if let Some(limit) = args.limit {
@@ -420,7 +422,9 @@ pub async fn run(common: &Common, args: EvalArgs) -> Result<ExitCode> {
         .with_context(|| format!("opening {}", db_path.display()))?;
 
     let mut outcomes = Vec::with_capacity(questions.len());
+    let progress = Progress::bar(questions.len() as u64, "eval");
     for (at, question) in questions.iter().enumerate() {
+        progress.doing(question.question.clone());
         let rows = match &question.sql {
             Some(sql) => {
                 expected(&db, sql).with_context(|| format!("question {:?}", question.question))?
@@ -449,16 +453,18 @@ pub async fn run(common: &Common, args: EvalArgs) -> Result<ExitCode> {
             latency_ms,
             tokens: trace.tokens().total(),
         };
-        eprintln!(
+        progress.line(format!(
             "[{}/{}] {} {:>7.0} ms  {}",
             at + 1,
             questions.len(),
             if outcome.ok { "ok  " } else { "FAIL" },
             outcome.latency_ms,
             outcome.question
-        );
+        ));
+        progress.step("");
         outcomes.push(outcome);
     }
+    drop(progress);
     let summary = summarise(&outcomes);
     if args.json {
         let report = serde_json::json!({"summary": summary, "questions": outcomes});

@@ -29,6 +29,7 @@ mod graph_cmd;
 mod llm_cmd;
 mod plugin_cases;
 mod plugin_cmd;
+mod progress;
 mod reload;
 mod run_cmd;
 mod schema_doc;

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use weft_build::{Lang, Project, Toolchains};
 
 use crate::plugin_cases::Cases;
+use crate::progress::Progress;
 use crate::{Common, setup};
 
 /// `weft plugin …`.
@@ -111,9 +112,20 @@ fn build(args: &BuildArgs) -> Result<PathBuf> {
         .clone()
         .unwrap_or_else(|| project.default_output());
     let tools = Toolchains::at(args.tools.clone().unwrap_or_else(Toolchains::default_dir));
-    eprintln!("building {} ({})", project.dir.display(), project.lang);
-    let built = weft_build::build(&project, &output, &tools, &weft_build::Stderr)
-        .with_context(|| format!("building {}", project.dir.display()))?;
+    let what = format!("building {} ({})", project.dir.display(), project.lang);
+    // cargo draws its own progress; the Python and JavaScript toolchains
+    // are silent for seconds, so a spinner shows that the build goes on.
+    let built = if project.lang == weft_build::Lang::Rust {
+        eprintln!("{what}");
+        weft_build::build(&project, &output, &tools, &weft_build::Stderr)
+    } else {
+        let progress = Progress::spinner(what.clone());
+        if !progress.is_drawn() {
+            eprintln!("{what}");
+        }
+        weft_build::build(&project, &output, &tools, &progress)
+    }
+    .with_context(|| format!("building {}", project.dir.display()))?;
     eprintln!(
         "{} {} ({:.1} MiB{})",
         if built.rebuilt {

@@ -11,6 +11,7 @@ use weft_engine::{Engine, ReplayOptions, ReplayPlugins};
 use weft_runtime::capabilities::db::InMemoryDb;
 use weft_runtime::capabilities::llm::Unavailable;
 
+use crate::progress::Progress;
 use crate::run_cmd::{BackendArgs, engine, report_runs};
 use crate::{Common, setup};
 
@@ -175,7 +176,9 @@ pub async fn replay(common: &Common, args: ReplayArgs) -> Result<ExitCode> {
             Versions::Current => ReplayPlugins::Current,
         },
     };
+    let progress = Progress::spinner(format!("replaying thread {}", args.thread));
     let report = engine.replay(&args.thread, options).await?;
+    drop(progress);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -244,7 +247,9 @@ pub async fn fork(common: &Common, args: ForkArgs) -> Result<ExitCode> {
 
 pub async fn prune(common: &Common, args: PruneArgs) -> Result<ExitCode> {
     let engine = offline_engine(common, false).await?;
+    let progress = Progress::spinner("pruning");
     let report = engine.prune(args.older_than).await?;
+    drop(progress);
     println!(
         "pruned {} threads: {} runs, {} frames, {} messages, {} journal entries, {} memory entries (usage totals kept)",
         report.threads, report.runs, report.frames, report.messages, report.journal, report.memory

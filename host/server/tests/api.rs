@@ -180,6 +180,62 @@ async fn inject_runs_the_assistant_and_every_read_route_answers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_replays_over_the_api_exactly_and_nothing_is_written() {
+    let server = Server::start("api-replay", &[], &["--script", SCRIPT]);
+    let admin = Client::new(&server, Some(&server.admin));
+    let (status, accepted) = admin
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    admin.finished(&thread).await;
+    let (_, before) = admin.get(&format!("/api/v1/threads/{thread}")).await;
+    let replay = format!("/api/v1/threads/{thread}/replay");
+
+    // Every committed frame, on the recorded versions: reproduced.
+    let (status, all) = admin.post(&replay, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(all["threadId"], thread.as_str());
+    assert_eq!(all["reproduced"], true, "{all}");
+    assert_eq!(all["divergences"], json!([]));
+    let frames = all["frames"].as_u64().unwrap();
+    assert!(frames >= 3, "the assistant runs several frames: {all}");
+    assert!(all["invocations"].as_u64().unwrap() >= frames, "{all}");
+    assert!(
+        all["journalEntries"].as_u64().unwrap() >= 1,
+        "the model calls come from the journal: {all}"
+    );
+
+    // One frame; and the current versions (the same plugins here).
+    let (status, one) = admin
+        .post(&replay, json!({"frame": 0, "versions": "current"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!((one["frames"].as_u64(), one["reproduced"].as_bool()), (Some(1), Some(true)));
+    assert_eq!(one["changedPlugins"], json!([]));
+
+    // Refusals: a frame the thread does not have, an unknown version set,
+    // an unknown field, a thread that does not exist, a viewer.
+    let (status, body) = admin.post(&replay, json!({"frame": frames + 5})).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = admin.post(&replay, json!({"versions": "latest"})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+    let (status, body) = admin.post(&replay, json!({"from": 1})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+    let (status, body) = admin
+        .post("/api/v1/threads/thread-none/replay", json!({}))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let viewer = Client::new(&server, Some(&key(&admin, "viewer", None).await));
+    let (status, body) = viewer.post(&replay, json!({})).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+
+    // A replay writes nothing: the thread is as it was.
+    let (_, after) = admin.get(&format!("/api/v1/threads/{thread}")).await;
+    assert_eq!(before, after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_and_projects_decide_what_a_key_may_see_and_do() {
     let server = Server::start("api-roles", &[], &["--script", SCRIPT]);
     let admin = Client::new(&server, Some(&server.admin));

@@ -176,6 +176,26 @@ export function Thread({ id, access }: { id: string; access: Access }) {
               }}
             />
           )}
+          {(['recorded', 'current'] as const).map((versions) => (
+            <Act
+              key={versions}
+              label={versions === 'recorded' ? 'Replay' : 'Replay on current plugins'}
+              testId={`replay-${versions}`}
+              busy="Replaying…"
+              run={async () => {
+                const r = await ok(
+                  api.POST('/api/v1/threads/{id}/replay', { params: { path: { id } }, body: { versions } }),
+                );
+                const counts = `${r.frames} frames, ${r.invocations} invocations, ${r.journalEntries} host calls from the journal`;
+                const changed = r.changedPlugins.length
+                  ? `; plugins changed on ${r.changedPlugins.map((c) => c.node).join(', ')}`
+                  : '';
+                if (r.reproduced) return `Reproduced: ${counts}${changed}`;
+                const d = r.divergences[0];
+                return `Diverged (${r.divergences.length}): frame ${d.seq} node ${d.node}, ${d.what}: recorded ${d.recorded}, replayed ${d.replayed} (${counts}${changed})`;
+              }}
+            />
+          ))}
           <span class="inline-form">
             <label>
               Raise budget by

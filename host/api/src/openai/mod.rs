@@ -53,6 +53,9 @@ pub(crate) const ACTIVE_ALIAS: &str = "weft";
 /// answers.
 pub(crate) const THREAD_HEADER: HeaderName = HeaderName::from_static("x-weft-thread");
 
+/// The header naming the run that made an answer.
+pub(crate) const RUN_HEADER: HeaderName = HeaderName::from_static("x-weft-run");
+
 /// The `/v1` routes (they need a key; see [`crate::Api::router`]).
 pub(crate) fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -243,7 +246,7 @@ fn run_headers(info: &RunInfo) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in [
         (THREAD_HEADER, &info.thread),
-        (HeaderName::from_static("x-weft-run"), &info.run),
+        (RUN_HEADER, &info.run),
     ] {
         // Thread ids are checked text (no control characters); a run id
         // is the thread's with a suffix.

@@ -1,6 +1,6 @@
 //! Threads: list (filtered by status and node), detail, runs, committed
-//! frames, the latest run's result, kill and fork; and the traces of the
-//! most recent runs.
+//! frames, the latest run's result, kill, fork and replay; and the traces
+//! of the most recent runs.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use weft_engine::store::{StoredRun, StoredThread, ThreadFilter};
-use weft_engine::{EngineError, RunStatus};
+use weft_engine::{EngineError, ReplayOptions, ReplayPlugins, ReplayReport, RunStatus};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route("/api/v1/threads/{id}/result", get(result))
         .route("/api/v1/threads/{id}/kill", post(kill))
         .route("/api/v1/threads/{id}/fork", post(fork))
+        .route("/api/v1/threads/{id}/replay", post(replay))
         .route("/api/v1/frames", get(frames))
 }
 
@@ -370,6 +371,161 @@ pub(crate) async fn fork(
             run_id: run.map(|h| h.run.clone()),
         }),
     ))
+}
+
+/// Which plugin versions a replay runs.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplayVersions {
+    /// The versions that ran (from the store): checks that the record is
+    /// reproduced exactly.
+    #[default]
+    Recorded,
+    /// The versions the thread's graph runs now: shows what a plugin swap
+    /// changes on recorded traffic.
+    Current,
+}
+
+/// What to replay.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// Only this frame (counted over the thread's runs, from 0); every
+    /// committed frame when absent.
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
+    pub frame: Option<u64>,
+    /// Which plugin versions run (default `recorded`).
+    pub versions: Option<ReplayVersions>,
+}
+
+/// An invocation whose replay differs from its record (the first
+/// difference).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DivergenceView {
+    /// Frame within the thread.
+    pub seq: u64,
+    /// Run id.
+    pub run: String,
+    /// Frame within the run.
+    pub frame: u32,
+    /// Node.
+    pub node: String,
+    /// Which output differs, e.g. `message 0 body`.
+    pub what: String,
+    /// What was recorded.
+    pub recorded: String,
+    /// What the replay produced.
+    pub replayed: String,
+}
+
+/// A node whose replayed plugin is not the version that ran.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangedPlugin {
+    /// Node.
+    pub node: String,
+    /// SHA-256 of the version that ran.
+    pub recorded: String,
+    /// SHA-256 of the version replayed.
+    pub replayed: String,
+}
+
+/// A replay's report.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Replayed {
+    /// The thread.
+    pub thread_id: String,
+    /// Whether every replayed invocation gave exactly its recorded outputs.
+    pub reproduced: bool,
+    /// Frames replayed.
+    pub frames: u64,
+    /// Invocations replayed.
+    pub invocations: u64,
+    /// Capability calls answered from the journal.
+    pub journal_entries: u64,
+    /// Nodes whose replayed plugin differs from the one that ran.
+    pub changed_plugins: Vec<ChangedPlugin>,
+    /// The first difference of each invocation that diverged, in order.
+    pub divergences: Vec<DivergenceView>,
+}
+
+impl From<ReplayReport> for Replayed {
+    fn from(r: ReplayReport) -> Self {
+        Self {
+            reproduced: r.reproduced(),
+            thread_id: r.thread,
+            frames: r.frames,
+            invocations: r.invocations,
+            journal_entries: r.journal_entries,
+            changed_plugins: r
+                .changed_plugins
+                .into_iter()
+                .map(|c| ChangedPlugin {
+                    node: c.node,
+                    recorded: c.recorded,
+                    replayed: c.replayed,
+                })
+                .collect(),
+            divergences: r
+                .divergences
+                .into_iter()
+                .map(|d| DivergenceView {
+                    seq: d.seq,
+                    run: d.run,
+                    frame: d.frame,
+                    node: d.node,
+                    what: d.what,
+                    recorded: d.recorded,
+                    replayed: d.replayed,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Replays a thread's committed frames (all, or one) from the store: each
+/// invocation runs again on the plugin version asked for, its capability
+/// calls answered from the journal, and its outputs are compared with the
+/// record. Nothing is written. One replay runs at a time on a host (429
+/// `replay_busy` otherwise). The CLI's `weft replay` does the same offline.
+#[utoipa::path(post, path = "/api/v1/threads/{id}/replay", tag = "threads", security(("key" = [])),
+    params(("id" = String, Path, description = "thread id")), request_body = ReplayRequest,
+    responses((status = 200, body = Replayed),
+        (status = 404, description = "no such thread, or no committed frame of that number", body = crate::error::ErrorBody),
+        (status = 409, description = "`graph_version`: a recorded graph version cannot be rebuilt", body = crate::error::ErrorBody),
+        (status = 429, description = "`replay_busy`: another replay is running on this host", body = crate::error::ErrorBody)))]
+pub(crate) async fn replay(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    Json(body): Json<ReplayRequest>,
+) -> ApiResult<Json<Replayed>> {
+    who.require(Role::Operator)?;
+    visible(&api, &who, &id).await?;
+    if body.frame.is_some_and(|f| f > i64::MAX as u64) {
+        return Err(ApiError::field("frame", "frame must be at most 2^63-1"));
+    }
+    let Ok(_one) = api.replays.try_acquire() else {
+        return Err(ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "replay_busy",
+                "another replay is running on this host; try again when it ends",
+            )
+        });
+    };
+    let options = ReplayOptions {
+        frame: body.frame,
+        plugins: match body.versions.unwrap_or_default() {
+            ReplayVersions::Recorded => ReplayPlugins::Recorded,
+            ReplayVersions::Current => ReplayPlugins::Current,
+        },
+    };
+    let report = api.engine.replay(&id, options).await?;
+    Ok(Json(report.into()))
 }
 
 /// The traces of the most recent runs.

@@ -118,7 +118,7 @@ pub(crate) async fn replay(
             .await?
             .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
         let (from, to) = match options.frame {
-            Some(n) => (n, n + 1),
+            Some(n) => (n, n.saturating_add(1)),
             None => (0, u64::MAX),
         };
         let frames = store.frames(thread, from, to).await?;

@@ -28,8 +28,8 @@ use crate::routes::messages::{self, Accepted, InjectRequest, MessageView, SendRe
 use crate::routes::organism::{self, Health, OrganismInfo};
 use crate::routes::plugins::{self, Capability, CapabilityDetail, PluginView, SwapView};
 use crate::routes::threads::{
-    self, ChangedPlugin, DivergenceView, ForkRequest, Forked, Killed, ReplayRequest, ReplayVersions,
-    Replayed, ResultView, RunView, ThreadView,
+    self, ChangedPlugin, DivergenceView, ForkRequest, Forked, Killed, ReplayRequest,
+    ReplayVersions, Replayed, ResultView, RunView, ThreadView,
 };
 use crate::routes::usage::{self, BudgetChange, BudgetView, ProjectBudgetChange};
 use crate::routes::{events, sockets};
@@ -573,6 +573,6 @@ mod tests {
             }
             found += 1;
         }
-        assert_eq!(found, 9 * 3 + 7 + 1);
+        assert_eq!(found, THREAD_ROUTES.len() * 3 + AGENT_ROUTES.len() + 1);
     }
 }

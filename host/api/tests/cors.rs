@@ -19,7 +19,7 @@ fn host(name: &str, origins: &[&str]) -> common::Host {
         cors_origins: origins.iter().map(|o| (*o).to_owned()).collect(),
         ..ApiConfig::default()
     };
-    common::host_with("cors", name, "cors-admin-key", config)
+    common::host_with("cors", name, "cors-admin-key-0123456789", config)
 }
 
 /// A preflight from `origin` for `method` on `path`, asking to send `headers`.
@@ -68,7 +68,13 @@ async fn an_allowed_origin_may_use_every_method_and_the_weft_headers() {
             "{method} not in {methods:?}"
         );
         let allowed = listed(headers.get(header::ACCESS_CONTROL_ALLOW_HEADERS));
-        for h in ["authorization", "content-type", "x-weft-thread", "last-event-id", "x-api-key"] {
+        for h in [
+            "authorization",
+            "content-type",
+            "x-weft-thread",
+            "last-event-id",
+            "x-api-key",
+        ] {
             assert!(allowed.contains(&h.to_owned()), "{h} not in {allowed:?}");
         }
     }
@@ -84,7 +90,12 @@ async fn an_allowed_origin_may_use_every_method_and_the_weft_headers() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], PAGE);
     let exposed = listed(headers.get(header::ACCESS_CONTROL_EXPOSE_HEADERS));
-    for h in ["x-weft-thread", "x-weft-run", "retry-after", "www-authenticate"] {
+    for h in [
+        "x-weft-thread",
+        "x-weft-run",
+        "retry-after",
+        "www-authenticate",
+    ] {
         assert!(exposed.contains(&h.to_owned()), "{h} not in {exposed:?}");
     }
 

@@ -211,7 +211,10 @@ async fn a_thread_replays_over_the_api_exactly_and_nothing_is_written() {
         .post(&replay, json!({"frame": 0, "versions": "current"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{one}");
-    assert_eq!((one["frames"].as_u64(), one["reproduced"].as_bool()), (Some(1), Some(true)));
+    assert_eq!(
+        (one["frames"].as_u64(), one["reproduced"].as_bool()),
+        (Some(1), Some(true))
+    );
     assert_eq!(one["changedPlugins"], json!([]));
 
     // Refusals: a frame the thread does not have, an unknown version set,
@@ -456,6 +459,13 @@ async fn bad_requests_get_a_4xx_in_the_one_error_shape() {
     for (body, content_type, status, code) in [
         (
             "{\"text\": ",
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        // serde would read an array as the fields in order: refused.
+        (
+            "[\"hello\", null, null]",
             "application/json",
             StatusCode::BAD_REQUEST,
             "invalid_request",

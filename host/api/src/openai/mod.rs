@@ -244,10 +244,7 @@ async fn chat_completions(
 /// `X-Weft-Thread` and `X-Weft-Run` of an answer.
 fn run_headers(info: &RunInfo) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    for (name, value) in [
-        (THREAD_HEADER, &info.thread),
-        (RUN_HEADER, &info.run),
-    ] {
+    for (name, value) in [(THREAD_HEADER, &info.thread), (RUN_HEADER, &info.run)] {
         // Thread ids are checked text (no control characters); a run id
         // is the thread's with a suffix.
         if let Ok(value) = HeaderValue::from_str(value) {

@@ -6,6 +6,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import './style.css';
 import { Access, api, currentKey, message, ok, setKey } from './api';
+import { finishSignIn, isReturn, type OidcSignIn, startSignIn } from './oidc';
 import { Agents } from './views/Agents';
 import { Chat } from './views/Chat';
 import { Events } from './views/Events';
@@ -44,9 +45,34 @@ function useRoute(): string[] {
   return route;
 }
 
+/** The issuer's host name, or the issuer as given when it is not a URL. */
+function providerName(issuer: string): string {
+  try {
+    return new URL(issuer).host || issuer;
+  } catch {
+    return issuer;
+  }
+}
+
 function SignIn({ onSignedIn, error }: { onSignedIn: (a: Access) => void; error?: string }) {
   const [value, setValue] = useState('');
   const [state, setState] = useState<{ busy: boolean; error?: string }>({ busy: false, error });
+  const [oidc, setOidc] = useState<OidcSignIn | null>(null);
+  useEffect(() => {
+    ok(api.GET('/api/v1/auth')).then(
+      (m) => setOidc(m.oidc ?? null),
+      () => setOidc(null),
+    );
+  }, []);
+  const provider = async () => {
+    if (!oidc) return;
+    setState({ busy: true });
+    try {
+      await startSignIn(oidc);
+    } catch (err) {
+      setState({ busy: false, error: message(err) });
+    }
+  };
   const submit = async (e: Event) => {
     e.preventDefault();
     setState({ busy: true });
@@ -82,8 +108,15 @@ function SignIn({ onSignedIn, error }: { onSignedIn: (a: Access) => void; error?
           </p>
         )}
       </form>
+      {oidc && (
+        <p>
+          <button type="button" onClick={provider} disabled={state.busy} data-testid="oidc-sign-in">
+            Sign in with {providerName(oidc.issuer)}
+          </button>
+        </p>
+      )}
       <p class="muted">
-        The key is kept in this tab's session storage only. <code>weft serve</code> prints the first admin key when it
+        The key (or the provider's token) is kept in this tab's session storage only. <code>weft serve</code> prints the first admin key when it
         creates one; admins create more under Keys.
       </p>
     </main>
@@ -92,11 +125,30 @@ function SignIn({ onSignedIn, error }: { onSignedIn: (a: Access) => void; error?
 
 function App() {
   const [access, setAccess] = useState<Access | null>(null);
-  const [checking, setChecking] = useState(!!currentKey());
+  const [checking, setChecking] = useState(!!currentKey() || isReturn());
   const [expired, setExpired] = useState<string | undefined>();
   const route = useRoute();
 
   useEffect(() => {
+    if (isReturn()) {
+      finishSignIn()
+        .then((token) => {
+          setKey(token);
+          return ok(api.GET('/api/v1/whoami'));
+        })
+        .then(
+          (who) => {
+            setAccess(new Access(who));
+            setChecking(false);
+          },
+          (e) => {
+            setKey(null);
+            setExpired(message(e));
+            setChecking(false);
+          },
+        );
+      return;
+    }
     if (!currentKey()) return;
     ok(api.GET('/api/v1/whoami')).then(
       (who) => {

@@ -6,6 +6,8 @@
 //   WEFT_CHROMIUM     the Chromium to drive (headless)
 //   WEFT_SCREENSHOTS  the folder for screenshots
 //   WEFT_PLUGIN_FILE  the `output` plugin's component (a variant is uploaded)
+//   WEFT_OIDC_ISSUER  the test's OIDC provider, which signs people in at once
+//                     as an operator of the project `default`
 // Every step waits for what the page shows; the timeouts only bound a hang.
 
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,7 @@ const BASE = need('WEFT_URL');
 const ADMIN = need('WEFT_ADMIN_KEY');
 const SHOTS = need('WEFT_SCREENSHOTS');
 const PLUGIN = need('WEFT_PLUGIN_FILE');
+const ISSUER = need('WEFT_OIDC_ISSUER');
 const QUESTION = 'How many devices does customer 1042 have?';
 const BOUND = 60_000;
 
@@ -203,9 +206,14 @@ try {
   );
   await check(page, 'plugins');
 
-  step('the graph, events and usage views');
+  step("the graph, and its versions with the upload's change");
   await nav(page, 'Graph');
   await page.locator('svg.graph').waitFor();
+  const newest = page.getByTestId('graph-version').first();
+  await newest.getByTestId('version-changes').filter({ hasText: 'new plugin build on output' }).waitFor();
+  if ((await page.getByTestId('graph-version').count()) < 2) throw new Error('the upload made no new graph version');
+  await newest.getByRole('button').click();
+  await page.getByTestId('version-diff').getByText('The file did not change').waitFor();
   await check(page, 'graph');
   await nav(page, 'Events');
   await page.getByRole('status').filter({ hasText: 'live' }).waitFor();
@@ -213,6 +221,21 @@ try {
   await nav(page, 'Usage');
   await page.getByRole('heading', { name: 'Thread budgets' }).waitFor();
   await page.getByText('Loading…').first().waitFor({ state: 'detached' });
+  step('usage over time is charted');
+  await page.getByTestId('usage-chart').waitFor();
+  await page.getByTestId('series-key').filter({ hasText: /^default: [\d,]+ tokens$/ }).waitFor();
+  await page.getByTestId('series-by').selectOption('node');
+  await page.getByTestId('series-key').filter({ hasText: /^input: / }).waitFor();
+  step("a project's money budget is set and raised");
+  await page.getByTestId('project-budget').filter({ hasText: /^default: no limit/ }).waitFor();
+  await page.getByTestId('project-limit').fill('25');
+  await page.getByTestId('project-window').selectOption('monthly');
+  await page.getByTestId('set-project-limit').click();
+  await page.getByText(/^Limit set: default: limit 25 per UTC month/).waitFor();
+  await page.getByTestId('project-raise').fill('5');
+  await page.getByTestId('raise-project').click();
+  await page.getByText(/^Raised: default: limit 30 per UTC month/).waitFor();
+  await page.getByTestId('project-budget').filter({ hasText: /^default: limit 30 per UTC month/ }).waitFor();
   await check(page, 'usage');
 
   step('an admin creates a viewer key');
@@ -272,6 +295,19 @@ try {
   await phone.page.getByText('Connected').waitFor();
   await check(phone.page, 'phone-chat');
   await phone.context.close();
+
+  step('a person signs in with the OIDC provider (authorization code with PKCE)');
+  const person = await open(browser, { width: 1280, height: 800 });
+  await person.page.goto(BASE + '/');
+  const provider = person.page.getByTestId('oidc-sign-in');
+  await provider.filter({ hasText: new URL(ISSUER).host }).waitFor();
+  await provider.click();
+  await person.page.getByTestId('who').filter({ hasText: 'operator · default' }).waitFor();
+  if (new URL(person.page.url()).search) throw new Error(`the code stayed in the address: ${person.page.url()}`);
+  await nav(person.page, 'Threads');
+  await person.page.getByTestId('thread-link').filter({ hasText: thread }).waitFor();
+  await check(person.page, 'oidc-threads');
+  await person.context.close();
 
   if (problems.length) throw new Error(`the page reported problems:\n${problems.join('\n')}`);
   console.log('all dashboard checks passed');

@@ -49,7 +49,14 @@ impl Api {
             .merge(protected)
             .merge(openai)
             .merge(openapi::docs())
-            .merge(ui::routes())
+            .merge(ui::routes(
+                self.config
+                    .oidc
+                    .as_ref()
+                    .and_then(|o| o.config().sign_in.as_ref())
+                    .and_then(|s| s.token_origin())
+                    .as_deref(),
+            ))
             .fallback(|| async {
                 ApiError::not_found("no such route (the API is under /api/v1; see /api/v1/docs)")
             })

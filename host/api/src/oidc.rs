@@ -38,6 +38,64 @@ pub struct OidcConfig {
     pub project_claim: String,
     /// The role of a token without the role claim.
     pub default_role: Role,
+    /// How the dashboard signs people in with the provider (authorization
+    /// code with PKCE); `None`: tokens are only accepted, not obtained.
+    pub sign_in: Option<SignIn>,
+}
+
+/// The provider's endpoints and the dashboard's client registration, for
+/// the authorization-code flow with PKCE (a public client: no secret).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignIn {
+    /// The client id the dashboard is registered under (its redirect URI
+    /// is the host's `/`).
+    pub client_id: String,
+    /// The provider's authorization endpoint.
+    pub authorization_endpoint: String,
+    /// The provider's token endpoint (the page posts the code there: the
+    /// provider must allow the host's origin by CORS).
+    pub token_endpoint: String,
+    /// The scopes asked for, space-separated (with `openid`).
+    pub scopes: String,
+    /// Which token of the answer the page sends as its bearer token:
+    /// `access_token` or `id_token` (the one whose `aud` is the configured
+    /// audience).
+    #[schema(pattern = "^(access_token|id_token)$")]
+    pub token: String,
+}
+
+impl SignIn {
+    /// Checks the settings: http(s) endpoints, a client id, a known token.
+    pub fn check(&self) -> Result<(), String> {
+        if self.client_id.trim().is_empty() {
+            return Err("sign_in.client_id is empty".into());
+        }
+        for (name, url) in [
+            ("authorization_endpoint", &self.authorization_endpoint),
+            ("token_endpoint", &self.token_endpoint),
+        ] {
+            let ok = reqwest::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(format!("sign_in.{name} is not an http(s) URL: `{url}`"));
+            }
+        }
+        if !matches!(self.token.as_str(), "access_token" | "id_token") {
+            return Err(format!(
+                "sign_in.token is `{}`: access_token or id_token",
+                self.token
+            ));
+        }
+        Ok(())
+    }
+
+    /// The token endpoint's origin (`scheme://host[:port]`): the page may
+    /// connect to it (its Content-Security-Policy says so).
+    pub fn token_origin(&self) -> Option<String> {
+        let url = reqwest::Url::parse(&self.token_endpoint).ok()?;
+        Some(url.origin().ascii_serialization())
+    }
 }
 
 /// A validator with its current keys.
@@ -112,6 +170,11 @@ impl Oidc {
             });
         }
         Ok(oidc)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &OidcConfig {
+        &self.config
     }
 
     /// The caller a token stands for, or why it is refused.
@@ -223,6 +286,7 @@ mod tests {
             role_claim: "weft_role".into(),
             project_claim: "weft_project".into(),
             default_role: Role::Viewer,
+            sign_in: None,
         }
     }
 

@@ -18,12 +18,14 @@ use crate::error::{ErrorBody, ErrorDetail};
 use crate::reload::ConfigReload;
 use crate::routes::agents::{self, Agent, AgentDetail};
 use crate::routes::graphs::{
-    self, GraphChange, GraphDetail, GraphView, ReloadError, ReloadReport, SwitchGraph,
+    self, GraphChange, GraphDetail, GraphVersionDetail, GraphVersionView, GraphView, ReloadError,
+    ReloadReport, SwitchGraph, VersionChangesView,
 };
 use crate::routes::instances::{
     self, InstanceMetrics, InstanceView, SpawnRequest, TaskAccepted, TaskRequest, UpdateRequest,
 };
-use crate::routes::keys::{self, KeyCreated, KeyRequest, WhoAmI};
+use crate::oidc::SignIn;
+use crate::routes::keys::{self, KeyCreated, KeyRequest, OidcSignIn, SignInMethods, WhoAmI};
 use crate::routes::messages::{self, Accepted, InjectRequest, MessageView, SendRequest};
 use crate::routes::organism::{self, Health, OrganismInfo};
 use crate::routes::plugins::{self, Capability, CapabilityDetail, PluginView, SwapView};
@@ -31,7 +33,10 @@ use crate::routes::threads::{
     self, ChangedPlugin, DivergenceView, ForkRequest, Forked, Killed, ReplayRequest,
     ReplayVersions, Replayed, ResultView, RunView, ThreadView,
 };
-use crate::routes::usage::{self, BudgetChange, BudgetView, ProjectBudgetChange};
+use crate::routes::usage::{
+    self, BudgetChange, BudgetView, ProjectBudgetChange, ProjectBudgetView, SeriesPointView,
+    UsageSeries,
+};
 use crate::routes::{events, sockets};
 
 #[derive(OpenApi)]
@@ -40,12 +45,13 @@ use crate::routes::{events, sockets};
     paths(
         organism::health, organism::ready, organism::scrape,
         organism::organism, organism::organism_config, organism::organism_stop,
-        graphs::graphs, graphs::active_graph, graphs::switch_graph, graphs::graph, plugins::plugins,
+        graphs::graphs, graphs::active_graph, graphs::switch_graph, graphs::graph,
+        graphs::graph_versions, graphs::graph_version, plugins::plugins,
         agents::agents, agents::agent, agents::pause_agent, agents::resume_agent,
         threads::threads, threads::thread, messages::thread_messages, threads::thread_runs,
         threads::thread_frames, threads::result, threads::kill, threads::fork, threads::replay,
         messages::inject, messages::send, threads::frames, usage::usage, usage::usage_threads,
-        usage::set_budget, keys::keys, keys::create_key, keys::revoke_key, keys::whoami, events::sse,
+        usage::set_budget, keys::keys, keys::create_key, keys::revoke_key, keys::whoami, keys::sign_in_methods, events::sse,
         sockets::chat, sockets::events,
         instances::spawn, instances::list, instances::detail,
         instances::update, instances::pause, instances::resume,
@@ -55,16 +61,19 @@ use crate::routes::{events, sockets};
         usage::usage_node, usage::usage_model, graphs::reload,
         plugins::reload_plugin, plugins::upload_plugin, organism::reload_config,
         usage::project_budget, usage::set_project_budget, usage::reset_usage,
+        usage::usage_series,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
+        GraphVersionView, GraphVersionDetail, VersionChangesView, ProjectBudgetView,
+        UsageSeries, SeriesPointView,
         SwitchGraph, PluginView, ThreadView, MessageView, RunView, InjectRequest, Accepted,
         SendRequest, ResultView, Killed, ForkRequest, Forked, ReplayRequest, ReplayVersions, Replayed,
         DivergenceView, ChangedPlugin, BudgetView, BudgetChange,
         KeyRequest, KeyCreated, KeyInfo, Role,
         InstanceView, SpawnRequest, UpdateRequest, TaskRequest, TaskAccepted, InstanceMetrics,
         Capability, CapabilityDetail, GraphChange, ReloadReport, ReloadError, ProjectBudgetChange,
-        SwapView, ConfigReload, WhoAmI,
+        SwapView, ConfigReload, WhoAmI, SignInMethods, OidcSignIn, SignIn,
     )),
     modifiers(&Security, &Links, &Errors),
 )]

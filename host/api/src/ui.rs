@@ -15,10 +15,17 @@ use crate::error::ApiError;
 
 include!(concat!(env!("OUT_DIR"), "/ui_files.rs"));
 
-/// What the page may load and connect to: this host only.
-const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
-    style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; \
-    frame-ancestors 'none'";
+/// What the page may load and connect to: this host only, and the OIDC
+/// provider's token endpoint (`connect`) when sign-in is configured.
+fn csp(connect: Option<&str>) -> HeaderValue {
+    let extra = connect.map(|o| format!(" {o}")).unwrap_or_default();
+    let text = format!(
+        "default-src 'self'; connect-src 'self'{extra}; img-src 'self' data:; \
+         style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; \
+         frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
+}
 
 /// The answer to `/` in a binary built without the dashboard.
 const NOT_BUILT: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -31,10 +38,12 @@ in <code>ui/</code>), then rebuild and restart <code>weft serve</code>.</p>\
 <p>The API works without it: see <a href=\"/api/v1/docs\">/api/v1/docs</a>.</p>\
 </main></body></html>\n";
 
-/// `/` and `/assets/{path}`.
-pub(crate) fn routes() -> Router {
+/// `/` and `/assets/{path}`; the page may also connect to `connect` (an
+/// origin).
+pub(crate) fn routes(connect: Option<&str>) -> Router {
+    let policy = csp(connect);
     Router::new()
-        .route("/", get(index))
+        .route("/", get(move || index(policy.clone())))
         .route("/assets/{*path}", get(asset))
 }
 
@@ -58,7 +67,7 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-fn page(status: StatusCode, body: &'static [u8]) -> Response {
+fn page(status: StatusCode, body: &'static [u8], policy: HeaderValue) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -67,10 +76,7 @@ fn page(status: StatusCode, body: &'static [u8]) -> Response {
     );
     // The page names the current assets: always ask again.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -82,10 +88,10 @@ fn page(status: StatusCode, body: &'static [u8]) -> Response {
     response
 }
 
-async fn index() -> Response {
+async fn index(policy: HeaderValue) -> Response {
     match file("index.html") {
-        Some(body) => page(StatusCode::OK, body),
-        None => page(StatusCode::OK, NOT_BUILT.as_bytes()),
+        Some(body) => page(StatusCode::OK, body, policy),
+        None => page(StatusCode::OK, NOT_BUILT.as_bytes(), policy),
     }
 }
 
@@ -135,6 +141,18 @@ mod tests {
             "ui/openapi.json differs from the served API document: run \
              `WEFT_WRITE_OPENAPI=1 cargo test -p weft-api --lib dashboard_schema`, then \
              `npm run check` in ui/ and fix what the page's type check finds"
+        );
+    }
+
+    #[test]
+    fn the_policy_names_the_token_endpoint_only_when_given() {
+        let plain = csp(None);
+        assert!(plain.to_str().unwrap().contains("connect-src 'self';"));
+        let with = csp(Some("https://id.example:8443"));
+        assert!(
+            with.to_str()
+                .unwrap()
+                .contains("connect-src 'self' https://id.example:8443;")
         );
     }
 

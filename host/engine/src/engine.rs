@@ -156,6 +156,17 @@ impl Engine {
             .map(Arc::new)
     }
 
+    /// Keeps `graph`'s version (its file and plugin hashes; the plugins'
+    /// bytes are kept when a run starts on it) in the store, so that the
+    /// graph's history lists it from the moment it is served. Idempotent;
+    /// nothing without a store.
+    pub async fn keep_graph_version(&self, graph: &LoadedGraph) -> Result<(), EngineError> {
+        match self.store() {
+            Some(store) => Ok(store.put_graph(graph.version()).await?),
+            None => Ok(()),
+        }
+    }
+
     /// Publishes a host event (a graph change, say) to every subscriber.
     pub fn publish_host(&self, body: EventBody) {
         self.ctx.bus.publish_host(body);

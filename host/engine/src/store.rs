@@ -25,6 +25,8 @@ use crate::metering::{InvocationEvent, UsageEvent};
 use crate::trace::{FrameRecord, RunStatus};
 
 mod error;
+mod history;
+pub use history::VersionChanges;
 pub use error::{StoreError, StoreResult};
 
 /// A graph bound to plugin versions: what a run is pinned to.
@@ -43,6 +45,18 @@ pub struct GraphVersion {
     pub source: String,
     /// Each node's plugin version.
     pub plugins: BTreeMap<String, PluginPin>,
+}
+
+/// A graph version with the time the store first kept it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredGraphVersion {
+    /// The version.
+    #[serde(flatten)]
+    pub version: GraphVersion,
+    /// When it was first kept (first served or first run), Unix
+    /// milliseconds. A version served again later keeps its first time.
+    pub created_ms: u64,
 }
 
 /// The plugin version a node of a graph version runs.
@@ -109,6 +123,10 @@ pub struct ThreadFilter {
     pub status: Option<String>,
     /// Only threads in which this node was invoked.
     pub node: Option<String>,
+    /// Only threads changed at or after this time (Unix milliseconds).
+    pub since_ms: Option<u64>,
+    /// Only threads changed before this time (Unix milliseconds).
+    pub until_ms: Option<u64>,
 }
 
 /// One page of a list, with the total the filter matches.
@@ -440,6 +458,63 @@ pub struct UsageHistory {
     pub since_ms: u64,
 }
 
+/// What a usage series is grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeriesKey {
+    /// The thread's project.
+    Project,
+    /// The calling node.
+    Node,
+    /// The model that answered.
+    Model,
+}
+
+impl SeriesKey {
+    /// The usage events' column.
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::Project => "project",
+            Self::Node => "node",
+            Self::Model => "model",
+        }
+    }
+}
+
+/// Which `llm` usage to total per time bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesQuery {
+    /// Grouped by.
+    pub by: SeriesKey,
+    /// Bucket width in milliseconds (buckets start at multiples of it
+    /// since the Unix epoch: a day's bucket is a UTC day).
+    pub bucket_ms: u64,
+    /// From this time (Unix milliseconds, included).
+    pub since_ms: u64,
+    /// To this time (Unix milliseconds, excluded).
+    pub until_ms: u64,
+    /// Only this project's calls.
+    pub project: Option<String>,
+}
+
+/// The `llm` usage of one key in one time bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesPoint {
+    /// The bucket's start, Unix milliseconds.
+    pub start_ms: u64,
+    /// The project, node or model.
+    pub key: String,
+    /// Calls.
+    pub calls: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Priced spend.
+    pub cost: f64,
+}
+
 /// What a prune removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -498,6 +573,23 @@ pub trait Store: Send + Sync + 'static {
     fn put_graph(&self, version: GraphVersion) -> BoxFuture<'_, StoreResult<()>>;
     /// A graph version by id.
     fn graph(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<GraphVersion>>>;
+    /// The versions of the graph called `name`, newest first (by the time
+    /// each was first kept, then by id).
+    fn graph_versions(
+        &self,
+        name: &str,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredGraphVersion>>>;
+    /// A graph version by id, with the time it was first kept.
+    fn graph_version(&self, id: &str)
+    -> BoxFuture<'_, StoreResult<Option<StoredGraphVersion>>>;
+    /// The version of the same graph kept just before version `id`
+    /// (`None`: `id` is the first, or unknown).
+    fn graph_version_before(
+        &self,
+        id: &str,
+    ) -> BoxFuture<'_, StoreResult<Option<StoredGraphVersion>>>;
     /// Whether a plugin's bytes are kept.
     fn has_plugin(&self, hash: &str) -> BoxFuture<'_, StoreResult<bool>>;
     /// Keeps a plugin's bytes (idempotent).
@@ -574,6 +666,9 @@ pub trait Store: Send + Sync + 'static {
     fn messages(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredMessage>>>;
     /// The usage history for the ledger.
     fn usage(&self) -> BoxFuture<'_, StoreResult<UsageHistory>>;
+    /// `llm` usage per time bucket and key, oldest bucket first (every
+    /// kept event, whatever the last usage reset).
+    fn usage_series(&self, query: SeriesQuery) -> BoxFuture<'_, StoreResult<Vec<SeriesPoint>>>;
     /// Starts the reported usage totals over at `at_ms` (events are kept).
     fn reset_usage(&self, at_ms: u64) -> BoxFuture<'_, StoreResult<()>>;
     /// One thread's usage: the tokens its `llm` calls used over all time

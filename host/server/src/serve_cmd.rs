@@ -84,6 +84,7 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         }
     }
     catalog.activate(&active_name)?;
+    catalog.keep_versions().await;
     let keys_path = args
         .keys
         .clone()
@@ -114,7 +115,20 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
                 role_claim: o.role_claim.clone(),
                 project_claim: o.project_claim.clone(),
                 default_role: o.default_role.unwrap_or(weft_api::Role::Viewer),
+                sign_in: o.sign_in.as_ref().map(|s| weft_api::oidc::SignIn {
+                    client_id: s.client_id.clone(),
+                    authorization_endpoint: s.authorization_endpoint.clone(),
+                    token_endpoint: s.token_endpoint.clone(),
+                    scopes: s.scopes.clone(),
+                    token: s.token.clone(),
+                }),
             };
+            if let Some(sign_in) = &settings.sign_in {
+                sign_in
+                    .check()
+                    .map_err(anyhow::Error::msg)
+                    .context("api.oidc")?;
+            }
             Some(
                 weft_api::oidc::Oidc::load(settings)
                     .await

@@ -269,6 +269,7 @@ pub async fn threads(common: &Common, args: ThreadsArgs) -> Result<ExitCode> {
             project: None,
             status: args.status,
             node: args.node,
+            ..weft_engine::store::ThreadFilter::default()
         },
         args.limit,
         args.offset,

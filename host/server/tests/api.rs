@@ -1148,6 +1148,56 @@ async fn capabilities_history_usage_details_and_a_diff_based_reload() {
     let (_, usage) = admin.get("/api/v1/usage").await;
     assert_eq!(usage["totals"]["calls"], 3, "{usage}");
 
+    // Usage over time counts every kept call (the reset only restarts the
+    // totals): two questions, three model calls each, all by `small`.
+    let (status, series) = admin.get("/api/v1/usage/series?by=model").await;
+    assert_eq!(status, StatusCode::OK, "{series}");
+    assert_eq!(series["keys"], json!(["small"]), "{series}");
+    assert_eq!(series["bucketMs"], 3_600_000);
+    let calls: u64 = series["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["calls"].as_u64().unwrap())
+        .sum();
+    assert_eq!(calls, 6, "{series}");
+    let (_, by_node) = admin
+        .get("/api/v1/usage/series?by=node&bucket=day")
+        .await;
+    for node in ["input", "memorizer", "output"] {
+        assert!(
+            by_node["keys"].as_array().unwrap().contains(&json!(node)),
+            "{by_node}"
+        );
+    }
+    let (_, empty) = admin
+        .get("/api/v1/usage/series?sinceMs=2000&untilMs=1000")
+        .await;
+    assert_eq!(empty["points"], json!([]), "{empty}");
+    // A range of more than 1000 buckets is cut to the last 1000.
+    let (_, long) = admin
+        .get("/api/v1/usage/series?bucket=minute&sinceMs=0")
+        .await;
+    assert_eq!(
+        long["untilMs"].as_u64().unwrap() - long["sinceMs"].as_u64().unwrap(),
+        1000 * 60_000,
+        "{long}"
+    );
+    let (status, err) = admin.get("/api/v1/usage/series?by=thread").await;
+    assert_error(status, &err, StatusCode::BAD_REQUEST, "invalid_request");
+    // Threads filtered by project and time.
+    let count = |v: &Value| v["total"].as_u64().unwrap();
+    let (_, all) = admin.get("/api/v1/threads").await;
+    let (_, mine) = admin.get("/api/v1/threads?project=default").await;
+    assert_eq!(count(&mine), count(&all));
+    assert!(count(&all) >= 2, "{all}");
+    let (_, other) = admin.get("/api/v1/threads?project=elsewhere").await;
+    assert_eq!(count(&other), 0, "{other}");
+    let (_, old) = admin.get("/api/v1/threads?untilMs=1").await;
+    assert_eq!(count(&old), 0, "{old}");
+    let (_, recent) = admin.get("/api/v1/threads?sinceMs=1").await;
+    assert_eq!(count(&recent), count(&all));
+
     // Reload: one node's config changed.
     let viewer = Client::new(&server, Some(&key(&admin, "viewer", None).await));
     let (status, err) = viewer.post("/api/v1/organism/reload", json!({})).await;
@@ -1167,6 +1217,51 @@ async fn capabilities_history_usage_details_and_a_diff_based_reload() {
     );
     let (_, active) = admin.get("/api/v1/graphs/active").await;
     assert_eq!(active["versionId"], change["versionId"]);
+    // The graph's history: the new version first, with what changed and a
+    // diff of the file; the first version has nothing before it.
+    let (status, versions) = viewer.get("/api/v1/graphs/assistant/versions").await;
+    assert_eq!(status, StatusCode::OK, "{versions}");
+    assert_eq!(versions["total"], 2, "{versions}");
+    let (new, old) = (&versions["items"][0], &versions["items"][1]);
+    assert_eq!(new["versionId"], change["versionId"]);
+    assert_eq!(new["served"], true);
+    assert_eq!(old["served"], false);
+    assert_eq!(new["changes"]["previousVersionId"], old["versionId"]);
+    assert_eq!(new["changes"]["changed"], json!(["eras"]), "{new}");
+    assert_eq!(new["changes"]["plugins"], json!([]), "{new}");
+    assert_eq!(old["changes"], Value::Null, "{old}");
+    assert!(new["createdMs"].as_u64().unwrap() >= old["createdMs"].as_u64().unwrap());
+    assert_eq!(new["plugins"]["eras"], old["plugins"]["eras"]);
+    let id = new["versionId"].as_str().unwrap();
+    let (status, detail) = viewer
+        .get(&format!("/api/v1/graphs/assistant/versions/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let diff = detail["diff"].as_str().unwrap();
+    assert!(
+        diff.lines().any(|l| l.starts_with('-') && l.contains("max_retries: 3"))
+            && diff.lines().any(|l| l.starts_with('+') && l.contains("max_retries: 2")),
+        "{diff}"
+    );
+    assert!(detail["source"].as_str().unwrap().contains("max_retries: 2"));
+    let (_, page) = viewer
+        .get("/api/v1/graphs/assistant/versions?limit=1&offset=1")
+        .await;
+    assert_eq!(page["items"][0]["versionId"], old["versionId"], "{page}");
+    assert_eq!(page["items"][0]["changes"], Value::Null, "{page}");
+    for (path, status, code) in [
+        ("/api/v1/graphs/nope/versions", StatusCode::NOT_FOUND, "not_found"),
+        ("/api/v1/graphs/assistant/versions/nope", StatusCode::NOT_FOUND, "not_found"),
+        ("/api/v1/graphs/assistant/versions?limit=0", StatusCode::BAD_REQUEST, "invalid_request"),
+    ] {
+        let (got, err) = viewer.get(path).await;
+        assert_error(got, &err, status, code);
+    }
+    // A version is found under its own graph's name only.
+    let (got, err) = viewer
+        .get(&format!("/api/v1/graphs/framed/versions/{id}"))
+        .await;
+    assert_error(got, &err, StatusCode::NOT_FOUND, "not_found");
     // A broken file leaves the old version serving.
     std::fs::write(&graph, "name: assistant\nnodes: [").unwrap();
     let (_, report) = admin.post("/api/v1/organism/reload", json!({})).await;
@@ -1215,6 +1310,12 @@ async fn the_role_route_project_matrix() {
         (M::GET, "/api/v1/graphs".into(), None, "viewer"),
         (M::GET, "/api/v1/graphs/active".into(), None, "viewer"),
         (M::GET, "/api/v1/graphs/assistant".into(), None, "viewer"),
+        (
+            M::GET,
+            "/api/v1/graphs/assistant/versions".into(),
+            None,
+            "viewer",
+        ),
         (M::GET, "/api/v1/plugins".into(), None, "viewer"),
         (M::GET, "/api/v1/capabilities".into(), None, "viewer"),
         (M::GET, "/api/v1/capabilities/eras".into(), None, "viewer"),

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::{Server, root, temp_dir};
 use reqwest::header;
+use serde_json::json;
 
 const SCRIPT: &str = "graphs/scripts/assistant-demo.json";
 /// A bound only a hung browser reaches.
@@ -46,6 +47,164 @@ fn chromium() -> PathBuf {
     path
 }
 
+/// A stand-in OIDC provider for the browser test: its authorization
+/// endpoint signs the person in at once (as an operator of the project
+/// `default`) and sends them back with a code; its token endpoint checks
+/// the code, the redirect URI, the client and the PKCE verifier (S256)
+/// before it answers with a signed token. It serves on its own thread
+/// until the test ends.
+mod provider {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::extract::{Form, Query, State};
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::{IntoResponse, Redirect, Response};
+    use axum::routing::{get, post};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+    use sha2::{Digest, Sha256};
+
+    pub const CLIENT: &str = "weft-dashboard";
+    pub const SECRET: &[u8] = b"weft-dashboard-oidc-secret-0123456789";
+
+    #[derive(Default)]
+    struct Codes {
+        /// code -> (challenge, redirect URI)
+        pending: HashMap<String, (String, String)>,
+        issued: u64,
+    }
+
+    #[derive(Clone)]
+    struct Provider {
+        issuer: String,
+        codes: Arc<Mutex<Codes>>,
+    }
+
+    fn refuse(why: &str) -> Response {
+        (
+            StatusCode::BAD_REQUEST,
+            [(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"))],
+            axum::Json(json!({"error": "invalid_request", "error_description": why})),
+        )
+            .into_response()
+    }
+
+    async fn authorize(
+        State(p): State<Provider>,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> Response {
+        let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+        if get("response_type") != "code" || get("client_id") != CLIENT {
+            return refuse("response_type or client_id");
+        }
+        if get("code_challenge_method") != "S256" || get("code_challenge").len() != 43 {
+            return refuse("PKCE with S256 is required");
+        }
+        if !get("scope").split(' ').any(|s| s == "openid") || get("state").is_empty() {
+            return refuse("scope or state");
+        }
+        let redirect = get("redirect_uri");
+        if !redirect.starts_with("http://127.0.0.1:") || !redirect.ends_with('/') {
+            return refuse("redirect_uri");
+        }
+        let mut codes = p.codes.lock().unwrap();
+        codes.issued += 1;
+        let code = format!("code-{}", codes.issued);
+        codes
+            .pending
+            .insert(code.clone(), (get("code_challenge"), redirect.clone()));
+        Redirect::to(&format!("{redirect}?code={code}&state={}", get("state"))).into_response()
+    }
+
+    async fn token(State(p): State<Provider>, Form(f): Form<HashMap<String, String>>) -> Response {
+        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+        let Some((challenge, redirect)) = p.codes.lock().unwrap().pending.remove(&get("code")) else {
+            return refuse("unknown or used code");
+        };
+        if get("grant_type") != "authorization_code"
+            || get("client_id") != CLIENT
+            || get("redirect_uri") != redirect
+        {
+            return refuse("grant_type, client_id or redirect_uri");
+        }
+        if URL_SAFE_NO_PAD.encode(Sha256::digest(get("code_verifier").as_bytes())) != challenge {
+            return refuse("the code verifier does not match the challenge");
+        }
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600;
+        let claims = json!({"iss": p.issuer, "aud": "weft", "sub": "grace", "exp": exp,
+            "weft_role": "operator", "weft_project": "default"});
+        let mut head = Header::new(jsonwebtoken::Algorithm::HS256);
+        head.kid = Some("k1".into());
+        let jwt = encode(&head, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+        (
+            [(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"))],
+            axum::Json(json!({"access_token": jwt, "token_type": "Bearer", "expires_in": 3600})),
+        )
+            .into_response()
+    }
+
+    /// Starts the provider; its issuer URL.
+    pub fn start() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let state = Provider {
+            issuer: issuer.clone(),
+            codes: Arc::default(),
+        };
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = Router::new()
+                    .route("/authorize", get(authorize))
+                    .route("/token", post(token))
+                    .with_state(state);
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        issuer
+    }
+}
+
+/// A config file naming the test provider for sign-in.
+fn oidc_config(dir: &Path, issuer: &str) -> PathBuf {
+    use base64::Engine as _;
+    let jwks = dir.join("jwks.json");
+    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(provider::SECRET);
+    std::fs::write(
+        &jwks,
+        json!({"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256", "k": k}]}).to_string(),
+    )
+    .unwrap();
+    let config = json!({"api": {"oidc": {
+        "issuer": issuer,
+        "audience": "weft",
+        "jwks_file": jwks,
+        "sign_in": {
+            "client_id": provider::CLIENT,
+            "authorization_endpoint": format!("{issuer}/authorize"),
+            "token_endpoint": format!("{issuer}/token"),
+            "scopes": "openid profile",
+        },
+    }}});
+    // JSON is YAML.
+    let path = dir.join("weft.yaml");
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
 /// The page and its assets, as the binary serves them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_is_served_from_the_binary_with_its_content_types_and_cache_headers() {
@@ -58,6 +217,7 @@ async fn the_dashboard_is_served_from_the_binary_with_its_content_types_and_cach
     assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
     let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert!(csp.contains("connect-src 'self';"), "{csp}");
     let html = page.text().await.unwrap();
     assert!(
         !html.contains("not built"),
@@ -126,9 +286,16 @@ fn the_dashboard_works_in_a_real_browser() {
     );
     let data = temp_dir("dashboard-browser");
     let plugins = plugin_copy(&data);
+    let issuer = provider::start();
+    let config = oidc_config(&data, &issuer);
     let server = Server::start_in(
         data.clone(),
-        &["--plugins", plugins.to_str().unwrap()],
+        &[
+            "--plugins",
+            plugins.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
         &["--script", SCRIPT],
     );
     let shots = root().join("target/dashboard");
@@ -145,6 +312,7 @@ fn the_dashboard_works_in_a_real_browser() {
         .env("WEFT_CHROMIUM", &chromium)
         .env("WEFT_SCREENSHOTS", &shots)
         .env("WEFT_PLUGIN_FILE", plugins.join("weft-plugin-output.wasm"))
+        .env("WEFT_OIDC_ISSUER", &issuer)
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
@@ -183,6 +351,7 @@ fn the_dashboard_works_in_a_real_browser() {
         "viewer-overview",
         "phone-overview",
         "phone-timeline",
+        "oidc-threads",
     ] {
         assert!(
             shots.join(format!("{view}.png")).exists(),

@@ -938,7 +938,119 @@ async fn a_usage_reset_survives_a_restart_and_leaves_budgets_alone(backend: Back
     assert_eq!(budget.used, used + after.tokens().total());
 }
 
+async fn graph_versions_are_listed_newest_first_with_their_predecessors(backend: Backend) {
+    let dir = place(backend, "graph-versions");
+    let handle = dir.open().await;
+    let store = handle.store();
+    let version = |id: &str, name: &str| weft_engine::store::GraphVersion {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        graph_hash: format!("hash-{id}"),
+        file: format!("/graphs/{name}.yaml"),
+        source: format!("name: {name}\nentry: a\n# {id}\n"),
+        plugins: BTreeMap::new(),
+    };
+    for (id, name) in [("v1", "g"), ("o1", "other"), ("v2", "g"), ("v3", "g")] {
+        store.put_graph(version(id, name)).await.unwrap();
+        // Distinct times, so that the order is the order kept.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    // Keeping a version again changes neither the list nor its time.
+    let first = store.graph_versions("g", 10, 0).await.unwrap();
+    store.put_graph(version("v1", "g")).await.unwrap();
+    let page = store.graph_versions("g", 2, 0).await.unwrap();
+    assert_eq!(page.total, 3);
+    let ids: Vec<&str> = page.items.iter().map(|v| v.version.id.as_str()).collect();
+    assert_eq!(ids, ["v3", "v2"]);
+    assert_eq!(page.items[0].version, version("v3", "g"));
+    assert!(page.items[0].created_ms >= page.items[1].created_ms);
+    let rest = store.graph_versions("g", 2, 2).await.unwrap();
+    assert_eq!(rest.total, 3);
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].version.id, "v1");
+    assert_eq!(rest.items[0].created_ms, first.items[2].created_ms);
+    assert_eq!(
+        store.graph_versions("none", 10, 0).await.unwrap().total,
+        0
+    );
+    // Each version's predecessor is the one of the same graph kept before.
+    let before = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .graph_version_before(id)
+                .await
+                .unwrap()
+                .map(|v| v.version.id)
+        }
+    };
+    assert_eq!(before("v3").await.as_deref(), Some("v2"));
+    assert_eq!(before("v2").await.as_deref(), Some("v1"));
+    assert_eq!(before("v1").await, None);
+    assert_eq!(before("o1").await, None);
+    assert_eq!(before("unknown").await, None);
+    let one = store.graph_version("v2").await.unwrap().unwrap();
+    assert_eq!(one.version, version("v2", "g"));
+    assert_eq!(one.created_ms, page.items[1].created_ms);
+    assert!(store.graph_version("unknown").await.unwrap().is_none());
+}
+
+async fn usage_over_time_is_totalled_per_bucket_and_key(backend: Backend) {
+    use weft_engine::store::{SeriesKey, SeriesQuery};
+    let (_dir, h, thread) = assistant_thread(backend, "series", EngineConfig::default()).await;
+    let trace = ask(&h.engine, &thread, QUESTION).await;
+    let calls = u64::from(trace.tokens().calls);
+    assert!(calls > 0);
+    let now = h.engine.now_ms();
+    let query = |by, project: Option<&str>| SeriesQuery {
+        by,
+        bucket_ms: 3_600_000,
+        since_ms: now - 86_400_000,
+        until_ms: now + 1,
+        project: project.map(str::to_owned),
+    };
+    let by_model = h
+        .store
+        .usage_series(query(SeriesKey::Model, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_model.iter().map(|p| p.calls).sum::<u64>(),
+        calls,
+        "{by_model:?}"
+    );
+    assert!(by_model.iter().all(|p| p.key == "small" && p.start_ms % 3_600_000 == 0));
+    assert_eq!(
+        by_model
+            .iter()
+            .map(|p| p.prompt_tokens + p.completion_tokens)
+            .sum::<u64>(),
+        trace.tokens().total()
+    );
+    let by_node = h
+        .store
+        .usage_series(query(SeriesKey::Node, Some("default")))
+        .await
+        .unwrap();
+    assert!(by_node.iter().any(|p| p.key == "input"), "{by_node:?}");
+    // Other projects and other times have none.
+    let none = h
+        .store
+        .usage_series(query(SeriesKey::Project, Some("elsewhere")))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let before = SeriesQuery {
+        until_ms: now - 86_400_000,
+        since_ms: 0,
+        ..query(SeriesKey::Project, None)
+    };
+    assert!(h.store.usage_series(before).await.unwrap().is_empty());
+}
+
 crate::on_both_backends!(
+    usage_over_time_is_totalled_per_bucket_and_key,
+    graph_versions_are_listed_newest_first_with_their_predecessors,
     every_frame_commits_and_the_store_matches_the_trace,
     a_frames_writes_are_all_or_nothing,
     a_failed_commit_is_retried_and_nothing_is_doubled,

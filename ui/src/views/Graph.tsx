@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
-import { type Access, api, ok, socketUrl } from '../api';
-import { Act, ErrorBox, Show, short, useLoad } from '../components';
+import { type Access, type Schemas, api, ok, socketUrl } from '../api';
+import { Act, ErrorBox, Pager, Show, short, time, useLoad } from '../components';
+
+const VERSION_PAGE = 10;
 
 interface Elements {
   elements: {
@@ -116,7 +118,118 @@ export function GraphView({ access }: { access: Access }) {
       </Show>
       <ErrorBox error={detail.error} />
       {detail.data && <Drawing detail={detail.data as unknown as { name: string; entry: string; cytoscape: Elements }} live={live} />}
+      {detail.data && <Versions key={detail.data.name} name={detail.data.name} />}
     </section>
+  );
+}
+
+/** What changed from the version before, in words. */
+function changeSummary(c: Schemas['VersionChangesView'] | null | undefined): string {
+  if (!c) return 'first version';
+  const parts = [
+    c.added.length ? `added ${c.added.join(', ')}` : '',
+    c.removed.length ? `removed ${c.removed.join(', ')}` : '',
+    c.changed.length ? `changed ${c.changed.join(', ')}` : '',
+    c.plugins.length ? `new plugin build on ${c.plugins.join(', ')}` : '',
+    c.settings.length ? `graph settings ${c.settings.join(', ')}` : '',
+  ].filter(Boolean);
+  return parts.length ? parts.join('; ') : 'comments or layout only';
+}
+
+/** A graph's versions, newest first, each with what changed; a row opens its diff. */
+function Versions({ name }: { name: string }) {
+  const [offset, setOffset] = useState(0);
+  const [open, setOpen] = useState<string | null>(null);
+  const versions = useLoad(
+    () =>
+      ok(
+        api.GET('/api/v1/graphs/{name}/versions', {
+          params: { path: { name }, query: { limit: VERSION_PAGE, offset } },
+        }),
+      ),
+    [name, offset],
+  );
+  return (
+    <section aria-labelledby="versions-title">
+      <h2 id="versions-title">Versions of {name}</h2>
+      <Show loaded={versions}>
+        {(page) => (
+          <>
+            <div class="scroll" tabIndex={0}>
+              <table data-testid="graph-versions">
+                <thead>
+                  <tr>
+                    <th scope="col">Version</th>
+                    <th scope="col">Kept</th>
+                    <th scope="col">What changed</th>
+                    <th scope="col">Serving</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {page.items.map((v) => (
+                    <tr key={v.versionId} data-testid="graph-version">
+                      <td>
+                        <button
+                          type="button"
+                          class="link"
+                          aria-expanded={open === v.versionId}
+                          onClick={() => setOpen(open === v.versionId ? null : v.versionId)}
+                        >
+                          {short(v.versionId)}
+                        </button>
+                      </td>
+                      <td>{time(v.createdMs)}</td>
+                      <td data-testid="version-changes">{changeSummary(v.changes)}</td>
+                      <td>{v.served ? 'now' : ''}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <Pager total={page.total} limit={page.limit} offset={page.offset} onPage={setOffset} />
+          </>
+        )}
+      </Show>
+      {open && <VersionDiff key={open} name={name} id={open} />}
+    </section>
+  );
+}
+
+function VersionDiff({ name, id }: { name: string; id: string }) {
+  const version = useLoad(
+    () => ok(api.GET('/api/v1/graphs/{name}/versions/{id}', { params: { path: { name, id } } })),
+    [name, id],
+  );
+  return (
+    <Show loaded={version}>
+      {(v) => (
+        <article class="card" data-testid="version-diff">
+          <h3>
+            Version {short(v.versionId)}: {changeSummary(v.changes)}
+          </h3>
+          {v.diff ? (
+            <pre class="diff" tabIndex={0}>
+              {v.diff.split('\n').map((line, i) => (
+                <span
+                  key={i}
+                  class={line.startsWith('+') && !line.startsWith('+++') ? 'add' : line.startsWith('-') && !line.startsWith('---') ? 'del' : undefined}
+                >
+                  {line}
+                  {'\n'}
+                </span>
+              ))}
+            </pre>
+          ) : (
+            <>
+              <p class="muted">{v.diff === '' ? 'The file did not change; its text:' : 'The first version; its file:'}</p>
+              <pre class="diff" tabIndex={0}>
+                {v.source}
+              </pre>
+            </>
+          )}
+        </article>
+      )}
+    </Show>
   );
 }
 

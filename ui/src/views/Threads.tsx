@@ -14,20 +14,32 @@ const STATUSES = [
 ] as const;
 type Status = (typeof STATUSES)[number];
 const PAGE = 20;
+const CHANGED = { hour: 3_600_000, day: 86_400_000, week: 7 * 86_400_000 } as const;
+type Changed = keyof typeof CHANGED | '';
 
 export function Threads() {
   const [status, setStatus] = useState<Status | ''>('');
   const [node, setNode] = useState('');
+  const [project, setProject] = useState('');
+  const [changed, setChanged] = useState<Changed>('');
   const [offset, setOffset] = useState(0);
-  const list = useLoad(
-    () =>
-      ok(
-        api.GET('/api/v1/threads', {
-          params: { query: { status: status || undefined, node: node || undefined, limit: PAGE, offset } },
-        }),
-      ),
-    [status, node, offset],
-  );
+  const list = useLoad(() => {
+    const sinceMs = changed ? Date.now() - CHANGED[changed] : undefined;
+    return ok(
+      api.GET('/api/v1/threads', {
+        params: {
+          query: {
+            status: status || undefined,
+            node: node || undefined,
+            project: project || undefined,
+            sinceMs,
+            limit: PAGE,
+            offset,
+          },
+        },
+      }),
+    );
+  }, [status, node, project, changed, offset]);
   return (
     <section aria-labelledby="threads-title">
       <h1 id="threads-title">Threads and runs</h1>
@@ -60,6 +72,35 @@ export function Threads() {
               setOffset(0);
             }}
           />
+        </label>
+        <label>
+          Project
+          <input
+            type="text"
+            value={project}
+            placeholder="any"
+            data-testid="filter-project"
+            onChange={(e) => {
+              setProject((e.target as HTMLInputElement).value.trim());
+              setOffset(0);
+            }}
+          />
+        </label>
+        <label>
+          Changed
+          <select
+            value={changed}
+            data-testid="filter-changed"
+            onChange={(e) => {
+              setChanged((e.target as HTMLSelectElement).value as Changed);
+              setOffset(0);
+            }}
+          >
+            <option value="">any time</option>
+            <option value="hour">in the last hour</option>
+            <option value="day">in the last day</option>
+            <option value="week">in the last week</option>
+          </select>
         </label>
         <button type="button" onClick={list.reload}>
           Refresh

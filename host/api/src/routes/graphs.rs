@@ -12,16 +12,21 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use weft_engine::{CatalogError, LoadedGraph, catalog};
 
+use weft_engine::store::{StoredGraphVersion, VersionChanges};
+
 use crate::Api;
 use crate::auth::{Principal, Role};
-use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::routes::access;
+use crate::routes::paging::{Page, Paging};
 
 pub(crate) fn routes() -> Router<Arc<Api>> {
     Router::new()
         .route("/api/v1/graphs", get(graphs))
         .route("/api/v1/graphs/active", get(active_graph).put(switch_graph))
         .route("/api/v1/graphs/{name}", get(graph))
+        .route("/api/v1/graphs/{name}/versions", get(graph_versions))
+        .route("/api/v1/graphs/{name}/versions/{id}", get(graph_version))
         .route("/api/v1/organism/reload", post(reload))
 }
 
@@ -55,6 +60,78 @@ pub struct GraphDetail {
     /// `{elements: {nodes, edges}}` for Cytoscape.js.
     #[schema(value_type = Object)]
     pub cytoscape: Value,
+}
+
+/// What changed from the version before (of the same graph).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionChangesView {
+    /// The version before.
+    pub previous_version_id: String,
+    /// Nodes added.
+    pub added: Vec<String>,
+    /// Nodes removed.
+    pub removed: Vec<String>,
+    /// Nodes whose settings in the file changed (plugin reference,
+    /// config, grants, limits, model, peers …).
+    pub changed: Vec<String>,
+    /// Nodes that run another build of their plugin (another content hash).
+    pub plugins: Vec<String>,
+    /// Top-level settings of the file that changed (`entry`, `defaults`,
+    /// `edges` …).
+    pub settings: Vec<String>,
+}
+
+impl VersionChangesView {
+    fn new(previous: &str, c: VersionChanges) -> Self {
+        Self {
+            previous_version_id: previous.to_owned(),
+            added: c.added,
+            removed: c.removed,
+            changed: c.changed,
+            plugins: c.plugins,
+            settings: c.settings,
+        }
+    }
+}
+
+/// A version of a graph, as the store keeps it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphVersionView {
+    /// Version id (file and plugin hashes).
+    pub version_id: String,
+    /// The graph's name.
+    pub name: String,
+    /// Content hash of the file.
+    pub graph_hash: String,
+    /// The file it was loaded from.
+    pub file: String,
+    /// When it was first kept (first served or first run), Unix
+    /// milliseconds.
+    pub created_ms: u64,
+    /// Whether the host serves this version now.
+    pub served: bool,
+    /// Each node's plugin content hash.
+    pub plugins: std::collections::BTreeMap<String, String>,
+    /// What changed from the version before (`null`: the first version).
+    pub changes: Option<VersionChangesView>,
+}
+
+/// A version of a graph with its file and a line diff against the version
+/// before.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphVersionDetail {
+    /// The version.
+    #[serde(flatten)]
+    pub version: GraphVersionView,
+    /// The file's text.
+    pub source: String,
+    /// A unified diff of the file against the version before (`null`: the
+    /// first version; empty: the file did not change, so the version
+    /// differs by its plugin builds, in `changes.plugins`).
+    pub diff: Option<String>,
 }
 
 /// Which graph to activate.
@@ -212,6 +289,109 @@ pub(crate) async fn graph(
         .get(&name)
         .ok_or_else(|| ApiError::not_found(format!("no graph `{name}`")))?;
     Ok(Json(graph_detail(&api, &g)))
+}
+
+fn version_view(
+    api: &Api,
+    v: &StoredGraphVersion,
+    before: Option<&StoredGraphVersion>,
+) -> GraphVersionView {
+    let served = api
+        .catalog
+        .get(&v.version.name)
+        .is_some_and(|g| g.version_id() == v.version.id);
+    GraphVersionView {
+        version_id: v.version.id.clone(),
+        name: v.version.name.clone(),
+        graph_hash: v.version.graph_hash.clone(),
+        file: v.version.file.clone(),
+        created_ms: v.created_ms,
+        served,
+        plugins: v
+            .version
+            .plugins
+            .iter()
+            .map(|(node, pin)| (node.clone(), pin.hash.clone()))
+            .collect(),
+        changes: before.map(|b| {
+            VersionChangesView::new(&b.version.id, v.version.changes_since(&b.version))
+        }),
+    }
+}
+
+/// A graph's versions, newest first (by the time each was first kept: when
+/// the host first served it or a run first started on it), each with what
+/// changed from the one before. Versions stay listed after the graph is no
+/// longer served, while threads may still be pinned to them.
+#[utoipa::path(get, path = "/api/v1/graphs/{name}/versions", tag = "graphs", security(("key" = [])),
+    params(("name" = String, Path, description = "graph name"), Paging),
+    responses((status = 200, body = Page<GraphVersionView>), (status = 404, body = crate::error::ErrorBody),
+        (status = 503, description = "`store_unavailable`: this host keeps no store", body = crate::error::ErrorBody)))]
+pub(crate) async fn graph_versions(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Page<GraphVersionView>>> {
+    let (limit, offset) = paging.get()?;
+    let store = access::store(&api)?;
+    // One more than the page: the version before the page's last one.
+    let page = store
+        .graph_versions(&name, limit.saturating_add(1), offset)
+        .await?;
+    if page.total == 0 && api.catalog.get(&name).is_none() {
+        return Err(ApiError::not_found(format!("no graph `{name}`")));
+    }
+    let items = page
+        .items
+        .iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .enumerate()
+        .map(|(i, v)| version_view(&api, v, page.items.get(i + 1)))
+        .collect();
+    Ok(Json(Page {
+        items,
+        total: page.total,
+        limit,
+        offset,
+    }))
+}
+
+/// One version of a graph: its file, what changed from the version before
+/// and a line diff of the file.
+#[utoipa::path(get, path = "/api/v1/graphs/{name}/versions/{id}", tag = "graphs", security(("key" = [])),
+    params(("name" = String, Path, description = "graph name"), ("id" = String, Path, description = "version id")),
+    responses((status = 200, body = GraphVersionDetail), (status = 404, body = crate::error::ErrorBody),
+        (status = 503, description = "`store_unavailable`: this host keeps no store", body = crate::error::ErrorBody)))]
+pub(crate) async fn graph_version(
+    State(api): State<Arc<Api>>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<Json<GraphVersionDetail>> {
+    let store = access::store(&api)?;
+    let missing = || ApiError::not_found(format!("graph `{name}` has no version `{id}`"));
+    let stored = store.graph_version(&id).await?.ok_or_else(missing)?;
+    if stored.version.name != name {
+        return Err(missing());
+    }
+    let before = store.graph_version_before(&id).await?;
+    let diff = before.as_ref().map(|b| {
+        if b.version.source == stored.version.source {
+            return String::new();
+        }
+        similar::TextDiff::from_lines(&b.version.source, &stored.version.source)
+            .unified_diff()
+            .context_radius(3)
+            .header(&short(&b.version.id), &short(&stored.version.id))
+            .to_string()
+    });
+    Ok(Json(GraphVersionDetail {
+        version: version_view(&api, &stored, before.as_ref()),
+        source: stored.version.source.clone(),
+        diff,
+    }))
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(12).collect()
 }
 
 /// Reloads every served graph from its file and reports, per graph, the

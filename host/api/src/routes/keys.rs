@@ -17,6 +17,51 @@ use crate::Api;
 use crate::auth::{KeyInfo, Principal, Role};
 use crate::error::{ApiError, ApiResult, Json, Path};
 
+/// Routes without a key: how to sign in.
+pub(crate) fn open() -> Router<Arc<Api>> {
+    Router::new().route("/api/v1/auth", get(sign_in_methods))
+}
+
+/// How a person signs in to this host: with an API key always, and with
+/// the OIDC provider when the host is set up for it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInMethods {
+    /// API keys are accepted (always `true`).
+    pub api_keys: bool,
+    /// The OIDC provider's sign-in (authorization code with PKCE), when
+    /// configured (`api.oidc.sign_in`).
+    pub oidc: Option<OidcSignIn>,
+}
+
+/// The OIDC provider the dashboard signs in with.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcSignIn {
+    /// The provider (the tokens' `iss`).
+    pub issuer: String,
+    /// The client and endpoints.
+    #[serde(flatten)]
+    pub sign_in: crate::oidc::SignIn,
+}
+
+/// How to sign in (no key needed): what the dashboard asks before it
+/// shows its sign-in page.
+#[utoipa::path(get, path = "/api/v1/auth", tag = "keys",
+    responses((status = 200, body = SignInMethods)))]
+pub(crate) async fn sign_in_methods(State(api): State<Arc<Api>>) -> Json<SignInMethods> {
+    let oidc = api.config.oidc.as_ref().and_then(|o| {
+        o.config().sign_in.clone().map(|sign_in| OidcSignIn {
+            issuer: o.config().issuer.clone(),
+            sign_in,
+        })
+    });
+    Json(SignInMethods {
+        api_keys: true,
+        oidc,
+    })
+}
+
 pub(crate) fn routes() -> Router<Arc<Api>> {
     Router::new()
         .route("/api/v1/keys", get(keys).post(create_key))

@@ -27,7 +27,7 @@ pub(crate) mod usage;
 
 /// Routes that need no key.
 pub(crate) fn open() -> Router<Arc<Api>> {
-    organism::open()
+    organism::open().merge(keys::open())
 }
 
 /// Routes under `/api/v1` that need a key.

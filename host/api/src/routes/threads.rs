@@ -85,13 +85,21 @@ impl ThreadView {
 
 /// Thread list filters.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ThreadQuery {
     /// Only threads with this status: running, completed, killed, frame_limit, store_failed, interrupted, budget_exhausted, waiting.
     pub status: Option<String>,
     /// Only threads in which this node ran.
     pub node: Option<String>,
+    /// Only threads of this project (a key limited to a project sees its
+    /// own only; naming another gives an empty page).
+    pub project: Option<String>,
+    /// Only threads changed at or after this time (Unix milliseconds).
+    pub since_ms: Option<u64>,
+    /// Only threads changed before this time (Unix milliseconds; at or
+    /// before `sinceMs`: nothing matches).
+    pub until_ms: Option<u64>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
@@ -219,10 +227,26 @@ pub(crate) async fn threads(
     let (limit, offset) = Paging::check(q.limit, q.offset)?;
     let status = q.status.as_deref().map(run_status).transpose()?;
     store(&api)?;
+    // An empty range (untilMs at or before sinceMs) matches nothing.
+    let project = match (who.project(), q.project) {
+        // Another project's threads are not there for this key.
+        (Some(mine), Some(asked)) if mine != asked => {
+            return Ok(Json(Page {
+                items: Vec::new(),
+                total: 0,
+                limit,
+                offset,
+            }));
+        }
+        (Some(mine), _) => Some(mine.to_owned()),
+        (None, asked) => asked,
+    };
     let filter = ThreadFilter {
-        project: who.project().map(str::to_owned),
+        project,
         status: status.map(|s| s.as_str().to_owned()),
         node: q.node,
+        since_ms: q.since_ms,
+        until_ms: q.until_ms,
     };
     let page = api.engine.stored_threads(filter, limit, offset).await?;
     Ok(Json(Page {

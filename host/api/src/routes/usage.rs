@@ -8,12 +8,13 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::ToSchema;
-use weft_engine::{BudgetStatus, Ledger, MoneyBudget, Window};
+use utoipa::{IntoParams, ToSchema};
+use weft_engine::store::{SeriesKey, SeriesQuery};
+use weft_engine::{BudgetStatus, Ledger, MoneyBudget, ProjectBudgetStatus, Window};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
-use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::routes::access::visible;
 
 pub(crate) fn routes() -> Router<Arc<Api>> {
@@ -24,6 +25,7 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route("/api/v1/usage/nodes/{node}", get(usage_node))
         .route("/api/v1/usage/models/{model}", get(usage_model))
         .route("/api/v1/usage/reset", post(reset_usage))
+        .route("/api/v1/usage/series", get(usage_series))
         .route(
             "/api/v1/usage/projects/{project}/budget",
             get(project_budget).put(set_project_budget),
@@ -94,6 +96,50 @@ fn tokens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Erro
         _ => Err(D::Error::custom(format!(
             "{n} is not a token count (a whole number from 0 to 2^64-1)"
         ))),
+    }
+}
+
+/// A project's money budget: its limit, window and spend in the window.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectBudgetView {
+    /// The project.
+    pub project: String,
+    /// Money allowed per window (`null`: unlimited; the spend is still kept).
+    pub limit: Option<f64>,
+    /// `daily` (a UTC day), `monthly` (a UTC month) or `none` (all time).
+    #[schema(value_type = String, pattern = "^(daily|monthly|none)$")]
+    pub window: Window,
+    /// Spent in the current window (priced calls only).
+    pub spent: f64,
+    /// Reserved by calls in flight.
+    pub reserved: f64,
+    /// Start of the current window, Unix milliseconds (`null`: no window).
+    pub window_start_ms: Option<u64>,
+    /// End of the current window, Unix milliseconds (`null`: no window).
+    pub window_end_ms: Option<u64>,
+    /// `spent` in percent of `limit` (0 when unlimited).
+    pub percent_used: f64,
+    /// A call was refused and neither a raise nor a new window has come since.
+    pub exhausted: bool,
+    /// Calls in this window whose model has no price.
+    pub unenforced_calls: u64,
+}
+
+impl From<ProjectBudgetStatus> for ProjectBudgetView {
+    fn from(s: ProjectBudgetStatus) -> Self {
+        Self {
+            project: s.project,
+            limit: s.limit,
+            window: s.window,
+            spent: s.spent,
+            reserved: s.reserved,
+            window_start_ms: s.window_start_ms,
+            window_end_ms: s.window_end_ms,
+            percent_used: s.percent_used,
+            exhausted: s.exhausted,
+            unenforced_calls: s.unenforced_calls,
+        }
     }
 }
 
@@ -269,16 +315,14 @@ fn unscoped(who: &Principal) -> ApiResult<()> {
 /// A project's money budget: limit, spend in the current window, window.
 #[utoipa::path(get, path = "/api/v1/usage/projects/{project}/budget", tag = "usage", security(("key" = [])),
     params(("project" = String, Path, description = "project")),
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = ProjectBudgetView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn project_budget(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
     Path(project): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProjectBudgetView>> {
     who.check_project(&project)?;
-    Ok(Json(
-        serde_json::to_value(api.engine.project_budget(&project)).unwrap_or_default(),
-    ))
+    Ok(Json(api.engine.project_budget(&project).into()))
 }
 
 /// Raises, sets or removes a project's money budget; its runs waiting on
@@ -289,14 +333,14 @@ pub(crate) async fn project_budget(
 #[utoipa::path(put, path = "/api/v1/usage/projects/{project}/budget", tag = "usage", security(("key" = [])),
     params(("project" = String, Path, description = "project (1 to 64 characters)", min_length = 1, max_length = 64)),
     request_body = ProjectBudgetChange,
-    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody),
+    responses((status = 200, body = ProjectBudgetView), (status = 400, body = crate::error::ErrorBody),
         (status = 409, description = "`budget_overflow`: the raise would pass the largest limit", body = crate::error::ErrorBody)))]
 pub(crate) async fn set_project_budget(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
     Path(project): Path<String>,
     Json(change): Json<ProjectBudgetChange>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProjectBudgetView>> {
     who.require(Role::Operator)?;
     who.check_project(&project)?;
     if project.is_empty() || project.chars().count() > 64 {
@@ -340,7 +384,141 @@ pub(crate) async fn set_project_budget(
             ));
         }
     };
-    Ok(Json(serde_json::to_value(status).unwrap_or_default()))
+    Ok(Json(status.into()))
+}
+
+/// The most buckets one series answers.
+pub const MAX_BUCKETS: u64 = 1000;
+
+/// What to chart.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct SeriesParams {
+    /// Group by `project` (default), `node` or `model`.
+    #[param(pattern = "^(project|node|model)$")]
+    pub by: Option<String>,
+    /// Bucket width: `minute`, `hour` (default) or `day` (a UTC day).
+    #[param(pattern = "^(minute|hour|day)$")]
+    pub bucket: Option<String>,
+    /// From (Unix milliseconds; default: 24 buckets before `untilMs`). A
+    /// range of more than 1000 buckets starts 1000 buckets before `untilMs`.
+    pub since_ms: Option<u64>,
+    /// To (Unix milliseconds, excluded; default: now).
+    pub until_ms: Option<u64>,
+}
+
+/// The `llm` usage of one key in one bucket.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesPointView {
+    /// The bucket's start, Unix milliseconds.
+    pub start_ms: u64,
+    /// The project, node or model.
+    pub key: String,
+    /// Model calls.
+    pub calls: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Priced spend.
+    pub cost: f64,
+}
+
+/// Usage over time: per bucket and key, only buckets with calls.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageSeries {
+    /// Grouped by: `project`, `node` or `model`.
+    pub by: String,
+    /// Bucket width in milliseconds (buckets start at multiples of it
+    /// since the Unix epoch).
+    pub bucket_ms: u64,
+    /// The range answered, from (included) …
+    pub since_ms: u64,
+    /// … to (excluded).
+    pub until_ms: u64,
+    /// Every key with calls in the range, sorted.
+    pub keys: Vec<String>,
+    /// The points, oldest bucket first.
+    pub points: Vec<SeriesPointView>,
+}
+
+/// `llm` usage over time (calls, tokens, spend) per project, node or
+/// model, in minute, hour or day buckets: what the dashboard charts. Every
+/// kept call counts, whatever the last usage reset; a key limited to a
+/// project sees its project's calls only.
+#[utoipa::path(get, path = "/api/v1/usage/series", tag = "usage", security(("key" = [])),
+    params(SeriesParams),
+    responses((status = 200, body = UsageSeries), (status = 400, body = crate::error::ErrorBody),
+        (status = 503, description = "`store_unavailable`: this host keeps no store", body = crate::error::ErrorBody)))]
+pub(crate) async fn usage_series(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<SeriesParams>,
+) -> ApiResult<Json<UsageSeries>> {
+    let by = match q.by.as_deref().unwrap_or("project") {
+        "project" => SeriesKey::Project,
+        "node" => SeriesKey::Node,
+        "model" => SeriesKey::Model,
+        other => {
+            return Err(ApiError::field(
+                "by",
+                format!("unknown grouping `{other}`: project, node or model"),
+            ));
+        }
+    };
+    let bucket_ms: u64 = match q.bucket.as_deref().unwrap_or("hour") {
+        "minute" => 60_000,
+        "hour" => 3_600_000,
+        "day" => 86_400_000,
+        other => {
+            return Err(ApiError::field(
+                "bucket",
+                format!("unknown bucket `{other}`: minute, hour or day"),
+            ));
+        }
+    };
+    let until_ms = q.until_ms.unwrap_or_else(|| api.engine.now_ms()).min(i64::MAX as u64);
+    let earliest = until_ms.saturating_sub(MAX_BUCKETS * bucket_ms);
+    let since_ms = q
+        .since_ms
+        .unwrap_or_else(|| until_ms.saturating_sub(24 * bucket_ms))
+        .max(earliest);
+    let store = crate::routes::access::store(&api)?;
+    let points = if since_ms < until_ms {
+        store
+            .usage_series(SeriesQuery {
+                by,
+                bucket_ms,
+                since_ms,
+                until_ms,
+                project: who.project().map(str::to_owned),
+            })
+            .await?
+    } else {
+        Vec::new()
+    };
+    let keys: std::collections::BTreeSet<String> = points.iter().map(|p| p.key.clone()).collect();
+    Ok(Json(UsageSeries {
+        by: by.column().to_owned(),
+        bucket_ms,
+        since_ms,
+        until_ms,
+        keys: keys.into_iter().collect(),
+        points: points
+            .into_iter()
+            .map(|p| SeriesPointView {
+                start_ms: p.start_ms,
+                key: p.key,
+                calls: p.calls,
+                prompt_tokens: p.prompt_tokens,
+                completion_tokens: p.completion_tokens,
+                cost: p.cost,
+            })
+            .collect(),
+    }))
 }
 
 /// Starts the reported usage totals over, for every project (admin keys

@@ -152,6 +152,21 @@ impl Catalog {
         Ok(graph)
     }
 
+    /// Keeps the version of every served graph in the store (at start;
+    /// reloads and swaps keep theirs). A store error is logged: the graphs
+    /// serve anyway, and a run keeps its version when it starts.
+    pub async fn keep_versions(&self) {
+        for graph in self.all() {
+            self.keep_version(&graph).await;
+        }
+    }
+
+    async fn keep_version(&self, graph: &Arc<LoadedGraph>) {
+        if let Err(error) = self.engine.keep_graph_version(graph).await {
+            tracing::warn!(graph = %graph.graph().name(), version = %graph.version_id(), %error, "the graph version is not kept in the store yet");
+        }
+    }
+
     /// The active graph.
     pub fn active(&self) -> Option<Arc<LoadedGraph>> {
         let name = read(&self.active).clone();

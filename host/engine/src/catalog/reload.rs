@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::json;
 
@@ -130,7 +131,8 @@ impl Catalog {
             }
             let change = diff(&old, &new);
             tracing::info!(graph = %change.name, added = ?change.added, removed = ?change.removed, changed = ?change.changed, "graph reloaded");
-            self.replace(&old, new);
+            self.replace(&old, Arc::clone(&new));
+            self.keep_version(&new).await;
             self.engine.publish_host(EventBody::GraphChanged {
                 graph: change.name.clone(),
                 version: change.version_id.clone(),
@@ -190,7 +192,8 @@ impl Catalog {
             version_id: graph.version_id().to_owned(),
             file: path.to_owned(),
         };
-        self.insert(graph);
+        self.insert(Arc::clone(&graph));
+        self.keep_version(&graph).await;
         self.engine.publish_host(EventBody::GraphChanged {
             graph: name,
             version: added.version_id.clone(),

@@ -141,6 +141,7 @@ impl Catalog {
         let swap = self.engine.swap_plugin(plugin, bytes, &self.all()).await?;
         for (old, new) in &swap.graphs {
             self.replace(old, Arc::clone(new));
+            self.keep_version(new).await;
         }
         Ok(SwapReport { swap, load_ms })
     }

@@ -39,7 +39,7 @@
 //! incoming edge, and whatever it sends to is reachable).
 
 mod error;
-mod file;
+pub(crate) mod file;
 mod limits;
 mod names;
 mod validate;

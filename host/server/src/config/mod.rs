@@ -181,6 +181,43 @@ pub struct OidcSection {
     /// The role of tokens without the role claim (default `viewer`).
     #[serde(default)]
     pub default_role: Option<weft_api::Role>,
+    /// Sign-in from the dashboard with the provider (authorization code
+    /// with PKCE); without it, tokens are accepted but the page offers
+    /// only API keys.
+    #[serde(default)]
+    pub sign_in: Option<SignInSection>,
+}
+
+/// The dashboard's client at the OIDC provider: a public client (no
+/// secret) whose redirect URI is the host's `/` (for example
+/// `https://weft.example/`), allowed to call the token endpoint from the
+/// host's origin (CORS).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInSection {
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// The provider's authorization endpoint (its discovery document's
+    /// `authorization_endpoint`).
+    pub authorization_endpoint: String,
+    /// The provider's token endpoint (its discovery document's
+    /// `token_endpoint`).
+    pub token_endpoint: String,
+    /// Scopes to ask for, space-separated (default `openid`).
+    #[serde(default = "sign_in_scopes")]
+    pub scopes: String,
+    /// Which token of the provider's answer the page sends: `access_token`
+    /// (default) or `id_token`; its `aud` must be `audience`.
+    #[serde(default = "sign_in_token")]
+    pub token: String,
+}
+
+fn sign_in_scopes() -> String {
+    "openid".into()
+}
+
+fn sign_in_token() -> String {
+    "access_token".into()
 }
 
 fn role_claim() -> String {

@@ -8,7 +8,7 @@ use weft_engine::MoneyBudget;
 use weft_engine::StoreError;
 use weft_engine::store::{
     GraphVersion, InvocationRecord, NodePause, Page, PluginBlob, RecordedOutput, StoreResult,
-    StoredFrame, StoredInstance, StoredMessage, StoredRun, StoredThread, ThreadFilter,
+    StoredFrame, StoredGraphVersion, StoredInstance, StoredMessage, StoredRun, StoredThread, ThreadFilter,
     UnfinishedRun,
 };
 use weft_runtime::capabilities::JournalEntry;
@@ -41,6 +41,87 @@ pub(super) async fn graph(c: &Client, id: &str) -> StoreResult<Option<GraphVersi
             plugins: parse(&r.get::<_, String>(4), "graph version")?,
         })
     })
+    .transpose()
+}
+
+const VERSION_COLUMNS: &str = "id, name, graph_hash, file, source, plugins, created_ms";
+
+fn version_row(r: &Row) -> StoreResult<StoredGraphVersion> {
+    Ok(StoredGraphVersion {
+        version: GraphVersion {
+            id: r.get(0),
+            name: r.get(1),
+            graph_hash: r.get(2),
+            file: r.get(3),
+            source: r.get(4),
+            plugins: parse(&r.get::<_, String>(5), "graph version")?,
+        },
+        created_ms: u(r.get(6)),
+    })
+}
+
+pub(super) async fn graph_versions(
+    c: &Client,
+    name: &str,
+    limit: u64,
+    offset: u64,
+) -> StoreResult<Page<StoredGraphVersion>> {
+    let total: i64 = c
+        .query_one(
+            "SELECT count(*) FROM graph_versions WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .read()?
+        .get(0);
+    let rows = c
+        .query(
+            &format!(
+                "SELECT {VERSION_COLUMNS} FROM graph_versions WHERE name = $1
+                 ORDER BY created_ms DESC, id DESC LIMIT $2 OFFSET $3"
+            ),
+            &[&name, &int(limit), &int(offset)],
+        )
+        .await
+        .read()?;
+    Ok(Page {
+        items: rows.iter().map(version_row).collect::<StoreResult<_>>()?,
+        total: u(total),
+    })
+}
+
+pub(super) async fn graph_version(
+    c: &Client,
+    id: &str,
+) -> StoreResult<Option<StoredGraphVersion>> {
+    c.query_opt(
+        &format!("SELECT {VERSION_COLUMNS} FROM graph_versions WHERE id = $1"),
+        &[&id],
+    )
+    .await
+    .read()?
+    .as_ref()
+    .map(version_row)
+    .transpose()
+}
+
+pub(super) async fn graph_version_before(
+    c: &Client,
+    id: &str,
+) -> StoreResult<Option<StoredGraphVersion>> {
+    c.query_opt(
+        &format!(
+            "SELECT {VERSION_COLUMNS} FROM graph_versions p
+             WHERE EXISTS (SELECT 1 FROM graph_versions v WHERE v.id = $1 AND p.name = v.name
+                 AND (p.created_ms < v.created_ms OR (p.created_ms = v.created_ms AND p.id < v.id)))
+             ORDER BY created_ms DESC, id DESC LIMIT 1"
+        ),
+        &[&id],
+    )
+    .await
+    .read()?
+    .as_ref()
+    .map(version_row)
     .transpose()
 }
 
@@ -109,11 +190,13 @@ pub(super) async fn threads(
     offset: u64,
 ) -> StoreResult<Page<StoredThread>> {
     let wanted = "($1::TEXT IS NULL OR project = $1) AND ($2::TEXT IS NULL OR status = $2)
-         AND ($3::TEXT IS NULL OR EXISTS (SELECT 1 FROM invocations i WHERE i.thread = threads.id AND i.node = $3))";
+         AND ($3::TEXT IS NULL OR EXISTS (SELECT 1 FROM invocations i WHERE i.thread = threads.id AND i.node = $3))
+         AND ($4::BIGINT IS NULL OR updated_ms >= $4) AND ($5::BIGINT IS NULL OR updated_ms < $5)";
+    let (since, until) = (filter.since_ms.map(int), filter.until_ms.map(int));
     let total: i64 = c
         .query_one(
             &format!("SELECT count(*) FROM threads WHERE {wanted}"),
-            &[&filter.project, &filter.status, &filter.node],
+            &[&filter.project, &filter.status, &filter.node, &since, &until],
         )
         .await
         .read()?
@@ -122,12 +205,14 @@ pub(super) async fn threads(
         .query(
             &format!(
                 "SELECT {THREAD_COLUMNS} FROM threads WHERE {wanted}
-                 ORDER BY updated_ms DESC, id LIMIT $4 OFFSET $5"
+                 ORDER BY updated_ms DESC, id LIMIT $6 OFFSET $7"
             ),
             &[
                 &filter.project,
                 &filter.status,
                 &filter.node,
+                &since,
+                &until,
                 &int(limit),
                 &int(offset),
             ],

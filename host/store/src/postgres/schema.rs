@@ -198,6 +198,12 @@ CREATE TABLE leases (
     renewals    BIGINT NOT NULL DEFAULT 0
 );
 "#,
+    // 3: usage over time (every project) and a graph's versions are read
+    // by range.
+    r#"
+CREATE INDEX usage_by_time ON usage_events(at_ms);
+CREATE INDEX graph_versions_by_name ON graph_versions(name, created_ms);
+"#,
 ];
 
 /// The schema version this weft writes.

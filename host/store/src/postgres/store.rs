@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport, RunEnd,
-    RunStart, StoreResult, StoredFrame, StoredInstance, StoredMessage, StoredRun, StoredThread,
+    RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame, StoredGraphVersion, StoredInstance, StoredMessage, StoredRun, StoredThread,
     ThreadFilter, UnfinishedRun, UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store, StoreError};
@@ -30,6 +30,31 @@ impl Store for PostgresStore {
     fn graph(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<GraphVersion>>> {
         let id = id.to_owned();
         Box::pin(async move { reads::graph(&*self.client().await?, &id).await })
+    }
+
+    fn graph_versions(
+        &self,
+        name: &str,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredGraphVersion>>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            reads::graph_versions(&*self.client().await?, &name, limit, offset).await
+        })
+    }
+
+    fn graph_version(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<StoredGraphVersion>>> {
+        let id = id.to_owned();
+        Box::pin(async move { reads::graph_version(&*self.client().await?, &id).await })
+    }
+
+    fn graph_version_before(
+        &self,
+        id: &str,
+    ) -> BoxFuture<'_, StoreResult<Option<StoredGraphVersion>>> {
+        let id = id.to_owned();
+        Box::pin(async move { reads::graph_version_before(&*self.client().await?, &id).await })
     }
 
     fn has_plugin(&self, hash: &str) -> BoxFuture<'_, StoreResult<bool>> {
@@ -164,6 +189,10 @@ impl Store for PostgresStore {
 
     fn usage(&self) -> BoxFuture<'_, StoreResult<UsageHistory>> {
         Box::pin(async move { usage::usage(&*self.client().await?).await })
+    }
+
+    fn usage_series(&self, query: SeriesQuery) -> BoxFuture<'_, StoreResult<Vec<SeriesPoint>>> {
+        Box::pin(async move { usage::usage_series(&*self.client().await?, &query).await })
     }
 
     fn reset_usage(&self, at_ms: u64) -> BoxFuture<'_, StoreResult<()>> {

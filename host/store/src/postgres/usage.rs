@@ -5,7 +5,7 @@
 use tokio_postgres::Client;
 use weft_engine::UsageTotals;
 use weft_engine::metering::ledger::{CallTotals, DaySpend, SPEND_DAYS};
-use weft_engine::store::{InvocationTotals, StoreResult, UsageHistory};
+use weft_engine::store::{InvocationTotals, SeriesPoint, SeriesQuery, StoreResult, UsageHistory};
 
 use super::error::ReadResult;
 use crate::codec::int;
@@ -14,6 +14,38 @@ const DAY_MS: i64 = 86_400_000;
 
 fn u(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
+}
+
+pub(super) async fn usage_series(c: &Client, q: &SeriesQuery) -> StoreResult<Vec<SeriesPoint>> {
+    let col = q.by.column();
+    Ok(c
+        .query(
+            &format!(
+                "SELECT at_ms / $1 * $1 AS start, {col}, count(*), coalesce(sum(prompt_tokens), 0)::BIGINT,
+                        coalesce(sum(completion_tokens), 0)::BIGINT, coalesce(sum(cost), 0.0)
+                 FROM usage_events
+                 WHERE at_ms >= $2 AND at_ms < $3 AND ($4::TEXT IS NULL OR project = $4)
+                 GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+            &[
+                &int(q.bucket_ms.max(1)),
+                &int(q.since_ms),
+                &int(q.until_ms),
+                &q.project,
+            ],
+        )
+        .await
+        .read()?
+        .iter()
+        .map(|r| SeriesPoint {
+            start_ms: u(r.get(0)),
+            key: r.get(1),
+            calls: u(r.get(2)),
+            prompt_tokens: u(r.get(3)),
+            completion_tokens: u(r.get(4)),
+            cost: r.get(5),
+        })
+        .collect())
 }
 
 pub(super) async fn usage(c: &Client) -> StoreResult<UsageHistory> {

@@ -1,10 +1,96 @@
 //! Graph versions and plugin blobs: written once, read by id or hash.
 
-use rusqlite::{Connection, OptionalExtension, params};
-use weft_engine::store::{GraphVersion, PluginBlob, StoreResult};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use weft_engine::store::{GraphVersion, Page, PluginBlob, StoreResult, StoredGraphVersion};
 
 use super::connection::error;
-use crate::codec::{json, now_ms, parse};
+use crate::codec::{int, json, now_ms, parse};
+
+const VERSION_COLUMNS: &str = "id, name, graph_hash, file, source, plugins, created_ms";
+
+type VersionRow = (String, String, String, String, String, String, i64);
+
+fn version_row(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn stored_version(row: VersionRow) -> StoreResult<StoredGraphVersion> {
+    let (id, name, graph_hash, file, source, plugins, created_ms) = row;
+    Ok(StoredGraphVersion {
+        version: GraphVersion {
+            id,
+            name,
+            graph_hash,
+            file,
+            source,
+            plugins: parse(&plugins, "graph version")?,
+        },
+        created_ms: u64::try_from(created_ms).unwrap_or(0),
+    })
+}
+
+pub(super) fn graph_versions(
+    c: &Connection,
+    name: &str,
+    limit: u64,
+    offset: u64,
+) -> StoreResult<Page<StoredGraphVersion>> {
+    let total: i64 = c
+        .prepare_cached("SELECT count(*) FROM graph_versions WHERE name = ?1")
+        .and_then(|mut s| s.query_row([name], |r| r.get(0)))
+        .map_err(error)?;
+    let rows: Vec<VersionRow> = c
+        .prepare_cached(&format!(
+            "SELECT {VERSION_COLUMNS} FROM graph_versions WHERE name = ?1
+             ORDER BY created_ms DESC, id DESC LIMIT ?2 OFFSET ?3"
+        ))
+        .and_then(|mut s| {
+            s.query_map(params![name, int(limit), int(offset)], version_row)
+                .and_then(Iterator::collect)
+        })
+        .map_err(error)?;
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(stored_version)
+            .collect::<StoreResult<_>>()?,
+        total: u64::try_from(total).unwrap_or(0),
+    })
+}
+
+pub(super) fn graph_version(c: &Connection, id: &str) -> StoreResult<Option<StoredGraphVersion>> {
+    c.prepare_cached(&format!(
+        "SELECT {VERSION_COLUMNS} FROM graph_versions WHERE id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([id], version_row).optional())
+    .map_err(error)?
+    .map(stored_version)
+    .transpose()
+}
+
+pub(super) fn graph_version_before(
+    c: &Connection,
+    id: &str,
+) -> StoreResult<Option<StoredGraphVersion>> {
+    c.prepare_cached(&format!(
+        "SELECT {VERSION_COLUMNS} FROM graph_versions p
+         WHERE EXISTS (SELECT 1 FROM graph_versions v WHERE v.id = ?1 AND p.name = v.name
+             AND (p.created_ms < v.created_ms OR (p.created_ms = v.created_ms AND p.id < v.id)))
+         ORDER BY created_ms DESC, id DESC LIMIT 1"
+    ))
+    .and_then(|mut s| s.query_row([id], version_row).optional())
+    .map_err(error)?
+    .map(stored_version)
+    .transpose()
+}
 
 pub(super) fn put_graph(c: &Connection, v: &GraphVersion) -> StoreResult<()> {
     let plugins = json(&v.plugins)?;

@@ -206,6 +206,12 @@ CREATE INDEX usage_by_thread ON usage_events(thread);
 ALTER TABLE instances ADD COLUMN graph TEXT NOT NULL DEFAULT '';
 ALTER TABLE instances ADD COLUMN definition TEXT NOT NULL DEFAULT '';
 "#,
+    // 8: usage over time (every project) and a graph's versions are read
+    // by range.
+    r#"
+CREATE INDEX usage_by_time ON usage_events(at_ms);
+CREATE INDEX graph_versions_by_name ON graph_versions(name, created_ms);
+"#,
 ];
 
 /// The schema version this weft writes.

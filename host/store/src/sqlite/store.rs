@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, NodePause, Page, PluginBlob, PruneReport, RunEnd,
-    RunStart, StoreResult, StoredFrame, StoredInstance, StoredMessage, StoredRun, StoredThread,
+    RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame, StoredGraphVersion, StoredInstance, StoredMessage, StoredRun, StoredThread,
     ThreadFilter, UnfinishedRun, UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store};
@@ -26,6 +26,29 @@ impl Store for SqliteStore {
     fn graph(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<GraphVersion>>> {
         let id = id.to_owned();
         Box::pin(self.read(move |c| graphs::graph(c, &id)))
+    }
+
+    fn graph_versions(
+        &self,
+        name: &str,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredGraphVersion>>> {
+        let name = name.to_owned();
+        Box::pin(self.read(move |c| graphs::graph_versions(c, &name, limit, offset)))
+    }
+
+    fn graph_version(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<StoredGraphVersion>>> {
+        let id = id.to_owned();
+        Box::pin(self.read(move |c| graphs::graph_version(c, &id)))
+    }
+
+    fn graph_version_before(
+        &self,
+        id: &str,
+    ) -> BoxFuture<'_, StoreResult<Option<StoredGraphVersion>>> {
+        let id = id.to_owned();
+        Box::pin(self.read(move |c| graphs::graph_version_before(c, &id)))
     }
 
     fn has_plugin(&self, hash: &str) -> BoxFuture<'_, StoreResult<bool>> {
@@ -161,6 +184,10 @@ impl Store for SqliteStore {
 
     fn usage(&self) -> BoxFuture<'_, StoreResult<UsageHistory>> {
         Box::pin(self.read(usage::usage))
+    }
+
+    fn usage_series(&self, query: SeriesQuery) -> BoxFuture<'_, StoreResult<Vec<SeriesPoint>>> {
+        Box::pin(self.read(move |c| usage::usage_series(c, &query)))
     }
 
     fn reset_usage(&self, at_ms: u64) -> BoxFuture<'_, StoreResult<()>> {

@@ -42,19 +42,22 @@ pub(super) fn threads(
     offset: u64,
 ) -> StoreResult<Page<StoredThread>> {
     let wanted = "(?1 IS NULL OR project = ?1) AND (?2 IS NULL OR status = ?2)
-         AND (?3 IS NULL OR EXISTS (SELECT 1 FROM invocations i WHERE i.thread = threads.id AND i.node = ?3))";
+         AND (?3 IS NULL OR EXISTS (SELECT 1 FROM invocations i WHERE i.thread = threads.id AND i.node = ?3))
+         AND (?4 IS NULL OR updated_ms >= ?4) AND (?5 IS NULL OR updated_ms < ?5)";
+    let (since, until) = (filter.since_ms.map(int), filter.until_ms.map(int));
     let total: i64 = c
         .prepare_cached(&format!("SELECT count(*) FROM threads WHERE {wanted}"))
         .and_then(|mut s| {
-            s.query_row(params![filter.project, filter.status, filter.node], |r| {
-                r.get(0)
-            })
+            s.query_row(
+                params![filter.project, filter.status, filter.node, since, until],
+                |r| r.get(0),
+            )
         })
         .map_err(error)?;
     let mut s = c
         .prepare_cached(&format!(
             "SELECT {THREAD_COLUMNS} FROM threads WHERE {wanted}
-             ORDER BY updated_ms DESC, id LIMIT ?4 OFFSET ?5"
+             ORDER BY updated_ms DESC, id LIMIT ?6 OFFSET ?7"
         ))
         .map_err(error)?;
     let items = s
@@ -63,6 +66,8 @@ pub(super) fn threads(
                 filter.project,
                 filter.status,
                 filter.node,
+                since,
+                until,
                 int(limit),
                 int(offset)
             ],

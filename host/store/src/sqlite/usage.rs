@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use weft_engine::metering::ledger::{CallTotals, DaySpend, SPEND_DAYS};
-use weft_engine::store::{InvocationTotals, StoreResult, UsageHistory};
+use weft_engine::store::{InvocationTotals, SeriesPoint, SeriesQuery, StoreResult, UsageHistory};
 use weft_engine::{UsageEvent, UsageTotals};
 
 use super::connection::error;
@@ -35,6 +35,39 @@ pub(super) fn insert_usage(c: &Connection, u: &UsageEvent) -> StoreResult<()> {
     })
     .map_err(error)?;
     Ok(())
+}
+
+pub(super) fn usage_series(c: &Connection, q: &SeriesQuery) -> StoreResult<Vec<SeriesPoint>> {
+    let col = q.by.column();
+    let mut s = c
+        .prepare_cached(&format!(
+            "SELECT at_ms / ?1 * ?1 AS start, {col}, count(*), coalesce(sum(prompt_tokens), 0),
+                    coalesce(sum(completion_tokens), 0), coalesce(sum(cost), 0.0)
+             FROM usage_events
+             WHERE at_ms >= ?2 AND at_ms < ?3 AND (?4 IS NULL OR project = ?4)
+             GROUP BY start, {col} ORDER BY start, {col}"
+        ))
+        .map_err(error)?;
+    s.query_map(
+        params![
+            int(q.bucket_ms.max(1)),
+            int(q.since_ms),
+            int(q.until_ms),
+            q.project
+        ],
+        |r| {
+            Ok(SeriesPoint {
+                start_ms: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                key: r.get(1)?,
+                calls: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                prompt_tokens: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                completion_tokens: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                cost: r.get(5)?,
+            })
+        },
+    )
+    .and_then(Iterator::collect)
+    .map_err(error)
 }
 
 pub(super) fn reset_usage(c: &Connection, at_ms: u64) -> StoreResult<()> {

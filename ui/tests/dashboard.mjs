@@ -79,7 +79,7 @@ async function open(browser, viewport) {
 async function signIn(page, key, role) {
   await page.goto(BASE + '/');
   await page.getByLabel('API key').fill(key);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByTestId('who').filter({ hasText: role }).waitFor();
 }
 

@@ -15,6 +15,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{KeyInfo, Role};
 use crate::error::{ErrorBody, ErrorDetail};
+use crate::oidc::SignIn;
 use crate::reload::ConfigReload;
 use crate::routes::agents::{self, Agent, AgentDetail};
 use crate::routes::graphs::{
@@ -24,7 +25,6 @@ use crate::routes::graphs::{
 use crate::routes::instances::{
     self, InstanceMetrics, InstanceView, SpawnRequest, TaskAccepted, TaskRequest, UpdateRequest,
 };
-use crate::oidc::SignIn;
 use crate::routes::keys::{self, KeyCreated, KeyRequest, OidcSignIn, SignInMethods, WhoAmI};
 use crate::routes::messages::{self, Accepted, InjectRequest, MessageView, SendRequest};
 use crate::routes::organism::{self, Health, OrganismInfo};

@@ -26,8 +26,8 @@ use crate::trace::{FrameRecord, RunStatus};
 
 mod error;
 mod history;
-pub use history::VersionChanges;
 pub use error::{StoreError, StoreResult};
+pub use history::VersionChanges;
 
 /// A graph bound to plugin versions: what a run is pinned to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -582,8 +582,7 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
     ) -> BoxFuture<'_, StoreResult<Page<StoredGraphVersion>>>;
     /// A graph version by id, with the time it was first kept.
-    fn graph_version(&self, id: &str)
-    -> BoxFuture<'_, StoreResult<Option<StoredGraphVersion>>>;
+    fn graph_version(&self, id: &str) -> BoxFuture<'_, StoreResult<Option<StoredGraphVersion>>>;
     /// The version of the same graph kept just before version `id`
     /// (`None`: `id` is the first, or unknown).
     fn graph_version_before(

@@ -1161,9 +1161,7 @@ async fn capabilities_history_usage_details_and_a_diff_based_reload() {
         .map(|p| p["calls"].as_u64().unwrap())
         .sum();
     assert_eq!(calls, 6, "{series}");
-    let (_, by_node) = admin
-        .get("/api/v1/usage/series?by=node&bucket=day")
-        .await;
+    let (_, by_node) = admin.get("/api/v1/usage/series?by=node&bucket=day").await;
     for node in ["input", "memorizer", "output"] {
         assert!(
             by_node["keys"].as_array().unwrap().contains(&json!(node)),
@@ -1239,20 +1237,40 @@ async fn capabilities_history_usage_details_and_a_diff_based_reload() {
     assert_eq!(status, StatusCode::OK, "{detail}");
     let diff = detail["diff"].as_str().unwrap();
     assert!(
-        diff.lines().any(|l| l.starts_with('-') && l.contains("max_retries: 3"))
-            && diff.lines().any(|l| l.starts_with('+') && l.contains("max_retries: 2")),
+        diff.lines()
+            .any(|l| l.starts_with('-') && l.contains("max_retries: 3"))
+            && diff
+                .lines()
+                .any(|l| l.starts_with('+') && l.contains("max_retries: 2")),
         "{diff}"
     );
-    assert!(detail["source"].as_str().unwrap().contains("max_retries: 2"));
+    assert!(
+        detail["source"]
+            .as_str()
+            .unwrap()
+            .contains("max_retries: 2")
+    );
     let (_, page) = viewer
         .get("/api/v1/graphs/assistant/versions?limit=1&offset=1")
         .await;
     assert_eq!(page["items"][0]["versionId"], old["versionId"], "{page}");
     assert_eq!(page["items"][0]["changes"], Value::Null, "{page}");
     for (path, status, code) in [
-        ("/api/v1/graphs/nope/versions", StatusCode::NOT_FOUND, "not_found"),
-        ("/api/v1/graphs/assistant/versions/nope", StatusCode::NOT_FOUND, "not_found"),
-        ("/api/v1/graphs/assistant/versions?limit=0", StatusCode::BAD_REQUEST, "invalid_request"),
+        (
+            "/api/v1/graphs/nope/versions",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/api/v1/graphs/assistant/versions/nope",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/api/v1/graphs/assistant/versions?limit=0",
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
     ] {
         let (got, err) = viewer.get(path).await;
         assert_error(got, &err, status, code);

@@ -87,7 +87,10 @@ mod provider {
     fn refuse(why: &str) -> Response {
         (
             StatusCode::BAD_REQUEST,
-            [(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"))],
+            [(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            )],
             axum::Json(json!({"error": "invalid_request", "error_description": why})),
         )
             .into_response()
@@ -122,7 +125,8 @@ mod provider {
 
     async fn token(State(p): State<Provider>, Form(f): Form<HashMap<String, String>>) -> Response {
         let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-        let Some((challenge, redirect)) = p.codes.lock().unwrap().pending.remove(&get("code")) else {
+        let Some((challenge, redirect)) = p.codes.lock().unwrap().pending.remove(&get("code"))
+        else {
             return refuse("unknown or used code");
         };
         if get("grant_type") != "authorization_code"
@@ -145,7 +149,10 @@ mod provider {
         head.kid = Some("k1".into());
         let jwt = encode(&head, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
         (
-            [(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"))],
+            [(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            )],
             axum::Json(json!({"access_token": jwt, "token_type": "Bearer", "expires_in": 3600})),
         )
             .into_response()

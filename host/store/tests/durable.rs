@@ -969,10 +969,7 @@ async fn graph_versions_are_listed_newest_first_with_their_predecessors(backend:
     assert_eq!(rest.items.len(), 1);
     assert_eq!(rest.items[0].version.id, "v1");
     assert_eq!(rest.items[0].created_ms, first.items[2].created_ms);
-    assert_eq!(
-        store.graph_versions("none", 10, 0).await.unwrap().total,
-        0
-    );
+    assert_eq!(store.graph_versions("none", 10, 0).await.unwrap().total, 0);
     // Each version's predecessor is the one of the same graph kept before.
     let before = |id: &'static str| {
         let store = store.clone();
@@ -1019,7 +1016,11 @@ async fn usage_over_time_is_totalled_per_bucket_and_key(backend: Backend) {
         calls,
         "{by_model:?}"
     );
-    assert!(by_model.iter().all(|p| p.key == "small" && p.start_ms % 3_600_000 == 0));
+    assert!(
+        by_model
+            .iter()
+            .all(|p| p.key == "small" && p.start_ms % 3_600_000 == 0)
+    );
     assert_eq!(
         by_model
             .iter()

@@ -168,7 +168,10 @@ function ProjectBudget({ access, projects }: { access: Access; projects: string[
     () => ok(api.GET('/api/v1/usage/projects/{project}/budget', { params: { path: { project } } })),
     [project],
   );
-  const change = async (body: Schemas['ProjectBudgetChange'], verb: string) => {
+  const change = async (
+    body: { raise: number } | { limit: number; window: 'daily' | 'monthly' | 'none' } | { unlimited: true },
+    verb: string,
+  ) => {
     const b = await ok(api.PUT('/api/v1/usage/projects/{project}/budget', { params: { path: { project } }, body }));
     budget.reload();
     return `${verb}: ${budgetLine(b)}`;

@@ -313,9 +313,8 @@ fn version_view(
             .iter()
             .map(|(node, pin)| (node.clone(), pin.hash.clone()))
             .collect(),
-        changes: before.map(|b| {
-            VersionChangesView::new(&b.version.id, v.version.changes_since(&b.version))
-        }),
+        changes: before
+            .map(|b| VersionChangesView::new(&b.version.id, v.version.changes_since(&b.version))),
     }
 }
 

@@ -480,7 +480,8 @@ pub(crate) async fn usage_series(
             ));
         }
     };
-    let until_ms = q.until_ms.unwrap_or_else(|| api.engine.now_ms()).min(i64::MAX as u64);
+    crate::routes::threads::check_times(q.since_ms, q.until_ms)?;
+    let until_ms = q.until_ms.unwrap_or_else(|| api.engine.now_ms());
     let earliest = until_ms.saturating_sub(MAX_BUCKETS * bucket_ms);
     let since_ms = q
         .since_ms

@@ -8,8 +8,8 @@ use weft_engine::MoneyBudget;
 use weft_engine::StoreError;
 use weft_engine::store::{
     GraphVersion, InvocationRecord, NodePause, Page, PluginBlob, RecordedOutput, StoreResult,
-    StoredFrame, StoredGraphVersion, StoredInstance, StoredMessage, StoredRun, StoredThread, ThreadFilter,
-    UnfinishedRun,
+    StoredFrame, StoredGraphVersion, StoredInstance, StoredMessage, StoredRun, StoredThread,
+    ThreadFilter, UnfinishedRun,
 };
 use weft_runtime::capabilities::JournalEntry;
 use weft_runtime::capabilities::memory::MemoryWrite;
@@ -90,10 +90,7 @@ pub(super) async fn graph_versions(
     })
 }
 
-pub(super) async fn graph_version(
-    c: &Client,
-    id: &str,
-) -> StoreResult<Option<StoredGraphVersion>> {
+pub(super) async fn graph_version(c: &Client, id: &str) -> StoreResult<Option<StoredGraphVersion>> {
     c.query_opt(
         &format!("SELECT {VERSION_COLUMNS} FROM graph_versions WHERE id = $1"),
         &[&id],
@@ -196,7 +193,13 @@ pub(super) async fn threads(
     let total: i64 = c
         .query_one(
             &format!("SELECT count(*) FROM threads WHERE {wanted}"),
-            &[&filter.project, &filter.status, &filter.node, &since, &until],
+            &[
+                &filter.project,
+                &filter.status,
+                &filter.node,
+                &since,
+                &until,
+            ],
         )
         .await
         .read()?

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport, RunEnd,
-    RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame, StoredGraphVersion, StoredInstance, StoredMessage, StoredRun, StoredThread,
-    ThreadFilter, UnfinishedRun, UsageHistory,
+    RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame, StoredGraphVersion,
+    StoredInstance, StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun,
+    UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store, StoreError};
 use weft_runtime::capabilities::BoxFuture;

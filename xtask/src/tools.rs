@@ -1,7 +1,8 @@
 //! Test tools from PyPI, in a virtual environment of the workspace
 //! (`.tools/venv`, not committed): schemathesis, which the API tests run
-//! against the served OpenAPI document, and OpenAI's Python client, which
-//! the `/v1` tests run against the OpenAI-compatible endpoint.
+//! against the served OpenAPI document, OpenAI's Python client, which the
+//! `/v1` tests run against the OpenAI-compatible endpoint, and the official
+//! MCP Python SDK, which the `/mcp` tests run.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,8 +15,16 @@ pub const SCHEMATHESIS: &str = "4.32.5";
 /// The release of OpenAI's Python client (`openai`) the tests are written for.
 pub const OPENAI: &str = "3.63.0";
 
+/// The release of the official MCP Python SDK (`mcp`) the tests are
+/// written for.
+pub const MCP: &str = "2.3.0";
+
 /// Every package of the environment, with its pinned version.
-const PACKAGES: [(&str, &str); 2] = [("schemathesis", SCHEMATHESIS), ("openai", OPENAI)];
+const PACKAGES: [(&str, &str); 3] = [
+    ("schemathesis", SCHEMATHESIS),
+    ("openai", OPENAI),
+    ("mcp", MCP),
+];
 
 /// The version of `package` installed in `venv`, if any.
 fn installed(venv: &Path, package: &str) -> Option<String> {

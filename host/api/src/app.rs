@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
-use crate::{Api, middleware as mw, openai, openapi, routes, ui};
+use crate::{Api, mcp, middleware as mw, openai, openapi, routes, ui};
 
 impl Api {
     /// Every route, with auth, rate limits, body limits, CORS and metrics.
@@ -44,8 +44,17 @@ impl Api {
             ))
             .layer(middleware::from_fn(openai::in_openai_shape))
             .with_state(Arc::clone(self));
+        // MCP over Streamable HTTP: the same key check and rate limit
+        // (roles are checked per tool call).
+        let mcp = Router::new()
+            .nest_service("/mcp", mcp::service(Arc::clone(self)))
+            .layer(middleware::from_fn_with_state(
+                Arc::clone(self),
+                mw::authenticate,
+            ));
         let mut router = Router::new()
             .merge(open)
+            .merge(mcp)
             .merge(protected)
             .merge(openai)
             .merge(openapi::docs())

@@ -29,6 +29,7 @@ pub mod ids;
 mod metrics;
 mod middleware;
 pub mod oidc;
+mod mcp;
 mod openai;
 mod openapi;
 mod reload;

@@ -23,7 +23,7 @@
 mod answer;
 mod error;
 mod request;
-mod run;
+pub(crate) mod run;
 mod stream;
 
 use std::sync::Arc;

@@ -20,18 +20,17 @@
 
 use std::sync::Arc;
 
+use rmcp::ErrorData as McpError;
 use rmcp::handler::server::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     JsonObject, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
-    ServerCapabilities, ServerInfo, Tool,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::ErrorData as McpError;
 use serde_json::{Value, json};
 use weft_engine::store::ThreadFilter;
 use weft_engine::{DEFAULT_PROJECT, Inbound, LoadedGraph};
@@ -47,18 +46,20 @@ const LISTED_THREADS: u64 = 50;
 
 /// The `/mcp` service: a fresh handler per request over the same host.
 pub(crate) fn service(api: Arc<Api>) -> StreamableHttpService<Mcp, LocalSessionManager> {
-    let config = StreamableHttpServerConfig {
+    let config = StreamableHttpServerConfig::default()
         // Stateless: every request stands alone, on any host.
-        legacy_session_mode: false,
-        json_response: true,
-        max_request_body_bytes: api.config.body_limit,
-        ..StreamableHttpServerConfig::default()
-    }
-    // The key check guards `/mcp` (a browser on a rebinding name has no
-    // key), and operators name their own hosts: any Host is served.
-    .disable_allowed_hosts();
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(api.config.body_limit)
+        // The key check guards `/mcp` (a browser on a rebinding name has
+        // no key), and operators name their own hosts: any Host is served.
+        .disable_allowed_hosts();
     StreamableHttpService::new(
-        move || Ok(Mcp { api: Arc::clone(&api) }),
+        move || {
+            Ok(Mcp {
+                api: Arc::clone(&api),
+            })
+        },
         LocalSessionManager::default().into(),
         config,
     )
@@ -126,7 +127,9 @@ fn tool(graph: &LoadedGraph) -> Tool {
     let description = format!(
         "Runs weft's graph `{}`{} ({} nodes, entry `{}`): sends the message to it, waits for the run to finish and answers with its reply. Pass the returned threadId as `thread` to continue the conversation.",
         g.name(),
-        g.version().map(|v| format!(" version {v}")).unwrap_or_default(),
+        g.version()
+            .map(|v| format!(" version {v}"))
+            .unwrap_or_default(),
         g.nodes().len(),
         g.entry().name,
     );
@@ -228,9 +231,8 @@ impl Mcp {
             "status": trace.status.as_str(),
             "frames": trace.frames,
         });
-        let mut result = CallToolResult::success(vec![ContentBlock::text(
-            reply.unwrap_or_default(),
-        )]);
+        let mut result =
+            CallToolResult::success(vec![ContentBlock::text(reply.unwrap_or_default())]);
         result.structured_content = Some(structured);
         Ok(result.into())
     }
@@ -275,8 +277,8 @@ impl Mcp {
 }
 
 impl ServerHandler for Mcp {
-    fn get_info(&self) -> ServerInfo {
-        ServerInfo::new(
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()

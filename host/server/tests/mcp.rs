@@ -97,7 +97,7 @@ async fn the_official_mcp_sdk_lists_and_calls_graphs_and_reads_threads() {
         summary["viewer_message"]
             .as_str()
             .unwrap()
-            .contains("operator"),
+            .contains("Operator role"),
         "{summary}"
     );
 

@@ -140,16 +140,47 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// A request's headers as OpenTelemetry's propagators read them.
+struct Headers<'a>(&'a axum::http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(axum::http::HeaderName::as_str).collect()
+    }
+}
+
 /// Counts every request by method (a fixed set), matched route (the
-/// route's pattern, `unmatched` for any other path) and status.
+/// route's pattern, `unmatched` for any other path) and status, and runs
+/// it in a `weft.request` span that continues the caller's trace (W3C
+/// `traceparent`): a run the request starts is its child, so traces
+/// exported over OTLP go from the caller through weft.
 pub(crate) async fn track(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let started = Instant::now();
     let method = method_label(request.method()).to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
+    let span = tracing::info_span!(
+        "weft.request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&Headers(request.headers()))
+    });
+    let _ = span.set_parent(parent);
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
     api.metrics
         .request(method, route, response.status().as_u16(), started.elapsed());
     response

@@ -205,8 +205,26 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Serve(_)) {
         exit_quietly_on_closed_pipe();
     }
-    // The server logs structured JSON; the other commands log for people.
-    setup::init_tracing(&cli.common.log, matches!(cli.command, Command::Serve(_)));
+    // The server logs structured JSON (and exports traces when its config
+    // says so); the other commands log for people. A config file that does
+    // not load is reported by the command itself.
+    let telemetry = match &cli.command {
+        Command::Serve(_) => setup::config(&cli.common)
+            .ok()
+            .and_then(|c| c.telemetry),
+        _ => None,
+    };
+    let _telemetry = match setup::init_tracing(
+        &cli.common.log,
+        matches!(cli.command, Command::Serve(_)),
+        telemetry.as_ref(),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -12,18 +12,107 @@ use weft_runtime::{Runtime, RuntimeConfig};
 use crate::Common;
 use crate::config::Config;
 
-/// Logs go to stderr so that stdout stays the command's output.
-pub fn init_tracing(filter: &str, json: bool) {
+/// The OTLP exporter while it runs: dropping it sends the spans still
+/// batched (at the end of `main`).
+pub struct Telemetry {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("warning: the last spans were not exported: {e}");
+        }
+    }
+}
+
+/// The spans the OTLP export takes: weft's own, at `info` and above,
+/// whatever the log filter says.
+fn exported_spans() -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new()
+        .with_target("weft_api", tracing::Level::INFO)
+        .with_target("weft_engine", tracing::Level::INFO)
+        .with_target("weft_runtime", tracing::Level::INFO)
+        .with_target("weft_llm", tracing::Level::INFO)
+}
+
+/// The OTLP exporter and the layer that feeds it.
+fn otlp(
+    section: &crate::config::TelemetrySection,
+) -> Result<(
+    opentelemetry_sdk::trace::SdkTracerProvider,
+    impl tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync,
+)> {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+    use tracing_subscriber::Layer as _;
+    let endpoint = format!("{}/v1/traces", section.otlp_endpoint.trim_end_matches('/'));
+    let url = reqwest::Url::parse(&endpoint)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"));
+    if url.is_none() {
+        bail!(
+            "telemetry.otlp_endpoint is not an http(s) URL: `{}`",
+            section.otlp_endpoint
+        );
+    }
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_millis(section.export_timeout_ms))
+        .build()
+        .context("the OTLP exporter's HTTP client")?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(client)
+        .with_endpoint(endpoint)
+        .with_timeout(std::time::Duration::from_millis(section.export_timeout_ms))
+        .build()
+        .context("the OTLP exporter")?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(section.service_name.clone())
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build();
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("weft"))
+        .with_filter(exported_spans());
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    Ok((provider, layer))
+}
+
+/// Logs go to stderr so that stdout stays the command's output; with
+/// `telemetry`, spans go to its OTLP collector too.
+pub fn init_tracing(
+    filter: &str,
+    json: bool,
+    telemetry: Option<&crate::config::TelemetrySection>,
+) -> Result<Telemetry> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        fmt.json().with_filter(filter).boxed()
     } else {
-        builder.try_init()
+        fmt.with_filter(filter).boxed()
     };
+    let (provider, otel) = match telemetry.map(otlp).transpose()? {
+        Some((provider, layer)) => (Some(provider), Some(layer)),
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry().with(otel).with(fmt).try_init();
+    Ok(Telemetry { provider })
 }
 
 /// The runtime, with compiled components cached in the data folder.

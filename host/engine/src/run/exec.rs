@@ -31,8 +31,11 @@ pub(super) async fn execute(
     (thread, run): (&str, &str),
     kill: watch::Receiver<bool>,
     state: RunState,
+    caller: tracing::Span,
 ) -> FrameTrace {
-    let span = tracing::info_span!("weft.run", thread, run);
+    // A child of the request that started the run (its trace continues
+    // the caller's, see `traceparent`), or a root for a resumed run.
+    let span = tracing::info_span!(parent: &caller, "weft.run", thread, run);
     RunLoop::new(ctx, graph, (thread, run), kill, state)
         .run()
         .instrument(span)

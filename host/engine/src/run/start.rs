@@ -104,6 +104,8 @@ pub(crate) fn spawn(
     );
     let alive = ctx.control.run_started();
     let ctx = Arc::clone(ctx);
+    // The span the run was started in (an API request's), its trace's parent.
+    let caller = tracing::Span::current();
     let thread_id = thread.to_owned();
     let run_id = run.to_owned();
     let task = tokio::spawn(async move {
@@ -118,7 +120,7 @@ pub(crate) fn spawn(
             Ok(held) => {
                 let mut state = state;
                 state.lease = held.lease().cloned();
-                let trace = exec::execute(&ctx, graph, (&thread_id, &run_id), kill, state).await;
+                let trace = exec::execute(&ctx, graph, (&thread_id, &run_id), kill, state, caller).await;
                 held.release().await;
                 trace
             }

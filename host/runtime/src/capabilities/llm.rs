@@ -334,6 +334,18 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     })
 }
 
+/// The OpenTelemetry `error.type` of a failed call: the contract's code.
+fn error_type(e: &CapabilityError) -> &'static str {
+    match e {
+        CapabilityError::Denied(_) => "denied",
+        CapabilityError::BudgetExhausted(_) => "budget_exhausted",
+        CapabilityError::InvalidInput(_) => "invalid_input",
+        CapabilityError::LimitExceeded(_) => "limit_exceeded",
+        CapabilityError::Unavailable(_) => "unavailable",
+        CapabilityError::Failed(_) => "failed",
+    }
+}
+
 /// The `llm` host functions, for each contract version's bindings.
 macro_rules! host {
     ($wit:path, $err:path) => {
@@ -342,7 +354,18 @@ macro_rules! host {
             use $wit as wit;
 
             impl wit::Host for CapView<'_, LlmState> {
-                #[tracing::instrument(name = "weft.llm.complete", skip_all)]
+                // The GenAI semantic conventions of OpenTelemetry:
+                // what the exporter turns into the span's attributes.
+                #[tracing::instrument(name = "weft.llm.complete", skip_all, fields(
+                    gen_ai.operation.name = "chat",
+                    gen_ai.request.model = self.state.model.as_deref().unwrap_or("default"),
+                    gen_ai.request.max_tokens = request.max_tokens,
+                    gen_ai.provider.name = tracing::field::Empty,
+                    gen_ai.response.model = tracing::field::Empty,
+                    gen_ai.usage.input_tokens = tracing::field::Empty,
+                    gen_ai.usage.output_tokens = tracing::field::Empty,
+                    error.type = tracing::field::Empty,
+                ))]
                 async fn complete(
                     &mut self,
                     request: wit::CompletionRequest,
@@ -365,6 +388,18 @@ macro_rules! host {
                         deltas,
                     };
                     let result = self.state.backend.complete(call, request).await;
+                    let span = tracing::Span::current();
+                    match &result {
+                        Ok(c) => {
+                            span.record("gen_ai.provider.name", c.provider.as_str());
+                            span.record("gen_ai.response.model", c.model.as_str());
+                            span.record("gen_ai.usage.input_tokens", c.prompt_tokens);
+                            span.record("gen_ai.usage.output_tokens", c.completion_tokens);
+                        }
+                        Err(e) => {
+                            span.record("error.type", error_type(e));
+                        }
+                    }
                     self.shared
                         .record(Capability::Llm, "complete", journal_req, result)
                         .map(Into::into)

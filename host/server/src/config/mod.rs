@@ -78,6 +78,36 @@ pub struct Config {
     /// The bus shared by several hosts (`weft serve`; none: this host's own).
     #[serde(default)]
     pub bus: Option<BusSection>,
+    /// Traces exported over OTLP (`weft serve`; none: not exported).
+    #[serde(default)]
+    pub telemetry: Option<TelemetrySection>,
+}
+
+/// `telemetry:`: OpenTelemetry traces of `weft serve`, exported over OTLP
+/// (HTTP with protobuf) in batches: a span per API request (continuing the
+/// caller's `traceparent`), run, frame, node invocation and host call, with
+/// the GenAI attributes on `llm` calls.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// The OTLP/HTTP endpoint of a collector, e.g. `http://127.0.0.1:4318`
+    /// (traces go to `/v1/traces` under it).
+    pub otlp_endpoint: String,
+    /// The `service.name` of the spans (default `weft`).
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// Milliseconds an export may take before it is dropped (default
+    /// 10000); the spans are batched, so the runs never wait for it.
+    #[serde(default = "default_export_timeout_ms")]
+    pub export_timeout_ms: u64,
+}
+
+fn default_service_name() -> String {
+    "weft".to_owned()
+}
+
+fn default_export_timeout_ms() -> u64 {
+    10_000
 }
 
 /// `bus:`: NATS JetStream, for several hosts forming one system.

@@ -209,9 +209,7 @@ fn main() -> ExitCode {
     // says so); the other commands log for people. A config file that does
     // not load is reported by the command itself.
     let telemetry = match &cli.command {
-        Command::Serve(_) => setup::config(&cli.common)
-            .ok()
-            .and_then(|c| c.telemetry),
+        Command::Serve(_) => setup::config(&cli.common).ok().and_then(|c| c.telemetry),
         _ => None,
     };
     let _telemetry = match setup::init_tracing(

@@ -111,7 +111,10 @@ pub fn init_tracing(
         Some((provider, layer)) => (Some(provider), Some(layer)),
         None => (None, None),
     };
-    let _ = tracing_subscriber::registry().with(otel).with(fmt).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(otel)
+        .with(fmt)
+        .try_init();
     Ok(Telemetry { provider })
 }
 

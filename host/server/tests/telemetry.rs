@@ -110,9 +110,7 @@ async fn a_runs_spans_reach_the_collector_in_the_callers_trace() {
     assert_eq!(answer.status(), StatusCode::ACCEPTED);
     let accepted: serde_json::Value = answer.json().await.unwrap();
     let admin = Client::new(&server, Some(&server.admin));
-    admin
-        .answered(accepted["threadId"].as_str().unwrap())
-        .await;
+    admin.answered(accepted["threadId"].as_str().unwrap()).await;
     // Stopping the host flushes the batched spans.
     let status = server.terminate();
     assert!(status.success(), "{status}");
@@ -126,16 +124,17 @@ async fn a_runs_spans_reach_the_collector_in_the_callers_trace() {
         .filter(|s| hex(&s.trace_id) == TRACE)
         .collect();
     let by_id: HashMap<String, &Span> = ours.iter().map(|s| (hex(&s.span_id), *s)).collect();
-    let named = |name: &str| -> Vec<&Span> {
-        ours.iter()
-            .copied()
-            .filter(|s| s.name == name)
-            .collect()
-    };
+    let named =
+        |name: &str| -> Vec<&Span> { ours.iter().copied().filter(|s| s.name == name).collect() };
     let parent = |s: &Span| by_id.get(&hex(&s.parent_span_id)).map(|p| p.name.as_str());
     // The request continues the caller's span …
     let request = named("POST /api/v1/inject");
-    assert_eq!(request.len(), 1, "{:?}", ours.iter().map(|s| &s.name).collect::<Vec<_>>());
+    assert_eq!(
+        request.len(),
+        1,
+        "{:?}",
+        ours.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
     assert_eq!(hex(&request[0].parent_span_id), CALLER);
     // … the run is its child, the frames the run's, the nodes a frame's,
     // the host calls a node's.

@@ -120,7 +120,8 @@ pub(crate) fn spawn(
             Ok(held) => {
                 let mut state = state;
                 state.lease = held.lease().cloned();
-                let trace = exec::execute(&ctx, graph, (&thread_id, &run_id), kill, state, caller).await;
+                let trace =
+                    exec::execute(&ctx, graph, (&thread_id, &run_id), kill, state, caller).await;
                 held.release().await;
                 trace
             }

@@ -357,15 +357,15 @@ macro_rules! host {
                 // The GenAI semantic conventions of OpenTelemetry:
                 // what the exporter turns into the span's attributes.
                 #[tracing::instrument(name = "weft.llm.complete", skip_all, fields(
-                    gen_ai.operation.name = "chat",
-                    gen_ai.request.model = self.state.model.as_deref().unwrap_or("default"),
-                    gen_ai.request.max_tokens = request.max_tokens,
-                    gen_ai.provider.name = tracing::field::Empty,
-                    gen_ai.response.model = tracing::field::Empty,
-                    gen_ai.usage.input_tokens = tracing::field::Empty,
-                    gen_ai.usage.output_tokens = tracing::field::Empty,
-                    error.type = tracing::field::Empty,
-                ))]
+                            gen_ai.operation.name = "chat",
+                            gen_ai.request.model = self.state.model.as_deref().unwrap_or("default"),
+                            gen_ai.request.max_tokens = i64::from(request.max_tokens),
+                            gen_ai.provider.name = tracing::field::Empty,
+                            gen_ai.response.model = tracing::field::Empty,
+                            gen_ai.usage.input_tokens = tracing::field::Empty,
+                            gen_ai.usage.output_tokens = tracing::field::Empty,
+                            error.type = tracing::field::Empty,
+                        ))]
                 async fn complete(
                     &mut self,
                     request: wit::CompletionRequest,
@@ -393,8 +393,11 @@ macro_rules! host {
                         Ok(c) => {
                             span.record("gen_ai.provider.name", c.provider.as_str());
                             span.record("gen_ai.response.model", c.model.as_str());
-                            span.record("gen_ai.usage.input_tokens", c.prompt_tokens);
-                            span.record("gen_ai.usage.output_tokens", c.completion_tokens);
+                            span.record("gen_ai.usage.input_tokens", i64::from(c.prompt_tokens));
+                            span.record(
+                                "gen_ai.usage.output_tokens",
+                                i64::from(c.completion_tokens),
+                            );
                         }
                         Err(e) => {
                             span.record("error.type", error_type(e));

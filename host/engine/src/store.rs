@@ -28,6 +28,7 @@ mod error;
 mod history;
 pub use error::{StoreError, StoreResult};
 pub use history::VersionChanges;
+pub(crate) use history::key_changes;
 
 /// A graph bound to plugin versions: what a run is pinned to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

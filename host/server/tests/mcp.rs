@@ -17,24 +17,9 @@ use serde_json::Value;
 
 const SCRIPT: &str = "graphs/scripts/assistant-demo.json";
 
-/// The tools' Python, with the `mcp` package.
-fn python() -> std::path::PathBuf {
-    let python = root().join(".tools/venv/bin/python");
-    let has_mcp = Command::new(&python)
-        .args(["-c", "import mcp"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        has_mcp,
-        "the MCP Python SDK is missing from {}: run `cargo xtask test` (it installs it)",
-        python.display()
-    );
-    python
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_mcp_sdk_lists_and_calls_graphs_and_reads_threads() {
-    let python = python();
+    let python = tools_python("mcp", "the MCP Python SDK");
     let server = Server::start("mcp-client", &[], &["--script", SCRIPT]);
     let admin = Client::new(&server, Some(&server.admin));
     let operator = key(&admin, "operator", None).await;

@@ -21,24 +21,9 @@ use serde_json::{Value, json};
 const SCRIPT: &str = "graphs/scripts/assistant-demo.json";
 const QUESTION: &str = "How many devices does customer 1042 have?";
 
-/// The tools' Python, with the `openai` package.
-fn python() -> std::path::PathBuf {
-    let python = root().join(".tools/venv/bin/python");
-    let has_openai = Command::new(&python)
-        .args(["-c", "import openai"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        has_openai,
-        "OpenAI's Python client is missing from {}: run `cargo xtask test` (it installs it)",
-        python.display()
-    );
-    python
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openais_python_client_chats_with_the_assistant_through_v1() {
-    let python = python();
+    let python = tools_python("openai", "OpenAI's Python client");
     let server = Server::start("openai-client", &[], &["--script", SCRIPT]);
     let admin = Client::new(&server, Some(&server.admin));
     let operator = key(&admin, "operator", None).await;

@@ -39,7 +39,13 @@ function Bars({ title, data }: { title: string; data: unknown }) {
 export function Usage({ access }: { access: Access }) {
   const usage = useLoad(() => ok(api.GET('/api/v1/usage')), []);
   const budgets = useLoad(() => ok(api.GET('/api/v1/usage/threads')), []);
-  const [raise, setRaise] = useState('1000');
+  const [amount, setAmount] = useState('1000');
+  /** Raises or sets a thread's token budget. */
+  const changeThread = async (id: string, body: { raise: number } | { limit: number }) => {
+    const v = await ok(api.PUT('/api/v1/usage/threads/{id}/budget', { params: { path: { id } }, body }));
+    budgets.reload();
+    return `Now ${v.limit}`;
+  };
   return (
     <section aria-labelledby="usage-title">
       <h1 id="usage-title">Usage and budgets</h1>
@@ -68,9 +74,9 @@ export function Usage({ access }: { access: Access }) {
           <input
             type="number"
             min="1"
-            value={raise}
+            value={amount}
             data-testid="thread-amount"
-            onInput={(e) => setRaise((e.target as HTMLInputElement).value)}
+            onInput={(e) => setAmount((e.target as HTMLInputElement).value)}
           />
         </label>
       )}
@@ -103,32 +109,8 @@ export function Usage({ access }: { access: Access }) {
                       <td>{b.limit}</td>
                       {access.acts && (
                         <td>
-                          <Act
-                            label="Raise"
-                            run={async () => {
-                              const v = await ok(
-                                api.PUT('/api/v1/usage/threads/{id}/budget', {
-                                  params: { path: { id: b.threadId } },
-                                  body: { raise: Number(raise) },
-                                }),
-                              );
-                              budgets.reload();
-                              return `Now ${v.limit}`;
-                            }}
-                          />
-                          <Act
-                            label="Set"
-                            run={async () => {
-                              const v = await ok(
-                                api.PUT('/api/v1/usage/threads/{id}/budget', {
-                                  params: { path: { id: b.threadId } },
-                                  body: { limit: Number(raise) },
-                                }),
-                              );
-                              budgets.reload();
-                              return `Now ${v.limit}`;
-                            }}
-                          />
+                          <Act label="Raise" run={() => changeThread(b.threadId, { raise: Number(amount) })} />
+                          <Act label="Set" run={() => changeThread(b.threadId, { limit: Number(amount) })} />
                         </td>
                       )}
                     </tr>

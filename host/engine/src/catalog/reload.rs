@@ -84,25 +84,14 @@ fn fingerprint(g: &LoadedGraph) -> BTreeMap<String, String> {
 /// The nodes added, removed and changed from `old` to `new`.
 fn diff(old: &LoadedGraph, new: &LoadedGraph) -> GraphChange {
     let (before, after) = (fingerprint(old), fingerprint(new));
+    let (added, removed, changed) = crate::store::key_changes(&before, &after);
     GraphChange {
         name: new.graph().name().to_owned(),
         version_id: new.version_id().to_owned(),
         previous_version_id: old.version_id().to_owned(),
-        added: after
-            .keys()
-            .filter(|k| !before.contains_key(*k))
-            .cloned()
-            .collect(),
-        removed: before
-            .keys()
-            .filter(|k| !after.contains_key(*k))
-            .cloned()
-            .collect(),
-        changed: after
-            .iter()
-            .filter(|(k, v)| before.get(*k).is_some_and(|b| b != *v))
-            .map(|(k, _)| k.clone())
-            .collect(),
+        added,
+        removed,
+        changed,
     }
 }
 

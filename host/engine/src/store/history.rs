@@ -38,6 +38,30 @@ impl VersionChanges {
     }
 }
 
+/// The keys only `after` has, only `before` has, and those of both whose
+/// values differ: nodes added, removed and changed between two versions.
+pub(crate) fn key_changes<V: PartialEq>(
+    before: &BTreeMap<String, V>,
+    after: &BTreeMap<String, V>,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let added = after
+        .keys()
+        .filter(|k| !before.contains_key(*k))
+        .cloned()
+        .collect();
+    let removed = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .cloned()
+        .collect();
+    let changed = after
+        .iter()
+        .filter(|(k, v)| before.get(*k).is_some_and(|b| b != *v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    (added, removed, changed)
+}
+
 /// The file's mapping (an empty one if a stored source no longer parses).
 fn document(source: &str) -> BTreeMap<String, Value> {
     serde_saphyr::from_str_with_options::<BTreeMap<String, Value>>(
@@ -61,22 +85,11 @@ impl GraphVersion {
         let (before, after) = (nodes(&old_doc), nodes(&new_doc));
         let pin = |v: &GraphVersion, n: &str| v.plugins.get(n).map(|p| p.hash.clone());
         let keys: BTreeSet<&String> = old_doc.keys().chain(new_doc.keys()).collect();
+        let (added, removed, changed) = key_changes(&before, &after);
         VersionChanges {
-            added: after
-                .keys()
-                .filter(|k| !before.contains_key(*k))
-                .cloned()
-                .collect(),
-            removed: before
-                .keys()
-                .filter(|k| !after.contains_key(*k))
-                .cloned()
-                .collect(),
-            changed: after
-                .iter()
-                .filter(|(k, v)| before.get(*k).is_some_and(|b| b != *v))
-                .map(|(k, _)| k.clone())
-                .collect(),
+            added,
+            removed,
+            changed,
             plugins: after
                 .keys()
                 .filter(|k| before.contains_key(*k) && pin(older, k) != pin(self, k))

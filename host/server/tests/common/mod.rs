@@ -66,6 +66,22 @@ pub fn weft(data: &Path, args: &[&str]) -> Output {
     }
 }
 
+/// The test tools' Python (`.tools/venv`, filled by `cargo xtask test`),
+/// which must be able to import `module` (`what` names it for people).
+pub fn tools_python(module: &str, what: &str) -> PathBuf {
+    let python = root().join(".tools/venv/bin/python");
+    let has = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has,
+        "{what} is missing from {}: run `cargo xtask test` (it installs it)",
+        python.display()
+    );
+    python
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

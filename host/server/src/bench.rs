@@ -34,10 +34,12 @@ pub enum BenchCommand {
         /// Folder with the `guest-relay` test guest (the no-op node).
         #[arg(long, default_value = "artifacts/guests")]
         guests: std::path::PathBuf,
-        /// Also run the workload with every frame committed to a SQLite
-        /// store (a fresh file in the data folder, removed afterwards) and
-        /// print durable frames/s and commit latency next to the
-        /// in-memory figures.
+        /// Also run the workload with every frame committed to a store and
+        /// print durable frames/s and commit latency next to the in-memory
+        /// figures: a fresh SQLite file in the data folder (removed
+        /// afterwards), or the PostgreSQL database `--store postgres://…`
+        /// names (its benchmark threads are pruned afterwards: give it a
+        /// database of its own).
         #[arg(long)]
         durable: bool,
         /// Print JSON Lines in `bench/`'s format instead of a table.
@@ -128,7 +130,7 @@ async fn frames(
     let memory = measure(&engine, &graph, runs, concurrency).await?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if json {
-        memory.print_json(false, concurrency, None)?;
+        memory.print_json(false, concurrency, None, None)?;
     } else {
         println!(
             "weft bench frames: 5-node graph (a → b, c, d → e), no-op WASM plugins, fresh instance per invocation, {runs} runs, {cores} cores"
@@ -139,46 +141,66 @@ async fn frames(
     if !durable {
         return Ok(ExitCode::SUCCESS);
     }
-    std::fs::create_dir_all(&common.data_dir)
-        .with_context(|| format!("creating {}", common.data_dir.display()))?;
-    let path = common
-        .data_dir
-        .join(format!("bench-frames-{}.db", std::process::id()));
-    remove_store_files(&path);
-    // The config's store settings (sync, size cap), on a fresh file.
-    let sync = config.store.sync;
-    let store = Arc::new(
-        weft_store::SqliteStore::open(&path, setup::store_options(&config))
-            .with_context(|| format!("opening {}", path.display()))?,
-    );
+    // PostgreSQL when `--store` (or the config's `store.url`) names one;
+    // otherwise a fresh SQLite file with the config's settings.
+    let location = setup::store_location(common, &config);
+    let store_kind = match &location {
+        setup::StoreLocation::Postgres(_) => "postgres",
+        setup::StoreLocation::File(_) => "sqlite",
+    };
+    let (store, label): (BenchStore, String) = match location {
+        setup::StoreLocation::Postgres(url) => {
+            let store = weft_store::PostgresStore::open(&url, weft_store::PgOptions::default())
+                .await
+                .with_context(|| format!("opening {}", weft_store::redact_url(&url)))?;
+            (
+                BenchStore::Postgres(Arc::new(store)),
+                format!(
+                    "PostgreSQL ({}; one transaction per frame, group commit)",
+                    weft_store::redact_url(&url)
+                ),
+            )
+        }
+        setup::StoreLocation::File(_) => {
+            std::fs::create_dir_all(&common.data_dir)
+                .with_context(|| format!("creating {}", common.data_dir.display()))?;
+            let path = common
+                .data_dir
+                .join(format!("bench-frames-{}.db", std::process::id()));
+            remove_store_files(&path);
+            // The config's store settings (sync, size cap), on a fresh file.
+            let store = weft_store::SqliteStore::open(&path, setup::store_options(&config))
+                .with_context(|| format!("opening {}", path.display()))?;
+            let sync = match config.store.sync {
+                crate::config::SyncSetting::Full => "FULL",
+                crate::config::SyncSetting::Normal => "NORMAL",
+            };
+            (
+                BenchStore::Sqlite(Arc::new(store), path),
+                format!("SQLite (WAL, synchronous={sync}, group commit)"),
+            )
+        }
+    };
     let engine = Engine::open(
         runtime.clone(),
         plugins.clone(),
         backends(),
         EngineConfig::default(),
-        store.clone(),
+        store.store(),
     )
     .await?;
     let result = measure(&engine, &graph, runs, concurrency).await;
+    let mut commits = store.take_latencies();
+    let size = store.finish(&engine).await;
     drop(engine);
-    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-    let mut commits = store.take_frame_commit_latencies();
-    drop(store);
-    remove_store_files(&path);
     let durable = result?;
     commits.sort_unstable();
     if json {
-        durable.print_json(true, concurrency, Some(&commits))?;
+        durable.print_json(true, concurrency, Some(&commits), Some(store_kind))?;
         return Ok(ExitCode::SUCCESS);
     }
     println!();
-    println!(
-        "durable: every frame committed to SQLite (WAL, synchronous={}, group commit), same workload",
-        match sync {
-            crate::config::SyncSetting::Full => "FULL",
-            crate::config::SyncSetting::Normal => "NORMAL",
-        }
-    );
+    println!("durable: every frame committed to {label}, same workload");
     durable.print("durable ", concurrency);
     row("durable commit latency per frame (µs)", &commits);
     println!(
@@ -191,13 +213,58 @@ async fn frames(
         "ratio frames/s",
         durable.parallel_fps() / memory.parallel_fps()
     );
-    println!(
-        "{:<44} {:>12.0}   ({} frames)",
-        "store size per frame (bytes)",
-        size as f64 / durable.frames_total() as f64,
-        durable.frames_total()
-    );
+    if let Some(size) = size {
+        println!(
+            "{:<44} {:>12.0}   ({} frames)",
+            "store size per frame (bytes)",
+            size as f64 / durable.frames_total() as f64,
+            durable.frames_total()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The store a durable pass commits to.
+enum BenchStore {
+    /// A fresh file, removed afterwards.
+    Sqlite(Arc<weft_store::SqliteStore>, std::path::PathBuf),
+    /// The database `--store` names: the pass's threads are pruned
+    /// afterwards (the usage totals stay).
+    Postgres(Arc<weft_store::PostgresStore>),
+}
+
+impl BenchStore {
+    fn store(&self) -> Arc<dyn weft_engine::Store> {
+        match self {
+            Self::Sqlite(s, _) => s.clone(),
+            Self::Postgres(s) => s.clone(),
+        }
+    }
+
+    fn take_latencies(&self) -> Vec<Duration> {
+        match self {
+            Self::Sqlite(s, _) => s.take_frame_commit_latencies(),
+            Self::Postgres(s) => s.take_frame_commit_latencies(),
+        }
+    }
+
+    /// Cleans up after the pass; the file's size for SQLite.
+    async fn finish(self, engine: &Engine) -> Option<u64> {
+        match self {
+            Self::Sqlite(store, path) => {
+                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                drop(store);
+                remove_store_files(&path);
+                Some(size)
+            }
+            Self::Postgres(_) => {
+                if let Err(e) = engine.prune(Duration::ZERO).await {
+                    eprintln!("warning: the benchmark's threads were not pruned: {e}");
+                }
+                None
+            }
+        }
+    }
 }
 
 /// What one pass over the workload measured; every sample list is sorted.
@@ -271,6 +338,7 @@ impl Figures {
         durable: bool,
         concurrency: usize,
         commits: Option<&[Duration]>,
+        store: Option<&str>,
     ) -> Result<()> {
         let passes = [
             (1, &self.per_node, self.latency_wall, self.serial_fps()),
@@ -293,6 +361,9 @@ impl Figures {
             if threads == 1 {
                 line.insert("invoke_us".into(), percentiles(&self.invoke));
                 line.insert("instantiate_us".into(), percentiles(&self.instantiate));
+            }
+            if let Some(store) = store {
+                line.insert("store".into(), store.into());
             }
             if let Some(commits) = commits {
                 line.insert("commit_us".into(), percentiles(commits));

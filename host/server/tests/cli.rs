@@ -279,6 +279,48 @@ fn bench_frames_prints_its_figures() {
     }
     assert!(rows[0]["instantiate_us"]["p99"].as_f64().unwrap() > 0.0);
     assert!(rows[2]["commit_us"]["median"].as_f64().unwrap() > 0.0);
+    assert!(rows[2..].iter().all(|r| r["store"] == "sqlite"), "{rows:?}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The durable pass on PostgreSQL: `--store postgres://…` names the
+/// database; its benchmark threads are pruned afterwards.
+#[test]
+fn bench_frames_measures_postgresql_too() {
+    let pg = weft_testkit::TempPostgres::start().expect("PostgreSQL (cargo xtask test installs it)");
+    let url = pg.create_database("bench").unwrap();
+    let data = temp_dir("bench-pg");
+    let guests = root().join("artifacts/guests");
+    let out = weft(
+        &data,
+        &[
+            "--store",
+            &url,
+            "bench",
+            "frames",
+            "--runs",
+            "20",
+            "--concurrency",
+            "4",
+            "--durable",
+            "--guests",
+            guests.to_str().unwrap(),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("durable: every frame committed to PostgreSQL"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("durable commit latency per frame"), "{stdout}");
+    // The frames were committed, and the benchmark's threads pruned.
+    let threads = pg.psql("bench", "SELECT count(*) FROM threads").unwrap();
+    assert_eq!(threads.trim(), "0", "{threads}");
+    let frames = pg
+        .psql("bench", "SELECT count(*) FROM invocations")
+        .unwrap();
+    assert_eq!(frames.trim(), "0", "{frames}");
     let _ = std::fs::remove_dir_all(&data);
 }
 

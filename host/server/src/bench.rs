@@ -191,8 +191,7 @@ async fn frames(
     .await?;
     let result = measure(&engine, &graph, runs, concurrency).await;
     let mut commits = store.take_latencies();
-    let size = store.finish(&engine).await;
-    drop(engine);
+    let size = store.finish(engine).await;
     let durable = result?;
     commits.sort_unstable();
     if json {
@@ -248,10 +247,12 @@ impl BenchStore {
         }
     }
 
-    /// Cleans up after the pass; the file's size for SQLite.
-    async fn finish(self, engine: &Engine) -> Option<u64> {
+    /// Cleans up after the pass (the engine goes first); the file's size
+    /// for SQLite.
+    async fn finish(self, engine: Arc<Engine>) -> Option<u64> {
         match self {
             Self::Sqlite(store, path) => {
+                drop(engine);
                 let size = std::fs::metadata(&path).map_or(0, |m| m.len());
                 drop(store);
                 remove_store_files(&path);

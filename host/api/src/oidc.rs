@@ -352,4 +352,51 @@ mod tests {
         no_sub["sub"] = json!(12);
         assert!(principal_of(&config, &no_sub).is_err());
     }
+
+    fn sign_in() -> SignIn {
+        SignIn {
+            client_id: "weft-dashboard".into(),
+            authorization_endpoint: "https://id.example/auth".into(),
+            token_endpoint: "https://id.example:8443/token".into(),
+            scopes: "openid".into(),
+            token: "access_token".into(),
+        }
+    }
+
+    #[test]
+    fn sign_in_settings_are_checked_and_name_the_token_origin() {
+        assert_eq!(sign_in().check(), Ok(()));
+        assert_eq!(
+            sign_in().token_origin().as_deref(),
+            Some("https://id.example:8443")
+        );
+        let bad = [
+            SignIn {
+                client_id: " ".into(),
+                ..sign_in()
+            },
+            SignIn {
+                authorization_endpoint: "javascript:alert(1)".into(),
+                ..sign_in()
+            },
+            SignIn {
+                token_endpoint: "id.example/token".into(),
+                ..sign_in()
+            },
+            SignIn {
+                token: "refresh_token".into(),
+                ..sign_in()
+            },
+        ];
+        for (settings, word) in bad.iter().zip([
+            "client_id",
+            "authorization_endpoint",
+            "token_endpoint",
+            "sign_in.token",
+        ]) {
+            let why = settings.check().unwrap_err();
+            assert!(why.contains(word), "{why}");
+        }
+    }
+
 }

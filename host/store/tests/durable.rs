@@ -588,6 +588,18 @@ async fn a_fork_continues_from_frame_n_with_the_same_memory(backend: Backend) {
         }
     }
     assert!(!expected.is_empty(), "the memorizer wrote in frame 1");
+    // Every node paused, so that the fork's run waits at its first frame
+    // boundary while its memory is read (it would write on otherwise).
+    let graph = assistant(&h.engine).await;
+    let nodes: Vec<String> = graph
+        .graph()
+        .nodes()
+        .iter()
+        .map(|n| n.name.clone())
+        .collect();
+    for node in &nodes {
+        h.engine.pause(None, node);
+    }
     let (fork, run) = h.engine.fork(&thread, 1).await.expect("fork");
     let conn = db(&dir);
     assert_eq!(
@@ -595,6 +607,9 @@ async fn a_fork_continues_from_frame_n_with_the_same_memory(backend: Backend) {
         expected,
         "the fork starts with the memory after frame 1"
     );
+    for node in &nodes {
+        h.engine.resume(None, node);
+    }
     let trace = finish(run.expect("frame 1 left messages pending")).await;
     assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
     assert_eq!(

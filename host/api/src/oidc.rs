@@ -398,5 +398,4 @@ mod tests {
             assert!(why.contains(word), "{why}");
         }
     }
-
 }

@@ -287,7 +287,8 @@ fn bench_frames_prints_its_figures() {
 /// database; its benchmark threads are pruned afterwards.
 #[test]
 fn bench_frames_measures_postgresql_too() {
-    let pg = weft_testkit::TempPostgres::start().expect("PostgreSQL (cargo xtask test installs it)");
+    let pg =
+        weft_testkit::TempPostgres::start().expect("PostgreSQL (cargo xtask test installs it)");
     let url = pg.create_database("bench").unwrap();
     let data = temp_dir("bench-pg");
     let guests = root().join("artifacts/guests");
@@ -313,7 +314,10 @@ fn bench_frames_measures_postgresql_too() {
         stdout.contains("durable: every frame committed to PostgreSQL"),
         "{stdout}"
     );
-    assert!(stdout.contains("durable commit latency per frame"), "{stdout}");
+    assert!(
+        stdout.contains("durable commit latency per frame"),
+        "{stdout}"
+    );
     // The frames were committed, and the benchmark's threads pruned.
     let threads = pg.psql("bench", "SELECT count(*) FROM threads").unwrap();
     assert_eq!(threads.trim(), "0", "{threads}");

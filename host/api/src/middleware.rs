@@ -175,9 +175,13 @@ pub(crate) async fn track(State(api): State<Arc<Api>>, request: Request, next: N
         http.route = %route,
         http.response.status_code = tracing::field::Empty,
     );
-    let parent =
-        opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(request.headers())));
-    let _ = span.set_parent(parent);
+    // Without a subscriber that wants the span, there is no trace to join.
+    if !span.is_disabled() {
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&Headers(request.headers()))
+        });
+        let _ = span.set_parent(parent);
+    }
     let response = next.run(request).instrument(span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());
     api.metrics

@@ -26,68 +26,13 @@ use crate::trace::{FrameRecord, RunStatus};
 
 mod error;
 mod history;
+mod usage;
+mod versions;
 pub use error::{StoreError, StoreResult};
-pub use history::VersionChanges;
 pub(crate) use history::key_changes;
-
-/// A graph bound to plugin versions: what a run is pinned to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GraphVersion {
-    /// Hash of the graph's content hash and every node's plugin hash (hex).
-    pub id: String,
-    /// The graph's name.
-    pub name: String,
-    /// SHA-256 of the graph file's text (hex).
-    pub graph_hash: String,
-    /// The file it was loaded from (the base for relative plugin paths).
-    pub file: String,
-    /// The file's text.
-    pub source: String,
-    /// Each node's plugin version.
-    pub plugins: BTreeMap<String, PluginPin>,
-}
-
-/// A graph version with the time the store first kept it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StoredGraphVersion {
-    /// The version.
-    #[serde(flatten)]
-    pub version: GraphVersion,
-    /// When it was first kept (first served or first run), Unix
-    /// milliseconds. A version served again later keeps its first time.
-    pub created_ms: u64,
-}
-
-/// The plugin version a node of a graph version runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PluginPin {
-    /// SHA-256 of the component (hex).
-    pub hash: String,
-    /// The resolved file, when the graph names the plugin by file (it is
-    /// named by its `describe` name otherwise).
-    pub file: Option<String>,
-}
-
-/// A plugin component, kept by content hash so that runs resume and frames
-/// replay on exactly the version that ran.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginBlob {
-    /// SHA-256 of the component (hex).
-    pub hash: String,
-    /// Its `describe` name.
-    pub name: String,
-    /// Its `describe` version.
-    pub version: String,
-    /// The WIT contract version it was built for.
-    pub contract: String,
-    /// The file it was loaded from.
-    pub path: String,
-    /// The component's bytes.
-    pub bytes: Vec<u8>,
-}
+pub use history::{ParsedVersion, VersionChanges};
+pub use usage::{InvocationTotals, SeriesKey, SeriesPoint, SeriesQuery, UsageHistory};
+pub use versions::{GraphVersion, PluginBlob, PluginPin, StoredGraphVersion};
 
 /// What the store knows about a thread.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -420,100 +365,6 @@ pub struct StoredMessage {
     pub sent_seq: Option<u64>,
     /// The thread frame it was delivered in (`None`: still pending).
     pub delivered_seq: Option<u64>,
-}
-
-/// Invocation totals the store keeps per project, thread and node (what
-/// the ledger is rebuilt from at start-up, pruned threads included).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InvocationTotals {
-    /// Project.
-    pub project: String,
-    /// Thread (`None`: threads pruned since).
-    pub thread: Option<String>,
-    /// Node.
-    pub node: String,
-    /// Invocations.
-    pub invocations: u64,
-    /// Of which failed.
-    pub failed: u64,
-    /// Fuel consumed.
-    pub fuel: u64,
-    /// Wall time in microseconds.
-    pub duration_us: u64,
-}
-
-/// The usage history the ledger is rebuilt from: aggregates computed by
-/// the store, never every event.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct UsageHistory {
-    /// `llm` call totals per project, node and model (since `since_ms`;
-    /// the events are kept through pruning: they are what was paid).
-    pub calls: Vec<crate::metering::ledger::CallTotals>,
-    /// Priced spend per project: all time, and per UTC day for the last
-    /// [`SPEND_DAYS`](crate::metering::ledger::SPEND_DAYS) days of usage.
-    pub spend: Vec<crate::metering::ledger::DaySpend>,
-    /// Invocation totals per project and node (since `since_ms`).
-    pub invocations: Vec<InvocationTotals>,
-    /// When the reported totals start: the last usage reset (0: never).
-    pub since_ms: u64,
-}
-
-/// What a usage series is grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SeriesKey {
-    /// The thread's project.
-    Project,
-    /// The calling node.
-    Node,
-    /// The model that answered.
-    Model,
-}
-
-impl SeriesKey {
-    /// The usage events' column.
-    pub fn column(self) -> &'static str {
-        match self {
-            Self::Project => "project",
-            Self::Node => "node",
-            Self::Model => "model",
-        }
-    }
-}
-
-/// Which `llm` usage to total per time bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeriesQuery {
-    /// Grouped by.
-    pub by: SeriesKey,
-    /// Bucket width in milliseconds (buckets start at multiples of it
-    /// since the Unix epoch: a day's bucket is a UTC day).
-    pub bucket_ms: u64,
-    /// From this time (Unix milliseconds, included).
-    pub since_ms: u64,
-    /// To this time (Unix milliseconds, excluded).
-    pub until_ms: u64,
-    /// Only this project's calls.
-    pub project: Option<String>,
-}
-
-/// The `llm` usage of one key in one time bucket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SeriesPoint {
-    /// The bucket's start, Unix milliseconds.
-    pub start_ms: u64,
-    /// The project, node or model.
-    pub key: String,
-    /// Calls.
-    pub calls: u64,
-    /// Prompt tokens.
-    pub prompt_tokens: u64,
-    /// Completion tokens.
-    pub completion_tokens: u64,
-    /// Priced spend.
-    pub cost: f64,
 }
 
 /// What a prune removed.

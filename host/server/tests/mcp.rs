@@ -31,9 +31,7 @@ async fn the_official_mcp_sdk_lists_and_calls_graphs_and_reads_threads() {
         .env("WEFT_MCP_URL", server.url("/mcp"))
         .env("WEFT_OPERATOR_KEY", &operator)
         .env("WEFT_VIEWER_KEY", &viewer);
-    let out = tokio::task::spawn_blocking(move || command.output().expect("running python"))
-        .await
-        .unwrap();
+    let out = output_of(command).await;
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
@@ -87,12 +85,7 @@ async fn the_official_mcp_sdk_lists_and_calls_graphs_and_reads_threads() {
     );
 
     // The README's block runs as written.
-    let markdown = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let snippet = markdown
-        .split("```python tested-mcp\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("README.md has a `python tested-mcp` block");
+    let snippet = fenced_block("README.md", "python tested-mcp");
     let path = server.data.join("mcp-snippet.py");
     std::fs::write(&path, snippet).unwrap();
     let mut command = Command::new(&python);
@@ -100,9 +93,7 @@ async fn the_official_mcp_sdk_lists_and_calls_graphs_and_reads_threads() {
         .arg(&path)
         .env("WEFT_MCP_URL", server.url("/mcp"))
         .env("WEFT_KEY", &operator);
-    let out = tokio::task::spawn_blocking(move || command.output().expect("running python"))
-        .await
-        .unwrap();
+    let out = output_of(command).await;
     let printed = text(&out.stdout);
     assert!(
         out.status.success(),

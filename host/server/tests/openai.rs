@@ -95,12 +95,7 @@ async fn openais_python_client_chats_with_the_assistant_through_v1() {
         ("README.md", "thread-"),
         ("docs/openai.md", "CompletionUsage("),
     ] {
-        let markdown = std::fs::read_to_string(root().join(file)).unwrap();
-        let snippet = markdown
-            .split("```python tested\n")
-            .nth(1)
-            .and_then(|rest| rest.split("```").next())
-            .unwrap_or_else(|| panic!("{file} has no `python tested` block"));
+        let snippet = fenced_block(file, "python tested");
         let path = server.data.join("snippet.py");
         std::fs::write(&path, snippet).unwrap();
         let out = run_python(&python, &path, &server, &operator, &viewer).await;
@@ -132,9 +127,7 @@ async fn run_python(
         .env("WEFT_VIEWER_KEY", viewer)
         .env_remove("OPENAI_ORG_ID")
         .env_remove("OPENAI_PROJECT_ID");
-    tokio::task::spawn_blocking(move || command.output().expect("running python"))
-        .await
-        .unwrap()
+    output_of(command).await
 }
 
 /// What the memorizer's `memory.get` of its state answered: (run, answer).

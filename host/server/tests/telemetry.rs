@@ -174,3 +174,28 @@ async fn a_runs_spans_reach_the_collector_in_the_callers_trace() {
     assert!(!db.is_empty(), "the expert's SQL is a host call");
     assert!(db.iter().all(|c| parent(c) == Some("weft.node")));
 }
+
+/// An endpoint that is not an http(s) URL stops `weft serve` at start,
+/// naming the setting.
+#[test]
+fn an_otlp_endpoint_that_is_not_a_url_stops_the_start() {
+    let data = temp_dir("telemetry-bad");
+    let config = data.join("weft.yaml");
+    std::fs::write(&config, "telemetry:\n  otlp_endpoint: \"collector:4318\"\n").unwrap();
+    let out = weft(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "serve",
+            "--script",
+            SCRIPT,
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("telemetry.otlp_endpoint is not an http(s) URL"),
+        "{stderr}"
+    );
+}

@@ -93,3 +93,39 @@ pub enum CapabilityError {
     #[error("failed: {0}")]
     Failed(String),
 }
+
+impl CapabilityError {
+    /// The error's code, as the journal's `code` names it (`denied`,
+    /// `budget_exhausted`, `invalid_input`, `limit_exceeded`,
+    /// `unavailable`, `failed`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Denied(_) => "denied",
+            Self::BudgetExhausted(_) => "budget_exhausted",
+            Self::InvalidInput(_) => "invalid_input",
+            Self::LimitExceeded(_) => "limit_exceeded",
+            Self::Unavailable(_) => "unavailable",
+            Self::Failed(_) => "failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_errors_code_is_its_journal_code() {
+        for e in [
+            CapabilityError::Denied(Capability::Llm),
+            CapabilityError::BudgetExhausted("x".into()),
+            CapabilityError::InvalidInput("x".into()),
+            CapabilityError::LimitExceeded("x".into()),
+            CapabilityError::Unavailable("x".into()),
+            CapabilityError::Failed("x".into()),
+        ] {
+            let journal = serde_json::to_value(&e).unwrap();
+            assert_eq!(journal["code"], e.code(), "{e}");
+        }
+    }
+}

@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use weft_engine::{CatalogError, LoadedGraph, catalog};
 
-use weft_engine::store::{StoredGraphVersion, VersionChanges};
+use weft_engine::store::{ParsedVersion, StoredGraphVersion, VersionChanges};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
@@ -291,10 +291,12 @@ pub(crate) async fn graph(
     Ok(Json(graph_detail(&api, &g)))
 }
 
+/// A stored version as the API shows it, with what changed from the
+/// version before (`changes`, `None` for the first).
 fn version_view(
     api: &Api,
     v: &StoredGraphVersion,
-    before: Option<&StoredGraphVersion>,
+    changes: Option<VersionChangesView>,
 ) -> GraphVersionView {
     let served = api
         .catalog
@@ -313,8 +315,7 @@ fn version_view(
             .iter()
             .map(|(node, pin)| (node.clone(), pin.hash.clone()))
             .collect(),
-        changes: before
-            .map(|b| VersionChangesView::new(&b.version.id, v.version.changes_since(&b.version))),
+        changes,
     }
 }
 
@@ -340,12 +341,26 @@ pub(crate) async fn graph_versions(
     if page.total == 0 && api.catalog.get(&name).is_none() {
         return Err(ApiError::not_found(format!("no graph `{name}`")));
     }
+    // Each file parsed once, compared with its neighbours.
+    let parsed: Vec<ParsedVersion<'_>> = page
+        .items
+        .iter()
+        .map(|v| ParsedVersion::new(&v.version))
+        .collect();
     let items = page
         .items
         .iter()
+        .zip(&parsed)
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .enumerate()
-        .map(|(i, v)| version_view(&api, v, page.items.get(i + 1)))
+        .map(|(i, (v, p))| {
+            let changes = page
+                .items
+                .get(i + 1)
+                .zip(parsed.get(i + 1))
+                .map(|(b, bp)| VersionChangesView::new(&b.version.id, p.changes_since(bp)));
+            version_view(&api, v, changes)
+        })
         .collect();
     Ok(Json(Page {
         items,
@@ -383,7 +398,13 @@ pub(crate) async fn graph_version(
             .to_string()
     });
     Ok(Json(GraphVersionDetail {
-        version: version_view(&api, &stored, before.as_ref()),
+        version: version_view(
+            &api,
+            &stored,
+            before.as_ref().map(|b| {
+                VersionChangesView::new(&b.version.id, stored.version.changes_since(&b.version))
+            }),
+        ),
         source: stored.version.source.clone(),
         diff,
     }))

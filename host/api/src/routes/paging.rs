@@ -69,6 +69,20 @@ impl Paging {
         Ok((limit, offset))
     }
 
+    /// Refuses a `sinceMs`/`untilMs` past the document's int64 (400
+    /// naming it), as [`get`](Self::get) does for `offset`.
+    pub(crate) fn check_times(since_ms: Option<u64>, until_ms: Option<u64>) -> ApiResult<()> {
+        for (field, value) in [("sinceMs", since_ms), ("untilMs", until_ms)] {
+            if value.is_some_and(|v| v > i64::MAX as u64) {
+                return Err(ApiError::field(
+                    field,
+                    format!("{field} must be at most 2^63-1 milliseconds"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the `limit` and `offset` of a query with more filters.
     pub(crate) fn check(limit: Option<u64>, offset: Option<u64>) -> ApiResult<(u64, u64)> {
         Self { limit, offset }.get()

@@ -107,19 +107,6 @@ pub struct ThreadQuery {
     pub offset: Option<u64>,
 }
 
-/// Refuses a time past the document's int64 (400 naming it).
-pub(crate) fn check_times(since_ms: Option<u64>, until_ms: Option<u64>) -> ApiResult<()> {
-    for (field, value) in [("sinceMs", since_ms), ("untilMs", until_ms)] {
-        if value.is_some_and(|v| v > i64::MAX as u64) {
-            return Err(ApiError::field(
-                field,
-                format!("{field} must be at most 2^63-1 milliseconds"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Every run status, in the order a refusal lists them.
 pub(crate) const RUN_STATUSES: [RunStatus; 8] = [
     RunStatus::Running,
@@ -241,7 +228,7 @@ pub(crate) async fn threads(
     let status = q.status.as_deref().map(run_status).transpose()?;
     store(&api)?;
     // An empty range (untilMs at or before sinceMs) matches nothing.
-    check_times(q.since_ms, q.until_ms)?;
+    Paging::check_times(q.since_ms, q.until_ms)?;
     let project = match (who.project(), q.project) {
         // Another project's threads are not there for this key.
         (Some(mine), Some(asked)) if mine != asked => {

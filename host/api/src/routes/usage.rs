@@ -480,7 +480,7 @@ pub(crate) async fn usage_series(
             ));
         }
     };
-    crate::routes::threads::check_times(q.since_ms, q.until_ms)?;
+    crate::routes::paging::Paging::check_times(q.since_ms, q.until_ms)?;
     let until_ms = q.until_ms.unwrap_or_else(|| api.engine.now_ms());
     let earliest = until_ms.saturating_sub(MAX_BUCKETS * bucket_ms);
     let since_ms = q

@@ -258,7 +258,7 @@ impl Metered {
                     )
                 },
                 Err(e) => UsageEvent {
-                    outcome: error_code(e).to_owned(),
+                    outcome: e.code().to_owned(),
                     ..event(0, 0, latency_ms, model)
                 },
             };
@@ -309,17 +309,6 @@ impl LlmBackend for Metered {
             self.complete_counted(call, request, &Tally::default())
                 .await
         })
-    }
-}
-
-fn error_code(e: &CapabilityError) -> &'static str {
-    match e {
-        CapabilityError::Denied(_) => "denied",
-        CapabilityError::BudgetExhausted(_) => "budget_exhausted",
-        CapabilityError::InvalidInput(_) => "invalid_input",
-        CapabilityError::LimitExceeded(_) => "limit_exceeded",
-        CapabilityError::Unavailable(_) => "unavailable",
-        CapabilityError::Failed(_) => "failed",
     }
 }
 

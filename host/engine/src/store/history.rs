@@ -81,23 +81,51 @@ fn nodes(doc: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
 impl GraphVersion {
     /// What changed from `older` to this version.
     pub fn changes_since(&self, older: &GraphVersion) -> VersionChanges {
-        let (old_doc, new_doc) = (document(&older.source), document(&self.source));
-        let (before, after) = (nodes(&old_doc), nodes(&new_doc));
+        ParsedVersion::new(self).changes_since(&ParsedVersion::new(older))
+    }
+}
+
+/// A graph version with its file parsed once, for comparing it with the
+/// versions before and after it (a page of versions parses each file once).
+#[derive(Debug)]
+pub struct ParsedVersion<'a> {
+    version: &'a GraphVersion,
+    doc: BTreeMap<String, Value>,
+    nodes: BTreeMap<String, Value>,
+}
+
+impl<'a> ParsedVersion<'a> {
+    /// Parses `version`'s file.
+    pub fn new(version: &'a GraphVersion) -> Self {
+        let doc = document(&version.source);
+        let nodes = nodes(&doc);
+        Self {
+            version,
+            doc,
+            nodes,
+        }
+    }
+
+    /// What changed from `older` to this version.
+    pub fn changes_since(&self, older: &ParsedVersion<'_>) -> VersionChanges {
+        let (before, after) = (&older.nodes, &self.nodes);
         let pin = |v: &GraphVersion, n: &str| v.plugins.get(n).map(|p| p.hash.clone());
-        let keys: BTreeSet<&String> = old_doc.keys().chain(new_doc.keys()).collect();
-        let (added, removed, changed) = key_changes(&before, &after);
+        let keys: BTreeSet<&String> = older.doc.keys().chain(self.doc.keys()).collect();
+        let (added, removed, changed) = key_changes(before, after);
         VersionChanges {
             added,
             removed,
             changed,
             plugins: after
                 .keys()
-                .filter(|k| before.contains_key(*k) && pin(older, k) != pin(self, k))
+                .filter(|k| {
+                    before.contains_key(*k) && pin(older.version, k) != pin(self.version, k)
+                })
                 .cloned()
                 .collect(),
             settings: keys
                 .into_iter()
-                .filter(|k| k.as_str() != "nodes" && old_doc.get(*k) != new_doc.get(*k))
+                .filter(|k| k.as_str() != "nodes" && older.doc.get(*k) != self.doc.get(*k))
                 .cloned()
                 .collect(),
         }

@@ -334,18 +334,6 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     })
 }
 
-/// The OpenTelemetry `error.type` of a failed call: the contract's code.
-fn error_type(e: &CapabilityError) -> &'static str {
-    match e {
-        CapabilityError::Denied(_) => "denied",
-        CapabilityError::BudgetExhausted(_) => "budget_exhausted",
-        CapabilityError::InvalidInput(_) => "invalid_input",
-        CapabilityError::LimitExceeded(_) => "limit_exceeded",
-        CapabilityError::Unavailable(_) => "unavailable",
-        CapabilityError::Failed(_) => "failed",
-    }
-}
-
 /// The `llm` host functions, for each contract version's bindings.
 macro_rules! host {
     ($wit:path, $err:path) => {
@@ -400,7 +388,7 @@ macro_rules! host {
                             );
                         }
                         Err(e) => {
-                            span.record("error.type", error_type(e));
+                            span.record("error.type", e.code());
                         }
                     }
                     self.shared

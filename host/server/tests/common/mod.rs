@@ -82,6 +82,24 @@ pub fn tools_python(module: &str, what: &str) -> PathBuf {
     python
 }
 
+/// The first block of `file` (relative to the root) fenced as ```` ```FENCE ````.
+pub fn fenced_block(file: &str, fence: &str) -> String {
+    let markdown = std::fs::read_to_string(root().join(file)).unwrap();
+    markdown
+        .split(&format!("```{fence}\n"))
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("{file} has no `{fence}` block"))
+        .to_owned()
+}
+
+/// Runs `command` to its end off the async runtime.
+pub async fn output_of(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("running a command"))
+        .await
+        .unwrap()
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -157,6 +157,13 @@ fn listening_port(log: &str) -> Option<u16> {
     address.rsplit(':').next()?.parse().ok()
 }
 
+impl Drop for TempNats {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::listening_port;
@@ -168,12 +175,5 @@ mod tests {
                    [1] 2026/12/06 00:00:00.000000 [INF] Server is ready\n";
         assert_eq!(listening_port(log), Some(40123));
         assert_eq!(listening_port("[INF] Server is ready"), None);
-    }
-}
-
-impl Drop for TempNats {
-    fn drop(&mut self) {
-        let _ = self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -46,12 +46,7 @@ impl Engine {
             .budgets
             .raise(thread, tokens)
             .map_err(budget_error)?;
-        self.writer
-            .persist_wait(
-                move |store, thread: &String| store.set_thread_budget(thread, status.limit),
-                thread.to_owned(),
-            )
-            .await?;
+        self.store_thread_limit(thread, status.limit).await?;
         Ok(status)
     }
 
@@ -59,13 +54,35 @@ impl Engine {
     /// once it is stored.
     pub async fn set_budget(&self, thread: &str, limit: u64) -> Result<BudgetStatus, EngineError> {
         let status = self.ctx.budgets.set_limit(thread, limit);
+        self.store_thread_limit(thread, limit).await?;
+        Ok(status)
+    }
+
+    /// Stores a thread's token limit; resolves once it is written.
+    async fn store_thread_limit(&self, thread: &str, limit: u64) -> Result<(), EngineError> {
         self.writer
             .persist_wait(
                 move |store, thread: &String| store.set_thread_budget(thread, limit),
                 thread.to_owned(),
             )
-            .await?;
-        Ok(status)
+            .await
+            .map_err(EngineError::from)
+    }
+
+    /// Stores a project's money budget (`None`: unlimited); resolves once
+    /// it is written.
+    async fn store_project_budget(
+        &self,
+        project: &str,
+        budget: Option<MoneyBudget>,
+    ) -> Result<(), EngineError> {
+        self.writer
+            .persist_wait(
+                move |store, project: &String| store.set_project_budget(project, budget),
+                project.to_owned(),
+            )
+            .await
+            .map_err(EngineError::from)
     }
 
     /// Applies reloaded settings without a restart: a new LLM backend
@@ -112,12 +129,7 @@ impl Engine {
             .budgets
             .set_project_budget(project, budget)
             .map_err(budget_error)?;
-        self.writer
-            .persist_wait(
-                move |store, project: &String| store.set_project_budget(project, budget),
-                project.to_owned(),
-            )
-            .await?;
+        self.store_project_budget(project, budget).await?;
         Ok(status)
     }
 
@@ -138,12 +150,7 @@ impl Engine {
             .map_err(budget_error)?;
         if let Some(limit) = status.limit {
             let budget = MoneyBudget::new(limit, status.window).map_err(budget_error)?;
-            self.writer
-                .persist_wait(
-                    move |store, project: &String| store.set_project_budget(project, Some(budget)),
-                    project.to_owned(),
-                )
-                .await?;
+            self.store_project_budget(project, Some(budget)).await?;
         }
         Ok(status)
     }

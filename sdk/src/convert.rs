@@ -123,6 +123,10 @@ impl From<TickOutput> for wit::TickOutput {
             messages: output.messages.into_iter().map(Into::into).collect(),
             reply: output.reply,
             done: output.done,
+            interrupt: output.interrupt.map(|i| wit::Interrupt {
+                question: i.question,
+                answer_schema: i.answer_schema.to_string(),
+            }),
         }
     }
 }

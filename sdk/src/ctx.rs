@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 use crate::capabilities::{Db, Hud, Llm, Log, Memory};
 use crate::host::Host;
 use crate::{
-    BUDGET_WARNING_KIND, BudgetWarning, Context, Message, NodeError, Outbound, SYSTEM_SENDER,
-    TickOutput, UNDELIVERABLE_KIND, Undeliverable,
+    BUDGET_WARNING_KIND, BudgetWarning, Context, Interrupt, Message, NodeError, Outbound,
+    RESUME_KIND, Resume, SYSTEM_SENDER, TickOutput, UNDELIVERABLE_KIND, Undeliverable,
 };
 
 /// The per-tick context: where the invocation sits, handles to the host
@@ -26,6 +26,7 @@ pub struct Ctx<'h> {
     output: TickOutput,
     undelivered: Vec<Undeliverable>,
     budget_warnings: Vec<BudgetWarning>,
+    resumed: Option<Resume>,
 }
 
 impl<'h> Ctx<'h> {
@@ -38,6 +39,7 @@ impl<'h> Ctx<'h> {
             output: TickOutput::default(),
             undelivered: Vec::new(),
             budget_warnings: Vec::new(),
+            resumed: None,
         }
     }
 
@@ -45,7 +47,8 @@ impl<'h> Ctx<'h> {
     /// `system`) leave the inbox. Notices about messages this node sent in
     /// the previous frame that were rejected become
     /// [`undelivered`](Self::undelivered); budget warnings become
-    /// [`budget_warnings`](Self::budget_warnings). The rest is returned as
+    /// [`budget_warnings`](Self::budget_warnings); the end of this node's
+    /// interrupt becomes [`resumed`](Self::resumed). The rest is returned as
     /// the inbox the node sees.
     pub fn take_notices(&mut self, inbox: Vec<Message>) -> Vec<Message> {
         let (notices, inbox): (Vec<Message>, Vec<Message>) =
@@ -70,6 +73,11 @@ impl<'h> Ctx<'h> {
                         self.budget_warnings.push(warning);
                     }
                 }
+                RESUME_KIND => {
+                    if let Ok(resume) = notice.json::<Resume>() {
+                        self.resumed = Some(resume);
+                    }
+                }
                 _ => {}
             }
         }
@@ -80,6 +88,13 @@ impl<'h> Ctx<'h> {
     /// this node's last tick, from calls this node made.
     pub fn budget_warnings(&self) -> &[BudgetWarning] {
         &self.budget_warnings
+    }
+
+    /// How the interrupt this node raised ended, in the frame after a person
+    /// answered it, rejected it, or it timed out (contract 0.3.0). `None` in
+    /// every other frame.
+    pub fn resumed(&self) -> Option<&Resume> {
+        self.resumed.as_ref()
     }
 
     /// Messages this node sent in the previous frame that the host did not
@@ -192,6 +207,17 @@ impl<'h> Ctx<'h> {
     /// Set the text for the end user (the chat reply); a later call replaces it.
     pub fn reply(&mut self, text: impl Into<String>) {
         self.output.reply = Some(text.into());
+    }
+
+    /// Ask a person `question`: after this frame the run stops, with status
+    /// `interrupted`, until the answer (valid against `answer_schema`, a
+    /// JSON Schema) arrives, the question is rejected, or the node's
+    /// `interrupt_timeout_ms` passes; this node then sees the outcome in
+    /// [`resumed`](Self::resumed) in the run's next frame. Messages sent and
+    /// memory written in this tick are committed as usual. A later call
+    /// replaces the question (contract 0.3.0).
+    pub fn interrupt(&mut self, question: impl Into<String>, answer_schema: serde_json::Value) {
+        self.output.interrupt = Some(Interrupt::new(question, answer_schema));
     }
 
     /// Mark the run as finished from this node's point of view.

@@ -10,7 +10,8 @@
 //!   component;
 //! - [`Ctx`], the per-tick context with idiomatic capability handles
 //!   (`ctx.llm().complete(..)`, `ctx.memory().get_json(..)` …) and output
-//!   builders (`ctx.send(..)`, `ctx.reply(..)`, `ctx.done()`);
+//!   builders (`ctx.send(..)`, `ctx.reply(..)`, `ctx.done()`,
+//!   `ctx.interrupt(..)` to ask a person and wait for the answer);
 //! - plain Rust types for the contract ([`Message`], [`NodeInfo`],
 //!   [`Error`], [`CompletionRequest`] …), from `weft-contract`, the crate
 //!   the host uses too;
@@ -160,8 +161,9 @@ pub use host::{Host, WasmHost};
 pub use weft_contract::CapabilityError as Error;
 pub use weft_contract::{
     BUDGET_WARNING_KIND, BudgetWarning, CallContext, Capability, ChatMessage, Column, Completion,
-    CompletionRequest, Context, EventKind, Level, Message, NodeError, NodeInfo, Outbound, Role,
-    Rows, SYSTEM_SENDER, Scope, TickOutput, UNDELIVERABLE_KIND, Undeliverable, Value,
+    CompletionRequest, Context, EventKind, Interrupt, Level, Message, NodeError, NodeInfo,
+    Outbound, RESUME_KIND, Resume, ResumeOutcome, Role, Rows, SYSTEM_SENDER, Scope, TickOutput,
+    UNDELIVERABLE_KIND, Undeliverable, Value,
 };
 
 /// A weft node: what it is ([`describe`](Node::describe)) and what it does

@@ -534,3 +534,23 @@ impl TestHost {
         self.records.borrow().denied.clone()
     }
 }
+
+/// The host notice a node gets in the frame after its interrupt ended
+/// (kind [`RESUME_KIND`](crate::RESUME_KIND), sender `system`), to put in
+/// an inbox given to [`TestHost::tick`]; the SDK hands it to the node as
+/// [`Ctx::resumed`].
+///
+/// ```
+/// use weft_sdk::testing::resume_notice;
+/// use weft_sdk::{ResumeOutcome, SYSTEM_SENDER};
+/// let notice = resume_notice("run-1/f0/node", ResumeOutcome::TimedOut);
+/// assert_eq!(notice.from, SYSTEM_SENDER);
+/// ```
+pub fn resume_notice(interrupt: &str, outcome: crate::ResumeOutcome) -> Message {
+    let resume = crate::Resume {
+        interrupt: interrupt.to_owned(),
+        outcome,
+    };
+    Message::new(crate::SYSTEM_SENDER, crate::RESUME_KIND, &resume)
+        .with_id(format!("{interrupt}/resume"))
+}

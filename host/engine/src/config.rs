@@ -25,6 +25,9 @@ pub struct EngineConfig {
     /// How often a run waiting on an exhausted budget checks whether a new
     /// budget window has begun (raises wake it at once).
     pub budget_tick: Duration,
+    /// How often the engine looks for interrupts whose
+    /// `interrupt_timeout_ms` passed (they then end as `timed_out`).
+    pub interrupt_tick: Duration,
     /// How often a frame's commit is tried before its run stops with
     /// status `store_failed` (the frame stays uncommitted, and the run
     /// resumes from its last committed frame at the next start).
@@ -97,6 +100,7 @@ impl Default for EngineConfig {
             prices: PriceTable::default(),
             clock: Arc::new(SystemClock),
             budget_tick: Duration::from_secs(5),
+            interrupt_tick: Duration::from_secs(1),
             commit_attempts: 8,
             commit_backoff: Duration::from_millis(100),
             retention: None,

@@ -32,6 +32,7 @@ use crate::store::{NodePause, Page, PruneReport, Store, StoredThread, ThreadFilt
 use crate::trace::FrameTrace;
 
 mod budgets;
+mod interrupts;
 mod takeover;
 use takeover::{TAKEOVER_BATCH, spawn_takeover};
 
@@ -113,12 +114,15 @@ impl Engine {
         store: Option<Arc<dyn Store>>,
     ) -> Arc<Self> {
         let ctx = RunContext::new(runtime, &plugins, backends, &config, store);
-        Arc::new(Self {
+        let every = config.interrupt_tick;
+        let engine = Arc::new(Self {
             ctx: Arc::new(ctx),
             plugins,
             writer: Writer::default(),
             config,
-        })
+        });
+        interrupts::spawn_deadlines(&engine, every);
+        engine
     }
 
     /// Threads whose state this process holds in memory (a durable engine
@@ -245,7 +249,7 @@ impl Engine {
 
     /// Stops taking runs: [`start_run`](Self::start_run) refuses with
     /// [`EngineError::ShuttingDown`], and every run in flight stops at its
-    /// next frame boundary with status `interrupted` (the frame running now
+    /// next frame boundary with status `suspended` (the frame running now
     /// finishes and is committed; with a store, the run resumes from there
     /// at the next start). Then waits until no run is left.
     pub async fn shutdown(&self) {
@@ -274,9 +278,18 @@ impl Engine {
     }
 
     /// Kills the run in flight on `thread`: it stops at the next frame
-    /// boundary (the frame running now finishes and is recorded).
+    /// boundary (the frame running now finishes and is recorded). A run
+    /// waiting on an interrupt ends at once (its interrupts cancelled).
     pub fn kill(&self, thread: &str) -> Result<String, EngineError> {
-        self.ctx.threads.kill(thread)
+        let run = self.ctx.threads.kill(thread)?;
+        if self.ctx.parked.contains(&run) {
+            let ctx = Arc::clone(&self.ctx);
+            let (thread, killed) = (thread.to_owned(), run.clone());
+            tokio::spawn(async move {
+                run::interrupt::kill_parked(&ctx, &thread, &killed).await;
+            });
+        }
+        Ok(run)
     }
 
     /// Pauses node `node` in the threads of `project` (every thread with
@@ -433,6 +446,10 @@ impl Engine {
         }
         if !resumed.is_empty() {
             tracing::info!(runs = resumed.len(), "resumed unfinished runs");
+        }
+        let held = run::interrupt::hold_interrupted(&self.ctx).await?;
+        if held > 0 {
+            tracing::info!(runs = held, "runs wait for answers to their interrupts");
         }
         Ok((resumed, failed))
     }

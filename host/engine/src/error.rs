@@ -35,6 +35,31 @@ pub enum EngineError {
     /// No run with this id is in flight.
     #[error("no run `{0}` is in flight")]
     UnknownRun(String),
+    /// An answer to an interrupt for a run that waits on none (it never
+    /// asked, or the question was answered, rejected or timed out already).
+    #[error("run `{run}` is not waiting for an answer: {why}")]
+    NotInterrupted {
+        /// The run.
+        run: String,
+        /// Why not (its status, or the interrupt's).
+        why: String,
+    },
+    /// The run never raised an interrupt with this id.
+    #[error("run `{run}` has no interrupt `{interrupt}`")]
+    UnknownInterrupt {
+        /// The run.
+        run: String,
+        /// The id given.
+        interrupt: String,
+    },
+    /// An answer that does not satisfy the interrupt's answer schema.
+    #[error("the answer to interrupt `{interrupt}` does not match its answer schema: {message}")]
+    InvalidAnswer {
+        /// The interrupt.
+        interrupt: String,
+        /// What is wrong with the answer.
+        message: String,
+    },
     /// A budget change with an invalid amount.
     #[error("invalid budget: {0}")]
     InvalidBudget(String),
@@ -79,6 +104,9 @@ impl EngineError {
             Self::UnknownNode { .. } => "unknown_node",
             Self::InvalidPayload { .. } => "invalid_payload",
             Self::UnknownRun(_) => "unknown_run",
+            Self::NotInterrupted { .. } => "run_not_interrupted",
+            Self::UnknownInterrupt { .. } => "unknown_interrupt",
+            Self::InvalidAnswer { .. } => "invalid_answer",
             Self::InvalidBudget(_) => "invalid_budget",
             Self::BudgetOverflow(_) => "budget_overflow",
             Self::Store(e) => e.code(),

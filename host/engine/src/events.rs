@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 use weft_runtime::capabilities::hud::{EventSink, HudEvent};
 use weft_runtime::{CallContext, EventKind};
 
+use crate::store::StoredInterrupt;
 use crate::trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
 
 /// One event on the stream.
@@ -81,6 +82,12 @@ pub enum EventBody {
     /// project?, budget, message}`, `budget` being the thread's or the
     /// project's status).
     BudgetExhausted(serde_json::Value),
+    /// A node asked a person a question: the run waits (status
+    /// `interrupted`) until it is answered, rejected or timed out.
+    Interrupt(Box<StoredInterrupt>),
+    /// An interrupt ended: answered, rejected, timed out or cancelled (its
+    /// run killed). The run goes on when none of its interrupts is pending.
+    InterruptResolved(Box<StoredInterrupt>),
     /// A plugin was swapped while serving (a host event: no thread). Runs
     /// use the new version from their next frame.
     PluginSwapped {
@@ -126,6 +133,8 @@ impl EventBody {
             Self::Error(_) => "error",
             Self::BudgetWarning(_) => "budget_warning",
             Self::BudgetExhausted(_) => "budget_exhausted",
+            Self::Interrupt(_) => "interrupt",
+            Self::InterruptResolved(_) => "interrupt_resolved",
             Self::PluginSwapped { .. } => "plugin_swapped",
             Self::GraphChanged { .. } => "graph_changed",
         }

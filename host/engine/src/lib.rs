@@ -60,8 +60,8 @@ pub use metering::{
     UsageBreakdown, UsageEvent, UsageTotals, Window,
 };
 pub use plugins::{PluginSet, SkippedPlugin};
-pub use run::{Inbound, RunHandle};
-pub use store::{NodePause, Store, StoreError};
+pub use run::{Answer, Answered, Inbound, RunHandle};
+pub use store::{InterruptStatus, NodePause, Store, StoreError, StoredInterrupt};
 pub use threads::{InvalidThreadId, ThreadId};
 pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
 pub use weft_runtime::contract::{SYSTEM_SENDER, UNDELIVERABLE_KIND};

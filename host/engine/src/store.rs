@@ -26,11 +26,13 @@ use crate::trace::{FrameRecord, RunStatus};
 
 mod error;
 mod history;
+mod interrupts;
 mod usage;
 mod versions;
 pub use error::{StoreError, StoreResult};
 pub(crate) use history::key_changes;
 pub use history::{ParsedVersion, VersionChanges};
+pub use interrupts::{InterruptStatus, ResolveInterrupt, StoredInterrupt};
 pub use usage::{InvocationTotals, SeriesKey, SeriesPoint, SeriesQuery, UsageHistory};
 pub use versions::{GraphVersion, PluginBlob, PluginPin, StoredGraphVersion};
 
@@ -252,6 +254,9 @@ pub struct FrameCommit {
     pub usage: Vec<UsageEvent>,
     /// Invocation metering of the frame.
     pub metering: Vec<InvocationEvent>,
+    /// Interrupts the frame raised (pending): the run's status is then
+    /// `interrupted`.
+    pub interrupts: Vec<StoredInterrupt>,
     /// The run's status after the frame.
     pub status: RunStatus,
     /// The run's reply so far.
@@ -490,13 +495,31 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Conflict`] when a message in an inbox was delivered
     /// before or is not pending for the run.
     fn commit_frame(&self, frame: std::sync::Arc<FrameCommit>) -> BoxFuture<'_, StoreResult<()>>;
-    /// Commits the end of a run that did not end with a frame.
+    /// Commits the end of a run that did not end with a frame: a running
+    /// run, or an interrupted one (killed while it waits: its pending
+    /// interrupts are cancelled).
     fn end_run(&self, end: RunEnd) -> BoxFuture<'_, StoreResult<()>>;
     /// Commits a fork.
     fn fork(&self, fork: ForkStart) -> BoxFuture<'_, StoreResult<()>>;
 
-    /// Runs that have not finished, oldest first.
+    /// Runs that have not finished (status `running`), oldest first.
     fn unfinished_runs(&self) -> BoxFuture<'_, StoreResult<Vec<UnfinishedRun>>>;
+    /// Ends a pending interrupt (see [`ResolveInterrupt`]): the interrupt
+    /// must be pending and its run `interrupted`, else
+    /// [`StoreError::Conflict`]. Returns the run, ready to continue, when
+    /// no interrupt of it is pending any more (its status is `running`
+    /// again), `None` while others still wait.
+    fn resolve_interrupt(
+        &self,
+        resolve: ResolveInterrupt,
+    ) -> BoxFuture<'_, StoreResult<Option<UnfinishedRun>>>;
+    /// A run's interrupts, oldest first.
+    fn interrupts(&self, run: &str) -> BoxFuture<'_, StoreResult<Vec<StoredInterrupt>>>;
+    /// Pending interrupts whose deadline is at or before `now_ms` (at most
+    /// 100, earliest first).
+    fn due_interrupts(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<Vec<StoredInterrupt>>>;
+    /// Runs waiting on interrupts (status `interrupted`), oldest first.
+    fn interrupted_runs(&self) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>>;
     /// A thread's committed frames with `seq` in `from..to`, in order.
     fn frames(
         &self,

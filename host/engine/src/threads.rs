@@ -314,6 +314,18 @@ impl Threads {
         }
     }
 
+    /// A new kill switch for `run`, when it still holds `thread` here (a
+    /// run that waited on an interrupt and goes on).
+    pub fn rearm(&self, thread: &str, run: &str) -> Option<watch::Receiver<bool>> {
+        let mut threads = lock(&self.map);
+        let entry = threads.get_mut(thread)?;
+        let (active, kill_tx) = entry.active.as_mut().filter(|(r, _)| r == run)?;
+        debug_assert_eq!(active, run);
+        let (tx, kill) = watch::channel(false);
+        *kill_tx = tx;
+        Some(kill)
+    }
+
     /// Frees `thread` if `run` is still its run in flight.
     pub fn release(&self, thread: &str, run: &str) {
         if let Some(entry) = lock(&self.map).get_mut(thread)

@@ -24,9 +24,13 @@ pub enum RunStatus {
     FrameLimit,
     /// An operator killed it.
     Killed,
+    /// A node asked a person a question (an interrupt): the run waits,
+    /// holding no instance, until it is answered, rejected or timed out,
+    /// and then goes on from its next frame.
+    Interrupted,
     /// The host is shutting down: the run stopped after its last committed
     /// frame and resumes from there when the host starts again.
-    Interrupted,
+    Suspended,
     /// The store failed to commit a frame (after retries): the run stopped
     /// here, with that frame uncommitted, and resumes from its last
     /// committed frame when the host next starts.
@@ -36,7 +40,10 @@ pub enum RunStatus {
 impl RunStatus {
     /// Whether the run is over.
     pub fn is_final(self) -> bool {
-        !matches!(self, Self::Running | Self::Waiting | Self::BudgetExhausted)
+        !matches!(
+            self,
+            Self::Running | Self::Waiting | Self::BudgetExhausted | Self::Interrupted
+        )
     }
 
     /// The status as written in traces and the API.
@@ -50,6 +57,7 @@ impl RunStatus {
             Self::Killed => "killed",
             Self::StoreFailed => "store_failed",
             Self::Interrupted => "interrupted",
+            Self::Suspended => "suspended",
         }
     }
 }
@@ -169,6 +177,9 @@ pub struct FrameRecord {
     pub reply: Option<String>,
     /// Whether it declared the run done.
     pub done: bool,
+    /// The id of the interrupt (a question for a person) it raised, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupt: Option<String>,
     /// HUD events and progress texts emitted.
     pub events: usize,
     /// Memory keys written.

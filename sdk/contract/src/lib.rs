@@ -16,13 +16,13 @@
 //!
 //! | module of the WIT contract | types here |
 //! |---|---|
-//! | `types` | [`Capability`], [`CapabilityError`], [`CallContext`], [`Context`], [`Message`], [`Outbound`], [`TickOutput`], [`NodeInfo`], [`NodeError`] |
+//! | `types` | [`Capability`], [`CapabilityError`], [`CallContext`], [`Context`], [`Message`], [`Outbound`], [`TickOutput`], [`Interrupt`], [`NodeInfo`], [`NodeError`] |
 //! | `llm` | [`Role`], [`ChatMessage`], [`CompletionRequest`], [`Completion`] |
 //! | `db` | [`Value`], [`Column`], [`Rows`] |
 //! | `memory` | [`Scope`] |
 //! | `hud` | [`EventKind`] |
 //! | `log` | [`Level`] |
-//! | host notices (messages from [`SYSTEM_SENDER`]) | [`Undeliverable`], [`BudgetWarning`] and their kinds |
+//! | host notices (messages from [`SYSTEM_SENDER`]) | [`Undeliverable`], [`BudgetWarning`], [`Resume`] and their kinds |
 
 #![warn(missing_docs)]
 
@@ -43,8 +43,10 @@ pub use hud::EventKind;
 pub use llm::{ChatMessage, Completion, CompletionRequest, Role};
 pub use log::Level;
 pub use memory::Scope;
-pub use node::{CallContext, Context, Message, NodeError, NodeInfo, Outbound, TickOutput};
+pub use node::{
+    CallContext, Context, Interrupt, Message, NodeError, NodeInfo, Outbound, TickOutput,
+};
 pub use notice::{
-    BUDGET_WARNING_KIND, BudgetWarning, PROJECT_BUDGET_WARNING_KIND, SYSTEM_SENDER,
-    UNDELIVERABLE_KIND, Undeliverable,
+    BUDGET_WARNING_KIND, BudgetWarning, PROJECT_BUDGET_WARNING_KIND, RESUME_KIND, Resume,
+    ResumeOutcome, SYSTEM_SENDER, UNDELIVERABLE_KIND, Undeliverable,
 };

@@ -146,6 +146,41 @@ pub struct TickOutput {
     pub reply: Option<String>,
     /// True when this node considers the run finished.
     pub done: bool,
+    /// A question for a person: the run stops after this frame until it
+    /// is answered, rejected or timed out (contract 0.3.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupt: Option<Interrupt>,
+}
+
+/// A question for a person that stops the run until it is answered
+/// (contract 0.3.0). The node that asked gets a [`Resume`] notice in the
+/// run's next frame.
+///
+/// ```
+/// use weft_contract::Interrupt;
+/// let ask = Interrupt::new(
+///     "Send the invoice to Ada?",
+///     serde_json::json!({"type": "boolean"}),
+/// );
+/// assert_eq!(ask.answer_schema["type"], "boolean");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Interrupt {
+    /// What to ask, shown to the person as is.
+    pub question: String,
+    /// The JSON Schema the answer must satisfy.
+    pub answer_schema: serde_json::Value,
+}
+
+impl Interrupt {
+    /// A question whose answer must satisfy `answer_schema`.
+    pub fn new(question: impl Into<String>, answer_schema: serde_json::Value) -> Self {
+        Self {
+            question: question.into(),
+            answer_schema,
+        }
+    }
 }
 
 impl TickOutput {
@@ -164,7 +199,10 @@ impl TickOutput {
             .iter()
             .map(|m| m.to.len() + m.kind.len() + m.body.len())
             .sum();
-        msgs + self.reply.as_ref().map_or(0, String::len)
+        let interrupt = self.interrupt.as_ref().map_or(0, |i| {
+            i.question.len() + i.answer_schema.to_string().len()
+        });
+        msgs + self.reply.as_ref().map_or(0, String::len) + interrupt
     }
 }
 

@@ -23,6 +23,47 @@ pub const BUDGET_WARNING_KIND: &str = "budget_warning";
 /// "percent", "spent", "limit", "windowStartMs"}`.
 pub const PROJECT_BUDGET_WARNING_KIND: &str = "project_budget_warning";
 
+/// The kind of the `system` message a node gets in the run's next frame
+/// after its [`Interrupt`](crate::Interrupt) was answered, rejected or
+/// timed out. Body: [`Resume`] (`{"interrupt", "outcome", "value"?,
+/// "reason"?}`).
+pub const RESUME_KIND: &str = "resume";
+
+/// How an interrupt ended (the body of a [`RESUME_KIND`] notice).
+///
+/// ```
+/// use weft_contract::{Resume, ResumeOutcome};
+/// let body = r#"{"interrupt":"r1/f0/ask","outcome":"answered","value":true}"#;
+/// let resume: Resume = serde_json::from_str(body).unwrap();
+/// assert_eq!(resume.outcome, ResumeOutcome::Answered { value: serde_json::json!(true) });
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The interrupt's id (`<run>/f<frame>/<node>`).
+    pub interrupt: String,
+    /// What happened to it.
+    #[serde(flatten)]
+    pub outcome: ResumeOutcome,
+}
+
+/// What happened to an interrupt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ResumeOutcome {
+    /// A person answered; `value` satisfies the interrupt's answer schema.
+    Answered {
+        /// The answer.
+        value: serde_json::Value,
+    },
+    /// A person declined to answer.
+    Rejected {
+        /// Why, as they gave it (may be empty).
+        reason: String,
+    },
+    /// Nobody answered within the node's `interrupt_timeout_ms`.
+    TimedOut,
+}
+
 /// A message this node sent that the host did not deliver, and why (the
 /// body of an [`UNDELIVERABLE_KIND`] notice). The reason never reveals the
 /// graph's topology beyond "no route".

@@ -95,6 +95,7 @@ fn output_size_counts_names_bodies_and_reply() {
         }],
         reply: Some("hey".into()),
         done: false,
+        interrupt: None,
     };
     assert_eq!(output.payload_bytes(), 2 + 1 + 2 + 3);
     assert_eq!(output.sent_to("ab").count(), 1);

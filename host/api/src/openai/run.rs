@@ -150,7 +150,18 @@ pub(crate) fn outcome(
                 )
             },
         }),
-        RunStatus::Interrupted => Err(OpenAiError::new(
+        RunStatus::Interrupted => Err(OpenAiError {
+            retry: Some(false),
+            ..OpenAiError::new(
+                StatusCode::CONFLICT,
+                "run_interrupted",
+                format!(
+                    "run `{}` of thread `{}` waits for a person to answer a node's question: answer it with POST /api/v1/threads/{}/runs/{}/resume",
+                    trace.run, trace.thread, trace.thread, trace.run
+                ),
+            )
+        }),
+        RunStatus::Suspended => Err(OpenAiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             format!(
@@ -230,11 +241,13 @@ mod tests {
         );
         let e = error(RunStatus::Killed, None);
         assert_eq!((e.status.as_u16(), e.code.as_str()), (409, "run_killed"));
-        let e = error(RunStatus::Interrupted, None);
+        let e = error(RunStatus::Suspended, None);
         assert_eq!(
             (e.status.as_u16(), e.kind, e.code.as_str()),
             (503, "server_error", "shutting_down")
         );
+        let e = error(RunStatus::Interrupted, None);
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (409, "run_interrupted"));
         let e = error(RunStatus::StoreFailed, None);
         assert_eq!((e.status.as_u16(), e.code.as_str()), (503, "store_error"));
         // A completed run answers even if a budget flagged it meanwhile (a

@@ -20,7 +20,7 @@ pub(crate) use fork::fork;
 pub(crate) use prune::{prune, spawn_retention};
 pub(crate) use replay::replay;
 pub use replay::{Divergence, PluginChange, ReplayOptions, ReplayPlugins, ReplayReport};
-pub(crate) use resume::{Resumable, claimed, unfinished};
+pub(crate) use resume::{Resumable, claimed, prepare_run, unfinished};
 pub(crate) use writer::Writer;
 
 use crate::error::EngineError;

@@ -73,6 +73,15 @@ pub(crate) async fn claimed(
     Ok(runs)
 }
 
+/// A run the store holds as running again (an interrupt was answered),
+/// ready to continue.
+pub(crate) async fn prepare_run(
+    versions: &Versions,
+    u: UnfinishedRun,
+) -> Result<Resumable, EngineError> {
+    prepare(versions, u, None).await
+}
+
 async fn prepare(
     versions: &Versions,
     u: UnfinishedRun,

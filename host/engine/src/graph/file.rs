@@ -183,6 +183,13 @@ pub(crate) struct RawNode {
     /// edge leading to it.
     #[serde(default)]
     pub every_tick: bool,
+    /// How long a question this node asks a person (an interrupt) waits
+    /// for an answer, in milliseconds (1 to one year); the node then gets
+    /// the outcome `timed_out`. Without it, an interrupt waits until it is
+    /// answered or rejected.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1, max = 31_536_000_000u64))]
+    pub interrupt_timeout_ms: Option<Spanned<u64>>,
     /// Free-form settings passed to the node with every tick (a mapping).
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]

@@ -64,6 +64,8 @@ pub const MAX_FRAMES: u32 = 1000;
 pub const MAX_DEADLINE_MS: u64 = 600_000;
 /// Upper bound for `max_memory_mb` (all a 32-bit linear memory can address).
 pub const MAX_MEMORY_MB: u64 = 4096;
+/// The longest `interrupt_timeout_ms`: a year.
+pub const MAX_INTERRUPT_TIMEOUT_MS: u64 = 31_536_000_000;
 /// Upper bound for `max_output_kb` (64 MiB).
 pub const MAX_OUTPUT_KB: u64 = 65_536;
 
@@ -199,6 +201,8 @@ pub struct Node {
     pub model: Option<String>,
     /// Invoked in every frame, whether or not it has messages.
     pub every_tick: bool,
+    /// How long its interrupts wait for an answer; forever when `None`.
+    pub interrupt_timeout: Option<std::time::Duration>,
     /// Free-form configuration passed to the node (empty if none).
     pub config: Map<String, Value>,
     /// Nodes this one may send to, in file order.

@@ -12,6 +12,7 @@ use super::file::{NodeMap, RawEdge, RawGraph, RawNode, Targets};
 use super::limits::LimitSpec;
 use super::{
     DEFAULT_MAX_FRAMES, Graph, GraphError, Location, MAX_FRAMES, MAX_GRAPH_ALIASES,
+    MAX_INTERRUPT_TIMEOUT_MS,
     MAX_GRAPH_BYTES, MAX_GRAPH_DEPTH, MAX_GRAPH_NODES, Node, PluginRef, PluginResolver,
     ProblemKind, too_large,
 };
@@ -202,6 +203,21 @@ fn resolve_node(
             Map::new()
         }
     };
+    let interrupt_timeout = node.interrupt_timeout_ms.as_ref().and_then(|t| {
+        if (1..=MAX_INTERRUPT_TIMEOUT_MS).contains(&t.value) {
+            return Some(std::time::Duration::from_millis(t.value));
+        }
+        problems.push(
+            ProblemKind::InvalidLimit,
+            at(t),
+            format!("{path}.interrupt_timeout_ms"),
+            format!(
+                "`interrupt_timeout_ms` must be between 1 and {MAX_INTERRUPT_TIMEOUT_MS} ms (a year), not {}",
+                t.value
+            ),
+        );
+        None
+    });
     Node {
         name: name.to_owned(),
         plugin,
@@ -210,6 +226,7 @@ fn resolve_node(
         limits: limits.to_limits(),
         model,
         every_tick: node.every_tick,
+        interrupt_timeout,
         config,
         peers: Vec::new(),
     }

@@ -24,6 +24,9 @@ pub(crate) struct FrameOut {
     pub delivered: Vec<(String, Message)>,
     /// The last reply given in the frame (nodes applied in graph order).
     pub reply: Option<String>,
+    /// Interrupts raised in the frame, in graph order: the node's index,
+    /// the interrupt's id, and the question.
+    pub interrupts: Vec<(usize, String, weft_runtime::Interrupt)>,
 }
 
 /// What routing needs to know of a graph.
@@ -36,6 +39,19 @@ pub(crate) trait Topology {
     fn peers(&self, from: &str) -> &[String];
     /// Checks `body` against node `i`'s input schema.
     fn check_payload(&self, i: usize, body: &str) -> Result<(), String>;
+}
+
+/// Checks that an interrupt's answer schema is a JSON Schema a validator
+/// can be built from (what an answer is checked against).
+pub(crate) fn check_answer_schema(schema: &serde_json::Value) -> Result<(), String> {
+    if !schema.is_object() && !schema.is_boolean() {
+        return Err(format!(
+            "the answer schema must be a JSON Schema (an object or a boolean), not {schema}"
+        ));
+    }
+    jsonschema::validator_for(schema)
+        .map(drop)
+        .map_err(|e| format!("the answer schema is not a valid JSON Schema: {e}"))
 }
 
 impl Topology for LoadedGraph {
@@ -120,6 +136,7 @@ pub(crate) fn apply(
         sent: Vec::new(),
         reply: None,
         done: false,
+        interrupt: None,
         events: outcome.events.len(),
         memory_writes: 0,
         journal: outcome.journal,
@@ -189,6 +206,32 @@ pub(crate) fn apply(
         out.reply = Some(text.clone());
         record.reply = Some(text);
     }
+    if let Some(interrupt) = output.interrupt {
+        let id = format!("{run}/f{frame}/{}", node.name);
+        match check_answer_schema(&interrupt.answer_schema) {
+            Ok(()) => {
+                record.interrupt = Some(id.clone());
+                out.interrupts.push((i, id, interrupt));
+            }
+            Err(why) => {
+                // The node learns at once, as if the question were
+                // rejected: the run does not wait for an answer that
+                // could never be checked.
+                let error = TraceError {
+                    code: "invalid_interrupt".into(),
+                    message: format!("`{}` asked a question the host cannot check answers to: {why}", node.name),
+                };
+                tracing::warn!(thread, run, frame, node = %node.name, message = %error.message, "interrupt refused");
+                errors.push(error);
+                let notice = resume_notice(
+                    &id,
+                    &weft_runtime::contract::ResumeOutcome::Rejected { reason: why },
+                );
+                out.sent.push((node.name.to_owned(), notice.clone()));
+                pending[i].push(notice);
+            }
+        }
+    }
     record.done = output.done;
     record.memory_writes = outcome.memory_writes.len();
     out.writes.extend(outcome.memory_writes);
@@ -196,6 +239,20 @@ pub(crate) fn apply(
         record,
         output: recorded,
         errors,
+    }
+}
+
+/// The host notice that tells a node how its interrupt `id` ended.
+pub(crate) fn resume_notice(id: &str, outcome: &weft_runtime::contract::ResumeOutcome) -> Message {
+    let body = weft_runtime::contract::Resume {
+        interrupt: id.to_owned(),
+        outcome: outcome.clone(),
+    };
+    Message {
+        id: format!("{id}/resume"),
+        from: SYSTEM_SENDER.into(),
+        kind: weft_runtime::contract::RESUME_KIND.into(),
+        body: serde_json::to_string(&body).expect("a resume notice serializes"),
     }
 }
 

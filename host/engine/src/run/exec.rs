@@ -21,7 +21,7 @@ use super::{RunContext, RunState, plan};
 use crate::events::EventBody;
 use crate::loaded::LoadedGraph;
 use crate::metering::{Counted, InvocationEvent, Ledger, UsageEvent};
-use crate::store::{FrameCommit, InvocationRecord, NodePause};
+use crate::store::{FrameCommit, InterruptStatus, InvocationRecord, NodePause, StoredInterrupt};
 use crate::trace::{FrameRecord, FrameTrace, MessageSummary, RunStatus, TraceError};
 
 /// Runs `state` on `graph` until the run ends; returns its trace.
@@ -86,6 +86,8 @@ struct RunLoop<'a> {
     started: Instant,
     /// The fencing token of the run's lease, carried by every commit.
     fence: Option<u64>,
+    /// Interrupts the last frame raised: the run stops to wait for them.
+    asked: Vec<StoredInterrupt>,
 }
 
 impl<'a> RunLoop<'a> {
@@ -139,6 +141,7 @@ impl<'a> RunLoop<'a> {
             raised: ctx.budgets.subscribe(),
             started: Instant::now(),
             fence: state.lease.as_ref().map(|l| l.token),
+            asked: Vec::new(),
         }
     }
 
@@ -160,6 +163,20 @@ impl<'a> RunLoop<'a> {
                 self.trace.status = RunStatus::StoreFailed;
                 break;
             }
+            if !self.asked.is_empty() {
+                for interrupt in &self.asked {
+                    let event = EventBody::Interrupt(Box::new(interrupt.clone()));
+                    self.ctx.bus.publish(
+                        self.thread,
+                        self.run,
+                        Some(interrupt.frame),
+                        Some(&interrupt.node),
+                        event,
+                    );
+                }
+                self.trace.status = RunStatus::Interrupted;
+                break;
+            }
             if self.ctx.budgets.is_exhausted(self.thread) {
                 self.wait_for_budget().await;
             }
@@ -179,7 +196,7 @@ impl<'a> RunLoop<'a> {
             return Boundary::Stop(RunStatus::Killed);
         }
         if *self.stopping.borrow_and_update() {
-            return Boundary::Stop(RunStatus::Interrupted);
+            return Boundary::Stop(RunStatus::Suspended);
         }
         let paused = self.paused.borrow_and_update().clone();
         let nodes = self.graph.graph().nodes();
@@ -410,10 +427,13 @@ impl<'a> RunLoop<'a> {
         applied: &mut Applied,
     ) -> Option<Vec<InvocationRecord>> {
         let invocations = std::mem::take(&mut applied.invocations);
+        self.asked = self.interrupts(wall_time_ms, &mut applied.out);
         let Some(store) = &self.ctx.store else {
             return Some(invocations);
         };
-        let status = if plan::is_done(&self.pending) {
+        let status = if !self.asked.is_empty() {
+            RunStatus::Interrupted
+        } else if plan::is_done(&self.pending) {
             RunStatus::Completed
         } else {
             RunStatus::Running
@@ -431,6 +451,7 @@ impl<'a> RunLoop<'a> {
             memory: applied.out.writes.clone(),
             usage: std::mem::take(&mut applied.usage),
             metering: applied.metering.clone(),
+            interrupts: self.asked.clone(),
             status,
             reply: self.trace.reply.clone(),
             fence: self.fence,
@@ -447,6 +468,31 @@ impl<'a> RunLoop<'a> {
         }
         self.stored = status;
         Some(invocations)
+    }
+
+    /// The interrupts the frame raised, as the store keeps them: pending,
+    /// with a deadline from the node's `interrupt_timeout_ms`.
+    fn interrupts(&self, wall_time_ms: u64, out: &mut super::apply::FrameOut) -> Vec<StoredInterrupt> {
+        let nodes = self.graph.graph().nodes();
+        std::mem::take(&mut out.interrupts)
+            .into_iter()
+            .map(|(i, id, interrupt)| StoredInterrupt {
+                id,
+                thread: self.thread.to_owned(),
+                run: self.run.to_owned(),
+                node: nodes[i].name.clone(),
+                frame: self.frame,
+                question: interrupt.question,
+                answer_schema: interrupt.answer_schema,
+                created_ms: wall_time_ms,
+                deadline_ms: nodes[i]
+                    .interrupt_timeout
+                    .map(|t| wall_time_ms.saturating_add(t.as_millis() as u64)),
+                status: InterruptStatus::Pending,
+                answer: None,
+                resolved_ms: None,
+            })
+            .collect()
     }
 
     /// The frame is committed: its events are published, its usage and
@@ -517,10 +563,27 @@ impl<'a> RunLoop<'a> {
         if self.trace.status != self.stored
             && !matches!(
                 self.trace.status,
-                RunStatus::StoreFailed | RunStatus::Interrupted
+                RunStatus::StoreFailed | RunStatus::Suspended | RunStatus::Interrupted
             )
         {
             commit_end(self.ctx, self.thread, self.run, self.trace.status).await;
+        }
+        if self.trace.status == RunStatus::Interrupted {
+            // Without a store, this host keeps what the run goes on from.
+            let state = self.ctx.store.is_none().then(|| super::RunState {
+                lease: None,
+                pending: self.pending.clone(),
+                frame: self.frame,
+                seq: self.seq,
+                reply: self.trace.reply.clone(),
+            });
+            self.ctx.parked.park(super::interrupt::ParkedRun {
+                thread: self.thread.to_owned(),
+                run: self.run.to_owned(),
+                graph: Arc::clone(&self.graph),
+                interrupts: std::mem::take(&mut self.asked),
+                state,
+            });
         }
         let nodes = self.graph.graph().nodes();
         for (node, waiting) in nodes.iter().zip(std::mem::take(&mut self.notices)) {

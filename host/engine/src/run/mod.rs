@@ -24,6 +24,7 @@
 mod apply;
 mod commit;
 mod exec;
+pub(crate) mod interrupt;
 mod lease;
 mod plan;
 mod start;
@@ -38,6 +39,7 @@ use weft_runtime::capabilities::memory::MemoryMap;
 use weft_runtime::{Message, Runtime};
 
 pub(crate) use lease::millis as lease_millis;
+pub use interrupt::{Answer, Answered};
 pub(crate) use start::{adopt, resume, spawn, start};
 
 use crate::config::{Backends, EngineConfig};
@@ -84,6 +86,8 @@ pub(crate) struct RunContext {
     pub settings: RunSettings,
     /// This host's id in leases, and their settings.
     pub leasing: (String, crate::config::LeaseConfig),
+    /// Runs waiting on interrupts here.
+    pub parked: interrupt::Parked,
 }
 
 /// The run loop's settings (from the engine's config).
@@ -263,6 +267,7 @@ impl RunContext {
                 budget_tick: config.budget_tick,
             },
             leasing: (config.host_id.clone(), config.leases),
+            parked: interrupt::Parked::default(),
         }
     }
 
@@ -274,7 +279,9 @@ impl RunContext {
     /// pending) comes before any later message, so the thread takes no new
     /// run (`thread_busy`) until this one is resumed at the next start.
     fn finished(&self, trace: &FrameTrace) {
-        if trace.status == crate::trace::RunStatus::StoreFailed {
+        if trace.status == crate::trace::RunStatus::Interrupted {
+            // The run holds its thread while it waits for an answer.
+        } else if trace.status == crate::trace::RunStatus::StoreFailed {
             tracing::error!(
                 thread = %trace.thread,
                 run = %trace.run,

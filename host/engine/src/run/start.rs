@@ -128,7 +128,10 @@ pub(crate) fn spawn(
             Err(error) => super::lease::not_held(&graph, (&thread_id, &run_id), &state, &error),
         };
         ctx.finished(&trace);
-        if trace.status == crate::trace::RunStatus::StoreFailed {
+        if matches!(
+            trace.status,
+            crate::trace::RunStatus::StoreFailed | crate::trace::RunStatus::Interrupted
+        ) {
             // The thread stays held by this unfinished run until it
             // resumes (see `RunContext::finished`); the guard only borrows.
             std::mem::forget(release);

@@ -5,7 +5,9 @@
 /// Expands, in a module holding a version's generated bindings (and its
 /// `context` function), the conversions between its WIT types and the
 /// domain types, and the three calls the runtime makes: instantiate,
-/// `describe`, `tick`.
+/// `describe`, `tick`. The module itself defines what differs between
+/// versions: `context` (the WIT context of a tick) and `tick_output`
+/// (a tick's output in domain terms).
 macro_rules! contract {
     () => {
         use crate::types as t;
@@ -74,22 +76,16 @@ macro_rules! contract {
             }
         }
 
-        impl From<wit::TickOutput> for t::TickOutput {
-            fn from(o: wit::TickOutput) -> Self {
-                Self {
-                    messages: o
-                        .messages
-                        .into_iter()
-                        .map(|m| t::Outbound {
-                            to: m.to,
-                            kind: m.kind,
-                            body: m.body,
-                        })
-                        .collect(),
-                    reply: o.reply,
-                    done: o.done,
-                }
-            }
+        /// The outbound messages of a tick's output.
+        fn outbound(messages: Vec<wit::Outbound>) -> Vec<t::Outbound> {
+            messages
+                .into_iter()
+                .map(|m| t::Outbound {
+                    to: m.to,
+                    kind: m.kind,
+                    body: m.body,
+                })
+                .collect()
         }
 
         impl From<wit::NodeError> for t::NodeError {
@@ -271,7 +267,7 @@ macro_rules! contract {
                 .weft_node_plugin()
                 .call_tick(store, &ctx, &inbox)
                 .await?;
-            Ok(out.map(Into::into).map_err(Into::into))
+            Ok(out.map(tick_output).map_err(Into::into))
         }
     };
 }

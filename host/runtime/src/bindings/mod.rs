@@ -12,6 +12,7 @@
 mod contract;
 pub(crate) mod v0_1;
 pub(crate) mod v0_2;
+pub(crate) mod v0_3;
 
 use wasmtime::Store;
 
@@ -32,12 +33,14 @@ pub(crate) struct RawInfo {
 pub(crate) enum Pre {
     V0_1(v0_1::NodePre<HostState>),
     V0_2(v0_2::NodePre<HostState>),
+    V0_3(v0_3::NodePre<HostState>),
 }
 
 /// An instance of a component.
 pub(crate) enum Instance {
     V0_1(v0_1::Node),
     V0_2(v0_2::Node),
+    V0_3(v0_3::Node),
 }
 
 impl Pre {
@@ -50,6 +53,7 @@ impl Pre {
         match version {
             v0_1::VERSION => Ok(Self::V0_1(v0_1::NodePre::new(pre)?)),
             v0_2::VERSION => Ok(Self::V0_2(v0_2::NodePre::new(pre)?)),
+            v0_3::VERSION => Ok(Self::V0_3(v0_3::NodePre::new(pre)?)),
             other => Err(wasmtime::format_err!(
                 "contract version {other} has no bindings in this host"
             )),
@@ -63,6 +67,7 @@ impl Pre {
         Ok(match self {
             Self::V0_1(p) => Instance::V0_1(v0_1::instantiate(p, store).await?),
             Self::V0_2(p) => Instance::V0_2(v0_2::instantiate(p, store).await?),
+            Self::V0_3(p) => Instance::V0_3(v0_3::instantiate(p, store).await?),
         })
     }
 }
@@ -72,6 +77,7 @@ impl Instance {
         match self {
             Self::V0_1(n) => v0_1::describe(n, store).await,
             Self::V0_2(n) => v0_2::describe(n, store).await,
+            Self::V0_3(n) => v0_3::describe(n, store).await,
         }
     }
 
@@ -85,9 +91,10 @@ impl Instance {
         match self {
             Self::V0_1(n) => v0_1::tick(n, store, call, config, inbox).await,
             Self::V0_2(n) => v0_2::tick(n, store, call, config, inbox).await,
+            Self::V0_3(n) => v0_3::tick(n, store, call, config, inbox).await,
         }
     }
 }
 
 /// Contract versions this host loads side by side, newest first.
-pub(crate) const SUPPORTED: &[&str] = &[v0_2::VERSION, v0_1::VERSION];
+pub(crate) const SUPPORTED: &[&str] = &[v0_3::VERSION, v0_2::VERSION, v0_1::VERSION];

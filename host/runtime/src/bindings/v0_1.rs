@@ -27,3 +27,13 @@ pub(crate) fn context(c: &t::CallContext, config: &str) -> wit::Context {
         config: config.to_owned(),
     }
 }
+
+/// A tick's output in domain terms (interrupts came with 0.3.0).
+pub(crate) fn tick_output(o: wit::TickOutput) -> t::TickOutput {
+    t::TickOutput {
+        messages: outbound(o.messages),
+        reply: o.reply,
+        done: o.done,
+        interrupt: None,
+    }
+}

@@ -1,8 +1,8 @@
-//! `weft:node@0.2.0`, the contract plugins are built against today (it
-//! added `context.project`).
+//! `weft:node@0.2.0`: it added `context.project`; plugins built against
+//! it keep loading.
 
 wasmtime::component::bindgen!({
-    path: "../../wit",
+    path: "../../wit/v0.2.0",
     world: "node",
     imports: {
         "weft:node/llm": async,
@@ -26,5 +26,15 @@ pub(crate) fn context(c: &t::CallContext, config: &str) -> wit::Context {
         node: c.node.clone(),
         project: c.project.clone(),
         config: config.to_owned(),
+    }
+}
+
+/// A tick's output in domain terms (interrupts came with 0.3.0).
+pub(crate) fn tick_output(o: wit::TickOutput) -> t::TickOutput {
+    t::TickOutput {
+        messages: outbound(o.messages),
+        reply: o.reply,
+        done: o.done,
+        interrupt: None,
     }
 }

@@ -160,6 +160,7 @@ pub(super) async fn commit_frame(
     for (to, m) in &f.sent {
         insert_message(c, &f.thread, &f.run, to, m, Some(f.seq), None).await?;
     }
+    super::interrupts::insert(c, f).await?;
     faults.check(FramePart::Messages)?;
 
     write_memory(c, &f.memory).await?;

@@ -15,6 +15,7 @@
 
 mod commit;
 mod error;
+mod interrupts;
 mod leases;
 mod migrate;
 mod operator;

@@ -16,8 +16,8 @@ pub(super) async fn prune(c: &Transaction<'_>, before_ms: u64) -> PgResult<Prune
         .execute(
             "INSERT INTO doomed (id)
              SELECT t.id FROM threads t
-             WHERE t.updated_ms < $1 AND t.status != 'running'
-               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread = t.id AND r.status = 'running')
+             WHERE t.updated_ms < $1 AND t.status NOT IN ('running', 'interrupted')
+               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread = t.id AND r.status IN ('running', 'interrupted'))
                AND NOT EXISTS (SELECT 1 FROM threads f WHERE f.forked_from = t.id)",
             &[&int(before_ms)],
         )
@@ -50,6 +50,7 @@ pub(super) async fn prune(c: &Transaction<'_>, before_ms: u64) -> PgResult<Prune
         "memory",
         "runs",
         "invocations",
+        "interrupts",
     ] {
         let n = c
             .execute(

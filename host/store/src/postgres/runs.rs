@@ -22,12 +22,13 @@ pub(super) async fn begin_run(
     let now = int(start.at_ms);
     let (parent, at) = fork.unzip();
     let frames = int(at.map_or(0, |a| a + 1));
-    c.execute(
+    let updated = c.execute(
         "INSERT INTO threads (id, project, graph_version, status, runs, frames, forked_from, forked_at, created_ms, updated_ms, budget_limit)
          VALUES ($1, $2, $3, 'running', 1, $4, $5, $6, $7, $7, $8)
          ON CONFLICT (id) DO UPDATE SET graph_version = excluded.graph_version,
              status = 'running', runs = threads.runs + 1, updated_ms = excluded.updated_ms,
-             budget_limit = coalesce(excluded.budget_limit, threads.budget_limit)",
+             budget_limit = coalesce(excluded.budget_limit, threads.budget_limit)
+         WHERE threads.status != 'interrupted'",
         &[
             &start.thread,
             &start.project,
@@ -40,6 +41,13 @@ pub(super) async fn begin_run(
         ],
     )
     .await?;
+    if updated == 0 {
+        return Err(StoreError::Conflict(format!(
+            "thread `{}` has a run waiting for an answer to its interrupt: answer it, or kill the run, first",
+            start.thread
+        ))
+        .into());
+    }
     c.execute(
         "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
          VALUES ($1, $2, $3, 'running', 0, $4)",
@@ -81,13 +89,15 @@ pub(super) async fn end_run(c: &Transaction<'_>, e: &RunEnd) -> PgResult<()> {
     let status = e.status.as_str();
     let n = c
         .execute(
-            "UPDATE runs SET status = $2, ended_ms = $3 WHERE id = $1 AND status = 'running'",
+            "UPDATE runs SET status = $2, ended_ms = $3
+             WHERE id = $1 AND status IN ('running', 'interrupted')",
             &[&e.run, &status, &int(e.at_ms)],
         )
         .await?;
     if n == 0 {
         return Err(StoreError::Conflict(format!("run `{}` is not running", e.run)).into());
     }
+    super::interrupts::cancel(c, &e.run, e.at_ms).await?;
     c.execute(
         "UPDATE threads SET status = $2, updated_ms = $3 WHERE id = $1",
         &[&e.thread, &status, &int(e.at_ms)],

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport, RunEnd,
-    RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame, StoredGraphVersion,
-    StoredInstance, StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun,
+    ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport,
+    ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame,
+    StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun,
     UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store, StoreError};
@@ -15,7 +15,7 @@ use weft_runtime::capabilities::BoxFuture;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::writer::{Done, Write};
-use super::{LATENCY_SAMPLES, PostgresStore, leases, reads, usage};
+use super::{LATENCY_SAMPLES, PostgresStore, interrupts, leases, reads, usage};
 
 impl PostgresStore {
     async fn unit(&self, write: Write) -> StoreResult<()> {
@@ -159,6 +159,29 @@ impl Store for PostgresStore {
 
     fn unfinished_runs(&self) -> BoxFuture<'_, StoreResult<Vec<UnfinishedRun>>> {
         Box::pin(async move { reads::unfinished_runs(&*self.client().await?).await })
+    }
+
+    fn resolve_interrupt(
+        &self,
+        resolve: ResolveInterrupt,
+    ) -> BoxFuture<'_, StoreResult<Option<UnfinishedRun>>> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            interrupts::resolve(&mut client, &resolve).await
+        })
+    }
+
+    fn interrupts(&self, run: &str) -> BoxFuture<'_, StoreResult<Vec<StoredInterrupt>>> {
+        let run = run.to_owned();
+        Box::pin(async move { interrupts::of_run(&*self.client().await?, &run).await })
+    }
+
+    fn due_interrupts(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<Vec<StoredInterrupt>>> {
+        Box::pin(async move { interrupts::due(&*self.client().await?, now_ms).await })
+    }
+
+    fn interrupted_runs(&self) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>> {
+        Box::pin(async move { interrupts::interrupted_runs(&*self.client().await?).await })
     }
 
     fn frames(

@@ -137,6 +137,7 @@ pub(super) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> 
     for (to, m) in &f.sent {
         insert_message(c, &f.thread, &f.run, to, m, Some(f.seq), None)?;
     }
+    super::interrupts::insert(c, f)?;
     faults.check(FramePart::Messages)?;
 
     write_memory(c, &f.memory)?;

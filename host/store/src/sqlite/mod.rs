@@ -16,6 +16,7 @@ mod connection;
 mod file;
 mod frames;
 mod graphs;
+mod interrupts;
 mod memory;
 mod messages;
 mod migrate;

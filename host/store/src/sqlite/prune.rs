@@ -17,8 +17,8 @@ pub(super) fn prune(c: &Connection, before_ms: u64) -> StoreResult<PruneReport> 
         .execute(
             "INSERT INTO doomed (id)
              SELECT t.id FROM threads t
-             WHERE t.updated_ms < ?1 AND t.status != 'running'
-               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread = t.id AND r.status = 'running')
+             WHERE t.updated_ms < ?1 AND t.status NOT IN ('running', 'interrupted')
+               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread = t.id AND r.status IN ('running', 'interrupted'))
                AND NOT EXISTS (SELECT 1 FROM threads f WHERE f.forked_from = t.id)",
             [int(before_ms)],
         )
@@ -54,6 +54,7 @@ pub(super) fn prune(c: &Connection, before_ms: u64) -> StoreResult<PruneReport> 
         memory: delete("memory")?,
         runs: delete("runs")?,
     };
+    delete("interrupts")?;
     delete("invocations")?;
     c.execute(
         "DELETE FROM threads WHERE id IN (SELECT id FROM doomed)",

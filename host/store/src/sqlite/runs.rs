@@ -1,7 +1,7 @@
 //! A run's life outside its frames: its start (and a fork's), its end,
 //! the runs of a thread, and the unfinished runs resumed at start-up.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use weft_engine::StoreError;
 use weft_engine::store::{ForkStart, RunEnd, RunStart, StoreResult, StoredRun, UnfinishedRun};
 use weft_runtime::Message;
@@ -22,12 +22,13 @@ pub(super) fn begin_run(
     let now = int(start.at_ms);
     let (parent, at) = fork.unzip();
     let frames = at.map_or(0, |a| a + 1);
-    c.prepare_cached(
+    let updated = c.prepare_cached(
         "INSERT INTO threads (id, project, graph_version, status, runs, frames, forked_from, forked_at, created_ms, updated_ms, budget_limit)
          VALUES (?1, ?2, ?3, 'running', 1, ?4, ?5, ?6, ?7, ?7, ?8)
          ON CONFLICT (id) DO UPDATE SET graph_version = excluded.graph_version,
              status = 'running', runs = runs + 1, updated_ms = excluded.updated_ms,
-             budget_limit = coalesce(excluded.budget_limit, budget_limit)",
+             budget_limit = coalesce(excluded.budget_limit, budget_limit)
+         WHERE threads.status != 'interrupted'",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -42,6 +43,12 @@ pub(super) fn begin_run(
         ])
     })
     .map_err(error)?;
+    if updated == 0 {
+        return Err(StoreError::Conflict(format!(
+            "thread `{}` has a run waiting for an answer to its interrupt: answer it, or kill the run, first",
+            start.thread
+        )));
+    }
     c.prepare_cached(
         "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
          VALUES (?1, ?2, ?3, 'running', 0, ?4)",
@@ -82,7 +89,8 @@ pub(super) fn end_run(c: &Connection, e: &RunEnd) -> StoreResult<()> {
     let status = e.status.as_str();
     let n = c
         .execute(
-            "UPDATE runs SET status = ?2, ended_ms = ?3 WHERE id = ?1 AND status = 'running'",
+            "UPDATE runs SET status = ?2, ended_ms = ?3
+             WHERE id = ?1 AND status IN ('running', 'interrupted')",
             params![e.run, status, int(e.at_ms)],
         )
         .map_err(error)?;
@@ -92,6 +100,7 @@ pub(super) fn end_run(c: &Connection, e: &RunEnd) -> StoreResult<()> {
             e.run
         )));
     }
+    super::interrupts::cancel(c, &e.run, e.at_ms)?;
     c.execute(
         "UPDATE threads SET status = ?2, updated_ms = ?3 WHERE id = ?1",
         params![e.thread, status, int(e.at_ms)],
@@ -103,70 +112,98 @@ pub(super) fn end_run(c: &Connection, e: &RunEnd) -> StoreResult<()> {
 pub(super) fn runs(c: &Connection, thread: &str) -> StoreResult<Vec<StoredRun>> {
     let mut s = c
         .prepare_cached(
-            "SELECT id, graph_version, status, frames, reply, started_ms, ended_ms
+            "SELECT id, thread, graph_version, status, frames, reply, started_ms, ended_ms
              FROM runs WHERE thread = ?1 ORDER BY started_ms, rowid",
         )
         .map_err(error)?;
-    s.query_map([thread], |r| {
-        Ok(StoredRun {
-            id: r.get(0)?,
-            thread: thread.to_owned(),
-            graph_version: r.get(1)?,
-            status: r.get(2)?,
-            frames: r.get(3)?,
-            reply: r.get(4)?,
-            started_ms: r.get::<_, i64>(5)? as u64,
-            ended_ms: r.get::<_, Option<i64>>(6)?.map(|n| n as u64),
-        })
-    })
-    .and_then(Iterator::collect)
-    .map_err(error)
+    s.query_map([thread], read_run)
+        .and_then(Iterator::collect)
+        .map_err(error)
 }
 
-pub(super) fn unfinished_runs(c: &Connection) -> StoreResult<Vec<UnfinishedRun>> {
-    let mut s = c
-        .prepare(
-            "SELECT r.id, r.thread, t.project, r.graph_version, r.frames, t.frames, r.reply
-             FROM runs r JOIN threads t ON t.id = r.thread
-             WHERE r.status = 'running' ORDER BY r.started_ms, r.id",
-        )
-        .map_err(error)?;
-    let mut runs: Vec<UnfinishedRun> = s
-        .query_map([], |r| {
-            Ok(UnfinishedRun {
-                run: r.get(0)?,
-                thread: r.get(1)?,
-                project: r.get(2)?,
-                graph_version: r.get(3)?,
-                frame: r.get::<_, i64>(4)? as u32,
-                seq: r.get::<_, i64>(5)? as u64,
-                reply: r.get(6)?,
-                pending: Vec::new(),
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(error)?;
+/// A run from `SELECT id, thread, graph_version, status, frames, reply,
+/// started_ms, ended_ms`.
+pub(super) fn read_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
+    Ok(StoredRun {
+        id: r.get(0)?,
+        thread: r.get(1)?,
+        graph_version: r.get(2)?,
+        status: r.get(3)?,
+        frames: r.get(4)?,
+        reply: r.get(5)?,
+        started_ms: r.get::<_, i64>(6)? as u64,
+        ended_ms: r.get::<_, Option<i64>>(7)?.map(|n| n as u64),
+    })
+}
+
+const UNFINISHED: &str = "SELECT r.id, r.thread, t.project, r.graph_version, r.frames, t.frames, r.reply
+     FROM runs r JOIN threads t ON t.id = r.thread";
+
+fn read_unfinished(r: &rusqlite::Row<'_>) -> rusqlite::Result<UnfinishedRun> {
+    Ok(UnfinishedRun {
+        run: r.get(0)?,
+        thread: r.get(1)?,
+        project: r.get(2)?,
+        graph_version: r.get(3)?,
+        frame: r.get::<_, i64>(4)? as u32,
+        seq: r.get::<_, i64>(5)? as u64,
+        reply: r.get(6)?,
+        pending: Vec::new(),
+    })
+}
+
+/// A run's messages sent and not yet delivered, in the order they were
+/// sent, with their receivers.
+fn pending(c: &Connection, run: &str) -> StoreResult<Vec<(String, Message)>> {
     let mut pending = c
         .prepare_cached(
             "SELECT id, to_node, from_node, kind, body FROM messages
              WHERE run = ?1 AND delivered_seq IS NULL ORDER BY pos",
         )
         .map_err(error)?;
+    pending
+        .query_map([run], |r| {
+            Ok((
+                r.get::<_, String>(1)?,
+                Message {
+                    id: r.get(0)?,
+                    from: r.get(2)?,
+                    kind: r.get(3)?,
+                    body: r.get(4)?,
+                },
+            ))
+        })
+        .and_then(Iterator::collect)
+        .map_err(error)
+}
+
+pub(super) fn unfinished_runs(c: &Connection) -> StoreResult<Vec<UnfinishedRun>> {
+    let mut s = c
+        .prepare(&format!(
+            "{UNFINISHED} WHERE r.status = 'running' ORDER BY r.started_ms, r.id"
+        ))
+        .map_err(error)?;
+    let mut runs: Vec<UnfinishedRun> = s
+        .query_map([], read_unfinished)
+        .and_then(Iterator::collect)
+        .map_err(error)?;
     for run in &mut runs {
-        run.pending = pending
-            .query_map([&run.run], |r| {
-                Ok((
-                    r.get::<_, String>(1)?,
-                    Message {
-                        id: r.get(0)?,
-                        from: r.get(2)?,
-                        kind: r.get(3)?,
-                        body: r.get(4)?,
-                    },
-                ))
-            })
-            .and_then(Iterator::collect)
-            .map_err(error)?;
+        run.pending = pending(c, &run.run)?;
     }
     Ok(runs)
+}
+
+/// One running run, ready to continue.
+pub(super) fn unfinished_run(c: &Connection, run: &str) -> StoreResult<Option<UnfinishedRun>> {
+    let found = c
+        .prepare_cached(&format!(
+            "{UNFINISHED} WHERE r.id = ?1 AND r.status = 'running'"
+        ))
+        .and_then(|mut s| s.query_row([run], read_unfinished).optional())
+        .map_err(error)?;
+    let Some(mut found) = found else {
+        return Ok(None);
+    };
+    found.pending = pending(c, run)?;
+    Ok(Some(found))
 }

@@ -212,6 +212,25 @@ ALTER TABLE instances ADD COLUMN definition TEXT NOT NULL DEFAULT '';
 CREATE INDEX usage_by_time ON usage_events(at_ms);
 CREATE INDEX graph_versions_by_name ON graph_versions(name, created_ms);
 "#,
+    // 9: interrupts, a node's questions for a person.
+    r#"
+CREATE TABLE interrupts (
+    id            TEXT PRIMARY KEY,   -- <run>/f<frame>/<node>
+    thread        TEXT NOT NULL,
+    run           TEXT NOT NULL,
+    node          TEXT NOT NULL,
+    frame         INTEGER NOT NULL,
+    question      TEXT NOT NULL,
+    answer_schema TEXT NOT NULL,      -- JSON
+    created_ms    INTEGER NOT NULL,
+    deadline_ms   INTEGER,
+    status        TEXT NOT NULL,      -- pending, answered, rejected, timed_out, cancelled
+    answer        TEXT,               -- JSON: the value, or the reason
+    resolved_ms   INTEGER
+);
+CREATE INDEX interrupts_by_run ON interrupts(run);
+CREATE INDEX interrupts_due ON interrupts(deadline_ms) WHERE status = 'pending';
+"#,
 ];
 
 /// The schema version this weft writes.

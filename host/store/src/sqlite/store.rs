@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, NodePause, Page, PluginBlob, PruneReport, RunEnd,
-    RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame, StoredGraphVersion,
-    StoredInstance, StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun,
+    ForkStart, FrameCommit, GraphVersion, NodePause, Page, PluginBlob, PruneReport,
+    ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame, StoredGraphVersion,
+    StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun,
     UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store};
@@ -15,8 +15,8 @@ use weft_runtime::capabilities::BoxFuture;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::{
-    LATENCY_SAMPLES, SqliteStore, commit, frames, graphs, memory, messages, operator, prune, runs,
-    threads, usage,
+    LATENCY_SAMPLES, SqliteStore, commit, frames, graphs, interrupts, memory, messages, operator,
+    prune, runs, threads, usage,
 };
 
 impl Store for SqliteStore {
@@ -156,6 +156,26 @@ impl Store for SqliteStore {
 
     fn unfinished_runs(&self) -> BoxFuture<'_, StoreResult<Vec<UnfinishedRun>>> {
         Box::pin(self.read(runs::unfinished_runs))
+    }
+
+    fn resolve_interrupt(
+        &self,
+        resolve: ResolveInterrupt,
+    ) -> BoxFuture<'_, StoreResult<Option<UnfinishedRun>>> {
+        Box::pin(self.write(move |c, _| interrupts::resolve(c, &resolve)))
+    }
+
+    fn interrupts(&self, run: &str) -> BoxFuture<'_, StoreResult<Vec<StoredInterrupt>>> {
+        let run = run.to_owned();
+        Box::pin(self.read(move |c| interrupts::of_run(c, &run)))
+    }
+
+    fn due_interrupts(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<Vec<StoredInterrupt>>> {
+        Box::pin(self.read(move |c| interrupts::due(c, now_ms)))
+    }
+
+    fn interrupted_runs(&self) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>> {
+        Box::pin(self.read(interrupts::interrupted_runs))
     }
 
     fn frames(

@@ -130,6 +130,7 @@ fn applying_routes_messages_returns_rejections_to_the_sender_and_takes_the_reply
         messages: vec![out("b", "{}"), out("c", "{}")],
         reply: Some("hi".into()),
         done: true,
+        interrupt: None,
     };
     let applied = apply(
         &g,

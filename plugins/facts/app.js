@@ -157,6 +157,6 @@ export const plugin = {
       const actions = formatActions(message.body, config);
       messages.push({ to: config.ui, kind: 'ui', body: JSON.stringify({ actions }) });
     }
-    return { messages, reply: undefined, done: false };
+    return { messages, reply: undefined, done: false, interrupt: undefined };
   },
 };

@@ -96,7 +96,7 @@ class Plugin(exports.Plugin):
                 continue
             job = json.loads(message.body)
             messages.append(answer(ctx, config, job))
-        return types.TickOutput(messages=messages, reply=None, done=False)
+        return types.TickOutput(messages=messages, reply=None, done=False, interrupt=None)
 
 
 def parse_config(text: str) -> dict:

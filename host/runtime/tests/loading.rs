@@ -26,7 +26,7 @@ async fn input_plugin_describes_itself() {
     assert!(!info.version.is_empty());
     assert!(info.capabilities.contains(&Capability::Llm));
     assert_eq!(info.input_schema["type"], "object");
-    assert_eq!(input.contract(), "0.2.0");
+    assert_eq!(input.contract(), "0.3.0");
     assert_eq!(
         input.hash(),
         weft_runtime::ContentHash::of(&std::fs::read(input.path()).unwrap())
@@ -98,9 +98,10 @@ async fn bad_files_get_clear_errors_and_the_host_stays_up() {
             found, supported, ..
         } => {
             assert_eq!(found, "9.0.0");
-            assert_eq!(supported, &vec!["0.2.0", "0.1.0"]);
+            assert_eq!(supported, &vec!["0.3.0", "0.2.0", "0.1.0"]);
             assert!(
                 e.to_string().contains("weft:node@9.0.0")
+                    && e.to_string().contains("weft:node@0.3.0")
                     && e.to_string().contains("weft:node@0.2.0")
                     && e.to_string().contains("weft:node@0.1.0"),
                 "{e}"
@@ -154,7 +155,7 @@ async fn plugins_of_both_contract_versions_load_and_tick_side_by_side() {
     let rt = runtime();
     let old = load(&rt, "guest-v0-1").await;
     let new = load(&rt, "guest-echo").await;
-    assert_eq!((old.contract(), new.contract()), ("0.1.0", "0.2.0"));
+    assert_eq!((old.contract(), new.contract()), ("0.1.0", "0.3.0"));
     assert_eq!(old.info().name, "guest-v0-1");
     assert_eq!(
         old.info().capabilities,

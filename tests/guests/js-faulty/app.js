@@ -30,7 +30,7 @@ export const plugin = {
 
   tick(ctx, inbox) {
     if (inbox.length > 0 && inbox.every((m) => m.kind === 'undeliverable')) {
-      return { messages: [], reply: undefined, done: false };
+      return { messages: [], reply: undefined, done: false, interrupt: undefined };
     }
     const fault = JSON.parse(ctx.config || '{}').fault ?? 'none';
     if (fault === 'raise') throw new Error('a JavaScript bug');
@@ -47,10 +47,11 @@ export const plugin = {
         ],
         reply: undefined,
         done: false,
+        interrupt: undefined,
       };
     }
     set('thread', 'js', 'was here');
     emit('updated', JSON.stringify({ inbox: inbox.length }));
-    return { messages: [], reply: 'ok', done: false };
+    return { messages: [], reply: 'ok', done: false, interrupt: undefined };
   },
 };

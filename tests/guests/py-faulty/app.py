@@ -34,7 +34,7 @@ class Plugin(exports.Plugin):
 
     def tick(self, ctx: types.Context, inbox: list[types.Message]) -> types.TickOutput:
         if inbox and all(m.kind == "undeliverable" for m in inbox):
-            return types.TickOutput(messages=[], reply=None, done=False)
+            return types.TickOutput(messages=[], reply=None, done=False, interrupt=None)
         fault = json.loads(ctx.config or "{}").get("fault", "none")
         if fault == "raise":
             raise ValueError("a Python bug")
@@ -52,7 +52,8 @@ class Plugin(exports.Plugin):
                 ],
                 reply=None,
                 done=False,
+                interrupt=None,
             )
         memory.set(memory.Scope.THREAD, "py", "was here")
         hud.emit(hud.EventKind.UPDATED, json.dumps({"inbox": len(inbox)}))
-        return types.TickOutput(messages=[], reply="ok", done=False)
+        return types.TickOutput(messages=[], reply="ok", done=False, interrupt=None)

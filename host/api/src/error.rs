@@ -124,6 +124,15 @@ impl From<EngineError> for ApiError {
         match &e {
             EngineError::UnknownThread(_) | EngineError::UnknownRun(_) => Self::not_found(message),
             EngineError::ThreadBusy { .. } => Self::conflict("thread_busy", message),
+            EngineError::NotInterrupted { .. } => Self::conflict("run_not_interrupted", message),
+            EngineError::UnknownInterrupt { .. } => Self {
+                code: "unknown_interrupt".into(),
+                ..Self::not_found(message)
+            },
+            EngineError::InvalidAnswer { .. } => Self {
+                field: Some("value".into()),
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_answer", message)
+            },
             EngineError::UnknownNode { .. } => Self::field("to", message),
             EngineError::InvalidPayload { .. } => Self {
                 code: "invalid_payload".into(),

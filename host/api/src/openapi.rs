@@ -25,6 +25,7 @@ use crate::routes::graphs::{
 use crate::routes::instances::{
     self, InstanceMetrics, InstanceView, SpawnRequest, TaskAccepted, TaskRequest, UpdateRequest,
 };
+use crate::routes::interrupts::{self, InterruptView, ResumeRequest, Resumed};
 use crate::routes::keys::{self, KeyCreated, KeyRequest, OidcSignIn, SignInMethods, WhoAmI};
 use crate::routes::messages::{self, Accepted, InjectRequest, MessageView, SendRequest};
 use crate::routes::organism::{self, Health, OrganismInfo};
@@ -61,7 +62,7 @@ use crate::routes::{events, sockets};
         usage::usage_node, usage::usage_model, graphs::reload,
         plugins::reload_plugin, plugins::upload_plugin, organism::reload_config,
         usage::project_budget, usage::set_project_budget, usage::reset_usage,
-        usage::usage_series,
+        usage::usage_series, interrupts::interrupts, interrupts::resume,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
@@ -74,6 +75,7 @@ use crate::routes::{events, sockets};
         InstanceView, SpawnRequest, UpdateRequest, TaskRequest, TaskAccepted, InstanceMetrics,
         Capability, CapabilityDetail, GraphChange, ReloadReport, ReloadError, ProjectBudgetChange,
         SwapView, ConfigReload, WhoAmI, SignInMethods, OidcSignIn, SignIn,
+        InterruptView, ResumeRequest, Resumed,
     )),
     modifiers(&Security, &Links, &Errors),
 )]
@@ -188,6 +190,31 @@ fn link_specs() -> Vec<LinkSpec> {
                 to_path,
                 THREAD_ID,
             ));
+        }
+    }
+    // A run id comes back from an inject and a chat message: its
+    // interrupts, and the answer to one.
+    const RUN: &[(&str, &str)] = &[
+        ("id", "$response.body#/threadId"),
+        ("run", "$response.body#/runId"),
+    ];
+    for (method, path) in [
+        (HttpMethod::Post, "/api/v1/inject"),
+        (HttpMethod::Post, "/api/v1/threads/{id}/messages"),
+    ] {
+        for (name, to_method, to_path) in [
+            (
+                "interrupts",
+                HttpMethod::Get,
+                "/api/v1/threads/{id}/runs/{run}/interrupts",
+            ),
+            (
+                "resume",
+                HttpMethod::Post,
+                "/api/v1/threads/{id}/runs/{run}/resume",
+            ),
+        ] {
+            specs.push((method.clone(), path, "202", name, to_method, to_path, RUN));
         }
     }
     for (name, to_method, to_path) in AGENT_ROUTES {

@@ -1,4 +1,5 @@
-//! `weft threads --server …`, `weft usage`, `weft inject`: the common
+//! `weft threads --server …`, `weft usage`, `weft inject`, `weft
+//! resume-run`: the common
 //! operator calls made against a running `weft serve` over its REST API.
 //!
 //! The server comes from `--server` (or `WEFT_SERVER`, default
@@ -275,38 +276,170 @@ pub async fn inject(common: &Common, args: InjectArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("thread {thread}: run {} accepted", text(&accepted["runId"]));
-    let deadline = tokio::time::Instant::now() + args.timeout;
+    let run = text(&accepted["runId"]);
+    eprintln!("thread {thread}: run {run} accepted");
+    wait(&client, &thread, &run, args.timeout, args.json).await
+}
+
+/// `weft resume-run`.
+#[derive(Args, Debug)]
+pub struct ResumeRunArgs {
+    /// The thread.
+    thread: String,
+    /// The run waiting for an answer (`status: interrupted`).
+    run: String,
+    /// The answer, as JSON (checked against the question's answer schema;
+    /// a bare word that is not JSON is taken as a string).
+    #[arg(long, required_unless_present_any = ["reject", "list"])]
+    value: Option<String>,
+    /// Declines the question instead, with this reason.
+    #[arg(long, conflicts_with = "value")]
+    reject: Option<String>,
+    /// Which question (its id); the run's oldest pending one when absent.
+    #[arg(long)]
+    interrupt: Option<String>,
+    /// Only list the run's questions and how each ended.
+    #[arg(long, conflicts_with_all = ["value", "reject", "interrupt"])]
+    list: bool,
+    /// Wait for the run to end (or ask again) and print its reply.
+    #[arg(long)]
+    wait: bool,
+    /// With `--wait`, give up after this long (the run goes on).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Print the server's JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `weft resume-run`: answers (or declines) the question a run waits on;
+/// with `--wait`, follows the run as `inject --wait` does.
+pub async fn resume_run(common: &Common, args: ResumeRunArgs) -> Result<ExitCode> {
+    let client = Client::new(common)?;
+    let run_path = ["threads", args.thread.as_str(), "runs", args.run.as_str()];
+    if args.list {
+        let list = client
+            .get(&[&run_path[..], &["interrupts"]].concat(), &[])
+            .await?;
+        if args.json {
+            return print_json(&list);
+        }
+        for i in list.as_array().into_iter().flatten() {
+            println!(
+                "{}\t{}\t{}\t{}",
+                text(&i["id"]),
+                text(&i["status"]),
+                text(&i["question"]),
+                i["answer"]
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut request = match (&args.value, &args.reject) {
+        (Some(raw), None) => json!({
+            "value": serde_json::from_str::<Value>(raw).unwrap_or_else(|_| json!(raw)),
+        }),
+        (None, Some(reason)) => json!({ "reject": reason }),
+        _ => bail!("give exactly one of --value and --reject"),
+    };
+    if let Some(id) = &args.interrupt {
+        request["interrupt"] = json!(id);
+    }
+    let url = client.url(&[&run_path[..], &["resume"]].concat(), &[]);
+    let resumed = client.call(Method::POST, url, Some(request)).await?;
+    if !args.wait {
+        if args.json {
+            return print_json(&resumed);
+        }
+        let interrupt = &resumed["interrupt"];
+        println!(
+            "interrupt {} {}; run {} {}",
+            text(&interrupt["id"]),
+            text(&interrupt["status"]),
+            args.run,
+            if resumed["resumed"] == true {
+                "goes on"
+            } else {
+                "still waits on other questions"
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    wait(&client, &args.thread, &args.run, args.timeout, args.json).await
+}
+
+/// The exit code of a `--wait` that found the run waiting for an answer.
+const WAITS_FOR_ANSWER: u8 = 4;
+
+/// Follows `run` until it ends or waits for an answer; prints its reply
+/// (or its questions) and says how it ended in the exit code.
+async fn wait(
+    client: &Client,
+    thread: &str,
+    run_id: &str,
+    timeout: Duration,
+    json: bool,
+) -> Result<ExitCode> {
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut seen_frames = 0;
     let result = loop {
-        let result = client.get(&["threads", &thread, "result"], &[]).await?;
+        let result = client.get(&["threads", thread, "result"], &[]).await?;
         let run = &result["run"];
         let frames = run["frames"].as_u64().unwrap_or(0);
         if frames > seen_frames {
             eprintln!("thread {thread}: {frames} frames committed");
             seen_frames = frames;
         }
+        let status = run["status"].as_str().unwrap_or("running");
         // A run is over when its thread is idle and its own row says it
-        // ended (`running` while idle is a row not yet read back).
-        if result["busy"] == false
-            && run["id"] == accepted["runId"]
-            && run["status"].as_str().is_some_and(|s| s != "running")
+        // ended (`running` while idle is a row not yet read back); one
+        // that waits for a person holds its thread.
+        if run["id"] == run_id
+            && (status == "interrupted" || (result["busy"] == false && status != "running"))
         {
             break result;
         }
         if tokio::time::Instant::now() >= deadline {
             bail!(
                 "thread {thread}: the run had not ended after {} (it goes on; `weft threads --server …` shows it)",
-                humantime::format_duration(args.timeout)
+                humantime::format_duration(timeout)
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    if args.json {
-        return print_json(&result);
-    }
     let run = &result["run"];
     let status = text(&run["status"]);
+    if status == "interrupted" {
+        let questions = client
+            .get(&["threads", thread, "runs", run_id, "interrupts"], &[])
+            .await?;
+        let pending: Vec<&Value> = questions
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["status"] == "pending")
+            .collect();
+        if json {
+            print_json(&json!({ "result": result, "interrupts": pending }))?;
+        } else {
+            for i in &pending {
+                println!("{}", text(&i["question"]));
+                eprintln!(
+                    "  interrupt {} from {}; answer schema {}",
+                    text(&i["id"]),
+                    text(&i["node"]),
+                    i["answerSchema"]
+                );
+            }
+            eprintln!(
+                "thread {thread}: run {run_id} waits for an answer: weft resume-run {thread} {run_id} --value JSON"
+            );
+        }
+        return Ok(ExitCode::from(WAITS_FOR_ANSWER));
+    }
+    if json {
+        return print_json(&result);
+    }
     println!("{}", run["reply"].as_str().unwrap_or(""));
     eprintln!("thread {thread}: run {status} after {seen_frames} frames");
     Ok(if status == "completed" {

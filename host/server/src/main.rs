@@ -193,6 +193,9 @@ enum Command {
     Threads(store_cmd::ThreadsArgs),
     /// Sends a message to a running server (`--server`); `--wait` prints the reply.
     Inject(client_cmd::InjectArgs),
+    /// Answers (or declines) the question a run of a running server waits
+    /// on (`--server`); `--list` shows the run's questions.
+    ResumeRun(client_cmd::ResumeRunArgs),
     /// Usage of a running server (`--server`): totals, per node, per model.
     Usage(client_cmd::UsageArgs),
     /// Serves the operators' API (REST, events, OpenAPI) on the embedded
@@ -252,6 +255,7 @@ fn main() -> ExitCode {
             }
             Command::Threads(args) => store_cmd::threads(&cli.common, args).await,
             Command::Inject(args) => client_cmd::inject(&cli.common, args).await,
+            Command::ResumeRun(args) => client_cmd::resume_run(&cli.common, args).await,
             Command::Usage(args) => client_cmd::usage(&cli.common, args).await,
             Command::Serve(args) => serve_cmd::run(&cli.common, args).await,
         }

@@ -22,36 +22,8 @@ use weft_runtime::{Runtime, RuntimeConfig};
 use weft_store::{FramePart, Options};
 
 mod support;
+use support::engine::{finish, plugins, root, runtime};
 use support::{AnyStore, Backend, Db, Place, count, db, place, temp_dir};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn artifacts() -> PathBuf {
-    std::env::var_os("WEFT_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("artifacts/plugins"))
-}
-
-fn runtime() -> Arc<Runtime> {
-    let config = RuntimeConfig {
-        cache_dir: Some(artifacts().join("../cache")),
-        ..RuntimeConfig::default()
-    };
-    Arc::new(Runtime::new(config).expect("runtime"))
-}
-
-async fn plugins(rt: &Runtime) -> Arc<PluginSet> {
-    let set = PluginSet::new();
-    set.load_dir(rt, &artifacts())
-        .await
-        .expect("plugins: run `cargo xtask build-plugins`");
-    set.load_dir(rt, &artifacts().join("../guests"))
-        .await
-        .expect("test guests");
-    Arc::new(set)
-}
 
 fn eras() -> Arc<dyn Database> {
     static DB: OnceLock<PathBuf> = OnceLock::new();
@@ -117,13 +89,6 @@ async fn assistant(engine: &Engine) -> Arc<LoadedGraph> {
         .load_graph(&root().join("graphs/assistant.yaml"))
         .await
         .expect("assistant graph")
-}
-
-async fn finish(handle: weft_engine::RunHandle) -> FrameTrace {
-    tokio::time::timeout(Duration::from_secs(120), handle.finish())
-        .await
-        .expect("the run did not finish in 2 minutes")
-        .expect("run")
 }
 
 async fn ask(engine: &Arc<Engine>, thread: &str, text: &str) -> FrameTrace {

@@ -7,14 +7,18 @@
 // - `loop`: an endless loop (fuel or the deadline stops it);
 // - `malformed`: a body that is not JSON, and a message to a node that is
 //   not a peer (the host rejects both);
+// - `ask`: asks a person (an interrupt, contract 0.3.0) whether to go on,
+//   with the answer schema `{"approve": boolean}`; in the frame after the
+//   answer (kind `resume` from the host) it replies with that notice's
+//   outcome, as JSON;
 // - anything else: replies `ok` after writing memory and a HUD event.
 //
 // The host's notices that a message could not be delivered (kind
 // `undeliverable`) are acknowledged and nothing more, so a malformed sender
 // does not start over.
 
-import { emit } from 'weft:node/hud@0.2.0';
-import { set } from 'weft:node/memory@0.2.0';
+import { emit } from 'weft:node/hud@0.3.0';
+import { set } from 'weft:node/memory@0.3.0';
 
 export const plugin = {
   describe() {
@@ -33,6 +37,7 @@ export const plugin = {
       return { messages: [], reply: undefined, done: false, interrupt: undefined };
     }
     const fault = JSON.parse(ctx.config || '{}').fault ?? 'none';
+    if (fault === 'ask') return ask(inbox);
     if (fault === 'raise') throw new Error('a JavaScript bug');
     if (fault === 'fail') throw { tag: 'failed', val: 'failed on purpose' };
     if (fault === 'loop') {
@@ -55,3 +60,23 @@ export const plugin = {
     return { messages: [], reply: 'ok', done: false, interrupt: undefined };
   },
 };
+
+const APPROVAL = JSON.stringify({
+  type: 'object',
+  properties: { approve: { type: 'boolean' } },
+  required: ['approve'],
+});
+
+// Asks for approval, or replies with how the question ended.
+function ask(inbox) {
+  const notice = inbox.find((m) => m.kind === 'resume' && m.from === 'system');
+  if (notice) {
+    return { messages: [], reply: JSON.stringify(JSON.parse(notice.body)), done: false, interrupt: undefined };
+  }
+  return {
+    messages: [],
+    reply: undefined,
+    done: false,
+    interrupt: { question: 'Go on? (asked from JavaScript)', answerSchema: APPROVAL },
+  };
+}

@@ -7,6 +7,10 @@ faults are contained exactly like a Rust one's:
 - `loop`: an endless loop (fuel or the deadline stops it);
 - `malformed`: a body that is not JSON, and a message to a node that is
   not a peer (the host rejects both);
+- `ask`: asks a person (an interrupt, contract 0.3.0) whether to go on,
+  with the answer schema `{"approve": boolean}`; in the frame after the
+  answer (kind `resume` from the host) it replies with that notice's
+  outcome, as JSON;
 - anything else: replies `ok` after writing memory and a HUD event.
 
 The host's notices that a message could not be delivered (kind
@@ -36,6 +40,8 @@ class Plugin(exports.Plugin):
         if inbox and all(m.kind == "undeliverable" for m in inbox):
             return types.TickOutput(messages=[], reply=None, done=False, interrupt=None)
         fault = json.loads(ctx.config or "{}").get("fault", "none")
+        if fault == "ask":
+            return ask(inbox)
         if fault == "raise":
             raise ValueError("a Python bug")
         if fault == "fail":
@@ -57,3 +63,30 @@ class Plugin(exports.Plugin):
         memory.set(memory.Scope.THREAD, "py", "was here")
         hud.emit(hud.EventKind.UPDATED, json.dumps({"inbox": len(inbox)}))
         return types.TickOutput(messages=[], reply="ok", done=False, interrupt=None)
+
+
+APPROVAL = json.dumps(
+    {
+        "type": "object",
+        "properties": {"approve": {"type": "boolean"}},
+        "required": ["approve"],
+    }
+)
+
+
+def ask(inbox: list[types.Message]) -> types.TickOutput:
+    """Asks for approval, or replies with how the question ended."""
+    for m in inbox:
+        if m.kind == "resume" and m.from_ == "system":
+            notice = json.loads(m.body)
+            return types.TickOutput(
+                messages=[], reply=json.dumps(notice), done=False, interrupt=None
+            )
+    return types.TickOutput(
+        messages=[],
+        reply=None,
+        done=False,
+        interrupt=types.Interrupt(
+            question="Go on? (asked from Python)", answer_schema=APPROVAL
+        ),
+    )

@@ -9,6 +9,7 @@ const STATUSES = [
   'frame_limit',
   'store_failed',
   'interrupted',
+  'suspended',
   'budget_exhausted',
   'waiting',
 ] as const;

@@ -16,6 +16,7 @@ pub(crate) mod events;
 pub(crate) mod feed;
 pub(crate) mod graphs;
 pub(crate) mod instances;
+pub(crate) mod interrupts;
 pub(crate) mod keys;
 pub(crate) mod messages;
 pub(crate) mod organism;
@@ -39,6 +40,7 @@ pub(crate) fn protected() -> Router<Arc<Api>> {
         .merge(agents::routes())
         .merge(instances::routes())
         .merge(threads::routes())
+        .merge(interrupts::routes())
         .merge(messages::routes())
         .merge(usage::routes())
         .merge(keys::routes())

@@ -6,11 +6,18 @@
 //!
 //! - `{"type": "message", "text": "…"}`: a chat message for the graph's entry;
 //! - `{"type": "action", "action": "go:on", "data": {…}}`: a UI action for the `ui` node;
-//! - `{"type": "cancel"}`: kills the run in flight.
+//! - `{"type": "cancel"}`: kills the run in flight;
+//! - `{"type": "resume", "value": …}` / `{"type": "reject", "reason": "…"}`:
+//!   answers or declines the question the run in flight waits on (its
+//!   oldest pending one unless `interrupt` names another; `runId` names
+//!   the run when it is not the thread's run in flight).
 //!
 //! The server sends `session` (on connect), `accepted` (a run started),
 //! `delta` (streamed text), `progress`, `controls` (the UI node's state),
-//! `done` (the run ended, with its reply), `error` (`{code, message}`) and
+//! `interrupt` (a node asks a question: `{interruptId, runId, node,
+//! question, answerSchema, deadlineMs}`), `interrupt_resolved`
+//! (`{interruptId, runId, status, answer}`), `resumed` (an answer was
+//! taken), `done` (the run ended, with its reply), `error` (`{code, message}`) and
 //! `graph` (the active graph was switched or edited: `{graph, version,
 //! change}`). The session outlives graph switches and runs: only the
 //! socket ends it; each message runs the graph active when it arrives, on
@@ -37,7 +44,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 use weft_engine::bus::{Delivery, Scope};
-use weft_engine::{DEFAULT_PROJECT, Event, EventBody, Inbound};
+use weft_engine::{Answer, DEFAULT_PROJECT, Event, EventBody, Inbound};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
@@ -80,12 +87,33 @@ enum ClientMessage {
         data: Value,
     },
     Cancel,
+    #[serde(rename_all = "camelCase")]
+    Resume {
+        #[serde(default, deserialize_with = "present")]
+        value: Option<Value>,
+        interrupt: Option<String>,
+        run_id: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Reject {
+        #[serde(default)]
+        reason: String,
+        interrupt: Option<String>,
+        run_id: Option<String>,
+    },
+}
+
+/// A field that is there, even as `null`, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// Chat over a WebSocket. The client sends `{"type": "message", "text"}`,
-/// `{"type": "action", "action", "data"}` or `{"type": "cancel"}`; the
+/// `{"type": "action", "action", "data"}`, `{"type": "cancel"}`,
+/// `{"type": "resume", "value"}` or `{"type": "reject", "reason"}`; the
 /// server sends `session`, `accepted`, `delta`, `progress`, `controls`,
-/// `done`, `graph` and `error`. `?thread=` continues a thread (400 for a
+/// `interrupt`, `interrupt_resolved`, `resumed`, `done`, `graph` and
+/// `error`. `?thread=` continues a thread (400 for a
 /// malformed id, 404 for a thread of another project). Each message counts
 /// against the key's rate limit (`error` `rate_limited` over it). When the
 /// key is revoked or its token expires, the socket closes with code 4401.
@@ -234,6 +262,19 @@ async fn handle(api: &Api, thread: &str, text: &str) -> Option<Value> {
                 Err(_) => error("not_running", "no run is in flight"),
             });
         }
+        ClientMessage::Resume {
+            value: None, ..
+        } => return Some(error("invalid_message", "`resume` needs a `value`")),
+        ClientMessage::Resume {
+            value: Some(value),
+            interrupt,
+            run_id,
+        } => return Some(answer(api, thread, run_id, interrupt, Answer::Value(value)).await),
+        ClientMessage::Reject {
+            reason,
+            interrupt,
+            run_id,
+        } => return Some(answer(api, thread, run_id, interrupt, Answer::Reject(reason)).await),
         ClientMessage::Message { text } if text.trim().is_empty() => {
             return Some(error("invalid_message", "the text is empty"));
         }
@@ -265,6 +306,42 @@ async fn handle(api: &Api, thread: &str, text: &str) -> Option<Value> {
     }
 }
 
+/// Answers or declines a question of `run` (the thread's run in flight
+/// when `None`).
+async fn answer(
+    api: &Api,
+    thread: &str,
+    run: Option<String>,
+    interrupt: Option<String>,
+    answer: Answer,
+) -> Value {
+    let Some(run) = run.or_else(|| api.engine.active_run(thread)) else {
+        return error("run_not_interrupted", "no run of this thread waits for an answer");
+    };
+    match api
+        .engine
+        .answer_interrupt(thread, &run, interrupt.as_deref(), answer)
+        .await
+    {
+        Ok(answered) => {
+            if answered.run.is_some() {
+                api.metrics.run_started();
+            }
+            json!({
+                "type": "resumed",
+                "runId": run,
+                "interruptId": answered.interrupt.id,
+                "status": answered.interrupt.status.as_str(),
+                "resumed": answered.run.is_some(),
+            })
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            error(&e.code, e.message)
+        }
+    }
+}
+
 /// What the client sees of an engine event.
 fn translate(event: &Event) -> Option<Value> {
     let node = event.node.as_deref();
@@ -287,6 +364,22 @@ fn translate(event: &Event) -> Option<Value> {
             change,
         } => Some(json!({
             "type": "graph", "graph": graph, "version": version, "change": change,
+        })),
+        EventBody::Interrupt(i) => Some(json!({
+            "type": "interrupt",
+            "interruptId": i.id,
+            "runId": i.run,
+            "node": i.node,
+            "question": i.question,
+            "answerSchema": i.answer_schema,
+            "deadlineMs": i.deadline_ms,
+        })),
+        EventBody::InterruptResolved(i) => Some(json!({
+            "type": "interrupt_resolved",
+            "interruptId": i.id,
+            "runId": i.run,
+            "status": i.status.as_str(),
+            "answer": i.answer,
         })),
         EventBody::FrameTrace(trace) => Some(json!({
             "type": "done",

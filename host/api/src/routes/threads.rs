@@ -88,7 +88,7 @@ impl ThreadView {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ThreadQuery {
-    /// Only threads with this status: running, completed, killed, frame_limit, store_failed, interrupted, budget_exhausted, waiting.
+    /// Only threads with this status: running, completed, killed, frame_limit, store_failed, interrupted (waiting for a person's answer), suspended, budget_exhausted, waiting.
     pub status: Option<String>,
     /// Only threads in which this node ran.
     pub node: Option<String>,
@@ -108,13 +108,14 @@ pub struct ThreadQuery {
 }
 
 /// Every run status, in the order a refusal lists them.
-pub(crate) const RUN_STATUSES: [RunStatus; 8] = [
+pub(crate) const RUN_STATUSES: [RunStatus; 9] = [
     RunStatus::Running,
     RunStatus::Completed,
     RunStatus::Killed,
     RunStatus::FrameLimit,
     RunStatus::StoreFailed,
     RunStatus::Interrupted,
+    RunStatus::Suspended,
     RunStatus::BudgetExhausted,
     RunStatus::Waiting,
 ];

@@ -7,6 +7,8 @@
 #![allow(dead_code)] // each test binary uses part of it
 #![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
 
+pub mod engine;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 

@@ -9,8 +9,8 @@
 
 pub use weft_contract::{
     CallContext, Capability, CapabilityError, ChatMessage, Column, Completion, CompletionRequest,
-    EventKind, Interrupt, Level, Message, NodeError, NodeInfo, Outbound, Role, Rows, Scope, TickOutput,
-    Value,
+    EventKind, Interrupt, Level, Message, NodeError, NodeInfo, Outbound, Role, Rows, Scope,
+    TickOutput, Value,
 };
 
 /// The set of capabilities granted to a node.

@@ -151,11 +151,15 @@ async fn precompiled_artifacts_are_reused_across_runtimes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugins_of_both_contract_versions_load_and_tick_side_by_side() {
+async fn plugins_of_every_contract_version_load_and_tick_side_by_side() {
     let rt = runtime();
     let old = load(&rt, "guest-v0-1").await;
+    let middle = load(&rt, "guest-v0-2").await;
     let new = load(&rt, "guest-echo").await;
-    assert_eq!((old.contract(), new.contract()), ("0.1.0", "0.3.0"));
+    assert_eq!(
+        (old.contract(), middle.contract(), new.contract()),
+        ("0.1.0", "0.2.0", "0.3.0")
+    );
     assert_eq!(old.info().name, "guest-v0-1");
     assert_eq!(
         old.info().capabilities,
@@ -180,7 +184,24 @@ async fn plugins_of_both_contract_versions_load_and_tick_side_by_side() {
         );
         assert_eq!(out.logs.len(), 1, "logged through the 0.1.0 import");
         assert_eq!(out.memory_writes.len(), 1, "wrote through the 0.1.0 import");
+        let out = tick(
+            &rt,
+            &middle,
+            &services,
+            &[user_message("m2", serde_json::json!({}))],
+            None,
+        )
+        .await;
+        let output = out.result.expect("the 0.2.0 node ticks");
+        let reply = output.reply.unwrap_or_default();
+        assert!(
+            reply.starts_with("contract 0.2.0: node guest-v0-2 project "),
+            "{reply}"
+        );
+        assert!(output.interrupt.is_none());
+        assert_eq!(out.logs.len(), 1, "logged through the 0.2.0 import");
+        assert_eq!(out.memory_writes.len(), 1, "wrote through the 0.2.0 import");
         let out = tick(&rt, &new, &services, &[], None).await;
-        assert!(out.result.is_ok(), "the 0.2.0 node ticks next to it");
+        assert!(out.result.is_ok(), "the 0.3.0 node ticks next to them");
     }
 }

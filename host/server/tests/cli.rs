@@ -449,7 +449,10 @@ fn plugin_inspect_describes_components_of_both_contracts_and_explains_other_file
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["describe"]["name"], "pa");
-    assert_eq!(report["supported"], serde_json::json!(["0.3.0", "0.2.0", "0.1.0"]));
+    assert_eq!(
+        report["supported"],
+        serde_json::json!(["0.3.0", "0.2.0", "0.1.0"])
+    );
     assert_eq!(
         report["size"].as_u64().unwrap(),
         std::fs::metadata(&plugin).unwrap().len()

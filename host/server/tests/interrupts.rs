@@ -23,6 +23,9 @@ nodes:
   rust: { plugin: guest-ask, config: { question: "Ship it?" } }
   py: { plugin: py-faulty, config: { fault: ask } }
   js: { plugin: js-faulty, config: { fault: ask } }
+edges:
+  # Only so that every node is reachable; nothing is sent along them.
+  - { from: rust, to: [py, js] }
 "#;
 
 /// A data folder with the graph and a plugin folder holding the guests it
@@ -33,8 +36,11 @@ fn data_with_guests(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&plugins).unwrap();
     for guest in ["guest-ask", "py-faulty", "js-faulty"] {
         let file = format!("{guest}.wasm");
-        std::fs::copy(root().join("artifacts/guests").join(&file), plugins.join(&file))
-            .unwrap_or_else(|e| panic!("{file}: {e} (run `cargo xtask build-plugins`)"));
+        std::fs::copy(
+            root().join("artifacts/guests").join(&file),
+            plugins.join(&file),
+        )
+        .unwrap_or_else(|e| panic!("{file}: {e} (run `cargo xtask build-plugins`)"));
     }
     let graphs = data.join("graphs");
     std::fs::create_dir_all(&graphs).unwrap();
@@ -54,6 +60,9 @@ fn start(data: &Path) -> Server {
             graph.to_str().unwrap(),
             "--graphs",
             graphs.to_str().unwrap(),
+            // No node calls the model.
+            "--script",
+            "graphs/scripts/assistant-demo.json",
         ],
     )
 }
@@ -118,7 +127,12 @@ async fn runs_asked_in_three_languages_wait_across_kill_9_and_complete_after_an_
     let (code, body) = client
         .post(&resume, json!({"value": {"approve": "yes"}}))
         .await;
-    assert_error(code, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_answer");
+    assert_error(
+        code,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_answer",
+    );
     let (code, body) = client.post(&resume, json!({})).await;
     assert_error(code, &body, StatusCode::BAD_REQUEST, "invalid_request");
     let (code, body) = client
@@ -204,7 +218,9 @@ async fn runs_asked_in_three_languages_wait_across_kill_9_and_complete_after_an_
     );
 
     // Once answered: 409; another thread's run: 404.
-    let (code, body) = client.post(&resume, json!({"value": {"approve": true}})).await;
+    let (code, body) = client
+        .post(&resume, json!({"value": {"approve": true}}))
+        .await;
     assert_error(code, &body, StatusCode::CONFLICT, "run_not_interrupted");
     let (code, body) = client
         .post(
@@ -278,9 +294,8 @@ async fn the_chat_socket_shows_the_question_and_takes_the_answer() {
     assert_eq!(reply["outcome"], "answered", "{reply}");
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The next text message on the socket, as JSON.
 async fn read(socket: &mut Socket) -> Value {

@@ -13,16 +13,15 @@ use std::time::Duration;
 
 use serde_json::json;
 use weft_engine::{
-    Backends, Engine, EngineConfig, FrameTrace, Inbound, Ledger, LoadedGraph, NodePause, PluginSet,
+    Backends, Engine, EngineConfig, FrameTrace, Inbound, Ledger, LoadedGraph, NodePause,
     ReplayOptions, ReplayPlugins, RunStatus, Store,
 };
 use weft_runtime::capabilities::db::Database;
 use weft_runtime::capabilities::llm::{LlmBackend, Scripted};
-use weft_runtime::{Runtime, RuntimeConfig};
 use weft_store::{FramePart, Options};
 
 mod support;
-use support::engine::{finish, plugins, root, runtime};
+use support::engine::{artifacts, finish, plugins, root, runtime};
 use support::{AnyStore, Backend, Db, Place, count, db, place, temp_dir};
 
 fn eras() -> Arc<dyn Database> {

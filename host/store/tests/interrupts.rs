@@ -103,7 +103,7 @@ async fn asked(h: &Host, lang: &str) -> (String, String) {
     assert_eq!(trace.status, RunStatus::Interrupted, "{}", trace.render());
     let asking = trace.records.iter().find(|r| r.node == "ask").unwrap();
     assert_eq!(
-        asking.interrupt.as_ref().map(|i| i.id.as_str()),
+        asking.interrupt.as_deref(),
         Some(format!("{run}/f0/ask").as_str()),
         "{}",
         trace.render()
@@ -156,7 +156,12 @@ async fn a_run_waits_for_an_answer_across_a_restart(backend: Backend, lang: &str
     // A value that fails the schema changes nothing.
     let bad = h
         .engine
-        .answer_interrupt(&thread, &run, None, Answer::Value(json!({"approve": "yes"})))
+        .answer_interrupt(
+            &thread,
+            &run,
+            None,
+            Answer::Value(json!({"approve": "yes"})),
+        )
         .await
         .unwrap_err();
     assert!(matches!(bad, EngineError::InvalidAnswer { .. }), "{bad}");
@@ -189,15 +194,26 @@ async fn a_run_waits_for_an_answer_across_a_restart(backend: Backend, lang: &str
             trace.render()
         );
     }
-    assert_eq!(h.store.runs(&thread).await.unwrap().last().unwrap().status, "completed");
+    assert_eq!(
+        h.store.runs(&thread).await.unwrap().last().unwrap().status,
+        "completed"
+    );
 
     // Answering again is a conflict; the thread takes new messages.
     let again = h
         .engine
-        .answer_interrupt(&thread, &run, None, Answer::Value(json!({"approve": false})))
+        .answer_interrupt(
+            &thread,
+            &run,
+            None,
+            Answer::Value(json!({"approve": false})),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(again, EngineError::NotInterrupted { .. }), "{again}");
+    assert!(
+        matches!(again, EngineError::NotInterrupted { .. }),
+        "{again}"
+    );
     assert_eq!(h.engine.active_run(&thread), None);
 
     // Every frame replays exactly, the one the answer reached included.
@@ -235,7 +251,10 @@ async fn a_rejection_and_a_timeout_reach_the_node(backend: Backend) {
     assert_eq!(rejected.interrupt.status, InterruptStatus::Rejected);
     let trace = finish(rejected.run.unwrap()).await;
     let got = outcome(&trace);
-    assert_eq!((got["outcome"].as_str(), got["reason"].as_str()), (Some("rejected"), Some("not today")));
+    assert_eq!(
+        (got["outcome"].as_str(), got["reason"].as_str()),
+        (Some("rejected"), Some("not today"))
+    );
 
     // Nothing times out before the deadline; at it, the node hears so.
     let (thread, run) = asked(&h, "rust").await;
@@ -282,7 +301,10 @@ async fn a_rejection_and_a_timeout_reach_the_node(backend: Backend) {
         .await
         .unwrap_err();
     assert!(
-        matches!(unknown, EngineError::UnknownInterrupt { .. } | EngineError::NotInterrupted { .. }),
+        matches!(
+            unknown,
+            EngineError::UnknownInterrupt { .. } | EngineError::NotInterrupted { .. }
+        ),
         "{unknown}"
     );
 }
@@ -302,7 +324,10 @@ async fn a_killed_run_cancels_its_question(backend: Backend) {
         assert!(tries < 300, "the question was not cancelled: {list:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(h.store.runs(&thread).await.unwrap().last().unwrap().status, "killed");
+    assert_eq!(
+        h.store.runs(&thread).await.unwrap().last().unwrap().status,
+        "killed"
+    );
     let late = h
         .engine
         .answer_interrupt(&thread, &run, None, Answer::Value(json!({"approve": true})))

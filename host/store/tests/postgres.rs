@@ -55,6 +55,7 @@ fn frame(run: &str, frame: u32, fence: Option<u64>) -> Arc<FrameCommit> {
         memory: Vec::new(),
         usage: Vec::new(),
         metering: Vec::new(),
+        interrupts: Vec::new(),
         status: RunStatus::Running,
         reply: None,
         fence,

@@ -199,9 +199,10 @@ impl TickOutput {
             .iter()
             .map(|m| m.to.len() + m.kind.len() + m.body.len())
             .sum();
-        let interrupt = self.interrupt.as_ref().map_or(0, |i| {
-            i.question.len() + i.answer_schema.to_string().len()
-        });
+        let interrupt = self
+            .interrupt
+            .as_ref()
+            .map_or(0, |i| i.question.len() + i.answer_schema.to_string().len());
         msgs + self.reply.as_ref().map_or(0, String::len) + interrupt
     }
 }

@@ -247,7 +247,10 @@ mod tests {
             (503, "server_error", "shutting_down")
         );
         let e = error(RunStatus::Interrupted, None);
-        assert_eq!((e.status.as_u16(), e.code.as_str()), (409, "run_interrupted"));
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_str()),
+            (409, "run_interrupted")
+        );
         let e = error(RunStatus::StoreFailed, None);
         assert_eq!((e.status.as_u16(), e.code.as_str()), (503, "store_error"));
         // A completed run answers even if a budget flagged it meanwhile (a

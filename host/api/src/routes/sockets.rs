@@ -262,9 +262,9 @@ async fn handle(api: &Api, thread: &str, text: &str) -> Option<Value> {
                 Err(_) => error("not_running", "no run is in flight"),
             });
         }
-        ClientMessage::Resume {
-            value: None, ..
-        } => return Some(error("invalid_message", "`resume` needs a `value`")),
+        ClientMessage::Resume { value: None, .. } => {
+            return Some(error("invalid_message", "`resume` needs a `value`"));
+        }
         ClientMessage::Resume {
             value: Some(value),
             interrupt,
@@ -316,7 +316,10 @@ async fn answer(
     answer: Answer,
 ) -> Value {
     let Some(run) = run.or_else(|| api.engine.active_run(thread)) else {
-        return error("run_not_interrupted", "no run of this thread waits for an answer");
+        return error(
+            "run_not_interrupted",
+            "no run of this thread waits for an answer",
+        );
     };
     match api
         .engine

@@ -12,9 +12,8 @@ use super::file::{NodeMap, RawEdge, RawGraph, RawNode, Targets};
 use super::limits::LimitSpec;
 use super::{
     DEFAULT_MAX_FRAMES, Graph, GraphError, Location, MAX_FRAMES, MAX_GRAPH_ALIASES,
-    MAX_INTERRUPT_TIMEOUT_MS,
-    MAX_GRAPH_BYTES, MAX_GRAPH_DEPTH, MAX_GRAPH_NODES, Node, PluginRef, PluginResolver,
-    ProblemKind, too_large,
+    MAX_GRAPH_BYTES, MAX_GRAPH_DEPTH, MAX_GRAPH_NODES, MAX_INTERRUPT_TIMEOUT_MS, Node, PluginRef,
+    PluginResolver, ProblemKind, too_large,
 };
 
 fn list(items: impl IntoIterator<Item = impl ToString>) -> String {

@@ -219,7 +219,10 @@ pub(crate) fn apply(
                 // could never be checked.
                 let error = TraceError {
                     code: "invalid_interrupt".into(),
-                    message: format!("`{}` asked a question the host cannot check answers to: {why}", node.name),
+                    message: format!(
+                        "`{}` asked a question the host cannot check answers to: {why}",
+                        node.name
+                    ),
                 };
                 tracing::warn!(thread, run, frame, node = %node.name, message = %error.message, "interrupt refused");
                 errors.push(error);

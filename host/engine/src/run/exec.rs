@@ -472,7 +472,11 @@ impl<'a> RunLoop<'a> {
 
     /// The interrupts the frame raised, as the store keeps them: pending,
     /// with a deadline from the node's `interrupt_timeout_ms`.
-    fn interrupts(&self, wall_time_ms: u64, out: &mut super::apply::FrameOut) -> Vec<StoredInterrupt> {
+    fn interrupts(
+        &self,
+        wall_time_ms: u64,
+        out: &mut super::apply::FrameOut,
+    ) -> Vec<StoredInterrupt> {
         let nodes = self.graph.graph().nodes();
         std::mem::take(&mut out.interrupts)
             .into_iter()

@@ -42,7 +42,9 @@ pub(crate) struct Parked(Mutex<HashMap<String, ParkedRun>>);
 
 impl Parked {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ParkedRun>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Keeps `run` until it is answered or killed.
@@ -162,25 +164,30 @@ pub(crate) async fn answer(
     answer: Answer,
 ) -> Result<Answered, EngineError> {
     let interrupts = list(ctx, thread, run).await?;
-    let target = match interrupt {
-        Some(id) => interrupts.iter().find(|i| i.id == id).ok_or_else(|| {
-            EngineError::UnknownInterrupt {
-                run: run.to_owned(),
-                interrupt: id.to_owned(),
-            }
-        })?,
-        None => interrupts
-            .iter()
-            .find(|i| i.status == InterruptStatus::Pending)
-            .ok_or_else(|| EngineError::NotInterrupted {
-                run: run.to_owned(),
-                why: "every question it asked has been answered, rejected or timed out".into(),
+    let target =
+        match interrupt {
+            Some(id) => interrupts.iter().find(|i| i.id == id).ok_or_else(|| {
+                EngineError::UnknownInterrupt {
+                    run: run.to_owned(),
+                    interrupt: id.to_owned(),
+                }
             })?,
-    };
+            None => interrupts
+                .iter()
+                .find(|i| i.status == InterruptStatus::Pending)
+                .ok_or_else(|| EngineError::NotInterrupted {
+                    run: run.to_owned(),
+                    why: "every question it asked has been answered, rejected or timed out".into(),
+                })?,
+        };
     if target.status != InterruptStatus::Pending {
         return Err(EngineError::NotInterrupted {
             run: run.to_owned(),
-            why: format!("interrupt `{}` is {} already", target.id, target.status.as_str()),
+            why: format!(
+                "interrupt `{}` is {} already",
+                target.id,
+                target.status.as_str()
+            ),
         });
     }
     let (status, stored_answer, outcome) = match answer {
@@ -193,7 +200,11 @@ pub(crate) async fn answer(
         }
         Answer::Reject(reason) => {
             let stored = serde_json::Value::String(reason.clone());
-            (InterruptStatus::Rejected, Some(stored), ResumeOutcome::Rejected { reason })
+            (
+                InterruptStatus::Rejected,
+                Some(stored),
+                ResumeOutcome::Rejected { reason },
+            )
         }
         Answer::TimedOut => (InterruptStatus::TimedOut, None, ResumeOutcome::TimedOut),
     };
@@ -216,13 +227,16 @@ pub(crate) async fn answer(
                 notice,
                 at_ms,
             };
-            let going_on = store.resolve_interrupt(resolve).await.map_err(|e| match e {
-                StoreError::Conflict(why) => EngineError::NotInterrupted {
-                    run: run.to_owned(),
-                    why,
-                },
-                other => other.into(),
-            })?;
+            let going_on = store
+                .resolve_interrupt(resolve)
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(why) => EngineError::NotInterrupted {
+                        run: run.to_owned(),
+                        why,
+                    },
+                    other => other.into(),
+                })?;
             ctx.parked.note(&resolved);
             match going_on {
                 None => None,
@@ -295,7 +309,14 @@ fn go_on_in_memory(
         .threads
         .rearm(thread, run)
         .ok_or_else(|| EngineError::UnknownRun(run.to_owned()))?;
-    Ok(Some(super::spawn(ctx, thread, run, parked.graph, kill, state)))
+    Ok(Some(super::spawn(
+        ctx,
+        thread,
+        run,
+        parked.graph,
+        kill,
+        state,
+    )))
 }
 
 /// Checks `value` against the interrupt's answer schema.

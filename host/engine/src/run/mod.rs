@@ -38,8 +38,8 @@ use weft_runtime::capabilities::hud::EventSink;
 use weft_runtime::capabilities::memory::MemoryMap;
 use weft_runtime::{Message, Runtime};
 
-pub(crate) use lease::millis as lease_millis;
 pub use interrupt::{Answer, Answered};
+pub(crate) use lease::millis as lease_millis;
 pub(crate) use start::{adopt, resume, spawn, start};
 
 use crate::config::{Backends, EngineConfig};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport,
     ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame,
-    StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun,
-    UsageHistory,
+    StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread,
+    ThreadFilter, UnfinishedRun, UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store, StoreError};
 use weft_runtime::capabilities::BoxFuture;

@@ -90,7 +90,11 @@ impl Raw {
     }
 }
 
-fn select(c: &Connection, filter: &str, param: impl rusqlite::Params) -> StoreResult<Vec<StoredInterrupt>> {
+fn select(
+    c: &Connection,
+    filter: &str,
+    param: impl rusqlite::Params,
+) -> StoreResult<Vec<StoredInterrupt>> {
     let mut s = c
         .prepare_cached(&format!("SELECT {COLUMNS} FROM interrupts {filter}"))
         .map_err(error)?;
@@ -159,7 +163,12 @@ pub(super) fn resolve(c: &Connection, r: &ResolveInterrupt) -> StoreResult<Optio
         "UPDATE interrupts SET status = ?2, answer = ?3, resolved_ms = ?4 WHERE id = ?1",
     )
     .and_then(|mut s| {
-        s.execute(params![r.interrupt, r.status.as_str(), answer, int(r.at_ms)])
+        s.execute(params![
+            r.interrupt,
+            r.status.as_str(),
+            answer,
+            int(r.at_ms)
+        ])
     })
     .map_err(error)?;
     insert_message(c, &r.thread, &r.run, &node, &r.notice, None, None)?;

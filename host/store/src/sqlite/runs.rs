@@ -136,7 +136,8 @@ pub(super) fn read_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
     })
 }
 
-const UNFINISHED: &str = "SELECT r.id, r.thread, t.project, r.graph_version, r.frames, t.frames, r.reply
+const UNFINISHED: &str =
+    "SELECT r.id, r.thread, t.project, r.graph_version, r.frames, t.frames, r.reply
      FROM runs r JOIN threads t ON t.id = r.thread";
 
 fn read_unfinished(r: &rusqlite::Row<'_>) -> rusqlite::Result<UnfinishedRun> {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, NodePause, Page, PluginBlob, PruneReport,
-    ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame, StoredGraphVersion,
-    StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread, ThreadFilter, UnfinishedRun,
-    UsageHistory,
+    ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame,
+    StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread,
+    ThreadFilter, UnfinishedRun, UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store};
 use weft_runtime::capabilities::BoxFuture;

@@ -609,6 +609,11 @@ mod tests {
             }
             found += 1;
         }
-        assert_eq!(found, THREAD_ROUTES.len() * 3 + AGENT_ROUTES.len() + 1);
+        // Thread routes from three answers, run routes (interrupts,
+        // resume) from two, agent routes from one, and the key's revoke.
+        assert_eq!(
+            found,
+            THREAD_ROUTES.len() * 3 + 2 * 2 + AGENT_ROUTES.len() + 1
+        );
     }
 }

@@ -62,4 +62,4 @@ class Plugin(exports.Plugin):
             reply = answer.text
         if reply is None:
             raise Err(types.NodeError_InvalidInput("no user message in the inbox"))
-        return types.TickOutput(messages=[], reply=reply, done=True)
+        return types.TickOutput(messages=[], reply=reply, done=True, interrupt=None)

@@ -256,7 +256,7 @@ async fn status_filters_parse_into_the_engines_statuses() {
     assert_eq!(
         body["error"]["message"],
         "unknown status `sleeping`; one of running, completed, killed, frame_limit, \
-         store_failed, interrupted, budget_exhausted, waiting"
+         store_failed, interrupted, suspended, budget_exhausted, waiting"
     );
     // A known status passes the filter (this host keeps no store).
     for s in [

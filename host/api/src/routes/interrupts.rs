@@ -119,7 +119,7 @@ pub struct Resumed {
 }
 
 /// The interrupts a run raised, oldest first (pending and ended).
-#[utoipa::path(get, path = "/api/v1/threads/{id}/runs/{run}/interrupts", tag = "threads", security(("key" = [])),
+#[utoipa::path(get, path = "/api/v1/threads/{id}/runs/{run}/interrupts", operation_id = "run_interrupts", tag = "threads", security(("key" = [])),
     params(("id" = String, Path, description = "thread id"), ("run" = String, Path, description = "run id")),
     responses((status = 200, body = Vec<InterruptView>),
         (status = 404, description = "`not_found`: no such thread (or another project's); `unknown_run`: the thread has no such run", body = crate::error::ErrorBody),
@@ -139,7 +139,7 @@ pub(crate) async fn interrupts(
 /// `invalid_answer`, nothing is delivered). The node that asked gets the
 /// outcome in its next frame; the run goes on once none of its interrupts
 /// is pending.
-#[utoipa::path(post, path = "/api/v1/threads/{id}/runs/{run}/resume", tag = "threads", security(("key" = [])),
+#[utoipa::path(post, path = "/api/v1/threads/{id}/runs/{run}/resume", operation_id = "resume_run", tag = "threads", security(("key" = [])),
     params(("id" = String, Path, description = "thread id"), ("run" = String, Path, description = "run id")),
     request_body = ResumeRequest,
     responses((status = 202, body = Resumed),

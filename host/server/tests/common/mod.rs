@@ -151,8 +151,11 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+            // Only a whole line: the file may be read while the server is
+            // still writing it.
             if let Some(line) = err
-                .lines()
+                .split_inclusive('\n')
+                .filter_map(|l| l.strip_suffix('\n'))
                 .find(|l| l.starts_with("weft serving on http://"))
             {
                 let addr = line["weft serving on ".len()..]

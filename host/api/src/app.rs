@@ -96,7 +96,14 @@ pub(crate) fn least_role(method: &Method, route: &str) -> Role {
         ("PUT", "/api/v1/plugins/{name}"),
         ("POST", "/api/v1/plugins/{name}/reload"),
         ("POST", "/api/v1/usage/reset"),
+        // Where a project's events go, and the secret that signs them.
+        ("POST", "/api/v1/webhooks"),
+        ("DELETE", "/api/v1/webhooks/{id}"),
     ];
+    // A webhook's deliveries carry replies.
+    if route.starts_with("/api/v1/webhooks") {
+        return Role::Operator;
+    }
     if ADMIN
         .iter()
         .any(|(m, r)| *r == route && (*m == "*" || *m == method.as_str()))

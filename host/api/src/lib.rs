@@ -36,9 +36,11 @@ mod reload;
 mod routes;
 mod state;
 mod ui;
+mod webhooks;
 
 pub use auth::{KeyInfo, Keys, Principal, Role};
 pub use error::ApiError;
 pub use ids::ThreadId;
 pub use reload::{BoxFuture, ConfigReload, ConfigReloader};
 pub use state::{Api, ApiConfig};
+pub use webhooks::{WebhookConfig, signature};

@@ -26,6 +26,9 @@ use crate::routes::instances::{
     self, InstanceMetrics, InstanceView, SpawnRequest, TaskAccepted, TaskRequest, UpdateRequest,
 };
 use crate::routes::interrupts::{self, InterruptView, ResumeRequest, Resumed};
+use crate::routes::webhooks::{
+    self as hooks, AttemptView, DeliveryView, WebhookCreated, WebhookRequest, WebhookView,
+};
 use crate::routes::keys::{self, KeyCreated, KeyRequest, OidcSignIn, SignInMethods, WhoAmI};
 use crate::routes::messages::{self, Accepted, InjectRequest, MessageView, SendRequest};
 use crate::routes::organism::{self, Health, OrganismInfo};
@@ -63,6 +66,7 @@ use crate::routes::{events, sockets};
         plugins::reload_plugin, plugins::upload_plugin, organism::reload_config,
         usage::project_budget, usage::set_project_budget, usage::reset_usage,
         usage::usage_series, interrupts::interrupts, interrupts::resume,
+        hooks::create, hooks::list, hooks::detail, hooks::delete, hooks::deliveries,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
@@ -76,6 +80,7 @@ use crate::routes::{events, sockets};
         Capability, CapabilityDetail, GraphChange, ReloadReport, ReloadError, ProjectBudgetChange,
         SwapView, ConfigReload, WhoAmI, SignInMethods, OidcSignIn, SignIn,
         InterruptView, ResumeRequest, Resumed,
+        WebhookView, WebhookRequest, WebhookCreated, AttemptView, DeliveryView,
     )),
     modifiers(&Security, &Links, &Errors),
 )]
@@ -227,6 +232,21 @@ fn link_specs() -> Vec<LinkSpec> {
             to_method,
             to_path,
             AGENT,
+        ));
+    }
+    for (name, to_method, to_path) in [
+        ("webhook", HttpMethod::Get, "/api/v1/webhooks/{id}"),
+        ("deliveries", HttpMethod::Get, "/api/v1/webhooks/{id}/deliveries"),
+        ("delete", HttpMethod::Delete, "/api/v1/webhooks/{id}"),
+    ] {
+        specs.push((
+            HttpMethod::Post,
+            "/api/v1/webhooks",
+            "201",
+            name,
+            to_method,
+            to_path,
+            &[("id", "$response.body#/webhook/id")],
         ));
     }
     specs.push((
@@ -610,10 +630,11 @@ mod tests {
             found += 1;
         }
         // Thread routes from three answers, run routes (interrupts,
-        // resume) from two, agent routes from one, and the key's revoke.
+        // resume) from two, agent routes from one, a webhook's three
+        // routes, and the key's revoke.
         assert_eq!(
             found,
-            THREAD_ROUTES.len() * 3 + 2 * 2 + AGENT_ROUTES.len() + 1
+            THREAD_ROUTES.len() * 3 + 2 * 2 + AGENT_ROUTES.len() + 3 + 1
         );
     }
 }

@@ -49,6 +49,8 @@ pub struct ApiConfig {
     /// The bus the event streams go through; none: this host's own
     /// ([`LocalBus`], keeping `event_history` events per stream).
     pub bus: Option<Arc<dyn SystemBus>>,
+    /// How webhooks are delivered.
+    pub webhooks: crate::WebhookConfig,
 }
 
 impl Default for ApiConfig {
@@ -66,6 +68,7 @@ impl Default for ApiConfig {
             oidc: None,
             reloader: None,
             bus: None,
+            webhooks: crate::WebhookConfig::default(),
         }
     }
 }
@@ -139,6 +142,7 @@ impl Api {
             closing: watch::Sender::new(false),
         });
         spawn_collector(&api);
+        crate::webhooks::spawn_deliverer(&api.engine, api.config.webhooks.clone());
         api
     }
 
@@ -248,6 +252,9 @@ fn spawn_collector(api: &Arc<Api>) {
             } else {
                 api.engine.thread_project(&event.thread)
             };
+            if let Some(project) = &project {
+                crate::webhooks::enqueue_budget_event(&api, &event, project);
+            }
             api.bus.publish(&event, project.as_deref());
         }
     });

@@ -29,12 +29,17 @@ mod history;
 mod interrupts;
 mod usage;
 mod versions;
+mod webhooks;
 pub use error::{StoreError, StoreResult};
 pub(crate) use history::key_changes;
 pub use history::{ParsedVersion, VersionChanges};
 pub use interrupts::{InterruptStatus, ResolveInterrupt, StoredInterrupt};
 pub use usage::{InvocationTotals, SeriesKey, SeriesPoint, SeriesQuery, UsageHistory};
 pub use versions::{GraphVersion, PluginBlob, PluginPin, StoredGraphVersion};
+pub use webhooks::{
+    AttemptOutcome, ClaimedDelivery, DeliveryAttempt, DeliveryStatus, StoredDelivery,
+    WEBHOOK_EVENTS, Webhook, WebhookEvent, delivery_id,
+};
 
 /// What the store knows about a thread.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -520,6 +525,34 @@ pub trait Store: Send + Sync + 'static {
     fn due_interrupts(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<Vec<StoredInterrupt>>>;
     /// Runs waiting on interrupts (status `interrupted`), oldest first.
     fn interrupted_runs(&self) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>>;
+    /// Adds a webhook.
+    fn put_webhook(&self, hook: Webhook) -> BoxFuture<'_, StoreResult<()>>;
+    /// The webhooks of `project` (every project's when `None`), oldest
+    /// first.
+    fn webhooks(&self, project: Option<String>) -> BoxFuture<'_, StoreResult<Vec<Webhook>>>;
+    /// Removes a webhook and its deliveries; false when there was none.
+    fn delete_webhook(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>>;
+    /// Writes a delivery of `event` for each webhook of its project that
+    /// subscribes to it, once per webhook and event key; returns how many
+    /// were new.
+    fn enqueue_webhook_event(&self, event: WebhookEvent) -> BoxFuture<'_, StoreResult<u64>>;
+    /// Claims up to `limit` pending deliveries due at `now_ms` for
+    /// `lease_ms` (another claim skips them until then), oldest first.
+    fn claim_deliveries(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<ClaimedDelivery>>>;
+    /// Records an attempt and what follows it.
+    fn record_attempt(&self, outcome: AttemptOutcome) -> BoxFuture<'_, StoreResult<()>>;
+    /// A webhook's deliveries, newest first, with their attempts.
+    fn deliveries(
+        &self,
+        webhook: &str,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredDelivery>>>;
     /// A thread's committed frames with `seq` in `from..to`, in order.
     fn frames(
         &self,

@@ -49,6 +49,10 @@ pub fn run(cmd: ConfigCommand) -> Result<ExitCode> {
             // Routes and providers are checked as `weft serve` checks them,
             // without loading a model or reaching a provider.
             config.check_routes()?;
+            config
+                .webhooks
+                .settings()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             println!("{}: the config is valid", file.display());
         }
     }

@@ -159,6 +159,10 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         streams_per_key: config.api.streams_per_key,
         public_config: config.public(),
         bus: bus.clone(),
+        webhooks: config
+            .webhooks
+            .settings()
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
         ..ApiConfig::default()
     };
     let agents = weft_engine::Agents::open(Arc::clone(&engine))

@@ -25,6 +25,7 @@ pub(crate) mod plugins;
 pub(crate) mod sockets;
 pub(crate) mod threads;
 pub(crate) mod usage;
+pub(crate) mod webhooks;
 
 /// Routes that need no key.
 pub(crate) fn open() -> Router<Arc<Api>> {
@@ -41,6 +42,7 @@ pub(crate) fn protected() -> Router<Arc<Api>> {
         .merge(instances::routes())
         .merge(threads::routes())
         .merge(interrupts::routes())
+        .merge(webhooks::routes())
         .merge(messages::routes())
         .merge(usage::routes())
         .merge(keys::routes())

@@ -49,6 +49,9 @@ use weft_engine::{BudgetConfig, Price, PriceTable};
 use weft_llm::{Failover, ModelRouter, OpenAiConfig, OpenAiProvider};
 use weft_runtime::capabilities::llm::LlmBackend;
 
+mod webhooks;
+pub use webhooks::WebhookSection;
+
 /// A weft config file (`--config FILE`, `WEFT_CONFIG`): model providers
 /// and routes, budgets, prices, the store, the operators' API, the
 /// runtime and the bus of several hosts. Every section is optional.
@@ -81,6 +84,9 @@ pub struct Config {
     /// Traces exported over OTLP (`weft serve`; none: not exported).
     #[serde(default)]
     pub telemetry: Option<TelemetrySection>,
+    /// How webhooks are delivered (`weft serve`).
+    #[serde(default)]
+    pub webhooks: WebhookSection,
 }
 
 /// `telemetry:`: OpenTelemetry traces of `weft serve`, exported over OTLP

@@ -25,6 +25,7 @@ mod runs;
 pub mod schema;
 mod store;
 mod usage;
+mod webhooks;
 mod writer;
 
 use std::str::FromStr;

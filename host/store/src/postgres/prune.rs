@@ -22,6 +22,19 @@ pub(super) async fn prune(c: &Transaction<'_>, before_ms: u64) -> PgResult<Prune
             &[&int(before_ms)],
         )
         .await?;
+    // Webhook deliveries that are over (delivered or failed), with their
+    // attempts.
+    c.execute(
+        "DELETE FROM webhook_attempts WHERE delivery IN
+             (SELECT id FROM webhook_deliveries WHERE status != 'pending' AND created_ms < $1)",
+        &[&int(before_ms)],
+    )
+    .await?;
+    c.execute(
+        "DELETE FROM webhook_deliveries WHERE status != 'pending' AND created_ms < $1",
+        &[&int(before_ms)],
+    )
+    .await?;
     if threads == 0 {
         return Ok(PruneReport::default());
     }

@@ -223,6 +223,74 @@ CREATE TABLE interrupts (
 CREATE INDEX interrupts_by_run ON interrupts(run);
 CREATE INDEX interrupts_due ON interrupts(deadline_ms) WHERE status = 'pending';
 "#,
+    // 5: webhooks and their outbox. A run's status change writes its
+    // deliveries in the same transaction (the trigger), so none is lost.
+    r#"
+CREATE TABLE webhooks (
+    id         TEXT PRIMARY KEY,
+    project    TEXT NOT NULL,
+    url        TEXT NOT NULL,
+    events     TEXT NOT NULL,       -- JSON array of event names
+    secret     TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX webhooks_by_project ON webhooks(project);
+CREATE TABLE webhook_deliveries (
+    pos         BIGSERIAL PRIMARY KEY, -- write order
+    id          TEXT NOT NULL UNIQUE,  -- <webhook>/<event key>
+    webhook     TEXT NOT NULL,
+    event       TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    status      TEXT NOT NULL,         -- pending, delivered, failed
+    attempts    BIGINT NOT NULL DEFAULT 0,
+    created_ms  BIGINT NOT NULL,
+    next_ms     BIGINT NOT NULL,
+    lease_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_ms) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries(webhook, pos);
+CREATE TABLE webhook_attempts (
+    delivery    TEXT NOT NULL,
+    attempt     BIGINT NOT NULL,
+    at_ms       BIGINT NOT NULL,
+    status_code BIGINT,
+    error       TEXT,
+    duration_ms BIGINT NOT NULL,
+    PRIMARY KEY (delivery, attempt)
+);
+CREATE FUNCTION runs_webhooks() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ev  TEXT := CASE NEW.status
+                    WHEN 'completed' THEN 'run_finished'
+                    WHEN 'killed' THEN 'run_finished'
+                    WHEN 'interrupted' THEN 'run_interrupted'
+                    ELSE 'run_failed' END;
+    now BIGINT := (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT;
+BEGIN
+    INSERT INTO webhook_deliveries (id, webhook, event, body, status, created_ms, next_ms)
+    SELECT w.id || '/' || NEW.id || '/' || NEW.status || '/' || NEW.frames,
+           w.id, ev,
+           json_build_object(
+               'id', w.id || '/' || NEW.id || '/' || NEW.status || '/' || NEW.frames,
+               'type', ev,
+               'createdMs', now,
+               'project', t.project,
+               'data', json_build_object(
+                   'threadId', NEW.thread, 'runId', NEW.id, 'status', NEW.status,
+                   'frames', NEW.frames, 'reply', NEW.reply, 'graphVersion', NEW.graph_version))::TEXT,
+           'pending', now, now
+    FROM threads t JOIN webhooks w ON w.project = t.project
+    WHERE t.id = NEW.thread AND (w.events::jsonb) ? ev
+    ON CONFLICT (id) DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER runs_webhooks AFTER UPDATE OF status ON runs
+FOR EACH ROW
+WHEN (NEW.status IS DISTINCT FROM OLD.status
+      AND NEW.status IN ('completed', 'killed', 'frame_limit', 'store_failed', 'interrupted'))
+EXECUTE FUNCTION runs_webhooks();
+"#,
 ];
 
 /// The schema version this weft writes.

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weft_engine::store::{
+    AttemptOutcome, ClaimedDelivery, StoredDelivery, Webhook, WebhookEvent,
+};
+use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport,
     ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame,
     StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread,
@@ -15,7 +18,7 @@ use weft_runtime::capabilities::BoxFuture;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::writer::{Done, Write};
-use super::{LATENCY_SAMPLES, PostgresStore, interrupts, leases, reads, usage};
+use super::{LATENCY_SAMPLES, PostgresStore, interrupts, leases, reads, usage, webhooks};
 
 impl PostgresStore {
     async fn unit(&self, write: Write) -> StoreResult<()> {
@@ -182,6 +185,57 @@ impl Store for PostgresStore {
 
     fn interrupted_runs(&self) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>> {
         Box::pin(async move { interrupts::interrupted_runs(&*self.client().await?).await })
+    }
+
+    fn put_webhook(&self, hook: Webhook) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move { webhooks::put(&*self.client().await?, &hook).await })
+    }
+
+    fn webhooks(&self, project: Option<String>) -> BoxFuture<'_, StoreResult<Vec<Webhook>>> {
+        Box::pin(async move { webhooks::list(&*self.client().await?, project.as_deref()).await })
+    }
+
+    fn delete_webhook(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            webhooks::delete(&mut client, &id).await
+        })
+    }
+
+    fn enqueue_webhook_event(&self, event: WebhookEvent) -> BoxFuture<'_, StoreResult<u64>> {
+        Box::pin(async move { webhooks::enqueue(&*self.client().await?, &event).await })
+    }
+
+    fn claim_deliveries(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<ClaimedDelivery>>> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            webhooks::claim(&mut client, now_ms, lease_ms, limit).await
+        })
+    }
+
+    fn record_attempt(&self, outcome: AttemptOutcome) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            webhooks::record(&mut client, &outcome).await
+        })
+    }
+
+    fn deliveries(
+        &self,
+        webhook: &str,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredDelivery>>> {
+        let webhook = webhook.to_owned();
+        Box::pin(async move {
+            webhooks::deliveries(&*self.client().await?, &webhook, limit, offset).await
+        })
     }
 
     fn frames(

@@ -28,6 +28,7 @@ pub mod schema;
 mod store;
 mod threads;
 mod usage;
+mod webhooks;
 mod writer;
 
 use std::fs::File;

@@ -23,6 +23,19 @@ pub(super) fn prune(c: &Connection, before_ms: u64) -> StoreResult<PruneReport> 
             [int(before_ms)],
         )
         .map_err(error)? as u64;
+    // Webhook deliveries that are over (delivered or failed), with their
+    // attempts.
+    c.execute(
+        "DELETE FROM webhook_attempts WHERE delivery IN
+             (SELECT id FROM webhook_deliveries WHERE status != 'pending' AND created_ms < ?1)",
+        [int(before_ms)],
+    )
+    .map_err(error)?;
+    c.execute(
+        "DELETE FROM webhook_deliveries WHERE status != 'pending' AND created_ms < ?1",
+        [int(before_ms)],
+    )
+    .map_err(error)?;
     if threads == 0 {
         return Ok(PruneReport::default());
     }

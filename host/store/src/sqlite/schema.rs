@@ -231,6 +231,68 @@ CREATE TABLE interrupts (
 CREATE INDEX interrupts_by_run ON interrupts(run);
 CREATE INDEX interrupts_due ON interrupts(deadline_ms) WHERE status = 'pending';
 "#,
+    // 10: webhooks and their outbox. A run's status change writes its
+    // deliveries in the same transaction (the trigger), so none is lost.
+    r#"
+CREATE TABLE webhooks (
+    id         TEXT PRIMARY KEY,
+    project    TEXT NOT NULL,
+    url        TEXT NOT NULL,
+    events     TEXT NOT NULL,       -- JSON array of event names
+    secret     TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX webhooks_by_project ON webhooks(project);
+CREATE TABLE webhook_deliveries (
+    pos         INTEGER PRIMARY KEY, -- write order
+    id          TEXT NOT NULL UNIQUE, -- <webhook>/<event key>
+    webhook     TEXT NOT NULL,
+    event       TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    status      TEXT NOT NULL,       -- pending, delivered, failed
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    created_ms  INTEGER NOT NULL,
+    next_ms     INTEGER NOT NULL,
+    lease_until INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_ms) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries(webhook, pos);
+CREATE TABLE webhook_attempts (
+    delivery    TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    status_code INTEGER,
+    error       TEXT,
+    duration_ms INTEGER NOT NULL,
+    PRIMARY KEY (delivery, attempt)
+);
+CREATE TRIGGER runs_webhooks AFTER UPDATE OF status ON runs
+WHEN NEW.status <> OLD.status
+ AND NEW.status IN ('completed', 'killed', 'frame_limit', 'store_failed', 'interrupted')
+BEGIN
+    INSERT OR IGNORE INTO webhook_deliveries (id, webhook, event, body, status, created_ms, next_ms)
+    SELECT w.id || '/' || NEW.id || '/' || NEW.status || '/' || NEW.frames,
+           w.id, e.event,
+           json_object(
+               'id', w.id || '/' || NEW.id || '/' || NEW.status || '/' || NEW.frames,
+               'type', e.event,
+               'createdMs', e.now,
+               'project', t.project,
+               'data', json_object(
+                   'threadId', NEW.thread, 'runId', NEW.id, 'status', NEW.status,
+                   'frames', NEW.frames, 'reply', NEW.reply, 'graphVersion', NEW.graph_version)),
+           'pending', e.now, e.now
+    FROM (SELECT CASE NEW.status
+                     WHEN 'completed' THEN 'run_finished'
+                     WHEN 'killed' THEN 'run_finished'
+                     WHEN 'interrupted' THEN 'run_interrupted'
+                     ELSE 'run_failed' END AS event,
+                 CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) AS now) e
+    JOIN threads t ON t.id = NEW.thread
+    JOIN webhooks w ON w.project = t.project
+    WHERE EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.event);
+END;
+"#,
 ];
 
 /// The schema version this weft writes.

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weft_engine::store::{
+    AttemptOutcome, ClaimedDelivery, StoredDelivery, Webhook, WebhookEvent,
+};
+use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, NodePause, Page, PluginBlob, PruneReport,
     ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame,
     StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread,
@@ -16,7 +19,7 @@ use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::{
     LATENCY_SAMPLES, SqliteStore, commit, frames, graphs, interrupts, memory, messages, operator,
-    prune, runs, threads, usage,
+    prune, runs, threads, usage, webhooks,
 };
 
 impl Store for SqliteStore {
@@ -176,6 +179,46 @@ impl Store for SqliteStore {
 
     fn interrupted_runs(&self) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>> {
         Box::pin(self.read(interrupts::interrupted_runs))
+    }
+
+    fn put_webhook(&self, hook: Webhook) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| webhooks::put(c, &hook)))
+    }
+
+    fn webhooks(&self, project: Option<String>) -> BoxFuture<'_, StoreResult<Vec<Webhook>>> {
+        Box::pin(self.read(move |c| webhooks::list(c, project.as_deref())))
+    }
+
+    fn delete_webhook(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>> {
+        let id = id.to_owned();
+        Box::pin(self.write(move |c, _| webhooks::delete(c, &id)))
+    }
+
+    fn enqueue_webhook_event(&self, event: WebhookEvent) -> BoxFuture<'_, StoreResult<u64>> {
+        Box::pin(self.write(move |c, _| webhooks::enqueue(c, &event)))
+    }
+
+    fn claim_deliveries(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<ClaimedDelivery>>> {
+        Box::pin(self.write(move |c, _| webhooks::claim(c, now_ms, lease_ms, limit)))
+    }
+
+    fn record_attempt(&self, outcome: AttemptOutcome) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| webhooks::record(c, &outcome)))
+    }
+
+    fn deliveries(
+        &self,
+        webhook: &str,
+        limit: u64,
+        offset: u64,
+    ) -> BoxFuture<'_, StoreResult<Page<StoredDelivery>>> {
+        let webhook = webhook.to_owned();
+        Box::pin(self.read(move |c| webhooks::deliveries(c, &webhook, limit, offset)))
     }
 
     fn frames(

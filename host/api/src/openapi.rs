@@ -26,6 +26,9 @@ use crate::routes::instances::{
     self, InstanceMetrics, InstanceView, SpawnRequest, TaskAccepted, TaskRequest, UpdateRequest,
 };
 use crate::routes::interrupts::{self, InterruptView, ResumeRequest, Resumed};
+use crate::routes::schedules::{
+    self as scheds, FireView, ScheduleRequest, ScheduleView,
+};
 use crate::routes::webhooks::{
     self as hooks, AttemptView, DeliveryView, WebhookCreated, WebhookRequest, WebhookView,
 };
@@ -67,6 +70,7 @@ use crate::routes::{events, sockets};
         usage::project_budget, usage::set_project_budget, usage::reset_usage,
         usage::usage_series, interrupts::interrupts, interrupts::resume,
         hooks::create, hooks::list, hooks::detail, hooks::delete, hooks::deliveries,
+        scheds::create, scheds::list, scheds::detail, scheds::pause, scheds::resume, scheds::delete,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
@@ -81,6 +85,7 @@ use crate::routes::{events, sockets};
         SwapView, ConfigReload, WhoAmI, SignInMethods, OidcSignIn, SignIn,
         InterruptView, ResumeRequest, Resumed,
         WebhookView, WebhookRequest, WebhookCreated, AttemptView, DeliveryView,
+        ScheduleRequest, ScheduleView, FireView,
     )),
     modifiers(&Security, &Links, &Errors),
 )]

@@ -52,6 +52,11 @@ impl ManualClock {
         *self.lock() = now;
     }
 
+    /// Sets the time to `ms` Unix milliseconds.
+    pub fn set_ms(&self, ms: u64) {
+        self.set(UNIX_EPOCH + Duration::from_millis(ms));
+    }
+
     /// Moves the time forward by `by`.
     pub fn advance(&self, by: Duration) {
         let mut now = self.lock();

@@ -36,6 +36,7 @@ mod loaded;
 pub mod metering;
 mod plugins;
 mod run;
+pub mod schedules;
 pub mod store;
 mod threads;
 pub mod trace;

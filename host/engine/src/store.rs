@@ -28,6 +28,7 @@ mod error;
 mod history;
 mod interrupts;
 mod usage;
+mod schedules;
 mod versions;
 mod webhooks;
 pub use error::{StoreError, StoreResult};
@@ -35,6 +36,7 @@ pub(crate) use history::key_changes;
 pub use history::{ParsedVersion, VersionChanges};
 pub use interrupts::{InterruptStatus, ResolveInterrupt, StoredInterrupt};
 pub use usage::{InvocationTotals, SeriesKey, SeriesPoint, SeriesQuery, UsageHistory};
+pub use schedules::{CatchUp, FireClaim, ScheduleFire, ScheduleSpec, StoredSchedule};
 pub use versions::{GraphVersion, PluginBlob, PluginPin, StoredGraphVersion};
 pub use webhooks::{
     AttemptOutcome, ClaimedDelivery, DeliveryAttempt, DeliveryStatus, StoredDelivery,
@@ -553,6 +555,39 @@ pub trait Store: Send + Sync + 'static {
         limit: u64,
         offset: u64,
     ) -> BoxFuture<'_, StoreResult<Page<StoredDelivery>>>;
+    /// Adds a schedule.
+    fn put_schedule(&self, schedule: StoredSchedule) -> BoxFuture<'_, StoreResult<()>>;
+    /// The schedules of `project` (every project's when `None`), oldest
+    /// first.
+    fn schedules(&self, project: Option<String>)
+    -> BoxFuture<'_, StoreResult<Vec<StoredSchedule>>>;
+    /// Pauses or resumes a schedule, with its next tick; false when there
+    /// is none.
+    fn set_schedule(
+        &self,
+        id: &str,
+        paused: bool,
+        next_ms: Option<u64>,
+    ) -> BoxFuture<'_, StoreResult<bool>>;
+    /// Removes a schedule and its fires; false when there was none.
+    fn delete_schedule(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>>;
+    /// Schedules not paused whose next tick is at or before `now_ms` (at
+    /// most 100, earliest first).
+    fn due_schedules(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<Vec<StoredSchedule>>>;
+    /// Claims a tick (see [`FireClaim`]); false when another claim won.
+    fn claim_fire(&self, claim: FireClaim) -> BoxFuture<'_, StoreResult<bool>>;
+    /// Records what a claimed fire started (its thread and run) or why it
+    /// started nothing.
+    fn fire_started(&self, fire: ScheduleFire) -> BoxFuture<'_, StoreResult<()>>;
+    /// Fires claimed before `before_ms` that neither started a run nor
+    /// failed (their host died in between), oldest first.
+    fn unstarted_fires(&self, before_ms: u64) -> BoxFuture<'_, StoreResult<Vec<ScheduleFire>>>;
+    /// A schedule's latest `limit` fires, newest first.
+    fn schedule_fires(
+        &self,
+        schedule: &str,
+        limit: u64,
+    ) -> BoxFuture<'_, StoreResult<Vec<ScheduleFire>>>;
     /// A thread's committed frames with `seq` in `from..to`, in order.
     fn frames(
         &self,

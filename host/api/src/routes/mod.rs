@@ -22,6 +22,7 @@ pub(crate) mod messages;
 pub(crate) mod organism;
 pub(crate) mod paging;
 pub(crate) mod plugins;
+pub(crate) mod schedules;
 pub(crate) mod sockets;
 pub(crate) mod threads;
 pub(crate) mod usage;
@@ -43,6 +44,7 @@ pub(crate) fn protected() -> Router<Arc<Api>> {
         .merge(threads::routes())
         .merge(interrupts::routes())
         .merge(webhooks::routes())
+        .merge(schedules::routes())
         .merge(messages::routes())
         .merge(usage::routes())
         .merge(keys::routes())

@@ -22,6 +22,7 @@ mod operator;
 mod prune;
 mod reads;
 mod runs;
+mod schedules;
 pub mod schema;
 mod store;
 mod usage;

@@ -291,6 +291,28 @@ WHEN (NEW.status IS DISTINCT FROM OLD.status
       AND NEW.status IN ('completed', 'killed', 'frame_limit', 'store_failed', 'interrupted'))
 EXECUTE FUNCTION runs_webhooks();
 "#,
+    // 6: schedules, and each tick fired (claimed exactly once).
+    r#"
+CREATE TABLE schedules (
+    id         TEXT PRIMARY KEY,
+    project    TEXT NOT NULL,
+    spec       TEXT NOT NULL,       -- JSON: what, where, when
+    next_ms    BIGINT,              -- NULL: will not fire again
+    paused     BOOLEAN NOT NULL DEFAULT FALSE,
+    created_ms BIGINT NOT NULL,
+    fires      BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX schedules_due ON schedules(next_ms) WHERE NOT paused;
+CREATE TABLE schedule_fires (
+    schedule TEXT NOT NULL,
+    tick_ms  BIGINT NOT NULL,
+    fired_ms BIGINT NOT NULL,
+    thread   TEXT,
+    run      TEXT,
+    error    TEXT,
+    PRIMARY KEY (schedule, tick_ms)
+);
+"#,
 ];
 
 /// The schema version this weft writes.

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weft_engine::store::{
-    AttemptOutcome, ClaimedDelivery, StoredDelivery, Webhook, WebhookEvent,
+    AttemptOutcome, ClaimedDelivery, FireClaim, ScheduleFire, StoredDelivery, StoredSchedule,
+    Webhook, WebhookEvent,
 };
 use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport,
@@ -18,7 +19,9 @@ use weft_runtime::capabilities::BoxFuture;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::writer::{Done, Write};
-use super::{LATENCY_SAMPLES, PostgresStore, interrupts, leases, reads, usage, webhooks};
+use super::{
+    LATENCY_SAMPLES, PostgresStore, interrupts, leases, reads, schedules, usage, webhooks,
+};
 
 impl PostgresStore {
     async fn unit(&self, write: Write) -> StoreResult<()> {
@@ -185,6 +188,67 @@ impl Store for PostgresStore {
 
     fn interrupted_runs(&self) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>> {
         Box::pin(async move { interrupts::interrupted_runs(&*self.client().await?).await })
+    }
+
+    fn put_schedule(&self, schedule: StoredSchedule) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move { schedules::put(&*self.client().await?, &schedule).await })
+    }
+
+    fn schedules(
+        &self,
+        project: Option<String>,
+    ) -> BoxFuture<'_, StoreResult<Vec<StoredSchedule>>> {
+        Box::pin(
+            async move { schedules::list(&*self.client().await?, project.as_deref()).await },
+        )
+    }
+
+    fn set_schedule(
+        &self,
+        id: &str,
+        paused: bool,
+        next_ms: Option<u64>,
+    ) -> BoxFuture<'_, StoreResult<bool>> {
+        let id = id.to_owned();
+        Box::pin(async move { schedules::set(&*self.client().await?, &id, paused, next_ms).await })
+    }
+
+    fn delete_schedule(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            schedules::delete(&mut client, &id).await
+        })
+    }
+
+    fn due_schedules(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<Vec<StoredSchedule>>> {
+        Box::pin(async move { schedules::due(&*self.client().await?, now_ms).await })
+    }
+
+    fn claim_fire(&self, claim: FireClaim) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            schedules::claim(&mut client, &claim).await
+        })
+    }
+
+    fn fire_started(&self, fire: ScheduleFire) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move { schedules::started(&*self.client().await?, &fire).await })
+    }
+
+    fn unstarted_fires(&self, before_ms: u64) -> BoxFuture<'_, StoreResult<Vec<ScheduleFire>>> {
+        Box::pin(async move { schedules::unstarted(&*self.client().await?, before_ms).await })
+    }
+
+    fn schedule_fires(
+        &self,
+        schedule: &str,
+        limit: u64,
+    ) -> BoxFuture<'_, StoreResult<Vec<ScheduleFire>>> {
+        let schedule = schedule.to_owned();
+        Box::pin(async move {
+            schedules::of_schedule(&*self.client().await?, &schedule, limit).await
+        })
     }
 
     fn put_webhook(&self, hook: Webhook) -> BoxFuture<'_, StoreResult<()>> {

@@ -24,6 +24,7 @@ mod operator;
 mod options;
 mod prune;
 mod runs;
+mod schedules;
 pub mod schema;
 mod store;
 mod threads;

@@ -293,6 +293,28 @@ BEGIN
     WHERE EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.event);
 END;
 "#,
+    // 11: schedules, and each tick fired (claimed exactly once).
+    r#"
+CREATE TABLE schedules (
+    id         TEXT PRIMARY KEY,
+    project    TEXT NOT NULL,
+    spec       TEXT NOT NULL,       -- JSON: what, where, when
+    next_ms    INTEGER,             -- NULL: will not fire again
+    paused     INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL,
+    fires      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX schedules_due ON schedules(next_ms) WHERE paused = 0;
+CREATE TABLE schedule_fires (
+    schedule TEXT NOT NULL,
+    tick_ms  INTEGER NOT NULL,
+    fired_ms INTEGER NOT NULL,
+    thread   TEXT,
+    run      TEXT,
+    error    TEXT,
+    PRIMARY KEY (schedule, tick_ms)
+);
+"#,
 ];
 
 /// The schema version this weft writes.

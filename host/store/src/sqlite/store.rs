@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weft_engine::store::{
-    AttemptOutcome, ClaimedDelivery, StoredDelivery, Webhook, WebhookEvent,
+    AttemptOutcome, ClaimedDelivery, FireClaim, ScheduleFire, StoredDelivery, StoredSchedule,
+    Webhook, WebhookEvent,
 };
 use weft_engine::store::{
     ForkStart, FrameCommit, GraphVersion, NodePause, Page, PluginBlob, PruneReport,
@@ -19,7 +20,7 @@ use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::{
     LATENCY_SAMPLES, SqliteStore, commit, frames, graphs, interrupts, memory, messages, operator,
-    prune, runs, threads, usage, webhooks,
+    prune, runs, schedules, threads, usage, webhooks,
 };
 
 impl Store for SqliteStore {
@@ -179,6 +180,57 @@ impl Store for SqliteStore {
 
     fn interrupted_runs(&self) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>> {
         Box::pin(self.read(interrupts::interrupted_runs))
+    }
+
+    fn put_schedule(&self, schedule: StoredSchedule) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| schedules::put(c, &schedule)))
+    }
+
+    fn schedules(
+        &self,
+        project: Option<String>,
+    ) -> BoxFuture<'_, StoreResult<Vec<StoredSchedule>>> {
+        Box::pin(self.read(move |c| schedules::list(c, project.as_deref())))
+    }
+
+    fn set_schedule(
+        &self,
+        id: &str,
+        paused: bool,
+        next_ms: Option<u64>,
+    ) -> BoxFuture<'_, StoreResult<bool>> {
+        let id = id.to_owned();
+        Box::pin(self.write(move |c, _| schedules::set(c, &id, paused, next_ms)))
+    }
+
+    fn delete_schedule(&self, id: &str) -> BoxFuture<'_, StoreResult<bool>> {
+        let id = id.to_owned();
+        Box::pin(self.write(move |c, _| schedules::delete(c, &id)))
+    }
+
+    fn due_schedules(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<Vec<StoredSchedule>>> {
+        Box::pin(self.read(move |c| schedules::due(c, now_ms)))
+    }
+
+    fn claim_fire(&self, claim: FireClaim) -> BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(self.write(move |c, _| schedules::claim(c, &claim)))
+    }
+
+    fn fire_started(&self, fire: ScheduleFire) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| schedules::started(c, &fire)))
+    }
+
+    fn unstarted_fires(&self, before_ms: u64) -> BoxFuture<'_, StoreResult<Vec<ScheduleFire>>> {
+        Box::pin(self.read(move |c| schedules::unstarted(c, before_ms)))
+    }
+
+    fn schedule_fires(
+        &self,
+        schedule: &str,
+        limit: u64,
+    ) -> BoxFuture<'_, StoreResult<Vec<ScheduleFire>>> {
+        let schedule = schedule.to_owned();
+        Box::pin(self.read(move |c| schedules::of_schedule(c, &schedule, limit)))
     }
 
     fn put_webhook(&self, hook: Webhook) -> BoxFuture<'_, StoreResult<()>> {

@@ -64,14 +64,14 @@ pub struct InjectArgs {
 }
 
 /// A client of one server, with one key.
-struct Client {
+pub(crate) struct Client {
     base: Url,
     key: Option<String>,
     http: reqwest::Client,
 }
 
 impl Client {
-    fn new(common: &Common) -> Result<Self> {
+    pub(crate) fn new(common: &Common) -> Result<Self> {
         let server = common.server.as_deref().unwrap_or(DEFAULT_SERVER);
         let base = Url::parse(server)
             .ok()
@@ -92,7 +92,7 @@ impl Client {
 
     /// The URL of `/api/v1/` + `segments` (each percent-encoded) with
     /// `query`.
-    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+    pub(crate) fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
         let mut url = self.base.clone();
         url.set_query(None);
         if let Ok(mut path) = url.path_segments_mut() {
@@ -106,7 +106,12 @@ impl Client {
 
     /// Sends a request and returns the JSON answer, or the server's error
     /// (code and message) as an error.
-    async fn call(&self, method: Method, url: Url, body: Option<Value>) -> Result<Value> {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Value>,
+    ) -> Result<Value> {
         let path = url.path().to_owned();
         let mut request = self.http.request(method.clone(), url);
         if let Some(key) = &self.key {
@@ -127,6 +132,9 @@ impl Client {
             .await
             .with_context(|| format!("{method} {path}: the answer was cut off"))?;
         if status.is_success() {
+            if text.trim().is_empty() {
+                return Ok(Value::Null); // 204
+            }
             return serde_json::from_str(&text)
                 .with_context(|| format!("{method} {path}: the answer is not JSON: {text}"));
         }
@@ -140,13 +148,13 @@ impl Client {
         bail!("{method} {path}: {status} {code}: {message}{hint}")
     }
 
-    async fn get(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Value> {
+    pub(crate) async fn get(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Value> {
         self.call(Method::GET, self.url(segments, query), None)
             .await
     }
 }
 
-fn print_json(value: &Value) -> Result<ExitCode> {
+pub(crate) fn print_json(value: &Value) -> Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -449,6 +457,6 @@ async fn wait(
     })
 }
 
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_owned()
 }

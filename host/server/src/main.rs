@@ -22,6 +22,7 @@ mod bench_plugins;
 mod bench_soak;
 mod bus;
 mod client_cmd;
+mod hooks_cmd;
 mod config;
 mod config_cmd;
 mod eval_cmd;
@@ -196,6 +197,12 @@ enum Command {
     /// Answers (or declines) the question a run of a running server waits
     /// on (`--server`); `--list` shows the run's questions.
     ResumeRun(client_cmd::ResumeRunArgs),
+    /// A running server's schedules (`--server`): list, add, show, pause,
+    /// resume, delete.
+    Schedules(hooks_cmd::SchedulesArgs),
+    /// A running server's webhooks (`--server`): list, add, deliveries,
+    /// delete.
+    Webhooks(hooks_cmd::WebhooksArgs),
     /// Usage of a running server (`--server`): totals, per node, per model.
     Usage(client_cmd::UsageArgs),
     /// Serves the operators' API (REST, events, OpenAPI) on the embedded
@@ -256,6 +263,8 @@ fn main() -> ExitCode {
             Command::Threads(args) => store_cmd::threads(&cli.common, args).await,
             Command::Inject(args) => client_cmd::inject(&cli.common, args).await,
             Command::ResumeRun(args) => client_cmd::resume_run(&cli.common, args).await,
+            Command::Schedules(args) => hooks_cmd::schedules(&cli.common, args).await,
+            Command::Webhooks(args) => hooks_cmd::webhooks(&cli.common, args).await,
             Command::Usage(args) => client_cmd::usage(&cli.common, args).await,
             Command::Serve(args) => serve_cmd::run(&cli.common, args).await,
         }

@@ -150,6 +150,22 @@ async fn run_events_are_delivered_signed_retried_and_survive_kill_9() {
     );
     assert!(attempts[0]["error"].as_str().unwrap().contains("500"));
 
+    // The CLI shows the same.
+    let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_weft"));
+    cli.current_dir(root()).args([
+        "--server",
+        &server.base,
+        "--key",
+        &server.admin,
+        "webhooks",
+        "deliveries",
+        &hook,
+    ]);
+    let out = output_of(cli).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("run_finished\tdelivered\t3 attempts"), "{shown}");
+
     // The body, the headers and the signature.
     let (headers, body) = {
         let r = shared.lock().unwrap();

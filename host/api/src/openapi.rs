@@ -604,6 +604,21 @@ pub(crate) fn docs() -> axum::Router {
 mod tests {
     use super::*;
 
+    /// Clients generate one function per operation id.
+    #[test]
+    fn every_operation_id_is_unique() {
+        let doc = document();
+        let mut seen = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap_or(&serde_json::Map::new()) {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                if let Some(id) = op["operationId"].as_str() {
+                    assert!(seen.insert(id.to_owned()), "{method} {path}: `{id}` again");
+                }
+            }
+        }
+        assert!(seen.len() > 50);
+    }
+
     /// Every link of [`link_specs`] is in the document: its source answer
     /// and its target operation exist, and its parameters are the target's.
     #[test]

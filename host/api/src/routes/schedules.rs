@@ -200,7 +200,7 @@ fn project_of(who: &Principal, asked: Option<String>) -> ApiResult<String> {
 /// does not parse, an unknown time zone, a moment in the past, both or
 /// neither of `cron` and `at` (or `message` and `body`), a graph not
 /// served, a malformed thread id.
-#[utoipa::path(post, path = "/api/v1/schedules", tag = "schedules", security(("key" = [])),
+#[utoipa::path(post, path = "/api/v1/schedules", operation_id = "create_schedule", tag = "schedules", security(("key" = [])),
     request_body = ScheduleRequest,
     responses((status = 201, body = ScheduleView), (status = 400, body = crate::error::ErrorBody),
         (status = 409, description = "`schedule_limit`: the project has 100 schedules", body = crate::error::ErrorBody),
@@ -306,7 +306,7 @@ pub(crate) async fn create(
 }
 
 /// The schedules the key sees, oldest first.
-#[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules", security(("key" = [])),
+#[utoipa::path(get, path = "/api/v1/schedules", operation_id = "list_schedules", tag = "schedules", security(("key" = [])),
     params(ScheduleQuery),
     responses((status = 200, body = Vec<ScheduleView>), (status = 503, body = crate::error::ErrorBody)))]
 pub(crate) async fn list(
@@ -324,7 +324,7 @@ pub(crate) async fn list(
 }
 
 /// A schedule with its latest fires.
-#[utoipa::path(get, path = "/api/v1/schedules/{id}", tag = "schedules", security(("key" = [])),
+#[utoipa::path(get, path = "/api/v1/schedules/{id}", operation_id = "schedule", tag = "schedules", security(("key" = [])),
     params(("id" = String, Path, description = "schedule id")),
     responses((status = 200, body = ScheduleView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn detail(
@@ -340,7 +340,7 @@ pub(crate) async fn detail(
 }
 
 /// Pauses a schedule: its ticks pass without firing until it is resumed.
-#[utoipa::path(post, path = "/api/v1/schedules/{id}/pause", tag = "schedules", security(("key" = [])),
+#[utoipa::path(post, path = "/api/v1/schedules/{id}/pause", operation_id = "pause_schedule", tag = "schedules", security(("key" = [])),
     params(("id" = String, Path, description = "schedule id")),
     responses((status = 200, body = ScheduleView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn pause(
@@ -356,7 +356,7 @@ pub(crate) async fn pause(
 
 /// Resumes a schedule from its next tick to come (the ticks of the pause
 /// do not fire).
-#[utoipa::path(post, path = "/api/v1/schedules/{id}/resume", tag = "schedules", security(("key" = [])),
+#[utoipa::path(post, path = "/api/v1/schedules/{id}/resume", operation_id = "resume_schedule", tag = "schedules", security(("key" = [])),
     params(("id" = String, Path, description = "schedule id")),
     responses((status = 200, body = ScheduleView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn resume(
@@ -374,7 +374,7 @@ pub(crate) async fn resume(
 }
 
 /// Removes a schedule and its fires (runs it started stay).
-#[utoipa::path(delete, path = "/api/v1/schedules/{id}", tag = "schedules", security(("key" = [])),
+#[utoipa::path(delete, path = "/api/v1/schedules/{id}", operation_id = "delete_schedule", tag = "schedules", security(("key" = [])),
     params(("id" = String, Path, description = "schedule id")),
     responses((status = 204, description = "removed"), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn delete(

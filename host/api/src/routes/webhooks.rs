@@ -185,7 +185,7 @@ async fn visible_hook(api: &Api, who: &Principal, id: &str) -> ApiResult<Webhook
 
 /// Adds a webhook for a project's events. The URL must be `http(s)` and,
 /// unless the config allows it, on a public address.
-#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", security(("key" = [])),
+#[utoipa::path(post, path = "/api/v1/webhooks", operation_id = "create_webhook", tag = "webhooks", security(("key" = [])),
     request_body = WebhookRequest,
     responses((status = 201, body = WebhookCreated),
         (status = 400, description = "`invalid_request`: a URL that is not http(s), an unknown event; `private_address`: a receiver on a private or loopback address", body = crate::error::ErrorBody),
@@ -268,7 +268,7 @@ pub(crate) async fn create(
 
 /// The webhooks the key's project has (every project's for a key of the
 /// whole host, or `?project=`'s).
-#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", security(("key" = [])),
+#[utoipa::path(get, path = "/api/v1/webhooks", operation_id = "list_webhooks", tag = "webhooks", security(("key" = [])),
     params(WebhookQuery),
     responses((status = 200, body = Vec<WebhookView>), (status = 503, body = crate::error::ErrorBody)))]
 pub(crate) async fn list(
@@ -287,7 +287,7 @@ pub(crate) async fn list(
 }
 
 /// A webhook.
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks", security(("key" = [])),
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", operation_id = "webhook", tag = "webhooks", security(("key" = [])),
     params(("id" = String, Path, description = "webhook id")),
     responses((status = 200, body = WebhookView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn detail(
@@ -300,7 +300,7 @@ pub(crate) async fn detail(
 }
 
 /// Removes a webhook and its deliveries (pending ones are not sent).
-#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", security(("key" = [])),
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks", security(("key" = [])),
     params(("id" = String, Path, description = "webhook id")),
     responses((status = 204, description = "removed"), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn delete(
@@ -316,7 +316,7 @@ pub(crate) async fn delete(
 }
 
 /// A webhook's deliveries, newest first, each with its attempts.
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("key" = [])),
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", operation_id = "webhook_deliveries", tag = "webhooks", security(("key" = [])),
     params(("id" = String, Path, description = "webhook id"), Paging),
     responses((status = 200, body = Page<DeliveryView>), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn deliveries(

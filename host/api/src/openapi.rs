@@ -26,16 +26,11 @@ use crate::routes::instances::{
     self, InstanceMetrics, InstanceView, SpawnRequest, TaskAccepted, TaskRequest, UpdateRequest,
 };
 use crate::routes::interrupts::{self, InterruptView, ResumeRequest, Resumed};
-use crate::routes::schedules::{
-    self as scheds, FireView, ScheduleRequest, ScheduleView,
-};
-use crate::routes::webhooks::{
-    self as hooks, AttemptView, DeliveryView, WebhookCreated, WebhookRequest, WebhookView,
-};
 use crate::routes::keys::{self, KeyCreated, KeyRequest, OidcSignIn, SignInMethods, WhoAmI};
 use crate::routes::messages::{self, Accepted, InjectRequest, MessageView, SendRequest};
 use crate::routes::organism::{self, Health, OrganismInfo};
 use crate::routes::plugins::{self, Capability, CapabilityDetail, PluginView, SwapView};
+use crate::routes::schedules::{self as scheds, FireView, ScheduleRequest, ScheduleView};
 use crate::routes::threads::{
     self, ChangedPlugin, DivergenceView, ForkRequest, Forked, Killed, ReplayRequest,
     ReplayVersions, Replayed, ResultView, RunView, ThreadView,
@@ -43,6 +38,9 @@ use crate::routes::threads::{
 use crate::routes::usage::{
     self, BudgetChange, BudgetView, ProjectBudgetChange, ProjectBudgetView, SeriesPointView,
     UsageSeries,
+};
+use crate::routes::webhooks::{
+    self as hooks, AttemptView, DeliveryView, WebhookCreated, WebhookRequest, WebhookView,
 };
 use crate::routes::{events, sockets};
 
@@ -241,7 +239,11 @@ fn link_specs() -> Vec<LinkSpec> {
     }
     for (name, to_method, to_path) in [
         ("webhook", HttpMethod::Get, "/api/v1/webhooks/{id}"),
-        ("deliveries", HttpMethod::Get, "/api/v1/webhooks/{id}/deliveries"),
+        (
+            "deliveries",
+            HttpMethod::Get,
+            "/api/v1/webhooks/{id}/deliveries",
+        ),
         ("delete", HttpMethod::Delete, "/api/v1/webhooks/{id}"),
     ] {
         specs.push((

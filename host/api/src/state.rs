@@ -143,7 +143,10 @@ impl Api {
         });
         spawn_collector(&api);
         crate::webhooks::spawn_deliverer(&api.engine, api.config.webhooks.clone());
-        weft_engine::schedules::spawn_scheduler(&api.catalog, std::time::Duration::from_millis(500));
+        weft_engine::schedules::spawn_scheduler(
+            &api.catalog,
+            std::time::Duration::from_millis(500),
+        );
         api
     }
 

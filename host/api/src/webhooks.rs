@@ -191,7 +191,9 @@ pub(crate) fn enqueue_budget_event(api: &crate::Api, event: &Event, project: &st
     };
     let scope = data["scope"].as_str().unwrap_or("thread");
     let percent = data["percent"].as_u64().unwrap_or(100);
-    let frame = event.frame.map_or_else(|| "-".to_owned(), |f| f.to_string());
+    let frame = event
+        .frame
+        .map_or_else(|| "-".to_owned(), |f| f.to_string());
     let mut body = serde_json::json!({
         "threadId": event.thread,
         "runId": event.run,
@@ -259,7 +261,10 @@ async fn attempt(claimed: &ClaimedDelivery, config: &WebhookConfig) -> AttemptOu
     let result = send(claimed, config).await;
     let (status_code, error) = match result {
         Ok(code) if (200..300).contains(&code) => (Some(code), None),
-        Ok(code) => (Some(code), Some(format!("the receiver answered HTTP {code}"))),
+        Ok(code) => (
+            Some(code),
+            Some(format!("the receiver answered HTTP {code}")),
+        ),
         Err(e) => (None, Some(e)),
     };
     let status = if error.is_none() {
@@ -355,7 +360,12 @@ mod tests {
     fn only_http_urls_without_credentials_are_taken() {
         assert!(check_url("https://example.com/hook").is_ok());
         assert!(check_url("http://127.0.0.1:9/x").is_ok());
-        for bad in ["ftp://example.com/", "file:///etc/passwd", "not a url", "https://u:p@example.com/"] {
+        for bad in [
+            "ftp://example.com/",
+            "file:///etc/passwd",
+            "not a url",
+            "https://u:p@example.com/",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }

@@ -125,7 +125,11 @@ pub async fn fire_due(catalog: &Catalog) -> Result<usize, EngineError> {
             .into_iter()
             .find(|s| s.id == orphan.schedule)
         {
-            tracing::warn!(schedule = s.id, tick_ms = orphan.tick_ms, "starting a fire its host left");
+            tracing::warn!(
+                schedule = s.id,
+                tick_ms = orphan.tick_ms,
+                "starting a fire its host left"
+            );
             started += usize::from(start(catalog, &s, orphan.tick_ms).await?);
         }
     }
@@ -191,7 +195,13 @@ async fn start(catalog: &Catalog, s: &StoredSchedule, tick_ms: u64) -> Result<bo
     };
     let ok = match engine.start_run(&thread, inbound).await {
         Ok(handle) => {
-            tracing::info!(schedule = s.id, tick_ms, thread, run = handle.run, "scheduled run started");
+            tracing::info!(
+                schedule = s.id,
+                tick_ms,
+                thread,
+                run = handle.run,
+                "scheduled run started"
+            );
             fire.run = Some(handle.run.clone());
             true
         }
@@ -298,6 +308,9 @@ mod tests {
         // On time, every policy fires the tick.
         s.spec.catch_up = CatchUp::Skip;
         let on_time = plan(&s, MARCH + 3_600_000 + 500).unwrap().unwrap();
-        assert_eq!((on_time.fire, on_time.expected_ms), (true, MARCH + 3_600_000));
+        assert_eq!(
+            (on_time.fire, on_time.expected_ms),
+            (true, MARCH + 3_600_000)
+        );
     }
 }

@@ -27,16 +27,16 @@ use crate::trace::{FrameRecord, RunStatus};
 mod error;
 mod history;
 mod interrupts;
-mod usage;
 mod schedules;
+mod usage;
 mod versions;
 mod webhooks;
 pub use error::{StoreError, StoreResult};
 pub(crate) use history::key_changes;
 pub use history::{ParsedVersion, VersionChanges};
 pub use interrupts::{InterruptStatus, ResolveInterrupt, StoredInterrupt};
-pub use usage::{InvocationTotals, SeriesKey, SeriesPoint, SeriesQuery, UsageHistory};
 pub use schedules::{CatchUp, FireClaim, ScheduleFire, ScheduleSpec, StoredSchedule};
+pub use usage::{InvocationTotals, SeriesKey, SeriesPoint, SeriesQuery, UsageHistory};
 pub use versions::{GraphVersion, PluginBlob, PluginPin, StoredGraphVersion};
 pub use webhooks::{
     AttemptOutcome, ClaimedDelivery, DeliveryAttempt, DeliveryStatus, StoredDelivery,

@@ -135,7 +135,11 @@ fn schedule_line(s: &Value) -> String {
     format!(
         "{}\t{}\t{}\tnext {}\tfires {}",
         text(&s["id"]),
-        if s["paused"] == true { "paused" } else { "active" },
+        if s["paused"] == true {
+            "paused"
+        } else {
+            "active"
+        },
         when,
         s["nextMs"],
         s["fires"]

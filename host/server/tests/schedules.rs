@@ -82,7 +82,11 @@ async fn a_schedule_fires_on_the_clock_and_stops_when_paused() {
     assert!(ticks.iter().all(|t| t % 2000 == 0), "{ticks:?}");
 
     let (code, _) = client
-        .send(reqwest::Method::DELETE, &format!("/api/v1/schedules/{id}"), None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/schedules/{id}"),
+            None,
+        )
         .await;
     assert_eq!(code, StatusCode::NO_CONTENT);
     let (code, body) = client.get(&format!("/api/v1/schedules/{id}")).await;
@@ -94,15 +98,43 @@ async fn bad_schedules_are_refused_naming_the_field_and_the_cli_manages_them() {
     let server = Server::start("schedules-bad", &[], &["--script", SCRIPT]);
     let client = Client::new(&server, Some(&server.admin));
     for (body, field, names) in [
-        (json!({"cron": "61 * * * *", "message": "x"}), "cron", "61 * * * *"),
-        (json!({"cron": "every day", "message": "x"}), "cron", "every day"),
-        (json!({"cron": "0 9 * * *", "timezone": "Mars/Olympus", "message": "x"}), "timezone", "Mars/Olympus"),
-        (json!({"at": "2020-01-01T00:00:00Z", "message": "x"}), "at", "in the past"),
+        (
+            json!({"cron": "61 * * * *", "message": "x"}),
+            "cron",
+            "61 * * * *",
+        ),
+        (
+            json!({"cron": "every day", "message": "x"}),
+            "cron",
+            "every day",
+        ),
+        (
+            json!({"cron": "0 9 * * *", "timezone": "Mars/Olympus", "message": "x"}),
+            "timezone",
+            "Mars/Olympus",
+        ),
+        (
+            json!({"at": "2020-01-01T00:00:00Z", "message": "x"}),
+            "at",
+            "in the past",
+        ),
         (json!({"at": "tomorrow", "message": "x"}), "at", "tomorrow"),
-        (json!({"cron": "0 9 * * *", "at": "2030-01-01T00:00:00Z", "message": "x"}), "cron", "exactly one"),
+        (
+            json!({"cron": "0 9 * * *", "at": "2030-01-01T00:00:00Z", "message": "x"}),
+            "cron",
+            "exactly one",
+        ),
         (json!({"cron": "0 9 * * *"}), "message", "exactly one"),
-        (json!({"cron": "0 9 * * *", "message": "x", "graph": "nope"}), "graph", "nope"),
-        (json!({"cron": "0 9 * * *", "message": "x", "thread": "a/b"}), "thread", "thread id"),
+        (
+            json!({"cron": "0 9 * * *", "message": "x", "graph": "nope"}),
+            "graph",
+            "nope",
+        ),
+        (
+            json!({"cron": "0 9 * * *", "message": "x", "thread": "a/b"}),
+            "thread",
+            "thread id",
+        ),
     ] {
         let (code, answer) = client.post("/api/v1/schedules", body.clone()).await;
         assert_error(code, &answer, StatusCode::BAD_REQUEST, "invalid_request");
@@ -143,9 +175,21 @@ async fn bad_schedules_are_refused_naming_the_field_and_the_cli_manages_them() {
         listing.contains(&id) && listing.contains("0 9 * * 1-5 (Europe/Berlin)"),
         "{listing}"
     );
-    let out = output_of(cli(&["schedules", "add", "--cron", "61 * * * *", "--message", "x"])).await;
+    let out = output_of(cli(&[
+        "schedules",
+        "add",
+        "--cron",
+        "61 * * * *",
+        "--message",
+        "x",
+    ]))
+    .await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("invalid_request"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("invalid_request"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = output_of(cli(&["schedules", "delete", &id])).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (_, listed) = client.get("/api/v1/schedules").await;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use common::client::{Client, assert_error};
+use common::client::{Client, assert_error, key};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -145,7 +145,10 @@ async fn run_events_are_delivered_signed_retried_and_survive_kill_9() {
     let attempts = delivery["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 3, "{delivery}");
     assert_eq!(
-        attempts.iter().map(|a| a["statusCode"].clone()).collect::<Vec<_>>(),
+        attempts
+            .iter()
+            .map(|a| a["statusCode"].clone())
+            .collect::<Vec<_>>(),
         vec![json!(500), json!(500), json!(204)]
     );
     assert!(attempts[0]["error"].as_str().unwrap().contains("500"));
@@ -164,7 +167,10 @@ async fn run_events_are_delivered_signed_retried_and_survive_kill_9() {
     let out = output_of(cli).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
-    assert!(shown.contains("run_finished\tdelivered\t3 attempts"), "{shown}");
+    assert!(
+        shown.contains("run_finished\tdelivered\t3 attempts"),
+        "{shown}"
+    );
 
     // The body, the headers and the signature.
     let (headers, body) = {
@@ -194,7 +200,10 @@ async fn run_events_are_delivered_signed_retried_and_survive_kill_9() {
     let second = accepted["threadId"].as_str().unwrap().to_owned();
     client.finished(&second).await;
     deliveries_until(&client, &hook, |p| {
-        p["total"] == 2 && p["items"][0]["attempts"].as_array().is_some_and(|a| !a.is_empty())
+        p["total"] == 2
+            && p["items"][0]["attempts"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
     })
     .await;
     drop(server);
@@ -205,7 +214,10 @@ async fn run_events_are_delivered_signed_retried_and_survive_kill_9() {
     let newest = &page["items"][0];
     let body: Value = serde_json::from_str(newest["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["data"]["threadId"], second.as_str());
-    assert!(newest["attempts"].as_array().unwrap().len() >= 2, "{newest}");
+    assert!(
+        newest["attempts"].as_array().unwrap().len() >= 2,
+        "{newest}"
+    );
     // Exactly one delivery per run end.
     assert_eq!(page["total"], 2, "{page}");
     let delivered_ids: Vec<String> = {
@@ -219,7 +231,11 @@ async fn run_events_are_delivered_signed_retried_and_survive_kill_9() {
 
     // Removing the webhook removes its deliveries.
     let (code, _) = client
-        .send(reqwest::Method::DELETE, &format!("/api/v1/webhooks/{hook}"), None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/webhooks/{hook}"),
+            None,
+        )
         .await;
     assert_eq!(code, StatusCode::NO_CONTENT);
     let (code, body) = client
@@ -234,13 +250,41 @@ async fn bad_subscriptions_are_refused_and_change_nothing() {
     let server = Server::start("webhooks-bad", &[], &["--script", SCRIPT]);
     let client = Client::new(&server, Some(&server.admin));
     for (body, code, field) in [
-        (json!({"url": "ftp://example.com/x", "events": ["run_finished"]}), "invalid_request", "url"),
-        (json!({"url": "not a url", "events": ["run_finished"]}), "invalid_request", "url"),
-        (json!({"url": "http://127.0.0.1:9/x", "events": ["run_finished"]}), "private_address", "url"),
-        (json!({"url": "http://[::1]:9/x", "events": ["run_finished"]}), "private_address", "url"),
-        (json!({"url": "http://169.254.169.254/x", "events": ["run_finished"]}), "private_address", "url"),
-        (json!({"url": "https://example.com/x", "events": []}), "invalid_request", "events"),
-        (json!({"url": "https://example.com/x", "events": ["run_exploded"]}), "invalid_request", "events"),
+        (
+            json!({"url": "ftp://example.com/x", "events": ["run_finished"]}),
+            "invalid_request",
+            "url",
+        ),
+        (
+            json!({"url": "not a url", "events": ["run_finished"]}),
+            "invalid_request",
+            "url",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/x", "events": ["run_finished"]}),
+            "private_address",
+            "url",
+        ),
+        (
+            json!({"url": "http://[::1]:9/x", "events": ["run_finished"]}),
+            "private_address",
+            "url",
+        ),
+        (
+            json!({"url": "http://169.254.169.254/x", "events": ["run_finished"]}),
+            "private_address",
+            "url",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": []}),
+            "invalid_request",
+            "events",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": ["run_exploded"]}),
+            "invalid_request",
+            "events",
+        ),
     ] {
         let (status, answer) = client.post("/api/v1/webhooks", body.clone()).await;
         assert_error(status, &answer, StatusCode::BAD_REQUEST, code);

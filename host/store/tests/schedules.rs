@@ -128,14 +128,20 @@ async fn a_tick_fires_on_time_and_exactly_once(backend: Backend) {
     let fired = fires(&h, "sch_a").await;
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].tick_ms, MARCH + MINUTE);
-    assert!(fired[0].run.is_some() && fired[0].error.is_none(), "{fired:?}");
+    assert!(
+        fired[0].run.is_some() && fired[0].error.is_none(),
+        "{fired:?}"
+    );
     settle(&h, "sch_a").await;
     let thread = fired[0].thread.clone().unwrap();
     let runs = h.store.runs(&thread).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "completed");
     let messages = h.store.messages(&thread).await.unwrap();
-    assert!(messages.iter().any(|m| m.body.contains("tick")), "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m.body.contains("tick")),
+        "{messages:?}"
+    );
 
     // A restarted host does not fire it again; the next tick fires.
     drop(h);
@@ -147,7 +153,10 @@ async fn a_tick_fires_on_time_and_exactly_once(backend: Backend) {
     let ticks: Vec<u64> = fires(&h, "sch_a").await.iter().map(|f| f.tick_ms).collect();
     assert_eq!(ticks, [MARCH + 2 * MINUTE, MARCH + MINUTE]);
     let stored = h.store.schedules(None).await.unwrap();
-    assert_eq!((stored[0].fires, stored[0].next_ms), (2, Some(MARCH + 3 * MINUTE)));
+    assert_eq!(
+        (stored[0].fires, stored[0].next_ms),
+        (2, Some(MARCH + 3 * MINUTE))
+    );
 
     // Paused, its ticks pass without firing.
     h.store
@@ -179,7 +188,12 @@ async fn missed_ticks_follow_the_catch_up_policy(backend: Backend) {
         fire_due(&h.catalog).await.unwrap();
         settle(&h, "all").await;
     }
-    let all: Vec<u64> = fires(&h, "all").await.iter().map(|f| f.tick_ms).rev().collect();
+    let all: Vec<u64> = fires(&h, "all")
+        .await
+        .iter()
+        .map(|f| f.tick_ms)
+        .rev()
+        .collect();
     assert_eq!(all, (1..=5).map(|n| MARCH + n * MINUTE).collect::<Vec<_>>());
     let next: Vec<Option<u64>> = h
         .store

@@ -11,12 +11,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use weft_engine::store::{
-    AttemptOutcome, DeliveryAttempt, DeliveryStatus, Webhook, WebhookEvent,
-};
-use weft_engine::{
-    Answer, Backends, Engine, EngineConfig, Inbound, LoadedGraph, RunStatus, Store,
-};
+use weft_engine::store::{AttemptOutcome, DeliveryAttempt, DeliveryStatus, Webhook, WebhookEvent};
+use weft_engine::{Answer, Backends, Engine, EngineConfig, Inbound, LoadedGraph, RunStatus, Store};
 use weft_runtime::capabilities::db::InMemoryDb;
 use weft_runtime::capabilities::llm::Scripted;
 
@@ -59,11 +55,21 @@ async fn the_outbox_follows_runs_and_attempts(backend: Backend) {
         llm: Arc::new(Scripted::default()),
         db: Arc::new(InMemoryDb::default()),
     };
-    let engine = Engine::open(rt, plugins, backends, EngineConfig::default(), store.clone())
-        .await
-        .unwrap();
+    let engine = Engine::open(
+        rt,
+        plugins,
+        backends,
+        EngineConfig::default(),
+        store.clone(),
+    )
+    .await
+    .unwrap();
     store
-        .put_webhook(hook("wh_a", "default", &["run_finished", "run_interrupted"]))
+        .put_webhook(hook(
+            "wh_a",
+            "default",
+            &["run_finished", "run_interrupted"],
+        ))
         .await
         .unwrap();
     store
@@ -71,10 +77,17 @@ async fn the_outbox_follows_runs_and_attempts(backend: Backend) {
         .await
         .unwrap();
     store
-        .put_webhook(hook("wh_other", "elsewhere", &["run_finished", "run_interrupted"]))
+        .put_webhook(hook(
+            "wh_other",
+            "elsewhere",
+            &["run_finished", "run_interrupted"],
+        ))
         .await
         .unwrap();
-    assert_eq!(store.webhooks(Some("default".into())).await.unwrap().len(), 2);
+    assert_eq!(
+        store.webhooks(Some("default".into())).await.unwrap().len(),
+        2
+    );
     assert_eq!(store.webhooks(None).await.unwrap().len(), 3);
 
     // A run asks (run_interrupted), is answered and completes
@@ -96,7 +109,10 @@ async fn the_outbox_follows_runs_and_attempts(backend: Backend) {
         .answer_interrupt(&thread, &run, None, Answer::Value(json!({"approve": true})))
         .await
         .unwrap();
-    assert_eq!(finish(answered.run.unwrap()).await.status, RunStatus::Completed);
+    assert_eq!(
+        finish(answered.run.unwrap()).await.status,
+        RunStatus::Completed
+    );
     let page = store.deliveries("wh_a", 10, 0).await.unwrap();
     assert_eq!(page.total, 2, "{page:?}");
     let events: Vec<&str> = page.items.iter().map(|d| d.event.as_str()).collect();
@@ -108,7 +124,11 @@ async fn the_outbox_follows_runs_and_attempts(backend: Backend) {
     assert_eq!(body["data"]["threadId"], thread.as_str());
     assert_eq!(body["data"]["runId"], run.as_str());
     assert_eq!(body["data"]["status"], "completed");
-    assert!(page.items.iter().all(|d| d.status == DeliveryStatus::Pending));
+    assert!(
+        page.items
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Pending)
+    );
     assert_eq!(store.deliveries("wh_b", 10, 0).await.unwrap().total, 0);
     assert_eq!(store.deliveries("wh_other", 10, 0).await.unwrap().total, 0);
 
@@ -117,8 +137,18 @@ async fn the_outbox_follows_runs_and_attempts(backend: Backend) {
     let claimed = store.claim_deliveries(now, 60_000, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
     assert!(claimed.iter().all(|c| c.url == "https://example.com/hook"));
-    assert!(claimed.iter().all(|c| c.secret == "whsec_wh_a" && c.attempts == 0));
-    assert!(store.claim_deliveries(now, 60_000, 10).await.unwrap().is_empty());
+    assert!(
+        claimed
+            .iter()
+            .all(|c| c.secret == "whsec_wh_a" && c.attempts == 0)
+    );
+    assert!(
+        store
+            .claim_deliveries(now, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A failed attempt reschedules; a later one delivers; one out of
     // attempts fails.
@@ -129,7 +159,10 @@ async fn the_outbox_follows_runs_and_attempts(backend: Backend) {
         error: (code >= 300).then(|| format!("HTTP {code}")),
         duration_ms: 3,
     };
-    let (first, second) = (claimed[0].delivery.id.clone(), claimed[1].delivery.id.clone());
+    let (first, second) = (
+        claimed[0].delivery.id.clone(),
+        claimed[1].delivery.id.clone(),
+    );
     store
         .record_attempt(AttemptOutcome {
             delivery: first.clone(),
@@ -148,10 +181,22 @@ async fn the_outbox_follows_runs_and_attempts(backend: Backend) {
         })
         .await
         .unwrap();
-    assert!(store.claim_deliveries(now + 4_999, 60_000, 10).await.unwrap().is_empty());
-    let again = store.claim_deliveries(now + 5_000, 60_000, 10).await.unwrap();
+    assert!(
+        store
+            .claim_deliveries(now + 4_999, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim_deliveries(now + 5_000, 60_000, 10)
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1);
-    assert_eq!((again[0].delivery.id.as_str(), again[0].attempts), (first.as_str(), 1));
+    assert_eq!(
+        (again[0].delivery.id.as_str(), again[0].attempts),
+        (first.as_str(), 1)
+    );
     store
         .record_attempt(AttemptOutcome {
             delivery: first.clone(),
@@ -166,12 +211,22 @@ async fn the_outbox_follows_runs_and_attempts(backend: Backend) {
     let delivered = by_id(&first);
     assert_eq!(delivered.status, DeliveryStatus::Delivered);
     assert_eq!(
-        delivered.attempts.iter().map(|a| a.status_code).collect::<Vec<_>>(),
+        delivered
+            .attempts
+            .iter()
+            .map(|a| a.status_code)
+            .collect::<Vec<_>>(),
         [Some(500), Some(204)]
     );
     assert_eq!(delivered.attempts[0].error.as_deref(), Some("HTTP 500"));
     assert_eq!(by_id(&second).status, DeliveryStatus::Failed);
-    assert!(store.claim_deliveries(now + 600_000, 60_000, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_deliveries(now + 600_000, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Other events: once per key, for the subscribed webhooks of the
     // project only.
@@ -186,7 +241,10 @@ async fn the_outbox_follows_runs_and_attempts(backend: Backend) {
         data: json!({"scope": "thread", "percent": 75}),
         at_ms: now,
     };
-    assert_eq!(store.enqueue_webhook_event(warning.clone()).await.unwrap(), 1);
+    assert_eq!(
+        store.enqueue_webhook_event(warning.clone()).await.unwrap(),
+        1
+    );
     assert_eq!(store.enqueue_webhook_event(warning).await.unwrap(), 0);
     let budget = store.deliveries("wh_budget", 10, 0).await.unwrap();
     assert_eq!(budget.total, 1);

@@ -191,7 +191,10 @@ fn project_of(who: &Principal, asked: Option<String>) -> ApiResult<String> {
         (None, None) => DEFAULT_PROJECT.to_owned(),
     };
     if project.is_empty() || project.chars().count() > 64 {
-        return Err(ApiError::field("project", "a project name has 1 to 64 characters"));
+        return Err(ApiError::field(
+            "project",
+            "a project name has 1 to 64 characters",
+        ));
     }
     Ok(project)
 }
@@ -263,7 +266,10 @@ pub(crate) async fn create(
     if let Some(name) = &req.graph
         && api.catalog.get(name).is_none()
     {
-        return Err(ApiError::field("graph", format!("no graph `{name}` is served")));
+        return Err(ApiError::field(
+            "graph",
+            format!("no graph `{name}` is served"),
+        ));
     }
     let spec = ScheduleSpec {
         cron: req.cron,
@@ -278,7 +284,10 @@ pub(crate) async fn create(
     };
     let next_ms = next_tick(&spec, now).map_err(|m| ApiError::field("cron", m))?;
     if next_ms.is_none() {
-        return Err(ApiError::field("cron", "the expression has no tick to come"));
+        return Err(ApiError::field(
+            "cron",
+            "the expression has no tick to come",
+        ));
     }
     let store = store(&api)?;
     if store.schedules(Some(project.clone())).await?.len() >= MAX_PER_PROJECT {
@@ -289,10 +298,17 @@ pub(crate) async fn create(
     }
     let mut id = [0u8; 8];
     getrandom::fill(&mut id).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("no randomness: {e}"))
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("no randomness: {e}"),
+        )
     })?;
     let schedule = StoredSchedule {
-        id: format!("sch_{}", id.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        id: format!(
+            "sch_{}",
+            id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
         project,
         spec,
         next_ms,
@@ -301,7 +317,12 @@ pub(crate) async fn create(
         fires: 0,
     };
     store.put_schedule(schedule.clone()).await?;
-    tracing::info!(schedule = schedule.id, project = schedule.project, next_ms, "schedule added");
+    tracing::info!(
+        schedule = schedule.id,
+        project = schedule.project,
+        next_ms,
+        "schedule added"
+    );
     Ok((StatusCode::CREATED, Json(schedule.into())))
 }
 

@@ -209,7 +209,10 @@ pub(crate) async fn create(
         (None, None) => DEFAULT_PROJECT.to_owned(),
     };
     if project.is_empty() || project.chars().count() > 64 {
-        return Err(ApiError::field("project", "a project name has 1 to 64 characters"));
+        return Err(ApiError::field(
+            "project",
+            "a project name has 1 to 64 characters",
+        ));
     }
     if req.events.is_empty() {
         return Err(ApiError::field(
@@ -222,7 +225,10 @@ pub(crate) async fn create(
         if !WEBHOOK_EVENTS.contains(&event.as_str()) {
             return Err(ApiError::field(
                 "events",
-                format!("unknown event `{event}`; one of {}", WEBHOOK_EVENTS.join(", ")),
+                format!(
+                    "unknown event `{event}`; one of {}",
+                    WEBHOOK_EVENTS.join(", ")
+                ),
             ));
         }
         if !events.contains(&event) {
@@ -230,7 +236,10 @@ pub(crate) async fn create(
         }
     }
     if req.url.len() > 2048 {
-        return Err(ApiError::field("url", "a webhook URL has at most 2048 characters"));
+        return Err(ApiError::field(
+            "url",
+            "a webhook URL has at most 2048 characters",
+        ));
     }
     let url = check_url(&req.url).map_err(|m| ApiError::field("url", m))?;
     resolve(&url, api.config.webhooks.allow_private_addresses)
@@ -255,7 +264,12 @@ pub(crate) async fn create(
         created_ms: api.engine.now_ms(),
     };
     store.put_webhook(hook.clone()).await?;
-    tracing::info!(webhook = hook.id, project = hook.project, url = hook.url, "webhook added");
+    tracing::info!(
+        webhook = hook.id,
+        project = hook.project,
+        url = hook.url,
+        "webhook added"
+    );
     let secret = hook.secret.clone();
     Ok((
         StatusCode::CREATED,

@@ -198,9 +198,7 @@ impl Store for PostgresStore {
         &self,
         project: Option<String>,
     ) -> BoxFuture<'_, StoreResult<Vec<StoredSchedule>>> {
-        Box::pin(
-            async move { schedules::list(&*self.client().await?, project.as_deref()).await },
-        )
+        Box::pin(async move { schedules::list(&*self.client().await?, project.as_deref()).await })
     }
 
     fn set_schedule(
@@ -246,9 +244,9 @@ impl Store for PostgresStore {
         limit: u64,
     ) -> BoxFuture<'_, StoreResult<Vec<ScheduleFire>>> {
         let schedule = schedule.to_owned();
-        Box::pin(async move {
-            schedules::of_schedule(&*self.client().await?, &schedule, limit).await
-        })
+        Box::pin(
+            async move { schedules::of_schedule(&*self.client().await?, &schedule, limit).await },
+        )
     }
 
     fn put_webhook(&self, hook: Webhook) -> BoxFuture<'_, StoreResult<()>> {

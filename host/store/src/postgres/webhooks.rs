@@ -89,7 +89,8 @@ pub(super) async fn enqueue(c: &Client, e: &WebhookEvent) -> StoreResult<u64> {
     Ok(new)
 }
 
-const DELIVERY: &str = "d.id, d.webhook, d.event, d.body, d.status, d.created_ms, d.next_ms, d.attempts";
+const DELIVERY: &str =
+    "d.id, d.webhook, d.event, d.body, d.status, d.created_ms, d.next_ms, d.attempts";
 
 fn delivery(r: &Row) -> StoreResult<(StoredDelivery, u32)> {
     let id: String = r.get(0);

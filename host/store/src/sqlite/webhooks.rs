@@ -98,7 +98,8 @@ pub(super) fn enqueue(c: &Connection, e: &WebhookEvent) -> StoreResult<u64> {
     Ok(new)
 }
 
-const DELIVERY: &str = "d.id, d.webhook, d.event, d.body, d.status, d.created_ms, d.next_ms, d.attempts";
+const DELIVERY: &str =
+    "d.id, d.webhook, d.event, d.body, d.status, d.created_ms, d.next_ms, d.attempts";
 
 fn delivery(r: &Row<'_>) -> rusqlite::Result<(StoredDelivery, String, u32)> {
     Ok((
@@ -118,9 +119,8 @@ fn delivery(r: &Row<'_>) -> rusqlite::Result<(StoredDelivery, String, u32)> {
 }
 
 fn status(id: &str, s: &str) -> StoreResult<DeliveryStatus> {
-    DeliveryStatus::parse(s).ok_or_else(|| {
-        StoreError::Backend(format!("delivery `{id}` has an unknown status `{s}`"))
-    })
+    DeliveryStatus::parse(s)
+        .ok_or_else(|| StoreError::Backend(format!("delivery `{id}` has an unknown status `{s}`")))
 }
 
 pub(super) fn claim(

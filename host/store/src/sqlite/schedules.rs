@@ -3,7 +3,9 @@
 //! and what each fire started.
 
 use rusqlite::{Connection, Row, params};
-use weft_engine::store::{FireClaim, ScheduleFire, StoreResult, StoredSchedule};
+use weft_engine::store::{
+    CatchUp, FireClaim, ScheduleFire, ScheduleSpec, StoreResult, StoredSchedule,
+};
 
 use super::connection::error;
 use crate::codec::{int, json, parse};
@@ -31,16 +33,35 @@ pub(super) fn put(c: &Connection, s: &StoredSchedule) -> StoreResult<()> {
     Ok(())
 }
 
-fn raw(r: &Row<'_>) -> rusqlite::Result<(String, String, String, Option<i64>, bool, i64, i64)> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-    ))
+/// A row as read, its spec still JSON text.
+struct Raw {
+    schedule: StoredSchedule,
+    spec: String,
+}
+
+fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
+    Ok(Raw {
+        spec: r.get(2)?,
+        schedule: StoredSchedule {
+            id: r.get(0)?,
+            project: r.get(1)?,
+            spec: ScheduleSpec {
+                cron: None,
+                at_ms: None,
+                timezone: String::new(),
+                graph: None,
+                thread: None,
+                to: None,
+                kind: String::new(),
+                body: String::new(),
+                catch_up: CatchUp::default(),
+            },
+            next_ms: r.get::<_, Option<i64>>(3)?.map(|n| n as u64),
+            paused: r.get(4)?,
+            created_ms: r.get::<_, i64>(5)? as u64,
+            fires: r.get::<_, i64>(6)? as u64,
+        },
+    })
 }
 
 fn select(
@@ -51,21 +72,15 @@ fn select(
     let mut s = c
         .prepare_cached(&format!("SELECT {COLUMNS} FROM schedules {filter}"))
         .map_err(error)?;
-    let rows: Vec<_> = s
+    let rows: Vec<Raw> = s
         .query_map(param, raw)
         .and_then(Iterator::collect)
         .map_err(error)?;
     rows.into_iter()
-        .map(|(id, project, spec, next, paused, created, fires)| {
-            Ok(StoredSchedule {
-                spec: parse(&spec, "a schedule")?,
-                id,
-                project,
-                next_ms: next.map(|n| n as u64),
-                paused,
-                created_ms: created as u64,
-                fires: fires as u64,
-            })
+        .map(|raw| {
+            let mut schedule = raw.schedule;
+            schedule.spec = parse(&raw.spec, "a schedule")?;
+            Ok(schedule)
         })
         .collect()
 }

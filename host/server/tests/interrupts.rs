@@ -259,6 +259,9 @@ async fn the_chat_socket_shows_the_question_and_takes_the_answer() {
     let url = format!("{ws}/api/v1/ws?access_token={}", server.admin);
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     assert_eq!(read(&mut socket).await["type"], "session");
+    // The event stream, over its own socket.
+    let url = format!("{ws}/api/v1/ws/events?access_token={}", server.admin);
+    let (mut events, _) = tokio_tungstenite::connect_async(url).await.unwrap();
 
     let send = |v: Value| Message::Text(v.to_string().into());
     socket
@@ -269,6 +272,11 @@ async fn the_chat_socket_shows_the_question_and_takes_the_answer() {
     assert_eq!(question["question"], "Ship it?", "{question}");
     assert_eq!(question["node"], "rust");
     assert_eq!(question["answerSchema"]["required"], json!(["approve"]));
+    let event = until_type(&mut events, "interrupt").await;
+    assert_eq!(
+        event["event"]["body"]["data"]["id"], question["interruptId"],
+        "{event}"
+    );
 
     // A wrong answer is an error on the socket; a right one resumes.
     socket
@@ -292,6 +300,11 @@ async fn the_chat_socket_shows_the_question_and_takes_the_answer() {
     };
     let reply: Value = serde_json::from_str(done["reply"].as_str().unwrap()).unwrap();
     assert_eq!(reply["outcome"], "answered", "{reply}");
+    let resolved = until_type(&mut events, "interrupt_resolved").await;
+    assert_eq!(
+        resolved["event"]["body"]["data"]["status"], "answered",
+        "{resolved}"
+    );
 }
 
 type Socket =

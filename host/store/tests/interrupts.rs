@@ -13,14 +13,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use weft_engine::{
-    Answer, Backends, Engine, EngineConfig, EngineError, Inbound, InterruptStatus, LoadedGraph,
-    ManualClock, ReplayOptions, RunStatus, Store,
+    Answer, Engine, EngineConfig, EngineError, Inbound, InterruptStatus, LoadedGraph, ManualClock,
+    ReplayOptions, RunStatus, Store,
 };
-use weft_runtime::capabilities::db::InMemoryDb;
-use weft_runtime::capabilities::llm::Scripted;
 
 mod support;
-use support::engine::{artifacts, finish, plugins, runtime};
+use support::engine::{artifacts, engine_on, finish};
 use support::{AnyStore, Backend, Place, count, db, place};
 
 /// A graph in which `ask` (a test guest in `lang`) asks before `done`
@@ -56,8 +54,6 @@ struct Host {
 async fn host(place: &Place, now_ms: u64) -> Host {
     let handle = place.open().await;
     let store = handle.store();
-    let rt = runtime();
-    let plugins = plugins(&rt).await;
     let clock = Arc::new(ManualClock::at_ms(now_ms));
     let config = EngineConfig {
         clock: clock.clone(),
@@ -65,13 +61,7 @@ async fn host(place: &Place, now_ms: u64) -> Host {
         interrupt_tick: Duration::from_secs(3600),
         ..EngineConfig::default()
     };
-    let backends = Backends {
-        llm: Arc::new(Scripted::default()),
-        db: Arc::new(InMemoryDb::default()),
-    };
-    let engine = Engine::open(rt, plugins, backends, config, store.clone())
-        .await
-        .expect("engine");
+    let engine = engine_on(store.clone(), config).await;
     Host {
         engine,
         store,

@@ -11,12 +11,10 @@ use std::time::Duration;
 
 use weft_engine::schedules::{ORPHAN_AFTER, fire_due, next_tick};
 use weft_engine::store::{CatchUp, FireClaim, ScheduleSpec, StoredSchedule};
-use weft_engine::{Backends, Catalog, Engine, EngineConfig, LoadedGraph, ManualClock, Store};
-use weft_runtime::capabilities::db::InMemoryDb;
-use weft_runtime::capabilities::llm::Scripted;
+use weft_engine::{Catalog, EngineConfig, LoadedGraph, ManualClock, Store};
 
 mod support;
-use support::engine::{artifacts, plugins, runtime};
+use support::engine::{artifacts, engine_on};
 use support::{AnyStore, Backend, Place, place};
 
 const GRAPH: &str = r#"
@@ -40,20 +38,12 @@ struct Host {
 async fn host(place: &Place, now_ms: u64) -> Host {
     let handle = place.open().await;
     let store = handle.store();
-    let rt = runtime();
-    let plugins = plugins(&rt).await;
     let clock = Arc::new(ManualClock::at_ms(now_ms));
     let config = EngineConfig {
         clock: clock.clone(),
         ..EngineConfig::default()
     };
-    let backends = Backends {
-        llm: Arc::new(Scripted::default()),
-        db: Arc::new(InMemoryDb::default()),
-    };
-    let engine = Engine::open(rt, plugins, backends, config, store.clone())
-        .await
-        .unwrap();
+    let engine = engine_on(store.clone(), config).await;
     let file = artifacts().join("ticking.yaml");
     let graph = LoadedGraph::from_yaml(GRAPH, &file, engine.plugins(), engine.runtime())
         .await

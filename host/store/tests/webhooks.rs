@@ -12,12 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use weft_engine::store::{AttemptOutcome, DeliveryAttempt, DeliveryStatus, Webhook, WebhookEvent};
-use weft_engine::{Answer, Backends, Engine, EngineConfig, Inbound, LoadedGraph, RunStatus, Store};
-use weft_runtime::capabilities::db::InMemoryDb;
-use weft_runtime::capabilities::llm::Scripted;
+use weft_engine::{Answer, EngineConfig, Inbound, LoadedGraph, RunStatus, Store};
 
 mod support;
-use support::engine::{artifacts, finish, plugins, runtime};
+use support::engine::{artifacts, engine_on, finish};
 use support::{Backend, place};
 
 const GRAPH: &str = r#"
@@ -49,21 +47,7 @@ async fn the_outbox_follows_runs_and_attempts(backend: Backend) {
     let dir = place(backend, "outbox");
     let handle = dir.open().await;
     let store: Arc<dyn Store> = handle.store();
-    let rt = runtime();
-    let plugins = plugins(&rt).await;
-    let backends = Backends {
-        llm: Arc::new(Scripted::default()),
-        db: Arc::new(InMemoryDb::default()),
-    };
-    let engine = Engine::open(
-        rt,
-        plugins,
-        backends,
-        EngineConfig::default(),
-        store.clone(),
-    )
-    .await
-    .unwrap();
+    let engine = engine_on(store.clone(), EngineConfig::default()).await;
     store
         .put_webhook(hook(
             "wh_a",

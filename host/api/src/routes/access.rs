@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use weft_engine::store::StoredThread;
-use weft_engine::{LoadedGraph, Store};
+use weft_engine::{DEFAULT_PROJECT, LoadedGraph, Store};
 
 use crate::Api;
 use crate::auth::Principal;
@@ -76,4 +76,39 @@ pub(crate) fn active_graph(api: &Api) -> ApiResult<Arc<LoadedGraph>> {
     api.catalog
         .active()
         .ok_or_else(|| ApiError::unavailable("no_graph", "no graph is active"))
+}
+
+/// The project a new thing (a run's thread, a webhook, a schedule) goes
+/// to: a key limited to a project gets its own (naming another is 400),
+/// a key of the whole host the one it names or `default`.
+pub(crate) fn project_for(who: &Principal, asked: Option<String>) -> ApiResult<String> {
+    let project = match (who.project(), asked) {
+        (Some(mine), Some(asked)) if mine != asked => {
+            return Err(ApiError::field(
+                "project",
+                "this key is limited to another project",
+            ));
+        }
+        (Some(mine), _) => mine.to_owned(),
+        (None, Some(asked)) => asked,
+        (None, None) => DEFAULT_PROJECT.to_owned(),
+    };
+    if project.is_empty() || project.chars().count() > 64 {
+        return Err(ApiError::field(
+            "project",
+            "a project name has 1 to 64 characters",
+        ));
+    }
+    Ok(project)
+}
+
+/// Which project a list shows: `Some(None)` every project's (a key of
+/// the whole host asking for none), `Some(Some(p))` one project's, and
+/// `None` nothing (a project's key asking for another).
+pub(crate) fn listed_project(who: &Principal, asked: Option<String>) -> Option<Option<String>> {
+    match (who.project(), asked) {
+        (Some(mine), Some(asked)) if mine != asked => None,
+        (Some(mine), _) => Some(Some(mine.to_owned())),
+        (None, asked) => Some(asked),
+    }
 }

@@ -10,8 +10,8 @@ use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use weft_engine::Inbound;
 use weft_engine::store::StoredMessage;
-use weft_engine::{DEFAULT_PROJECT, Inbound};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
@@ -158,23 +158,7 @@ async fn start(
         }
         None => None,
     };
-    let project = match (who.project(), project) {
-        (Some(mine), Some(asked)) if mine != asked => {
-            return Err(ApiError::field(
-                "project",
-                "this key is limited to another project",
-            ));
-        }
-        (Some(mine), _) => mine.to_owned(),
-        (None, Some(asked)) => asked,
-        (None, None) => DEFAULT_PROJECT.to_owned(),
-    };
-    if project.is_empty() || project.chars().count() > 64 {
-        return Err(ApiError::field(
-            "project",
-            "a project name has 1 to 64 characters",
-        ));
-    }
+    let project = access::project_for(who, project)?;
     let graph = access::active_graph(api)?;
     let thread = api
         .engine

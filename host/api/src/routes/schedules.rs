@@ -12,7 +12,6 @@ use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use weft_engine::DEFAULT_PROJECT;
 use weft_engine::schedules::{cron, next_tick, time_zone};
 use weft_engine::store::{CatchUp, ScheduleFire, ScheduleSpec, StoredSchedule};
 
@@ -20,7 +19,7 @@ use crate::Api;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::ids::ThreadId;
-use crate::routes::access::{may_use, store};
+use crate::routes::access::{listed_project, may_use, project_for, store};
 
 /// Schedules one project may have.
 const MAX_PER_PROJECT: usize = 100;
@@ -178,27 +177,6 @@ async fn visible_schedule(api: &Api, who: &Principal, id: &str) -> ApiResult<Sto
         .ok_or_else(|| ApiError::not_found(format!("no schedule `{id}`")))
 }
 
-fn project_of(who: &Principal, asked: Option<String>) -> ApiResult<String> {
-    let project = match (who.project(), asked) {
-        (Some(mine), Some(asked)) if mine != asked => {
-            return Err(ApiError::field(
-                "project",
-                "this key is limited to another project",
-            ));
-        }
-        (Some(mine), _) => mine.to_owned(),
-        (None, Some(asked)) => asked,
-        (None, None) => DEFAULT_PROJECT.to_owned(),
-    };
-    if project.is_empty() || project.chars().count() > 64 {
-        return Err(ApiError::field(
-            "project",
-            "a project name has 1 to 64 characters",
-        ));
-    }
-    Ok(project)
-}
-
 /// Adds a schedule. 400 names the field at fault: a cron expression that
 /// does not parse, an unknown time zone, a moment in the past, both or
 /// neither of `cron` and `at` (or `message` and `body`), a graph not
@@ -214,7 +192,7 @@ pub(crate) async fn create(
     Json(req): Json<ScheduleRequest>,
 ) -> ApiResult<(StatusCode, Json<ScheduleView>)> {
     who.require(Role::Operator)?;
-    let project = project_of(&who, req.project)?;
+    let project = project_for(&who, req.project)?;
     let timezone = req.timezone.unwrap_or_else(|| "UTC".into());
     time_zone(&timezone).map_err(|m| ApiError::field("timezone", m))?;
     let now = api.engine.now_ms();
@@ -335,10 +313,8 @@ pub(crate) async fn list(
     Extension(who): Extension<Principal>,
     Query(q): Query<ScheduleQuery>,
 ) -> ApiResult<Json<Vec<ScheduleView>>> {
-    let project = match (who.project(), q.project) {
-        (Some(mine), Some(asked)) if mine != asked => return Ok(Json(Vec::new())),
-        (Some(mine), _) => Some(mine.to_owned()),
-        (None, asked) => asked,
+    let Some(project) = listed_project(&who, q.project) else {
+        return Ok(Json(Vec::new()));
     };
     let all = store(&api)?.schedules(project).await?;
     Ok(Json(all.into_iter().map(ScheduleView::from).collect()))

@@ -230,18 +230,14 @@ pub(crate) async fn threads(
     store(&api)?;
     // An empty range (untilMs at or before sinceMs) matches nothing.
     Paging::check_times(q.since_ms, q.until_ms)?;
-    let project = match (who.project(), q.project) {
-        // Another project's threads are not there for this key.
-        (Some(mine), Some(asked)) if mine != asked => {
-            return Ok(Json(Page {
-                items: Vec::new(),
-                total: 0,
-                limit,
-                offset,
-            }));
-        }
-        (Some(mine), _) => Some(mine.to_owned()),
-        (None, asked) => asked,
+    // Another project's threads are not there for this key.
+    let Some(project) = crate::routes::access::listed_project(&who, q.project) else {
+        return Ok(Json(Page {
+            items: Vec::new(),
+            total: 0,
+            limit,
+            offset,
+        }));
     };
     let filter = ThreadFilter {
         project,

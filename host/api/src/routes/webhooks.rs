@@ -13,13 +13,12 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use weft_engine::DEFAULT_PROJECT;
 use weft_engine::store::{DeliveryAttempt, StoredDelivery, WEBHOOK_EVENTS, Webhook};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
-use crate::routes::access::store;
+use crate::routes::access::{listed_project, project_for, store};
 use crate::routes::paging::{Page, Paging};
 use crate::webhooks::{check_url, resolve};
 
@@ -197,23 +196,7 @@ pub(crate) async fn create(
     Json(req): Json<WebhookRequest>,
 ) -> ApiResult<(StatusCode, Json<WebhookCreated>)> {
     who.require(Role::Admin)?;
-    let project = match (who.project(), req.project) {
-        (Some(mine), Some(asked)) if mine != asked => {
-            return Err(ApiError::field(
-                "project",
-                "this key is limited to another project",
-            ));
-        }
-        (Some(mine), _) => mine.to_owned(),
-        (None, Some(asked)) => asked,
-        (None, None) => DEFAULT_PROJECT.to_owned(),
-    };
-    if project.is_empty() || project.chars().count() > 64 {
-        return Err(ApiError::field(
-            "project",
-            "a project name has 1 to 64 characters",
-        ));
-    }
+    let project = project_for(&who, req.project)?;
     if req.events.is_empty() {
         return Err(ApiError::field(
             "events",
@@ -291,10 +274,8 @@ pub(crate) async fn list(
     Query(q): Query<WebhookQuery>,
 ) -> ApiResult<Json<Vec<WebhookView>>> {
     who.require(Role::Operator)?;
-    let project = match (who.project(), q.project) {
-        (Some(mine), Some(asked)) if mine != asked => return Ok(Json(Vec::new())),
-        (Some(mine), _) => Some(mine.to_owned()),
-        (None, asked) => asked,
+    let Some(project) = listed_project(&who, q.project) else {
+        return Ok(Json(Vec::new()));
     };
     let hooks = store(&api)?.webhooks(project).await?;
     Ok(Json(hooks.into_iter().map(WebhookView::from).collect()))

@@ -49,3 +49,20 @@ pub async fn finish(handle: weft_engine::RunHandle) -> FrameTrace {
         .expect("the run did not finish in 2 minutes")
         .expect("run")
 }
+
+/// An engine on `store` with every built plugin, a scripted model that
+/// has no answers and an empty database.
+pub async fn engine_on(
+    store: Arc<dyn weft_engine::Store>,
+    config: weft_engine::EngineConfig,
+) -> Arc<weft_engine::Engine> {
+    let rt = runtime();
+    let plugins = plugins(&rt).await;
+    let backends = weft_engine::Backends {
+        llm: Arc::new(weft_runtime::capabilities::llm::Scripted::default()),
+        db: Arc::new(weft_runtime::capabilities::db::InMemoryDb::default()),
+    };
+    weft_engine::Engine::open(rt, plugins, backends, config, store)
+        .await
+        .expect("engine")
+}

@@ -109,6 +109,9 @@ pub(crate) fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// How long a receiver's name may take to resolve.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The addresses `url` resolves to, refused when one is not public and
 /// `allow_private` is off.
 pub(crate) async fn resolve(url: &Url, allow_private: bool) -> Result<Vec<SocketAddr>, String> {
@@ -117,8 +120,9 @@ pub(crate) async fn resolve(url: &Url, allow_private: bool) -> Result<Vec<Socket
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((bare, port))
+        Err(_) => tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((bare, port)))
             .await
+            .map_err(|_| format!("resolving `{host}` took longer than {LOOKUP_TIMEOUT:?}"))?
             .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
             .collect(),
     };
@@ -301,6 +305,8 @@ async fn send(claimed: &ClaimedDelivery, config: &WebhookConfig) -> Result<u16, 
     let client = reqwest::Client::builder()
         .timeout(config.timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // Straight to the address checked: no proxy from the environment.
+        .no_proxy()
         .resolve_to_addrs(&host, &addrs)
         .user_agent(concat!("weft-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()

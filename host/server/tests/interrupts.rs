@@ -274,7 +274,7 @@ async fn the_chat_socket_shows_the_question_and_takes_the_answer() {
     assert_eq!(question["answerSchema"]["required"], json!(["approve"]));
     let event = until_type(&mut events, "interrupt").await;
     assert_eq!(
-        event["event"]["body"]["data"]["id"], question["interruptId"],
+        event["event"]["data"]["id"], question["interruptId"],
         "{event}"
     );
 
@@ -302,7 +302,7 @@ async fn the_chat_socket_shows_the_question_and_takes_the_answer() {
     assert_eq!(reply["outcome"], "answered", "{reply}");
     let resolved = until_type(&mut events, "interrupt_resolved").await;
     assert_eq!(
-        resolved["event"]["body"]["data"]["status"], "answered",
+        resolved["event"]["data"]["status"], "answered",
         "{resolved}"
     );
 }

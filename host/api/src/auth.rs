@@ -175,9 +175,10 @@ fn same_hash(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-fn random_hex(bytes: usize) -> Result<String, String> {
+/// `bytes` random bytes as hex (ids and secrets).
+pub(crate) fn random_hex(bytes: usize) -> Result<String, String> {
     let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| format!("no randomness for a key: {e}"))?;
+    getrandom::fill(&mut buf).map_err(|e| format!("no randomness: {e}"))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 

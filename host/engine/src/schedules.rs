@@ -115,22 +115,22 @@ pub async fn fire_due(catalog: &Catalog) -> Result<usize, EngineError> {
     };
     let now = engine.now_ms();
     let mut started = 0;
-    for orphan in store
+    let orphans = store
         .unstarted_fires(now.saturating_sub(ORPHAN_AFTER.as_millis() as u64))
-        .await?
-    {
-        if let Some(s) = store
-            .schedules(None)
-            .await?
-            .into_iter()
-            .find(|s| s.id == orphan.schedule)
-        {
+        .await?;
+    let schedules = if orphans.is_empty() {
+        Vec::new()
+    } else {
+        store.schedules(None).await?
+    };
+    for orphan in orphans {
+        if let Some(s) = schedules.iter().find(|s| s.id == orphan.schedule) {
             tracing::warn!(
                 schedule = s.id,
                 tick_ms = orphan.tick_ms,
                 "starting a fire its host left"
             );
-            started += usize::from(start(catalog, &s, orphan.tick_ms).await?);
+            started += usize::from(start(catalog, s, orphan.tick_ms).await?);
         }
     }
     for s in store.due_schedules(now).await? {

@@ -29,3 +29,9 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+/// A SQL integer read back as an unsigned count (a negative one, which
+/// weft never writes, as 0).
+pub(crate) fn unsigned(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}

@@ -112,3 +112,18 @@ pub(crate) fn listed_project(who: &Principal, asked: Option<String>) -> Option<O
         (None, asked) => Some(asked),
     }
 }
+
+/// `bytes` random bytes as hex, for a new id or secret (500 without
+/// randomness).
+pub(crate) fn random_hex(bytes: usize) -> ApiResult<String> {
+    crate::auth::random_hex(bytes)
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e))
+}
+
+/// A field that is there, even as `null`, is `Some` (serde's
+/// `deserialize_with` for an optional JSON value).
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    <serde_json::Value as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use weft_engine::{Answer, StoredInterrupt};
@@ -94,17 +94,12 @@ pub struct ResumeRequest {
     pub interrupt: Option<String>,
     /// The answer (any JSON, `null` included), checked against the
     /// interrupt's answer schema.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::routes::access::present")]
     #[schema(value_type = Object)]
     pub value: Option<Value>,
     /// Declines the question instead, with a reason for the node (may be
     /// empty).
     pub reject: Option<String>,
-}
-
-/// A field that is there, even as `null`, is `Some`.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
 }
 
 /// What an answer did.

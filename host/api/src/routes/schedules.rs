@@ -19,7 +19,7 @@ use crate::Api;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::ids::ThreadId;
-use crate::routes::access::{listed_project, may_use, project_for, store};
+use crate::routes::access::{listed_project, may_use, project_for, random_hex, store};
 
 /// Schedules one project may have.
 const MAX_PER_PROJECT: usize = 100;
@@ -274,19 +274,8 @@ pub(crate) async fn create(
             format!("project `{project}` has {MAX_PER_PROJECT} schedules; delete one first"),
         ));
     }
-    let mut id = [0u8; 8];
-    getrandom::fill(&mut id).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("no randomness: {e}"),
-        )
-    })?;
     let schedule = StoredSchedule {
-        id: format!(
-            "sch_{}",
-            id.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ),
+        id: format!("sch_{}", random_hex(8)?),
         project,
         spec,
         next_ms,

@@ -89,7 +89,7 @@ enum ClientMessage {
     Cancel,
     #[serde(rename_all = "camelCase")]
     Resume {
-        #[serde(default, deserialize_with = "present")]
+        #[serde(default, deserialize_with = "crate::routes::access::present")]
         value: Option<Value>,
         interrupt: Option<String>,
         run_id: Option<String>,
@@ -101,11 +101,6 @@ enum ClientMessage {
         interrupt: Option<String>,
         run_id: Option<String>,
     },
-}
-
-/// A field that is there, even as `null`, is `Some`.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
 }
 
 /// Chat over a WebSocket. The client sends `{"type": "message", "text"}`,

@@ -18,7 +18,7 @@ use weft_engine::store::{DeliveryAttempt, StoredDelivery, WEBHOOK_EVENTS, Webhoo
 use crate::Api;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
-use crate::routes::access::{listed_project, project_for, store};
+use crate::routes::access::{listed_project, project_for, random_hex, store};
 use crate::routes::paging::{Page, Paging};
 use crate::webhooks::{check_url, resolve};
 
@@ -157,19 +157,6 @@ impl From<StoredDelivery> for DeliveryView {
 pub struct WebhookQuery {
     /// Only this project's (a key limited to a project sees its own only).
     pub project: Option<String>,
-}
-
-/// `count` random bytes as hex.
-fn random_hex(count: usize) -> ApiResult<String> {
-    let mut buf = vec![0u8; count];
-    getrandom::fill(&mut buf).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("no randomness: {e}"),
-        )
-    })?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The webhook, if the key sees its project (404 otherwise).

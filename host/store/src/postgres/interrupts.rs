@@ -13,13 +13,9 @@ use weft_engine::store::{
 use super::error::{PgResult, ReadResult};
 use super::reads;
 use super::runs::insert_message;
-use crate::codec::{int, json, parse};
+use crate::codec::{int, json, parse, unsigned as u};
 
 const COLUMNS: &str = "id, thread, run, node, frame, question, answer_schema, created_ms, deadline_ms, status, answer, resolved_ms";
-
-fn u(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
 
 /// Inserts the interrupts a frame raised, as pending.
 pub(super) async fn insert(c: &Transaction<'_>, f: &FrameCommit) -> PgResult<()> {

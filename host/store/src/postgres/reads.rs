@@ -16,12 +16,7 @@ use weft_runtime::capabilities::memory::MemoryWrite;
 use weft_runtime::{Capability, Message};
 
 use super::error::ReadResult;
-use crate::codec::{int, parse};
-
-/// A stored count or number, which is never negative.
-fn u(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
+use crate::codec::{int, parse, unsigned as u};
 
 pub(super) async fn graph(c: &Client, id: &str) -> StoreResult<Option<GraphVersion>> {
     let row = c

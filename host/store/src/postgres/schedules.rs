@@ -7,13 +7,9 @@ use tokio_postgres::{Client, Row};
 use weft_engine::store::{FireClaim, ScheduleFire, StoreResult, StoredSchedule};
 
 use super::error::ReadResult;
-use crate::codec::{int, json, parse};
+use crate::codec::{int, json, parse, unsigned as u};
 
 const COLUMNS: &str = "id, project, spec, next_ms, paused, created_ms, fires";
-
-fn u(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
 
 pub(super) async fn put(c: &Client, s: &StoredSchedule) -> StoreResult<()> {
     let spec = json(&s.spec)?;

@@ -8,13 +8,9 @@ use weft_engine::metering::ledger::{CallTotals, DaySpend, SPEND_DAYS};
 use weft_engine::store::{InvocationTotals, SeriesPoint, SeriesQuery, StoreResult, UsageHistory};
 
 use super::error::ReadResult;
-use crate::codec::int;
+use crate::codec::{int, unsigned as u};
 
 const DAY_MS: i64 = 86_400_000;
-
-fn u(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
 
 pub(super) async fn usage_series(c: &Client, q: &SeriesQuery) -> StoreResult<Vec<SeriesPoint>> {
     let col = q.by.column();

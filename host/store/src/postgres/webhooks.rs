@@ -12,11 +12,7 @@ use weft_engine::store::{
 };
 
 use super::error::ReadResult;
-use crate::codec::{int, json, parse};
-
-fn u(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
+use crate::codec::{int, json, parse, unsigned as u};
 
 pub(super) async fn put(c: &Client, w: &Webhook) -> StoreResult<()> {
     let events = json(&w.events)?;

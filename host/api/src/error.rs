@@ -141,6 +141,10 @@ impl From<EngineError> for ApiError {
             EngineError::InvalidBudget(_) => Self::field("amount", message),
             EngineError::BudgetOverflow(_) => Self::conflict("budget_overflow", message),
             EngineError::ShuttingDown => Self::unavailable("shutting_down", message),
+            EngineError::PolicyUnavailable(_) => Self {
+                code: "policy_unavailable".into(),
+                ..Self::field("multitask", message)
+            },
             EngineError::PluginRejected(_) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_rejected", message)
             }

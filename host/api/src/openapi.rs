@@ -27,7 +27,9 @@ use crate::routes::instances::{
 };
 use crate::routes::interrupts::{self, InterruptView, ResumeRequest, Resumed};
 use crate::routes::keys::{self, KeyCreated, KeyRequest, OidcSignIn, SignInMethods, WhoAmI};
-use crate::routes::messages::{self, Accepted, InjectRequest, MessageView, SendRequest};
+use crate::routes::messages::{
+    self, Accepted, InjectRequest, MessageView, MultitaskPolicy, SendRequest,
+};
 use crate::routes::organism::{self, Health, OrganismInfo};
 use crate::routes::plugins::{self, Capability, CapabilityDetail, PluginView, SwapView};
 use crate::routes::schedules::{self as scheds, FireView, ScheduleRequest, ScheduleView};
@@ -74,7 +76,7 @@ use crate::routes::{events, sockets};
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
         GraphVersionView, GraphVersionDetail, VersionChangesView, ProjectBudgetView,
         UsageSeries, SeriesPointView,
-        SwitchGraph, PluginView, ThreadView, MessageView, RunView, InjectRequest, Accepted,
+        SwitchGraph, PluginView, ThreadView, MessageView, RunView, InjectRequest, Accepted, MultitaskPolicy,
         SendRequest, ResultView, Killed, ForkRequest, Forked, ReplayRequest, ReplayVersions, Replayed,
         DivergenceView, ChangedPlugin, BudgetView, BudgetChange,
         KeyRequest, KeyCreated, KeyInfo, Role,

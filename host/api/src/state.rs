@@ -51,6 +51,9 @@ pub struct ApiConfig {
     pub bus: Option<Arc<dyn SystemBus>>,
     /// How webhooks are delivered.
     pub webhooks: crate::WebhookConfig,
+    /// What a message for a busy thread does when its request names no
+    /// policy.
+    pub multitask: weft_engine::Multitask,
 }
 
 impl Default for ApiConfig {
@@ -69,6 +72,7 @@ impl Default for ApiConfig {
             reloader: None,
             bus: None,
             webhooks: crate::WebhookConfig::default(),
+            multitask: weft_engine::Multitask::Reject,
         }
     }
 }

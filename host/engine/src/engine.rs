@@ -27,9 +27,10 @@ use crate::events::{Event, EventBody};
 use crate::loaded::LoadedGraph;
 use crate::metering::DEFAULT_PROJECT;
 use crate::plugins::PluginSet;
-use crate::run::{self, Inbound, RunContext, RunHandle, RunState};
+use crate::run::{self, Inbound, RunContext, RunHandle, RunState, Sent};
+use crate::threads::{Multitask, Stop};
 use crate::store::{NodePause, Page, PruneReport, Store, StoredThread, ThreadFilter};
-use crate::trace::FrameTrace;
+use crate::trace::{FrameTrace, RunStatus};
 
 mod budgets;
 mod interrupts;
@@ -247,6 +248,28 @@ impl Engine {
         run::start(&self.ctx, thread, inbound).await
     }
 
+    /// Sends `inbound` to `thread`: a run starts at once when the thread is
+    /// free; when a run is in flight, `policy` decides (double-texting):
+    /// `reject` refuses with [`EngineError::ThreadBusy`], `enqueue` queues
+    /// the run behind it, `interrupt` and `rollback` queue it first and
+    /// stop the run in flight at its next frame boundary (`preempted`, or
+    /// `rolled_back` with its memory writes undone and its messages out of
+    /// the thread's history; `rollback` needs a store). A queued run is
+    /// committed before this returns, and starts when the thread frees.
+    pub async fn send(
+        &self,
+        thread: &str,
+        inbound: Inbound,
+        policy: Multitask,
+    ) -> Result<Sent, EngineError> {
+        run::send(&self.ctx, thread, inbound, policy).await
+    }
+
+    /// The runs queued on a thread, in the order they start.
+    pub fn queued_runs(&self, thread: &str) -> Vec<String> {
+        self.ctx.threads.queued(thread)
+    }
+
     /// Stops taking runs: [`start_run`](Self::start_run) refuses with
     /// [`EngineError::ShuttingDown`], and every run in flight stops at its
     /// next frame boundary with status `suspended` (the frame running now
@@ -281,12 +304,12 @@ impl Engine {
     /// boundary (the frame running now finishes and is recorded). A run
     /// waiting on an interrupt ends at once (its interrupts cancelled).
     pub fn kill(&self, thread: &str) -> Result<String, EngineError> {
-        let run = self.ctx.threads.kill(thread)?;
+        let run = self.ctx.threads.stop(thread, Stop::Kill)?;
         if self.ctx.parked.contains(&run) {
             let ctx = Arc::clone(&self.ctx);
             let (thread, killed) = (thread.to_owned(), run.clone());
             tokio::spawn(async move {
-                run::interrupt::kill_parked(&ctx, &thread, &killed).await;
+                run::interrupt::kill_parked(&ctx, &thread, &killed, RunStatus::Killed).await;
             });
         }
         Ok(run)
@@ -450,6 +473,10 @@ impl Engine {
         let held = run::interrupt::hold_interrupted(&self.ctx).await?;
         if held > 0 {
             tracing::info!(runs = held, "runs wait for answers to their interrupts");
+        }
+        let queued = run::requeue(&self.ctx).await?;
+        if queued > 0 {
+            tracing::info!(runs = queued, "queued runs wait for their threads again");
         }
         Ok((resumed, failed))
     }

@@ -78,6 +78,10 @@ pub enum EngineError {
         /// What is missing or wrong.
         message: String,
     },
+    /// A double-texting policy this host cannot carry out (`rollback`
+    /// without a store).
+    #[error("{0}")]
+    PolicyUnavailable(String),
     /// The engine is shutting down and takes no new runs.
     #[error("the host is shutting down and takes no new runs")]
     ShuttingDown,
@@ -111,6 +115,7 @@ impl EngineError {
             Self::BudgetOverflow(_) => "budget_overflow",
             Self::Store(e) => e.code(),
             Self::GraphVersion { .. } => "graph_version",
+            Self::PolicyUnavailable(_) => "policy_unavailable",
             Self::ShuttingDown => "shutting_down",
             Self::PluginRejected(_) => "plugin_rejected",
             Self::Internal { .. } => "internal",

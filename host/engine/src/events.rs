@@ -63,6 +63,16 @@ pub enum EventBody {
         /// The graph it runs on.
         graph: String,
     },
+    /// A run was accepted for a busy thread and waits for it (policy
+    /// `enqueue`, `interrupt` or `rollback`).
+    RunQueued {
+        /// Its place in the thread's queue (0: next).
+        position: usize,
+        /// The run in flight it waits for.
+        behind: String,
+        /// The policy it came with.
+        multitask: crate::threads::Multitask,
+    },
     /// One node invocation finished (its record, without the journal).
     Frame(Box<FrameRecord>),
     /// A run's status changed (waiting, resumed).
@@ -127,6 +137,7 @@ impl EventBody {
             Self::Progress { .. } => "progress",
             Self::Streaming { .. } => "streaming",
             Self::RunStarted { .. } => "run_started",
+            Self::RunQueued { .. } => "run_queued",
             Self::Frame(_) => "frame",
             Self::Status { .. } => "status",
             Self::FrameTrace(_) => "frame_trace",
@@ -270,6 +281,11 @@ mod tests {
             EventBody::Progress { text: "p".into() },
             EventBody::Streaming { delta: "d".into() },
             EventBody::RunStarted { graph: "g".into() },
+            EventBody::RunQueued {
+                position: 0,
+                behind: "r".into(),
+                multitask: crate::threads::Multitask::Enqueue,
+            },
             EventBody::Status {
                 status: RunStatus::Waiting,
             },

@@ -61,9 +61,9 @@ pub use metering::{
     UsageBreakdown, UsageEvent, UsageTotals, Window,
 };
 pub use plugins::{PluginSet, SkippedPlugin};
-pub use run::{Answer, Answered, Inbound, RunHandle};
+pub use run::{Answer, Answered, Inbound, RunHandle, Sent};
 pub use store::{InterruptStatus, NodePause, Store, StoreError, StoredInterrupt};
-pub use threads::{InvalidThreadId, ThreadId};
+pub use threads::{InvalidThreadId, Multitask, ThreadId};
 pub use trace::{FrameRecord, FrameTrace, RunStatus, TraceError};
 pub use weft_runtime::contract::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
 

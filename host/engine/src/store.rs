@@ -314,6 +314,24 @@ pub struct RunEnd {
     pub status: RunStatus,
     /// Unix milliseconds.
     pub at_ms: u64,
+    /// Memory writes committed with the end: what undoes a rolled-back
+    /// run's writes (empty otherwise).
+    pub restore: Vec<MemoryWrite>,
+}
+
+/// A run accepted for a busy thread, waiting for it (`queued`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedRun {
+    /// Thread id.
+    pub thread: String,
+    /// Run id.
+    pub run: String,
+    /// The graph version its message was checked against.
+    pub graph_version: String,
+    /// The receiving node.
+    pub to: String,
+    /// The inbound message.
+    pub message: Message,
 }
 
 /// A run the store holds as not finished: what resuming it needs.
@@ -506,6 +524,18 @@ pub trait Store: Send + Sync + 'static {
     /// run, or an interrupted one (killed while it waits: its pending
     /// interrupts are cancelled).
     fn end_run(&self, end: RunEnd) -> BoxFuture<'_, StoreResult<()>>;
+    /// Commits a run accepted for a busy thread as `queued`, with its
+    /// inbound messages: it counts among the thread's runs (its id is
+    /// taken) but does not change the thread's status. The thread must
+    /// exist (`NotFound`).
+    fn queue_run(&self, start: RunStart) -> BoxFuture<'_, StoreResult<()>>;
+    /// Starts a queued run: `running` from `at_ms`, and its thread too
+    /// (`Conflict` when the run is not queued).
+    fn start_queued(&self, thread: &str, run: &str, at_ms: u64)
+    -> BoxFuture<'_, StoreResult<()>>;
+    /// Every queued run with its inbound message, in the order they were
+    /// accepted.
+    fn queued_runs(&self) -> BoxFuture<'_, StoreResult<Vec<QueuedRun>>>;
     /// Commits a fork.
     fn fork(&self, fork: ForkStart) -> BoxFuture<'_, StoreResult<()>>;
 

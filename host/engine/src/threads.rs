@@ -16,6 +16,138 @@ use weft_runtime::Message;
 use crate::error::EngineError;
 use crate::loaded::LoadedGraph;
 use crate::store::StoredThread;
+use crate::trace::RunStatus;
+
+/// What a message for a busy thread does (double-texting): the thread's
+/// run in flight and the new message's run never run at once.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Multitask {
+    /// Refused with `thread_busy`.
+    #[default]
+    Reject,
+    /// Runs after the run in flight (and any queued before it).
+    Enqueue,
+    /// Stops the run in flight at its next frame boundary (it ends
+    /// `preempted`, its effects kept) and runs next.
+    Interrupt,
+    /// Like `interrupt`, and the stopped run's effects are taken out of the
+    /// thread: its memory writes are undone and its messages leave the
+    /// thread's history (it ends `rolled_back`; its frames stay for audit
+    /// and replay). Needs a store.
+    Rollback,
+}
+
+impl Multitask {
+    /// Every policy, as written in requests and the config.
+    pub const ALL: [Self; 4] = [Self::Reject, Self::Enqueue, Self::Interrupt, Self::Rollback];
+
+    /// The policy as written in requests and the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reject => "reject",
+            Self::Enqueue => "enqueue",
+            Self::Interrupt => "interrupt",
+            Self::Rollback => "rollback",
+        }
+    }
+
+    /// What the policy asks of the run in flight.
+    pub(crate) fn stop(self) -> Stop {
+        match self {
+            Self::Reject | Self::Enqueue => Stop::No,
+            Self::Interrupt => Stop::Preempt,
+            Self::Rollback => Stop::Rollback,
+        }
+    }
+}
+
+impl std::fmt::Display for Multitask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Multitask {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a policy: use reject, enqueue, interrupt or rollback"))
+    }
+}
+
+/// Why a run in flight is asked to stop at its next frame boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Stop {
+    /// It is not.
+    #[default]
+    No,
+    /// An operator killed it.
+    Kill,
+    /// A newer message on its thread takes over (`interrupt`).
+    Preempt,
+    /// A newer message takes over and the run's effects are undone
+    /// (`rollback`).
+    Rollback,
+}
+
+impl Stop {
+    /// Whether the run is to stop.
+    pub fn is_set(self) -> bool {
+        self != Self::No
+    }
+
+    /// The status the run ends with.
+    pub fn status(self) -> Option<RunStatus> {
+        match self {
+            Self::No => None,
+            Self::Kill => Some(RunStatus::Killed),
+            Self::Preempt => Some(RunStatus::Preempted),
+            Self::Rollback => Some(RunStatus::RolledBack),
+        }
+    }
+}
+
+/// A run accepted for a busy thread, waiting for the thread: its message
+/// was checked against `graph` (the version it runs on) and, with a store,
+/// committed with the run as `queued`.
+pub(crate) struct Queued {
+    /// Run id.
+    pub run: String,
+    /// The graph version it runs on.
+    pub graph: Arc<LoadedGraph>,
+    /// The receiving node's position in `graph`.
+    pub to: usize,
+    /// The inbound message.
+    pub first: Message,
+}
+
+/// What [`Threads::queue`] did with a run.
+pub(crate) enum QueueOutcome {
+    /// It waits behind `active`, at `position` (0: next).
+    Behind {
+        /// The run in flight.
+        active: String,
+        /// Its place in the queue.
+        position: usize,
+    },
+    /// The thread was free: the run holds it now and starts at once.
+    Claimed(Box<NextRun>),
+}
+
+/// A queued run that now holds its thread, to be started.
+pub(crate) struct NextRun {
+    /// The run.
+    pub queued: Queued,
+    /// Resolves when the run is stopped.
+    pub kill: watch::Receiver<Stop>,
+    /// The thread's next frame `seq`.
+    pub seq: u64,
+}
 
 /// A thread id as clients may choose it: 1 to 128 characters, no `/` and
 /// no control characters. The one rule for every way in (REST, WebSocket,
@@ -93,8 +225,10 @@ pub(crate) fn random_u64() -> u64 {
 /// A thread's state in the engine.
 struct ThreadEntry {
     graph: Arc<LoadedGraph>,
-    /// The run in flight, with the sender that kills it.
-    active: Option<(String, watch::Sender<bool>)>,
+    /// The run in flight, with the sender that stops it.
+    active: Option<(String, watch::Sender<Stop>)>,
+    /// Runs accepted while the thread was busy, in the order they run.
+    queue: VecDeque<Queued>,
     runs: u64,
     /// Frames committed over all runs: the next frame's `seq`.
     frames: u64,
@@ -124,6 +258,7 @@ impl ThreadEntry {
         Self {
             graph: Arc::clone(graph),
             active: None,
+            queue: VecDeque::new(),
             runs: 0,
             frames: 0,
             hydrated,
@@ -137,8 +272,8 @@ impl ThreadEntry {
 pub(crate) struct Claimed {
     /// The graph the run runs.
     pub graph: Arc<LoadedGraph>,
-    /// Resolves when the run is killed.
-    pub kill: watch::Receiver<bool>,
+    /// Resolves when the run is stopped.
+    pub kill: watch::Receiver<Stop>,
     /// Whether the thread's durable state is loaded already.
     pub hydrated: bool,
 }
@@ -238,7 +373,7 @@ impl Threads {
             });
         }
         let checked = check(&entry.graph)?;
-        let (kill_tx, kill) = watch::channel(false);
+        let (kill_tx, kill) = watch::channel(Stop::No);
         entry.active = Some((String::new(), kill_tx));
         let claimed = Claimed {
             graph: Arc::clone(&entry.graph),
@@ -276,8 +411,8 @@ impl Threads {
         thread: &StoredThread,
         graph: &Arc<LoadedGraph>,
         run: Option<&str>,
-    ) -> Result<watch::Receiver<bool>, EngineError> {
-        let (kill_tx, kill) = watch::channel(false);
+    ) -> Result<watch::Receiver<Stop>, EngineError> {
+        let (kill_tx, kill) = watch::channel(Stop::No);
         let mut threads = lock(&self.map);
         if let Some(entry) = threads.get(&thread.id)
             && let Some((active, _)) = &entry.active
@@ -316,12 +451,12 @@ impl Threads {
 
     /// A new kill switch for `run`, when it still holds `thread` here (a
     /// run that waited on an interrupt and goes on).
-    pub fn rearm(&self, thread: &str, run: &str) -> Option<watch::Receiver<bool>> {
+    pub fn rearm(&self, thread: &str, run: &str) -> Option<watch::Receiver<Stop>> {
         let mut threads = lock(&self.map);
         let entry = threads.get_mut(thread)?;
         let (active, kill_tx) = entry.active.as_mut().filter(|(r, _)| r == run)?;
         debug_assert_eq!(active, run);
-        let (tx, kill) = watch::channel(false);
+        let (tx, kill) = watch::channel(Stop::No);
         *kill_tx = tx;
         Some(kill)
     }
@@ -335,9 +470,9 @@ impl Threads {
         }
     }
 
-    /// Kills the run in flight on `thread` at its next frame boundary;
-    /// returns its id.
-    pub fn kill(&self, thread: &str) -> Result<String, EngineError> {
+    /// Stops the run in flight on `thread` at its next frame boundary for
+    /// `why`; returns its id. A stop asked for already is not changed.
+    pub fn stop(&self, thread: &str, why: Stop) -> Result<String, EngineError> {
         let threads = lock(&self.map);
         let entry = threads
             .get(thread)
@@ -346,8 +481,85 @@ impl Threads {
             .active
             .as_ref()
             .ok_or_else(|| EngineError::UnknownRun(format!("(none on thread `{thread}`)")))?;
-        kill.send_replace(true);
+        kill.send_if_modified(|stop| {
+            let first = !stop.is_set();
+            if first {
+                *stop = why;
+            }
+            first
+        });
         Ok(run.clone())
+    }
+
+    /// The next run's number on `thread` (its id, `{thread}.run-{n}`), for
+    /// a run that is queued rather than started.
+    pub fn name_queued(&self, thread: &str) -> Result<String, EngineError> {
+        let mut threads = lock(&self.map);
+        let entry = threads
+            .get_mut(thread)
+            .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
+        entry.runs += 1;
+        Ok(format!("{thread}.run-{}", entry.runs))
+    }
+
+    /// Queues `queued` on `thread` (first in line when `why` stops the run
+    /// in flight, which it then asks to stop) or, when no run is in flight
+    /// any more, lets it hold the thread.
+    pub fn queue(&self, thread: &str, queued: Queued, why: Stop) -> Result<QueueOutcome, EngineError> {
+        let mut threads = lock(&self.map);
+        let entry = threads
+            .get_mut(thread)
+            .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
+        let Some((active, kill)) = &entry.active else {
+            return Ok(QueueOutcome::Claimed(Box::new(Self::hold(entry, queued))));
+        };
+        let active = active.clone();
+        let position = if why.is_set() {
+            kill.send_if_modified(|stop| {
+                let first = !stop.is_set();
+                if first {
+                    *stop = why;
+                }
+                first
+            });
+            entry.queue.push_front(queued);
+            0
+        } else {
+            entry.queue.push_back(queued);
+            entry.queue.len() - 1
+        };
+        Ok(QueueOutcome::Behind { active, position })
+    }
+
+    fn hold(entry: &mut ThreadEntry, queued: Queued) -> NextRun {
+        let (kill_tx, kill) = watch::channel(Stop::No);
+        entry.active = Some((queued.run.clone(), kill_tx));
+        NextRun {
+            queued,
+            kill,
+            seq: entry.frames,
+        }
+    }
+
+    /// Frees `thread` when `run` ended there, or hands it to its next
+    /// queued run, which the caller starts.
+    pub fn release_to_next(&self, thread: &str, run: &str) -> Option<NextRun> {
+        let mut threads = lock(&self.map);
+        let entry = threads.get_mut(thread)?;
+        if !entry.active.as_ref().is_some_and(|(r, _)| r == run) {
+            return None;
+        }
+        entry.active = None;
+        let next = entry.queue.pop_front()?;
+        Some(Self::hold(entry, next))
+    }
+
+    /// The runs queued on `thread`, in the order they run.
+    pub fn queued(&self, thread: &str) -> Vec<String> {
+        lock(&self.map)
+            .get(thread)
+            .map(|e| e.queue.iter().map(|q| q.run.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Notes that `thread` went idle (its run ended, or it was opened
@@ -374,7 +586,9 @@ impl Threads {
             };
             let still_idle = threads
                 .get(&id)
-                .is_some_and(|e| e.idle_since == since && e.active.is_none() && e.hydrated);
+                .is_some_and(|e| {
+                    e.idle_since == since && e.active.is_none() && e.queue.is_empty() && e.hydrated
+                });
             if still_idle {
                 if let Some(entry) = threads.remove(&id)
                     && !entry.notices.is_empty()

@@ -24,6 +24,13 @@ pub enum RunStatus {
     FrameLimit,
     /// An operator killed it.
     Killed,
+    /// A newer message on its thread took over (double-texting policy
+    /// `interrupt`): it stopped at a frame boundary, its effects kept.
+    Preempted,
+    /// A newer message on its thread took over and this run's effects were
+    /// taken out of the thread (policy `rollback`): its memory writes
+    /// undone, its messages out of the thread's history, its frames kept.
+    RolledBack,
     /// A node asked a person a question (an interrupt): the run waits,
     /// holding no instance, until it is answered, rejected or timed out,
     /// and then goes on from its next frame.
@@ -55,6 +62,8 @@ impl RunStatus {
             Self::Completed => "completed",
             Self::FrameLimit => "frame_limit",
             Self::Killed => "killed",
+            Self::Preempted => "preempted",
+            Self::RolledBack => "rolled_back",
             Self::StoreFailed => "store_failed",
             Self::Interrupted => "interrupted",
             Self::Suspended => "suspended",

@@ -52,6 +52,11 @@ pub struct InjectArgs {
     /// Message kind (default `user`).
     #[arg(long)]
     kind: Option<String>,
+    /// While a run is in flight on the thread: `reject` (refused),
+    /// `enqueue`, `interrupt` or `rollback` (the server's `api.multitask`
+    /// when absent).
+    #[arg(long)]
+    multitask: Option<weft_engine::Multitask>,
     /// Wait for the run to end and print its reply.
     #[arg(long)]
     wait: bool,
@@ -269,6 +274,9 @@ pub async fn inject(common: &Common, args: InjectArgs) -> Result<ExitCode> {
             request[name] = json!(value);
         }
     }
+    if let Some(policy) = args.multitask {
+        request["multitask"] = json!(policy.as_str());
+    }
     let accepted = client
         .call(Method::POST, client.url(&["inject"], &[]), Some(request))
         .await?;
@@ -282,10 +290,25 @@ pub async fn inject(common: &Common, args: InjectArgs) -> Result<ExitCode> {
             text(&accepted["runId"]),
             text(&accepted["messageId"])
         );
+        if accepted["status"] == "queued" {
+            eprintln!(
+                "queued at position {} behind run {}",
+                accepted["position"],
+                text(&accepted["behind"])
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let run = text(&accepted["runId"]);
-    eprintln!("thread {thread}: run {run} accepted");
+    if accepted["status"] == "queued" {
+        eprintln!(
+            "thread {thread}: run {run} queued at position {} behind run {}",
+            accepted["position"],
+            text(&accepted["behind"])
+        );
+    } else {
+        eprintln!("thread {thread}: run {run} accepted");
+    }
     wait(&client, &thread, &run, args.timeout, args.json).await
 }
 
@@ -391,7 +414,9 @@ async fn wait(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut seen_frames = 0;
     let result = loop {
-        let result = client.get(&["threads", thread, "result"], &[]).await?;
+        let result = client
+            .get(&["threads", thread, "result"], &[("run", run_id)])
+            .await?;
         let run = &result["run"];
         let frames = run["frames"].as_u64().unwrap_or(0);
         if frames > seen_frames {
@@ -399,11 +424,13 @@ async fn wait(
             seen_frames = frames;
         }
         let status = run["status"].as_str().unwrap_or("running");
-        // A run is over when its thread is idle and its own row says it
-        // ended (`running` while idle is a row not yet read back); one
-        // that waits for a person holds its thread.
+        // A run is over when its own row says it ended and it no longer
+        // holds its thread (a run ends before it frees the thread or hands
+        // it to the next queued run); one that waits for a person holds
+        // its thread.
+        let ended = !matches!(status, "running" | "queued" | "waiting" | "budget_exhausted");
         if run["id"] == run_id
-            && (status == "interrupted" || (result["busy"] == false && status != "running"))
+            && (status == "interrupted" || (ended && result["activeRunId"] != run_id))
         {
             break result;
         }

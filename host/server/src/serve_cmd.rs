@@ -157,6 +157,7 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         cors_origins: config.api.cors.clone(),
         event_history: config.api.event_history,
         streams_per_key: config.api.streams_per_key,
+        multitask: config.api.multitask,
         public_config: config.public(),
         bus: bus.clone(),
         webhooks: config

@@ -10,7 +10,7 @@ use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use weft_engine::Inbound;
+use weft_engine::{Inbound, Multitask, Sent};
 use weft_engine::store::StoredMessage;
 
 use crate::Api;
@@ -88,18 +88,58 @@ pub struct InjectRequest {
     /// A JSON body instead of `text`.
     #[schema(value_type = Object)]
     pub body: Option<Value>,
+    /// What happens while a run is in flight on the thread (`api.multitask`
+    /// when absent).
+    pub multitask: Option<MultitaskPolicy>,
 }
 
-/// What an inject started.
+/// What a message for a thread with a run in flight does (double-texting).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MultitaskPolicy {
+    /// 409 `thread_busy`.
+    Reject,
+    /// The new run waits behind the run in flight (and any queued before).
+    Enqueue,
+    /// The run in flight stops at its next frame boundary (`preempted`, its
+    /// effects kept); the new run goes next.
+    Interrupt,
+    /// Like `interrupt`, and the stopped run's memory writes are undone and
+    /// its messages leave the thread's history (`rolled_back`); needs a
+    /// store.
+    Rollback,
+}
+
+impl From<MultitaskPolicy> for Multitask {
+    fn from(p: MultitaskPolicy) -> Self {
+        match p {
+            MultitaskPolicy::Reject => Self::Reject,
+            MultitaskPolicy::Enqueue => Self::Enqueue,
+            MultitaskPolicy::Interrupt => Self::Interrupt,
+            MultitaskPolicy::Rollback => Self::Rollback,
+        }
+    }
+}
+
+/// What a message started, or queued.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     /// Thread.
     pub thread_id: String,
-    /// Run.
+    /// Run (a queued run keeps this id when it starts).
     pub run_id: String,
     /// The message's id.
     pub message_id: String,
+    /// `started`, or `queued` (it waits for the run in flight).
+    #[schema(pattern = "^(started|queued)$")]
+    pub status: &'static str,
+    /// A queued run's place in the thread's queue (0: next).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
+    /// The run in flight a queued run waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behind: Option<String>,
 }
 
 /// A chat message for a thread.
@@ -109,6 +149,9 @@ pub struct SendRequest {
     /// The text (not only spaces).
     #[schema(pattern = r"\S")]
     pub text: String,
+    /// What happens while a run is in flight on the thread (`api.multitask`
+    /// when absent).
+    pub multitask: Option<MultitaskPolicy>,
 }
 
 /// Message history filters.
@@ -148,6 +191,7 @@ async fn start(
     thread: Option<String>,
     project: Option<String>,
     inbound: Inbound,
+    multitask: Option<MultitaskPolicy>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     who.require(Role::Operator)?;
     let thread = match thread {
@@ -163,23 +207,39 @@ async fn start(
     let thread = api
         .engine
         .open_thread_in(&project, thread.as_ref().map(ThreadId::as_str), &graph);
-    let handle = api.engine.start_run(&thread, inbound).await?;
-    api.metrics.run_started();
-    let run = handle.run.clone();
+    let policy = multitask.map_or(api.config.multitask, Multitask::from);
+    let sent = api.engine.send(&thread, inbound, policy).await?;
+    let run = sent.run().to_owned();
+    let accepted = Accepted {
+        thread_id: thread,
+        message_id: format!("{run}/in"),
+        run_id: run,
+        status: "started",
+        position: None,
+        behind: None,
+    };
     // The run goes on without us; its end is on the event stream.
-    drop(handle);
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            thread_id: thread,
-            message_id: format!("{run}/in"),
-            run_id: run,
-        }),
-    ))
+    let accepted = match sent {
+        Sent::Started(_) => {
+            api.metrics.run_started();
+            accepted
+        }
+        Sent::Queued {
+            position, behind, ..
+        } => Accepted {
+            status: "queued",
+            position: Some(position),
+            behind: Some(behind),
+            ..accepted
+        },
+    };
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
 /// Puts a message into the engine: a run starts on the thread (a new one
-/// unless `threadId` is given). 409 when the thread is busy.
+/// unless `threadId` is given). While a run is in flight there, `multitask`
+/// decides: 409 `thread_busy` (`reject`), or the run is queued (`enqueue`,
+/// `interrupt`, `rollback`).
 #[utoipa::path(post, path = "/api/v1/inject", tag = "messages", security(("key" = [])),
     request_body = InjectRequest,
     responses((status = 202, body = Accepted), (status = 400, body = crate::error::ErrorBody),
@@ -207,11 +267,11 @@ pub(crate) async fn inject(
             ));
         }
     };
-    start(&api, &who, req.thread_id, req.project, inbound).await
+    start(&api, &who, req.thread_id, req.project, inbound, req.multitask).await
 }
 
-/// A chat message for the thread (its graph's entry node); 409 while a run
-/// is in flight.
+/// A chat message for the thread (its graph's entry node); while a run is
+/// in flight, `multitask` decides (409 `thread_busy` with `reject`).
 #[utoipa::path(post, path = "/api/v1/threads/{id}/messages", tag = "messages", security(("key" = [])),
     params(("id" = String, Path, description = "thread id")), request_body = SendRequest,
     responses((status = 202, body = Accepted), (status = 409, body = crate::error::ErrorBody)))]
@@ -224,7 +284,15 @@ pub(crate) async fn send(
     if req.text.trim().is_empty() {
         return Err(ApiError::field("text", "the text is empty"));
     }
-    start(&api, &who, Some(id), None, Inbound::user_text(&req.text)).await
+    start(
+        &api,
+        &who,
+        Some(id),
+        None,
+        Inbound::user_text(&req.text),
+        req.multitask,
+    )
+    .await
 }
 
 /// Every thread's messages, newest first (a project key: its project's).

@@ -6,13 +6,19 @@
 //!
 //! - `{"type": "message", "text": "…"}`: a chat message for the graph's entry;
 //! - `{"type": "action", "action": "go:on", "data": {…}}`: a UI action for the `ui` node;
+//!
+//!   both take `"multitask"` (`reject`, `enqueue`, `interrupt`,
+//!   `rollback`; `api.multitask` when absent): what happens while a run is
+//!   in flight on the thread;
 //! - `{"type": "cancel"}`: kills the run in flight;
 //! - `{"type": "resume", "value": …}` / `{"type": "reject", "reason": "…"}`:
 //!   answers or declines the question the run in flight waits on (its
 //!   oldest pending one unless `interrupt` names another; `runId` names
 //!   the run when it is not the thread's run in flight).
 //!
-//! The server sends `session` (on connect), `accepted` (a run started),
+//! The server sends `session` (on connect), `accepted` (a run started,
+//! or `{"queued": true, "position", "behind"}` when it waits for the run in
+//! flight),
 //! `delta` (streamed text), `progress`, `controls` (the UI node's state),
 //! `interrupt` (a node asks a question: `{interruptId, runId, node,
 //! question, answerSchema, deadlineMs}`), `interrupt_resolved`
@@ -44,7 +50,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 use weft_engine::bus::{Delivery, Scope};
-use weft_engine::{Answer, DEFAULT_PROJECT, Event, EventBody, Inbound};
+use weft_engine::{Answer, DEFAULT_PROJECT, Event, EventBody, Inbound, Multitask, Sent};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
@@ -80,11 +86,13 @@ pub struct WsQuery {
 enum ClientMessage {
     Message {
         text: String,
+        multitask: Option<Multitask>,
     },
     Action {
         action: String,
         #[serde(default)]
         data: Value,
+        multitask: Option<Multitask>,
     },
     Cancel,
     #[serde(rename_all = "camelCase")]
@@ -270,30 +278,47 @@ async fn handle(api: &Api, thread: &str, text: &str) -> Option<Value> {
             interrupt,
             run_id,
         } => return Some(answer(api, thread, run_id, interrupt, Answer::Reject(reason)).await),
-        ClientMessage::Message { text } if text.trim().is_empty() => {
+        ClientMessage::Message { text, .. } if text.trim().is_empty() => {
             return Some(error("invalid_message", "the text is empty"));
         }
-        ClientMessage::Message { text } => Inbound::user_text(&text),
-        ClientMessage::Action { action, data } => {
+        ClientMessage::Message { text, multitask } => (Inbound::user_text(&text), multitask),
+        ClientMessage::Action {
+            action,
+            data,
+            multitask,
+        } => {
             let mut body = match data {
                 Value::Object(map) => map,
                 Value::Null => serde_json::Map::new(),
                 _ => return Some(error("invalid_message", "`data` must be an object")),
             };
             body.insert("action".into(), Value::String(action));
-            Inbound::to("ui", "action", &Value::Object(body))
+            (Inbound::to("ui", "action", &Value::Object(body)), multitask)
         }
     };
+    let (inbound, multitask) = inbound;
     // The session stays attached across a graph switch or edit: each
     // message runs the graph active now, on the same thread.
     if let Some(graph) = api.catalog.active() {
         api.engine.set_thread_graph(thread, &graph);
     }
-    match api.engine.start_run(thread, inbound).await {
-        Ok(handle) => {
+    let policy = multitask.unwrap_or(api.config.multitask);
+    match api.engine.send(thread, inbound, policy).await {
+        Ok(Sent::Started(handle)) => {
             api.metrics.run_started();
             Some(json!({"type": "accepted", "runId": handle.run}))
         }
+        Ok(Sent::Queued {
+            run,
+            position,
+            behind,
+        }) => Some(json!({
+            "type": "accepted",
+            "runId": run,
+            "queued": true,
+            "position": position,
+            "behind": behind,
+        })),
         Err(e) => {
             let e = ApiError::from(e);
             Some(error(&e.code, e.message))

@@ -88,7 +88,7 @@ impl ThreadView {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ThreadQuery {
-    /// Only threads with this status: running, completed, killed, frame_limit, store_failed, interrupted (waiting for a person's answer), suspended, budget_exhausted, waiting.
+    /// Only threads with this status: running, completed, killed, preempted, rolled_back, frame_limit, store_failed, interrupted (waiting for a person's answer), suspended, budget_exhausted, waiting.
     pub status: Option<String>,
     /// Only threads in which this node ran.
     pub node: Option<String>,
@@ -108,10 +108,12 @@ pub struct ThreadQuery {
 }
 
 /// Every run status, in the order a refusal lists them.
-pub(crate) const RUN_STATUSES: [RunStatus; 9] = [
+pub(crate) const RUN_STATUSES: [RunStatus; 11] = [
     RunStatus::Running,
     RunStatus::Completed,
     RunStatus::Killed,
+    RunStatus::Preempted,
+    RunStatus::RolledBack,
     RunStatus::FrameLimit,
     RunStatus::StoreFailed,
     RunStatus::Interrupted,
@@ -174,10 +176,26 @@ impl From<StoredRun> for RunView {
 pub struct ResultView {
     /// Thread.
     pub thread_id: String,
-    /// Whether a run is in flight (a new message would get 409).
+    /// Whether a run is in flight (a new message would get 409 with
+    /// `multitask: reject`).
     pub busy: bool,
-    /// The latest run.
+    /// The run in flight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_run_id: Option<String>,
+    /// Runs queued behind it, in the order they start.
+    pub queued: Vec<String>,
+    /// The run asked for, or the latest run that is not queued.
     pub run: Option<RunView>,
+}
+
+/// Which run a result is for.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ResultQuery {
+    /// This run of the thread (404 `unknown_run` if it has none such);
+    /// the latest run that is not queued when absent.
+    pub run: Option<String>,
 }
 
 /// What a kill stopped.
@@ -323,14 +341,16 @@ pub(crate) async fn thread_frames(
     })))
 }
 
-/// Where the thread's latest run stands (poll this after a send).
+/// Where the thread's latest run (or the run `run`) stands: poll this
+/// after a send.
 #[utoipa::path(get, path = "/api/v1/threads/{id}/result", tag = "threads", security(("key" = [])),
-    params(("id" = String, Path, description = "thread id")),
+    params(("id" = String, Path, description = "thread id"), ResultQuery),
     responses((status = 200, body = ResultView), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn result(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
+    Query(q): Query<ResultQuery>,
 ) -> ApiResult<Json<ResultView>> {
     visible(&api, &who, &id).await?;
     // `busy` is read before the run's row: a run frees its thread only
@@ -338,14 +358,30 @@ pub(crate) async fn result(
     // run's final state in the store. Read the other way round, a run
     // ending between the two reads was reported idle with its row still
     // `running`.
-    let busy = api.engine.active_run(&id).is_some();
+    let active = api.engine.active_run(&id);
+    let queued = api.engine.queued_runs(&id);
     let run = match api.engine.store() {
-        Some(store) => store.runs(&id).await?.pop().map(RunView::from),
+        Some(store) => {
+            let runs = store.runs(&id).await?.into_iter().rev();
+            let found = match &q.run {
+                Some(wanted) => runs.into_iter().find(|r| &r.id == wanted),
+                None => runs.into_iter().find(|r| r.status != "queued"),
+            };
+            found.map(RunView::from)
+        }
         None => None,
     };
+    if let (Some(wanted), None) = (&q.run, &run) {
+        return Err(ApiError {
+            code: "unknown_run".into(),
+            ..ApiError::not_found(format!("thread `{id}` has no run `{wanted}`"))
+        });
+    }
     Ok(Json(ResultView {
         thread_id: id.clone(),
-        busy,
+        busy: active.is_some(),
+        active_run_id: active,
+        queued,
         run,
     }))
 }

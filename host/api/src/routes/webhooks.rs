@@ -67,7 +67,8 @@ pub struct WebhookRequest {
     /// An `http://` or `https://` URL on a public address (private and
     /// loopback addresses only when the config allows them).
     pub url: String,
-    /// The events to deliver: `run_finished` (completed or killed),
+    /// The events to deliver: `run_finished` (completed, killed, preempted
+    /// or rolled back),
     /// `run_failed` (frame limit, store failure), `run_interrupted` (a
     /// node asks a person), `budget_warning`, `budget_exhausted`.
     #[schema(min_items = 1)]

@@ -2,7 +2,7 @@
 //! after one of its frames, and, if that frame's run still had messages
 //! pending then, a run that continues with them on the same graph version.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use weft_runtime::Message;
@@ -13,6 +13,7 @@ use crate::error::EngineError;
 use crate::loaded::LoadedGraph;
 use crate::store::{ForkStart, RunStart, Store, StoreError, StoredThread};
 use crate::threads::ThreadId;
+use crate::trace::RunStatus;
 
 /// A fork, stored.
 pub(crate) struct Forked {
@@ -50,7 +51,7 @@ pub(crate) async fn fork(
         })?;
     let graph = versions.graph_version(&frame.graph_version).await?;
     let new = ThreadId::generate().into_string();
-    let memory: Vec<MemoryWrite> = memory_after(store.as_ref(), thread, after)
+    let memory: Vec<MemoryWrite> = memory_before(store.as_ref(), thread, after + 1, None)
         .await?
         .into_iter()
         .filter_map(|((node, key), value)| {
@@ -118,15 +119,18 @@ pub(crate) async fn fork(
     })
 }
 
-/// A thread's memory as it stood after its frame `after`: what forks
-/// it came from left, then the writes of its own frames up to `after`.
-async fn memory_after(
+/// A thread's memory as it stood before its frame `until`: what forks it
+/// came from left, then the writes of its own frames before `until`.
+/// Rolled-back runs wrote nothing, nor does `without` (a run being rolled
+/// back).
+async fn memory_before(
     store: &dyn Store,
     thread: &str,
-    after: u64,
+    until: u64,
+    without: Option<&str>,
 ) -> Result<BTreeMap<(Option<String>, String), Option<String>>, EngineError> {
-    // The chain of forks, newest first: (thread, last frame to apply).
-    let mut chain = vec![(thread.to_owned(), after)];
+    // The chain of forks, newest first: (thread, first frame not to apply).
+    let mut chain = vec![(thread.to_owned(), until)];
     loop {
         let (current, _) = chain.last().cloned().unwrap_or_default();
         let stored = store
@@ -135,15 +139,26 @@ async fn memory_after(
             // Pruning keeps threads that have forks, so this is a bug.
             .ok_or_else(|| EngineError::UnknownThread(current.clone()))?;
         match stored.forked_from {
-            Some(parent) => chain.push(parent),
+            Some((parent, at)) => chain.push((parent, at + 1)),
             None => break,
         }
     }
     let mut memory = BTreeMap::new();
-    for (t, last) in chain.into_iter().rev() {
+    for (t, until) in chain.into_iter().rev() {
+        let undone: BTreeSet<String> = store
+            .runs(&t)
+            .await?
+            .into_iter()
+            .filter(|r| r.status == RunStatus::RolledBack.as_str())
+            .map(|r| r.id)
+            .chain(without.map(str::to_owned))
+            .collect();
         // A fork's own frames start after its fork point; frames of a
         // parent after the fork point are not the fork's past.
-        for frame in store.frames(&t, 0, last + 1).await? {
+        for frame in store.frames(&t, 0, until).await? {
+            if undone.contains(&frame.run) {
+                continue;
+            }
             for invocation in frame.invocations {
                 for w in invocation.output.memory_writes {
                     memory.insert((w.node, w.key), w.value);
@@ -152,4 +167,41 @@ async fn memory_after(
         }
     }
     Ok(memory)
+}
+
+/// The writes that take `run`'s memory writes out of `thread`: its memory
+/// set to what every other (not rolled-back) run of it wrote, keys only
+/// `run` wrote removed.
+pub(crate) async fn undo_writes(
+    store: &dyn Store,
+    thread: &str,
+    run: &str,
+) -> Result<Vec<MemoryWrite>, EngineError> {
+    let frames = store
+        .thread(thread)
+        .await?
+        .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?
+        .frames;
+    let target = memory_before(store, thread, frames, Some(run)).await?;
+    let mut writes = Vec::new();
+    for current in store.memory(thread).await? {
+        let key = (current.node.clone(), current.key.clone());
+        if !matches!(target.get(&key), Some(Some(_))) {
+            writes.push(MemoryWrite {
+                value: None,
+                ..current
+            });
+        }
+    }
+    for ((node, key), value) in target {
+        if value.is_some() {
+            writes.push(MemoryWrite {
+                thread: thread.to_owned(),
+                node,
+                key,
+                value,
+            });
+        }
+    }
+    Ok(writes)
 }

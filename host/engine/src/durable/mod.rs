@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use weft_runtime::{ContentHash, Message, Plugin, Runtime};
 
-pub(crate) use fork::fork;
+pub(crate) use fork::{fork, undo_writes};
 pub(crate) use prune::{prune, spawn_retention};
 pub(crate) use replay::replay;
 pub use replay::{Divergence, PluginChange, ReplayOptions, ReplayPlugins, ReplayReport};

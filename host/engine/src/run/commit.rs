@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use super::RunContext;
 use crate::events::EventBody;
+use crate::threads::Stop;
 use crate::store::{FrameCommit, RunEnd, Store, StoreError};
 use crate::trace::{RunStatus, TraceError};
 
@@ -17,7 +18,7 @@ pub(crate) async fn commit_frame(
     ctx: &RunContext,
     store: &dyn Store,
     commit: &Arc<FrameCommit>,
-    kill: &mut watch::Receiver<bool>,
+    kill: &mut watch::Receiver<Stop>,
 ) -> Result<(), StoreError> {
     let mut pause = ctx.settings.commit_backoff;
     let mut attempt = 1;
@@ -43,7 +44,7 @@ pub(crate) async fn commit_frame(
         // another host took over.
         if attempt >= ctx.settings.commit_attempts.max(1)
             || matches!(error, StoreError::Conflict(_) | StoreError::Fenced(_))
-            || *kill.borrow()
+            || kill.borrow().is_set()
         {
             return Err(error);
         }
@@ -58,18 +59,50 @@ pub(crate) async fn commit_frame(
 }
 
 /// Commits the end of a run that did not end with a frame (logged, not
-/// retried: a run whose end is lost is resumed and ends again).
-pub(crate) async fn commit_end(ctx: &RunContext, thread: &str, run: &str, status: RunStatus) {
+/// retried: a run whose end is lost is resumed and ends again). A run
+/// rolled back has its memory writes undone in the same transaction;
+/// should working out what to undo fail, it ends `preempted` instead (its
+/// effects kept), which is the status returned.
+pub(crate) async fn commit_end(
+    ctx: &RunContext,
+    thread: &str,
+    run: &str,
+    status: RunStatus,
+) -> RunStatus {
     let Some(store) = &ctx.store else {
-        return;
+        return status;
+    };
+    let (status, restore) = if status == RunStatus::RolledBack {
+        match crate::durable::undo_writes(store.as_ref(), thread, run).await {
+            Ok(writes) => (status, writes),
+            Err(e) => {
+                tracing::error!(thread, run, error = %e, "the run cannot be rolled back; it ends preempted with its effects kept");
+                ctx.bus.publish(
+                    thread,
+                    run,
+                    None,
+                    None,
+                    EventBody::Error(TraceError {
+                        code: "rollback_failed".into(),
+                        message: format!("the run's effects could not be undone ({e}); it ends preempted with its effects kept"),
+                    }),
+                );
+                (RunStatus::Preempted, Vec::new())
+            }
+        }
+    } else {
+        (status, Vec::new())
     };
     let end = RunEnd {
         thread: thread.to_owned(),
         run: run.to_owned(),
         status,
         at_ms: ctx.budgets.now_ms(),
+        restore: restore.clone(),
     };
-    if let Err(e) = store.end_run(end).await {
-        tracing::error!(thread, run, error = %e, "the end of the run was not committed");
+    match store.end_run(end).await {
+        Ok(()) => ctx.memory.apply(&restore),
+        Err(e) => tracing::error!(thread, run, error = %e, "the end of the run was not committed"),
     }
+    status
 }

@@ -19,6 +19,7 @@ use super::apply::{FrameOut, NodeRef, apply};
 use super::commit::{commit_end, commit_frame};
 use super::{RunContext, RunState, plan};
 use crate::events::EventBody;
+use crate::threads::Stop;
 use crate::loaded::LoadedGraph;
 use crate::metering::{Counted, InvocationEvent, Ledger, UsageEvent};
 use crate::store::{FrameCommit, InterruptStatus, InvocationRecord, NodePause, StoredInterrupt};
@@ -29,7 +30,7 @@ pub(super) async fn execute(
     ctx: &RunContext,
     graph: Arc<LoadedGraph>,
     (thread, run): (&str, &str),
-    kill: watch::Receiver<bool>,
+    kill: watch::Receiver<Stop>,
     state: RunState,
     caller: tracing::Span,
 ) -> FrameTrace {
@@ -78,7 +79,7 @@ struct RunLoop<'a> {
     trace: FrameTrace,
     /// The status the store holds for the run.
     stored: RunStatus,
-    kill: watch::Receiver<bool>,
+    kill: watch::Receiver<Stop>,
     swaps: watch::Receiver<u64>,
     paused: watch::Receiver<BTreeSet<NodePause>>,
     stopping: watch::Receiver<bool>,
@@ -95,7 +96,7 @@ impl<'a> RunLoop<'a> {
         ctx: &'a RunContext,
         graph: Arc<LoadedGraph>,
         (thread, run): (&'a str, &'a str),
-        kill: watch::Receiver<bool>,
+        kill: watch::Receiver<Stop>,
         state: RunState,
     ) -> Self {
         let nodes = graph.graph().nodes().len();
@@ -192,8 +193,8 @@ impl<'a> RunLoop<'a> {
         if *self.swaps.borrow_and_update() != self.swaps_seen {
             self.rebind().await;
         }
-        if *self.kill.borrow() {
-            return Boundary::Stop(RunStatus::Killed);
+        if let Some(status) = self.kill.borrow().status() {
+            return Boundary::Stop(status);
         }
         if *self.stopping.borrow_and_update() {
             return Boundary::Stop(RunStatus::Suspended);
@@ -545,7 +546,7 @@ impl<'a> RunLoop<'a> {
         // A raise wakes the run at once; a new budget window is noticed
         // on the next tick (or by `is_exhausted` itself).
         while ctx.budgets.is_exhausted(self.thread)
-            && !*self.kill.borrow()
+            && !self.kill.borrow().is_set()
             && !*self.stopping.borrow()
         {
             tokio::select! {
@@ -570,7 +571,7 @@ impl<'a> RunLoop<'a> {
                 RunStatus::StoreFailed | RunStatus::Suspended | RunStatus::Interrupted
             )
         {
-            commit_end(self.ctx, self.thread, self.run, self.trace.status).await;
+            self.trace.status = commit_end(self.ctx, self.thread, self.run, self.trace.status).await;
         }
         if self.trace.status == RunStatus::Interrupted {
             // Without a store, this host keeps what the run goes on from.

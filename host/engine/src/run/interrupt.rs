@@ -408,13 +408,14 @@ pub(crate) async fn hold_interrupted(ctx: &Arc<RunContext>) -> Result<usize, Eng
     Ok(held)
 }
 
-/// Kills a parked run: its end is committed (its pending interrupts
-/// cancelled), its thread freed, and its trace published.
-pub(crate) async fn kill_parked(ctx: &Arc<RunContext>, thread: &str, run: &str) {
+/// Stops a parked run with `status` (killed, preempted, rolled back): its
+/// end is committed (its pending interrupts cancelled), its thread freed
+/// or handed to its next queued run, and its trace published.
+pub(crate) async fn kill_parked(ctx: &Arc<RunContext>, thread: &str, run: &str, status: RunStatus) {
     let Some(parked) = ctx.parked.take(run) else {
         return;
     };
-    super::commit::commit_end(ctx, thread, run, RunStatus::Killed).await;
+    let status = super::commit::commit_end(ctx, thread, run, status).await;
     let now = ctx.budgets.now_ms();
     for interrupt in parked.interrupts {
         if interrupt.status == InterruptStatus::Pending {
@@ -439,13 +440,12 @@ pub(crate) async fn kill_parked(ctx: &Arc<RunContext>, thread: &str, run: &str) 
         run: run.to_owned(),
         graph: graph.name().to_owned(),
         graph_hash: graph.content_hash().to_hex(),
-        status: RunStatus::Killed,
+        status,
         frames: parked.state.as_ref().map_or(0, |s| s.frame),
         reply: parked.state.and_then(|s| s.reply),
         records: Vec::new(),
         undelivered: Vec::new(),
         duration_us: 0,
     };
-    ctx.finished(&trace);
-    ctx.went_idle(thread);
+    super::ended(ctx, &trace).await;
 }

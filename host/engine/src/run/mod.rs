@@ -27,6 +27,7 @@ mod exec;
 pub(crate) mod interrupt;
 mod lease;
 mod plan;
+mod queue;
 mod start;
 
 use std::collections::VecDeque;
@@ -40,6 +41,7 @@ use weft_runtime::{Message, Runtime};
 
 pub use interrupt::{Answer, Answered};
 pub(crate) use lease::millis as lease_millis;
+pub(crate) use queue::{Sent, requeue, send};
 pub(crate) use start::{adopt, resume, spawn, start};
 
 use crate::config::{Backends, EngineConfig};
@@ -50,7 +52,7 @@ use crate::events::{Bus, EventBody};
 use crate::metering::{Budgets, LlmSlot, MemoryLedger, Metered};
 use crate::plugins::PluginSet;
 use crate::store::Store;
-use crate::threads::Threads;
+use crate::threads::{NextRun, Threads};
 use crate::trace::FrameTrace;
 
 /// What a run may touch: the parts of the engine its loop reads and
@@ -271,30 +273,63 @@ impl RunContext {
         }
     }
 
-    /// Bookkeeping when a run ends: the thread is free again, the trace is
-    /// kept and published.
+    /// Bookkeeping when a run ends: the trace is kept and published, and
+    /// the thread freed (or handed to its next queued run, returned for the
+    /// caller to start).
     ///
     /// A run that stopped with `store_failed` keeps its thread: its
     /// accepted message (and whatever its last committed frame left
     /// pending) comes before any later message, so the thread takes no new
-    /// run (`thread_busy`) until this one is resumed at the next start.
-    fn finished(&self, trace: &FrameTrace) {
-        if trace.status == crate::trace::RunStatus::Interrupted {
-            // The run holds its thread while it waits for an answer.
+    /// run (`thread_busy`) until this one is resumed at the next start. A
+    /// run waiting for a person's answer (`interrupted`) keeps it too.
+    fn finished(&self, trace: &FrameTrace) -> Option<NextRun> {
+        let next = if trace.status == crate::trace::RunStatus::Interrupted {
+            None
         } else if trace.status == crate::trace::RunStatus::StoreFailed {
             tracing::error!(
                 thread = %trace.thread,
                 run = %trace.run,
                 "run stopped with store_failed: the thread takes no new run until this one resumes at the next start"
             );
-        } else {
+            None
+        } else if self.control.is_stopping() {
+            // The host is stopping: queued runs stay queued in the store and
+            // start at the next start.
             self.threads.release(&trace.thread, &trace.run);
-        }
+            None
+        } else {
+            self.threads.release_to_next(&trace.thread, &trace.run)
+        };
         self.history.push(Arc::new(trace.clone()));
         if self.bus.has_subscribers() {
             let event = EventBody::FrameTrace(Box::new(trace.clone()));
             self.bus
                 .publish(&trace.thread, &trace.run, None, None, event);
         }
+        next
+    }
+}
+
+/// After a run ended: its trace published, and its thread either handed
+/// to the next queued run, which starts, or idle.
+pub(crate) async fn ended(ctx: &Arc<RunContext>, trace: &FrameTrace) {
+    let mut next = ctx.finished(trace);
+    let held = matches!(
+        trace.status,
+        crate::trace::RunStatus::Interrupted | crate::trace::RunStatus::StoreFailed
+    );
+    while let Some(run) = next.take() {
+        let id = run.queued.run.clone();
+        match queue::start_next(ctx, &trace.thread, run).await {
+            Ok(_) => return,
+            Err(error) => {
+                // It stays queued in the store and starts at the next start.
+                tracing::error!(thread = %trace.thread, run = %id, %error, "a queued run cannot start");
+                next = ctx.threads.release_to_next(&trace.thread, &id);
+            }
+        }
+    }
+    if !held {
+        ctx.went_idle(&trace.thread);
     }
 }

@@ -12,7 +12,7 @@ use crate::error::EngineError;
 use crate::events::EventBody;
 use crate::loaded::LoadedGraph;
 use crate::store::{RunStart, StoredThread};
-use crate::threads::Release;
+use crate::threads::{Release, Stop};
 
 /// Starts a run on `thread` with one inbound message. The message is
 /// checked (node, payload) before anything starts; with a store, the
@@ -26,25 +26,9 @@ pub(crate) async fn start(
     if ctx.control.is_stopping() {
         return Err(EngineError::ShuttingDown);
     }
-    let (mut claim, claimed, to) = ctx.threads.claim(thread, |graph| {
-        let to_name = inbound
-            .to
-            .clone()
-            .unwrap_or_else(|| graph.graph().entry().name.clone());
-        let to = graph
-            .position(&to_name)
-            .ok_or_else(|| EngineError::UnknownNode {
-                graph: graph.graph().name().to_owned(),
-                node: to_name.clone(),
-            })?;
-        graph
-            .check_payload(to, &inbound.body)
-            .map_err(|message| EngineError::InvalidPayload {
-                node: to_name,
-                message,
-            })?;
-        Ok(to)
-    })?;
+    let (mut claim, claimed, to) = ctx
+        .threads
+        .claim(thread, |graph| receiver(graph, &inbound))?;
     let graph = claimed.graph;
     if !claimed.hydrated {
         hydrate(ctx, thread).await?;
@@ -83,6 +67,28 @@ pub(crate) async fn start(
     Ok(spawn(ctx, thread, &run, graph, claimed.kill, state))
 }
 
+/// The position in `graph` of `inbound`'s receiver (the entry node when it
+/// names none), once its payload is checked against the node's schema.
+pub(super) fn receiver(graph: &LoadedGraph, inbound: &Inbound) -> Result<usize, EngineError> {
+    let to_name = inbound
+        .to
+        .clone()
+        .unwrap_or_else(|| graph.graph().entry().name.clone());
+    let to = graph
+        .position(&to_name)
+        .ok_or_else(|| EngineError::UnknownNode {
+            graph: graph.graph().name().to_owned(),
+            node: to_name.clone(),
+        })?;
+    graph
+        .check_payload(to, &inbound.body)
+        .map_err(|message| EngineError::InvalidPayload {
+            node: to_name,
+            message,
+        })?;
+    Ok(to)
+}
+
 /// Runs `state` on `graph` in the background; the thread's slot must
 /// already name `run`.
 pub(crate) fn spawn(
@@ -90,7 +96,7 @@ pub(crate) fn spawn(
     thread: &str,
     run: &str,
     graph: Arc<LoadedGraph>,
-    kill: watch::Receiver<bool>,
+    kill: watch::Receiver<Stop>,
     state: RunState,
 ) -> RunHandle {
     ctx.bus.publish(
@@ -110,7 +116,8 @@ pub(crate) fn spawn(
     let run_id = run.to_owned();
     let task = tokio::spawn(async move {
         let _alive = alive;
-        // Frees the thread even if the run's task panics or is dropped.
+        // Frees the thread if the run's task panics or is dropped; a run
+        // that ends hands the thread on in `ended`, and this does nothing.
         let release = Release {
             threads: &ctx.threads,
             thread: &thread_id,
@@ -127,18 +134,9 @@ pub(crate) fn spawn(
             }
             Err(error) => super::lease::not_held(&graph, (&thread_id, &run_id), &state, &error),
         };
-        ctx.finished(&trace);
-        if matches!(
-            trace.status,
-            crate::trace::RunStatus::StoreFailed | crate::trace::RunStatus::Interrupted
-        ) {
-            // The thread stays held by this unfinished run until it
-            // resumes (see `RunContext::finished`); the guard only borrows.
-            std::mem::forget(release);
-        } else {
-            drop(release);
-            ctx.went_idle(&thread_id);
-        }
+        // The guard only borrows; the thread is handed on below.
+        std::mem::forget(release);
+        super::ended(&ctx, &trace).await;
         trace
     });
     RunHandle {
@@ -190,7 +188,7 @@ pub(crate) async fn adopt(
     thread: &StoredThread,
     graph: &Arc<LoadedGraph>,
     run: Option<&str>,
-) -> Result<watch::Receiver<bool>, EngineError> {
+) -> Result<watch::Receiver<Stop>, EngineError> {
     let kill = ctx.threads.adopt(thread, graph, run)?;
     hydrate(ctx, &thread.id).await?;
     Ok(kill)

@@ -193,6 +193,10 @@ pub struct ApiSection {
     pub body_read_timeout_ms: u64,
     /// Connections served at once; more wait, unaccepted, until one closes.
     pub max_connections: usize,
+    /// What a message for a thread with a run in flight does when its
+    /// request names no policy (`multitask`): `reject` (409
+    /// `thread_busy`), `enqueue`, `interrupt` or `rollback`.
+    pub multitask: weft_engine::Multitask,
 }
 
 /// Bearer JWTs from an OIDC provider, accepted beside API keys; the
@@ -278,6 +282,7 @@ impl Default for ApiSection {
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
             max_connections: 1024,
+            multitask: weft_engine::Multitask::Reject,
         }
     }
 }

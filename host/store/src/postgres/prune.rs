@@ -17,7 +17,7 @@ pub(super) async fn prune(c: &Transaction<'_>, before_ms: u64) -> PgResult<Prune
             "INSERT INTO doomed (id)
              SELECT t.id FROM threads t
              WHERE t.updated_ms < $1 AND t.status NOT IN ('running', 'interrupted')
-               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread = t.id AND r.status IN ('running', 'interrupted'))
+               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread = t.id AND r.status IN ('running', 'interrupted', 'queued'))
                AND NOT EXISTS (SELECT 1 FROM threads f WHERE f.forked_from = t.id)",
             &[&int(before_ms)],
         )

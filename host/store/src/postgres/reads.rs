@@ -7,7 +7,8 @@ use tokio_postgres::{Client, Row};
 use weft_engine::MoneyBudget;
 use weft_engine::StoreError;
 use weft_engine::store::{
-    GraphVersion, InvocationRecord, NodePause, Page, PluginBlob, RecordedOutput, StoreResult,
+    GraphVersion, InvocationRecord, NodePause, Page, PluginBlob, QueuedRun, RecordedOutput,
+    StoreResult,
     StoredFrame, StoredGraphVersion, StoredInstance, StoredMessage, StoredRun, StoredThread,
     ThreadFilter, UnfinishedRun,
 };
@@ -281,6 +282,34 @@ pub(super) async fn unfinished(c: &Client, run: Option<&str>) -> StoreResult<Vec
     Ok(runs)
 }
 
+/// Every queued run with its inbound message, in the order accepted.
+pub(super) async fn queued_runs(c: &Client) -> StoreResult<Vec<QueuedRun>> {
+    let rows = c
+        .query(
+            "SELECT r.thread, r.id, r.graph_version, m.to_node, m.id, m.from_node, m.kind, m.body
+             FROM runs r JOIN messages m ON m.run = r.id AND m.sent_seq IS NULL
+             WHERE r.status = 'queued' ORDER BY r.started_ms, r.pos",
+            &[],
+        )
+        .await
+        .read()?;
+    Ok(rows
+        .iter()
+        .map(|r| QueuedRun {
+            thread: r.get(0),
+            run: r.get(1),
+            graph_version: r.get(2),
+            to: r.get(3),
+            message: Message {
+                id: r.get(4),
+                from: r.get(5),
+                kind: r.get(6),
+                body: r.get(7),
+            },
+        })
+        .collect())
+}
+
 /// A run's messages sent and not yet delivered, in the order they were
 /// stored.
 pub(super) async fn pending(c: &Client, run: &str) -> StoreResult<Vec<(String, Message)>> {
@@ -519,8 +548,10 @@ pub(super) async fn node_messages(
 pub(super) async fn messages(c: &Client, thread: &str) -> StoreResult<Vec<StoredMessage>> {
     let rows = c
         .query(
-            "SELECT id, thread, run, to_node, from_node, kind, body, sent_seq, delivered_seq
-             FROM messages WHERE thread = $1 ORDER BY pos",
+            "SELECT m.id, m.thread, m.run, m.to_node, m.from_node, m.kind, m.body, m.sent_seq, m.delivered_seq
+             FROM messages m WHERE m.thread = $1
+               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = m.run AND r.status = 'rolled_back')
+             ORDER BY m.pos",
             &[&thread],
         )
         .await

@@ -103,6 +103,66 @@ pub(super) async fn end_run(c: &Transaction<'_>, e: &RunEnd) -> PgResult<()> {
         &[&e.thread, &status, &int(e.at_ms)],
     )
     .await?;
+    write_memory(c, &e.restore).await
+}
+
+pub(super) async fn queue_run(c: &Transaction<'_>, start: &RunStart) -> PgResult<()> {
+    let now = int(start.at_ms);
+    let counted = c
+        .execute(
+            "UPDATE threads SET runs = runs + 1, updated_ms = $2 WHERE id = $1",
+            &[&start.thread, &now],
+        )
+        .await?;
+    if counted == 0 {
+        return Err(StoreError::NotFound(format!(
+            "no thread `{}` to queue a run on",
+            start.thread
+        ))
+        .into());
+    }
+    c.execute(
+        "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
+         VALUES ($1, $2, $3, 'queued', 0, $4)",
+        &[&start.run, &start.thread, &start.graph_version, &now],
+    )
+    .await
+    .map_err(|e| match Fail::from(e) {
+        Fail::Store(StoreError::Conflict(_)) => Fail::Store(StoreError::Conflict(format!(
+            "run `{}` exists already",
+            start.run
+        ))),
+        other => other,
+    })?;
+    for (to, m) in &start.inbound {
+        insert_message(c, &start.thread, &start.run, to, m, None, None).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn start_queued(
+    c: &Transaction<'_>,
+    thread: &str,
+    run: &str,
+    at_ms: u64,
+) -> PgResult<()> {
+    let n = c
+        .execute(
+            "UPDATE runs SET status = 'running', started_ms = $3
+             WHERE id = $1 AND thread = $2 AND status = 'queued'",
+            &[&run, &thread, &int(at_ms)],
+        )
+        .await?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!("run `{run}` is not queued")).into());
+    }
+    c.execute(
+        "UPDATE threads SET status = 'running', updated_ms = $2,
+             graph_version = (SELECT graph_version FROM runs WHERE id = $3)
+         WHERE id = $1",
+        &[&thread, &int(at_ms), &run],
+    )
+    .await?;
     Ok(())
 }
 

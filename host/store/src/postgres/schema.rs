@@ -313,6 +313,47 @@ CREATE TABLE schedule_fires (
     PRIMARY KEY (schedule, tick_ms)
 );
 "#,
+    // 7: double-texting: runs `queued` behind the run in flight (found
+    // at start-up), and the statuses of runs a newer message stopped
+    // (`preempted`, `rolled_back`) end with `run_finished` webhooks.
+    r#"
+CREATE INDEX runs_queued ON runs(started_ms) WHERE status = 'queued';
+CREATE OR REPLACE FUNCTION runs_webhooks() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ev  TEXT := CASE NEW.status
+                    WHEN 'completed' THEN 'run_finished'
+                    WHEN 'killed' THEN 'run_finished'
+                    WHEN 'preempted' THEN 'run_finished'
+                    WHEN 'rolled_back' THEN 'run_finished'
+                    WHEN 'interrupted' THEN 'run_interrupted'
+                    ELSE 'run_failed' END;
+    now BIGINT := (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT;
+BEGIN
+    INSERT INTO webhook_deliveries (id, webhook, event, body, status, created_ms, next_ms)
+    SELECT w.id || '/' || NEW.id || '/' || NEW.status || '/' || NEW.frames,
+           w.id, ev,
+           json_build_object(
+               'id', w.id || '/' || NEW.id || '/' || NEW.status || '/' || NEW.frames,
+               'type', ev,
+               'createdMs', now,
+               'project', t.project,
+               'data', json_build_object(
+                   'threadId', NEW.thread, 'runId', NEW.id, 'status', NEW.status,
+                   'frames', NEW.frames, 'reply', NEW.reply, 'graphVersion', NEW.graph_version))::TEXT,
+           'pending', now, now
+    FROM threads t JOIN webhooks w ON w.project = t.project
+    WHERE t.id = NEW.thread AND (w.events::jsonb) ? ev
+    ON CONFLICT (id) DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+DROP TRIGGER runs_webhooks ON runs;
+CREATE TRIGGER runs_webhooks AFTER UPDATE OF status ON runs
+FOR EACH ROW
+WHEN (NEW.status IS DISTINCT FROM OLD.status
+      AND NEW.status IN ('completed', 'killed', 'preempted', 'rolled_back', 'frame_limit', 'store_failed', 'interrupted'))
+EXECUTE FUNCTION runs_webhooks();
+"#,
 ];
 
 /// The schema version this weft writes.

@@ -9,7 +9,7 @@ use weft_engine::store::{
     Webhook, WebhookEvent,
 };
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport,
+    ForkStart, FrameCommit, GraphVersion, QueuedRun, Lease, NodePause, Page, PluginBlob, PruneReport,
     ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame,
     StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread,
     ThreadFilter, UnfinishedRun, UsageHistory,
@@ -161,6 +161,27 @@ impl Store for PostgresStore {
 
     fn fork(&self, fork: ForkStart) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(self.unit(Write::Fork(fork)))
+    }
+
+    fn queue_run(&self, start: RunStart) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::QueueRun(start)))
+    }
+
+    fn start_queued(
+        &self,
+        thread: &str,
+        run: &str,
+        at_ms: u64,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.unit(Write::StartQueued {
+            thread: thread.to_owned(),
+            run: run.to_owned(),
+            at_ms,
+        }))
+    }
+
+    fn queued_runs(&self) -> BoxFuture<'_, StoreResult<Vec<QueuedRun>>> {
+        Box::pin(async move { reads::queued_runs(&*self.client().await?).await })
     }
 
     fn unfinished_runs(&self) -> BoxFuture<'_, StoreResult<Vec<UnfinishedRun>>> {

@@ -40,6 +40,12 @@ pub(super) enum Write {
     CommitFrame(Arc<FrameCommit>),
     EndRun(RunEnd),
     Fork(ForkStart),
+    QueueRun(RunStart),
+    StartQueued {
+        thread: String,
+        run: String,
+        at_ms: u64,
+    },
     ResetUsage(u64),
     Prune(u64),
 }
@@ -226,6 +232,10 @@ async fn apply(tx: &Transaction<'_>, write: &Write, faults: &Faults) -> PgResult
         Write::CommitFrame(f) => commit::commit_frame(tx, f, faults).await?,
         Write::EndRun(e) => runs::end_run(tx, e).await?,
         Write::Fork(f) => runs::fork(tx, f).await?,
+        Write::QueueRun(s) => runs::queue_run(tx, s).await?,
+        Write::StartQueued { thread, run, at_ms } => {
+            runs::start_queued(tx, thread, run, *at_ms).await?;
+        }
         Write::ResetUsage(at) => operator::reset_usage(tx, *at).await?,
         Write::Prune(before) => return Ok(Done::Pruned(prune::prune(tx, *before).await?)),
     }

@@ -98,8 +98,10 @@ pub(super) fn node_messages(
 pub(super) fn messages(c: &Connection, thread: &str) -> StoreResult<Vec<StoredMessage>> {
     let mut s = c
         .prepare_cached(
-            "SELECT id, thread, run, to_node, from_node, kind, body, sent_seq, delivered_seq
-             FROM messages WHERE thread = ?1 ORDER BY pos",
+            "SELECT m.id, m.thread, m.run, m.to_node, m.from_node, m.kind, m.body, m.sent_seq, m.delivered_seq
+             FROM messages m WHERE m.thread = ?1
+               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = m.run AND r.status = 'rolled_back')
+             ORDER BY m.pos",
         )
         .map_err(error)?;
     s.query_map([thread], message_row)

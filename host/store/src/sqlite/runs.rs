@@ -3,7 +3,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use weft_engine::StoreError;
-use weft_engine::store::{ForkStart, RunEnd, RunStart, StoreResult, StoredRun, UnfinishedRun};
+use weft_engine::store::{
+    ForkStart, QueuedRun, RunEnd, RunStart, StoreResult, StoredRun, UnfinishedRun,
+};
 use weft_runtime::Message;
 
 use super::connection::error;
@@ -106,7 +108,83 @@ pub(super) fn end_run(c: &Connection, e: &RunEnd) -> StoreResult<()> {
         params![e.thread, status, int(e.at_ms)],
     )
     .map_err(error)?;
+    write_memory(c, &e.restore)?;
     Ok(())
+}
+
+pub(super) fn queue_run(c: &Connection, start: &RunStart) -> StoreResult<()> {
+    let now = int(start.at_ms);
+    let counted = c
+        .prepare_cached("UPDATE threads SET runs = runs + 1, updated_ms = ?2 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![start.thread, now]))
+        .map_err(error)?;
+    if counted == 0 {
+        return Err(StoreError::NotFound(format!(
+            "no thread `{}` to queue a run on",
+            start.thread
+        )));
+    }
+    c.prepare_cached(
+        "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
+         VALUES (?1, ?2, ?3, 'queued', 0, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![start.run, start.thread, start.graph_version, now]))
+    .map_err(|e| match error(e) {
+        StoreError::Conflict(_) => {
+            StoreError::Conflict(format!("run `{}` exists already", start.run))
+        }
+        other => other,
+    })?;
+    for (to, m) in &start.inbound {
+        insert_message(c, &start.thread, &start.run, to, m, None, None)?;
+    }
+    Ok(())
+}
+
+pub(super) fn start_queued(c: &Connection, thread: &str, run: &str, at_ms: u64) -> StoreResult<()> {
+    let n = c
+        .prepare_cached(
+            "UPDATE runs SET status = 'running', started_ms = ?3
+             WHERE id = ?1 AND thread = ?2 AND status = 'queued'",
+        )
+        .and_then(|mut s| s.execute(params![run, thread, int(at_ms)]))
+        .map_err(error)?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!("run `{run}` is not queued")));
+    }
+    c.prepare_cached(
+        "UPDATE threads SET status = 'running', graph_version =
+             (SELECT graph_version FROM runs WHERE id = ?3), updated_ms = ?2 WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![thread, int(at_ms), run]))
+    .map_err(error)?;
+    Ok(())
+}
+
+pub(super) fn queued_runs(c: &Connection) -> StoreResult<Vec<QueuedRun>> {
+    let mut s = c
+        .prepare(
+            "SELECT r.thread, r.id, r.graph_version, m.to_node, m.id, m.from_node, m.kind, m.body
+             FROM runs r JOIN messages m ON m.run = r.id AND m.sent_seq IS NULL
+             WHERE r.status = 'queued' ORDER BY r.started_ms, r.rowid",
+        )
+        .map_err(error)?;
+    s.query_map([], |r| {
+        Ok(QueuedRun {
+            thread: r.get(0)?,
+            run: r.get(1)?,
+            graph_version: r.get(2)?,
+            to: r.get(3)?,
+            message: Message {
+                id: r.get(4)?,
+                from: r.get(5)?,
+                kind: r.get(6)?,
+                body: r.get(7)?,
+            },
+        })
+    })
+    .and_then(Iterator::collect)
+    .map_err(error)
 }
 
 pub(super) fn runs(c: &Connection, thread: &str) -> StoreResult<Vec<StoredRun>> {

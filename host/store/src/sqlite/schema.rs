@@ -315,6 +315,41 @@ CREATE TABLE schedule_fires (
     PRIMARY KEY (schedule, tick_ms)
 );
 "#,
+    // 12: double-texting: runs `queued` behind the run in flight (found
+    // at start-up), and the statuses of runs a newer message stopped
+    // (`preempted`, `rolled_back`) end with `run_finished` webhooks.
+    r#"
+CREATE INDEX runs_queued ON runs(started_ms) WHERE status = 'queued';
+DROP TRIGGER runs_webhooks;
+CREATE TRIGGER runs_webhooks AFTER UPDATE OF status ON runs
+WHEN NEW.status <> OLD.status
+ AND NEW.status IN ('completed', 'killed', 'preempted', 'rolled_back', 'frame_limit', 'store_failed', 'interrupted')
+BEGIN
+    INSERT OR IGNORE INTO webhook_deliveries (id, webhook, event, body, status, created_ms, next_ms)
+    SELECT w.id || '/' || NEW.id || '/' || NEW.status || '/' || NEW.frames,
+           w.id, e.event,
+           json_object(
+               'id', w.id || '/' || NEW.id || '/' || NEW.status || '/' || NEW.frames,
+               'type', e.event,
+               'createdMs', e.now,
+               'project', t.project,
+               'data', json_object(
+                   'threadId', NEW.thread, 'runId', NEW.id, 'status', NEW.status,
+                   'frames', NEW.frames, 'reply', NEW.reply, 'graphVersion', NEW.graph_version)),
+           'pending', e.now, e.now
+    FROM (SELECT CASE NEW.status
+                     WHEN 'completed' THEN 'run_finished'
+                     WHEN 'killed' THEN 'run_finished'
+                     WHEN 'preempted' THEN 'run_finished'
+                     WHEN 'rolled_back' THEN 'run_finished'
+                     WHEN 'interrupted' THEN 'run_interrupted'
+                     ELSE 'run_failed' END AS event,
+                 CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) AS now) e
+    JOIN threads t ON t.id = NEW.thread
+    JOIN webhooks w ON w.project = t.project
+    WHERE EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.event);
+END;
+"#,
 ];
 
 /// The schema version this weft writes.

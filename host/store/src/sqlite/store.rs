@@ -9,7 +9,7 @@ use weft_engine::store::{
     Webhook, WebhookEvent,
 };
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, NodePause, Page, PluginBlob, PruneReport,
+    ForkStart, FrameCommit, GraphVersion, QueuedRun, NodePause, Page, PluginBlob, PruneReport,
     ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame,
     StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread,
     ThreadFilter, UnfinishedRun, UsageHistory,
@@ -156,6 +156,24 @@ impl Store for SqliteStore {
 
     fn fork(&self, fork: ForkStart) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(self.write(move |c, _| runs::fork(c, &fork)))
+    }
+
+    fn queue_run(&self, start: RunStart) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(self.write(move |c, _| runs::queue_run(c, &start)))
+    }
+
+    fn start_queued(
+        &self,
+        thread: &str,
+        run: &str,
+        at_ms: u64,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        let (thread, run) = (thread.to_owned(), run.to_owned());
+        Box::pin(self.write(move |c, _| runs::start_queued(c, &thread, &run, at_ms)))
+    }
+
+    fn queued_runs(&self) -> BoxFuture<'_, StoreResult<Vec<QueuedRun>>> {
+        Box::pin(self.read(runs::queued_runs))
     }
 
     fn unfinished_runs(&self) -> BoxFuture<'_, StoreResult<Vec<UnfinishedRun>>> {

@@ -8,9 +8,14 @@
 //! `{"interrupt", "outcome": "answered", "value"}`, `{…, "outcome":
 //! "rejected", "reason"}` or `{…, "outcome": "timed_out"}`; with `forward`
 //! set it also sends that to the named peer (kind `outcome`).
+//!
+//! With `remember` set (and `memory` granted), asking also appends the
+//! message's text to the thread's memory key `seen` (a JSON list), and the
+//! outcome carries that list as it stands when the answer arrives: a test
+//! sees in the reply which earlier runs' writes the thread kept.
 
 use serde_json::{Value, json};
-use weft_sdk::{Ctx, Message, Node, NodeError, NodeInfo, ResumeOutcome};
+use weft_sdk::{Capability, Ctx, Message, Node, NodeError, NodeInfo, ResumeOutcome, Scope};
 
 struct Ask;
 
@@ -20,6 +25,7 @@ struct Config {
     question: Option<String>,
     schema: Option<Value>,
     forward: Option<String>,
+    remember: bool,
 }
 
 /// The text a message carries (`{"text": …}`), or its body.
@@ -37,12 +43,13 @@ impl Node for Ask {
             env!("CARGO_PKG_VERSION"),
             "Asks a person, then replies with the answer",
         )
+        .capabilities([Capability::Memory])
     }
 
     fn tick(ctx: &mut Ctx<'_>, inbox: &[Message]) -> Result<(), NodeError> {
         let config: Config = ctx.config()?;
         if let Some(resume) = ctx.resumed() {
-            let outcome = match &resume.outcome {
+            let mut outcome = match &resume.outcome {
                 ResumeOutcome::Answered { value } => {
                     json!({"interrupt": resume.interrupt, "outcome": "answered", "value": value})
                 }
@@ -53,6 +60,10 @@ impl Node for Ask {
                     json!({"interrupt": resume.interrupt, "outcome": "timed_out"})
                 }
             };
+            if config.remember {
+                let seen: Vec<String> = ctx.memory().get_json(Scope::Thread, "seen")?.unwrap_or_default();
+                outcome["seen"] = json!(seen);
+            }
             if let Some(to) = &config.forward {
                 ctx.send(to.clone(), "outcome", &outcome)?;
             }
@@ -62,6 +73,12 @@ impl Node for Ask {
         let Some(first) = inbox.first() else {
             return Ok(());
         };
+        if config.remember {
+            let memory = ctx.memory();
+            let mut seen: Vec<String> = memory.get_json(Scope::Thread, "seen")?.unwrap_or_default();
+            seen.push(text(first));
+            memory.set_json(Scope::Thread, "seen", &seen)?;
+        }
         let question = config
             .question
             .unwrap_or_else(|| format!("Approve {:?}?", text(first)));

@@ -1,0 +1,222 @@
+//! Double-texting: a message for a thread whose run is in flight, handled
+//! by the sender's policy ([`Multitask`]): refused (`thread_busy`), queued
+//! behind the run, or queued first with the run stopped at its next frame
+//! boundary (`preempted`, or `rolled_back` with its effects undone).
+//!
+//! A queued run is committed (as `queued`, with its message) before the
+//! message is accepted, so it is never lost; it starts when the thread
+//! frees, in queue order, on the graph version its message was checked
+//! against, and is queued again after a restart.
+
+use std::sync::Arc;
+
+use weft_runtime::Message;
+
+use super::start::{receiver, start};
+use super::{Inbound, RunContext, RunHandle, RunState, spawn};
+use crate::error::EngineError;
+use crate::events::EventBody;
+use crate::store::RunStart;
+use crate::threads::{Multitask, NextRun, QueueOutcome, Queued, Stop};
+
+/// What became of a message sent to a thread.
+#[derive(Debug)]
+pub enum Sent {
+    /// Its run started.
+    Started(RunHandle),
+    /// Its run waits for the thread.
+    Queued {
+        /// The run's id (it starts under this id).
+        run: String,
+        /// Its place in the queue (0: next).
+        position: usize,
+        /// The run in flight it waits for (asked to stop, with policy
+        /// `interrupt` or `rollback`).
+        behind: String,
+    },
+}
+
+impl Sent {
+    /// The run's id, started or queued.
+    pub fn run(&self) -> &str {
+        match self {
+            Self::Started(handle) => &handle.run,
+            Self::Queued { run, .. } => run,
+        }
+    }
+}
+
+/// Sends `inbound` to `thread`: a run starts at once when the thread is
+/// free; otherwise `policy` says what happens.
+pub(crate) async fn send(
+    ctx: &Arc<RunContext>,
+    thread: &str,
+    inbound: Inbound,
+    policy: Multitask,
+) -> Result<Sent, EngineError> {
+    if policy == Multitask::Reject {
+        return start(ctx, thread, inbound).await.map(Sent::Started);
+    }
+    if policy == Multitask::Rollback && ctx.store.is_none() {
+        return Err(EngineError::PolicyUnavailable(
+            "multitask `rollback` undoes a run from its committed frames, and this host keeps none (it runs without a store): use `interrupt`".into(),
+        ));
+    }
+    match start(ctx, thread, inbound.clone()).await {
+        Err(EngineError::ThreadBusy { .. }) => {}
+        other => return other.map(Sent::Started),
+    }
+    if ctx.control.is_stopping() {
+        return Err(EngineError::ShuttingDown);
+    }
+    let graph = ctx
+        .threads
+        .graph(thread)
+        .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
+    let to = receiver(&graph, &inbound)?;
+    let run = ctx.threads.name_queued(thread)?;
+    let first = Message {
+        id: format!("{run}/in"),
+        from: "user".into(),
+        kind: inbound.kind,
+        body: inbound.body,
+    };
+    if let Some(store) = &ctx.store {
+        ctx.versions.store_version(&graph).await?;
+        store
+            .queue_run(RunStart {
+                thread: thread.to_owned(),
+                project: ctx.budgets.project_of(thread),
+                run: run.clone(),
+                graph_version: graph.version_id().to_owned(),
+                inbound: vec![(graph.graph().nodes()[to].name.clone(), first.clone())],
+                budget_limit: ctx.budgets.explicit_limit(thread),
+                at_ms: ctx.budgets.now_ms(),
+            })
+            .await?;
+    }
+    let stop = policy.stop();
+    let queued = Queued {
+        run: run.clone(),
+        graph,
+        to,
+        first,
+    };
+    match ctx.threads.queue(thread, queued, stop)? {
+        QueueOutcome::Behind { active, position } => {
+            ctx.bus.publish(
+                thread,
+                &run,
+                None,
+                None,
+                EventBody::RunQueued {
+                    position,
+                    behind: active.clone(),
+                    multitask: policy,
+                },
+            );
+            if let Some(status) = stop.status()
+                && ctx.parked.contains(&active)
+            {
+                // A run waiting for a person's answer has no task to see
+                // the stop: it ends here.
+                let ctx = Arc::clone(ctx);
+                let (thread, parked) = (thread.to_owned(), active.clone());
+                tokio::spawn(async move {
+                    super::interrupt::kill_parked(&ctx, &thread, &parked, status).await;
+                });
+            }
+            Ok(Sent::Queued {
+                run,
+                position,
+                behind: active,
+            })
+        }
+        QueueOutcome::Claimed(next) => start_next(ctx, thread, *next).await.map(Sent::Started),
+    }
+}
+
+/// Starts a queued run that now holds its thread: `running` in the store,
+/// then its task. On an error the run still holds the thread (the caller
+/// hands it on); it stays queued in the store and is queued again at the
+/// next start.
+pub(crate) async fn start_next(
+    ctx: &Arc<RunContext>,
+    thread: &str,
+    next: NextRun,
+) -> Result<RunHandle, EngineError> {
+    let NextRun { queued, kill, seq } = next;
+    if let Some(store) = &ctx.store {
+        store
+            .start_queued(thread, &queued.run, ctx.budgets.now_ms())
+            .await?;
+    }
+    let mut pending = vec![Vec::new(); queued.graph.graph().nodes().len()];
+    pending[queued.to].push(queued.first);
+    let state = RunState {
+        lease: None,
+        pending,
+        frame: 0,
+        seq,
+        reply: None,
+    };
+    Ok(spawn(ctx, thread, &queued.run, queued.graph, kill, state))
+}
+
+/// Queues again, after a start, the runs the store holds as `queued`,
+/// oldest first: behind the run in flight on their thread, or started when
+/// it is free. On a store shared by several hosts, a thread with a run in
+/// flight (or waiting for an answer) that this host does not hold is left
+/// to the host that holds it. Returns how many were queued or started.
+pub(crate) async fn requeue(ctx: &Arc<RunContext>) -> Result<usize, EngineError> {
+    let Some(store) = &ctx.store else {
+        return Ok(0);
+    };
+    let mut count = 0;
+    for q in store.queued_runs().await? {
+        let outcome = async {
+            if !ctx.threads.contains(&q.thread) {
+                let held_elsewhere = store
+                    .runs(&q.thread)
+                    .await?
+                    .iter()
+                    .any(|r| r.status == "running" || r.status == "interrupted");
+                if held_elsewhere {
+                    return Ok(false);
+                }
+                let stored = store
+                    .thread(&q.thread)
+                    .await?
+                    .ok_or_else(|| EngineError::UnknownThread(q.thread.clone()))?;
+                let graph = ctx.versions.graph_version(&q.graph_version).await?;
+                super::adopt(ctx, &stored, &graph, None).await?;
+            }
+            let graph = ctx.versions.graph_version(&q.graph_version).await?;
+            let to = graph
+                .position(&q.to)
+                .ok_or_else(|| EngineError::UnknownNode {
+                    graph: graph.graph().name().to_owned(),
+                    node: q.to.clone(),
+                })?;
+            let queued = Queued {
+                run: q.run.clone(),
+                graph,
+                to,
+                first: q.message.clone(),
+            };
+            if let QueueOutcome::Claimed(next) = ctx.threads.queue(&q.thread, queued, Stop::No)? {
+                start_next(ctx, &q.thread, *next).await?;
+            }
+            Ok::<_, EngineError>(true)
+        };
+        match outcome.await {
+            Ok(true) => count += 1,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(thread = %q.thread, run = %q.run, %error, "a queued run cannot be queued again; it stays queued in the store");
+                ctx.threads.release_to_next(&q.thread, &q.run);
+            }
+        }
+    }
+    Ok(count)
+}

@@ -150,6 +150,19 @@ pub(crate) fn outcome(
                 )
             },
         }),
+        RunStatus::Preempted | RunStatus::RolledBack => Err(OpenAiError {
+            retry: Some(false),
+            ..OpenAiError::new(
+                StatusCode::CONFLICT,
+                "run_preempted",
+                format!(
+                    "run `{}` was stopped ({}) by a newer message on thread `{}` before it answered",
+                    trace.run,
+                    status.as_str(),
+                    trace.thread
+                ),
+            )
+        }),
         RunStatus::Interrupted => Err(OpenAiError {
             retry: Some(false),
             ..OpenAiError::new(

@@ -41,7 +41,8 @@ use weft_runtime::{Message, Runtime};
 
 pub use interrupt::{Answer, Answered};
 pub(crate) use lease::millis as lease_millis;
-pub(crate) use queue::{Sent, requeue, send};
+pub use queue::Sent;
+pub(crate) use queue::{requeue, send};
 pub(crate) use start::{adopt, resume, spawn, start};
 
 use crate::config::{Backends, EngineConfig};

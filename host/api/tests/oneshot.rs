@@ -255,8 +255,8 @@ async fn status_filters_parse_into_the_engines_statuses() {
     );
     assert_eq!(
         body["error"]["message"],
-        "unknown status `sleeping`; one of running, completed, killed, frame_limit, \
-         store_failed, interrupted, suspended, budget_exhausted, waiting"
+        "unknown status `sleeping`; one of running, completed, killed, preempted, \
+         rolled_back, frame_limit, store_failed, interrupted, suspended, budget_exhausted, waiting"
     );
     // A known status passes the filter (this host keeps no store).
     for s in [

@@ -28,8 +28,8 @@ use crate::loaded::LoadedGraph;
 use crate::metering::DEFAULT_PROJECT;
 use crate::plugins::PluginSet;
 use crate::run::{self, Inbound, RunContext, RunHandle, RunState, Sent};
-use crate::threads::{Multitask, Stop};
 use crate::store::{NodePause, Page, PruneReport, Store, StoredThread, ThreadFilter};
+use crate::threads::{Multitask, Stop};
 use crate::trace::{FrameTrace, RunStatus};
 
 mod budgets;

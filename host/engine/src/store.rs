@@ -531,8 +531,7 @@ pub trait Store: Send + Sync + 'static {
     fn queue_run(&self, start: RunStart) -> BoxFuture<'_, StoreResult<()>>;
     /// Starts a queued run: `running` from `at_ms`, and its thread too
     /// (`Conflict` when the run is not queued).
-    fn start_queued(&self, thread: &str, run: &str, at_ms: u64)
-    -> BoxFuture<'_, StoreResult<()>>;
+    fn start_queued(&self, thread: &str, run: &str, at_ms: u64) -> BoxFuture<'_, StoreResult<()>>;
     /// Every queued run with its inbound message, in the order they were
     /// accepted.
     fn queued_runs(&self) -> BoxFuture<'_, StoreResult<Vec<QueuedRun>>>;

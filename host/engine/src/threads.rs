@@ -21,7 +21,15 @@ use crate::trace::RunStatus;
 /// What a message for a busy thread does (double-texting): the thread's
 /// run in flight and the new message's run never run at once.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Multitask {
@@ -76,7 +84,9 @@ impl std::str::FromStr for Multitask {
         Self::ALL
             .into_iter()
             .find(|m| m.as_str() == s)
-            .ok_or_else(|| format!("`{s}` is not a policy: use reject, enqueue, interrupt or rollback"))
+            .ok_or_else(|| {
+                format!("`{s}` is not a policy: use reject, enqueue, interrupt or rollback")
+            })
     }
 }
 
@@ -505,7 +515,12 @@ impl Threads {
     /// Queues `queued` on `thread` (first in line when `why` stops the run
     /// in flight, which it then asks to stop) or, when no run is in flight
     /// any more, lets it hold the thread.
-    pub fn queue(&self, thread: &str, queued: Queued, why: Stop) -> Result<QueueOutcome, EngineError> {
+    pub fn queue(
+        &self,
+        thread: &str,
+        queued: Queued,
+        why: Stop,
+    ) -> Result<QueueOutcome, EngineError> {
         let mut threads = lock(&self.map);
         let entry = threads
             .get_mut(thread)
@@ -584,11 +599,9 @@ impl Threads {
             let Some((id, since)) = idle.pop_front() else {
                 break;
             };
-            let still_idle = threads
-                .get(&id)
-                .is_some_and(|e| {
-                    e.idle_since == since && e.active.is_none() && e.queue.is_empty() && e.hydrated
-                });
+            let still_idle = threads.get(&id).is_some_and(|e| {
+                e.idle_since == since && e.active.is_none() && e.queue.is_empty() && e.hydrated
+            });
             if still_idle {
                 if let Some(entry) = threads.remove(&id)
                     && !entry.notices.is_empty()

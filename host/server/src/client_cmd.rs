@@ -428,7 +428,10 @@ async fn wait(
         // holds its thread (a run ends before it frees the thread or hands
         // it to the next queued run); one that waits for a person holds
         // its thread.
-        let ended = !matches!(status, "running" | "queued" | "waiting" | "budget_exhausted");
+        let ended = !matches!(
+            status,
+            "running" | "queued" | "waiting" | "budget_exhausted"
+        );
         if run["id"] == run_id
             && (status == "interrupted" || (ended && result["activeRunId"] != run_id))
         {

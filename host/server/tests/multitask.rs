@@ -135,9 +135,7 @@ async fn each_policy_over_rest_and_the_cli_and_a_queued_run_across_kill_9() {
     let server = start(&data);
     let client = Client::new(&server, Some(&server.admin));
 
-    let (code, accepted) = client
-        .post("/api/v1/inject", json!({"text": "one"}))
-        .await;
+    let (code, accepted) = client.post("/api/v1/inject", json!({"text": "one"})).await;
     assert_eq!(code, StatusCode::ACCEPTED, "{accepted}");
     assert_eq!(accepted["status"], "started");
     let thread = accepted["threadId"].as_str().unwrap().to_owned();
@@ -148,7 +146,10 @@ async fn each_policy_over_rest_and_the_cli_and_a_queued_run_across_kill_9() {
     // that is not one is a 400 naming the field.
     let queued = send(&client, &thread, "two", None).await;
     assert_eq!(queued["status"], "queued", "{queued}");
-    assert_eq!((&queued["position"], &queued["behind"]), (&json!(0), &json!(r1)));
+    assert_eq!(
+        (&queued["position"], &queued["behind"]),
+        (&json!(0), &json!(r1))
+    );
     let r2 = run_of(&queued);
     let (code, body) = client
         .post(
@@ -170,7 +171,11 @@ async fn each_policy_over_rest_and_the_cli_and_a_queued_run_across_kill_9() {
     assert_eq!(code, StatusCode::OK);
     assert_eq!(result["activeRunId"], r1.as_str(), "{result}");
     assert_eq!(result["queued"], json!([r2]));
-    assert_eq!(result["run"]["id"], r1.as_str(), "a queued run is not the result");
+    assert_eq!(
+        result["run"]["id"],
+        r1.as_str(),
+        "a queued run is not the result"
+    );
 
     // enqueue: the queued run starts when the first ends, after its writes.
     assert_eq!(approve(&client, &thread, &r1).await["seen"], json!(["one"]));
@@ -188,13 +193,19 @@ async fn each_policy_over_rest_and_the_cli_and_a_queued_run_across_kill_9() {
 
     // interrupt: the waiting run is stopped with its effects kept.
     let started = send(&client, &thread, "four", None).await;
-    assert_eq!(started["status"], "started", "the thread was free: {started}");
+    assert_eq!(
+        started["status"], "started",
+        "the thread was free: {started}"
+    );
     let r4 = run_of(&started);
     until_status(&client, &thread, &r4, "interrupted").await;
     let r5 = run_of(&send(&client, &thread, "five", Some("interrupt")).await);
     until_status(&client, &thread, &r4, "preempted").await;
     until_status(&client, &thread, &r5, "interrupted").await;
-    assert_eq!(history(&client, &thread).await, ["one", "three", "four", "five"]);
+    assert_eq!(
+        history(&client, &thread).await,
+        ["one", "three", "four", "five"]
+    );
 
     // The CLI queues behind the waiting run and says so.
     let out = output_of({
@@ -238,9 +249,7 @@ async fn each_policy_over_rest_and_the_cli_and_a_queued_run_across_kill_9() {
         json!(["one", "three", "four", "five", "six"])
     );
 
-    let (code, runs) = client
-        .get(&format!("/api/v1/threads/{thread}/runs"))
-        .await;
+    let (code, runs) = client.get(&format!("/api/v1/threads/{thread}/runs")).await;
     assert_eq!(code, StatusCode::OK, "{runs}");
     let statuses: Vec<&str> = runs
         .as_array()
@@ -250,7 +259,14 @@ async fn each_policy_over_rest_and_the_cli_and_a_queued_run_across_kill_9() {
         .collect();
     assert_eq!(
         statuses,
-        ["completed", "rolled_back", "completed", "preempted", "completed", "completed"]
+        [
+            "completed",
+            "rolled_back",
+            "completed",
+            "preempted",
+            "completed",
+            "completed"
+        ]
     );
     // Every frame, the stopped runs' too, replays exactly.
     let (code, report) = client
@@ -286,7 +302,10 @@ async fn the_chat_socket_takes_a_policy_per_message() {
         ))
         .await
         .unwrap();
-    assert_eq!(until_type(&mut socket, "error").await["code"], "thread_busy");
+    assert_eq!(
+        until_type(&mut socket, "error").await["code"],
+        "thread_busy"
+    );
     socket
         .send(send(
             json!({"type": "message", "text": "two", "multitask": "interrupt"}),

@@ -109,7 +109,10 @@ async fn waiting(engine: &Engine, thread: &str, text: &str) -> String {
 async fn until_asking(engine: &Engine, thread: &str, run: &str) {
     for _ in 0..1200 {
         if engine.active_run(thread).as_deref() == Some(run)
-            && engine.interrupts(thread, run).await.is_ok_and(|l| !l.is_empty())
+            && engine
+                .interrupts(thread, run)
+                .await
+                .is_ok_and(|l| !l.is_empty())
         {
             return;
         }
@@ -199,7 +202,10 @@ async fn enqueue_runs_after_the_run_in_flight_in_order(backend: Backend) {
     assert_eq!(at, 0);
     let (third, at) = queued(&h.engine, &thread, "three", Multitask::Enqueue).await;
     assert_eq!(at, 1);
-    assert_eq!(h.engine.queued_runs(&thread), [second.clone(), third.clone()]);
+    assert_eq!(
+        h.engine.queued_runs(&thread),
+        [second.clone(), third.clone()]
+    );
     // Committed before the answer: both are in the store as queued, with
     // their messages, and the run in flight is untouched.
     assert_eq!(
@@ -210,21 +216,35 @@ async fn enqueue_runs_after_the_run_in_flight_in_order(backend: Backend) {
             (third.clone(), "queued".into()),
         ]
     );
-    assert_eq!(history(h.store.as_ref(), &thread).await, ["one", "two", "three"]);
+    assert_eq!(
+        history(h.store.as_ref(), &thread).await,
+        ["one", "two", "three"]
+    );
     let event = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let e = events.recv().await.unwrap();
-            if let EventBody::RunQueued { position, behind, multitask } = &e.body {
+            if let EventBody::RunQueued {
+                position,
+                behind,
+                multitask,
+            } = &e.body
+            {
                 break (e.run.clone(), *position, behind.clone(), *multitask);
             }
         }
     })
     .await
     .unwrap();
-    assert_eq!(event, (second.clone(), 0, first.clone(), Multitask::Enqueue));
+    assert_eq!(
+        event,
+        (second.clone(), 0, first.clone(), Multitask::Enqueue)
+    );
 
     // Each starts when the one before it ends, and sees its writes.
-    assert_eq!(approve(&h.engine, &thread, &first).await["seen"], json!(["one"]));
+    assert_eq!(
+        approve(&h.engine, &thread, &first).await["seen"],
+        json!(["one"])
+    );
     until_asking(&h.engine, &thread, &second).await;
     assert_eq!(
         approve(&h.engine, &thread, &second).await["seen"],
@@ -259,7 +279,10 @@ async fn a_queued_run_survives_a_restart(backend: Backend) {
     let h = host(&dir).await;
     let (resumed, failed) = h.engine.resume_runs().await.unwrap();
     assert!(resumed.is_empty() && failed.is_empty(), "{failed:?}");
-    assert_eq!(h.engine.active_run(&thread).as_deref(), Some(first.as_str()));
+    assert_eq!(
+        h.engine.active_run(&thread).as_deref(),
+        Some(first.as_str())
+    );
     assert_eq!(h.engine.queued_runs(&thread), [second.clone()]);
     approve(&h.engine, &thread, &first).await;
     until_asking(&h.engine, &thread, &second).await;
@@ -293,7 +316,10 @@ async fn interrupt_stops_the_run_and_keeps_its_effects(backend: Backend) {
     );
     let questions = h.engine.interrupts(&thread, &second).await.unwrap();
     assert_eq!(questions[0].status, weft_engine::InterruptStatus::Cancelled);
-    assert_eq!(history(h.store.as_ref(), &thread).await, ["one", "two", "three"]);
+    assert_eq!(
+        history(h.store.as_ref(), &thread).await,
+        ["one", "two", "three"]
+    );
     assert_eq!(
         approve(&h.engine, &thread, &third).await["seen"],
         json!(["one", "two", "three"])
@@ -327,7 +353,10 @@ async fn rollback_undoes_the_runs_writes_and_messages(backend: Backend) {
         approve(&h.engine, &thread, &third).await["seen"],
         json!(["one", "three"])
     );
-    assert_eq!(seen(h.store.as_ref(), &thread).await, json!(["one", "three"]));
+    assert_eq!(
+        seen(h.store.as_ref(), &thread).await,
+        json!(["one", "three"])
+    );
     // Its frames stay, and every frame of the thread still replays exactly.
     let report = h
         .engine
@@ -380,7 +409,12 @@ async fn a_running_run_is_preempted_at_a_frame_boundary(backend: Backend) {
         )
         .await
         .unwrap();
-    let Sent::Queued { run: second, behind, .. } = sent else {
+    let Sent::Queued {
+        run: second,
+        behind,
+        ..
+    } = sent
+    else {
         panic!("started at once: {sent:?}");
     };
     assert_eq!(behind, first);
@@ -388,7 +422,10 @@ async fn a_running_run_is_preempted_at_a_frame_boundary(backend: Backend) {
     assert_eq!(trace.status, RunStatus::Preempted, "{}", trace.render());
     assert!(trace.frames >= 3 && trace.frames < 1000, "{}", trace.frames);
     // The new run holds the thread; killing it ends the test quickly.
-    assert_eq!(h.engine.active_run(&thread).as_deref(), Some(second.as_str()));
+    assert_eq!(
+        h.engine.active_run(&thread).as_deref(),
+        Some(second.as_str())
+    );
     h.engine.kill(&thread).unwrap();
     let stored = runs(h.store.as_ref(), &thread).await;
     assert_eq!(stored[0], (first, "preempted".into()));

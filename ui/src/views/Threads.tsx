@@ -6,6 +6,8 @@ const STATUSES = [
   'running',
   'completed',
   'killed',
+  'preempted',
+  'rolled_back',
   'frame_limit',
   'store_failed',
   'interrupted',

@@ -10,8 +10,8 @@ use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use weft_engine::{Inbound, Multitask, Sent};
 use weft_engine::store::StoredMessage;
+use weft_engine::{Inbound, Multitask, Sent};
 
 use crate::Api;
 use crate::auth::{Principal, Role};
@@ -267,7 +267,15 @@ pub(crate) async fn inject(
             ));
         }
     };
-    start(&api, &who, req.thread_id, req.project, inbound, req.multitask).await
+    start(
+        &api,
+        &who,
+        req.thread_id,
+        req.project,
+        inbound,
+        req.multitask,
+    )
+    .await
 }
 
 /// A chat message for the thread (its graph's entry node); while a run is

@@ -8,8 +8,8 @@ use tokio::sync::watch;
 
 use super::RunContext;
 use crate::events::EventBody;
-use crate::threads::Stop;
 use crate::store::{FrameCommit, RunEnd, Store, StoreError};
+use crate::threads::Stop;
 use crate::trace::{RunStatus, TraceError};
 
 /// Commits a frame, retrying failures with a growing pause (a kill stops

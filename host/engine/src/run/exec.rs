@@ -19,10 +19,10 @@ use super::apply::{FrameOut, NodeRef, apply};
 use super::commit::{commit_end, commit_frame};
 use super::{RunContext, RunState, plan};
 use crate::events::EventBody;
-use crate::threads::Stop;
 use crate::loaded::LoadedGraph;
 use crate::metering::{Counted, InvocationEvent, Ledger, UsageEvent};
 use crate::store::{FrameCommit, InterruptStatus, InvocationRecord, NodePause, StoredInterrupt};
+use crate::threads::Stop;
 use crate::trace::{FrameRecord, FrameTrace, MessageSummary, RunStatus, TraceError};
 
 /// Runs `state` on `graph` until the run ends; returns its trace.
@@ -571,7 +571,8 @@ impl<'a> RunLoop<'a> {
                 RunStatus::StoreFailed | RunStatus::Suspended | RunStatus::Interrupted
             )
         {
-            self.trace.status = commit_end(self.ctx, self.thread, self.run, self.trace.status).await;
+            self.trace.status =
+                commit_end(self.ctx, self.thread, self.run, self.trace.status).await;
         }
         if self.trace.status == RunStatus::Interrupted {
             // Without a store, this host keeps what the run goes on from.

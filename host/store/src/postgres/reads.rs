@@ -8,9 +8,8 @@ use weft_engine::MoneyBudget;
 use weft_engine::StoreError;
 use weft_engine::store::{
     GraphVersion, InvocationRecord, NodePause, Page, PluginBlob, QueuedRun, RecordedOutput,
-    StoreResult,
-    StoredFrame, StoredGraphVersion, StoredInstance, StoredMessage, StoredRun, StoredThread,
-    ThreadFilter, UnfinishedRun,
+    StoreResult, StoredFrame, StoredGraphVersion, StoredInstance, StoredMessage, StoredRun,
+    StoredThread, ThreadFilter, UnfinishedRun,
 };
 use weft_runtime::capabilities::JournalEntry;
 use weft_runtime::capabilities::memory::MemoryWrite;

@@ -9,10 +9,10 @@ use weft_engine::store::{
     Webhook, WebhookEvent,
 };
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, QueuedRun, Lease, NodePause, Page, PluginBlob, PruneReport,
-    ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame,
-    StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread,
-    ThreadFilter, UnfinishedRun, UsageHistory,
+    ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport,
+    QueuedRun, ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult,
+    StoredFrame, StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun,
+    StoredThread, ThreadFilter, UnfinishedRun, UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store, StoreError};
 use weft_runtime::capabilities::BoxFuture;
@@ -167,12 +167,7 @@ impl Store for PostgresStore {
         Box::pin(self.unit(Write::QueueRun(start)))
     }
 
-    fn start_queued(
-        &self,
-        thread: &str,
-        run: &str,
-        at_ms: u64,
-    ) -> BoxFuture<'_, StoreResult<()>> {
+    fn start_queued(&self, thread: &str, run: &str, at_ms: u64) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(self.unit(Write::StartQueued {
             thread: thread.to_owned(),
             run: run.to_owned(),

@@ -9,7 +9,7 @@ use weft_engine::store::{
     Webhook, WebhookEvent,
 };
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, QueuedRun, NodePause, Page, PluginBlob, PruneReport,
+    ForkStart, FrameCommit, GraphVersion, NodePause, Page, PluginBlob, PruneReport, QueuedRun,
     ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame,
     StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread,
     ThreadFilter, UnfinishedRun, UsageHistory,
@@ -162,12 +162,7 @@ impl Store for SqliteStore {
         Box::pin(self.write(move |c, _| runs::queue_run(c, &start)))
     }
 
-    fn start_queued(
-        &self,
-        thread: &str,
-        run: &str,
-        at_ms: u64,
-    ) -> BoxFuture<'_, StoreResult<()>> {
+    fn start_queued(&self, thread: &str, run: &str, at_ms: u64) -> BoxFuture<'_, StoreResult<()>> {
         let (thread, run) = (thread.to_owned(), run.to_owned());
         Box::pin(self.write(move |c, _| runs::start_queued(c, &thread, &run, at_ms)))
     }

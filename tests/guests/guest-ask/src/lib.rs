@@ -61,7 +61,10 @@ impl Node for Ask {
                 }
             };
             if config.remember {
-                let seen: Vec<String> = ctx.memory().get_json(Scope::Thread, "seen")?.unwrap_or_default();
+                let seen: Vec<String> = ctx
+                    .memory()
+                    .get_json(Scope::Thread, "seen")?
+                    .unwrap_or_default();
                 outcome["seen"] = json!(seen);
             }
             if let Some(to) = &config.forward {

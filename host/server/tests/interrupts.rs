@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::client::{Client, assert_error};
+use common::socket::{connect, read, send, until_type};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -250,24 +251,18 @@ async fn runs_asked_in_three_languages_wait_across_kill_9_and_complete_after_an_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_socket_shows_the_question_and_takes_the_answer() {
-    use futures_util::SinkExt;
-    use tokio_tungstenite::tungstenite::Message;
-
     let data = data_with_guests("interrupts-ws");
     let server = start(&data);
-    let ws = server.base.replace("http://", "ws://");
-    let url = format!("{ws}/api/v1/ws?access_token={}", server.admin);
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut socket = connect(&server.base, &format!("/api/v1/ws?access_token={}", server.admin)).await;
     assert_eq!(read(&mut socket).await["type"], "session");
     // The event stream, over its own socket.
-    let url = format!("{ws}/api/v1/ws/events?access_token={}", server.admin);
-    let (mut events, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut events = connect(
+        &server.base,
+        &format!("/api/v1/ws/events?access_token={}", server.admin),
+    )
+    .await;
 
-    let send = |v: Value| Message::Text(v.to_string().into());
-    socket
-        .send(send(json!({"type": "message", "text": "deploy"})))
-        .await
-        .unwrap();
+    send(&mut socket, json!({"type": "message", "text": "deploy"})).await;
     let question = until_type(&mut socket, "interrupt").await;
     assert_eq!(question["question"], "Ship it?", "{question}");
     assert_eq!(question["node"], "rust");
@@ -279,16 +274,10 @@ async fn the_chat_socket_shows_the_question_and_takes_the_answer() {
     );
 
     // A wrong answer is an error on the socket; a right one resumes.
-    socket
-        .send(send(json!({"type": "resume", "value": {"approve": 1}})))
-        .await
-        .unwrap();
+    send(&mut socket, json!({"type": "resume", "value": {"approve": 1}})).await;
     let refused = until_type(&mut socket, "error").await;
     assert_eq!(refused["code"], "invalid_answer", "{refused}");
-    socket
-        .send(send(json!({"type": "resume", "value": {"approve": true}})))
-        .await
-        .unwrap();
+    send(&mut socket, json!({"type": "resume", "value": {"approve": true}})).await;
     let resumed = until_type(&mut socket, "resumed").await;
     assert_eq!(resumed["resumed"], true, "{resumed}");
     assert_eq!(resumed["interruptId"], question["interruptId"]);
@@ -305,32 +294,4 @@ async fn the_chat_socket_shows_the_question_and_takes_the_answer() {
         resolved["event"]["data"]["status"], "answered",
         "{resolved}"
     );
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The next text message on the socket, as JSON.
-async fn read(socket: &mut Socket) -> Value {
-    use futures_util::StreamExt;
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
-            .await
-            .expect("a message within a minute")
-            .unwrap()
-            .unwrap();
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = message {
-            return serde_json::from_str(t.as_str()).unwrap();
-        }
-    }
-}
-
-/// The next message of `kind`.
-async fn until_type(socket: &mut Socket, kind: &str) -> Value {
-    loop {
-        let m = read(socket).await;
-        if m["type"] == kind {
-            return m;
-        }
-    }
 }

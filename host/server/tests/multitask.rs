@@ -16,6 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::client::{Client, assert_error};
+use common::socket::{connect, read, send, until_type};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -95,7 +96,7 @@ async fn approve(client: &Client, thread: &str, run: &str) -> Value {
 }
 
 /// Sends `text` to the thread; returns the 202's body.
-async fn send(client: &Client, thread: &str, text: &str, multitask: Option<&str>) -> Value {
+async fn message(client: &Client, thread: &str, text: &str, multitask: Option<&str>) -> Value {
     let mut body = json!({ "text": text });
     if let Some(policy) = multitask {
         body["multitask"] = json!(policy);
@@ -144,7 +145,7 @@ async fn each_policy_over_rest_and_the_cli_and_a_queued_run_across_kill_9() {
 
     // The config's default (`enqueue`) queues; `reject` refuses; a policy
     // that is not one is a 400 naming the field.
-    let queued = send(&client, &thread, "two", None).await;
+    let queued = message(&client, &thread, "two", None).await;
     assert_eq!(queued["status"], "queued", "{queued}");
     assert_eq!(
         (&queued["position"], &queued["behind"]),
@@ -182,7 +183,7 @@ async fn each_policy_over_rest_and_the_cli_and_a_queued_run_across_kill_9() {
     until_status(&client, &thread, &r2, "interrupted").await;
 
     // rollback: the waiting run is undone; its message leaves the history.
-    let r3 = run_of(&send(&client, &thread, "three", Some("rollback")).await);
+    let r3 = run_of(&message(&client, &thread, "three", Some("rollback")).await);
     until_status(&client, &thread, &r2, "rolled_back").await;
     until_status(&client, &thread, &r3, "interrupted").await;
     assert_eq!(history(&client, &thread).await, ["one", "three"]);
@@ -192,14 +193,14 @@ async fn each_policy_over_rest_and_the_cli_and_a_queued_run_across_kill_9() {
     );
 
     // interrupt: the waiting run is stopped with its effects kept.
-    let started = send(&client, &thread, "four", None).await;
+    let started = message(&client, &thread, "four", None).await;
     assert_eq!(
         started["status"], "started",
         "the thread was free: {started}"
     );
     let r4 = run_of(&started);
     until_status(&client, &thread, &r4, "interrupted").await;
-    let r5 = run_of(&send(&client, &thread, "five", Some("interrupt")).await);
+    let r5 = run_of(&message(&client, &thread, "five", Some("interrupt")).await);
     until_status(&client, &thread, &r4, "preempted").await;
     until_status(&client, &thread, &r5, "interrupted").await;
     assert_eq!(
@@ -278,40 +279,21 @@ async fn each_policy_over_rest_and_the_cli_and_a_queued_run_across_kill_9() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_socket_takes_a_policy_per_message() {
-    use futures_util::SinkExt;
-    use tokio_tungstenite::tungstenite::Message;
-
     let data = data("multitask-ws");
     let server = start(&data);
-    let ws = server.base.replace("http://", "ws://");
-    let url = format!("{ws}/api/v1/ws?access_token={}", server.admin);
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut socket = connect(&server.base, &format!("/api/v1/ws?access_token={}", server.admin)).await;
     let session = read(&mut socket).await;
     assert_eq!(session["type"], "session");
-    let send = |v: Value| Message::Text(v.to_string().into());
 
-    socket
-        .send(send(json!({"type": "message", "text": "one"})))
-        .await
-        .unwrap();
+    send(&mut socket, json!({"type": "message", "text": "one"})).await;
     let first = until_type(&mut socket, "accepted").await;
     until_type(&mut socket, "interrupt").await;
-    socket
-        .send(send(
-            json!({"type": "message", "text": "two", "multitask": "reject"}),
-        ))
-        .await
-        .unwrap();
+    send(&mut socket, json!({"type": "message", "text": "two", "multitask": "reject"})).await;
     assert_eq!(
         until_type(&mut socket, "error").await["code"],
         "thread_busy"
     );
-    socket
-        .send(send(
-            json!({"type": "message", "text": "two", "multitask": "interrupt"}),
-        ))
-        .await
-        .unwrap();
+    send(&mut socket, json!({"type": "message", "text": "two", "multitask": "interrupt"})).await;
     let second = until_type(&mut socket, "accepted").await;
     assert_eq!(second["queued"], true, "{second}");
     assert_eq!(second["behind"], first["runId"]);
@@ -324,10 +306,7 @@ async fn the_chat_socket_takes_a_policy_per_message() {
     );
     let question = until_type(&mut socket, "interrupt").await;
     assert_eq!(question["runId"], second["runId"], "{question}");
-    socket
-        .send(send(json!({"type": "resume", "value": {"approve": true}})))
-        .await
-        .unwrap();
+    send(&mut socket, json!({"type": "resume", "value": {"approve": true}})).await;
     // A run that asks sends `done` with `interrupted` first.
     let done = loop {
         let m = until_type(&mut socket, "done").await;
@@ -342,32 +321,4 @@ async fn the_chat_socket_takes_a_policy_per_message() {
     );
     let reply: Value = serde_json::from_str(done["reply"].as_str().unwrap()).unwrap();
     assert_eq!(reply["seen"], json!(["one", "two"]), "{reply}");
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The next text message on the socket, as JSON.
-async fn read(socket: &mut Socket) -> Value {
-    use futures_util::StreamExt;
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
-            .await
-            .expect("a message within a minute")
-            .unwrap()
-            .unwrap();
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = message {
-            return serde_json::from_str(t.as_str()).unwrap();
-        }
-    }
-}
-
-/// The next message of `kind`.
-async fn until_type(socket: &mut Socket, kind: &str) -> Value {
-    loop {
-        let m = read(socket).await;
-        if m["type"] == kind {
-            return m;
-        }
-    }
 }

@@ -116,6 +116,22 @@ pub(crate) struct RunState {
     pub reply: Option<String>,
 }
 
+impl RunState {
+    /// A new run's state: `first` pending for node `to` of `graph`, at the
+    /// thread's next frame `seq`.
+    fn first(graph: &crate::loaded::LoadedGraph, to: usize, first: Message, seq: u64) -> Self {
+        let mut pending = vec![Vec::new(); graph.graph().nodes().len()];
+        pending[to].push(first);
+        Self {
+            lease: None,
+            pending,
+            frame: 0,
+            seq,
+            reply: None,
+        }
+    }
+}
+
 /// A run in flight.
 #[derive(Debug)]
 pub struct RunHandle {

@@ -10,13 +10,10 @@
 
 use std::sync::Arc;
 
-use weft_runtime::Message;
-
-use super::start::{receiver, start};
+use super::start::{first_message, receiver, run_start, start};
 use super::{Inbound, RunContext, RunHandle, RunState, spawn};
 use crate::error::EngineError;
 use crate::events::EventBody;
-use crate::store::RunStart;
 use crate::threads::{Multitask, NextRun, QueueOutcome, Queued, Stop};
 
 /// What became of a message sent to a thread.
@@ -75,24 +72,11 @@ pub(crate) async fn send(
         .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
     let to = receiver(&graph, &inbound)?;
     let run = ctx.threads.name_queued(thread)?;
-    let first = Message {
-        id: format!("{run}/in"),
-        from: "user".into(),
-        kind: inbound.kind,
-        body: inbound.body,
-    };
+    let first = first_message(&run, inbound);
     if let Some(store) = &ctx.store {
         ctx.versions.store_version(&graph).await?;
         store
-            .queue_run(RunStart {
-                thread: thread.to_owned(),
-                project: ctx.budgets.project_of(thread),
-                run: run.clone(),
-                graph_version: graph.version_id().to_owned(),
-                inbound: vec![(graph.graph().nodes()[to].name.clone(), first.clone())],
-                budget_limit: ctx.budgets.explicit_limit(thread),
-                at_ms: ctx.budgets.now_ms(),
-            })
+            .queue_run(run_start(ctx, thread, &run, &graph, to, &first))
             .await?;
     }
     let stop = policy.stop();
@@ -151,15 +135,7 @@ pub(crate) async fn start_next(
             .start_queued(thread, &queued.run, ctx.budgets.now_ms())
             .await?;
     }
-    let mut pending = vec![Vec::new(); queued.graph.graph().nodes().len()];
-    pending[queued.to].push(queued.first);
-    let state = RunState {
-        lease: None,
-        pending,
-        frame: 0,
-        seq,
-        reply: None,
-    };
+    let state = RunState::first(&queued.graph, queued.to, queued.first, seq);
     Ok(spawn(ctx, thread, &queued.run, queued.graph, kill, state))
 }
 

@@ -34,37 +34,47 @@ pub(crate) async fn start(
         hydrate(ctx, thread).await?;
     }
     let (run, seq) = ctx.threads.name_run(&mut claim)?;
-    let first = Message {
+    let first = first_message(&run, inbound);
+    if let Some(store) = &ctx.store {
+        ctx.versions.store_version(&graph).await?;
+        store
+            .begin_run(run_start(ctx, thread, &run, &graph, to, &first))
+            .await?;
+    }
+    claim.keep();
+    let state = RunState::first(&graph, to, first, seq);
+    Ok(spawn(ctx, thread, &run, graph, claimed.kill, state))
+}
+
+/// `inbound` as the first message of `run` (`{run}/in`, from `user`).
+pub(super) fn first_message(run: &str, inbound: Inbound) -> Message {
+    Message {
         id: format!("{run}/in"),
         from: "user".into(),
         kind: inbound.kind,
         body: inbound.body,
-    };
-    if let Some(store) = &ctx.store {
-        ctx.versions.store_version(&graph).await?;
-        store
-            .begin_run(RunStart {
-                thread: thread.to_owned(),
-                project: ctx.budgets.project_of(thread),
-                run: run.clone(),
-                graph_version: graph.version_id().to_owned(),
-                inbound: vec![(graph.graph().nodes()[to].name.clone(), first.clone())],
-                budget_limit: ctx.budgets.explicit_limit(thread),
-                at_ms: ctx.budgets.now_ms(),
-            })
-            .await?;
     }
-    claim.keep();
-    let mut pending = vec![Vec::new(); graph.graph().nodes().len()];
-    pending[to].push(first);
-    let state = RunState {
-        lease: None,
-        pending,
-        frame: 0,
-        seq,
-        reply: None,
-    };
-    Ok(spawn(ctx, thread, &run, graph, claimed.kill, state))
+}
+
+/// What the store is told of `run` starting (or queued) on `thread` with
+/// `first` for node `to`.
+pub(super) fn run_start(
+    ctx: &RunContext,
+    thread: &str,
+    run: &str,
+    graph: &LoadedGraph,
+    to: usize,
+    first: &Message,
+) -> RunStart {
+    RunStart {
+        thread: thread.to_owned(),
+        project: ctx.budgets.project_of(thread),
+        run: run.to_owned(),
+        graph_version: graph.version_id().to_owned(),
+        inbound: vec![(graph.graph().nodes()[to].name.clone(), first.clone())],
+        budget_limit: ctx.budgets.explicit_limit(thread),
+        at_ms: ctx.budgets.now_ms(),
+    }
 }
 
 /// The position in `graph` of `inbound`'s receiver (the entry node when it

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod client;
+pub mod socket;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -48,10 +48,21 @@ pub(super) async fn begin_run(
         ))
         .into());
     }
+    insert_run(c, start, "running").await
+}
+
+/// The run, with `status`, and its inbound messages.
+async fn insert_run(c: &Transaction<'_>, start: &RunStart, status: &str) -> PgResult<()> {
     c.execute(
         "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
-         VALUES ($1, $2, $3, 'running', 0, $4)",
-        &[&start.run, &start.thread, &start.graph_version, &now],
+         VALUES ($1, $2, $3, $4, 0, $5)",
+        &[
+            &start.run,
+            &start.thread,
+            &start.graph_version,
+            &status,
+            &int(start.at_ms),
+        ],
     )
     .await
     .map_err(|e| match Fail::from(e) {
@@ -121,23 +132,7 @@ pub(super) async fn queue_run(c: &Transaction<'_>, start: &RunStart) -> PgResult
         ))
         .into());
     }
-    c.execute(
-        "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
-         VALUES ($1, $2, $3, 'queued', 0, $4)",
-        &[&start.run, &start.thread, &start.graph_version, &now],
-    )
-    .await
-    .map_err(|e| match Fail::from(e) {
-        Fail::Store(StoreError::Conflict(_)) => Fail::Store(StoreError::Conflict(format!(
-            "run `{}` exists already",
-            start.run
-        ))),
-        other => other,
-    })?;
-    for (to, m) in &start.inbound {
-        insert_message(c, &start.thread, &start.run, to, m, None, None).await?;
-    }
-    Ok(())
+    insert_run(c, start, "queued").await
 }
 
 pub(super) async fn start_queued(

@@ -51,11 +51,24 @@ pub(super) fn begin_run(
             start.thread
         )));
     }
+    insert_run(c, start, "running")
+}
+
+/// The run, with `status`, and its inbound messages.
+fn insert_run(c: &Connection, start: &RunStart, status: &str) -> StoreResult<()> {
     c.prepare_cached(
         "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
-         VALUES (?1, ?2, ?3, 'running', 0, ?4)",
+         VALUES (?1, ?2, ?3, ?4, 0, ?5)",
     )
-    .and_then(|mut s| s.execute(params![start.run, start.thread, start.graph_version, now]))
+    .and_then(|mut s| {
+        s.execute(params![
+            start.run,
+            start.thread,
+            start.graph_version,
+            status,
+            int(start.at_ms)
+        ])
+    })
     .map_err(|e| match error(e) {
         StoreError::Conflict(_) => {
             StoreError::Conflict(format!("run `{}` exists already", start.run))
@@ -124,21 +137,7 @@ pub(super) fn queue_run(c: &Connection, start: &RunStart) -> StoreResult<()> {
             start.thread
         )));
     }
-    c.prepare_cached(
-        "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
-         VALUES (?1, ?2, ?3, 'queued', 0, ?4)",
-    )
-    .and_then(|mut s| s.execute(params![start.run, start.thread, start.graph_version, now]))
-    .map_err(|e| match error(e) {
-        StoreError::Conflict(_) => {
-            StoreError::Conflict(format!("run `{}` exists already", start.run))
-        }
-        other => other,
-    })?;
-    for (to, m) in &start.inbound {
-        insert_message(c, &start.thread, &start.run, to, m, None, None)?;
-    }
-    Ok(())
+    insert_run(c, start, "queued")
 }
 
 pub(super) fn start_queued(c: &Connection, thread: &str, run: &str, at_ms: u64) -> StoreResult<()> {

@@ -23,7 +23,7 @@ macro_rules! debug_handle {
     )*};
 }
 
-debug_handle!(Llm, Db, Memory, Hud, Log);
+debug_handle!(Llm, Db, Memory, Store, Hud, Log);
 
 /// Chat completion through the host's LLM providers (capability `llm`).
 #[derive(Clone, Copy)]
@@ -132,6 +132,75 @@ impl<'h> Memory<'h> {
     ) -> Result<(), NodeError> {
         let text = serde_json::to_string(value)?;
         Ok(self.set(scope, key, &text)?)
+    }
+}
+
+/// Key/value state shared by every thread of the project (capability
+/// `store`, contract 0.3.0): keys in namespaces, listing by prefix.
+///
+/// Reads see what other threads committed and this tick's own writes;
+/// writes commit with the frame (the last frame to commit a key wins).
+/// Limits: namespaces of 1 to 64 bytes, keys of 1 to 256 bytes (no control
+/// characters), values of at most 64 KiB, 256 keys written per tick, 10 000
+/// keys per project, 1000 keys per listing.
+#[derive(Clone, Copy)]
+pub struct Store<'h> {
+    host: &'h dyn Host,
+}
+
+impl<'h> Store<'h> {
+    pub(crate) fn new(host: &'h dyn Host) -> Self {
+        Self { host }
+    }
+
+    /// Read a value; `None` when the key is not set.
+    pub fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, Error> {
+        self.host.store_get(namespace, key)
+    }
+
+    /// Write a value.
+    pub fn set(&self, namespace: &str, key: &str, value: &str) -> Result<(), Error> {
+        self.host.store_set(namespace, key, value)
+    }
+
+    /// Remove a key; removing a missing key is not an error.
+    pub fn delete(&self, namespace: &str, key: &str) -> Result<(), Error> {
+        self.host.store_delete(namespace, key)
+    }
+
+    /// The keys of `namespace` starting with `prefix` (`""`: all), in byte
+    /// order, after `after` (to page on), at most `limit` (1 to 1000).
+    pub fn list(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, Error> {
+        self.host.store_list(namespace, prefix, after, limit)
+    }
+
+    /// Read a JSON value and parse it as `T`; `None` when the key is not set.
+    pub fn get_json<T: DeserializeOwned>(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<T>, NodeError> {
+        match self.get(namespace, key)? {
+            Some(text) => Ok(Some(serde_json::from_str(&text)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Serialize `value` to JSON and write it.
+    pub fn set_json(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &impl Serialize,
+    ) -> Result<(), NodeError> {
+        let text = serde_json::to_string(value)?;
+        Ok(self.set(namespace, key, &text)?)
     }
 }
 

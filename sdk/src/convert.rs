@@ -18,6 +18,7 @@ impl From<wit::Capability> for Capability {
             wit::Capability::Memory => Self::Memory,
             wit::Capability::Hud => Self::Hud,
             wit::Capability::Log => Self::Log,
+            wit::Capability::Store => Self::Store,
         }
     }
 }
@@ -30,6 +31,7 @@ impl From<Capability> for wit::Capability {
             Capability::Memory => Self::Memory,
             Capability::Hud => Self::Hud,
             Capability::Log => Self::Log,
+            Capability::Store => Self::Store,
         }
     }
 }

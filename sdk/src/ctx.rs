@@ -177,6 +177,12 @@ impl<'h> Ctx<'h> {
         Memory::new(self.host)
     }
 
+    /// Key/value state shared by every thread of the project (contract
+    /// 0.3.0).
+    pub fn store(&self) -> Store<'h> {
+        Store::new(self.host)
+    }
+
     /// Progress text and typed events.
     pub fn hud(&self) -> Hud<'h> {
         Hud::new(self.host)

@@ -6,7 +6,7 @@
 //! answers from test doubles. Methods take `&self` so a node can hold several
 //! capability handles (and borrow its context) at once.
 
-use crate::bindings::weft::node::{db, hud, llm, log, memory};
+use crate::bindings::weft::node::{db, hud, llm, log, memory, store};
 use crate::{Column, Completion, CompletionRequest, Error, EventKind, Level, Rows, Scope, Value};
 
 /// Everything a node can ask of the host. Each method is one WIT import;
@@ -26,6 +26,22 @@ pub trait Host {
     fn memory_set(&self, scope: Scope, key: &str, value: &str) -> Result<(), Error>;
     /// `memory.delete`: remove a key; removing a missing key is not an error.
     fn memory_delete(&self, scope: Scope, key: &str) -> Result<(), Error>;
+    /// `store.get`: read a value of the project's key/value state.
+    fn store_get(&self, namespace: &str, key: &str) -> Result<Option<String>, Error>;
+    /// `store.set`: write a value of the project's state, committed with the
+    /// frame.
+    fn store_set(&self, namespace: &str, key: &str, value: &str) -> Result<(), Error>;
+    /// `store.delete`: remove a key of the project's state.
+    fn store_delete(&self, namespace: &str, key: &str) -> Result<(), Error>;
+    /// `store.list`: keys of `namespace` starting with `prefix`, in order,
+    /// after `after`, at most `limit`.
+    fn store_list(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, Error>;
     /// `hud.progress`: show progress text to the user.
     fn hud_progress(&self, text: &str) -> Result<(), Error>;
     /// `hud.emit`: emit a typed event whose `data` is a JSON document.
@@ -72,6 +88,28 @@ impl Host for WasmHost {
 
     fn memory_delete(&self, scope: Scope, key: &str) -> Result<(), Error> {
         memory::delete(scope.into(), key).map_err(Into::into)
+    }
+
+    fn store_get(&self, namespace: &str, key: &str) -> Result<Option<String>, Error> {
+        store::get(namespace, key).map_err(Into::into)
+    }
+
+    fn store_set(&self, namespace: &str, key: &str, value: &str) -> Result<(), Error> {
+        store::set(namespace, key, value).map_err(Into::into)
+    }
+
+    fn store_delete(&self, namespace: &str, key: &str) -> Result<(), Error> {
+        store::delete(namespace, key).map_err(Into::into)
+    }
+
+    fn store_list(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, Error> {
+        store::list(namespace, prefix, after, limit).map_err(Into::into)
     }
 
     fn hud_progress(&self, text: &str) -> Result<(), Error> {

@@ -151,7 +151,7 @@ mod ctx;
 mod host;
 pub mod testing;
 
-pub use capabilities::{Db, Hud, Llm, Log, Memory};
+pub use capabilities::{Db, Hud, Llm, Log, Memory, Store};
 pub use ctx::Ctx;
 pub use host::{Host, WasmHost};
 /// An error returned by a host capability: the contract's

@@ -317,6 +317,8 @@ pub struct TestHost {
     llm: RefCell<ScriptedLlm>,
     db: RefCell<FakeDb>,
     memory: RefCell<BTreeMap<(Scope, String), String>>,
+    /// The project's `store` state: (namespace, key) → value.
+    kv: RefCell<BTreeMap<(String, String), String>>,
     records: RefCell<Records>,
 }
 
@@ -355,6 +357,7 @@ impl TestHost {
             llm: RefCell::default(),
             db: RefCell::default(),
             memory: RefCell::default(),
+            kv: RefCell::default(),
             records: RefCell::default(),
         }
     }
@@ -456,6 +459,19 @@ impl TestHost {
         self
     }
 
+    /// Pre-set a `store` value, as another thread of the project would have.
+    pub fn with_store(
+        self,
+        namespace: impl Into<String>,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.kv
+            .borrow_mut()
+            .insert((namespace.into(), key.into()), value.into());
+        self
+    }
+
     /// Run one tick of `N` with `inbox`, exactly as the component glue would.
     pub fn tick<N: Node>(&self, inbox: &[Message]) -> Result<TickOutput, NodeError> {
         let mut ctx = Ctx::new(self, self.context.clone());
@@ -481,6 +497,14 @@ impl TestHost {
     /// Every query the node ran, with its parameters, in order.
     pub fn queries(&self) -> Vec<(String, Vec<Value>)> {
         self.db.borrow().queries.clone()
+    }
+
+    /// The current value of a `store` key.
+    pub fn store(&self, namespace: &str, key: &str) -> Option<String> {
+        self.kv
+            .borrow()
+            .get(&(namespace.to_owned(), key.to_owned()))
+            .cloned()
     }
 
     /// The current value of a memory key.

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use weft_runtime::Message;
 use weft_runtime::capabilities::BoxFuture;
 use weft_runtime::capabilities::memory::MemoryWrite;
+use weft_runtime::capabilities::store::KvWrite;
 
 use crate::metering::MoneyBudget;
 use crate::metering::{InvocationEvent, UsageEvent};
@@ -214,6 +215,10 @@ pub struct RecordedOutput {
     pub done: bool,
     /// Memory writes, in key order.
     pub memory_writes: Vec<MemoryWrite>,
+    /// `store` writes (the project's key/value state), in key order
+    /// (absent in frames recorded before contract 0.3.0's `store`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kv_writes: Vec<KvWrite>,
     /// The error code, when the invocation failed.
     pub error: Option<String>,
 }
@@ -257,6 +262,8 @@ pub struct FrameCommit {
     pub delivered: Vec<(String, Message)>,
     /// Committed memory writes (thread and node scopes).
     pub memory: Vec<MemoryWrite>,
+    /// Committed `store` writes (the projects' key/value state).
+    pub kv: Vec<KvWrite>,
     /// `llm` calls of the frame.
     pub usage: Vec<UsageEvent>,
     /// Invocation metering of the frame.
@@ -491,6 +498,25 @@ pub trait Store: Send + Sync + 'static {
     fn runs(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<StoredRun>>>;
     /// A thread's committed memory.
     fn memory(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<MemoryWrite>>>;
+    /// A value of a project's `store` state.
+    fn kv_get(
+        &self,
+        project: &str,
+        namespace: &str,
+        key: &str,
+    ) -> BoxFuture<'_, StoreResult<Option<String>>>;
+    /// The keys of a project's namespace starting with `prefix`, in byte
+    /// order, after `after`, at most `limit`.
+    fn kv_list(
+        &self,
+        project: &str,
+        namespace: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<String>>>;
+    /// How many `store` keys a project holds.
+    fn kv_count(&self, project: &str) -> BoxFuture<'_, StoreResult<u64>>;
     /// Sets a thread's token limit.
     fn set_thread_budget(&self, thread: &str, limit: u64) -> BoxFuture<'_, StoreResult<()>>;
     /// Project money budgets set by operators (`None`: unlimited).
@@ -714,6 +740,7 @@ impl RecordedOutput {
                 reply: output.reply.clone(),
                 done: output.done,
                 memory_writes: outcome.memory_writes.clone(),
+                kv_writes: outcome.kv_writes.clone(),
                 error: None,
             },
             Err(error) => Self {
@@ -721,5 +748,52 @@ impl RecordedOutput {
                 ..Self::default()
             },
         }
+    }
+}
+
+/// The projects' `store` state read from a [`Store`], as invocations see
+/// it (a failing store is `unavailable` to the node).
+pub(crate) struct StoreKv(pub std::sync::Arc<dyn Store>);
+
+fn unavailable(e: StoreError) -> weft_runtime::CapabilityError {
+    weft_runtime::CapabilityError::Unavailable(format!("the store: {e}"))
+}
+
+impl weft_runtime::capabilities::store::KvStore for StoreKv {
+    fn get<'a>(
+        &'a self,
+        project: &'a str,
+        namespace: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, weft_runtime::CapabilityError>> {
+        Box::pin(async move {
+            self.0
+                .kv_get(project, namespace, key)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        project: &'a str,
+        namespace: &'a str,
+        prefix: &'a str,
+        after: Option<&'a str>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<String>, weft_runtime::CapabilityError>> {
+        Box::pin(async move {
+            self.0
+                .kv_list(project, namespace, prefix, after, limit)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn count<'a>(
+        &'a self,
+        project: &'a str,
+    ) -> BoxFuture<'a, Result<u64, weft_runtime::CapabilityError>> {
+        Box::pin(async move { self.0.kv_count(project).await.map_err(unavailable) })
     }
 }

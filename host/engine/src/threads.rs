@@ -561,7 +561,7 @@ impl Threads {
     pub fn release_to_next(&self, thread: &str, run: &str) -> Option<NextRun> {
         let mut threads = lock(&self.map);
         let entry = threads.get_mut(thread)?;
-        if !entry.active.as_ref().is_some_and(|(r, _)| r == run) {
+        if entry.active.as_ref().is_none_or(|(r, _)| r != run) {
             return None;
         }
         entry.active = None;

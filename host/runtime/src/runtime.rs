@@ -16,6 +16,7 @@ use crate::cache::{ComponentCache, ContentHash, root_message};
 use crate::capabilities::hud::HudEvent;
 use crate::capabilities::log::LogLine;
 use crate::capabilities::memory::MemoryWrite;
+use crate::capabilities::store::KvWrite;
 use crate::capabilities::{self, JournalEntry, Services};
 use crate::config::{Limits, RuntimeConfig};
 use crate::error::RuntimeError;
@@ -90,6 +91,9 @@ pub struct Outcome {
     pub journal: Vec<JournalEntry>,
     /// Buffered memory writes, to commit with the frame.
     pub memory_writes: Vec<MemoryWrite>,
+    /// Buffered `store` writes (the project's key/value state), to commit
+    /// with the frame.
+    pub kv_writes: Vec<KvWrite>,
     /// Progress and events, in order.
     pub events: Vec<HudEvent>,
     /// Log lines.
@@ -427,6 +431,7 @@ impl Runtime {
             instantiate_time,
             duration,
             memory_writes: state.memory.writes(&state.shared.call),
+            kv_writes: state.kv.writes(&state.shared.call),
             journal: state.shared.journal,
             events: state.hud.events,
             logs: state.log.lines,
@@ -550,6 +555,7 @@ fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     capabilities::llm::add_to_linker(&mut linker)?;
     capabilities::db::add_to_linker(&mut linker)?;
     capabilities::memory::add_to_linker(&mut linker)?;
+    capabilities::store::add_to_linker(&mut linker)?;
     capabilities::hud::add_to_linker(&mut linker)?;
     capabilities::log::add_to_linker(&mut linker)?;
     Ok(linker)

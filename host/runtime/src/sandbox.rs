@@ -25,6 +25,7 @@ use crate::capabilities::hud::HudState;
 use crate::capabilities::llm::LlmState;
 use crate::capabilities::log::LogState;
 use crate::capabilities::memory::MemoryState;
+use crate::capabilities::store::KvState;
 use crate::capabilities::{Services, Shared};
 use crate::config::Limits;
 use crate::types::{CallContext, Grants};
@@ -41,6 +42,7 @@ pub(crate) struct HostState {
     pub llm: LlmState,
     pub db: DbState,
     pub memory: MemoryState,
+    pub kv: KvState,
     pub hud: HudState,
     pub log: LogState,
     pub stdout: MemoryOutputPipe,
@@ -183,6 +185,14 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState
         memory: MemoryState {
             store: Arc::clone(&services.memory),
             overlay: Default::default(),
+            bytes: 0,
+            max_bytes: limits.max_output,
+        },
+        kv: KvState {
+            store: Arc::clone(&services.kv),
+            overlay: Default::default(),
+            added: Default::default(),
+            count: None,
             bytes: 0,
             max_bytes: limits.max_output,
         },

@@ -108,6 +108,7 @@ async fn measure(runtime: &Runtime, file: &Path, args: &PluginBenchArgs) -> Resu
         .repeat()])),
         db: Arc::new(InMemoryDb::default()),
         memory: Arc::new(MemoryMap::default()),
+        kv: Arc::new(weft_runtime::capabilities::store::KvMap::default()),
         events: Arc::new(NullSink),
     };
     let inbox = [Message {

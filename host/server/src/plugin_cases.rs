@@ -176,6 +176,7 @@ async fn run_case(runtime: &Runtime, plugin: &Plugin, case: &Case) -> Result<()>
         llm: Arc::new(Scripted::from_rules(rules)),
         db: Arc::new(InMemoryDb::default()),
         memory: memory.clone(),
+        kv: Arc::new(weft_runtime::capabilities::store::KvMap::default()),
         events: Arc::new(NullSink),
     };
     let config = case.config.to_string();

@@ -24,11 +24,21 @@ pub enum Capability {
     Hud,
     /// Diagnostic log lines.
     Log,
+    /// Key/value state shared by every thread of the project (contract
+    /// 0.3.0).
+    Store,
 }
 
 impl Capability {
     /// Every capability, in contract (declaration) order.
-    pub const ALL: [Capability; 5] = [Self::Llm, Self::Db, Self::Memory, Self::Hud, Self::Log];
+    pub const ALL: [Capability; 6] = [
+        Self::Llm,
+        Self::Db,
+        Self::Memory,
+        Self::Hud,
+        Self::Log,
+        Self::Store,
+    ];
 
     /// The capability's name in the WIT contract and in graph files.
     pub fn as_str(self) -> &'static str {
@@ -38,6 +48,7 @@ impl Capability {
             Self::Memory => "memory",
             Self::Hud => "hud",
             Self::Log => "log",
+            Self::Store => "store",
         }
     }
 }
@@ -58,7 +69,7 @@ impl FromStr for Capability {
             .into_iter()
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown capability `{s}` (expected one of llm, db, memory, hud, log)")
+                format!("unknown capability `{s}` (expected one of llm, db, memory, hud, log, store)")
             })
     }
 }

@@ -59,6 +59,46 @@ impl Host for TestHost {
         Ok(())
     }
 
+    fn store_get(&self, namespace: &str, key: &str) -> Result<Option<String>, Error> {
+        self.check(Capability::Store)?;
+        Ok(self.store(namespace, key))
+    }
+
+    fn store_set(&self, namespace: &str, key: &str, value: &str) -> Result<(), Error> {
+        self.check(Capability::Store)?;
+        self.kv
+            .borrow_mut()
+            .insert((namespace.to_owned(), key.to_owned()), value.to_owned());
+        Ok(())
+    }
+
+    fn store_delete(&self, namespace: &str, key: &str) -> Result<(), Error> {
+        self.check(Capability::Store)?;
+        self.kv
+            .borrow_mut()
+            .remove(&(namespace.to_owned(), key.to_owned()));
+        Ok(())
+    }
+
+    fn store_list(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, Error> {
+        self.check(Capability::Store)?;
+        Ok(self
+            .kv
+            .borrow()
+            .keys()
+            .filter(|(ns, k)| ns == namespace && k.starts_with(prefix))
+            .filter(|(_, k)| after.is_none_or(|a| k.as_str() > a))
+            .take(limit as usize)
+            .map(|(_, k)| k.clone())
+            .collect())
+    }
+
     fn hud_progress(&self, text: &str) -> Result<(), Error> {
         self.check(Capability::Hud)?;
         self.records.borrow_mut().progress.push(text.to_owned());

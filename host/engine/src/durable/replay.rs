@@ -182,6 +182,7 @@ pub(crate) async fn replay(
                     llm: tape.clone(),
                     db: tape.clone(),
                     memory: tape.clone(),
+                    kv: tape.clone(),
                     events: Arc::new(NullSink),
                 };
                 let outcome = versions
@@ -327,6 +328,13 @@ fn first_difference(recorded: &RecordedOutput, replayed: &RecordedOutput) -> Opt
             "memory writes".into(),
             &recorded.memory_writes,
             &replayed.memory_writes,
+        );
+    }
+    if recorded.kv_writes != replayed.kv_writes {
+        return differ(
+            "store writes".into(),
+            &recorded.kv_writes,
+            &replayed.kv_writes,
         );
     }
     None

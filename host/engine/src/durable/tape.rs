@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use weft_runtime::capabilities::db::Database;
 use weft_runtime::capabilities::llm::{LlmBackend, LlmCall};
 use weft_runtime::capabilities::memory::MemoryStore;
+use weft_runtime::capabilities::store::KvStore;
 use weft_runtime::capabilities::{BoxFuture, JournalEntry};
 use weft_runtime::{
     CallContext, Capability, CapabilityError, Completion, CompletionRequest, Scope,
@@ -131,6 +132,51 @@ impl MemoryStore for Tape {
     ) -> BoxFuture<'a, Result<Option<String>, CapabilityError>> {
         let req = json!({ "scope": scope, "key": key });
         let result = self.answer(Capability::Memory, "get", &req, |r| r == &req);
+        Box::pin(async move { result })
+    }
+}
+
+/// `store` reads as the recorded run was answered: values (`get`), whether
+/// a key existed and the project's key count when a new key was set
+/// (`exists`, `count`), and the committed keys a listing merged (`keys`).
+impl KvStore for Tape {
+    fn get<'a>(
+        &'a self,
+        _project: &'a str,
+        namespace: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, CapabilityError>> {
+        let req = json!({ "namespace": namespace, "key": key });
+        let result = self.answer(Capability::Store, "get", &req, |r| r == &req);
+        Box::pin(async move { result })
+    }
+
+    fn exists<'a>(
+        &'a self,
+        _project: &'a str,
+        namespace: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<bool, CapabilityError>> {
+        let req = json!({ "namespace": namespace, "key": key });
+        let result = self.answer(Capability::Store, "exists", &req, |r| r == &req);
+        Box::pin(async move { result })
+    }
+
+    fn list<'a>(
+        &'a self,
+        _project: &'a str,
+        namespace: &'a str,
+        prefix: &'a str,
+        after: Option<&'a str>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<String>, CapabilityError>> {
+        let req = json!({ "namespace": namespace, "prefix": prefix, "after": after, "limit": limit });
+        let result = self.answer(Capability::Store, "keys", &req, |r| r == &req);
+        Box::pin(async move { result })
+    }
+
+    fn count<'a>(&'a self, _project: &'a str) -> BoxFuture<'a, Result<u64, CapabilityError>> {
+        let result = self.answer(Capability::Store, "count", &json!({}), |_| true);
         Box::pin(async move { result })
     }
 }

@@ -211,7 +211,7 @@ impl JsonSchema for GrantName {
             .map(|c| c.as_str())
             .collect();
         schemars::json_schema!({
-            "description": "A capability: `llm` (model calls, metered and budgeted), `db` (read-only SQL), `memory` (key/value per thread and node), `hud` (progress and events for the user), `log` (log lines in the trace).",
+            "description": "A capability: `llm` (model calls, metered and budgeted), `db` (read-only SQL), `memory` (key/value per thread and node), `hud` (progress and events for the user), `log` (log lines in the trace), `store` (key/value shared by the project's threads; contract 0.3.0).",
             "type": "string",
             "enum": names,
         })

@@ -18,6 +18,8 @@ use crate::trace::{FrameRecord, MessageSummary, RouteSummary, Tokens, TraceError
 pub(crate) struct FrameOut {
     /// Memory writes to commit.
     pub writes: Vec<MemoryWrite>,
+    /// `store` writes (the project's key/value state) to commit.
+    pub kv: Vec<weft_runtime::capabilities::store::KvWrite>,
     /// Messages routed in the frame, with their receivers' names.
     pub sent: Vec<(String, Message)>,
     /// Messages the frame consumed, with their receivers' names.
@@ -238,6 +240,7 @@ pub(crate) fn apply(
     record.done = output.done;
     record.memory_writes = outcome.memory_writes.len();
     out.writes.extend(outcome.memory_writes);
+    out.kv.extend(outcome.kv_writes);
     Applied {
         record,
         output: recorded,

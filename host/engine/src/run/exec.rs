@@ -274,6 +274,9 @@ impl<'a> RunLoop<'a> {
             return false;
         };
         self.make_visible(invocations, applied.metering, &applied.out.writes);
+        if let Some(local) = &self.ctx.kv_local {
+            local.apply(&applied.out.kv);
+        }
         true
     }
 
@@ -296,6 +299,7 @@ impl<'a> RunLoop<'a> {
                 llm: llm.clone(),
                 db: Arc::clone(&ctx.db),
                 memory: ctx.memory.clone(),
+                kv: Arc::clone(&ctx.kv),
                 events: Arc::clone(&ctx.events),
             };
             async move {
@@ -450,6 +454,7 @@ impl<'a> RunLoop<'a> {
             sent: std::mem::take(&mut applied.out.sent),
             delivered: std::mem::take(&mut applied.out.delivered),
             memory: applied.out.writes.clone(),
+            kv: applied.out.kv.clone(),
             usage: std::mem::take(&mut applied.usage),
             metering: applied.metering.clone(),
             interrupts: self.asked.clone(),

@@ -37,6 +37,7 @@ use std::time::Duration;
 use weft_runtime::capabilities::db::Database;
 use weft_runtime::capabilities::hud::EventSink;
 use weft_runtime::capabilities::memory::MemoryMap;
+use weft_runtime::capabilities::store::{KvMap, KvStore};
 use weft_runtime::{Message, Runtime};
 
 pub use interrupt::{Answer, Answered};
@@ -67,6 +68,11 @@ pub(crate) struct RunContext {
     pub llm: Arc<LlmSlot>,
     /// Committed memory (thread and node scopes).
     pub memory: Arc<MemoryMap>,
+    /// The projects' `store` state as invocations read it: the store's, or
+    /// `kv_local` without a store.
+    pub kv: Arc<dyn KvStore>,
+    /// The projects' `store` state kept in this process (no store).
+    pub kv_local: Option<Arc<KvMap>>,
     /// Events.
     pub bus: Bus,
     /// The bus as the `hud` capability's live listener.
@@ -266,11 +272,19 @@ impl RunContext {
             bus: bus.clone(),
         }));
         let versions = Versions::new(store.clone(), Arc::clone(&runtime), Arc::clone(plugins));
+        let kv_local = store.is_none().then(|| Arc::new(KvMap::default()));
+        let kv: Arc<dyn KvStore> = match (&store, &kv_local) {
+            (Some(store), _) => Arc::new(crate::store::StoreKv(Arc::clone(store))),
+            (None, Some(local)) => local.clone(),
+            (None, None) => Arc::new(KvMap::default()),
+        };
         Self {
             runtime,
             db: backends.db,
             llm,
             memory: Arc::new(MemoryMap::default()),
+            kv,
+            kv_local,
             events: Arc::new(bus.clone()),
             bus,
             budgets,

@@ -12,7 +12,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-contract!();
+contract!(Llm, Db, Memory, Hud, Log);
 
 /// The contract version these bindings implement.
 pub(crate) const VERSION: &str = "0.2.0";

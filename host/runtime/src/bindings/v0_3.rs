@@ -8,11 +8,12 @@ wasmtime::component::bindgen!({
         "weft:node/llm": async,
         "weft:node/db": async,
         "weft:node/memory": async,
+        "weft:node/store": async,
     },
     exports: { default: async },
 });
 
-contract!();
+contract!(Llm, Db, Memory, Hud, Log, Store);
 
 /// The contract version these bindings implement.
 pub(crate) const VERSION: &str = "0.3.0";

@@ -11,6 +11,7 @@ pub mod hud;
 pub mod llm;
 pub mod log;
 pub mod memory;
+pub mod store;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,6 +35,9 @@ pub struct Services {
     /// Committed memory state (reads only: writes are returned in the
     /// invocation and committed with the frame).
     pub memory: Arc<dyn memory::MemoryStore>,
+    /// Committed key/value state of the projects (`store`; reads only:
+    /// writes are returned in the invocation and committed with the frame).
+    pub kv: Arc<dyn store::KvStore>,
     /// Live listener for progress and events (they are also returned in the
     /// invocation).
     pub events: Arc<dyn hud::EventSink>,
@@ -48,6 +52,7 @@ impl Services {
             llm: Arc::new(llm::Unavailable),
             db: Arc::new(db::InMemoryDb::default()),
             memory: Arc::new(memory::MemoryMap::default()),
+            kv: Arc::new(store::KvMap::default()),
             events: Arc::new(hud::NullSink),
         }
     }

@@ -164,6 +164,7 @@ pub(super) async fn commit_frame(
     faults.check(FramePart::Messages)?;
 
     write_memory(c, &f.memory).await?;
+    super::kv::write_kv(c, &f.kv, f.wall_time_ms).await?;
     faults.check(FramePart::Memory)?;
 
     for u in &f.usage {

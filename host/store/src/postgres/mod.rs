@@ -16,6 +16,7 @@
 mod commit;
 mod error;
 mod interrupts;
+mod kv;
 mod leases;
 mod migrate;
 mod operator;

@@ -354,6 +354,18 @@ WHEN (NEW.status IS DISTINCT FROM OLD.status
       AND NEW.status IN ('completed', 'killed', 'preempted', 'rolled_back', 'frame_limit', 'store_failed', 'interrupted'))
 EXECUTE FUNCTION runs_webhooks();
 "#,
+    // 8: the projects' `store` state (contract 0.3.0's key/value
+    // capability): keys in namespaces, per project, compared bytewise.
+    r#"
+CREATE TABLE kv (
+    project    TEXT NOT NULL,
+    namespace  TEXT COLLATE "C" NOT NULL,
+    key        TEXT COLLATE "C" NOT NULL,
+    value      TEXT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    PRIMARY KEY (project, namespace, key)
+);
+"#,
 ];
 
 /// The schema version this weft writes.

@@ -20,7 +20,7 @@ use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::writer::{Done, Write};
 use super::{
-    LATENCY_SAMPLES, PostgresStore, interrupts, leases, reads, schedules, usage, webhooks,
+    LATENCY_SAMPLES, PostgresStore, interrupts, kv, leases, reads, schedules, usage, webhooks,
 };
 
 impl PostgresStore {
@@ -102,6 +102,36 @@ impl Store for PostgresStore {
     fn memory(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<MemoryWrite>>> {
         let thread = thread.to_owned();
         Box::pin(async move { reads::memory(&*self.client().await?, &thread).await })
+    }
+
+    fn kv_get(
+        &self,
+        project: &str,
+        namespace: &str,
+        key: &str,
+    ) -> BoxFuture<'_, StoreResult<Option<String>>> {
+        let (p, n, k) = (project.to_owned(), namespace.to_owned(), key.to_owned());
+        Box::pin(async move { kv::get(&*self.client().await?, &p, &n, &k).await })
+    }
+
+    fn kv_list(
+        &self,
+        project: &str,
+        namespace: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<String>>> {
+        let (p, n, x) = (project.to_owned(), namespace.to_owned(), prefix.to_owned());
+        let after = after.map(str::to_owned);
+        Box::pin(async move {
+            kv::list(&*self.client().await?, &p, &n, &x, after.as_deref(), limit).await
+        })
+    }
+
+    fn kv_count(&self, project: &str) -> BoxFuture<'_, StoreResult<u64>> {
+        let project = project.to_owned();
+        Box::pin(async move { kv::count(&*self.client().await?, &project).await })
     }
 
     fn set_thread_budget(&self, thread: &str, limit: u64) -> BoxFuture<'_, StoreResult<()>> {

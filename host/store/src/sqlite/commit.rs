@@ -141,6 +141,7 @@ pub(super) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> 
     faults.check(FramePart::Messages)?;
 
     write_memory(c, &f.memory)?;
+    super::kv::write_kv(c, &f.kv, f.wall_time_ms)?;
     faults.check(FramePart::Memory)?;
 
     for u in &f.usage {

@@ -17,6 +17,7 @@ mod file;
 mod frames;
 mod graphs;
 mod interrupts;
+mod kv;
 mod memory;
 mod messages;
 mod migrate;

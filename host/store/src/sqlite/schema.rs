@@ -350,6 +350,18 @@ BEGIN
     WHERE EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.event);
 END;
 "#,
+    // 13: the projects' `store` state (contract 0.3.0's key/value
+    // capability): keys in namespaces, per project.
+    r#"
+CREATE TABLE kv (
+    project    TEXT NOT NULL,
+    namespace  TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (project, namespace, key)
+);
+"#,
 ];
 
 /// The schema version this weft writes.

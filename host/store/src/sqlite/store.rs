@@ -19,7 +19,7 @@ use weft_runtime::capabilities::BoxFuture;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::{
-    LATENCY_SAMPLES, SqliteStore, commit, frames, graphs, interrupts, memory, messages, operator,
+    LATENCY_SAMPLES, SqliteStore, commit, frames, graphs, interrupts, kv, memory, messages, operator,
     prune, runs, schedules, threads, usage, webhooks,
 };
 
@@ -92,6 +92,34 @@ impl Store for SqliteStore {
     fn memory(&self, thread: &str) -> BoxFuture<'_, StoreResult<Vec<MemoryWrite>>> {
         let thread = thread.to_owned();
         Box::pin(self.read(move |c| memory::memory(c, &thread)))
+    }
+
+    fn kv_get(
+        &self,
+        project: &str,
+        namespace: &str,
+        key: &str,
+    ) -> BoxFuture<'_, StoreResult<Option<String>>> {
+        let (p, n, k) = (project.to_owned(), namespace.to_owned(), key.to_owned());
+        Box::pin(self.read(move |c| kv::get(c, &p, &n, &k)))
+    }
+
+    fn kv_list(
+        &self,
+        project: &str,
+        namespace: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<String>>> {
+        let (p, n, x) = (project.to_owned(), namespace.to_owned(), prefix.to_owned());
+        let after = after.map(str::to_owned);
+        Box::pin(self.read(move |c| kv::list(c, &p, &n, &x, after.as_deref(), limit)))
+    }
+
+    fn kv_count(&self, project: &str) -> BoxFuture<'_, StoreResult<u64>> {
+        let project = project.to_owned();
+        Box::pin(self.read(move |c| kv::count(c, &project)))
     }
 
     fn set_thread_budget(&self, thread: &str, limit: u64) -> BoxFuture<'_, StoreResult<()>> {

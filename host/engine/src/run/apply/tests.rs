@@ -61,6 +61,7 @@ fn outcome(result: Result<TickOutput, InvokeError>) -> Outcome {
         duration: Duration::from_micros(40),
         journal: Vec::new(),
         memory_writes: Vec::new(),
+        kv_writes: Vec::new(),
         events: Vec::new(),
         logs: Vec::new(),
         denied: Vec::new(),

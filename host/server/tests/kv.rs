@@ -1,0 +1,117 @@
+//! The `store` capability (contract 0.3.0) through the real binary: two
+//! threads of one project share the project's key/value state over REST,
+//! a thread of another project sees none of it, and the state outlives a
+//! `kill -9`.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::client::Client;
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const GRAPH: &str = r#"
+name: kv
+entry: kv
+nodes:
+  kv: { plugin: guest-kv, grants: [store] }
+"#;
+
+fn data(name: &str) -> std::path::PathBuf {
+    let data = temp_dir(name);
+    let plugins = data.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(
+        root().join("artifacts/guests/guest-kv.wasm"),
+        plugins.join("guest-kv.wasm"),
+    )
+    .expect("guest-kv.wasm (run `cargo xtask build-plugins`)");
+    std::fs::write(data.join("kv.yaml"), GRAPH).unwrap();
+    data
+}
+
+fn start(data: &Path) -> Server {
+    Server::start_in(
+        data.to_owned(),
+        &["--plugins", data.join("plugins").to_str().unwrap()],
+        &[
+            "--graph",
+            data.join("kv.yaml").to_str().unwrap(),
+            "--script",
+            "graphs/scripts/assistant-demo.json",
+        ],
+    )
+}
+
+/// Runs `ops` in a new run (on `thread`, or a new thread of `project`);
+/// returns the thread and the answers.
+async fn ops(client: &Client, thread: Option<&str>, project: &str, ops: Value) -> (String, Value) {
+    let mut body = json!({"body": {"ops": ops}, "project": project});
+    if let Some(t) = thread {
+        body["threadId"] = json!(t);
+    }
+    let (code, accepted) = client.post("/api/v1/inject", body).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{accepted}");
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    let run = accepted["runId"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (code, result) = client
+            .get(&format!("/api/v1/threads/{thread}/result?run={run}"))
+            .await;
+        assert_eq!(code, StatusCode::OK, "{result}");
+        if result["run"]["status"] == "completed" && result["busy"] == false {
+            let reply = result["run"]["reply"].as_str().unwrap();
+            return (thread, serde_json::from_str(reply).unwrap());
+        }
+        assert!(Instant::now() < deadline, "{result}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_threads_of_a_project_share_the_store_and_another_project_does_not() {
+    let data = data("kv");
+    let server = start(&data);
+    let client = Client::new(&server, Some(&server.admin));
+
+    let (first, answers) = ops(
+        &client,
+        None,
+        "acme",
+        json!([
+            {"op": "set", "namespace": "tickets", "key": "t-1", "value": "open"},
+            {"op": "set", "namespace": "tickets", "key": "t-2", "value": "closed"},
+        ]),
+    )
+    .await;
+    assert_eq!(answers, json!([{"ok": null}, {"ok": null}]));
+
+    let read = json!([
+        {"op": "get", "namespace": "tickets", "key": "t-1"},
+        {"op": "list", "namespace": "tickets", "prefix": "t-"},
+    ]);
+    let (second, answers) = ops(&client, None, "acme", read.clone()).await;
+    assert_ne!(first, second);
+    assert_eq!(answers, json!([{"ok": "open"}, {"ok": ["t-1", "t-2"]}]));
+
+    let (_, answers) = ops(&client, None, "globex", read.clone()).await;
+    assert_eq!(answers, json!([{"ok": null}, {"ok": []}]));
+
+    // kill -9: what was committed is still there.
+    drop(server);
+    let server = start(&data);
+    let client = Client::new(&server, Some(&server.admin));
+    let (_, answers) = ops(&client, Some(&second), "acme", read).await;
+    assert_eq!(answers, json!([{"ok": "open"}, {"ok": ["t-1", "t-2"]}]));
+    let (code, report) = client
+        .post(&format!("/api/v1/threads/{first}/replay"), json!({}))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{report}");
+    assert_eq!(report["reproduced"], true, "{report}");
+}

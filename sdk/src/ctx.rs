@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::capabilities::{Db, Hud, Llm, Log, Memory};
+use crate::capabilities::{Db, Hud, Llm, Log, Memory, Store};
 use crate::host::Host;
 use crate::{
     BUDGET_WARNING_KIND, BudgetWarning, Context, Interrupt, Message, NodeError, Outbound,

@@ -33,7 +33,7 @@ pub trait Host {
     fn store_set(&self, namespace: &str, key: &str, value: &str) -> Result<(), Error>;
     /// `store.delete`: remove a key of the project's state.
     fn store_delete(&self, namespace: &str, key: &str) -> Result<(), Error>;
-    /// `store.list`: keys of `namespace` starting with `prefix`, in order,
+    /// `store.list-keys`: keys of `namespace` starting with `prefix`, in order,
     /// after `after`, at most `limit`.
     fn store_list(
         &self,
@@ -109,7 +109,7 @@ impl Host for WasmHost {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>, Error> {
-        store::list(namespace, prefix, after, limit).map_err(Into::into)
+        store::list_keys(namespace, prefix, after, limit).map_err(Into::into)
     }
 
     fn hud_progress(&self, text: &str) -> Result<(), Error> {

@@ -147,7 +147,7 @@ impl KvStore for KvMap {
     ) -> BoxFuture<'a, Result<Vec<String>, CapabilityError>> {
         let keys = self.read().get(project).map_or_else(Vec::new, |p| {
             p.range((namespace.to_owned(), prefix.to_owned())..)
-                .map(|((_, k), _)| k)
+                .map(|(k, _)| k)
                 .take_while(|(ns, k)| *ns == namespace && k.starts_with(prefix))
                 .filter(|(_, k)| after.is_none_or(|a| k.as_str() > a))
                 .take(limit as usize)
@@ -323,7 +323,7 @@ macro_rules! host {
                 }
 
                 #[tracing::instrument(name = "weft.store.list", skip_all)]
-                async fn list(
+                async fn list_keys(
                     &mut self,
                     namespace: String,
                     prefix: String,
@@ -332,7 +332,7 @@ macro_rules! host {
                 ) -> Result<Vec<String>, WitError> {
                     self.shared.admit(Capability::Store, "list")?;
                     let req = json!({ "namespace": namespace, "prefix": prefix, "after": after, "limit": limit });
-                    let result = self.list_keys(&namespace, &prefix, after.as_deref(), limit).await;
+                    let result = self.merged_keys(&namespace, &prefix, after.as_deref(), limit).await;
                     self.shared
                         .record(Capability::Store, "list", req, result)
                         .map_err(Into::into)
@@ -389,7 +389,7 @@ impl CapView<'_, KvState> {
     }
 
     /// The committed keys with this invocation's writes laid over them.
-    async fn list_keys(
+    async fn merged_keys(
         &mut self,
         namespace: &str,
         prefix: &str,

@@ -253,7 +253,11 @@ async fn runs_asked_in_three_languages_wait_across_kill_9_and_complete_after_an_
 async fn the_chat_socket_shows_the_question_and_takes_the_answer() {
     let data = data_with_guests("interrupts-ws");
     let server = start(&data);
-    let mut socket = connect(&server.base, &format!("/api/v1/ws?access_token={}", server.admin)).await;
+    let mut socket = connect(
+        &server.base,
+        &format!("/api/v1/ws?access_token={}", server.admin),
+    )
+    .await;
     assert_eq!(read(&mut socket).await["type"], "session");
     // The event stream, over its own socket.
     let mut events = connect(
@@ -274,10 +278,18 @@ async fn the_chat_socket_shows_the_question_and_takes_the_answer() {
     );
 
     // A wrong answer is an error on the socket; a right one resumes.
-    send(&mut socket, json!({"type": "resume", "value": {"approve": 1}})).await;
+    send(
+        &mut socket,
+        json!({"type": "resume", "value": {"approve": 1}}),
+    )
+    .await;
     let refused = until_type(&mut socket, "error").await;
     assert_eq!(refused["code"], "invalid_answer", "{refused}");
-    send(&mut socket, json!({"type": "resume", "value": {"approve": true}})).await;
+    send(
+        &mut socket,
+        json!({"type": "resume", "value": {"approve": true}}),
+    )
+    .await;
     let resumed = until_type(&mut socket, "resumed").await;
     assert_eq!(resumed["resumed"], true, "{resumed}");
     assert_eq!(resumed["interruptId"], question["interruptId"]);

@@ -281,19 +281,31 @@ async fn each_policy_over_rest_and_the_cli_and_a_queued_run_across_kill_9() {
 async fn the_chat_socket_takes_a_policy_per_message() {
     let data = data("multitask-ws");
     let server = start(&data);
-    let mut socket = connect(&server.base, &format!("/api/v1/ws?access_token={}", server.admin)).await;
+    let mut socket = connect(
+        &server.base,
+        &format!("/api/v1/ws?access_token={}", server.admin),
+    )
+    .await;
     let session = read(&mut socket).await;
     assert_eq!(session["type"], "session");
 
     send(&mut socket, json!({"type": "message", "text": "one"})).await;
     let first = until_type(&mut socket, "accepted").await;
     until_type(&mut socket, "interrupt").await;
-    send(&mut socket, json!({"type": "message", "text": "two", "multitask": "reject"})).await;
+    send(
+        &mut socket,
+        json!({"type": "message", "text": "two", "multitask": "reject"}),
+    )
+    .await;
     assert_eq!(
         until_type(&mut socket, "error").await["code"],
         "thread_busy"
     );
-    send(&mut socket, json!({"type": "message", "text": "two", "multitask": "interrupt"})).await;
+    send(
+        &mut socket,
+        json!({"type": "message", "text": "two", "multitask": "interrupt"}),
+    )
+    .await;
     let second = until_type(&mut socket, "accepted").await;
     assert_eq!(second["queued"], true, "{second}");
     assert_eq!(second["behind"], first["runId"]);
@@ -306,7 +318,11 @@ async fn the_chat_socket_takes_a_policy_per_message() {
     );
     let question = until_type(&mut socket, "interrupt").await;
     assert_eq!(question["runId"], second["runId"], "{question}");
-    send(&mut socket, json!({"type": "resume", "value": {"approve": true}})).await;
+    send(
+        &mut socket,
+        json!({"type": "resume", "value": {"approve": true}}),
+    )
+    .await;
     // A run that asks sends `done` with `interrupted` first.
     let done = loop {
         let m = until_type(&mut socket, "done").await;

@@ -63,7 +63,10 @@ async fn run(h: &Host, thread: &str, node: &str, ops: Value) -> Vec<Value> {
         .unwrap();
     let trace = finish(handle).await;
     assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
-    let reply = trace.reply.as_deref().unwrap_or_else(|| panic!("{}", trace.render()));
+    let reply = trace
+        .reply
+        .as_deref()
+        .unwrap_or_else(|| panic!("{}", trace.render()));
     serde_json::from_str(reply).unwrap()
 }
 
@@ -133,7 +136,13 @@ async fn threads_of_a_project_share_it_and_other_projects_do_not_see_it(backend:
             json!({"ok": null}),
         ]
     );
-    let answers = run(&h, &a, "kv", json!([list("orders", ""), get("orders", "o-1")])).await;
+    let answers = run(
+        &h,
+        &a,
+        "kv",
+        json!([list("orders", ""), get("orders", "o-1")]),
+    )
+    .await;
     assert_eq!(answers[0], json!({"ok": ["o-2", "o-3", "x-9"]}));
     assert_eq!(answers[1], json!({"ok": null}));
 
@@ -142,7 +151,11 @@ async fn threads_of_a_project_share_it_and_other_projects_do_not_see_it(backend:
         &h,
         &other,
         "kv",
-        json!([get("orders", "o-2"), list("orders", ""), set("orders", "o-2", "theirs")]),
+        json!([
+            get("orders", "o-2"),
+            list("orders", ""),
+            set("orders", "o-2", "theirs")
+        ]),
     )
     .await;
     assert_eq!(
@@ -150,11 +163,19 @@ async fn threads_of_a_project_share_it_and_other_projects_do_not_see_it(backend:
         [json!({"ok": null}), json!({"ok": []}), json!({"ok": null})]
     );
     assert_eq!(
-        h.store.kv_get("acme", "orders", "o-2").await.unwrap().as_deref(),
+        h.store
+            .kv_get("acme", "orders", "o-2")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("shipped")
     );
     assert_eq!(
-        h.store.kv_get("globex", "orders", "o-2").await.unwrap().as_deref(),
+        h.store
+            .kv_get("globex", "orders", "o-2")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("theirs")
     );
 
@@ -176,10 +197,19 @@ async fn a_node_without_the_grant_is_denied_and_limits_are_clear(backend: Backen
     let dir = place(backend, "kv-limits");
     let h = host(&dir).await;
     let t = h.engine.open_thread_in("acme", None, &h.graph);
-    let answers = run(&h, &t, "ungranted", json!([get("n", "k"), set("n", "k", "v")])).await;
+    let answers = run(
+        &h,
+        &t,
+        "ungranted",
+        json!([get("n", "k"), set("n", "k", "v")]),
+    )
+    .await;
     assert_eq!(
         answers,
-        [json!({"err": "denied(store)"}), json!({"err": "denied(store)"})]
+        [
+            json!({"err": "denied(store)"}),
+            json!({"err": "denied(store)"})
+        ]
     );
 
     let long_key = "k".repeat(257);
@@ -226,7 +256,13 @@ async fn a_project_holds_at_most_its_keys(backend: Backend) {
     let mut total = 0u64;
     for round in 0..40 {
         let ns = format!("ns{round}");
-        let answers = run(&h, &t, "kv", json!([{"op": "fill", "namespace": ns, "count": 256}])).await;
+        let answers = run(
+            &h,
+            &t,
+            "kv",
+            json!([{"op": "fill", "namespace": ns, "count": 256}]),
+        )
+        .await;
         total += answers[0]["ok"].as_u64().unwrap();
         if let Some(why) = answers[0]["refused"].as_str() {
             assert!(why.starts_with("limit-exceeded"), "{why}");
@@ -252,7 +288,10 @@ async fn a_project_holds_at_most_its_keys(backend: Backend) {
     assert_eq!(answers[1], json!({"ok": null}), "{answers:?}");
     assert_eq!(answers[2], json!({"ok": null}), "{answers:?}");
     assert!(
-        answers[3]["err"].as_str().unwrap().starts_with("limit-exceeded"),
+        answers[3]["err"]
+            .as_str()
+            .unwrap()
+            .starts_with("limit-exceeded"),
         "{answers:?}"
     );
 }

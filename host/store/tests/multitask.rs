@@ -283,7 +283,7 @@ async fn a_queued_run_survives_a_restart(backend: Backend) {
         h.engine.active_run(&thread).as_deref(),
         Some(first.as_str())
     );
-    assert_eq!(h.engine.queued_runs(&thread), [second.clone()]);
+    assert_eq!(h.engine.queued_runs(&thread), std::slice::from_ref(&second));
     approve(&h.engine, &thread, &first).await;
     until_asking(&h.engine, &thread, &second).await;
     assert_eq!(

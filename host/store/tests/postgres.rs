@@ -53,6 +53,7 @@ fn frame(run: &str, frame: u32, fence: Option<u64>) -> Arc<FrameCommit> {
         sent: Vec::new(),
         delivered: Vec::new(),
         memory: Vec::new(),
+        kv: Vec::new(),
         usage: Vec::new(),
         metering: Vec::new(),
         interrupts: Vec::new(),

@@ -69,7 +69,9 @@ impl FromStr for Capability {
             .into_iter()
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown capability `{s}` (expected one of llm, db, memory, hud, log, store)")
+                format!(
+                    "unknown capability `{s}` (expected one of llm, db, memory, hud, log, store)"
+                )
             })
     }
 }

@@ -170,7 +170,8 @@ impl KvStore for Tape {
         after: Option<&'a str>,
         limit: u32,
     ) -> BoxFuture<'a, Result<Vec<String>, CapabilityError>> {
-        let req = json!({ "namespace": namespace, "prefix": prefix, "after": after, "limit": limit });
+        let req =
+            json!({ "namespace": namespace, "prefix": prefix, "after": after, "limit": limit });
         let result = self.answer(Capability::Store, "keys", &req, |r| r == &req);
         Box::pin(async move { result })
     }

@@ -82,11 +82,14 @@ pub struct KvWrite {
     pub value: Option<String>,
 }
 
+/// One project's keys: (namespace, key) → value, in order.
+type ProjectKeys = BTreeMap<(String, String), String>;
+
 /// An in-process key/value state: what hosts without a store use.
 #[derive(Debug, Default)]
 pub struct KvMap {
-    /// project → (namespace, key) → value.
-    entries: RwLock<HashMap<String, BTreeMap<(String, String), String>>>,
+    /// project → its keys.
+    entries: RwLock<HashMap<String, ProjectKeys>>,
 }
 
 impl KvMap {
@@ -113,9 +116,7 @@ impl KvMap {
         }
     }
 
-    fn read(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, HashMap<String, BTreeMap<(String, String), String>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, ProjectKeys>> {
         self.entries
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -189,8 +190,9 @@ impl KvState {
         key: String,
         value: Option<String>,
     ) -> Result<(), CapabilityError> {
-        let size =
-            |(n, k): &(String, String), v: &Option<String>| n.len() + k.len() + v.as_ref().map_or(0, String::len);
+        let size = |(n, k): &(String, String), v: &Option<String>| {
+            n.len() + k.len() + v.as_ref().map_or(0, String::len)
+        };
         let k = (namespace, key);
         let old = self.overlay.get(&k).map(|v| size(&k, v));
         if old.is_none() && self.overlay.len() >= MAX_WRITES {

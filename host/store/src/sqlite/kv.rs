@@ -35,7 +35,10 @@ pub(super) fn get(
     key: &str,
 ) -> StoreResult<Option<String>> {
     c.prepare_cached("SELECT value FROM kv WHERE project = ?1 AND namespace = ?2 AND key = ?3")
-        .and_then(|mut s| s.query_row(params![project, namespace, key], |r| r.get(0)).optional())
+        .and_then(|mut s| {
+            s.query_row(params![project, namespace, key], |r| r.get(0))
+                .optional()
+        })
         .map_err(error)
 }
 
@@ -57,9 +60,11 @@ pub(super) fn list(
              ORDER BY key LIMIT ?5",
         )
         .map_err(error)?;
-    s.query_map(params![project, namespace, prefix, after, limit], |r| r.get(0))
-        .and_then(Iterator::collect)
-        .map_err(error)
+    s.query_map(params![project, namespace, prefix, after, limit], |r| {
+        r.get(0)
+    })
+    .and_then(Iterator::collect)
+    .map_err(error)
 }
 
 pub(super) fn count(c: &Connection, project: &str) -> StoreResult<u64> {

@@ -19,8 +19,8 @@ use weft_runtime::capabilities::BoxFuture;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::{
-    LATENCY_SAMPLES, SqliteStore, commit, frames, graphs, interrupts, kv, memory, messages, operator,
-    prune, runs, schedules, threads, usage, webhooks,
+    LATENCY_SAMPLES, SqliteStore, commit, frames, graphs, interrupts, kv, memory, messages,
+    operator, prune, runs, schedules, threads, usage, webhooks,
 };
 
 impl Store for SqliteStore {

@@ -23,29 +23,11 @@ nodes:
 "#;
 
 fn data(name: &str) -> std::path::PathBuf {
-    let data = temp_dir(name);
-    let plugins = data.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(
-        root().join("artifacts/guests/guest-kv.wasm"),
-        plugins.join("guest-kv.wasm"),
-    )
-    .expect("guest-kv.wasm (run `cargo xtask build-plugins`)");
-    std::fs::write(data.join("kv.yaml"), GRAPH).unwrap();
-    data
+    guest_data(name, &["guest-kv"], GRAPH)
 }
 
 fn start(data: &Path) -> Server {
-    Server::start_in(
-        data.to_owned(),
-        &["--plugins", data.join("plugins").to_str().unwrap()],
-        &[
-            "--graph",
-            data.join("kv.yaml").to_str().unwrap(),
-            "--script",
-            "graphs/scripts/assistant-demo.json",
-        ],
-    )
+    serve_guests(data, &[])
 }
 
 /// Runs `ops` in a new run (on `thread`, or a new thread of `project`);

@@ -31,36 +31,14 @@ nodes:
 /// A data folder with the graph, the guest and a config file whose
 /// default policy is `enqueue`.
 fn data(name: &str) -> std::path::PathBuf {
-    let data = temp_dir(name);
-    let plugins = data.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(
-        root().join("artifacts/guests/guest-ask.wasm"),
-        plugins.join("guest-ask.wasm"),
-    )
-    .expect("guest-ask.wasm (run `cargo xtask build-plugins`)");
-    std::fs::write(data.join("texting.yaml"), GRAPH).unwrap();
+    let data = guest_data(name, &["guest-ask"], GRAPH);
     std::fs::write(data.join("weft.yaml"), "api:\n  multitask: enqueue\n").unwrap();
     data
 }
 
 fn start(data: &Path) -> Server {
-    Server::start_in(
-        data.to_owned(),
-        &[
-            "--plugins",
-            data.join("plugins").to_str().unwrap(),
-            "--config",
-            data.join("weft.yaml").to_str().unwrap(),
-        ],
-        &[
-            "--graph",
-            data.join("texting.yaml").to_str().unwrap(),
-            // No node calls the model.
-            "--script",
-            "graphs/scripts/assistant-demo.json",
-        ],
-    )
+    let config = data.join("weft.yaml");
+    serve_guests(data, &["--config", config.to_str().unwrap()])
 }
 
 /// Polls `run` of `thread` until it has `status`; returns the result.

@@ -25,6 +25,45 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A data folder for a host of test guests: the built guests `guests`
+/// (`cargo xtask build-plugins`) in `plugins/`, and `graph` in
+/// `graph.yaml`.
+pub fn guest_data(name: &str, guests: &[&str], graph: &str) -> PathBuf {
+    let data = temp_dir(name);
+    let plugins = data.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for guest in guests {
+        let file = format!("{guest}.wasm");
+        std::fs::copy(
+            root().join("artifacts/guests").join(&file),
+            plugins.join(&file),
+        )
+        .unwrap_or_else(|e| panic!("{file}: {e} (run `cargo xtask build-plugins`)"));
+    }
+    std::fs::write(data.join("graph.yaml"), graph).unwrap();
+    data
+}
+
+/// `weft serve` on a folder made by [`guest_data`] (again after a `kill
+/// -9`: same folder, same store), with `global` options besides
+/// `--plugins`; a scripted model, so that no node reaches a real one.
+pub fn serve_guests(data: &Path, global: &[&str]) -> Server {
+    let plugins = data.join("plugins");
+    let mut all = vec!["--plugins", plugins.to_str().unwrap()];
+    all.extend_from_slice(global);
+    let graph = data.join("graph.yaml");
+    Server::start_in(
+        data.to_owned(),
+        &all,
+        &[
+            "--graph",
+            graph.to_str().unwrap(),
+            "--script",
+            "graphs/scripts/assistant-demo.json",
+        ],
+    )
+}
+
 /// `weft ARGS` in the workspace root with its own data folder.
 pub fn weft(data: &Path, args: &[&str]) -> Output {
     let plugins = root().join("artifacts/plugins");

@@ -1,7 +1,7 @@
 //! The `store` capability (contract 0.3.0) through the real binary: two
 //! threads of one project share the project's key/value state over REST,
 //! a thread of another project sees none of it, and the state outlives a
-//! `kill -9`.
+//! `kill -9`; nodes in Rust, Python and JavaScript reach the same state.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
@@ -20,14 +20,62 @@ name: kv
 entry: kv
 nodes:
   kv: { plugin: guest-kv, grants: [store] }
+  py: { plugin: py-faulty, grants: [store], config: { fault: count } }
+  js: { plugin: js-faulty, grants: [store], config: { fault: count } }
+edges:
+  # Only so that every node is reachable; nothing is sent along them.
+  - { from: kv, to: [py, js] }
 "#;
 
 fn data(name: &str) -> std::path::PathBuf {
-    guest_data(name, &["guest-kv"], GRAPH)
+    guest_data(name, &["guest-kv", "py-faulty", "js-faulty"], GRAPH)
 }
 
 fn start(data: &Path) -> Server {
     serve_guests(data, &[])
+}
+
+/// Sends `to` a message in a new thread of `project`; returns the reply.
+async fn reply_of(client: &Client, project: &str, to: &str) -> String {
+    let (code, accepted) = client
+        .post(
+            "/api/v1/inject",
+            json!({"to": to, "text": "count", "project": project}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{accepted}");
+    let thread = accepted["threadId"].as_str().unwrap();
+    let run = accepted["runId"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, result) = client
+            .get(&format!("/api/v1/threads/{thread}/result?run={run}"))
+            .await;
+        if result["run"]["status"] == "completed" && result["busy"] == false {
+            return result["run"]["reply"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "{result}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_javascript_nodes_share_the_projects_state() {
+    let data = data("kv-languages");
+    let server = start(&data);
+    let client = Client::new(&server, Some(&server.admin));
+    assert_eq!(reply_of(&client, "acme", "py").await, "1");
+    assert_eq!(reply_of(&client, "acme", "js").await, "2");
+    assert_eq!(reply_of(&client, "acme", "py").await, "3");
+    assert_eq!(reply_of(&client, "globex", "js").await, "1");
+    let (_, answers) = ops(
+        &client,
+        None,
+        "acme",
+        json!([{"op": "get", "namespace": "counters", "key": "visits"}]),
+    )
+    .await;
+    assert_eq!(answers, json!([{"ok": "3"}]));
 }
 
 /// Runs `ops` in a new run (on `thread`, or a new thread of `project`);

@@ -11,6 +11,8 @@
 //   with the answer schema `{"approve": boolean}`; in the frame after the
 //   answer (kind `resume` from the host) it replies with that notice's
 //   outcome, as JSON;
+// - `count`: adds one to the project's `store` key `counters/visits`
+//   (contract 0.3.0) and replies with the new count;
 // - anything else: replies `ok` after writing memory and a HUD event.
 //
 // The host's notices that a message could not be delivered (kind
@@ -19,6 +21,7 @@
 
 import { emit } from 'weft:node/hud@0.3.0';
 import { set } from 'weft:node/memory@0.3.0';
+import { get as storeGet, set as storeSet } from 'weft:node/store@0.3.0';
 
 export const plugin = {
   describe() {
@@ -28,7 +31,7 @@ export const plugin = {
       description: 'Misbehaves on purpose (test guest)',
       inputSchema: '{}',
       outputSchema: '{}',
-      capabilities: ['memory', 'hud'],
+      capabilities: ['memory', 'hud', 'store'],
     };
   },
 
@@ -38,6 +41,7 @@ export const plugin = {
     }
     const fault = JSON.parse(ctx.config || '{}').fault ?? 'none';
     if (fault === 'ask') return ask(inbox);
+    if (fault === 'count') return count();
     if (fault === 'raise') throw new Error('a JavaScript bug');
     if (fault === 'fail') throw { tag: 'failed', val: 'failed on purpose' };
     if (fault === 'loop') {
@@ -68,6 +72,14 @@ const APPROVAL = JSON.stringify({
 });
 
 // Asks for approval, or replies with how the question ended.
+// Adds one to the project's shared counter and replies with it.
+function count() {
+  const current = storeGet('counters', 'visits');
+  const n = current === undefined ? 1 : Number(current) + 1;
+  storeSet('counters', 'visits', String(n));
+  return { messages: [], reply: String(n), done: false, interrupt: undefined };
+}
+
 function ask(inbox) {
   const notice = inbox.find((m) => m.kind === 'resume' && m.from === 'system');
   if (notice) {

@@ -11,6 +11,8 @@ faults are contained exactly like a Rust one's:
   with the answer schema `{"approve": boolean}`; in the frame after the
   answer (kind `resume` from the host) it replies with that notice's
   outcome, as JSON;
+- `count`: adds one to the project's `store` key `counters/visits`
+  (contract 0.3.0) and replies with the new count;
 - anything else: replies `ok` after writing memory and a HUD event.
 
 The host's notices that a message could not be delivered (kind
@@ -22,7 +24,7 @@ import json
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import hud, memory, types
+from wit_world.imports import hud, memory, store, types
 
 
 class Plugin(exports.Plugin):
@@ -33,7 +35,7 @@ class Plugin(exports.Plugin):
             description="Misbehaves on purpose (test guest)",
             input_schema="{}",
             output_schema="{}",
-            capabilities=[types.Capability.MEMORY, types.Capability.HUD],
+            capabilities=[types.Capability.MEMORY, types.Capability.HUD, types.Capability.STORE],
         )
 
     def tick(self, ctx: types.Context, inbox: list[types.Message]) -> types.TickOutput:
@@ -42,6 +44,8 @@ class Plugin(exports.Plugin):
         fault = json.loads(ctx.config or "{}").get("fault", "none")
         if fault == "ask":
             return ask(inbox)
+        if fault == "count":
+            return count()
         if fault == "raise":
             raise ValueError("a Python bug")
         if fault == "fail":
@@ -63,6 +67,14 @@ class Plugin(exports.Plugin):
         memory.set(memory.Scope.THREAD, "py", "was here")
         hud.emit(hud.EventKind.UPDATED, json.dumps({"inbox": len(inbox)}))
         return types.TickOutput(messages=[], reply="ok", done=False, interrupt=None)
+
+
+def count() -> types.TickOutput:
+    """Adds one to the project's shared counter and replies with it."""
+    current = store.get("counters", "visits")
+    n = int(current) + 1 if current is not None else 1
+    store.set("counters", "visits", str(n))
+    return types.TickOutput(messages=[], reply=str(n), done=False, interrupt=None)
 
 
 APPROVAL = json.dumps(

@@ -193,16 +193,18 @@ async fn start(catalog: &Catalog, s: &StoredSchedule, tick_ms: u64) -> Result<bo
         kind: s.spec.kind.clone(),
         body: s.spec.body.clone(),
     };
-    let ok = match engine.start_run(&thread, inbound).await {
-        Ok(handle) => {
+    let ok = match engine.send(&thread, inbound, s.spec.multitask).await {
+        Ok(sent) => {
+            let queued = matches!(sent, crate::run::Sent::Queued { .. });
             tracing::info!(
                 schedule = s.id,
                 tick_ms,
                 thread,
-                run = handle.run,
+                run = sent.run(),
+                queued,
                 "scheduled run started"
             );
-            fire.run = Some(handle.run.clone());
+            fire.run = Some(sent.run().to_owned());
             true
         }
         Err(e) => {
@@ -255,6 +257,7 @@ mod tests {
             kind: "user".into(),
             body: "{}".into(),
             catch_up: CatchUp::Skip,
+            multitask: crate::threads::Multitask::Reject,
         }
     }
 

@@ -54,6 +54,11 @@ enum ScheduleCommand {
         /// Missed ticks: skip, latest or all.
         #[arg(long)]
         catch_up: Option<String>,
+        /// With --thread, a fire while the thread's run is in flight:
+        /// reject (recorded as thread_busy, the default), enqueue,
+        /// interrupt or rollback.
+        #[arg(long)]
+        multitask: Option<weft_engine::Multitask>,
     },
     /// One schedule with its latest fires.
     Show {
@@ -164,6 +169,7 @@ pub async fn schedules(common: &Common, args: SchedulesArgs) -> Result<ExitCode>
             graph,
             to,
             catch_up,
+            multitask,
         } => {
             let body = body
                 .map(|b| serde_json::from_str::<Value>(&b).context("--body is not valid JSON"))
@@ -179,6 +185,7 @@ pub async fn schedules(common: &Common, args: SchedulesArgs) -> Result<ExitCode>
                 ("graph", graph.map(Value::from)),
                 ("to", to.map(Value::from)),
                 ("catchUp", catch_up.map(Value::from)),
+                ("multitask", multitask.map(|m| Value::from(m.as_str()))),
             ] {
                 if let Some(v) = value {
                     request[name] = v;

@@ -2,7 +2,8 @@
 //! engine's clock moved by hand: a tick fires on time and exactly once
 //! (asked again, by a restarted host, or — on PostgreSQL — by two hosts at
 //! once); missed ticks follow the schedule's catch-up policy; a tick whose
-//! host died before its run started is started by the next scheduler.
+//! host died before its run started is started by the next scheduler; a
+//! fire for a busy thread follows the schedule's `multitask` policy.
 
 #![allow(clippy::unwrap_used)] // a test's helpers unwrap too: a panic fails the test
 
@@ -22,6 +23,10 @@ name: ticking
 entry: echo
 nodes:
   echo: { plugin: guest-echo }
+  ask: { plugin: guest-ask }
+edges:
+  # Only so that every node is reachable; nothing is sent along it.
+  - { from: echo, to: [ask] }
 "#;
 
 /// 2026-03-01T00:00:00Z.
@@ -71,6 +76,7 @@ async fn every_minute(h: &Host, id: &str, catch_up: CatchUp) -> StoredSchedule {
         kind: "user".into(),
         body: r#"{"text":"tick"}"#.into(),
         catch_up,
+        multitask: Default::default(),
     };
     let now = h.catalog.engine().now_ms();
     let s = StoredSchedule {
@@ -227,7 +233,80 @@ async fn a_fire_left_by_a_dead_host_is_started(backend: Backend) {
     assert_eq!(fire_due(&h.catalog).await.unwrap(), 0);
 }
 
+/// A schedule on one thread whose run waits for a person: with `reject`
+/// the next fire records `thread_busy`; with `enqueue` its run is queued
+/// behind the waiting one.
+async fn a_fire_for_a_busy_thread_follows_its_policy(backend: Backend) {
+    use weft_engine::Multitask;
+    let dir = place(backend, "busy-thread");
+    let h = host(&dir, MARCH + 10_000).await;
+    let now = h.catalog.engine().now_ms();
+    for (id, multitask) in [("sch_r", Multitask::Reject), ("sch_q", Multitask::Enqueue)] {
+        let spec = ScheduleSpec {
+            cron: Some("* * * * *".into()),
+            at_ms: None,
+            timezone: "UTC".into(),
+            graph: None,
+            thread: Some("on-call".into()),
+            to: Some("ask".into()),
+            kind: "user".into(),
+            body: r#"{"text":"deploy?"}"#.into(),
+            catch_up: CatchUp::Skip,
+            multitask,
+        };
+        let s = StoredSchedule {
+            id: id.into(),
+            project: "default".into(),
+            next_ms: next_tick(&spec, now).unwrap(),
+            spec,
+            paused: false,
+            created_ms: now,
+            fires: 0,
+        };
+        h.store.put_schedule(s).await.unwrap();
+    }
+    // Both fire at the same tick: the first to start holds the thread
+    // (its node asks), so of the other, `reject` records `thread_busy`
+    // and `enqueue` queues its run.
+    h.clock.set_ms(MARCH + MINUTE);
+    assert_eq!(fire_due(&h.catalog).await.unwrap(), 2);
+    let mut waiting = None;
+    for _ in 0..600 {
+        waiting = h
+            .store
+            .runs("on-call")
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.status == "interrupted");
+        if waiting.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let waiting = waiting.expect("a fire's run asks and waits");
+    h.clock.set_ms(MARCH + 2 * MINUTE);
+    assert_eq!(fire_due(&h.catalog).await.unwrap(), 2);
+    let rejected = fires(&h, "sch_r").await;
+    let queued = fires(&h, "sch_q").await;
+    let newest = |f: &[weft_engine::store::ScheduleFire]| f[0].clone();
+    let r = newest(&rejected);
+    assert!(
+        r.run.is_none() && r.error.as_deref().is_some_and(|e| e.starts_with("thread_busy")),
+        "{rejected:?}"
+    );
+    let q = newest(&queued);
+    assert!(q.error.is_none(), "{queued:?}");
+    let run = q.run.unwrap();
+    let runs = h.store.runs("on-call").await.unwrap();
+    let status = |id: &str| runs.iter().find(|r| r.id == id).unwrap().status.clone();
+    assert_eq!(status(&run), "queued", "{runs:?}");
+    assert_eq!(status(&waiting.id), "interrupted");
+    assert_eq!(h.catalog.engine().queued_runs("on-call").last(), Some(&run));
+}
+
 crate::on_both_backends!(
+    a_fire_for_a_busy_thread_follows_its_policy,
     a_tick_fires_on_time_and_exactly_once,
     missed_ticks_follow_the_catch_up_policy,
     a_fire_left_by_a_dead_host_is_started,

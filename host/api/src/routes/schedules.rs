@@ -57,8 +57,14 @@ pub struct ScheduleRequest {
     /// Message kind (default `user`).
     pub kind: Option<String>,
     /// The thread every fire continues (a new thread per fire when
-    /// absent); a fire while its run is in flight records `thread_busy`.
+    /// absent); what a fire does while its run is in flight is
+    /// `multitask`.
     pub thread: Option<String>,
+    /// For a schedule with a `thread`: a fire while the thread's run is in
+    /// flight is refused and recorded as `thread_busy` (`reject`, the
+    /// default), queued (`enqueue`), or takes over (`interrupt`,
+    /// `rollback`; see double-texting).
+    pub multitask: Option<crate::routes::messages::MultitaskPolicy>,
     /// A served graph to run (the active graph at each fire when absent).
     pub graph: Option<String>,
     /// Its project (a key limited to a project: its own; default
@@ -124,6 +130,8 @@ pub struct ScheduleView {
     pub body: String,
     /// `skip`, `latest` or `all`.
     pub catch_up: String,
+    /// What a fire does while the thread's run is in flight.
+    pub multitask: String,
     /// The next tick, Unix ms (none: it will not fire again).
     pub next_ms: Option<u64>,
     /// Paused.
@@ -150,6 +158,7 @@ impl From<StoredSchedule> for ScheduleView {
             kind: s.spec.kind,
             body: s.spec.body,
             catch_up: s.spec.catch_up.as_str().to_owned(),
+            multitask: s.spec.multitask.as_str().to_owned(),
             next_ms: s.next_ms,
             paused: s.paused,
             created_ms: s.created_ms,
@@ -259,6 +268,7 @@ pub(crate) async fn create(
         kind: req.kind.unwrap_or_else(|| "user".into()),
         body,
         catch_up: req.catch_up.unwrap_or_default(),
+        multitask: req.multitask.map(Into::into).unwrap_or_default(),
     };
     let next_ms = next_tick(&spec, now).map_err(|m| ApiError::field("cron", m))?;
     if next_ms.is_none() {

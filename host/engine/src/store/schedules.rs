@@ -59,6 +59,11 @@ pub struct ScheduleSpec {
     pub body: String,
     /// Missed ticks.
     pub catch_up: CatchUp,
+    /// What a fire does while the thread's run is in flight (a schedule
+    /// with a `thread`): refused (`reject`, recorded as `thread_busy`),
+    /// queued, or taking over.
+    #[serde(default)]
+    pub multitask: crate::threads::Multitask,
 }
 
 /// A schedule.

@@ -55,6 +55,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<Raw> {
                 kind: String::new(),
                 body: String::new(),
                 catch_up: CatchUp::default(),
+                multitask: Default::default(),
             },
             next_ms: r.get::<_, Option<i64>>(3)?.map(|n| n as u64),
             paused: r.get(4)?,

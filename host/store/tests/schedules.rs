@@ -269,7 +269,9 @@ async fn a_fire_for_a_busy_thread_follows_its_policy(backend: Backend) {
     // (its node asks), so of the other, `reject` records `thread_busy`
     // and `enqueue` queues its run.
     h.clock.set_ms(MARCH + MINUTE);
-    assert_eq!(fire_due(&h.catalog).await.unwrap(), 2);
+    // One run started; the other fire was queued (counted) or refused (not).
+    let started = fire_due(&h.catalog).await.unwrap();
+    assert!((1..=2).contains(&started), "{started}");
     let mut waiting = None;
     for _ in 0..600 {
         waiting = h
@@ -285,14 +287,18 @@ async fn a_fire_for_a_busy_thread_follows_its_policy(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let waiting = waiting.expect("a fire's run asks and waits");
+    // Now the thread is busy for both: only the queued fire counts.
     h.clock.set_ms(MARCH + 2 * MINUTE);
-    assert_eq!(fire_due(&h.catalog).await.unwrap(), 2);
+    assert_eq!(fire_due(&h.catalog).await.unwrap(), 1);
     let rejected = fires(&h, "sch_r").await;
     let queued = fires(&h, "sch_q").await;
     let newest = |f: &[weft_engine::store::ScheduleFire]| f[0].clone();
     let r = newest(&rejected);
     assert!(
-        r.run.is_none() && r.error.as_deref().is_some_and(|e| e.starts_with("thread_busy")),
+        r.run.is_none()
+            && r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("thread_busy")),
         "{rejected:?}"
     );
     let q = newest(&queued);

@@ -42,12 +42,15 @@ impl Client {
         (status, value)
     }
 
-    /// PUTs raw bytes (a component upload).
+    /// PUTs raw bytes (a component upload) on a connection of its own: a refusal (403, 413 …)
+    /// may come before the server has read the body, and the server then
+    /// closes the connection, which must not be reused for the next request.
     pub async fn put_bytes(&self, path: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
         let mut req = self
             .http
             .put(format!("{}{path}", self.base))
             .header("content-type", "application/wasm")
+            .header("connection", "close")
             .body(bytes);
         if let Some(key) = &self.key {
             req = req.bearer_auth(key);

@@ -34,6 +34,7 @@ pub mod events;
 pub mod graph;
 mod loaded;
 pub mod metering;
+mod multitask;
 mod plugins;
 mod run;
 pub mod schedules;

@@ -23,11 +23,13 @@ use weft_runtime::capabilities::store::KvWrite;
 
 use crate::metering::MoneyBudget;
 use crate::metering::{InvocationEvent, UsageEvent};
-use crate::trace::{FrameRecord, RunStatus};
+use crate::trace::RunStatus;
 
 mod error;
 mod history;
 mod interrupts;
+mod kv;
+mod records;
 mod schedules;
 mod usage;
 mod versions;
@@ -36,6 +38,8 @@ pub use error::{StoreError, StoreResult};
 pub(crate) use history::key_changes;
 pub use history::{ParsedVersion, VersionChanges};
 pub use interrupts::{InterruptStatus, ResolveInterrupt, StoredInterrupt};
+pub(crate) use kv::StoreKv;
+pub use records::{InvocationRecord, RecordedOutput, SentMessage};
 pub use schedules::{CatchUp, FireClaim, ScheduleFire, ScheduleSpec, StoredSchedule};
 pub use usage::{InvocationTotals, SeriesKey, SeriesPoint, SeriesQuery, UsageHistory};
 pub use versions::{GraphVersion, PluginBlob, PluginPin, StoredGraphVersion};
@@ -189,49 +193,6 @@ pub struct ForkStart {
     pub start: RunStart,
     /// Whether `start` has messages to run.
     pub has_run: bool,
-}
-
-/// One node invocation as committed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InvocationRecord {
-    /// The record the trace shows (journal included).
-    pub record: FrameRecord,
-    /// The messages delivered, whole.
-    pub inbox: Vec<Message>,
-    /// What the node produced: what replay compares.
-    pub output: RecordedOutput,
-}
-
-/// What one invocation produced, whole: the outputs replay must reproduce.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordedOutput {
-    /// Messages sent, in order, before routing.
-    pub messages: Vec<SentMessage>,
-    /// The reply given.
-    pub reply: Option<String>,
-    /// Whether it declared the run done.
-    pub done: bool,
-    /// Memory writes, in key order.
-    pub memory_writes: Vec<MemoryWrite>,
-    /// `store` writes (the project's key/value state), in key order
-    /// (absent in frames recorded before contract 0.3.0's `store`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub kv_writes: Vec<KvWrite>,
-    /// The error code, when the invocation failed.
-    pub error: Option<String>,
-}
-
-/// A message a node sent, as it sent it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SentMessage {
-    /// Receiver.
-    pub to: String,
-    /// Kind.
-    pub kind: String,
-    /// Body.
-    pub body: String,
 }
 
 /// One frame's work, committed in one transaction.
@@ -720,80 +681,5 @@ pub trait Store: Send + Sync + 'static {
     fn release_lease(&self, lease: &Lease) -> BoxFuture<'_, StoreResult<()>> {
         let _ = lease;
         Box::pin(async { Ok(()) })
-    }
-}
-
-impl RecordedOutput {
-    /// What an invocation produced, whole (what replay compares).
-    pub fn of(outcome: &weft_runtime::Outcome) -> Self {
-        match &outcome.result {
-            Ok(output) => Self {
-                messages: output
-                    .messages
-                    .iter()
-                    .map(|m| SentMessage {
-                        to: m.to.clone(),
-                        kind: m.kind.clone(),
-                        body: m.body.clone(),
-                    })
-                    .collect(),
-                reply: output.reply.clone(),
-                done: output.done,
-                memory_writes: outcome.memory_writes.clone(),
-                kv_writes: outcome.kv_writes.clone(),
-                error: None,
-            },
-            Err(error) => Self {
-                error: Some(crate::trace::TraceError::of(error).code),
-                ..Self::default()
-            },
-        }
-    }
-}
-
-/// The projects' `store` state read from a [`Store`], as invocations see
-/// it (a failing store is `unavailable` to the node).
-pub(crate) struct StoreKv(pub std::sync::Arc<dyn Store>);
-
-fn unavailable(e: StoreError) -> weft_runtime::CapabilityError {
-    weft_runtime::CapabilityError::Unavailable(format!("the store: {e}"))
-}
-
-impl weft_runtime::capabilities::store::KvStore for StoreKv {
-    fn get<'a>(
-        &'a self,
-        project: &'a str,
-        namespace: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>, weft_runtime::CapabilityError>> {
-        Box::pin(async move {
-            self.0
-                .kv_get(project, namespace, key)
-                .await
-                .map_err(unavailable)
-        })
-    }
-
-    fn list<'a>(
-        &'a self,
-        project: &'a str,
-        namespace: &'a str,
-        prefix: &'a str,
-        after: Option<&'a str>,
-        limit: u32,
-    ) -> BoxFuture<'a, Result<Vec<String>, weft_runtime::CapabilityError>> {
-        Box::pin(async move {
-            self.0
-                .kv_list(project, namespace, prefix, after, limit)
-                .await
-                .map_err(unavailable)
-        })
-    }
-
-    fn count<'a>(
-        &'a self,
-        project: &'a str,
-    ) -> BoxFuture<'a, Result<u64, weft_runtime::CapabilityError>> {
-        Box::pin(async move { self.0.kv_count(project).await.map_err(unavailable) })
     }
 }

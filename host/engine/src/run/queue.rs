@@ -151,6 +151,7 @@ pub(crate) async fn requeue(ctx: &Arc<RunContext>) -> Result<usize, EngineError>
     let mut count = 0;
     for q in store.queued_runs().await? {
         let outcome = async {
+            let graph = ctx.versions.graph_version(&q.graph_version).await?;
             if !ctx.threads.contains(&q.thread) {
                 let held_elsewhere = store
                     .runs(&q.thread)
@@ -164,10 +165,8 @@ pub(crate) async fn requeue(ctx: &Arc<RunContext>) -> Result<usize, EngineError>
                     .thread(&q.thread)
                     .await?
                     .ok_or_else(|| EngineError::UnknownThread(q.thread.clone()))?;
-                let graph = ctx.versions.graph_version(&q.graph_version).await?;
                 super::adopt(ctx, &stored, &graph, None).await?;
             }
-            let graph = ctx.versions.graph_version(&q.graph_version).await?;
             let to = graph
                 .position(&q.to)
                 .ok_or_else(|| EngineError::UnknownNode {

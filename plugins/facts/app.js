@@ -21,9 +21,9 @@
 // Built with componentize-js against `wit/` (`weft plugin build` or
 // `cargo xtask build-plugins`); one ES module, no bundler.
 
-import { emit, progress } from 'weft:node/hud@0.3.0';
-import { get, set } from 'weft:node/memory@0.3.0';
-import { write } from 'weft:node/log@0.3.0';
+import { emit, progress } from 'weft:node/hud@0.4.0';
+import { get, set } from 'weft:node/memory@0.4.0';
+import { write } from 'weft:node/log@0.4.0';
 
 const VERSION = '0.1.0';
 const LAST_KEY = 'facts.last';

@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 
 use crate::host::Host;
 use crate::{
-    Column, Completion, CompletionRequest, Error, EventKind, Level, NodeError, Rows, Scope, Value,
+    Column, Completion, CompletionRequest, Error, EventKind, Level, NodeError, Rows, Scope, Tool,
+    ToolResult, Value,
 };
 
 /// `Debug` for the handles: they hold only a borrow of the host.
@@ -23,7 +24,7 @@ macro_rules! debug_handle {
     )*};
 }
 
-debug_handle!(Llm, Db, Memory, Store, Hud, Log);
+debug_handle!(Llm, Db, Memory, Store, Tools, Hud, Log);
 
 /// Chat completion through the host's LLM providers (capability `llm`).
 #[derive(Clone, Copy)]
@@ -270,5 +271,42 @@ impl<'h> Log<'h> {
     /// Log at [`Level::Error`].
     pub fn error(&self, message: impl AsRef<str>) {
         let _ = self.write(Level::Error, message.as_ref());
+    }
+}
+
+/// Tools of the operator's MCP servers (capability `tools`, contract
+/// 0.4.0): the graph grants a node specific tools of specific servers, and
+/// the node sees and calls only those. Every call is journaled (a replay
+/// answers it without the server) and time-limited by the host.
+#[derive(Clone, Copy)]
+pub struct Tools<'h> {
+    host: &'h dyn Host,
+}
+
+impl<'h> Tools<'h> {
+    pub(crate) fn new(host: &'h dyn Host) -> Self {
+        Self { host }
+    }
+
+    /// The tools granted to this node, by server then name.
+    pub fn list(&self) -> Result<Vec<Tool>, Error> {
+        self.host.tools_list()
+    }
+
+    /// Calls tool `name` of `server` with `arguments` (a JSON object).
+    /// `denied` when the graph does not grant the tool; a tool that
+    /// reports an error answers `Ok` with `is_error` set.
+    pub fn call(
+        &self,
+        server: &str,
+        name: &str,
+        arguments: &serde_json::Value,
+    ) -> Result<ToolResult, Error> {
+        let text = if arguments.is_null() {
+            "{}".to_owned()
+        } else {
+            arguments.to_string()
+        };
+        self.host.tools_call(server, name, &text)
     }
 }

@@ -19,6 +19,7 @@ impl From<wit::Capability> for Capability {
             wit::Capability::Hud => Self::Hud,
             wit::Capability::Log => Self::Log,
             wit::Capability::Store => Self::Store,
+            wit::Capability::Tools => Self::Tools,
         }
     }
 }
@@ -32,6 +33,7 @@ impl From<Capability> for wit::Capability {
             Capability::Hud => Self::Hud,
             Capability::Log => Self::Log,
             Capability::Store => Self::Store,
+            Capability::Tools => Self::Tools,
         }
     }
 }

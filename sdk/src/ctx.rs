@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::capabilities::{Db, Hud, Llm, Log, Memory, Store};
+use crate::capabilities::{Db, Hud, Llm, Log, Memory, Store, Tools};
 use crate::host::Host;
 use crate::{
     BUDGET_WARNING_KIND, BudgetWarning, Context, Interrupt, Message, NodeError, Outbound,
@@ -181,6 +181,12 @@ impl<'h> Ctx<'h> {
     /// 0.3.0).
     pub fn store(&self) -> Store<'h> {
         Store::new(self.host)
+    }
+
+    /// Tools of the operator's MCP servers, as the graph grants them
+    /// (contract 0.4.0).
+    pub fn tools(&self) -> Tools<'h> {
+        Tools::new(self.host)
     }
 
     /// Progress text and typed events.

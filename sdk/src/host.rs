@@ -6,8 +6,11 @@
 //! answers from test doubles. Methods take `&self` so a node can hold several
 //! capability handles (and borrow its context) at once.
 
-use crate::bindings::weft::node::{db, hud, llm, log, memory, store};
-use crate::{Column, Completion, CompletionRequest, Error, EventKind, Level, Rows, Scope, Value};
+use crate::bindings::weft::node::{db, hud, llm, log, memory, store, tools};
+use crate::{
+    Column, Completion, CompletionRequest, Error, EventKind, Level, Rows, Scope, Tool, ToolResult,
+    Value,
+};
 
 /// Everything a node can ask of the host. Each method is one WIT import;
 /// errors are the contract's [`Error`], never a trap.
@@ -42,6 +45,11 @@ pub trait Host {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>, Error>;
+    /// `tools.list-tools`: the MCP tools the graph grants this node.
+    fn tools_list(&self) -> Result<Vec<Tool>, Error>;
+    /// `tools.call-tool`: call tool `name` of `server` with `arguments`
+    /// (a JSON object as text).
+    fn tools_call(&self, server: &str, name: &str, arguments: &str) -> Result<ToolResult, Error>;
     /// `hud.progress`: show progress text to the user.
     fn hud_progress(&self, text: &str) -> Result<(), Error>;
     /// `hud.emit`: emit a typed event whose `data` is a JSON document.
@@ -110,6 +118,30 @@ impl Host for WasmHost {
         limit: u32,
     ) -> Result<Vec<String>, Error> {
         store::list_keys(namespace, prefix, after, limit).map_err(Into::into)
+    }
+
+    fn tools_list(&self) -> Result<Vec<Tool>, Error> {
+        let tools = tools::list_tools().map_err(Error::from)?;
+        Ok(tools
+            .into_iter()
+            .map(|t| Tool {
+                server: t.server,
+                name: t.name,
+                description: t.description,
+                // The host sends the schema as JSON; keep it as text otherwise.
+                input_schema: serde_json::from_str(&t.input_schema)
+                    .unwrap_or(serde_json::Value::String(t.input_schema)),
+            })
+            .collect())
+    }
+
+    fn tools_call(&self, server: &str, name: &str, arguments: &str) -> Result<ToolResult, Error> {
+        let r = tools::call_tool(server, name, arguments).map_err(Error::from)?;
+        Ok(ToolResult {
+            text: r.text,
+            content: serde_json::from_str(&r.content).unwrap_or(serde_json::Value::String(r.content)),
+            is_error: r.is_error,
+        })
     }
 
     fn hud_progress(&self, text: &str) -> Result<(), Error> {

@@ -151,7 +151,7 @@ mod ctx;
 mod host;
 pub mod testing;
 
-pub use capabilities::{Db, Hud, Llm, Log, Memory, Store};
+pub use capabilities::{Db, Hud, Llm, Log, Memory, Store, Tools};
 pub use ctx::Ctx;
 pub use host::{Host, WasmHost};
 /// An error returned by a host capability: the contract's
@@ -162,8 +162,8 @@ pub use weft_contract::CapabilityError as Error;
 pub use weft_contract::{
     BUDGET_WARNING_KIND, BudgetWarning, CallContext, Capability, ChatMessage, Column, Completion,
     CompletionRequest, Context, EventKind, Interrupt, Level, Message, NodeError, NodeInfo,
-    Outbound, RESUME_KIND, Resume, ResumeOutcome, Role, Rows, SYSTEM_SENDER, Scope, TickOutput,
-    UNDELIVERABLE_KIND, Undeliverable, Value,
+    Outbound, RESUME_KIND, Resume, ResumeOutcome, Role, Rows, SYSTEM_SENDER, Scope, TickOutput, Tool,
+    ToolResult, UNDELIVERABLE_KIND, Undeliverable, Value,
 };
 
 /// A weft node: what it is ([`describe`](Node::describe)) and what it does

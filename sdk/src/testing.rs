@@ -276,7 +276,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     CallContext, Capability, Column, CompletionRequest, Context, Error, EventKind, Level, Message,
-    NodeError, NodeInfo, Rows, Scope, TickOutput, Value,
+    NodeError, NodeInfo, Rows, Scope, TickOutput, Tool, ToolResult, Value,
 };
 use crate::{Ctx, Node};
 use doubles::{FakeDb, ScriptedLlm, Table};
@@ -302,6 +302,7 @@ struct Records {
     events: Vec<Event>,
     logs: Vec<(Level, String)>,
     denied: Vec<Capability>,
+    tool_calls: Vec<(String, String, serde_json::Value)>,
 }
 
 /// A host made of test doubles; see the [module docs](self).
@@ -319,6 +320,9 @@ pub struct TestHost {
     memory: RefCell<BTreeMap<(Scope, String), String>>,
     /// The project's `store` state: (namespace, key) → value.
     kv: RefCell<BTreeMap<(String, String), String>>,
+    /// The MCP tools offered (and granted): (server, name) → the tool and
+    /// what every call answers.
+    tools: RefCell<BTreeMap<(String, String), (Tool, ToolResult)>>,
     records: RefCell<Records>,
 }
 
@@ -358,6 +362,7 @@ impl TestHost {
             db: RefCell::default(),
             memory: RefCell::default(),
             kv: RefCell::default(),
+            tools: RefCell::default(),
             records: RefCell::default(),
         }
     }
@@ -470,6 +475,19 @@ impl TestHost {
             .borrow_mut()
             .insert((namespace.into(), key.into()), value.into());
         self
+    }
+
+    /// Offer (and grant) an MCP tool whose every call answers `answer`.
+    pub fn with_tool(self, tool: Tool, answer: ToolResult) -> Self {
+        self.tools
+            .borrow_mut()
+            .insert((tool.server.clone(), tool.name.clone()), (tool, answer));
+        self
+    }
+
+    /// The tool calls the node made, in order: (server, tool, arguments).
+    pub fn tool_calls(&self) -> Vec<(String, String, serde_json::Value)> {
+        self.records.borrow().tool_calls.clone()
     }
 
     /// Run one tick of `N` with `inbox`, exactly as the component glue would.

@@ -11,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use weft_engine::{Event, EventBody, RunStatus, UsageTotals};
+use weft_engine::{Event, EventBody, RunStatus, ToolStat, UsageTotals};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -61,6 +61,16 @@ pub(crate) struct Metrics {
     llm_calls: Gauge<u64, AtomicU64>,
     cost: Gauge<f64, AtomicU64>,
     in_flight: Gauge,
+    tool_calls: Family<ToolLabels, Gauge<u64, AtomicU64>>,
+    tool_seconds: Family<ToolLabels, Gauge<f64, AtomicU64>>,
+}
+
+/// The labels of a tool's calls.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    server: String,
+    tool: String,
+    outcome: String,
 }
 
 impl Metrics {
@@ -81,6 +91,8 @@ impl Metrics {
             llm_calls: Gauge::default(),
             cost: Gauge::default(),
             in_flight: Gauge::default(),
+            tool_calls: Family::default(),
+            tool_seconds: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -145,6 +157,16 @@ impl Metrics {
             m.cost.clone(),
         );
         registry.register("runs_in_flight", "Runs in flight", m.in_flight.clone());
+        registry.register(
+            "tool_calls",
+            "MCP tool calls by server, tool and outcome (all time, this host)",
+            m.tool_calls.clone(),
+        );
+        registry.register(
+            "tool_call_seconds",
+            "Wall time of MCP tool calls by server, tool and outcome (all time, this host)",
+            m.tool_seconds.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -209,7 +231,17 @@ impl Metrics {
         &self,
         totals: &UsageTotals,
         in_flight: usize,
+        tools: &[ToolStat],
     ) -> Result<String, std::fmt::Error> {
+        for t in tools {
+            let labels = ToolLabels {
+                server: t.server.clone(),
+                tool: t.tool.clone(),
+                outcome: t.outcome.clone(),
+            };
+            self.tool_calls.get_or_create(&labels).set(t.calls);
+            self.tool_seconds.get_or_create(&labels).set(t.seconds);
+        }
         self.tokens
             .get_or_create(&KindLabel {
                 kind: "prompt".into(),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::BuildError;
 
 /// The contract version the embedded files declare.
-pub const VERSION: &str = "0.3.0";
+pub const VERSION: &str = "0.4.0";
 
 /// The world every plugin targets.
 pub const WORLD: &str = "node";

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use weft_runtime::capabilities::db::Database;
 use weft_runtime::capabilities::llm::LlmBackend;
+use weft_runtime::capabilities::tools::ToolBox;
 
 use crate::clock::{Clock, SystemClock};
 use crate::metering::{BudgetConfig, PriceTable};
@@ -117,6 +118,15 @@ pub struct Backends {
     pub llm: Arc<dyn LlmBackend>,
     /// The read-only database.
     pub db: Arc<dyn Database>,
+    /// The MCP servers of the `tools` capability.
+    pub tools: Arc<dyn ToolBox>,
+}
+
+impl Backends {
+    /// A tool box without servers (every `tools` call is `unavailable`).
+    pub fn no_tools() -> Arc<dyn ToolBox> {
+        Arc::new(weft_runtime::capabilities::tools::NoTools)
+    }
 }
 
 impl std::fmt::Debug for Backends {

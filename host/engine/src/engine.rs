@@ -295,6 +295,11 @@ impl Engine {
         self.ctx.control.runs_in_flight()
     }
 
+    /// The MCP tool calls this host made, per server, tool and outcome.
+    pub fn tool_stats(&self) -> Vec<weft_runtime::capabilities::tools::ToolStat> {
+        self.ctx.tools.stats()
+    }
+
     /// The store, if the engine has one.
     pub fn store(&self) -> Option<&Arc<dyn Store>> {
         self.ctx.store.as_ref()

@@ -366,6 +366,7 @@ impl LoadedGraph {
             config: &self.nodes[i].config,
             model: node.model.as_deref(),
             grants: node.grants,
+            tools: &node.tools,
             services,
             limits: Some(node.limits),
             wall_time: Some(wall_time),

@@ -195,6 +195,7 @@ async fn exhaustion_waits_for_a_raise_then_retries_the_refused_node() {
         Backends {
             llm: llm.clone(),
             db: Arc::new(InMemoryDb::default()),
+            tools: weft_engine::Backends::no_tools(),
         },
         config,
     );
@@ -538,6 +539,7 @@ async fn an_exhausted_project_waits_for_a_raise_or_the_next_window_and_fuel_is_m
         Backends {
             llm,
             db: Arc::new(InMemoryDb::default()),
+            tools: weft_engine::Backends::no_tools(),
         },
         config,
     );

@@ -41,6 +41,7 @@ fn invocation<'a>(inbox: &'a [Message], services: &'a Services) -> Invocation<'a
         config: "{}",
         model: None,
         grants: Grants::all(),
+        tools: &weft_runtime::capabilities::tools::NO_TOOLS,
         services,
         limits: None,
         wall_time: None,

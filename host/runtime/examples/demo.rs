@@ -73,6 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 config: "{}",
                 model: None,
                 grants: Grants::from_iter(info.capabilities.iter().copied()),
+                tools: &weft_runtime::capabilities::tools::NO_TOOLS,
                 services: &services,
                 limits: None,
                 wall_time: None,

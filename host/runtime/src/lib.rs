@@ -33,6 +33,7 @@
 //!         config: "{}",
 //!         model: None,
 //!         grants: Grants::all(),
+//!         tools: &weft_runtime::capabilities::tools::NO_TOOLS,
 //!         services: &services,
 //!         limits: None,
 //!         wall_time: None,

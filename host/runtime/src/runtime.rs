@@ -14,6 +14,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::bindings::Pre;
 use crate::cache::{ComponentCache, ContentHash, root_message};
 use crate::capabilities::hud::HudEvent;
+use crate::capabilities::tools::ToolGrants;
 use crate::capabilities::log::LogLine;
 use crate::capabilities::memory::MemoryWrite;
 use crate::capabilities::store::KvWrite;
@@ -56,6 +57,9 @@ pub struct Invocation<'a> {
     pub model: Option<&'a str>,
     /// Capabilities the graph grants the node.
     pub grants: Grants,
+    /// The MCP tools the graph grants the node (with the `tools`
+    /// capability); [`NO_TOOLS`](crate::capabilities::tools::NO_TOOLS) for none.
+    pub tools: &'a ToolGrants,
     /// Backends behind the capabilities.
     pub services: &'a Services,
     /// Limits for this invocation; the runtime's defaults when `None`.
@@ -228,6 +232,7 @@ impl Runtime {
         let mut store = self.store(
             call,
             Grants::NONE,
+            &crate::capabilities::tools::NO_TOOLS,
             &services,
             self.config.limits,
             None,
@@ -261,6 +266,7 @@ impl Runtime {
         &self,
         call: CallContext,
         grants: Grants,
+        tools: &ToolGrants,
         services: &Services,
         limits: Limits,
         model: Option<&str>,
@@ -275,6 +281,7 @@ impl Runtime {
             StoreSpec {
                 call,
                 grants,
+                tools,
                 services,
                 limits,
                 model,
@@ -327,6 +334,7 @@ impl Runtime {
         let mut store = self.store(
             call,
             Grants::NONE,
+            &crate::capabilities::tools::NO_TOOLS,
             &services,
             self.config.limits,
             None,
@@ -363,6 +371,7 @@ impl Runtime {
         let mut store = self.store(
             inv.call,
             inv.grants,
+            inv.tools,
             inv.services,
             limits,
             inv.model,
@@ -556,6 +565,7 @@ fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     capabilities::db::add_to_linker(&mut linker)?;
     capabilities::memory::add_to_linker(&mut linker)?;
     capabilities::store::add_to_linker(&mut linker)?;
+    capabilities::tools::add_to_linker(&mut linker)?;
     capabilities::hud::add_to_linker(&mut linker)?;
     capabilities::log::add_to_linker(&mut linker)?;
     Ok(linker)

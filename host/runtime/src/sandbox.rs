@@ -26,6 +26,7 @@ use crate::capabilities::llm::LlmState;
 use crate::capabilities::log::LogState;
 use crate::capabilities::memory::MemoryState;
 use crate::capabilities::store::KvState;
+use crate::capabilities::tools::{ToolGrants, ToolsState};
 use crate::capabilities::{Services, Shared};
 use crate::config::Limits;
 use crate::types::{CallContext, Grants};
@@ -43,6 +44,7 @@ pub(crate) struct HostState {
     pub db: DbState,
     pub memory: MemoryState,
     pub kv: KvState,
+    pub tools: ToolsState,
     pub hud: HudState,
     pub log: LogState,
     pub stdout: MemoryOutputPipe,
@@ -134,6 +136,8 @@ impl HostMonotonicClock for FrozenMonotonicClock {
 pub(crate) struct StoreSpec<'a> {
     pub call: CallContext,
     pub grants: Grants,
+    /// The MCP tools granted to the node.
+    pub tools: &'a ToolGrants,
     pub services: &'a Services,
     pub limits: Limits,
     /// The model the node's `llm` calls use.
@@ -195,6 +199,10 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState
             count: None,
             bytes: 0,
             max_bytes: limits.max_output,
+        },
+        tools: ToolsState {
+            backend: Arc::clone(&services.tools),
+            grants: spec.tools.clone(),
         },
         hud: HudState {
             sink: Arc::clone(&services.events),

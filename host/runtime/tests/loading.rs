@@ -26,7 +26,7 @@ async fn input_plugin_describes_itself() {
     assert!(!info.version.is_empty());
     assert!(info.capabilities.contains(&Capability::Llm));
     assert_eq!(info.input_schema["type"], "object");
-    assert_eq!(input.contract(), "0.3.0");
+    assert_eq!(input.contract(), "0.4.0");
     assert_eq!(
         input.hash(),
         weft_runtime::ContentHash::of(&std::fs::read(input.path()).unwrap())
@@ -98,10 +98,10 @@ async fn bad_files_get_clear_errors_and_the_host_stays_up() {
             found, supported, ..
         } => {
             assert_eq!(found, "9.0.0");
-            assert_eq!(supported, &vec!["0.3.0", "0.2.0", "0.1.0"]);
+            assert_eq!(supported, &vec!["0.4.0", "0.3.0", "0.2.0", "0.1.0"]);
             assert!(
                 e.to_string().contains("weft:node@9.0.0")
-                    && e.to_string().contains("weft:node@0.3.0")
+                    && e.to_string().contains("weft:node@0.4.0")
                     && e.to_string().contains("weft:node@0.2.0")
                     && e.to_string().contains("weft:node@0.1.0"),
                 "{e}"
@@ -155,10 +155,16 @@ async fn plugins_of_every_contract_version_load_and_tick_side_by_side() {
     let rt = runtime();
     let old = load(&rt, "guest-v0-1").await;
     let middle = load(&rt, "guest-v0-2").await;
+    let third = load(&rt, "guest-v0-3").await;
     let new = load(&rt, "guest-echo").await;
     assert_eq!(
-        (old.contract(), middle.contract(), new.contract()),
-        ("0.1.0", "0.2.0", "0.3.0")
+        (
+            old.contract(),
+            middle.contract(),
+            third.contract(),
+            new.contract()
+        ),
+        ("0.1.0", "0.2.0", "0.3.0", "0.4.0")
     );
     assert_eq!(old.info().name, "guest-v0-1");
     assert_eq!(
@@ -201,7 +207,16 @@ async fn plugins_of_every_contract_version_load_and_tick_side_by_side() {
         assert!(output.interrupt.is_none());
         assert_eq!(out.logs.len(), 1, "logged through the 0.2.0 import");
         assert_eq!(out.memory_writes.len(), 1, "wrote through the 0.2.0 import");
+        let out = tick(&rt, &third, &services, &[], None).await;
+        let output = out.result.expect("the 0.3.0 node ticks");
+        let reply = output.reply.unwrap_or_default();
+        assert!(
+            reply.starts_with("contract 0.3.0: node guest-v0-3 project "),
+            "{reply}"
+        );
+        assert_eq!(out.logs.len(), 1, "logged through the 0.3.0 import");
+        assert_eq!(out.kv_writes.len(), 1, "wrote through the 0.3.0 store");
         let out = tick(&rt, &new, &services, &[], None).await;
-        assert!(out.result.is_ok(), "the 0.3.0 node ticks next to them");
+        assert!(out.result.is_ok(), "the 0.4.0 node ticks next to them");
     }
 }

@@ -78,6 +78,7 @@ async fn ticks_beyond_the_pool_wait_for_a_slot_and_all_complete() {
                     config: "{}",
                     model: None,
                     grants: Grants::all(),
+                    tools: &weft_runtime::capabilities::tools::NO_TOOLS,
                     services: &services,
                     limits: None,
                     wall_time: None,

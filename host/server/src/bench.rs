@@ -108,6 +108,7 @@ async fn frames(
     let backends = || Backends {
         llm: Arc::new(Unavailable),
         db: Arc::new(InMemoryDb::default()),
+        tools: weft_engine::Backends::no_tools(),
     };
     let engine = Engine::new(
         runtime.clone(),

@@ -109,6 +109,7 @@ async fn measure(runtime: &Runtime, file: &Path, args: &PluginBenchArgs) -> Resu
         db: Arc::new(InMemoryDb::default()),
         memory: Arc::new(MemoryMap::default()),
         kv: Arc::new(weft_runtime::capabilities::store::KvMap::default()),
+        tools: Arc::new(weft_runtime::capabilities::tools::NoTools),
         events: Arc::new(NullSink),
     };
     let inbox = [Message {

@@ -96,6 +96,7 @@ pub async fn run(common: &Common, args: SoakArgs) -> Result<ExitCode> {
     let backends = Backends {
         llm: Arc::new(Scripted::from_rules([ScriptRule::answer("ok").repeat()])),
         db: Arc::new(InMemoryDb::default()),
+        tools: weft_engine::Backends::no_tools(),
     };
     let engine = Engine::open(
         runtime.clone(),

@@ -28,6 +28,7 @@ mod eval_cmd;
 mod graph_cmd;
 mod hooks_cmd;
 mod llm_cmd;
+mod mcp_tools;
 mod plugin_cases;
 mod plugin_cmd;
 mod progress;
@@ -37,6 +38,7 @@ mod schema_doc;
 mod serve_cmd;
 mod setup;
 mod store_cmd;
+mod tools_server;
 mod watch;
 
 use std::path::PathBuf;
@@ -208,6 +210,10 @@ enum Command {
     /// Serves the operators' API (REST, events, OpenAPI) on the embedded
     /// defaults until SIGINT/SIGTERM or `POST /api/v1/organism/stop`.
     Serve(serve_cmd::ServeArgs),
+    /// An MCP server on standard input and output with date and arithmetic
+    /// tools (today, days_between, add_days, calculate): the built-in tool
+    /// server `local` that `weft serve` starts for the `tools` capability.
+    ToolsServer,
 }
 
 fn main() -> ExitCode {
@@ -267,6 +273,7 @@ fn main() -> ExitCode {
             Command::Webhooks(args) => hooks_cmd::webhooks(&cli.common, args).await,
             Command::Usage(args) => client_cmd::usage(&cli.common, args).await,
             Command::Serve(args) => serve_cmd::run(&cli.common, args).await,
+            Command::ToolsServer => tools_server::run().await,
         }
     });
     match result {

@@ -177,6 +177,7 @@ async fn run_case(runtime: &Runtime, plugin: &Plugin, case: &Case) -> Result<()>
         db: Arc::new(InMemoryDb::default()),
         memory: memory.clone(),
         kv: Arc::new(weft_runtime::capabilities::store::KvMap::default()),
+        tools: Arc::new(weft_runtime::capabilities::tools::NoTools),
         events: Arc::new(NullSink),
     };
     let config = case.config.to_string();
@@ -299,6 +300,7 @@ pub(crate) async fn tick_alone(
                 config,
                 model: None,
                 grants,
+                tools: &weft_runtime::capabilities::tools::NO_TOOLS,
                 services,
                 limits: None,
                 wall_time: None,

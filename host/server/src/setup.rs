@@ -427,7 +427,13 @@ pub async fn engine_on(
         },
         ..EngineConfig::default()
     };
-    let backends = Backends { llm, db };
+    let servers = config.tools.settings().map_err(anyhow::Error::msg)?;
+    let tools: Arc<dyn weft_engine::ToolBox> = if servers.is_empty() {
+        weft_engine::Backends::no_tools()
+    } else {
+        Arc::new(crate::mcp_tools::McpTools::new(servers))
+    };
+    let backends = Backends { llm, db, tools };
     let Some(store) = store else {
         return Ok(Engine::new(runtime, plugins, backends, engine_config));
     };

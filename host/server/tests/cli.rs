@@ -435,8 +435,8 @@ fn plugin_inspect_describes_components_of_both_contracts_and_explains_other_file
     let shown = text(&out.stdout);
     assert!(out.status.success(), "{shown}{}", text(&out.stderr));
     for line in [
-        "contract    weft:node@0.3.0",
-        "exports     weft:node/plugin@0.3.0",
+        "contract    weft:node@0.4.0",
+        "exports     weft:node/plugin@0.4.0",
         "describe    pa ",
         "asks for    llm, memory, hud, log",
         "wasi interfaces",
@@ -451,7 +451,7 @@ fn plugin_inspect_describes_components_of_both_contracts_and_explains_other_file
     assert_eq!(report["describe"]["name"], "pa");
     assert_eq!(
         report["supported"],
-        serde_json::json!(["0.3.0", "0.2.0", "0.1.0"])
+        serde_json::json!(["0.4.0", "0.3.0", "0.2.0", "0.1.0"])
     );
     assert_eq!(
         report["size"].as_u64().unwrap(),
@@ -492,7 +492,7 @@ fn plugin_inspect_describes_components_of_both_contracts_and_explains_other_file
     );
     assert!(!out.status.success());
     assert!(text(&out.stdout).contains("contract    weft:node@9.0.0"));
-    assert!(text(&out.stderr).contains("weft:node@0.3.0, weft:node@0.2.0, weft:node@0.1.0"));
+    assert!(text(&out.stderr).contains("weft:node@0.4.0, weft:node@0.3.0, weft:node@0.2.0, weft:node@0.1.0"));
     // Not a component at all: what it is instead.
     let readme = root().join("README.md");
     let out = weft(&data, &["plugin", "inspect", readme.to_str().unwrap()]);

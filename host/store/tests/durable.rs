@@ -56,7 +56,11 @@ async fn host(place: &Place, llm: Arc<dyn LlmBackend>, config: EngineConfig) -> 
     let engine = Engine::open(
         rt,
         plugins,
-        Backends { llm, db: eras() },
+        Backends {
+            llm,
+            db: eras(),
+            tools: weft_engine::Backends::no_tools(),
+        },
         config,
         store.clone(),
     )
@@ -728,6 +732,7 @@ async fn a_full_store_fails_the_run_with_a_typed_error_and_loses_nothing() {
         Backends {
             llm: script(),
             db: eras(),
+            tools: weft_engine::Backends::no_tools(),
         },
         config,
         store.clone(),

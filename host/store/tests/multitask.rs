@@ -449,6 +449,7 @@ async fn rollback_needs_a_store() {
     let backends = weft_engine::Backends {
         llm: Arc::new(weft_runtime::capabilities::llm::Scripted::default()),
         db: Arc::new(weft_runtime::capabilities::db::InMemoryDb::default()),
+        tools: weft_engine::Backends::no_tools(),
     };
     let engine = Engine::new(rt, plugins, backends, EngineConfig::default());
     let g = graph(&engine, ASKING).await;

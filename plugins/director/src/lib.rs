@@ -7,6 +7,12 @@
 //! `decided` HUD event and sends it to the thinker as a `plan`
 //! ([`PlanMessage`]).
 //!
+//! When the graph grants it MCP tools (capability `tools`), the prompt
+//! lists them too, as `server.tool` with their arguments and description,
+//! and the schema admits their names; the thinker calls them. A node
+//! without the grant, or whose servers do not answer, plans with the
+//! built-in tools only.
+//!
 //! The model's answer is checked before it leaves: a tool call naming an
 //! unknown tool, or whose `args` is not an object, is dropped with a
 //! warning (the schema's enum should prevent the first already). An answer
@@ -26,7 +32,7 @@ mod tests;
 use serde::Deserialize;
 use serde_json::json;
 use weft_protocol::{Command, DATA_TOOLS, DirectorPlan, PlanMessage, ToolCall, UI_TOOLS, kind};
-use weft_sdk::{Capability, Ctx, EventKind, Message, Node, NodeError, NodeInfo};
+use weft_sdk::{Capability, Ctx, Error, EventKind, Message, Node, NodeError, NodeInfo, Tool};
 
 pub use prompt::TOOL_GUIDE;
 
@@ -77,7 +83,12 @@ impl Node for Director {
         )
         .input_schema(Command::schema())
         .output_schema(PlanMessage::schema())
-        .capabilities([Capability::Llm, Capability::Hud, Capability::Log])
+        .capabilities([
+            Capability::Llm,
+            Capability::Tools,
+            Capability::Hud,
+            Capability::Log,
+        ])
     }
 
     fn tick(ctx: &mut Ctx<'_>, inbox: &[Message]) -> Result<(), NodeError> {
@@ -122,7 +133,8 @@ fn handle(ctx: &mut Ctx<'_>, config: &Config, command: Command) -> Result<(), No
 /// Ask the model for the plan, falling back when its answer does not parse,
 /// and drop the tool calls the thinker could not run. Only an `llm` error fails.
 fn plan(ctx: &Ctx<'_>, command: &Command) -> Result<DirectorPlan, NodeError> {
-    let completion = ctx.llm().complete(prompt::request(command))?;
+    let external = external_tools(ctx);
+    let completion = ctx.llm().complete(prompt::request(command, &external))?;
     let mut plan = match serde_json::from_str::<DirectorPlan>(&completion.text) {
         Ok(plan) => plan,
         Err(error) => {
@@ -134,7 +146,7 @@ fn plan(ctx: &Ctx<'_>, command: &Command) -> Result<DirectorPlan, NodeError> {
             return Ok(fallback_plan());
         }
     };
-    plan.tool_sequence.retain(|call| match check_call(call) {
+    plan.tool_sequence.retain(|call| match check_call(call, &external) {
         Ok(()) => true,
         Err(problem) => {
             ctx.log()
@@ -145,10 +157,28 @@ fn plan(ctx: &Ctx<'_>, command: &Command) -> Result<DirectorPlan, NodeError> {
     Ok(plan)
 }
 
-/// Whether the thinker can run `call`: a known tool with an object of args.
-fn check_call(call: &ToolCall) -> Result<(), String> {
+/// The MCP tools the graph grants this node; none without the grant, and
+/// none (with a warning) when its servers do not answer.
+fn external_tools(ctx: &Ctx<'_>) -> Vec<Tool> {
+    match ctx.tools().list() {
+        Ok(tools) => tools,
+        Err(Error::Denied(_)) => Vec::new(),
+        Err(error) => {
+            ctx.log()
+                .warn(format!("planning without MCP tools: {error}"));
+            Vec::new()
+        }
+    }
+}
+
+/// Whether the thinker can run `call`: a known tool (built-in, or one of
+/// the `external` ones) with an object of args.
+fn check_call(call: &ToolCall, external: &[Tool]) -> Result<(), String> {
     let tool = call.tool.as_str();
-    if !UI_TOOLS.contains(&tool) && !DATA_TOOLS.contains(&tool) {
+    if !UI_TOOLS.contains(&tool)
+        && !DATA_TOOLS.contains(&tool)
+        && !external.iter().any(|t| prompt::external_name(t) == tool)
+    {
         return Err("unknown tool".to_owned());
     }
     if !call.args.is_object() {

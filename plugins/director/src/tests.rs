@@ -106,10 +106,11 @@ fn one_constrained_call_lists_the_tools_the_analysis_and_the_text() {
     );
 
     let schema: Value = serde_json::from_str(request.json_schema.as_ref().unwrap()).unwrap();
-    assert_eq!(schema, prompt::schema());
+    assert_eq!(schema, prompt::schema(&[]));
     assert_eq!(schema["properties"]["tool_sequence"]["maxItems"], 8);
     assert_eq!(schema["properties"]["steps"]["maxItems"], 8);
-    // Apart from the bounds, it is the protocol's schema.
+    // Apart from the bounds and the exact tool names, it is the protocol's
+    // schema.
     let mut unbounded = schema.clone();
     for list in ["steps", "tool_sequence"] {
         unbounded["properties"][list]
@@ -117,7 +118,15 @@ fn one_constrained_call_lists_the_tools_the_analysis_and_the_text() {
             .unwrap()
             .remove("maxItems");
     }
-    assert_eq!(unbounded, DirectorPlan::schema());
+    assert_eq!(
+        unbounded["properties"]["tool_sequence"]["items"]["properties"]["tool"]["enum"],
+        json!(weft_protocol::all_tools())
+    );
+    let mut protocol = DirectorPlan::schema();
+    protocol["properties"]["tool_sequence"]["items"]["properties"]["tool"] =
+        unbounded["properties"]["tool_sequence"]["items"]["properties"]["tool"].clone();
+    assert_eq!(unbounded, protocol);
+    assert!(!user.contains("Tools (external)"), "{user}");
 }
 
 #[test]
@@ -244,8 +253,56 @@ fn describe_declares_schemas_and_capabilities() {
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(
         info.capabilities,
-        [Capability::Llm, Capability::Hud, Capability::Log]
+        [
+            Capability::Llm,
+            Capability::Tools,
+            Capability::Hud,
+            Capability::Log
+        ]
     );
     assert_eq!(info.input_schema, Command::schema());
     assert_eq!(info.output_schema, PlanMessage::schema());
+}
+
+#[test]
+fn granted_mcp_tools_are_offered_and_may_be_planned() {
+    let tool = weft_sdk::Tool {
+        server: "clock".into(),
+        name: "days_between".into(),
+        description: "Days between\n two dates.".into(),
+        input_schema: json!({
+            "type": "object",
+            "properties": {"from": {"type": "string"}, "to": {"type": "string"}, "inclusive": {"type": "boolean"}},
+            "required": ["from", "to"]
+        }),
+    };
+    let answer = json!([
+        {"tool": "clock.days_between", "args": {"from": "2026-01-01", "to": "2026-02-01"}},
+        {"tool": "clock.unknown", "args": {}}
+    ]);
+    let host = TestHost::for_node::<Director>()
+        .with_tool(
+            tool,
+            weft_sdk::ToolResult {
+                text: String::new(),
+                content: json!({}),
+                is_error: false,
+            },
+        )
+        .answer_json(&plan_json(answer));
+    let output = host.tick::<Director>(&inbox("How many days until February?")).unwrap();
+    let request = &host.llm_requests()[0];
+    let user = &request.messages[1].content;
+    assert!(
+        user.contains("Tools (external):\n- clock.days_between {from, inclusive?, to} Days between two dates.\n"),
+        "{user}"
+    );
+    let schema: Value = serde_json::from_str(request.json_schema.as_ref().unwrap()).unwrap();
+    let names = &schema["properties"]["tool_sequence"]["items"]["properties"]["tool"]["enum"];
+    assert!(names.as_array().unwrap().contains(&json!("clock.days_between")), "{names}");
+    // The granted tool stays in the plan; one the node was not offered is dropped.
+    let plan = only_plan(&output).plan;
+    let tools: Vec<&str> = plan.tool_sequence.iter().map(|c| c.tool.as_str()).collect();
+    assert_eq!(tools, ["clock.days_between"]);
+    assert_eq!(host.warnings().len(), 1, "{:?}", host.warnings());
 }

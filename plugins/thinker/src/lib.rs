@@ -12,7 +12,15 @@
 //!   A database error becomes the [`ToolOutput`]'s error and the plan goes
 //!   on (a denied `db` fails the tick: the graph is wrong). Query results keep at most `max_rows` rows.
 //!
-//! Then, if any data tool ran, the outputs go to the interpreter as
+//! - MCP tools (named `<server>.<tool>` by the plan, see
+//!   [`weft_protocol::external_tool`]) run through the `tools` capability,
+//!   preceded like data tools by a progress text and a `tool_call` event.
+//!   What the tool answered (its structured content when it gives one,
+//!   else its text) is the output's result; the tool's own error, a denied
+//!   tool or an unreachable server is the output's error, and the plan
+//!   goes on.
+//!
+//! Then, if any data or MCP tool ran, the outputs go to the interpreter as
 //! `interpret` ([`Interpret`]); otherwise a `respond` ([`Respond`]) goes to
 //! output, its draft saying what the UI tools did ("created machine light
 //! with states red, green") and its error listing the malformed calls. The
@@ -32,7 +40,7 @@ use serde::Deserialize;
 use serde_json::json;
 use weft_protocol::{
     DATA_TOOLS, Interpret, PlanMessage, Respond, ToolCall, ToolOutput, UI_TOOLS, UiActions, any_of,
-    kind,
+    external_tool, kind,
 };
 use weft_sdk::{Capability, Ctx, Error, EventKind, Message, Node, NodeError, NodeInfo};
 
@@ -94,7 +102,7 @@ impl Node for Thinker {
         NodeInfo::new(
             "thinker",
             env!("CARGO_PKG_VERSION"),
-            "Executes the director's plan: data tools through the database, UI tools for the ui node",
+            "Executes the director's plan: data tools through the database, MCP tools through the tools capability, UI tools for the ui node",
         )
         .input_schema(PlanMessage::schema())
         .output_schema(any_of([
@@ -102,7 +110,12 @@ impl Node for Thinker {
             Interpret::schema(),
             Respond::schema(),
         ]))
-        .capabilities([Capability::Db, Capability::Hud, Capability::Log])
+        .capabilities([
+            Capability::Db,
+            Capability::Tools,
+            Capability::Hud,
+            Capability::Log,
+        ])
     }
 
     fn tick(ctx: &mut Ctx<'_>, inbox: &[Message]) -> Result<(), NodeError> {
@@ -130,7 +143,7 @@ struct Execution {
     done: Vec<String>,
     /// What went wrong with malformed calls, for the reply.
     errors: Vec<String>,
-    /// True once a data tool reached the database.
+    /// True once a data tool reached the database or an MCP tool was called.
     data_ran: bool,
 }
 
@@ -197,6 +210,9 @@ fn execute(
             Ok(data_call) => return run_data(ctx, config, call, &data_call, execution),
             Err(problem) => Err(problem),
         }
+    } else if let Some((server, name)) = external_tool(tool) {
+        let (server, name) = (server.to_owned(), name.to_owned());
+        return run_external(ctx, call, &server, &name, execution);
     } else {
         Err("unknown tool".to_owned())
     };
@@ -244,6 +260,54 @@ fn run_data(
         Ok(result) => (Some(result), None),
         // Not granted `db`: the graph is wrong, and the trace should say so.
         Err(error @ Error::Denied(_)) => return Err(error.into()),
+        Err(error) => {
+            ctx.log().warn(format!("{} failed: {error}", call.tool));
+            (None, Some(error.to_string()))
+        }
+    };
+    execution.outputs.push(ToolOutput {
+        tool: call.tool,
+        args: call.args,
+        result,
+        error,
+    });
+    Ok(())
+}
+
+/// Call an MCP tool. Whatever goes wrong (the tool's own error, a tool the
+/// node is not granted, a server that does not answer) is an outcome for
+/// the interpreter to explain; a denied `hud` call fails the tick.
+fn run_external(
+    ctx: &Ctx<'_>,
+    call: ToolCall,
+    server: &str,
+    name: &str,
+    execution: &mut Execution,
+) -> Result<(), NodeError> {
+    execution.data_ran = true;
+    ctx.hud().progress(&format!("asking {server} ({name})…"))?;
+    ctx.hud().emit(
+        EventKind::ToolCall,
+        &json!({"tool": call.tool, "args": call.args}),
+    )?;
+    let args = if call.args.is_object() {
+        call.args.clone()
+    } else {
+        json!({})
+    };
+    let (result, error) = match ctx.tools().call(server, name, &args) {
+        Ok(answer) if answer.is_error => {
+            ctx.log()
+                .warn(format!("{} reported an error: {}", call.tool, answer.text));
+            (None, Some(answer.text))
+        }
+        Ok(answer) => {
+            let result = match answer.content.get("structuredContent") {
+                Some(structured) => structured.clone(),
+                None => answer.text.into(),
+            };
+            (Some(result), None)
+        }
         Err(error) => {
             ctx.log().warn(format!("{} failed: {error}", call.tool));
             (None, Some(error.to_string()))

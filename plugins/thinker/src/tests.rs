@@ -351,3 +351,67 @@ fn describe_declares_schemas_and_capabilities() {
     assert_eq!(info.input_schema, PlanMessage::schema());
     assert_eq!(info.output_schema["anyOf"].as_array().unwrap().len(), 3);
 }
+
+fn clock_tool() -> weft_sdk::Tool {
+    weft_sdk::Tool {
+        server: "clock".into(),
+        name: "days_between".into(),
+        description: "Days between two dates".into(),
+        input_schema: json!({"type": "object", "properties": {"from": {"type": "string"}, "to": {"type": "string"}}}),
+    }
+}
+
+#[test]
+fn mcp_tools_run_through_the_tools_capability_and_go_to_the_interpreter() {
+    let host = TestHost::for_node::<Thinker>().with_tool(
+        clock_tool(),
+        weft_sdk::ToolResult {
+            text: "31".into(),
+            content: json!({"content": [{"type": "text", "text": "31"}], "structuredContent": {"days": 31}}),
+            is_error: false,
+        },
+    );
+    let args = json!({"from": "2026-01-01", "to": "2026-02-01"});
+    let output = host
+        .tick::<Thinker>(&plan(vec![
+            call("clock.days_between", args.clone()),
+            call("clock.not_granted", json!({})),
+        ]))
+        .unwrap();
+    assert_eq!(routes(&output), [("interpreter", "interpret")]);
+    let interpret: Interpret = output.messages[0].json().unwrap();
+    assert_eq!(
+        interpret.outputs[0],
+        ToolOutput {
+            tool: "clock.days_between".into(),
+            args: args.clone(),
+            result: Some(json!({"days": 31})),
+            error: None,
+        }
+    );
+    // A tool the node may not call is an output's error; the plan went on.
+    assert_eq!(interpret.outputs[1].error.as_deref(), Some("denied(tools)"));
+    assert_eq!(
+        host.tool_calls()[0],
+        ("clock".into(), "days_between".into(), args)
+    );
+    assert!(host.progress().iter().any(|p| p.contains("clock")), "{:?}", host.progress());
+}
+
+#[test]
+fn a_tools_own_error_is_the_outputs_error() {
+    let host = TestHost::for_node::<Thinker>().with_tool(
+        clock_tool(),
+        weft_sdk::ToolResult {
+            text: "bad date".into(),
+            content: json!({"content": [{"type": "text", "text": "bad date"}]}),
+            is_error: true,
+        },
+    );
+    let output = host
+        .tick::<Thinker>(&plan(vec![call("clock.days_between", json!({"from": "x"}))]))
+        .unwrap();
+    let interpret: Interpret = output.messages[0].json().unwrap();
+    assert_eq!(interpret.outputs[0].error.as_deref(), Some("bad date"));
+    assert_eq!(interpret.outputs[0].result, None);
+}

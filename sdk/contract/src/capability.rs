@@ -6,7 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A host capability a node may be granted (`llm`, `db`, `memory`, `hud`, `log`).
+/// A host capability a node may be granted (`llm`, `db`, `memory`, `hud`,
+/// `log`, `store`, `tools`).
 ///
 /// A node lists what it needs in [`NodeInfo::capabilities`](crate::NodeInfo::capabilities);
 /// the graph file grants them. Calling one that was not granted returns
@@ -27,17 +28,20 @@ pub enum Capability {
     /// Key/value state shared by every thread of the project (contract
     /// 0.3.0).
     Store,
+    /// Tools of the MCP servers the operator configured (contract 0.4.0).
+    Tools,
 }
 
 impl Capability {
     /// Every capability, in contract (declaration) order.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 7] = [
         Self::Llm,
         Self::Db,
         Self::Memory,
         Self::Hud,
         Self::Log,
         Self::Store,
+        Self::Tools,
     ];
 
     /// The capability's name in the WIT contract and in graph files.
@@ -49,6 +53,7 @@ impl Capability {
             Self::Hud => "hud",
             Self::Log => "log",
             Self::Store => "store",
+            Self::Tools => "tools",
         }
     }
 }
@@ -70,7 +75,7 @@ impl FromStr for Capability {
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown capability `{s}` (expected one of llm, db, memory, hud, log, store)"
+                    "unknown capability `{s}` (expected one of llm, db, memory, hud, log, store, tools)"
                 )
             })
     }

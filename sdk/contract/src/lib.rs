@@ -34,6 +34,7 @@ mod log;
 mod memory;
 mod node;
 mod notice;
+mod tools;
 #[cfg(test)]
 mod tests;
 
@@ -43,6 +44,7 @@ pub use hud::EventKind;
 pub use llm::{ChatMessage, Completion, CompletionRequest, Role};
 pub use log::Level;
 pub use memory::Scope;
+pub use tools::{Tool, ToolResult};
 pub use node::{
     CallContext, Context, Interrupt, Message, NodeError, NodeInfo, Outbound, TickOutput,
 };

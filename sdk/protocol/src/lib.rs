@@ -42,7 +42,8 @@ pub use answers::{Respond, UiAction, UiActions};
 pub use jobs::{ExpertFailed, Job};
 pub use memory::MemorizerState;
 pub use plans::{
-    DATA_TOOLS, DirectorPlan, Interpret, Interpreted, PlanMessage, ToolCall, ToolOutput, UI_TOOLS,
+    DATA_TOOLS, DirectorPlan, EXTERNAL_TOOL_PATTERN, Interpret, Interpreted, PlanMessage, ToolCall,
+    ToolOutput, UI_TOOLS, all_tools, external_tool,
 };
 
 /// Thread-memory key: the [`Analysis`] of the latest user message (written by `input`).

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 /// One tool call of a plan: the tool's name and its arguments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
-    /// The tool: one of [`UI_TOOLS`] or [`DATA_TOOLS`].
+    /// The tool: one of [`UI_TOOLS`] or [`DATA_TOOLS`], or an MCP tool
+    /// named `<server>.<tool>` (see [`external_tool`]).
     pub tool: String,
     /// Its arguments (an object; see each tool's documentation).
     #[serde(default = "empty_object")]
@@ -24,7 +25,10 @@ impl ToolCall {
         json!({
             "type": "object",
             "properties": {
-                "tool": {"type": "string", "enum": all_tools()},
+                "tool": {"type": "string", "anyOf": [
+                    {"enum": all_tools()},
+                    {"pattern": EXTERNAL_TOOL_PATTERN}
+                ]},
                 "args": {"type": "object"}
             },
             "required": ["tool", "args"],
@@ -59,8 +63,25 @@ pub const UI_TOOLS: [&str; 7] = [
 /// - `query_db {sql, params?: [json scalars]}`
 pub const DATA_TOOLS: [&str; 3] = ["list_tables", "describe_table", "query_db"];
 
-fn all_tools() -> Vec<&'static str> {
+/// The built-in tools: [`UI_TOOLS`] then [`DATA_TOOLS`].
+pub fn all_tools() -> Vec<&'static str> {
     UI_TOOLS.iter().chain(DATA_TOOLS.iter()).copied().collect()
+}
+
+/// The shape of an MCP tool's name in a plan: `<server>.<tool>`, the
+/// server as the host's config names it (letters, digits, `-`, `_`).
+pub const EXTERNAL_TOOL_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}[.].+$";
+
+/// An MCP tool's name in a plan split into server and tool:
+/// `files.read_file` → `("files", "read_file")`; `None` for a built-in
+/// tool or a name of another shape.
+pub fn external_tool(name: &str) -> Option<(&str, &str)> {
+    let (server, tool) = name.split_once('.')?;
+    let server_ok = (1..=64).contains(&server.len())
+        && server
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    (server_ok && !tool.is_empty()).then_some((server, tool))
 }
 
 /// The director's plan (the seed's `DirectorPlan`).

@@ -4,7 +4,7 @@
 use super::{Event, TestHost};
 use crate::{
     Capability, Column, Completion, CompletionRequest, Error, EventKind, Host, Level, Rows, Scope,
-    Value,
+    Tool, ToolResult, Value,
 };
 
 impl TestHost {
@@ -97,6 +97,30 @@ impl Host for TestHost {
             .take(limit as usize)
             .map(|(_, k)| k.clone())
             .collect())
+    }
+
+    fn tools_list(&self) -> Result<Vec<Tool>, Error> {
+        self.check(Capability::Tools)?;
+        Ok(self.tools.borrow().values().map(|(t, _)| t.clone()).collect())
+    }
+
+    fn tools_call(&self, server: &str, name: &str, arguments: &str) -> Result<ToolResult, Error> {
+        self.check(Capability::Tools)?;
+        let arguments: serde_json::Value = serde_json::from_str(arguments)
+            .map_err(|e| Error::InvalidInput(format!("a tool's arguments are not JSON: {e}")))?;
+        if !arguments.is_object() {
+            return Err(Error::InvalidInput(
+                "a tool's arguments are a JSON object".to_owned(),
+            ));
+        }
+        self.records
+            .borrow_mut()
+            .tool_calls
+            .push((server.to_owned(), name.to_owned(), arguments));
+        match self.tools.borrow().get(&(server.to_owned(), name.to_owned())) {
+            Some((_, answer)) => Ok(answer.clone()),
+            None => Err(Error::Denied(Capability::Tools)),
+        }
     }
 
     fn hud_progress(&self, text: &str) -> Result<(), Error> {

@@ -19,9 +19,9 @@
 // `undeliverable`) are acknowledged and nothing more, so a malformed sender
 // does not start over.
 
-import { emit } from 'weft:node/hud@0.3.0';
-import { set } from 'weft:node/memory@0.3.0';
-import { get as storeGet, set as storeSet } from 'weft:node/store@0.3.0';
+import { emit } from 'weft:node/hud@0.4.0';
+import { set } from 'weft:node/memory@0.4.0';
+import { get as storeGet, set as storeSet } from 'weft:node/store@0.4.0';
 
 export const plugin = {
   describe() {

@@ -36,6 +36,7 @@ pub fn host_with(suite: &str, name: &str, admin: &str, config: ApiConfig) -> Hos
         Backends {
             llm: Arc::new(UnavailableLlm),
             db: Arc::new(InMemoryDb::default()),
+            tools: weft_engine::Backends::no_tools(),
         },
         EngineConfig::default(),
     );

@@ -5,10 +5,10 @@
 // `weft plugin test`. One ES module: componentize-js does not bundle
 // imports of other files (use a bundler such as esbuild for that).
 
-import { complete } from 'weft:node/llm@0.3.0';
-import { progress } from 'weft:node/hud@0.3.0';
-import { get, set } from 'weft:node/memory@0.3.0';
-import { write } from 'weft:node/log@0.3.0';
+import { complete } from 'weft:node/llm@0.4.0';
+import { progress } from 'weft:node/hud@0.4.0';
+import { get, set } from 'weft:node/memory@0.4.0';
+import { write } from 'weft:node/log@0.4.0';
 
 const INPUT_SCHEMA = {
   type: 'object',

@@ -183,6 +183,7 @@ pub(crate) async fn replay(
                     db: tape.clone(),
                     memory: tape.clone(),
                     kv: tape.clone(),
+                    tools: tape.clone(),
                     events: Arc::new(NullSink),
                 };
                 let outcome = versions

@@ -8,6 +8,7 @@ use weft_runtime::capabilities::db::Database;
 use weft_runtime::capabilities::llm::{LlmBackend, LlmCall};
 use weft_runtime::capabilities::memory::MemoryStore;
 use weft_runtime::capabilities::store::KvStore;
+use weft_runtime::capabilities::tools::{ToolBox, ToolInfo, ToolResult};
 use weft_runtime::capabilities::{BoxFuture, JournalEntry};
 use weft_runtime::{
     CallContext, Capability, CapabilityError, Completion, CompletionRequest, Scope,
@@ -178,6 +179,30 @@ impl KvStore for Tape {
 
     fn count<'a>(&'a self, _project: &'a str) -> BoxFuture<'a, Result<u64, CapabilityError>> {
         let result = self.answer(Capability::Store, "count", &json!({}), |_| true);
+        Box::pin(async move { result })
+    }
+}
+
+impl ToolBox for Tape {
+    fn list<'a>(
+        &'a self,
+        _ctx: &'a CallContext,
+        server: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ToolInfo>, CapabilityError>> {
+        let req = json!({ "server": server });
+        let result = self.answer(Capability::Tools, "server_tools", &req, |r| r == &req);
+        Box::pin(async move { result })
+    }
+
+    fn call<'a>(
+        &'a self,
+        _ctx: &'a CallContext,
+        server: &'a str,
+        tool: &'a str,
+        arguments: serde_json::Map<String, Value>,
+    ) -> BoxFuture<'a, Result<ToolResult, CapabilityError>> {
+        let req = json!({ "server": server, "name": tool, "arguments": arguments });
+        let result = self.answer(Capability::Tools, "call", &req, |r| r == &req);
         Box::pin(async move { result })
     }
 }

@@ -35,6 +35,12 @@ pub enum ProblemKind {
     InvalidLimit,
     /// A node's `config` is not a mapping.
     InvalidConfig,
+    /// A node's `tools` is not a mapping of MCP server names to lists of
+    /// tool names, or it names tools without the `tools` grant.
+    InvalidTools,
+    /// A node is granted the `tools` capability but no tool (a warning):
+    /// its tool list is empty.
+    NoTools,
     /// The same edge is listed twice (a warning).
     DuplicateEdge,
     /// An edge from a node to itself (a warning): the node receives its own
@@ -127,7 +133,8 @@ impl Problems {
             ProblemKind::DuplicateEdge
             | ProblemKind::SelfEdge
             | ProblemKind::HiddenCharacters
-            | ProblemKind::LookalikeNames => Severity::Warning,
+            | ProblemKind::LookalikeNames
+            | ProblemKind::NoTools => Severity::Warning,
             _ => Severity::Error,
         };
         self.list.push(Problem {

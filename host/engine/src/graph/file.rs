@@ -190,6 +190,12 @@ pub(crate) struct RawNode {
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 1, max = 31_536_000_000u64))]
     pub interrupt_timeout_ms: Option<Spanned<u64>>,
+    /// The MCP tools the node may list and call (with the `tools` grant):
+    /// each key is a server the host's config names (`tools.servers`), its
+    /// value the tool names, or `["*"]` for every tool of that server.
+    #[serde(default)]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Vec<String>>>")]
+    pub tools: Option<Spanned<serde_json::Value>>,
     /// Free-form settings passed to the node with every tick (a mapping).
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
@@ -211,7 +217,7 @@ impl JsonSchema for GrantName {
             .map(|c| c.as_str())
             .collect();
         schemars::json_schema!({
-            "description": "A capability: `llm` (model calls, metered and budgeted), `db` (read-only SQL), `memory` (key/value per thread and node), `hud` (progress and events for the user), `log` (log lines in the trace), `store` (key/value shared by the project's threads; contract 0.3.0).",
+            "description": "A capability: `llm` (model calls, metered and budgeted), `db` (read-only SQL), `memory` (key/value per thread and node), `hud` (progress and events for the user), `log` (log lines in the trace), `store` (key/value shared by the project's threads; contract 0.3.0), `tools` (tools of the operator's MCP servers, named in the node's `tools`; contract 0.4.0).",
             "type": "string",
             "enum": names,
         })

@@ -195,6 +195,8 @@ pub struct Node {
     pub info: NodeInfo,
     /// Capabilities granted (always a subset of what `info` asks for).
     pub grants: Grants,
+    /// The MCP tools granted (with the `tools` capability).
+    pub tools: weft_runtime::capabilities::tools::ToolGrants,
     /// Effective limits: runtime defaults, then graph defaults, then the node's own.
     pub limits: Limits,
     /// The model the node's `llm` calls use: its own, else the graph default.

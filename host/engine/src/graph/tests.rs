@@ -92,3 +92,47 @@ fn grants_become_a_grant_set() {
     let caps: Vec<Capability> = g.entry().grants.iter().collect();
     assert_eq!(caps, [Capability::Db, Capability::Log]);
 }
+
+#[test]
+fn tools_name_servers_and_their_tools_with_the_grant() {
+    let text = "name: g\nentry: a\nnodes:\n  a:\n    plugin: x\n    grants: [tools]\n    tools: { local: [\"*\"], search: [web, news] }\n";
+    let g = Graph::from_yaml(text, "g.yaml", &any_plugin).expect("valid");
+    let tools = &g.entry().tools;
+    assert!(tools.allows("local", "anything"));
+    assert!(tools.allows("search", "news") && !tools.allows("search", "images"));
+    assert!(!tools.allows("other", "web"));
+    assert!(g.warnings().is_empty(), "{:?}", g.warnings());
+
+    // A `tools` grant without tools is a warning; the node sees none.
+    let text = "name: g\nentry: a\nnodes:\n  a: { plugin: x, grants: [tools] }\n";
+    let g = Graph::from_yaml(text, "g.yaml", &any_plugin).expect("valid");
+    assert!(g.entry().tools.is_empty());
+    assert_eq!(g.warnings().len(), 1);
+    assert_eq!(g.warnings()[0].kind, ProblemKind::NoTools);
+}
+
+#[test]
+fn bad_tools_are_refused_naming_why() {
+    for (tools, grants, says) in [
+        ("{ local: [add] }", "[]", "not granted the `tools` capability"),
+        ("[add]", "[tools]", "must be a mapping"),
+        ("{}", "[tools]", "names no server"),
+        ("{ local: [] }", "[tools]", "non-empty list"),
+        ("{ local: add }", "[tools]", "non-empty list"),
+        ("{ local: [\"*\", add] }", "[tools]", "list no others"),
+        ("{ local: [\"\"] }", "[tools]", "is not a tool name"),
+    ] {
+        let text = format!(
+            "name: g\nentry: a\nnodes:\n  a: {{ plugin: x, grants: {grants}, tools: {tools} }}\n"
+        );
+        let err = Graph::from_yaml(&text, "g.yaml", &any_plugin).expect_err(&text);
+        let problems = err.problems();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.kind == ProblemKind::InvalidTools && p.message.contains(says)),
+            "{text}: {err}"
+        );
+        assert_eq!(problems[0].path, "nodes.a.tools", "{err}");
+    }
+}

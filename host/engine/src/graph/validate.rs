@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
+use weft_runtime::capabilities::tools::{ToolGrants, ToolSet};
 use weft_runtime::{Capability, ContentHash, Grants, NodeInfo};
 
 use super::error::{Problems, at};
@@ -187,6 +188,7 @@ fn resolve_node(
             },
         }
     }
+    let tools = node_tools(&path, node, granted.contains(&Capability::Tools), problems);
     let limits = defaults.merge(&node.limits, &format!("{path}.limits"), problems);
     let config = match node.config.as_ref().map(|c| (c, &c.value)) {
         None | Some((_, Value::Null)) => Map::new(),
@@ -222,6 +224,7 @@ fn resolve_node(
         plugin,
         info: info.unwrap_or_else(|| placeholder_info(&node.plugin.value)),
         grants: Grants::from_iter(granted),
+        tools,
         limits: limits.to_limits(),
         model,
         every_tick: node.every_tick,
@@ -229,6 +232,91 @@ fn resolve_node(
         config,
         peers: Vec::new(),
     }
+}
+
+/// The MCP tools a node is granted: `tools` checked against the grants and
+/// for its shape (server → tool names, `"*"` for all of a server's tools).
+fn node_tools(
+    path: &str,
+    node: &RawNode,
+    granted: bool,
+    problems: &mut Problems,
+) -> ToolGrants {
+    let mut grants = ToolGrants::default();
+    let tpath = format!("{path}.tools");
+    let Some(spanned) = &node.tools else {
+        if granted {
+            problems.push(
+                ProblemKind::NoTools,
+                at(&node.plugin),
+                format!("{path}.grants"),
+                "the node is granted `tools` but names no tool: add `tools: {<server>: [<tool>, ..]}` (its tool list is empty)".to_owned(),
+            );
+        }
+        return grants;
+    };
+    let mut bad = |message: String| {
+        problems.push(ProblemKind::InvalidTools, at(spanned), tpath.clone(), message);
+    };
+    if !granted {
+        bad("`tools` names MCP tools, but the node is not granted the `tools` capability (add it to `grants`)".to_owned());
+        return grants;
+    }
+    let Value::Object(servers) = &spanned.value else {
+        bad("`tools` must be a mapping of MCP server names to lists of tool names".to_owned());
+        return grants;
+    };
+    if servers.is_empty() {
+        bad("`tools` names no server".to_owned());
+    }
+    for (server, list) in servers {
+        if !valid_tool_name(server) {
+            bad(format!(
+                "`{server}` is not a server name (1 to {MAX_TOOL_NAME} bytes, no control characters)"
+            ));
+            continue;
+        }
+        let names: Option<Vec<&str>> = match list {
+            Value::Array(items) => items.iter().map(Value::as_str).collect(),
+            _ => None,
+        };
+        let Some(names) = names.filter(|n| !n.is_empty()) else {
+            bad(format!(
+                "the tools of server `{server}` must be a non-empty list of tool names (`[\"*\"]` for all of them)"
+            ));
+            continue;
+        };
+        if names.contains(&"*") {
+            if names.len() > 1 {
+                bad(format!(
+                    "server `{server}`: `*` already grants every tool; list no others beside it"
+                ));
+            }
+            grants.grant(server.clone(), ToolSet::All);
+            continue;
+        }
+        let mut set = std::collections::BTreeSet::new();
+        for name in names {
+            if !valid_tool_name(name) {
+                bad(format!(
+                    "server `{server}`: `{name}` is not a tool name (1 to {MAX_TOOL_NAME} bytes, no control characters)"
+                ));
+                continue;
+            }
+            set.insert(name.to_owned());
+        }
+        if !set.is_empty() {
+            grants.grant(server.clone(), ToolSet::Only(set));
+        }
+    }
+    grants
+}
+
+/// The longest MCP server or tool name a graph may give.
+const MAX_TOOL_NAME: usize = weft_runtime::capabilities::tools::MAX_NAME_BYTES;
+
+fn valid_tool_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_TOOL_NAME && !name.chars().any(char::is_control)
 }
 
 /// Checks the edges and records them as peers: an edge naming an unknown

@@ -300,6 +300,7 @@ impl<'a> RunLoop<'a> {
                 db: Arc::clone(&ctx.db),
                 memory: ctx.memory.clone(),
                 kv: Arc::clone(&ctx.kv),
+                tools: Arc::clone(&ctx.tools),
                 events: Arc::clone(&ctx.events),
             };
             async move {

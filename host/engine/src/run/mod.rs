@@ -64,6 +64,8 @@ pub(crate) struct RunContext {
     pub runtime: Arc<Runtime>,
     /// The `db` capability's backend.
     pub db: Arc<dyn Database>,
+    /// The `tools` capability's MCP servers.
+    pub tools: Arc<dyn weft_runtime::capabilities::tools::ToolBox>,
     /// The `llm` capability's metered backend.
     pub llm: Arc<LlmSlot>,
     /// Committed memory (thread and node scopes).
@@ -281,6 +283,7 @@ impl RunContext {
         Self {
             runtime,
             db: backends.db,
+            tools: backends.tools,
             llm,
             memory: Arc::new(MemoryMap::default()),
             kv,

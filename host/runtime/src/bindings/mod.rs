@@ -13,6 +13,7 @@ mod contract;
 pub(crate) mod v0_1;
 pub(crate) mod v0_2;
 pub(crate) mod v0_3;
+pub(crate) mod v0_4;
 
 use wasmtime::Store;
 
@@ -34,6 +35,7 @@ pub(crate) enum Pre {
     V0_1(v0_1::NodePre<HostState>),
     V0_2(v0_2::NodePre<HostState>),
     V0_3(v0_3::NodePre<HostState>),
+    V0_4(v0_4::NodePre<HostState>),
 }
 
 /// An instance of a component.
@@ -41,6 +43,7 @@ pub(crate) enum Instance {
     V0_1(v0_1::Node),
     V0_2(v0_2::Node),
     V0_3(v0_3::Node),
+    V0_4(v0_4::Node),
 }
 
 impl Pre {
@@ -54,6 +57,7 @@ impl Pre {
             v0_1::VERSION => Ok(Self::V0_1(v0_1::NodePre::new(pre)?)),
             v0_2::VERSION => Ok(Self::V0_2(v0_2::NodePre::new(pre)?)),
             v0_3::VERSION => Ok(Self::V0_3(v0_3::NodePre::new(pre)?)),
+            v0_4::VERSION => Ok(Self::V0_4(v0_4::NodePre::new(pre)?)),
             other => Err(wasmtime::format_err!(
                 "contract version {other} has no bindings in this host"
             )),
@@ -68,6 +72,7 @@ impl Pre {
             Self::V0_1(p) => Instance::V0_1(v0_1::instantiate(p, store).await?),
             Self::V0_2(p) => Instance::V0_2(v0_2::instantiate(p, store).await?),
             Self::V0_3(p) => Instance::V0_3(v0_3::instantiate(p, store).await?),
+            Self::V0_4(p) => Instance::V0_4(v0_4::instantiate(p, store).await?),
         })
     }
 }
@@ -78,6 +83,7 @@ impl Instance {
             Self::V0_1(n) => v0_1::describe(n, store).await,
             Self::V0_2(n) => v0_2::describe(n, store).await,
             Self::V0_3(n) => v0_3::describe(n, store).await,
+            Self::V0_4(n) => v0_4::describe(n, store).await,
         }
     }
 
@@ -92,9 +98,15 @@ impl Instance {
             Self::V0_1(n) => v0_1::tick(n, store, call, config, inbox).await,
             Self::V0_2(n) => v0_2::tick(n, store, call, config, inbox).await,
             Self::V0_3(n) => v0_3::tick(n, store, call, config, inbox).await,
+            Self::V0_4(n) => v0_4::tick(n, store, call, config, inbox).await,
         }
     }
 }
 
 /// Contract versions this host loads side by side, newest first.
-pub(crate) const SUPPORTED: &[&str] = &[v0_3::VERSION, v0_2::VERSION, v0_1::VERSION];
+pub(crate) const SUPPORTED: &[&str] = &[
+    v0_4::VERSION,
+    v0_3::VERSION,
+    v0_2::VERSION,
+    v0_1::VERSION,
+];

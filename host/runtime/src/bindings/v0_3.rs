@@ -1,8 +1,9 @@
-//! `weft:node@0.3.0`, the contract plugins are built against today: a
-//! tick may end with an interrupt (a question for a person).
+//! `weft:node@0.3.0`: a tick may end with an interrupt (a question for a
+//! person), and the `store` capability came; plugins built against it
+//! keep loading.
 
 wasmtime::component::bindgen!({
-    path: "../../wit",
+    path: "../../wit/v0.3.0",
     world: "node",
     imports: {
         "weft:node/llm": async,

@@ -244,7 +244,11 @@ impl HasData for HasDb {
 
 /// Adds the `db` interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use crate::bindings::{v0_1, v0_2, v0_3};
+    use crate::bindings::{v0_1, v0_2, v0_3, v0_4};
+    v0_4::weft::node::db::add_to_linker::<HostState, HasDb>(linker, |s| CapView {
+        state: &mut s.db,
+        shared: &mut s.shared,
+    })?;
     v0_3::weft::node::db::add_to_linker::<HostState, HasDb>(linker, |s| CapView {
         state: &mut s.db,
         shared: &mut s.shared,
@@ -318,6 +322,10 @@ macro_rules! host {
         };
     };
 }
+host!(
+    crate::bindings::v0_4::weft::node::db,
+    crate::bindings::v0_4::wit::Error
+);
 host!(
     crate::bindings::v0_3::weft::node::db,
     crate::bindings::v0_3::wit::Error

@@ -102,7 +102,11 @@ impl HasData for HasHud {
 
 /// Adds the `hud` interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use crate::bindings::{v0_1, v0_2, v0_3};
+    use crate::bindings::{v0_1, v0_2, v0_3, v0_4};
+    v0_4::weft::node::hud::add_to_linker::<HostState, HasHud>(linker, |s| CapView {
+        state: &mut s.hud,
+        shared: &mut s.shared,
+    })?;
     v0_3::weft::node::hud::add_to_linker::<HostState, HasHud>(linker, |s| CapView {
         state: &mut s.hud,
         shared: &mut s.shared,
@@ -146,6 +150,10 @@ macro_rules! host {
         };
     };
 }
+host!(
+    crate::bindings::v0_4::weft::node::hud,
+    crate::bindings::v0_4::wit::Error
+);
 host!(
     crate::bindings::v0_3::weft::node::hud,
     crate::bindings::v0_3::wit::Error

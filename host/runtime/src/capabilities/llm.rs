@@ -323,7 +323,11 @@ impl HasData for HasLlm {
 
 /// Adds the `llm` interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use crate::bindings::{v0_1, v0_2, v0_3};
+    use crate::bindings::{v0_1, v0_2, v0_3, v0_4};
+    v0_4::weft::node::llm::add_to_linker::<HostState, HasLlm>(linker, |s| CapView {
+        state: &mut s.llm,
+        shared: &mut s.shared,
+    })?;
     v0_3::weft::node::llm::add_to_linker::<HostState, HasLlm>(linker, |s| CapView {
         state: &mut s.llm,
         shared: &mut s.shared,
@@ -404,6 +408,10 @@ macro_rules! host {
         };
     };
 }
+host!(
+    crate::bindings::v0_4::weft::node::llm,
+    crate::bindings::v0_4::wit::Error
+);
 host!(
     crate::bindings::v0_3::weft::node::llm,
     crate::bindings::v0_3::wit::Error

@@ -39,7 +39,11 @@ impl HasData for HasLog {
 
 /// Adds the `log` interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use crate::bindings::{v0_1, v0_2, v0_3};
+    use crate::bindings::{v0_1, v0_2, v0_3, v0_4};
+    v0_4::weft::node::log::add_to_linker::<HostState, HasLog>(linker, |s| CapView {
+        state: &mut s.log,
+        shared: &mut s.shared,
+    })?;
     v0_3::weft::node::log::add_to_linker::<HostState, HasLog>(linker, |s| CapView {
         state: &mut s.log,
         shared: &mut s.shared,
@@ -101,6 +105,10 @@ macro_rules! host {
         };
     };
 }
+host!(
+    crate::bindings::v0_4::weft::node::log,
+    crate::bindings::v0_4::wit::Error
+);
 host!(
     crate::bindings::v0_3::weft::node::log,
     crate::bindings::v0_3::wit::Error

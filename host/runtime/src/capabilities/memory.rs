@@ -200,7 +200,11 @@ impl HasData for HasMemory {
 
 /// Adds the `memory` interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use crate::bindings::{v0_1, v0_2, v0_3};
+    use crate::bindings::{v0_1, v0_2, v0_3, v0_4};
+    v0_4::weft::node::memory::add_to_linker::<HostState, HasMemory>(linker, |s| CapView {
+        state: &mut s.memory,
+        shared: &mut s.shared,
+    })?;
     v0_3::weft::node::memory::add_to_linker::<HostState, HasMemory>(linker, |s| CapView {
         state: &mut s.memory,
         shared: &mut s.shared,
@@ -288,6 +292,10 @@ macro_rules! host {
         };
     };
 }
+host!(
+    crate::bindings::v0_4::weft::node::memory,
+    crate::bindings::v0_4::wit::Error
+);
 host!(
     crate::bindings::v0_3::weft::node::memory,
     crate::bindings::v0_3::wit::Error

@@ -12,6 +12,7 @@ pub mod llm;
 pub mod log;
 pub mod memory;
 pub mod store;
+pub mod tools;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,6 +39,8 @@ pub struct Services {
     /// Committed key/value state of the projects (`store`; reads only:
     /// writes are returned in the invocation and committed with the frame).
     pub kv: Arc<dyn store::KvStore>,
+    /// The MCP servers of the `tools` capability.
+    pub tools: Arc<dyn tools::ToolBox>,
     /// Live listener for progress and events (they are also returned in the
     /// invocation).
     pub events: Arc<dyn hud::EventSink>,
@@ -53,6 +56,7 @@ impl Services {
             db: Arc::new(db::InMemoryDb::default()),
             memory: Arc::new(memory::MemoryMap::default()),
             kv: Arc::new(store::KvMap::default()),
+            tools: Arc::new(tools::NoTools),
             events: Arc::new(hud::NullSink),
         }
     }

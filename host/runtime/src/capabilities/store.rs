@@ -252,7 +252,11 @@ impl HasData for HasKv {
 
 /// Adds the `store` interface to `linker` (contract 0.3.0 and later).
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use crate::bindings::v0_3;
+    use crate::bindings::{v0_3, v0_4};
+    v0_4::weft::node::store::add_to_linker::<HostState, HasKv>(linker, |s| CapView {
+        state: &mut s.kv,
+        shared: &mut s.shared,
+    })?;
     v0_3::weft::node::store::add_to_linker::<HostState, HasKv>(linker, |s| CapView {
         state: &mut s.kv,
         shared: &mut s.shared,
@@ -343,6 +347,10 @@ macro_rules! host {
         };
     };
 }
+host!(
+    crate::bindings::v0_4::weft::node::store,
+    crate::bindings::v0_4::wit::Error
+);
 host!(
     crate::bindings::v0_3::weft::node::store,
     crate::bindings::v0_3::wit::Error

@@ -97,6 +97,7 @@ pub async fn tick_with(
             config: "{}",
             model: None,
             grants,
+            tools: &weft_runtime::capabilities::tools::NO_TOOLS,
             services,
             limits,
             wall_time: None,

@@ -160,6 +160,7 @@ async fn engine(
     let backends = Backends {
         llm: llm.clone(),
         db: Arc::new(InMemoryDb::default()),
+        tools: weft_engine::Backends::no_tools(),
     };
     let engine = match durable {
         None => Engine::new(runtime.clone(), plugins, backends, EngineConfig::default()),

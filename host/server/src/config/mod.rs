@@ -24,6 +24,10 @@
 //!   retention: { max_age: 30d, every: 1h }   # prune finished threads in the background
 //! runtime:
 //!   instances: 10000                 # plugin instances live at once; more ticks wait for a slot
+//! tools:                             # MCP servers whose tools graphs may grant to nodes
+//!   servers:
+//!     clock: { command: weft, args: [tools-server] }
+//!     search: { url: "http://127.0.0.1:9000/mcp", timeout_ms: 10000 }
 //! bus:                               # several hosts on one NATS JetStream server (`weft serve`)
 //!   url: nats://127.0.0.1:4222       # --bus overrides
 //!   cluster: weft                    # prefix of the stream and subjects
@@ -49,7 +53,9 @@ use weft_engine::{BudgetConfig, Price, PriceTable};
 use weft_llm::{Failover, ModelRouter, OpenAiConfig, OpenAiProvider};
 use weft_runtime::capabilities::llm::LlmBackend;
 
+pub mod tools;
 mod webhooks;
+pub use tools::ToolsSection;
 pub use webhooks::WebhookSection;
 
 /// A weft config file (`--config FILE`, `WEFT_CONFIG`): model providers
@@ -87,6 +93,10 @@ pub struct Config {
     /// How webhooks are delivered (`weft serve`).
     #[serde(default)]
     pub webhooks: WebhookSection,
+    /// The MCP servers whose tools graphs may grant to nodes (the `tools`
+    /// capability).
+    #[serde(default)]
+    pub tools: ToolsSection,
 }
 
 /// `telemetry:`: OpenTelemetry traces of `weft serve`, exported over OTLP

@@ -61,6 +61,7 @@ pub async fn engine_on(
     let backends = weft_engine::Backends {
         llm: Arc::new(weft_runtime::capabilities::llm::Scripted::default()),
         db: Arc::new(weft_runtime::capabilities::db::InMemoryDb::default()),
+        tools: weft_engine::Backends::no_tools(),
     };
     weft_engine::Engine::open(rt, plugins, backends, config, store)
         .await

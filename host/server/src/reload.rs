@@ -95,6 +95,7 @@ impl Reloader {
             ("api", old.api != new.api, false),
             ("runtime", old.runtime != new.runtime, false),
             ("bus", old.bus != new.bus, false),
+            ("tools", old.tools != new.tools, false),
         ] {
             match (changed, live) {
                 (false, _) => report.unchanged.push(name.into()),

@@ -604,7 +604,7 @@ async fn config_reload_applies_budgets_and_prices_and_reports_what_changed() {
     assert_eq!(report["changed"], json!(["budget", "prices"]), "{report}");
     assert_eq!(
         report["unchanged"],
-        json!(["llm", "store", "api", "runtime", "bus"])
+        json!(["llm", "store", "api", "runtime", "bus", "tools"])
     );
     assert_eq!(report["restartNeeded"], json!([]));
     let (_, budgets) = admin.get("/api/v1/usage/threads").await;

@@ -305,3 +305,62 @@ async fn a_server_that_is_down_is_unavailable_and_a_bad_config_is_refused() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("tools.servers.both: give `url` or `command`, not both"), "{stderr}");
 }
+
+/// The shipped framed graph with the built-in tool server `local` (this
+/// binary's `weft tools-server`): the director plans a call of
+/// `local.days_between`, the thinker makes it, the interpreter sees its
+/// answer, and the reply rests on it. The model is scripted so that each
+/// step only answers when the one before saw the tool's result.
+#[test]
+fn the_framed_graph_plans_and_calls_the_builtin_tools() {
+    let data = temp_dir("tools-framed");
+    let script = data.join("script.json");
+    let plan = json!({
+        "goal": "count the days",
+        "steps": ["ask the calendar tool"],
+        "present_as": "text",
+        "tool_sequence": [
+            {"tool": "local.days_between", "args": {"from": "2026-01-01", "to": "2026-03-01"}}
+        ],
+        "reasoning": "a date question",
+        "response_hint": "say the number"
+    });
+    let interpreted = json!({
+        "summary": "There are 59 days between the two dates.",
+        "row_count": null,
+        "key_facts": ["59 days"],
+        "confidence": 0.9
+    });
+    std::fs::write(
+        &script,
+        json!([
+            {"node": "input", "answer": "{\"intent\": \"question\", \"topic\": \"dates\", \"language\": \"en\", \"tone\": \"neutral\", \"complexity\": \"complex\", \"reflex\": false}"},
+            {"node": "director", "contains": "- local.days_between {from, to}", "answer": plan.to_string()},
+            {"node": "interpreter", "contains": "\"days\":59", "answer": interpreted.to_string()},
+            {"node": "output", "contains": "59 days", "answer": "From 1 January to 1 March 2026 are 59 days."}
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let out = weft(
+        &data,
+        &[
+            "run",
+            "--json",
+            "--quiet",
+            "--script",
+            script.to_str().unwrap(),
+            "--graph",
+            "graphs/framed.yaml",
+            "How many days are there from 2026-01-01 to 2026-03-01?",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let trace: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(trace["status"], "completed", "{trace}");
+    assert_eq!(
+        trace["reply"], "From 1 January to 1 March 2026 are 59 days.",
+        "{trace}"
+    );
+}

@@ -344,6 +344,17 @@ impl Config {
             "bus": self.bus.as_ref().map(|b| serde_json::json!({
                 "url": strip_credentials(&b.url), "cluster": b.cluster, "history": b.history,
             })),
+            // Servers by name, with where they are but no headers, token
+            // variables, arguments or environment (any may hold a secret).
+            "tools": {
+                "builtin": self.tools.builtin,
+                "servers": self.tools.servers.iter().map(|(name, s)| (name.clone(), serde_json::json!({
+                    "url": s.url.as_deref().map(strip_credentials),
+                    "command": s.command,
+                    "timeoutMs": s.timeout_ms,
+                    "maxResultKb": s.max_result_kb,
+                }))).collect::<serde_json::Map<_, _>>(),
+            },
         })
     }
 }

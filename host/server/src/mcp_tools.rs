@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CallToolRequestParams, ClientCapabilities, ClientInfo, Implementation, Tool as McpTool,
+    CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, Tool as McpTool,
 };
 use rmcp::service::{RoleClient, RunningService, ServiceExt};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -24,7 +24,7 @@ use weft_runtime::{CallContext, CapabilityError};
 
 use crate::config::tools::{ServerSettings, Transport};
 
-type Client = RunningService<RoleClient, ClientInfo>;
+type Client = RunningService<RoleClient, ClientConfig>;
 
 /// The MCP servers of one host.
 pub struct McpTools {
@@ -69,11 +69,6 @@ impl McpTools {
         }
     }
 
-    /// The configured servers' names.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.servers.keys().map(String::as_str)
-    }
-
     fn count(&self, server: &str, tool: &str, outcome: &str, took: Duration) {
         let mut stats = self
             .stats
@@ -97,7 +92,7 @@ impl Server {
             return Ok(Arc::clone(client));
         }
         let name = &self.settings.name;
-        let info = ClientInfo::new(
+        let info = ClientConfig::new(
             ClientCapabilities::default(),
             Implementation::new("weft", env!("CARGO_PKG_VERSION")),
         );

@@ -139,7 +139,8 @@ impl Host for WasmHost {
         let r = tools::call_tool(server, name, arguments).map_err(Error::from)?;
         Ok(ToolResult {
             text: r.text,
-            content: serde_json::from_str(&r.content).unwrap_or(serde_json::Value::String(r.content)),
+            content: serde_json::from_str(&r.content)
+                .unwrap_or(serde_json::Value::String(r.content)),
             is_error: r.is_error,
         })
     }

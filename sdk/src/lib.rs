@@ -162,8 +162,8 @@ pub use weft_contract::CapabilityError as Error;
 pub use weft_contract::{
     BUDGET_WARNING_KIND, BudgetWarning, CallContext, Capability, ChatMessage, Column, Completion,
     CompletionRequest, Context, EventKind, Interrupt, Level, Message, NodeError, NodeInfo,
-    Outbound, RESUME_KIND, Resume, ResumeOutcome, Role, Rows, SYSTEM_SENDER, Scope, TickOutput, Tool,
-    ToolResult, UNDELIVERABLE_KIND, Undeliverable, Value,
+    Outbound, RESUME_KIND, Resume, ResumeOutcome, Role, Rows, SYSTEM_SENDER, Scope, TickOutput,
+    Tool, ToolResult, UNDELIVERABLE_KIND, Undeliverable, Value,
 };
 
 /// A weft node: what it is ([`describe`](Node::describe)) and what it does

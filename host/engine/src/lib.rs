@@ -71,6 +71,6 @@ pub use weft_runtime::contract::{SYSTEM_SENDER, UNDELIVERABLE_KIND};
 // What building an engine takes from the runtime, so that its clients
 // (the API among them) need not depend on `weft-runtime`.
 pub use weft_runtime::capabilities::db::InMemoryDb;
-pub use weft_runtime::capabilities::tools::{ToolBox, ToolStat};
 pub use weft_runtime::capabilities::llm::Unavailable as UnavailableLlm;
+pub use weft_runtime::capabilities::tools::{ToolBox, ToolStat};
 pub use weft_runtime::{Runtime, RuntimeConfig};

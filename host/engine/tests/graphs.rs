@@ -468,7 +468,7 @@ fn every_problem_in_a_file_is_reported() {
         "\
 graphs/assistant.yaml:8:11: defaults.limits.fuel: `fuel` must be at least 1, not 0
 graphs/assistant.yaml:19:19: nodes.pa.grants[1]: grant `db` was not requested by plugin `pa` (it asks for: llm, hud, memory)
-graphs/assistant.yaml:19:23: nodes.pa.grants[2]: unknown capability `telepathy` (expected one of llm, db, memory, hud, log, store)
+graphs/assistant.yaml:19:23: nodes.pa.grants[2]: unknown capability `telepathy` (expected one of llm, db, memory, hud, log, store, tools)
 graphs/assistant.yaml:29:3: nodes.output: node `output` is unreachable from entry `input` (no path along edges, and not every_tick)
 graphs/assistant.yaml:33:13: nodes.ui.plugin: unknown plugin `gui`
 graphs/assistant.yaml:40:24: warning: edges[1].to: duplicate edge `input` -> `pa`

@@ -14,10 +14,10 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::bindings::Pre;
 use crate::cache::{ComponentCache, ContentHash, root_message};
 use crate::capabilities::hud::HudEvent;
-use crate::capabilities::tools::ToolGrants;
 use crate::capabilities::log::LogLine;
 use crate::capabilities::memory::MemoryWrite;
 use crate::capabilities::store::KvWrite;
+use crate::capabilities::tools::ToolGrants;
 use crate::capabilities::{self, JournalEntry, Services};
 use crate::config::{Limits, RuntimeConfig};
 use crate::error::RuntimeError;

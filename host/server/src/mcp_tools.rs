@@ -226,7 +226,8 @@ impl Server {
         *self
             .tools
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), tools.clone()));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((Instant::now(), tools.clone()));
         Ok(tools)
     }
 
@@ -330,7 +331,9 @@ impl ToolBox for McpTools {
                 seconds: *seconds,
             })
             .collect();
-        list.sort_by(|a, b| (&a.server, &a.tool, &a.outcome).cmp(&(&b.server, &b.tool, &b.outcome)));
+        list.sort_by(|a, b| {
+            (&a.server, &a.tool, &a.outcome).cmp(&(&b.server, &b.tool, &b.outcome))
+        });
         list
     }
 }

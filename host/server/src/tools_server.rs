@@ -189,9 +189,7 @@ fn add_days(args: &JsonObject) -> Result<Value, String> {
 fn calculate(args: &JsonObject) -> Result<Value, String> {
     let expression = text_arg(args, "expression")?;
     if expression.len() > MAX_EXPRESSION {
-        return Err(format!(
-            "an expression has at most {MAX_EXPRESSION} bytes"
-        ));
+        return Err(format!("an expression has at most {MAX_EXPRESSION} bytes"));
     }
     let value = Parser::new(expression).parse()?;
     if !value.is_finite() {
@@ -361,9 +359,24 @@ mod tests {
             add_days(&args(json!({"date": "2026-12-06", "days": 30}))).unwrap(),
             json!({"date": "2027-01-05", "weekday": "Tuesday"})
         );
-        assert!(days_between(&args(json!({"from": "06.12.2026", "to": "2026-01-01"}))).unwrap_err().contains("YYYY-MM-DD"));
-        assert!(today(&args(json!({"timezone": "Mars/Base"}))).unwrap_err().contains("IANA"));
-        assert_eq!(today(&args(json!({"timezone": "Europe/Berlin"}))).unwrap()["timezone"], "Europe/Berlin");
-        assert!(calculate(&args(json!({"expression": "1/0"}))).unwrap_err().contains("finite"));
+        assert!(
+            days_between(&args(json!({"from": "06.12.2026", "to": "2026-01-01"})))
+                .unwrap_err()
+                .contains("YYYY-MM-DD")
+        );
+        assert!(
+            today(&args(json!({"timezone": "Mars/Base"})))
+                .unwrap_err()
+                .contains("IANA")
+        );
+        assert_eq!(
+            today(&args(json!({"timezone": "Europe/Berlin"}))).unwrap()["timezone"],
+            "Europe/Berlin"
+        );
+        assert!(
+            calculate(&args(json!({"expression": "1/0"})))
+                .unwrap_err()
+                .contains("finite")
+        );
     }
 }

@@ -492,7 +492,10 @@ fn plugin_inspect_describes_components_of_both_contracts_and_explains_other_file
     );
     assert!(!out.status.success());
     assert!(text(&out.stdout).contains("contract    weft:node@9.0.0"));
-    assert!(text(&out.stderr).contains("weft:node@0.4.0, weft:node@0.3.0, weft:node@0.2.0, weft:node@0.1.0"));
+    assert!(
+        text(&out.stderr)
+            .contains("weft:node@0.4.0, weft:node@0.3.0, weft:node@0.2.0, weft:node@0.1.0")
+    );
     // Not a component at all: what it is instead.
     let readme = root().join("README.md");
     let out = weft(&data, &["plugin", "inspect", readme.to_str().unwrap()]);

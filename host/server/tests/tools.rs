@@ -122,7 +122,13 @@ fn names(list: &Value) -> Vec<String> {
         .as_array()
         .unwrap_or_else(|| panic!("not a tool list: {list}"))
         .iter()
-        .map(|t| format!("{}.{}", t["server"].as_str().unwrap(), t["name"].as_str().unwrap()))
+        .map(|t| {
+            format!(
+                "{}.{}",
+                t["server"].as_str().unwrap(),
+                t["name"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -188,18 +194,29 @@ async fn a_node_lists_and_calls_granted_mcp_tools_and_replays_without_the_server
     // The tool's own error reaches the node as a result, not a failure.
     let failed = &answers[4]["ok"];
     assert_eq!(failed["is_error"], true, "{failed}");
-    assert!(failed["text"].as_str().unwrap().contains("fail"), "{failed}");
+    assert!(
+        failed["text"].as_str().unwrap().contains("fail"),
+        "{failed}"
+    );
     // A tool the graph does not grant, and a server it does not name.
     assert_eq!(err(&answers[5]), "denied(tools)");
     assert_eq!(err(&answers[6]), "denied(tools)");
     // Arguments that are not an object, and a call past the time limit.
-    assert!(err(&answers[7]).starts_with("invalid-input: "), "{}", answers[7]);
+    assert!(
+        err(&answers[7]).starts_with("invalid-input: "),
+        "{}",
+        answers[7]
+    );
     assert!(
         err(&answers[8]).starts_with("unavailable: ") && err(&answers[8]).contains("2000 ms"),
         "{}",
         answers[8]
     );
-    assert!(log().contains("denied: tool not granted to node"), "{}", log());
+    assert!(
+        log().contains("denied: tool not granted to node"),
+        "{}",
+        log()
+    );
 
     // A node without the grant is denied the list and every call.
     let (_, bare) = ops(
@@ -218,7 +235,10 @@ async fn a_node_lists_and_calls_granted_mcp_tools_and_replays_without_the_server
         .await;
     assert_eq!(code, StatusCode::OK, "{trace}");
     let text = trace.to_string();
-    assert!(text.contains("\"server_tools\"") && text.contains("\"no way\""), "{trace}");
+    assert!(
+        text.contains("\"server_tools\"") && text.contains("\"no way\""),
+        "{trace}"
+    );
 
     // A replay answers from the journal: exact, and `count` is not called
     // again (the next live call is the second).
@@ -282,12 +302,19 @@ async fn a_server_that_is_down_is_unavailable_and_a_bad_config_is_refused() {
         ]),
     )
     .await;
-    assert!(err(&answers[0]).starts_with("unavailable: no granted MCP server answered"), "{answers}");
     assert!(
-        err(&answers[1]).contains("/nonexistent/mcp-server") && err(&answers[1]).contains("could not be started"),
+        err(&answers[0]).starts_with("unavailable: no granted MCP server answered"),
         "{answers}"
     );
-    assert!(err(&answers[2]).starts_with("unavailable: MCP server `web`"), "{answers}");
+    assert!(
+        err(&answers[1]).contains("/nonexistent/mcp-server")
+            && err(&answers[1]).contains("could not be started"),
+        "{answers}"
+    );
+    assert!(
+        err(&answers[2]).starts_with("unavailable: MCP server `web`"),
+        "{answers}"
+    );
     drop(server);
 
     // A config with a server that is both a URL and a command is refused
@@ -303,7 +330,10 @@ async fn a_server_that_is_down_is_unavailable_and_a_bad_config_is_refused() {
     );
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("tools.servers.both: give `url` or `command`, not both"), "{stderr}");
+    assert!(
+        stderr.contains("tools.servers.both: give `url` or `command`, not both"),
+        "{stderr}"
+    );
 }
 
 /// The shipped framed graph with the built-in tool server `local` (this

@@ -146,14 +146,15 @@ fn plan(ctx: &Ctx<'_>, command: &Command) -> Result<DirectorPlan, NodeError> {
             return Ok(fallback_plan());
         }
     };
-    plan.tool_sequence.retain(|call| match check_call(call, &external) {
-        Ok(()) => true,
-        Err(problem) => {
-            ctx.log()
-                .warn(format!("dropping tool call {:?}: {problem}", call.tool));
-            false
-        }
-    });
+    plan.tool_sequence
+        .retain(|call| match check_call(call, &external) {
+            Ok(()) => true,
+            Err(problem) => {
+                ctx.log()
+                    .warn(format!("dropping tool call {:?}: {problem}", call.tool));
+                false
+            }
+        });
     Ok(plan)
 }
 

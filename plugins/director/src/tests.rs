@@ -290,7 +290,9 @@ fn granted_mcp_tools_are_offered_and_may_be_planned() {
             },
         )
         .answer_json(&plan_json(answer));
-    let output = host.tick::<Director>(&inbox("How many days until February?")).unwrap();
+    let output = host
+        .tick::<Director>(&inbox("How many days until February?"))
+        .unwrap();
     let request = &host.llm_requests()[0];
     let user = &request.messages[1].content;
     assert!(
@@ -299,7 +301,13 @@ fn granted_mcp_tools_are_offered_and_may_be_planned() {
     );
     let schema: Value = serde_json::from_str(request.json_schema.as_ref().unwrap()).unwrap();
     let names = &schema["properties"]["tool_sequence"]["items"]["properties"]["tool"]["enum"];
-    assert!(names.as_array().unwrap().contains(&json!("clock.days_between")), "{names}");
+    assert!(
+        names
+            .as_array()
+            .unwrap()
+            .contains(&json!("clock.days_between")),
+        "{names}"
+    );
     // The granted tool stays in the plan; one the node was not offered is dropped.
     let plan = only_plan(&output).plan;
     let tools: Vec<&str> = plan.tool_sequence.iter().map(|c| c.tool.as_str()).collect();

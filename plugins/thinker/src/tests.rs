@@ -346,7 +346,12 @@ fn describe_declares_schemas_and_capabilities() {
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(
         info.capabilities,
-        [Capability::Db, Capability::Hud, Capability::Log]
+        [
+            Capability::Db,
+            Capability::Tools,
+            Capability::Hud,
+            Capability::Log
+        ]
     );
     assert_eq!(info.input_schema, PlanMessage::schema());
     assert_eq!(info.output_schema["anyOf"].as_array().unwrap().len(), 3);
@@ -395,7 +400,11 @@ fn mcp_tools_run_through_the_tools_capability_and_go_to_the_interpreter() {
         host.tool_calls()[0],
         ("clock".into(), "days_between".into(), args)
     );
-    assert!(host.progress().iter().any(|p| p.contains("clock")), "{:?}", host.progress());
+    assert!(
+        host.progress().iter().any(|p| p.contains("clock")),
+        "{:?}",
+        host.progress()
+    );
 }
 
 #[test]
@@ -409,7 +418,10 @@ fn a_tools_own_error_is_the_outputs_error() {
         },
     );
     let output = host
-        .tick::<Thinker>(&plan(vec![call("clock.days_between", json!({"from": "x"}))]))
+        .tick::<Thinker>(&plan(vec![call(
+            "clock.days_between",
+            json!({"from": "x"}),
+        )]))
         .unwrap();
     let interpret: Interpret = output.messages[0].json().unwrap();
     assert_eq!(interpret.outputs[0].error.as_deref(), Some("bad date"));

@@ -34,9 +34,9 @@ mod log;
 mod memory;
 mod node;
 mod notice;
-mod tools;
 #[cfg(test)]
 mod tests;
+mod tools;
 
 pub use capability::{Capability, CapabilityError};
 pub use db::{Column, Rows, Value};
@@ -44,7 +44,6 @@ pub use hud::EventKind;
 pub use llm::{ChatMessage, Completion, CompletionRequest, Role};
 pub use log::Level;
 pub use memory::Scope;
-pub use tools::{Tool, ToolResult};
 pub use node::{
     CallContext, Context, Interrupt, Message, NodeError, NodeInfo, Outbound, TickOutput,
 };
@@ -52,3 +51,4 @@ pub use notice::{
     BUDGET_WARNING_KIND, BudgetWarning, PROJECT_BUDGET_WARNING_KIND, RESUME_KIND, Resume,
     ResumeOutcome, SYSTEM_SENDER, UNDELIVERABLE_KIND, Undeliverable,
 };
+pub use tools::{Tool, ToolResult};

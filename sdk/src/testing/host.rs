@@ -101,7 +101,12 @@ impl Host for TestHost {
 
     fn tools_list(&self) -> Result<Vec<Tool>, Error> {
         self.check(Capability::Tools)?;
-        Ok(self.tools.borrow().values().map(|(t, _)| t.clone()).collect())
+        Ok(self
+            .tools
+            .borrow()
+            .values()
+            .map(|(t, _)| t.clone())
+            .collect())
     }
 
     fn tools_call(&self, server: &str, name: &str, arguments: &str) -> Result<ToolResult, Error> {
@@ -117,7 +122,11 @@ impl Host for TestHost {
             .borrow_mut()
             .tool_calls
             .push((server.to_owned(), name.to_owned(), arguments));
-        match self.tools.borrow().get(&(server.to_owned(), name.to_owned())) {
+        match self
+            .tools
+            .borrow()
+            .get(&(server.to_owned(), name.to_owned()))
+        {
             Some((_, answer)) => Ok(answer.clone()),
             None => Err(Error::Denied(Capability::Tools)),
         }

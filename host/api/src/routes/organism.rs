@@ -91,7 +91,11 @@ pub(crate) async fn ready(State(api): State<Arc<Api>>) -> ApiResult<Json<Health>
     responses((status = 200, description = "OpenMetrics text format", content_type = "application/openmetrics-text")))]
 pub(crate) async fn scrape(State(api): State<Arc<Api>>) -> Response {
     let totals = api.engine.ledger().totals();
-    match api.metrics.render(&totals, api.engine.runs_in_flight(), &api.engine.tool_stats()) {
+    match api.metrics.render(
+        &totals,
+        api.engine.runs_in_flight(),
+        &api.engine.tool_stats(),
+    ) {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

@@ -114,7 +114,11 @@ fn tools_name_servers_and_their_tools_with_the_grant() {
 #[test]
 fn bad_tools_are_refused_naming_why() {
     for (tools, grants, says) in [
-        ("{ local: [add] }", "[]", "not granted the `tools` capability"),
+        (
+            "{ local: [add] }",
+            "[]",
+            "not granted the `tools` capability",
+        ),
         ("[add]", "[tools]", "must be a mapping"),
         ("{}", "[tools]", "names no server"),
         ("{ local: [] }", "[tools]", "non-empty list"),

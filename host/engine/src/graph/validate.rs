@@ -236,12 +236,7 @@ fn resolve_node(
 
 /// The MCP tools a node is granted: `tools` checked against the grants and
 /// for its shape (server → tool names, `"*"` for all of a server's tools).
-fn node_tools(
-    path: &str,
-    node: &RawNode,
-    granted: bool,
-    problems: &mut Problems,
-) -> ToolGrants {
+fn node_tools(path: &str, node: &RawNode, granted: bool, problems: &mut Problems) -> ToolGrants {
     let mut grants = ToolGrants::default();
     let tpath = format!("{path}.tools");
     let Some(spanned) = &node.tools else {
@@ -256,7 +251,12 @@ fn node_tools(
         return grants;
     };
     let mut bad = |message: String| {
-        problems.push(ProblemKind::InvalidTools, at(spanned), tpath.clone(), message);
+        problems.push(
+            ProblemKind::InvalidTools,
+            at(spanned),
+            tpath.clone(),
+            message,
+        );
     };
     if !granted {
         bad("`tools` names MCP tools, but the node is not granted the `tools` capability (add it to `grants`)".to_owned());

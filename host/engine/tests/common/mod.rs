@@ -57,11 +57,16 @@ pub async fn plugins(rt: &Runtime) -> Arc<PluginSet> {
 pub async fn engine_with(llm: Arc<dyn LlmBackend>, db: Arc<dyn Database>) -> Arc<Engine> {
     let rt = runtime();
     let plugins = plugins(&rt).await;
-    Engine::new(rt, plugins, Backends {
-        llm,
-        db,
-        tools: weft_engine::Backends::no_tools(),
-    }, EngineConfig::default())
+    Engine::new(
+        rt,
+        plugins,
+        Backends {
+            llm,
+            db,
+            tools: weft_engine::Backends::no_tools(),
+        },
+        EngineConfig::default(),
+    )
 }
 
 /// An engine with a scripted LLM and an empty database.

@@ -104,9 +104,4 @@ impl Instance {
 }
 
 /// Contract versions this host loads side by side, newest first.
-pub(crate) const SUPPORTED: &[&str] = &[
-    v0_4::VERSION,
-    v0_3::VERSION,
-    v0_2::VERSION,
-    v0_1::VERSION,
-];
+pub(crate) const SUPPORTED: &[&str] = &[v0_4::VERSION, v0_3::VERSION, v0_2::VERSION, v0_1::VERSION];

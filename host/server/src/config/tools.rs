@@ -281,7 +281,9 @@ mod tests {
         assert_eq!(s.len(), 2, "a server `local` replaces the built-in one");
         assert_eq!(s[0].name, "local");
         assert_eq!(s[0].timeout, Duration::from_millis(500));
-        assert!(matches!(&s[1].transport, Transport::Http { headers, .. } if headers["X-Key"] == "abc"));
+        assert!(
+            matches!(&s[1].transport, Transport::Http { headers, .. } if headers["X-Key"] == "abc")
+        );
         assert_eq!(s[1].max_result, 256 * 1024);
     }
 
@@ -290,7 +292,9 @@ mod tests {
         let s = parse("servers:\n  web: { url: \"http://127.0.0.1:9/mcp\" }\n").unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].name, "local");
-        assert!(matches!(&s[1].transport, Transport::Command { args, .. } if args == &["tools-server"]));
+        assert!(
+            matches!(&s[1].transport, Transport::Command { args, .. } if args == &["tools-server"])
+        );
         assert!(parse("builtin: false\n").unwrap().is_empty());
     }
 
@@ -308,8 +312,14 @@ mod tests {
                 "servers:\n  a: { command: y, timeout_ms: 5 }\n",
                 "tools.servers.a.timeout_ms",
             ),
-            ("servers:\n  a: { command: y, headers: { k: v } }\n", "belong to a `url`"),
-            ("servers:\n  a: { url: \"http://x\", args: [z] }\n", "belong to a `command`"),
+            (
+                "servers:\n  a: { command: y, headers: { k: v } }\n",
+                "belong to a `url`",
+            ),
+            (
+                "servers:\n  a: { url: \"http://x\", args: [z] }\n",
+                "belong to a `command`",
+            ),
             ("servers:\n  \"a b\": { command: y }\n", "a server name"),
             (
                 "servers:\n  a: { url: \"http://x\", bearer_token_env: WEFT_TEST_UNSET_TOKEN_VAR }\n",

@@ -334,12 +334,7 @@ macro_rules! host {
 
                 // The GenAI semantic conventions of OpenTelemetry for a
                 // tool's execution.
-                #[tracing::instrument(name = "weft.tools.call", skip_all, fields(
-                            gen_ai.operation.name = "execute_tool",
-                            gen_ai.tool.name = %name,
-                            weft.tool.server = %server,
-                            error.type = tracing::field::Empty,
-                        ))]
+                #[tracing::instrument(name = "weft.tools.call", skip_all, fields(gen_ai.operation.name = "execute_tool", gen_ai.tool.name = %name, weft.tool.server = %server, error.type = tracing::field::Empty))]
                 async fn call_tool(
                     &mut self,
                     server: String,

@@ -198,8 +198,9 @@ fn calculate(args: &JsonObject) -> Result<Value, String> {
     Ok(json!({"value": value}))
 }
 
-/// Arithmetic: `expr := term (('+'|'-') term)*`, `term := power (('*'|'/'|'%') power)*`,
-/// `power := unary ('^' power)?`, `unary := '-' unary | atom`, `atom := number | '(' expr ')'`.
+/// Arithmetic: `expr := term (('+'|'-') term)*`, `term := unary (('*'|'/'|'%') unary)*`,
+/// `unary := '-' unary | power`, `power := atom ('^' unary)?` (so `-2^2` is
+/// -4 and `2^3^2` is 512), `atom := number | '(' expr ')'`.
 struct Parser<'a> {
     text: &'a [u8],
     at: usize,
@@ -250,10 +251,10 @@ impl<'a> Parser<'a> {
     }
 
     fn term(&mut self) -> Result<f64, String> {
-        let mut value = self.power()?;
+        let mut value = self.unary()?;
         while let Some(op @ (b'*' | b'/' | b'%')) = self.peek() {
             self.at += 1;
-            let rhs = self.power()?;
+            let rhs = self.unary()?;
             value = match op {
                 b'*' => value * rhs,
                 b'/' => value / rhs,
@@ -263,22 +264,22 @@ impl<'a> Parser<'a> {
         Ok(value)
     }
 
-    fn power(&mut self) -> Result<f64, String> {
-        let base = self.unary()?;
-        if self.peek() == Some(b'^') {
-            self.at += 1;
-            let exponent = self.nested(Self::power)?;
-            return Ok(base.powf(exponent));
-        }
-        Ok(base)
-    }
-
     fn unary(&mut self) -> Result<f64, String> {
         if self.peek() == Some(b'-') {
             self.at += 1;
             return Ok(-self.nested(Self::unary)?);
         }
-        self.atom()
+        self.power()
+    }
+
+    fn power(&mut self) -> Result<f64, String> {
+        let base = self.atom()?;
+        if self.peek() == Some(b'^') {
+            self.at += 1;
+            let exponent = self.nested(Self::unary)?;
+            return Ok(base.powf(exponent));
+        }
+        Ok(base)
     }
 
     fn nested(&mut self, f: fn(&mut Self) -> Result<f64, String>) -> Result<f64, String> {
@@ -341,6 +342,7 @@ mod tests {
         assert_eq!(calc("2 ^ 3 ^ 2").unwrap(), 512.0);
         assert_eq!(calc("-2 ^ 2").unwrap(), -4.0);
         assert_eq!(calc("10 % 4 - -1").unwrap(), 3.0);
+        assert_eq!(calc("2 ^ -1").unwrap(), 0.5);
         assert!(calc("1 +").unwrap_err().contains("ends too early"));
         assert!(calc("2 x 3").unwrap_err().contains("unexpected `x`"));
         assert!(calc("(1").unwrap_err().contains("`)` is missing"));

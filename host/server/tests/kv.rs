@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use common::client::Client;
 use common::*;
@@ -37,26 +36,8 @@ fn start(data: &Path) -> Server {
 
 /// Sends `to` a message in a new thread of `project`; returns the reply.
 async fn reply_of(client: &Client, project: &str, to: &str) -> String {
-    let (code, accepted) = client
-        .post(
-            "/api/v1/inject",
-            json!({"to": to, "text": "count", "project": project}),
-        )
-        .await;
-    assert_eq!(code, StatusCode::ACCEPTED, "{accepted}");
-    let thread = accepted["threadId"].as_str().unwrap();
-    let run = accepted["runId"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (_, result) = client
-            .get(&format!("/api/v1/threads/{thread}/result?run={run}"))
-            .await;
-        if result["run"]["status"] == "completed" && result["busy"] == false {
-            return result["run"]["reply"].as_str().unwrap().to_owned();
-        }
-        assert!(Instant::now() < deadline, "{result}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let body = json!({"to": to, "text": "count", "project": project});
+    client.inject_and_wait(body).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,23 +66,8 @@ async fn ops(client: &Client, thread: Option<&str>, project: &str, ops: Value) -
     if let Some(t) = thread {
         body["threadId"] = json!(t);
     }
-    let (code, accepted) = client.post("/api/v1/inject", body).await;
-    assert_eq!(code, StatusCode::ACCEPTED, "{accepted}");
-    let thread = accepted["threadId"].as_str().unwrap().to_owned();
-    let run = accepted["runId"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (code, result) = client
-            .get(&format!("/api/v1/threads/{thread}/result?run={run}"))
-            .await;
-        assert_eq!(code, StatusCode::OK, "{result}");
-        if result["run"]["status"] == "completed" && result["busy"] == false {
-            let reply = result["run"]["reply"].as_str().unwrap();
-            return (thread, serde_json::from_str(reply).unwrap());
-        }
-        assert!(Instant::now() < deadline, "{result}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (thread, reply) = client.inject_and_wait(body).await;
+    (thread, serde_json::from_str(&reply).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,6 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::client::Client;
 use common::*;
@@ -98,23 +97,8 @@ async fn ops(client: &Client, thread: Option<&str>, to: &str, ops: Value) -> (St
     if let Some(t) = thread {
         body["threadId"] = json!(t);
     }
-    let (code, accepted) = client.post("/api/v1/inject", body).await;
-    assert_eq!(code, StatusCode::ACCEPTED, "{accepted}");
-    let thread = accepted["threadId"].as_str().unwrap().to_owned();
-    let run = accepted["runId"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (code, result) = client
-            .get(&format!("/api/v1/threads/{thread}/result?run={run}"))
-            .await;
-        assert_eq!(code, StatusCode::OK, "{result}");
-        if result["run"]["status"] == "completed" && result["busy"] == false {
-            let reply = result["run"]["reply"].as_str().unwrap();
-            return (thread, serde_json::from_str(reply).unwrap());
-        }
-        assert!(Instant::now() < deadline, "{result}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (thread, reply) = client.inject_and_wait(body).await;
+    (thread, serde_json::from_str(&reply).unwrap())
 }
 
 fn names(list: &Value) -> Vec<String> {

@@ -85,6 +85,28 @@ impl Client {
         result
     }
 
+    /// Injects `body` (`POST /api/v1/inject`), waits (two minutes at most)
+    /// for that run to complete, and returns its thread and reply.
+    pub async fn inject_and_wait(&self, body: Value) -> (String, String) {
+        let (code, accepted) = self.post("/api/v1/inject", body).await;
+        assert_eq!(code, StatusCode::ACCEPTED, "{accepted}");
+        let thread = accepted["threadId"].as_str().unwrap().to_owned();
+        let run = accepted["runId"].as_str().unwrap().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (code, result) = self
+                .get(&format!("/api/v1/threads/{thread}/result?run={run}"))
+                .await;
+            assert_eq!(code, StatusCode::OK, "{result}");
+            if result["run"]["status"] == "completed" && result["busy"] == false {
+                let reply = result["run"]["reply"].as_str().unwrap().to_owned();
+                return (thread, reply);
+            }
+            assert!(Instant::now() < deadline, "{result}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Polls the thread's result until its latest run is no longer running.
     pub async fn finished(&self, thread: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -95,7 +95,7 @@ impl Place {
     pub async fn open_with(&self, options: Options) -> AnyStore {
         match self.backend {
             Backend::Sqlite => AnyStore::Sqlite(Arc::new(
-                SqliteStore::open(self.dir.join("weft.db"), options).expect("store"),
+                open_sqlite(&self.dir.join("weft.db"), options).await,
             )),
             Backend::Postgres => AnyStore::Postgres(Arc::new(
                 PostgresStore::open(self.url(), PgOptions::default())
@@ -273,4 +273,24 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// Opens a SQLite store. A host "restarted" within this process may still
+/// hold the file for a moment after it was dropped (its engine's last
+/// tasks let go of the store asynchronously), so a lock held by this
+/// process is waited for, up to ten seconds; any other error fails.
+async fn open_sqlite(path: &std::path::Path, options: Options) -> SqliteStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SqliteStore::open(path, options.clone()) {
+            Ok(store) => return store,
+            Err(weft_engine::StoreError::Locked(m))
+                if m.contains(&format!("in use by process {}", std::process::id()))
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("store: {e:?}"),
+        }
+    }
 }

@@ -229,15 +229,7 @@ impl Runtime {
             node: "(describe)".into(),
             project: "default".into(),
         };
-        let mut store = self.store(
-            call,
-            Grants::NONE,
-            &crate::capabilities::tools::NO_TOOLS,
-            &services,
-            self.config.limits,
-            None,
-            None,
-        );
+        let mut store = self.bare_store(call, &services);
         let invalid = |reason: String| RuntimeError::InvalidDescribe {
             path: path.to_owned(),
             reason,
@@ -262,30 +254,19 @@ impl Runtime {
         })
     }
 
-    fn store(
-        &self,
-        call: CallContext,
-        grants: Grants,
-        tools: &ToolGrants,
-        services: &Services,
-        limits: Limits,
-        model: Option<&str>,
-        wall_time: Option<SystemTime>,
-    ) -> Store<HostState> {
-        let wall_time = wall_time
-            .unwrap_or_else(SystemTime::now)
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
+    /// A store for a call that is not a node's tick (describe, benchmarks):
+    /// no grants, no tools, the host's limits and the current time.
+    fn bare_store(&self, call: CallContext, services: &Services) -> Store<HostState> {
         new_store(
             &self.engine,
             StoreSpec {
                 call,
-                grants,
-                tools,
+                grants: Grants::NONE,
+                tools: &crate::capabilities::tools::NO_TOOLS,
                 services,
-                limits,
-                model,
-                wall_time,
+                limits: self.config.limits,
+                model: None,
+                wall_time: since_epoch(None),
             },
         )
     }
@@ -331,15 +312,7 @@ impl Runtime {
             node: String::new(),
             project: "default".into(),
         };
-        let mut store = self.store(
-            call,
-            Grants::NONE,
-            &crate::capabilities::tools::NO_TOOLS,
-            &services,
-            self.config.limits,
-            None,
-            None,
-        );
+        let mut store = self.bare_store(call, &services);
         if let Err(e) = plugin.pre().instantiate(&mut store).await {
             tracing::error!(error = %e, "instantiation failed in benchmark");
         }
@@ -368,14 +341,17 @@ impl Runtime {
         let limits = inv.limits.unwrap_or(self.config.limits);
         let node = inv.call.node.clone();
         let call = inv.call.clone();
-        let mut store = self.store(
-            inv.call,
-            inv.grants,
-            inv.tools,
-            inv.services,
-            limits,
-            inv.model,
-            inv.wall_time,
+        let mut store = new_store(
+            &self.engine,
+            StoreSpec {
+                call: inv.call,
+                grants: inv.grants,
+                tools: inv.tools,
+                services: inv.services,
+                limits,
+                model: inv.model,
+                wall_time: since_epoch(inv.wall_time),
+            },
         );
         let start = Instant::now();
         let mut instantiate_time = Duration::ZERO;
@@ -585,4 +561,13 @@ fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) {
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the epoch ticker: deadlines will not be enforced");
     }
+}
+
+/// The wall-clock time a plugin sees (`now` unless the tick is a replay),
+/// since the Unix epoch.
+fn since_epoch(wall_time: Option<SystemTime>) -> Duration {
+    wall_time
+        .unwrap_or_else(SystemTime::now)
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
 }

@@ -29,7 +29,16 @@ type Client = RunningService<RoleClient, ClientConfig>;
 /// The MCP servers of one host.
 pub struct McpTools {
     servers: BTreeMap<String, Server>,
-    stats: Mutex<HashMap<(String, String, String), (u64, f64)>>,
+    /// Calls and seconds per (server, tool, outcome), in that order.
+    stats: Mutex<BTreeMap<StatKey, Counted>>,
+}
+
+type StatKey = (String, String, String);
+
+#[derive(Default)]
+struct Counted {
+    calls: u64,
+    seconds: f64,
 }
 
 struct Server {
@@ -77,8 +86,8 @@ impl McpTools {
         let entry = stats
             .entry((server.to_owned(), tool.to_owned(), outcome.to_owned()))
             .or_default();
-        entry.0 += 1;
-        entry.1 += took.as_secs_f64();
+        entry.calls += 1;
+        entry.seconds += took.as_secs_f64();
     }
 }
 
@@ -321,19 +330,15 @@ impl ToolBox for McpTools {
             .stats
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut list: Vec<ToolStat> = stats
+        stats
             .iter()
-            .map(|((server, tool, outcome), (calls, seconds))| ToolStat {
+            .map(|((server, tool, outcome), counted)| ToolStat {
                 server: server.clone(),
                 tool: tool.clone(),
                 outcome: outcome.clone(),
-                calls: *calls,
-                seconds: *seconds,
+                calls: counted.calls,
+                seconds: counted.seconds,
             })
-            .collect();
-        list.sort_by(|a, b| {
-            (&a.server, &a.tool, &a.outcome).cmp(&(&b.server, &b.tool, &b.outcome))
-        });
-        list
+            .collect()
     }
 }

@@ -1,32 +1,167 @@
 //! A frame's commit: the frame, its invocations and journals, the
 //! messages delivered and sent, memory, usage, and the run's state, all
-//! in the writer's transaction (with the faults of [`crate::FramePart`]
-//! injected between the parts in tests).
+//! in the writer's transaction and sent in one pipeline (with the faults
+//! of [`crate::FramePart`] injected in tests).
 
 use tokio_postgres::Transaction;
 use weft_engine::StoreError;
 use weft_engine::store::FrameCommit;
 use weft_engine::trace::FrameRecord;
 
-use super::error::{Fail, PgResult};
-use super::runs::{insert_message, write_memory};
+use super::error::PgResult;
+use super::pipeline::{Pipeline, Query, Statements, params};
+use super::runs::{insert_message, push_memory, push_message};
 use crate::codec::{int, json, now_ms};
 use crate::faults::{Faults, FramePart};
 
+const RUN_FOR_UPDATE: &str = "SELECT status, frames FROM runs WHERE id = $1 FOR UPDATE";
+const LEASE: &str = "SELECT host, token FROM leases WHERE run = $1";
+const INSERT_FRAME: &str =
+    "INSERT INTO frames (thread, seq, run, frame, graph_version, wall_time_ms, committed_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const INSERT_INVOCATION: &str = "INSERT INTO invocations (thread, seq, idx, node, project, plugin_hash, fuel, duration_us, outcome, at_ms, record, inbox, output)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+const INSERT_JOURNAL: &str =
+    "INSERT INTO journal (thread, seq, idx, entry, capability, op, request, response)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const DELIVER: &str = "UPDATE messages SET delivered_seq = $1
+     WHERE id = $2 AND run = $3 AND delivered_seq IS NULL";
+const INSERT_USAGE: &str = "INSERT INTO usage_events (project, thread, run, frame, node, model, provider, prompt_tokens,
+         completion_tokens, estimated, latency_ms, cost, outcome, at_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+const UPDATE_RUN: &str = "UPDATE runs SET frames = $2, status = $3, reply = $4, ended_ms = $5, graph_version = $6 WHERE id = $1";
+const UPDATE_THREAD: &str =
+    "UPDATE threads SET frames = $2, status = $3, updated_ms = $4 WHERE id = $1";
+
+/// Commits `f` in the job's savepoint: the checks of the run's state and
+/// lease are sent together with every write (one round trip), and the
+/// writes count only when the checks pass (else the savepoint's rollback
+/// undoes them).
 pub(super) async fn commit_frame(
     c: &Transaction<'_>,
+    statements: &mut Statements,
     f: &FrameCommit,
     faults: &Faults,
 ) -> PgResult<()> {
+    let seq = int(f.seq);
+    let now = now_ms();
     // The run must be running and expecting exactly this frame; the row
     // stays locked until the commit, so two writers cannot both pass.
-    let expected = c
-        .query_opt(
-            "SELECT status, frames FROM runs WHERE id = $1 FOR UPDATE",
-            &[&f.run],
-        )
-        .await?;
-    let Some(row) = expected else {
+    let mut queries = vec![Query::new(RUN_FOR_UPDATE, params![f.run.clone()])];
+    // Fencing: the frame's lease must still be the run's current one (a
+    // claim locks the run's row too, so it cannot slip in between).
+    if f.fence.is_some() {
+        queries.push(Query::new(LEASE, params![f.run.clone()]));
+    }
+
+    let mut p = Pipeline::default();
+    p.push_unique(
+        INSERT_FRAME,
+        params![
+            f.thread.clone(),
+            seq,
+            f.run.clone(),
+            i64::from(f.frame),
+            f.graph_version.clone(),
+            int(f.wall_time_ms),
+            now,
+        ],
+        format!("thread `{}` has a frame {} already", f.thread, f.seq),
+    );
+    for (idx, inv) in f.invocations.iter().enumerate() {
+        let r = &inv.record;
+        let metering = f.metering.iter().find(|m| m.node == r.node);
+        let record = json(&FrameRecord {
+            journal: Vec::new(),
+            ..r.clone()
+        })?;
+        let idx = idx as i64;
+        p.push(
+            INSERT_INVOCATION,
+            params![
+                f.thread.clone(),
+                seq,
+                idx,
+                r.node.clone(),
+                metering.map_or(String::new(), |m| m.project.clone()),
+                r.plugin_hash.clone(),
+                int(r.fuel_used),
+                int(r.duration_us),
+                r.error.as_ref().map_or("ok".to_owned(), |e| e.code.clone()),
+                metering.map_or(now, |m| int(m.at_ms)),
+                record,
+                json(&inv.inbox)?,
+                json(&inv.output)?,
+            ],
+        );
+        for e in &r.journal {
+            p.push(
+                INSERT_JOURNAL,
+                params![
+                    f.thread.clone(),
+                    seq,
+                    idx,
+                    i64::from(e.seq),
+                    e.capability.to_string(),
+                    e.op.clone(),
+                    e.request.to_string(),
+                    e.response.to_string(),
+                ],
+            );
+        }
+    }
+    let delivered: Vec<usize> = f
+        .delivered
+        .iter()
+        .map(|(_, m)| p.push(DELIVER, params![seq, m.id.clone(), f.run.clone()]))
+        .collect();
+    for (to, m) in &f.sent {
+        push_message(&mut p, &f.thread, &f.run, to, m, Some(f.seq), None);
+    }
+    super::interrupts::push(&mut p, f)?;
+    push_memory(&mut p, &f.memory);
+    super::kv::push(&mut p, &f.kv, f.wall_time_ms);
+    for u in &f.usage {
+        p.push(
+            INSERT_USAGE,
+            params![
+                u.project.clone(),
+                u.thread.clone(),
+                u.run.clone(),
+                i64::from(u.frame),
+                u.node.clone(),
+                u.model.clone(),
+                u.provider.clone(),
+                int(u.prompt_tokens),
+                int(u.completion_tokens),
+                u.estimated,
+                int(u.latency_ms),
+                u.cost,
+                u.outcome.clone(),
+                int(u.at_ms),
+            ],
+        );
+    }
+    let status = f.status.as_str();
+    let ended = f.status.is_final().then_some(now);
+    p.push(
+        UPDATE_RUN,
+        params![
+            f.run.clone(),
+            i64::from(f.frame) + 1,
+            status.to_owned(),
+            f.reply.clone(),
+            ended,
+            f.graph_version.clone(),
+        ],
+    );
+    p.push(
+        UPDATE_THREAD,
+        params![f.thread.clone(), seq + 1, status.to_owned(), int(f.wall_time_ms)],
+    );
+
+    let (rows, counts) = p.run(c, statements, &queries).await?;
+    let Some(row) = rows[0].first() else {
         return Err(StoreError::Conflict(format!("no run `{}`", f.run)).into());
     };
     let (status, next): (String, i64) = (row.get(0), row.get(1));
@@ -37,13 +172,8 @@ pub(super) async fn commit_frame(
         ))
         .into());
     }
-    // Fencing: the frame's lease must still be the run's current one (a
-    // claim locks the run's row too, so it cannot slip in between).
     if let Some(token) = f.fence {
-        let current: Option<(String, i64)> = c
-            .query_opt("SELECT host, token FROM leases WHERE run = $1", &[&f.run])
-            .await?
-            .map(|r| (r.get(0), r.get(1)));
+        let current: Option<(String, i64)> = rows[1].first().map(|r| (r.get(0), r.get(1)));
         if current.as_ref().map(|(_, t)| *t) != Some(int(token)) {
             return Err(StoreError::Fenced(format!(
                 "run `{}`: frame {} was committed under lease token {token}, but {}",
@@ -57,161 +187,41 @@ pub(super) async fn commit_frame(
             .into());
         }
     }
+    let counts = counts?;
+
+    // A message not pending: an engine notice (budget warning) made for
+    // this frame is stored now; anything else is a conflict.
+    for ((to, m), at) in f.delivered.iter().zip(delivered) {
+        if counts[at] > 0 {
+            continue;
+        }
+        let exists = c
+            .query_opt("SELECT 1 FROM messages WHERE id = $1", &[&m.id])
+            .await?
+            .is_some();
+        if m.from == weft_engine::SYSTEM_SENDER && !exists {
+            insert_message(c, &f.thread, &f.run, to, m, Some(f.seq), Some(f.seq)).await?;
+        } else {
+            return Err(StoreError::Conflict(format!(
+                "message `{}` is not pending for run `{}`: it was delivered before or never stored",
+                m.id, f.run
+            ))
+            .into());
+        }
+    }
+
+    // Every part is written; a fault injected after any of them fails the
+    // commit as a whole, as it would have between the parts.
     let faults = faults.arm();
-    let seq = int(f.seq);
-    let now = now_ms();
-    c.execute(
-        "INSERT INTO frames (thread, seq, run, frame, graph_version, wall_time_ms, committed_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            &f.thread,
-            &seq,
-            &f.run,
-            &i64::from(f.frame),
-            &f.graph_version,
-            &int(f.wall_time_ms),
-            &now,
-        ],
-    )
-    .await
-    .map_err(|e| match Fail::from(e) {
-        Fail::Store(StoreError::Conflict(_)) => Fail::Store(StoreError::Conflict(format!(
-            "thread `{}` has a frame {} already",
-            f.thread, f.seq
-        ))),
-        other => other,
-    })?;
-    faults.check(FramePart::Frame)?;
-
-    for (idx, inv) in f.invocations.iter().enumerate() {
-        let r = &inv.record;
-        let metering = f.metering.iter().find(|m| m.node == r.node);
-        let record = json(&FrameRecord {
-            journal: Vec::new(),
-            ..r.clone()
-        })?;
-        let (inbox, output) = (json(&inv.inbox)?, json(&inv.output)?);
-        let idx = idx as i64;
-        c.execute(
-            "INSERT INTO invocations (thread, seq, idx, node, project, plugin_hash, fuel, duration_us, outcome, at_ms, record, inbox, output)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            &[
-                &f.thread,
-                &seq,
-                &idx,
-                &r.node,
-                &metering.map_or("", |m| m.project.as_str()),
-                &r.plugin_hash,
-                &int(r.fuel_used),
-                &int(r.duration_us),
-                &r.error.as_ref().map_or("ok", |e| e.code.as_str()),
-                &metering.map_or(now, |m| int(m.at_ms)),
-                &record,
-                &inbox,
-                &output,
-            ],
-        )
-        .await?;
-        for e in &r.journal {
-            c.execute(
-                "INSERT INTO journal (thread, seq, idx, entry, capability, op, request, response)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &f.thread,
-                    &seq,
-                    &idx,
-                    &i64::from(e.seq),
-                    &e.capability.to_string(),
-                    &e.op,
-                    &e.request.to_string(),
-                    &e.response.to_string(),
-                ],
-            )
-            .await?;
-        }
+    for part in [
+        FramePart::Frame,
+        FramePart::Invocations,
+        FramePart::Messages,
+        FramePart::Memory,
+        FramePart::Usage,
+        FramePart::Run,
+    ] {
+        faults.check(part)?;
     }
-    faults.check(FramePart::Invocations)?;
-
-    for (to, m) in &f.delivered {
-        let n = c
-            .execute(
-                "UPDATE messages SET delivered_seq = $1
-                 WHERE id = $2 AND run = $3 AND delivered_seq IS NULL",
-                &[&seq, &m.id, &f.run],
-            )
-            .await?;
-        if n == 0 {
-            let exists = c
-                .query_opt("SELECT 1 FROM messages WHERE id = $1", &[&m.id])
-                .await?
-                .is_some();
-            if m.from == weft_engine::SYSTEM_SENDER && !exists {
-                // An engine notice (budget warning) made for this frame.
-                insert_message(c, &f.thread, &f.run, to, m, Some(f.seq), Some(f.seq)).await?;
-            } else {
-                return Err(StoreError::Conflict(format!(
-                    "message `{}` is not pending for run `{}`: it was delivered before or never stored",
-                    m.id, f.run
-                ))
-                .into());
-            }
-        }
-    }
-    for (to, m) in &f.sent {
-        insert_message(c, &f.thread, &f.run, to, m, Some(f.seq), None).await?;
-    }
-    super::interrupts::insert(c, f).await?;
-    faults.check(FramePart::Messages)?;
-
-    write_memory(c, &f.memory).await?;
-    super::kv::write_kv(c, &f.kv, f.wall_time_ms).await?;
-    faults.check(FramePart::Memory)?;
-
-    for u in &f.usage {
-        c.execute(
-            "INSERT INTO usage_events (project, thread, run, frame, node, model, provider, prompt_tokens,
-                 completion_tokens, estimated, latency_ms, cost, outcome, at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            &[
-                &u.project,
-                &u.thread,
-                &u.run,
-                &i64::from(u.frame),
-                &u.node,
-                &u.model,
-                &u.provider,
-                &int(u.prompt_tokens),
-                &int(u.completion_tokens),
-                &u.estimated,
-                &int(u.latency_ms),
-                &u.cost,
-                &u.outcome,
-                &int(u.at_ms),
-            ],
-        )
-        .await?;
-    }
-    faults.check(FramePart::Usage)?;
-
-    let status = f.status.as_str();
-    let ended = f.status.is_final().then_some(now);
-    c.execute(
-        "UPDATE runs SET frames = $2, status = $3, reply = $4, ended_ms = $5, graph_version = $6 WHERE id = $1",
-        &[
-            &f.run,
-            &(i64::from(f.frame) + 1),
-            &status,
-            &f.reply,
-            &ended,
-            &f.graph_version,
-        ],
-    )
-    .await?;
-    c.execute(
-        "UPDATE threads SET frames = $2, status = $3, updated_ms = $4 WHERE id = $1",
-        &[&f.thread, &(seq + 1), &status, &int(f.wall_time_ms)],
-    )
-    .await?;
-    faults.check(FramePart::Run)?;
     Ok(())
 }

@@ -11,32 +11,31 @@ use weft_engine::store::{
 };
 
 use super::error::{PgResult, ReadResult};
+use super::pipeline::{Pipeline, params};
 use super::reads;
 use super::runs::insert_message;
 use crate::codec::{int, json, parse, unsigned as u};
 
 const COLUMNS: &str = "id, thread, run, node, frame, question, answer_schema, created_ms, deadline_ms, status, answer, resolved_ms";
 
-/// Inserts the interrupts a frame raised, as pending.
-pub(super) async fn insert(c: &Transaction<'_>, f: &FrameCommit) -> PgResult<()> {
+/// Adds the interrupts a frame raised, as pending, to `p`.
+pub(super) fn push(p: &mut Pipeline, f: &FrameCommit) -> PgResult<()> {
     for i in &f.interrupts {
-        let schema = json(&i.answer_schema)?;
-        c.execute(
+        p.push(
             "INSERT INTO interrupts (id, thread, run, node, frame, question, answer_schema, created_ms, deadline_ms, status)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
-            &[
-                &i.id,
-                &i.thread,
-                &i.run,
-                &i.node,
-                &i64::from(i.frame),
-                &i.question,
-                &schema,
-                &int(i.created_ms),
-                &i.deadline_ms.map(int),
+            params![
+                i.id.clone(),
+                i.thread.clone(),
+                i.run.clone(),
+                i.node.clone(),
+                i64::from(i.frame),
+                i.question.clone(),
+                json(&i.answer_schema)?,
+                int(i.created_ms),
+                i.deadline_ms.map(int),
             ],
-        )
-        .await?;
+        );
     }
     Ok(())
 }

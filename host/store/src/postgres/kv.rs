@@ -2,36 +2,36 @@
 //! written with the frames that set it, read by namespace and prefix.
 //! Keys compare bytewise (`COLLATE "C"`), as on SQLite.
 
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::Client;
 use weft_engine::store::StoreResult;
 use weft_runtime::capabilities::store::KvWrite;
 
-use super::error::{PgResult, ReadResult};
+use super::error::ReadResult;
+use super::pipeline::{Pipeline, params};
 use crate::codec::{int, unsigned};
 
-/// Applies a frame's writes (`value: None` deletes), stamped `at_ms`.
-pub(super) async fn write_kv(c: &Transaction<'_>, writes: &[KvWrite], at_ms: u64) -> PgResult<()> {
+/// Adds a frame's writes (`value: None` deletes), stamped `at_ms`, to `p`.
+pub(super) fn push(p: &mut Pipeline, writes: &[KvWrite], at_ms: u64) {
     for w in writes {
         match &w.value {
-            Some(v) => {
-                c.execute(
-                    "INSERT INTO kv (project, namespace, key, value, updated_ms) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (project, namespace, key) DO UPDATE
-                     SET value = excluded.value, updated_ms = excluded.updated_ms",
-                    &[&w.project, &w.namespace, &w.key, v, &int(at_ms)],
-                )
-                .await?
-            }
-            None => {
-                c.execute(
-                    "DELETE FROM kv WHERE project = $1 AND namespace = $2 AND key = $3",
-                    &[&w.project, &w.namespace, &w.key],
-                )
-                .await?
-            }
+            Some(v) => p.push(
+                "INSERT INTO kv (project, namespace, key, value, updated_ms) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (project, namespace, key) DO UPDATE
+                 SET value = excluded.value, updated_ms = excluded.updated_ms",
+                params![
+                    w.project.clone(),
+                    w.namespace.clone(),
+                    w.key.clone(),
+                    v.clone(),
+                    int(at_ms)
+                ],
+            ),
+            None => p.push(
+                "DELETE FROM kv WHERE project = $1 AND namespace = $2 AND key = $3",
+                params![w.project.clone(), w.namespace.clone(), w.key.clone()],
+            ),
         };
     }
-    Ok(())
 }
 
 pub(super) async fn get(

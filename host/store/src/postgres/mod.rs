@@ -20,6 +20,7 @@ mod kv;
 mod leases;
 mod migrate;
 mod operator;
+mod pipeline;
 mod prune;
 mod reads;
 mod runs;

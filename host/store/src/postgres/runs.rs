@@ -3,84 +3,94 @@
 //! and frames write.
 
 use tokio_postgres::Transaction;
+use tokio_postgres::types::ToSql;
 use weft_engine::StoreError;
 use weft_engine::store::{ForkStart, RunEnd, RunStart};
 use weft_runtime::Message;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::error::{Fail, PgResult};
+use super::pipeline::{Param, Pipeline, Statements, params};
 use crate::codec::int;
 
+const UPSERT_THREAD: &str = "INSERT INTO threads (id, project, graph_version, status, runs, frames, forked_from, forked_at, created_ms, updated_ms, budget_limit)
+     VALUES ($1, $2, $3, 'running', 1, $4, $5, $6, $7, $7, $8)
+     ON CONFLICT (id) DO UPDATE SET graph_version = excluded.graph_version,
+         status = 'running', runs = threads.runs + 1, updated_ms = excluded.updated_ms,
+         budget_limit = coalesce(excluded.budget_limit, threads.budget_limit)
+     WHERE threads.status != 'interrupted'";
+const INSERT_RUN: &str = "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
+     VALUES ($1, $2, $3, $4, 0, $5)";
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, thread, run, to_node, from_node, kind, body, sent_seq, delivered_seq)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const UPSERT_MEMORY: &str = "INSERT INTO memory (thread, node, key, value) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (thread, node, key) DO UPDATE SET value = excluded.value";
+const DELETE_MEMORY: &str = "DELETE FROM memory WHERE thread = $1 AND node = $2 AND key = $3";
+
 /// Creates the thread if new (else points it at the run), the run, and
-/// its inbound messages. `fork` names the thread and frame a new thread
-/// was forked from.
+/// its inbound messages, in one pipeline. `fork` names the thread and
+/// frame a new thread was forked from.
 pub(super) async fn begin_run(
     c: &Transaction<'_>,
+    statements: &mut Statements,
     start: &RunStart,
     fork: Option<(&str, u64)>,
 ) -> PgResult<()> {
     let now = int(start.at_ms);
     let (parent, at) = fork.unzip();
     let frames = int(at.map_or(0, |a| a + 1));
-    let updated = c.execute(
-        "INSERT INTO threads (id, project, graph_version, status, runs, frames, forked_from, forked_at, created_ms, updated_ms, budget_limit)
-         VALUES ($1, $2, $3, 'running', 1, $4, $5, $6, $7, $7, $8)
-         ON CONFLICT (id) DO UPDATE SET graph_version = excluded.graph_version,
-             status = 'running', runs = threads.runs + 1, updated_ms = excluded.updated_ms,
-             budget_limit = coalesce(excluded.budget_limit, threads.budget_limit)
-         WHERE threads.status != 'interrupted'",
-        &[
-            &start.thread,
-            &start.project,
-            &start.graph_version,
-            &frames,
-            &parent,
-            &at.map(int),
-            &now,
-            &start.budget_limit.map(int),
+    let mut p = Pipeline::default();
+    let thread = p.push(
+        UPSERT_THREAD,
+        params![
+            start.thread.clone(),
+            start.project.clone(),
+            start.graph_version.clone(),
+            frames,
+            parent.map(str::to_owned),
+            at.map(int),
+            now,
+            start.budget_limit.map(int),
         ],
-    )
-    .await?;
-    if updated == 0 {
+    );
+    push_run(&mut p, start, "running");
+    let (_, counts) = p.run(c, statements, &[]).await?;
+    let counts = counts?;
+    if counts[thread] == 0 {
         return Err(StoreError::Conflict(format!(
             "thread `{}` has a run waiting for an answer to its interrupt: answer it, or kill the run, first",
             start.thread
         ))
         .into());
     }
-    insert_run(c, start, "running").await
-}
-
-/// The run, with `status`, and its inbound messages.
-async fn insert_run(c: &Transaction<'_>, start: &RunStart, status: &str) -> PgResult<()> {
-    c.execute(
-        "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
-         VALUES ($1, $2, $3, $4, 0, $5)",
-        &[
-            &start.run,
-            &start.thread,
-            &start.graph_version,
-            &status,
-            &int(start.at_ms),
-        ],
-    )
-    .await
-    .map_err(|e| match Fail::from(e) {
-        Fail::Store(StoreError::Conflict(_)) => Fail::Store(StoreError::Conflict(format!(
-            "run `{}` exists already",
-            start.run
-        ))),
-        other => other,
-    })?;
-    for (to, m) in &start.inbound {
-        insert_message(c, &start.thread, &start.run, to, m, None, None).await?;
-    }
     Ok(())
 }
 
-pub(super) async fn fork(c: &Transaction<'_>, f: &ForkStart) -> PgResult<()> {
+/// The run, with `status`, and its inbound messages.
+fn push_run(p: &mut Pipeline, start: &RunStart, status: &str) {
+    p.push_unique(
+        INSERT_RUN,
+        params![
+            start.run.clone(),
+            start.thread.clone(),
+            start.graph_version.clone(),
+            status.to_owned(),
+            int(start.at_ms),
+        ],
+        format!("run `{}` exists already", start.run),
+    );
+    for (to, m) in &start.inbound {
+        push_message(p, &start.thread, &start.run, to, m, None, None);
+    }
+}
+
+pub(super) async fn fork(
+    c: &Transaction<'_>,
+    statements: &mut Statements,
+    f: &ForkStart,
+) -> PgResult<()> {
     let s = &f.start;
-    begin_run(c, s, Some((&f.from_thread, f.from_seq))).await?;
+    begin_run(c, statements, s, Some((&f.from_thread, f.from_seq))).await?;
     if !f.has_run {
         c.execute(
             "UPDATE runs SET status = 'completed', ended_ms = started_ms WHERE id = $1",
@@ -93,10 +103,14 @@ pub(super) async fn fork(c: &Transaction<'_>, f: &ForkStart) -> PgResult<()> {
         )
         .await?;
     }
-    write_memory(c, &f.memory).await
+    write_memory(c, statements, &f.memory).await
 }
 
-pub(super) async fn end_run(c: &Transaction<'_>, e: &RunEnd) -> PgResult<()> {
+pub(super) async fn end_run(
+    c: &Transaction<'_>,
+    statements: &mut Statements,
+    e: &RunEnd,
+) -> PgResult<()> {
     let status = e.status.as_str();
     let n = c
         .execute(
@@ -114,10 +128,14 @@ pub(super) async fn end_run(c: &Transaction<'_>, e: &RunEnd) -> PgResult<()> {
         &[&e.thread, &status, &int(e.at_ms)],
     )
     .await?;
-    write_memory(c, &e.restore).await
+    write_memory(c, statements, &e.restore).await
 }
 
-pub(super) async fn queue_run(c: &Transaction<'_>, start: &RunStart) -> PgResult<()> {
+pub(super) async fn queue_run(
+    c: &Transaction<'_>,
+    statements: &mut Statements,
+    start: &RunStart,
+) -> PgResult<()> {
     let now = int(start.at_ms);
     let counted = c
         .execute(
@@ -132,7 +150,10 @@ pub(super) async fn queue_run(c: &Transaction<'_>, start: &RunStart) -> PgResult
         ))
         .into());
     }
-    insert_run(c, start, "queued").await
+    let mut p = Pipeline::default();
+    push_run(&mut p, start, "queued");
+    p.run(c, statements, &[]).await?.1?;
+    Ok(())
 }
 
 pub(super) async fn start_queued(
@@ -161,6 +182,45 @@ pub(super) async fn start_queued(
     Ok(())
 }
 
+/// Adds the message `m` to `to` to `p`.
+pub(super) fn push_message(
+    p: &mut Pipeline,
+    thread: &str,
+    run: &str,
+    to: &str,
+    m: &Message,
+    sent: Option<u64>,
+    delivered: Option<u64>,
+) {
+    p.push_unique(
+        INSERT_MESSAGE,
+        message_params(thread, run, to, m, sent, delivered),
+        format!("message `{}` is stored already", m.id),
+    );
+}
+
+fn message_params(
+    thread: &str,
+    run: &str,
+    to: &str,
+    m: &Message,
+    sent: Option<u64>,
+    delivered: Option<u64>,
+) -> Vec<Param> {
+    params![
+        m.id.clone(),
+        thread.to_owned(),
+        run.to_owned(),
+        to.to_owned(),
+        m.from.clone(),
+        m.kind.clone(),
+        m.body.clone(),
+        sent.map(int),
+        delivered.map(int),
+    ]
+}
+
+/// Stores the message `m` to `to` now (outside a pipeline).
 pub(super) async fn insert_message(
     c: &Transaction<'_>,
     thread: &str,
@@ -170,52 +230,42 @@ pub(super) async fn insert_message(
     sent: Option<u64>,
     delivered: Option<u64>,
 ) -> PgResult<()> {
-    c.execute(
-        "INSERT INTO messages (id, thread, run, to_node, from_node, kind, body, sent_seq, delivered_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            &m.id,
-            &thread,
-            &run,
-            &to,
-            &m.from,
-            &m.kind,
-            &m.body,
-            &sent.map(int),
-            &delivered.map(int),
-        ],
-    )
-    .await
-    .map_err(|e| match Fail::from(e) {
-        Fail::Store(StoreError::Conflict(_)) => Fail::Store(StoreError::Conflict(format!(
-            "message `{}` is stored already",
-            m.id
-        ))),
-        other => other,
-    })?;
+    let params = message_params(thread, run, to, m, sent, delivered);
+    let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as _).collect();
+    c.execute(INSERT_MESSAGE, &params)
+        .await
+        .map_err(|e| match Fail::from(e) {
+            Fail::Store(StoreError::Conflict(_)) => Fail::Store(StoreError::Conflict(format!(
+                "message `{}` is stored already",
+                m.id
+            ))),
+            other => other,
+        })?;
     Ok(())
 }
 
-pub(super) async fn write_memory(c: &Transaction<'_>, writes: &[MemoryWrite]) -> PgResult<()> {
+/// Adds memory writes (`value: None` deletes) to `p`, in order.
+pub(super) fn push_memory(p: &mut Pipeline, writes: &[MemoryWrite]) {
     for w in writes {
-        let node = w.node.as_deref().unwrap_or("");
+        let node = w.node.clone().unwrap_or_default();
         match &w.value {
-            Some(v) => {
-                c.execute(
-                    "INSERT INTO memory (thread, node, key, value) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (thread, node, key) DO UPDATE SET value = excluded.value",
-                    &[&w.thread, &node, &w.key, v],
-                )
-                .await?
-            }
-            None => {
-                c.execute(
-                    "DELETE FROM memory WHERE thread = $1 AND node = $2 AND key = $3",
-                    &[&w.thread, &node, &w.key],
-                )
-                .await?
-            }
+            Some(v) => p.push(
+                UPSERT_MEMORY,
+                params![w.thread.clone(), node, w.key.clone(), v.clone()],
+            ),
+            None => p.push(DELETE_MEMORY, params![w.thread.clone(), node, w.key.clone()]),
         };
     }
+}
+
+/// Applies memory writes now, in one pipeline.
+pub(super) async fn write_memory(
+    c: &Transaction<'_>,
+    statements: &mut Statements,
+    writes: &[MemoryWrite],
+) -> PgResult<()> {
+    let mut p = Pipeline::default();
+    push_memory(&mut p, writes);
+    p.run(c, statements, &[]).await?.1?;
     Ok(())
 }

@@ -23,6 +23,7 @@ use weft_engine::store::{
 };
 
 use super::error::{Fail, PgResult};
+use super::pipeline::Statements;
 use super::{commit, connect, operator, prune, runs};
 use crate::codec::now_ms;
 use crate::faults::Faults;
@@ -77,6 +78,8 @@ impl Writer {
     /// Runs until every sender is dropped and the queue is drained.
     pub(super) async fn run(self, mut client: Option<Client>, mut rx: mpsc::Receiver<Job>) {
         let mut batch_no: i64 = 0;
+        // Prepared on `client`; started afresh with each new connection.
+        let mut statements = Statements::default();
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < self.max_batch {
@@ -87,7 +90,7 @@ impl Writer {
             }
             batch_no += 1;
             let results = self
-                .commit_with_retries(&mut client, &batch, batch_no)
+                .commit_with_retries(&mut client, &mut statements, &batch, batch_no)
                 .await;
             match results {
                 Ok(results) => {
@@ -111,6 +114,7 @@ impl Writer {
     async fn commit_with_retries(
         &self,
         client: &mut Option<Client>,
+        statements: &mut Statements,
         batch: &[Job],
         batch_no: i64,
     ) -> StoreResult<Vec<StoreResult<Done>>> {
@@ -130,6 +134,7 @@ impl Writer {
                 match attempt.await {
                     Ok((c, done)) => {
                         *client = Some(c);
+                        *statements = Statements::default();
                         if let Some(results) = sent.take().filter(|_| done) {
                             tracing::warn!(store = %self.store, "a commit interrupted by a lost connection had committed");
                             return Ok(results);
@@ -148,7 +153,7 @@ impl Writer {
             }
             let Some(c) = client.as_mut() else { continue };
             sent = None;
-            match self.commit_batch(c, batch, batch_no, &mut sent).await {
+            match self.commit_batch(c, statements, batch, batch_no, &mut sent).await {
                 Ok(results) => return Ok(results),
                 Err(Fail::Store(e)) => return Err(e),
                 Err(Fail::Lost(m)) => {
@@ -176,6 +181,7 @@ impl Writer {
     async fn commit_batch(
         &self,
         client: &mut Client,
+        statements: &mut Statements,
         batch: &[Job],
         batch_no: i64,
         sent: &mut Option<Vec<StoreResult<Done>>>,
@@ -184,7 +190,7 @@ impl Writer {
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
             let sp = tx.savepoint("job").await?;
-            match apply(&sp, &job.write, &self.faults).await {
+            match apply(&sp, statements, &job.write, &self.faults).await {
                 Ok(done) => {
                     sp.commit().await?;
                     results.push(Ok(done));
@@ -220,7 +226,12 @@ async fn committed(client: &Client, writer: &str, batch_no: i64) -> PgResult<boo
 }
 
 /// Runs one write in the batch's transaction.
-async fn apply(tx: &Transaction<'_>, write: &Write, faults: &Faults) -> PgResult<Done> {
+async fn apply(
+    tx: &Transaction<'_>,
+    statements: &mut Statements,
+    write: &Write,
+    faults: &Faults,
+) -> PgResult<Done> {
     match write {
         Write::PutGraph(v) => operator::put_graph(tx, v).await?,
         Write::PutPlugin(p) => operator::put_plugin(tx, p).await?,
@@ -228,11 +239,11 @@ async fn apply(tx: &Transaction<'_>, write: &Write, faults: &Faults) -> PgResult
         Write::SetProjectBudget(p, b) => operator::set_project_budget(tx, p, b.as_ref()).await?,
         Write::PutInstance(i) => operator::put_instance(tx, i).await?,
         Write::SetNodePaused(p, paused) => operator::set_node_paused(tx, p, *paused).await?,
-        Write::BeginRun(s) => runs::begin_run(tx, s, None).await?,
-        Write::CommitFrame(f) => commit::commit_frame(tx, f, faults).await?,
-        Write::EndRun(e) => runs::end_run(tx, e).await?,
-        Write::Fork(f) => runs::fork(tx, f).await?,
-        Write::QueueRun(s) => runs::queue_run(tx, s).await?,
+        Write::BeginRun(s) => runs::begin_run(tx, statements, s, None).await?,
+        Write::CommitFrame(f) => commit::commit_frame(tx, statements, f, faults).await?,
+        Write::EndRun(e) => runs::end_run(tx, statements, e).await?,
+        Write::Fork(f) => runs::fork(tx, statements, f).await?,
+        Write::QueueRun(s) => runs::queue_run(tx, statements, s).await?,
         Write::StartQueued { thread, run, at_ms } => {
             runs::start_queued(tx, thread, run, *at_ms).await?;
         }

@@ -78,6 +78,16 @@ impl Faults {
 pub(crate) struct Armed(Option<FramePart>);
 
 impl Armed {
+    /// No fault.
+    pub(crate) fn none() -> Self {
+        Self(None)
+    }
+
+    /// Whether a fault is armed.
+    pub(crate) fn is_armed(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Fails if this commit is to fail after writing `part`.
     pub(crate) fn check(&self, part: FramePart) -> StoreResult<()> {
         if self.0 == Some(part) {

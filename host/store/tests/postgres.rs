@@ -273,3 +273,86 @@ async fn futures_join(url: &str, n: usize) -> Vec<Arc<PostgresStore>> {
     }
     out
 }
+
+/// Jobs that reach the writer together share one transaction and one
+/// pipeline of statements; one that fails (a frame of no run, a frame out
+/// of turn, a frame committed twice, a run started twice) fails alone and
+/// writes nothing, and every other job of its batch commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_fails_alone_and_the_rest_of_its_batch_commits() {
+    let pg = support::postgres();
+    let url = tokio::task::block_in_place(|| pg.create_database("batches")).unwrap();
+    let store = open(&url).await.unwrap();
+    for n in 0..30 {
+        store
+            .begin_run(start(&format!("run{n}"), now_ms()))
+            .await
+            .unwrap();
+    }
+    for round in 0..3u32 {
+        // Good frames, with bad jobs among them, all sent at once.
+        let mut good = Vec::new();
+        for n in 0..30 {
+            good.push(store.commit_frame(frame(&format!("run{n}"), round, None)));
+        }
+        let bad = vec![
+            store.commit_frame(frame("nowhere", round, None)),
+            store.commit_frame(frame("run3", round + 5, None)),
+            store.commit_frame(frame("run7", round, None)),
+        ];
+        let again = store.begin_run(start("run11", now_ms()));
+        let (good, bad, again) = tokio::join!(
+            futures_util::future::join_all(good),
+            futures_util::future::join_all(bad),
+            again
+        );
+        // run7's frame was sent twice: exactly one of the two commits.
+        let twice = [&good[7], &bad[2]];
+        let refused: Vec<_> = twice.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(refused.len(), 1, "{twice:?}");
+        assert!(
+            refused[0]
+                .to_string()
+                .contains(&format!("run `run7` is running at frame {}", round + 1)),
+            "{refused:?}"
+        );
+        let failed: Vec<_> = good
+            .iter()
+            .enumerate()
+            .filter(|(n, r)| *n != 7 && r.is_err())
+            .collect();
+        assert_eq!(failed.len(), 0, "{failed:?}");
+        let errors = [
+            bad[0].as_ref().unwrap_err(),
+            bad[1].as_ref().unwrap_err(),
+            refused[0],
+        ];
+        for err in errors {
+            assert_eq!(err.code(), "store_conflict", "{err}");
+        }
+        assert!(
+            bad[0]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("no run `nowhere`")
+        );
+        let again = again.unwrap_err();
+        assert!(
+            again.to_string().contains("run `run11` exists already"),
+            "{again}"
+        );
+    }
+    let count = |sql: &str| {
+        tokio::task::block_in_place(|| pg.psql("batches", sql))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(count("SELECT count(*) FROM frames"), 90);
+    assert_eq!(count("SELECT count(*) FROM frames WHERE run = 'run7'"), 3);
+    assert_eq!(count("SELECT count(*) FROM runs"), 30);
+    assert_eq!(count("SELECT count(*) FROM messages"), 30);
+    assert_eq!(count("SELECT min(frames) FROM runs"), 3);
+    assert_eq!(count("SELECT max(frames) FROM runs"), 3);
+}

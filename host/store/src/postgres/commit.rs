@@ -9,10 +9,10 @@ use weft_engine::store::FrameCommit;
 use weft_engine::trace::FrameRecord;
 
 use super::error::PgResult;
-use super::pipeline::{Pipeline, Query, Statements, params};
+use super::pipeline::{Part, Pipeline, Statements, params};
 use super::runs::{insert_message, push_memory, push_message};
 use crate::codec::{int, json, now_ms};
-use crate::faults::{Faults, FramePart};
+use crate::faults::{Armed, FramePart};
 
 const RUN_FOR_UPDATE: &str = "SELECT status, frames FROM runs WHERE id = $1 FOR UPDATE";
 const LEASE: &str = "SELECT host, token FROM leases WHERE run = $1";
@@ -26,35 +26,38 @@ const INSERT_JOURNAL: &str =
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const DELIVER: &str = "UPDATE messages SET delivered_seq = $1
      WHERE id = $2 AND run = $3 AND delivered_seq IS NULL";
-const INSERT_USAGE: &str = "INSERT INTO usage_events (project, thread, run, frame, node, model, provider, prompt_tokens,
+const INSERT_USAGE: &str =
+    "INSERT INTO usage_events (project, thread, run, frame, node, model, provider, prompt_tokens,
          completion_tokens, estimated, latency_ms, cost, outcome, at_ms)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 const UPDATE_RUN: &str = "UPDATE runs SET frames = $2, status = $3, reply = $4, ended_ms = $5, graph_version = $6 WHERE id = $1";
 const UPDATE_THREAD: &str =
     "UPDATE threads SET frames = $2, status = $3, updated_ms = $4 WHERE id = $1";
 
-/// Commits `f` in the job's savepoint: the checks of the run's state and
-/// lease are sent together with every write (one round trip), and the
-/// writes count only when the checks pass (else the savepoint's rollback
-/// undoes them).
-pub(super) async fn commit_frame(
-    c: &Transaction<'_>,
-    statements: &mut Statements,
-    f: &FrameCommit,
-    faults: &Faults,
-) -> PgResult<()> {
+/// What to check in a frame's answers (see [`plan_frame`]).
+pub(super) struct FrameChecks {
+    lease: Option<usize>,
+    /// Per delivered message, its update's index.
+    delivered: Vec<usize>,
+}
+
+/// The run's row, locked: it stays locked until the commit, so two
+/// writers cannot both pass the check.
+const RUN: usize = 0;
+
+/// A frame's statements: the checks of the run's state and lease first,
+/// then every write, to be sent together (one round trip). The writes
+/// count only when the checks pass; else the job's savepoint (or the
+/// batch's transaction) is rolled back.
+pub(super) fn plan_frame(f: &FrameCommit) -> PgResult<(Pipeline, FrameChecks)> {
     let seq = int(f.seq);
     let now = now_ms();
-    // The run must be running and expecting exactly this frame; the row
-    // stays locked until the commit, so two writers cannot both pass.
-    let mut queries = vec![Query::new(RUN_FOR_UPDATE, params![f.run.clone()])];
+    let mut p = Pipeline::default();
+    // The run must be running and expecting exactly this frame.
+    p.query(RUN_FOR_UPDATE, params![f.run.clone()]);
     // Fencing: the frame's lease must still be the run's current one (a
     // claim locks the run's row too, so it cannot slip in between).
-    if f.fence.is_some() {
-        queries.push(Query::new(LEASE, params![f.run.clone()]));
-    }
-
-    let mut p = Pipeline::default();
+    let lease = f.fence.map(|_| p.query(LEASE, params![f.run.clone()]));
     p.push_unique(
         INSERT_FRAME,
         params![
@@ -157,11 +160,26 @@ pub(super) async fn commit_frame(
     );
     p.push(
         UPDATE_THREAD,
-        params![f.thread.clone(), seq + 1, status.to_owned(), int(f.wall_time_ms)],
+        params![
+            f.thread.clone(),
+            seq + 1,
+            status.to_owned(),
+            int(f.wall_time_ms)
+        ],
     );
 
-    let (rows, counts) = p.run(c, statements, &queries).await?;
-    let Some(row) = rows[0].first() else {
+    Ok((p, FrameChecks { lease, delivered }))
+}
+
+/// Checks a frame's answers: the run's state and lease, then the writes.
+/// The delivered messages (indexes into `f.delivered`) that were not
+/// pending come back: each needs a closer look.
+pub(super) fn check_frame(
+    f: &FrameCommit,
+    checks: &FrameChecks,
+    answers: Part<'_>,
+) -> PgResult<Vec<usize>> {
+    let Some(row) = answers.rows(RUN)?.first() else {
         return Err(StoreError::Conflict(format!("no run `{}`", f.run)).into());
     };
     let (status, next): (String, i64) = (row.get(0), row.get(1));
@@ -172,8 +190,9 @@ pub(super) async fn commit_frame(
         ))
         .into());
     }
-    if let Some(token) = f.fence {
-        let current: Option<(String, i64)> = rows[1].first().map(|r| (r.get(0), r.get(1)));
+    if let (Some(token), Some(lease)) = (f.fence, checks.lease) {
+        let current: Option<(String, i64)> =
+            answers.rows(lease)?.first().map(|r| (r.get(0), r.get(1)));
         if current.as_ref().map(|(_, t)| *t) != Some(int(token)) {
             return Err(StoreError::Fenced(format!(
                 "run `{}`: frame {} was committed under lease token {token}, but {}",
@@ -187,14 +206,33 @@ pub(super) async fn commit_frame(
             .into());
         }
     }
-    let counts = counts?;
+    answers.first_failure()?;
+    Ok(checks
+        .delivered
+        .iter()
+        .enumerate()
+        .filter(|(_, at)| answers.count(**at) == 0)
+        .map(|(i, _)| i)
+        .collect())
+}
+
+/// Commits `f` in the job's savepoint, on its own: its pipeline, the
+/// checks, a closer look at messages that were not pending, and the
+/// fault armed for it (tests).
+pub(super) async fn commit_frame(
+    c: &Transaction<'_>,
+    statements: &mut Statements,
+    f: &FrameCommit,
+    fault: &Armed,
+) -> PgResult<()> {
+    let (pipeline, checks) = plan_frame(f)?;
+    let answers = pipeline.run(c, statements).await?;
+    let not_pending = check_frame(f, &checks, answers.all())?;
 
     // A message not pending: an engine notice (budget warning) made for
     // this frame is stored now; anything else is a conflict.
-    for ((to, m), at) in f.delivered.iter().zip(delivered) {
-        if counts[at] > 0 {
-            continue;
-        }
+    for i in not_pending {
+        let (to, m) = &f.delivered[i];
         let exists = c
             .query_opt("SELECT 1 FROM messages WHERE id = $1", &[&m.id])
             .await?
@@ -209,10 +247,12 @@ pub(super) async fn commit_frame(
             .into());
         }
     }
+    check_fault(fault)
+}
 
-    // Every part is written; a fault injected after any of them fails the
-    // commit as a whole, as it would have between the parts.
-    let faults = faults.arm();
+/// Every part is written; a fault injected after any of them fails the
+/// commit as a whole, as it would have between the parts.
+pub(super) fn check_fault(fault: &Armed) -> PgResult<()> {
     for part in [
         FramePart::Frame,
         FramePart::Invocations,
@@ -221,7 +261,7 @@ pub(super) async fn commit_frame(
         FramePart::Usage,
         FramePart::Run,
     ] {
-        faults.check(part)?;
+        fault.check(part)?;
     }
     Ok(())
 }

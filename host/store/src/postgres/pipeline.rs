@@ -60,98 +60,108 @@ impl Statements {
     }
 }
 
-/// A query whose rows are wanted, sent ahead of a pipeline's writes.
-pub(super) struct Query {
-    sql: &'static str,
-    params: Vec<Param>,
-}
-
-impl Query {
-    pub(super) fn new(sql: &'static str, params: Vec<Param>) -> Self {
-        Self { sql, params }
-    }
-}
-
 struct Step {
     sql: &'static str,
     params: Vec<Param>,
+    /// Whether the rows are wanted (else the row count).
+    read: bool,
     /// What a unique-key violation of this statement means.
     conflict: Option<String>,
 }
 
-/// Writes to send together, in order.
+/// Statements to send together, in order.
 #[derive(Default)]
 pub(super) struct Pipeline {
     steps: Vec<Step>,
 }
 
+/// What one statement of a pipeline answered.
+pub(super) enum Answer {
+    Rows(Vec<Row>),
+    Count(u64),
+}
+
 impl Pipeline {
-    /// Adds a statement; its row count is at the returned index of
-    /// [`Pipeline::run`]'s answer.
-    pub(super) fn push(&mut self, sql: &'static str, params: Vec<Param>) -> usize {
-        self.steps.push(Step {
-            sql,
-            params,
-            conflict: None,
-        });
-        self.steps.len() - 1
+    /// Adds a query whose rows are wanted; they are at the returned index
+    /// of [`Pipeline::run`]'s answers.
+    pub(super) fn query(&mut self, sql: &'static str, params: Vec<Param>) -> usize {
+        self.add(sql, params, true, None)
     }
 
-    /// Adds a statement whose unique-key violation is reported as a
-    /// conflict saying `conflict`.
+    /// Adds a write; its row count is at the returned index.
+    pub(super) fn push(&mut self, sql: &'static str, params: Vec<Param>) -> usize {
+        self.add(sql, params, false, None)
+    }
+
+    /// Adds a write whose unique-key violation is reported as a conflict
+    /// saying `conflict`.
     pub(super) fn push_unique(
         &mut self,
         sql: &'static str,
         params: Vec<Param>,
         conflict: String,
     ) -> usize {
+        self.add(sql, params, false, Some(conflict))
+    }
+
+    fn add(
+        &mut self,
+        sql: &'static str,
+        params: Vec<Param>,
+        read: bool,
+        conflict: Option<String>,
+    ) -> usize {
         self.steps.push(Step {
             sql,
             params,
-            conflict: Some(conflict),
+            read,
+            conflict,
         });
         self.steps.len() - 1
     }
 
-    /// Sends `queries` and then every write without waiting in between.
-    /// The queries' rows come back, or their first failure, and beside
-    /// them each write's row count in order, or the first write's failure.
-    /// The caller checks the rows before the writes' outcome: a check that
-    /// fails explains a write's failure better, and the job's savepoint
-    /// rollback undoes writes it forbids.
+    /// How many statements there are.
+    pub(super) fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Appends `other`'s statements; the index its answers start at.
+    pub(super) fn append(&mut self, other: Pipeline) -> usize {
+        let base = self.steps.len();
+        self.steps.extend(other.steps);
+        base
+    }
+
+    /// Sends every statement without waiting in between (after preparing
+    /// those not prepared yet) and collects each one's answer, in order.
+    /// Fails as a whole only if a statement cannot be prepared.
     pub(super) async fn run(
         self,
         tx: &Transaction<'_>,
         statements: &mut Statements,
-        queries: &[Query],
-    ) -> PgResult<(Vec<Vec<Row>>, PgResult<Vec<u64>>)> {
+    ) -> PgResult<Answers> {
         statements
-            .prepare(
-                tx,
-                queries
-                    .iter()
-                    .map(|q| q.sql)
-                    .chain(self.steps.iter().map(|s| s.sql)),
-            )
+            .prepare(tx, self.steps.iter().map(|s| s.sql))
             .await?;
         let statements = &*statements;
-        // `join` polls the futures in order and each sends its statement
-        // when first polled, so they reach the server in this order.
-        let reads = join_all(queries.iter().map(|q| {
-            let params: Vec<&(dyn ToSql + Sync)> = q.params.iter().map(|p| &**p as _).collect();
-            async move { tx.query(statements.get(q.sql), &params).await }
-        }));
-        let writes = join_all(self.steps.iter().map(|step| {
-            let params: Vec<&(dyn ToSql + Sync)> =
-                step.params.iter().map(|p| &**p as _).collect();
-            async move { tx.execute(statements.get(step.sql), &params).await }
-        }));
-        let (reads, writes) = futures_util::future::join(reads, writes).await;
-        let rows = reads.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let counts = self
+        // `join_all` polls the futures in order and each sends its
+        // statement when first polled, so they reach the server in order.
+        let results = join_all(self.steps.iter().map(|step| {
+            let params: Vec<&(dyn ToSql + Sync)> = step.params.iter().map(|p| &**p as _).collect();
+            async move {
+                let statement = statements.get(step.sql);
+                if step.read {
+                    tx.query(statement, &params).await.map(Answer::Rows)
+                } else {
+                    tx.execute(statement, &params).await.map(Answer::Count)
+                }
+            }
+        }))
+        .await;
+        let answers = self
             .steps
             .iter()
-            .zip(writes)
+            .zip(results)
             .map(|(step, result)| {
                 result.map_err(|e| match (Fail::from(e), &step.conflict) {
                     (Fail::Store(StoreError::Conflict(_)), Some(what)) => {
@@ -161,6 +171,55 @@ impl Pipeline {
                 })
             })
             .collect();
-        Ok((rows, counts))
+        Ok(Answers(answers))
+    }
+}
+
+/// The answers of a pipeline's statements, in order.
+pub(super) struct Answers(Vec<PgResult<Answer>>);
+
+impl Answers {
+    /// The answers of `len` statements from `base` (one unit's part of a
+    /// pipeline several were appended to).
+    pub(super) fn part(&self, base: usize, len: usize) -> Part<'_> {
+        Part(&self.0[base..base + len])
+    }
+
+    /// All the answers.
+    pub(super) fn all(&self) -> Part<'_> {
+        Part(&self.0)
+    }
+}
+
+/// A unit's answers, indexed as its own pipeline was.
+#[derive(Clone, Copy)]
+pub(super) struct Part<'a>(&'a [PgResult<Answer>]);
+
+impl Part<'_> {
+    /// The rows query `i` returned, or why it failed.
+    pub(super) fn rows(&self, i: usize) -> PgResult<&[Row]> {
+        match &self.0[i] {
+            Ok(Answer::Rows(rows)) => Ok(rows),
+            Ok(Answer::Count(_)) => Ok(&[]),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// The first failure among the statements, in the order sent (the
+    /// rest failed because of it).
+    pub(super) fn first_failure(&self) -> PgResult<()> {
+        match self.0.iter().find_map(|r| r.as_ref().err()) {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// The row count of write `i` (0 if it failed: check
+    /// [`Part::first_failure`] first).
+    pub(super) fn count(&self, i: usize) -> u64 {
+        match &self.0[i] {
+            Ok(Answer::Count(n)) => *n,
+            _ => 0,
+        }
     }
 }

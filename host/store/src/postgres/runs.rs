@@ -10,7 +10,7 @@ use weft_runtime::Message;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::error::{Fail, PgResult};
-use super::pipeline::{Param, Pipeline, Statements, params};
+use super::pipeline::{Param, Part, Pipeline, Statements, params};
 use crate::codec::int;
 
 const UPSERT_THREAD: &str = "INSERT INTO threads (id, project, graph_version, status, runs, frames, forked_from, forked_at, created_ms, updated_ms, budget_limit)
@@ -36,11 +36,21 @@ pub(super) async fn begin_run(
     start: &RunStart,
     fork: Option<(&str, u64)>,
 ) -> PgResult<()> {
+    let pipeline = plan_begin(start, fork);
+    let answers = pipeline.run(c, statements).await?;
+    check_begin(start, answers.all())
+}
+
+/// The thread's upsert comes first in a run start's pipeline.
+const THREAD: usize = 0;
+
+/// A run start's statements (see [`begin_run`]).
+pub(super) fn plan_begin(start: &RunStart, fork: Option<(&str, u64)>) -> Pipeline {
     let now = int(start.at_ms);
     let (parent, at) = fork.unzip();
     let frames = int(at.map_or(0, |a| a + 1));
     let mut p = Pipeline::default();
-    let thread = p.push(
+    p.push(
         UPSERT_THREAD,
         params![
             start.thread.clone(),
@@ -54,9 +64,13 @@ pub(super) async fn begin_run(
         ],
     );
     push_run(&mut p, start, "running");
-    let (_, counts) = p.run(c, statements, &[]).await?;
-    let counts = counts?;
-    if counts[thread] == 0 {
+    p
+}
+
+/// Checks a run start's answers.
+pub(super) fn check_begin(start: &RunStart, answers: Part<'_>) -> PgResult<()> {
+    answers.first_failure()?;
+    if answers.count(THREAD) == 0 {
         return Err(StoreError::Conflict(format!(
             "thread `{}` has a run waiting for an answer to its interrupt: answer it, or kill the run, first",
             start.thread
@@ -152,8 +166,7 @@ pub(super) async fn queue_run(
     }
     let mut p = Pipeline::default();
     push_run(&mut p, start, "queued");
-    p.run(c, statements, &[]).await?.1?;
-    Ok(())
+    p.run(c, statements).await?.all().first_failure()
 }
 
 pub(super) async fn start_queued(
@@ -253,7 +266,10 @@ pub(super) fn push_memory(p: &mut Pipeline, writes: &[MemoryWrite]) {
                 UPSERT_MEMORY,
                 params![w.thread.clone(), node, w.key.clone(), v.clone()],
             ),
-            None => p.push(DELETE_MEMORY, params![w.thread.clone(), node, w.key.clone()]),
+            None => p.push(
+                DELETE_MEMORY,
+                params![w.thread.clone(), node, w.key.clone()],
+            ),
         };
     }
 }
@@ -266,6 +282,5 @@ pub(super) async fn write_memory(
 ) -> PgResult<()> {
     let mut p = Pipeline::default();
     push_memory(&mut p, writes);
-    p.run(c, statements, &[]).await?.1?;
-    Ok(())
+    p.run(c, statements).await?.all().first_failure()
 }

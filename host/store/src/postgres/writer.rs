@@ -23,10 +23,10 @@ use weft_engine::store::{
 };
 
 use super::error::{Fail, PgResult};
-use super::pipeline::Statements;
+use super::pipeline::{Pipeline, Statements};
 use super::{commit, connect, operator, prune, runs};
 use crate::codec::now_ms;
-use crate::faults::Faults;
+use crate::faults::{Armed, Faults};
 
 /// A unit of work for the writer.
 #[derive(Debug, Clone)]
@@ -89,8 +89,17 @@ impl Writer {
                 }
             }
             batch_no += 1;
+            // The fault injected into each frame (tests), chosen once
+            // however often the batch is tried.
+            let faults: Vec<Armed> = batch
+                .iter()
+                .map(|job| match job.write {
+                    Write::CommitFrame(_) => self.faults.arm(),
+                    _ => Armed::none(),
+                })
+                .collect();
             let results = self
-                .commit_with_retries(&mut client, &mut statements, &batch, batch_no)
+                .commit_with_retries(&mut client, &mut statements, &batch, &faults, batch_no)
                 .await;
             match results {
                 Ok(results) => {
@@ -116,6 +125,7 @@ impl Writer {
         client: &mut Option<Client>,
         statements: &mut Statements,
         batch: &[Job],
+        faults: &[Armed],
         batch_no: i64,
     ) -> StoreResult<Vec<StoreResult<Done>>> {
         let started = Instant::now();
@@ -153,7 +163,10 @@ impl Writer {
             }
             let Some(c) = client.as_mut() else { continue };
             sent = None;
-            match self.commit_batch(c, statements, batch, batch_no, &mut sent).await {
+            match self
+                .commit_batch(c, statements, batch, faults, batch_no, &mut sent)
+                .await
+            {
                 Ok(results) => return Ok(results),
                 Err(Fail::Store(e)) => return Err(e),
                 Err(Fail::Lost(m)) => {
@@ -176,21 +189,29 @@ impl Writer {
         ))
     }
 
-    /// One attempt: every job in its savepoint, the batch's mark, COMMIT.
-    /// `sent` holds the results once COMMIT is sent.
+    /// One attempt: the whole batch in one pipeline if it can go that
+    /// way, else every job in its savepoint; then the batch's mark and
+    /// COMMIT. `sent` holds the results once COMMIT is sent.
     async fn commit_batch(
         &self,
         client: &mut Client,
         statements: &mut Statements,
         batch: &[Job],
+        faults: &[Armed],
         batch_no: i64,
         sent: &mut Option<Vec<StoreResult<Done>>>,
     ) -> PgResult<Vec<StoreResult<Done>>> {
+        if let Some(results) = self
+            .commit_pipelined(client, statements, batch, faults, batch_no, sent)
+            .await?
+        {
+            return Ok(results);
+        }
         let mut tx = client.transaction().await?;
         let mut results = Vec::with_capacity(batch.len());
-        for job in batch {
+        for (job, fault) in batch.iter().zip(faults) {
             let sp = tx.savepoint("job").await?;
-            match apply(&sp, statements, &job.write, &self.faults).await {
+            match apply(&sp, statements, &job.write, fault).await {
                 Ok(done) => {
                     sp.commit().await?;
                     results.push(Ok(done));
@@ -202,6 +223,74 @@ impl Writer {
                 }
             }
         }
+        self.finish(tx, batch_no, results, sent).await
+    }
+
+    /// The fast way: when every job is a frame or a run start, all their
+    /// statements go in one pipeline, without savepoints, and are checked
+    /// when the answers are in. `None` when a job cannot go this way or
+    /// failed (a conflict, fencing, a message that was not pending, a
+    /// fault): the transaction is rolled back and the batch goes job by
+    /// job, where a job that fails fails alone.
+    async fn commit_pipelined(
+        &self,
+        client: &mut Client,
+        statements: &mut Statements,
+        batch: &[Job],
+        faults: &[Armed],
+        batch_no: i64,
+        sent: &mut Option<Vec<StoreResult<Done>>>,
+    ) -> PgResult<Option<Vec<StoreResult<Done>>>> {
+        enum Check<'a> {
+            Frame(&'a FrameCommit, commit::FrameChecks),
+            Begin(&'a RunStart),
+        }
+        if batch.len() < 2 || faults.iter().any(Armed::is_armed) {
+            return Ok(None);
+        }
+        let mut all = Pipeline::default();
+        let mut checks = Vec::with_capacity(batch.len());
+        for job in batch {
+            let (pipeline, check) = match &job.write {
+                Write::CommitFrame(f) => match commit::plan_frame(f) {
+                    Ok((pipeline, c)) => (pipeline, Check::Frame(f, c)),
+                    Err(_) => return Ok(None),
+                },
+                Write::BeginRun(s) => (runs::plan_begin(s, None), Check::Begin(s)),
+                _ => return Ok(None),
+            };
+            let len = pipeline.len();
+            checks.push((all.append(pipeline), len, check));
+        }
+        let tx = client.transaction().await?;
+        let answers = all.run(&tx, statements).await?;
+        for (base, len, check) in checks {
+            let part = answers.part(base, len);
+            let passed = match check {
+                Check::Frame(f, c) => commit::check_frame(f, &c, part).map(|np| np.is_empty()),
+                Check::Begin(s) => runs::check_begin(s, part).map(|()| true),
+            };
+            match passed {
+                Ok(true) => {}
+                Ok(false) | Err(Fail::Store(_)) => {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                Err(Fail::Lost(m)) => return Err(Fail::Lost(m)),
+            }
+        }
+        let results = batch.iter().map(|_| Ok(Done::Unit)).collect();
+        self.finish(tx, batch_no, results, sent).await.map(Some)
+    }
+
+    /// Writes the batch's mark and commits.
+    async fn finish(
+        &self,
+        tx: Transaction<'_>,
+        batch_no: i64,
+        results: Vec<StoreResult<Done>>,
+        sent: &mut Option<Vec<StoreResult<Done>>>,
+    ) -> PgResult<Vec<StoreResult<Done>>> {
         tx.execute(
             "INSERT INTO writer_batches (writer, batch, at_ms) VALUES ($1, $2, $3)
              ON CONFLICT (writer) DO UPDATE SET batch = excluded.batch, at_ms = excluded.at_ms",
@@ -230,7 +319,7 @@ async fn apply(
     tx: &Transaction<'_>,
     statements: &mut Statements,
     write: &Write,
-    faults: &Faults,
+    fault: &Armed,
 ) -> PgResult<Done> {
     match write {
         Write::PutGraph(v) => operator::put_graph(tx, v).await?,
@@ -240,7 +329,7 @@ async fn apply(
         Write::PutInstance(i) => operator::put_instance(tx, i).await?,
         Write::SetNodePaused(p, paused) => operator::set_node_paused(tx, p, *paused).await?,
         Write::BeginRun(s) => runs::begin_run(tx, statements, s, None).await?,
-        Write::CommitFrame(f) => commit::commit_frame(tx, statements, f, faults).await?,
+        Write::CommitFrame(f) => commit::commit_frame(tx, statements, f, fault).await?,
         Write::EndRun(e) => runs::end_run(tx, statements, e).await?,
         Write::Fork(f) => runs::fork(tx, statements, f).await?,
         Write::QueueRun(s) => runs::queue_run(tx, statements, s).await?,

@@ -355,4 +355,42 @@ async fn a_failing_job_fails_alone_and_the_rest_of_its_batch_commits() {
     assert_eq!(count("SELECT count(*) FROM messages"), 30);
     assert_eq!(count("SELECT min(frames) FROM runs"), 3);
     assert_eq!(count("SELECT max(frames) FROM runs"), 3);
+
+    // Claims and releases go with the batches too: a claim of a run
+    // another host holds is fenced alone.
+    let held = store.claim_run("run0", "host-a", 60_000).await.unwrap();
+    let claims: Vec<_> = (0..10)
+        .map(|n| store.claim_run(&format!("run{n}"), "host-b", 60_000))
+        .collect();
+    let stale = Lease {
+        token: held.token + 1000,
+        ..held.clone()
+    };
+    let (claims, released) = tokio::join!(
+        futures_util::future::join_all(claims),
+        store.release_lease(&stale)
+    );
+    released.unwrap();
+    let err = claims[0].as_ref().unwrap_err();
+    assert_eq!(err.code(), "fenced", "{err}");
+    let mut tokens: Vec<u64> = claims[1..]
+        .iter()
+        .map(|c| c.as_ref().unwrap().token)
+        .collect();
+    tokens.sort_unstable();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 9, "every claim draws its own token");
+    assert_eq!(
+        tokio::task::block_in_place(|| {
+            pg.psql(
+                "batches",
+                "SELECT host FROM leases WHERE run = 'run0' AND expires_ms > 0",
+            )
+        })
+        .unwrap(),
+        "host-a",
+        "a stale token releases nothing"
+    );
+    store.release_lease(&held).await.unwrap();
+    assert_eq!(count("SELECT count(*) FROM leases WHERE expires_ms > 0"), 9);
 }

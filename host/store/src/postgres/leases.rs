@@ -5,14 +5,18 @@
 //! claim draws a new token from one sequence, and a frame commit carrying
 //! an older token is refused ([`commit`](super::commit)).
 //!
-//! These run on pooled connections, outside the writer's batches, so that
-//! a renewal never waits behind a large batch.
+//! A claim as a run starts and a release as it ends go with the writer's
+//! batches, sharing their WAL flush (a run's start and end would otherwise
+//! cost two flushes of their own); renewals and takeovers run on pooled
+//! connections, outside the batches, so that a renewal never waits behind
+//! a large batch.
 
 use tokio_postgres::Client;
 use weft_engine::StoreError;
 use weft_engine::store::{Lease, StoreResult, UnfinishedRun};
 
-use super::error::ReadResult;
+use super::error::{PgResult, ReadResult};
+use super::pipeline::{Part, Pipeline, params};
 use super::reads;
 use crate::codec::{int, now_ms};
 
@@ -29,30 +33,56 @@ fn lease(run: &str, host: &str, token: i64, expires_ms: i64) -> Lease {
     }
 }
 
-pub(super) async fn claim_run(
-    c: &Client,
-    run: &str,
-    host: &str,
-    ttl_ms: u64,
-) -> StoreResult<Lease> {
+const CLAIM: &str = "INSERT INTO leases AS l (run, host, token, expires_ms)
+     VALUES ($1, $2, nextval('lease_tokens'), $3)
+     ON CONFLICT (run) DO UPDATE SET host = excluded.host, token = excluded.token,
+         expires_ms = excluded.expires_ms, renewals = 0
+     WHERE l.host = excluded.host OR l.expires_ms < $4
+     RETURNING token";
+
+/// A claim of a run's lease, to go with the writer's batch (and its one
+/// WAL flush) rather than cost a flush of its own.
+pub(super) struct Claim {
+    run: String,
+    host: String,
+    expires: i64,
+}
+
+/// The claim's statement (a query returning the new token).
+pub(super) fn plan_claim(run: &str, host: &str, ttl_ms: u64) -> (Pipeline, Claim) {
     let now = now_ms();
     let expires = now.saturating_add(int(ttl_ms));
-    let row = c
-        .query_opt(
-            "INSERT INTO leases AS l (run, host, token, expires_ms)
-             VALUES ($1, $2, nextval('lease_tokens'), $3)
-             ON CONFLICT (run) DO UPDATE SET host = excluded.host, token = excluded.token,
-                 expires_ms = excluded.expires_ms, renewals = 0
-             WHERE l.host = excluded.host OR l.expires_ms < $4
-             RETURNING token",
-            &[&run, &host, &expires, &now],
-        )
-        .await
-        .read()?;
-    match row {
-        Some(r) => Ok(lease(run, host, r.get(0), expires)),
-        None => Err(fenced(run, "another host holds an unexpired lease on it")),
+    let mut p = Pipeline::default();
+    p.query(
+        CLAIM,
+        params![run.to_owned(), host.to_owned(), expires, now],
+    );
+    let claim = Claim {
+        run: run.to_owned(),
+        host: host.to_owned(),
+        expires,
+    };
+    (p, claim)
+}
+
+/// The lease a claim's answer grants, or why not.
+pub(super) fn check_claim(claim: &Claim, answers: Part<'_>) -> PgResult<Lease> {
+    match answers.rows(0)?.first() {
+        Some(r) => Ok(lease(&claim.run, &claim.host, r.get(0), claim.expires)),
+        None => Err(fenced(&claim.run, "another host holds an unexpired lease on it").into()),
     }
+}
+
+/// The release of a lease (expired rather than deleted: the run, if
+/// still unfinished, can be taken over at once; a run with no lease row
+/// waits for `ttl`). A lease taken over since is left alone.
+pub(super) fn plan_release(l: &Lease) -> Pipeline {
+    let mut p = Pipeline::default();
+    p.push(
+        "UPDATE leases SET expires_ms = 0 WHERE run = $1 AND token = $2",
+        params![l.run.clone(), int(l.token)],
+    );
+    p
 }
 
 pub(super) async fn claim_expired(
@@ -133,16 +163,4 @@ pub(super) async fn renew(c: &Client, l: &Lease, ttl_ms: u64) -> StoreResult<Lea
             &format!("lease token {} was taken over by another host", l.token),
         )),
     }
-}
-
-pub(super) async fn release(c: &Client, l: &Lease) -> StoreResult<()> {
-    // Expired rather than deleted: the run, if still unfinished, can be
-    // taken over at once (a run with no lease row waits for `ttl`).
-    c.execute(
-        "UPDATE leases SET expires_ms = 0 WHERE run = $1 AND token = $2",
-        &[&l.run, &int(l.token)],
-    )
-    .await
-    .read()?;
-    Ok(())
 }

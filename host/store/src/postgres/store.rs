@@ -400,7 +400,9 @@ impl Store for PostgresStore {
         Box::pin(async move {
             match self.write(Write::Prune(before_ms)).await? {
                 Done::Pruned(report) => Ok(report),
-                Done::Unit => Err(StoreError::Backend("prune returned no report".into())),
+                other => Err(StoreError::Backend(format!(
+                    "the store's writer answered a prune with {other:?}"
+                ))),
             }
         })
     }
@@ -410,10 +412,19 @@ impl Store for PostgresStore {
     }
 
     fn claim_run(&self, run: &str, host: &str, ttl_ms: u64) -> BoxFuture<'_, StoreResult<Lease>> {
-        let (run, host) = (run.to_owned(), host.to_owned());
-        Box::pin(
-            async move { leases::claim_run(&*self.client().await?, &run, &host, ttl_ms).await },
-        )
+        let write = Write::ClaimRun {
+            run: run.to_owned(),
+            host: host.to_owned(),
+            ttl_ms,
+        };
+        Box::pin(async move {
+            match self.write(write).await? {
+                Done::Lease(lease) => Ok(lease),
+                other => Err(StoreError::Backend(format!(
+                    "the store's writer answered a claim with {other:?}"
+                ))),
+            }
+        })
     }
 
     fn claim_expired(
@@ -436,6 +447,9 @@ impl Store for PostgresStore {
 
     fn release_lease(&self, lease: &Lease) -> BoxFuture<'_, StoreResult<()>> {
         let lease = lease.clone();
-        Box::pin(async move { leases::release(&*self.client().await?, &lease).await })
+        Box::pin(async move {
+            self.write(Write::ReleaseLease(lease)).await?;
+            Ok(())
+        })
     }
 }

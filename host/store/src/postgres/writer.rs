@@ -18,13 +18,13 @@ use tokio_postgres::{Client, Transaction};
 use weft_engine::MoneyBudget;
 use weft_engine::StoreError;
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, NodePause, PluginBlob, PruneReport, RunEnd, RunStart,
-    StoreResult, StoredInstance,
+    ForkStart, FrameCommit, GraphVersion, Lease, NodePause, PluginBlob, PruneReport, RunEnd,
+    RunStart, StoreResult, StoredInstance,
 };
 
 use super::error::{Fail, PgResult};
 use super::pipeline::{Pipeline, Statements};
-use super::{commit, connect, operator, prune, runs};
+use super::{commit, connect, leases, operator, prune, runs};
 use crate::codec::now_ms;
 use crate::faults::{Armed, Faults};
 
@@ -49,6 +49,12 @@ pub(super) enum Write {
     },
     ResetUsage(u64),
     Prune(u64),
+    ClaimRun {
+        run: String,
+        host: String,
+        ttl_ms: u64,
+    },
+    ReleaseLease(Lease),
 }
 
 /// What a write returns.
@@ -56,6 +62,7 @@ pub(super) enum Write {
 pub(super) enum Done {
     Unit,
     Pruned(PruneReport),
+    Lease(Lease),
 }
 
 /// A job with the channel its result goes back on.
@@ -244,6 +251,8 @@ impl Writer {
         enum Check<'a> {
             Frame(&'a FrameCommit, commit::FrameChecks),
             Begin(&'a RunStart),
+            Claim(leases::Claim),
+            Release,
         }
         if batch.len() < 2 || faults.iter().any(Armed::is_armed) {
             return Ok(None);
@@ -257,6 +266,11 @@ impl Writer {
                     Err(_) => return Ok(None),
                 },
                 Write::BeginRun(s) => (runs::plan_begin(s, None), Check::Begin(s)),
+                Write::ClaimRun { run, host, ttl_ms } => {
+                    let (pipeline, claim) = leases::plan_claim(run, host, *ttl_ms);
+                    (pipeline, Check::Claim(claim))
+                }
+                Write::ReleaseLease(lease) => (leases::plan_release(lease), Check::Release),
                 _ => return Ok(None),
             };
             let len = pipeline.len();
@@ -264,22 +278,27 @@ impl Writer {
         }
         let tx = client.transaction().await?;
         let answers = all.run(&tx, statements).await?;
+        let mut results = Vec::with_capacity(checks.len());
         for (base, len, check) in checks {
             let part = answers.part(base, len);
             let passed = match check {
-                Check::Frame(f, c) => commit::check_frame(f, &c, part).map(|np| np.is_empty()),
-                Check::Begin(s) => runs::check_begin(s, part).map(|()| true),
+                Check::Frame(f, c) => commit::check_frame(f, &c, part)
+                    .map(|not_pending| not_pending.is_empty().then_some(Done::Unit)),
+                Check::Begin(s) => runs::check_begin(s, part).map(|()| Some(Done::Unit)),
+                Check::Claim(claim) => {
+                    leases::check_claim(&claim, part).map(|l| Some(Done::Lease(l)))
+                }
+                Check::Release => part.first_failure().map(|()| Some(Done::Unit)),
             };
             match passed {
-                Ok(true) => {}
-                Ok(false) | Err(Fail::Store(_)) => {
+                Ok(Some(done)) => results.push(Ok(done)),
+                Ok(None) | Err(Fail::Store(_)) => {
                     tx.rollback().await?;
                     return Ok(None);
                 }
                 Err(Fail::Lost(m)) => return Err(Fail::Lost(m)),
             }
         }
-        let results = batch.iter().map(|_| Ok(Done::Unit)).collect();
         self.finish(tx, batch_no, results, sent).await.map(Some)
     }
 
@@ -338,6 +357,15 @@ async fn apply(
         }
         Write::ResetUsage(at) => operator::reset_usage(tx, *at).await?,
         Write::Prune(before) => return Ok(Done::Pruned(prune::prune(tx, *before).await?)),
+        Write::ClaimRun { run, host, ttl_ms } => {
+            let (pipeline, claim) = leases::plan_claim(run, host, *ttl_ms);
+            let answers = pipeline.run(tx, statements).await?;
+            return Ok(Done::Lease(leases::check_claim(&claim, answers.all())?));
+        }
+        Write::ReleaseLease(lease) => {
+            let answers = leases::plan_release(lease).run(tx, statements).await?;
+            answers.all().first_failure()?;
+        }
     }
     Ok(Done::Unit)
 }

@@ -14,8 +14,10 @@ use super::runs::{insert_message, push_memory, push_message};
 use crate::codec::{int, json, now_ms};
 use crate::faults::{Armed, FramePart};
 
-const RUN_FOR_UPDATE: &str = "SELECT status, frames FROM runs WHERE id = $1 FOR UPDATE";
-const LEASE: &str = "SELECT host, token FROM leases WHERE run = $1";
+/// The run's state and its lease (if any), the run's row locked.
+const RUN_FOR_UPDATE: &str = "SELECT r.status, r.frames, l.host, l.token
+     FROM runs r LEFT JOIN leases l ON l.run = r.id
+     WHERE r.id = $1 FOR UPDATE OF r";
 const INSERT_FRAME: &str =
     "INSERT INTO frames (thread, seq, run, frame, graph_version, wall_time_ms, committed_ms)
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -36,7 +38,6 @@ const UPDATE_THREAD: &str =
 
 /// What to check in a frame's answers (see [`plan_frame`]).
 pub(super) struct FrameChecks {
-    lease: Option<usize>,
     /// Per delivered message, its update's index.
     delivered: Vec<usize>,
 }
@@ -54,10 +55,9 @@ pub(super) fn plan_frame(f: &FrameCommit) -> PgResult<(Pipeline, FrameChecks)> {
     let now = now_ms();
     let mut p = Pipeline::default();
     // The run must be running and expecting exactly this frame.
-    p.query(RUN_FOR_UPDATE, params![f.run.clone()]);
     // Fencing: the frame's lease must still be the run's current one (a
     // claim locks the run's row too, so it cannot slip in between).
-    let lease = f.fence.map(|_| p.query(LEASE, params![f.run.clone()]));
+    p.query(RUN_FOR_UPDATE, params![f.run.clone()]);
     p.push_unique(
         INSERT_FRAME,
         params![
@@ -168,7 +168,7 @@ pub(super) fn plan_frame(f: &FrameCommit) -> PgResult<(Pipeline, FrameChecks)> {
         ],
     );
 
-    Ok((p, FrameChecks { lease, delivered }))
+    Ok((p, FrameChecks { delivered }))
 }
 
 /// Checks a frame's answers: the run's state and lease, then the writes.
@@ -190,9 +190,8 @@ pub(super) fn check_frame(
         ))
         .into());
     }
-    if let (Some(token), Some(lease)) = (f.fence, checks.lease) {
-        let current: Option<(String, i64)> =
-            answers.rows(lease)?.first().map(|r| (r.get(0), r.get(1)));
+    if let Some(token) = f.fence {
+        let current: Option<(String, i64)> = row.get::<_, Option<String>>(2).zip(row.get(3));
         if current.as_ref().map(|(_, t)| *t) != Some(int(token)) {
             return Err(StoreError::Fenced(format!(
                 "run `{}`: frame {} was committed under lease token {token}, but {}",

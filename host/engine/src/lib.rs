@@ -37,6 +37,7 @@ pub mod metering;
 mod multitask;
 mod plugins;
 mod run;
+pub mod scenario;
 pub mod schedules;
 pub mod store;
 mod threads;

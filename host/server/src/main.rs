@@ -38,6 +38,7 @@ mod schema_doc;
 mod serve_cmd;
 mod setup;
 mod store_cmd;
+mod test_cmd;
 mod tools_server;
 mod watch;
 
@@ -166,6 +167,9 @@ enum Command {
     /// Runs a question set (JSON Lines, expected answers computed by SQL)
     /// through a graph: accuracy per kind and language, latency, tokens.
     Eval(eval_cmd::EvalArgs),
+    /// Runs scenario suites (Markdown: steps sent to a graph and checks of
+    /// the replies, traces and UI) and reports each step; `--junit FILE`.
+    Test(test_cmd::TestArgs),
     /// Graph files.
     #[command(subcommand)]
     Graph(graph_cmd::GraphCommand),
@@ -253,6 +257,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run_cmd::run(&cli.common, args).await,
             Command::Eval(args) => eval_cmd::run(&cli.common, args).await,
+            Command::Test(args) => test_cmd::run(&cli.common, args).await,
             Command::Graph(cmd) => graph_cmd::run(&cli.common, cmd).await,
             Command::Config(cmd) => config_cmd::run(cmd),
             Command::Llm(args) => llm_cmd::run(&cli.common, args).await,

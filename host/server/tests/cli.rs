@@ -582,3 +582,114 @@ fn bench_compare_prints_rows_in_the_shared_format_and_measures_waiting_threads()
     );
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// `weft test`: the shipped scripted suites pass step by step (a state
+/// machine built by the director and moved by its buttons; the demo data
+/// question); a failing check is reported with what was found, in the
+/// report and in JUnit XML, with exit 2; a broken suite is refused with
+/// its line before anything runs, with exit 1.
+#[test]
+fn test_runs_scenario_suites_and_reports_every_step() {
+    let data = temp_dir("scenarios");
+    let junit = data.join("results.xml");
+    let out = weft(
+        &data,
+        &[
+            "test",
+            "graphs/tests/framed-ui.md",
+            "--graph",
+            "graphs/framed.yaml",
+            "--script",
+            "graphs/scripts/framed-ui.json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for step in [
+        "A greeting takes the reflex path",
+        "The director builds a traffic light",
+        "Go turns it green without the model",
+        "Stop turns it red again",
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.contains("ok ") && l.ends_with(step)),
+            "no passed step `{step}` in:\n{stderr}"
+        );
+    }
+    assert!(stdout.contains("5 passed    0 failed"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("tests=\"5\" failures=\"0\""), "{xml}");
+    assert!(xml.contains("name=\"003 The director builds a traffic light\""), "{xml}");
+
+    let out = weft(
+        &data,
+        &[
+            "test",
+            "graphs/tests/assistant-demo.md",
+            "--graph",
+            "graphs/assistant.yaml",
+            "--script",
+            "graphs/scripts/assistant-demo.json",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let step = &results[0]["steps"][0];
+    assert_eq!(step["ok"], true, "{results:#}");
+    assert_eq!(step["status"], "completed");
+    assert_eq!(step["checks"].as_array().unwrap().len(), 4);
+
+    // A suite whose checks do not hold.
+    let failing = data.join("failing.md");
+    std::fs::write(
+        &failing,
+        "# Failing\n\n- send: hi!\n- expect reply not empty\n- expect trace has: director\n\
+         - expect reply contains: goodbye\n- expect frames: 99\n\n- press: go:nowhere\n- expect actions: go:*\n",
+    )
+    .unwrap();
+    let out = weft(
+        &data,
+        &[
+            "test",
+            failing.to_str().unwrap(),
+            "--graph",
+            "graphs/framed.yaml",
+            "--script",
+            "graphs/scripts/framed-ui.json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    for shown in [
+        "FAIL",
+        "trace has: director — ran: input",
+        "reply contains: goodbye — reply: \"Hello! What can I do for you?\"",
+        "frames: 99 — frames: 2",
+        "actions: go:* — ",
+    ] {
+        assert!(stderr.contains(shown), "no `{shown}` in:\n{stderr}");
+    }
+    assert!(!stderr.contains("reply not empty —"), "{stderr}");
+    assert!(stdout.contains("0 passed    2 failed"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("tests=\"2\" failures=\"2\""), "{xml}");
+    assert!(
+        xml.contains("<failure message=\"trace has: director: ran: input"),
+        "{xml}"
+    );
+
+    // A suite with a mistake: nothing runs.
+    std::fs::write(&failing, "- send: hi\n- expect reply sings: x\n").unwrap();
+    let out = weft(&data, &["test", failing.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("failing.md:2: unknown line `reply sings`"),
+        "{stderr}"
+    );
+}

@@ -247,7 +247,9 @@ mod tests {
             steps: vec![step(true), step(false)],
         }];
         let xml = junit(&results);
-        assert!(xml.contains("<testsuite name=\"S&amp;S\" tests=\"2\" failures=\"1\" time=\"3.000\">"));
+        assert!(
+            xml.contains("<testsuite name=\"S&amp;S\" tests=\"2\" failures=\"1\" time=\"3.000\">")
+        );
         assert!(xml.contains("name=\"001 a &lt;b&gt; &amp; &quot;c&quot;\" time=\"1.500\"/>"));
         assert!(xml.contains("<failure message=\"reply contains: x: reply: &quot;y&quot;\">"));
         assert!(!xml.contains('\u{1}'));

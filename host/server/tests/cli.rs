@@ -614,14 +614,19 @@ fn test_runs_scenario_suites_and_reports_every_step() {
         "Stop turns it red again",
     ] {
         assert!(
-            stderr.lines().any(|l| l.contains("ok ") && l.ends_with(step)),
+            stderr
+                .lines()
+                .any(|l| l.contains("ok ") && l.ends_with(step)),
             "no passed step `{step}` in:\n{stderr}"
         );
     }
     assert!(stdout.contains("5 passed    0 failed"), "{stdout}");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("tests=\"5\" failures=\"0\""), "{xml}");
-    assert!(xml.contains("name=\"003 The director builds a traffic light\""), "{xml}");
+    assert!(
+        xml.contains("name=\"003 The director builds a traffic light\""),
+        "{xml}"
+    );
 
     let out = weft(
         &data,

@@ -283,3 +283,39 @@ async fn slow_the_openai_endpoint_answers_with_the_embedded_model() {
     assert!(streamed.contains(&expected), "not {expected}: {streamed:?}");
     println!("whole: {content}\nstreamed: {streamed}");
 }
+
+/// The shipped smoke suite of the assistant (English and German data
+/// questions, small talk, a customer that does not exist) passes with the
+/// embedded model through `weft test`, every step reported.
+#[test]
+fn slow_the_assistant_smoke_suite_passes_with_the_embedded_model() {
+    let data = temp_dir("local-suite");
+    let model = model();
+    let out = weft(
+        &data,
+        &[
+            "--model",
+            &model,
+            "test",
+            "graphs/tests/assistant-smoke.md",
+            "--graph",
+            "graphs/assistant.yaml",
+            "--json",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    let results: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", text(&out.stdout)));
+    let suite = &results[0];
+    let steps = suite["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 6, "{suite:#}");
+    for step in steps {
+        assert_eq!(step["ok"], true, "{step:#}\n{stderr}");
+    }
+    assert_eq!(suite["failed"], 0);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("suite Assistant: smoke: 6 passed, 0 failed"),
+        "{stderr}"
+    );
+}

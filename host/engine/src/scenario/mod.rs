@@ -425,11 +425,23 @@ Some prose.
     #[test]
     fn mistakes_are_named_with_their_line() {
         let cases = [
-            ("- send: hi\n- expect reply sings: x\n", 2, "unknown line `reply sings`"),
-            ("- reply contains: x\n", 1, "no `send:` or `press:` before it"),
+            (
+                "- send: hi\n- expect reply sings: x\n",
+                2,
+                "unknown line `reply sings`",
+            ),
+            (
+                "- reply contains: x\n",
+                1,
+                "no `send:` or `press:` before it",
+            ),
             ("- send:\n", 1, "`send:` needs the text"),
             ("- send: x\n- frames: many\n", 2, "whole number, not `many`"),
-            ("- send: x\n- reply matches: (\n", 2, "is not a regular expression"),
+            (
+                "- send: x\n- reply matches: (\n",
+                2,
+                "is not a regular expression",
+            ),
             ("- clear\n- reply not empty\n", 2, "follows `clear`"),
             ("# Nothing\n", 0, "no steps"),
             ("- send: x\n```\n", 0, "not closed"),

@@ -240,7 +240,8 @@ fn buttons(
                     continue;
                 }
                 if let EventBody::Updated(body) = &event.body
-                    && let Some(controls) = body.pointer("/state/controls").and_then(|c| c.as_array())
+                    && let Some(controls) =
+                        body.pointer("/state/controls").and_then(|c| c.as_array())
                 {
                     last = Some(
                         controls

@@ -156,18 +156,23 @@ class Row:
     workload: str
     llm_ms: int
     threads: int
-    durable: bool
+    # Where checkpoints go: "memory" (none), "sqlite" or "postgres".
+    store: str = "memory"
+
+    @property
+    def durable(self) -> bool:
+        return self.store != "memory"
 
     @property
     def name(self) -> str:
-        suffix = "-durable" if self.durable else ""
+        suffix = {"memory": "", "sqlite": "-durable", "postgres": "-durable-pg"}[self.store]
         return f"{self.workload}-llm{self.llm_ms}-t{self.threads}{suffix}"
 
 
 ROWS = [
-    *(Row(w, 0, 1, False) for w in WORKLOADS),
-    *(Row(w, 1, t, False) for w in WORKLOADS for t in (1, 100, 1000)),
-    *(Row(w, 0, t, True) for w in WORKLOADS for t in (1, 100)),
+    *(Row(w, 0, 1) for w in WORKLOADS),
+    *(Row(w, 1, t) for w in WORKLOADS for t in (1, 100, 1000)),
+    *(Row(w, 0, t, store) for store in ("sqlite", "postgres") for w in WORKLOADS for t in (1, 100)),
 ]
 ROWS_BY_NAME = {row.name: row for row in ROWS}
 WAITING_ROW = "waiting_threads"
@@ -238,6 +243,7 @@ async def measure(row: Row, graph: Any, seconds: float, warmup: int, max_runs: i
         "llm_ms": row.llm_ms,
         "threads": row.threads,
         "durable": row.durable,
+        "store": row.store,
         "runs": len(overhead_ns),
         "seconds": round(elapsed_s, 2),
         "node_overhead_us": {
@@ -249,12 +255,42 @@ async def measure(row: Row, graph: Any, seconds: float, warmup: int, max_runs: i
     }
 
 
-async def run_row(row: Row, seconds: float, warmup: int, max_runs: int) -> dict:
-    """Build the row's graph (on a fresh SQLite file when durable) and measure it."""
+# Connections of the PostgreSQL checkpointer's pool (weft's store: one
+# writer connection and a pool of 8 for reads and leases).
+PG_POOL_SIZE = 10
+
+
+async def run_row(
+    row: Row, seconds: float, warmup: int, max_runs: int, postgres: str | None = None
+) -> dict:
+    """Build the row's graph (on a fresh SQLite file, or on empty
+    checkpoint tables in the PostgreSQL database `postgres`, when durable)
+    and measure it."""
     builder = StateGraph(State)
     WORKLOADS[row.workload].build(builder, row.llm_ms)
     if not row.durable:
         return await measure(row, builder.compile(), seconds, warmup, max_runs)
+    if row.store == "postgres":
+        if not postgres:
+            raise SystemExit(f"langgraph_bench: the row {row.name} needs --postgres URL")
+        # LangGraph's PostgreSQL checkpointer on a connection pool, the way
+        # its docs set it up for concurrent use.
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+
+        kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+        async with AsyncConnectionPool(
+            postgres, min_size=PG_POOL_SIZE, max_size=PG_POOL_SIZE, kwargs=kwargs, open=False
+        ) as pool:
+            saver = AsyncPostgresSaver(pool)
+            await saver.setup()
+            async with pool.connection() as conn:
+                await conn.execute(
+                    "TRUNCATE checkpoints, checkpoint_blobs, checkpoint_writes"
+                )
+            graph = builder.compile(checkpointer=saver)
+            return await measure(row, graph, seconds, warmup, max_runs)
     with tempfile.TemporaryDirectory(prefix="weft-bench-langgraph-") as tmp:
         path = os.path.join(tmp, "checkpoints.sqlite")
         async with AsyncSqliteSaver.from_conn_string(path) as saver:
@@ -321,7 +357,13 @@ def run_all(args: argparse.Namespace) -> int:
             f"bench/requirements.txt pins {PINNED_VERSION}",
             file=sys.stderr,
         )
-    names = [row.name for row in ROWS] + [WAITING_ROW]
+    rows = [row for row in ROWS if row.store != "postgres" or args.postgres]
+    if not args.postgres:
+        print(
+            "langgraph_bench: no --postgres URL: the PostgreSQL rows (-durable-pg) are skipped",
+            file=sys.stderr,
+        )
+    names = [row.name for row in rows] + [WAITING_ROW]
     for i, name in enumerate(names, 1):
         print(f"[{i}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
         child = subprocess.run(
@@ -333,6 +375,7 @@ def run_all(args: argparse.Namespace) -> int:
                 "--warmup", str(args.warmup),
                 "--max-runs", str(args.max_runs),
                 "--waiting", str(args.waiting),
+                *(["--postgres", args.postgres] if args.postgres else []),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -385,6 +428,11 @@ def parse_args() -> argparse.Namespace:
         help=f"runs waiting on a slow model call in the {WAITING_ROW} row (default {DEFAULT_WAITING:,})",
     )
     parser.add_argument(
+        "--postgres", metavar="URL",
+        help="a PostgreSQL database for the -durable-pg rows (skipped without it); "
+        "its checkpoint tables are emptied before each row: give it a database of its own",
+    )
+    parser.add_argument(
         "--row", choices=[*ROWS_BY_NAME, WAITING_ROW], metavar="NAME",
         help="run only this row, in this process (see --list)",
     )
@@ -406,7 +454,9 @@ def main() -> int:
         return 0
     if args.row:
         row = ROWS_BY_NAME[args.row]
-        result = asyncio.run(run_row(row, args.seconds, args.warmup, args.max_runs))
+        result = asyncio.run(
+            run_row(row, args.seconds, args.warmup, args.max_runs, args.postgres)
+        )
         print(json.dumps(result), flush=True)
         return 0
     return run_all(args)

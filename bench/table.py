@@ -3,7 +3,8 @@
 
 Reads JSON Lines (the files given as arguments, or stdin; `-` is stdin too)
 as printed by `weft bench` and bench/langgraph_bench.py. Rows are matched by
-(workload, llm_ms, threads, durable); a row that only one system has shows
+(workload, llm_ms, threads, store: memory, sqlite or postgres; older lines
+without `store` count as sqlite when durable); a row that only one system has shows
 "–" for the other. Other rows (without `node_overhead_us`: the memory of
 waiting threads, `weft bench llm`'s model figures …) are printed as they
 are, one section per workload, under the table. Standard library only:
@@ -109,7 +110,8 @@ def versions(rows: list[dict], system: str) -> str:
 def bench_table(rows: list[dict]) -> list[str]:
     by_key: dict[tuple, dict[str, dict]] = {}
     for row in rows:
-        key = (row["workload"], row["llm_ms"], row["threads"], row["durable"])
+        store = row.get("store", "sqlite" if row["durable"] else "memory")
+        key = (row["workload"], row["llm_ms"], row["threads"], store)
         systems = by_key.setdefault(key, {})
         if row["system"] in systems:
             print(f"table: warning: two {row['system']} rows for {key}; keeping the last", file=sys.stderr)
@@ -125,10 +127,11 @@ def bench_table(rows: list[dict]) -> list[str]:
 
     body = []
     # Durable rows after in-memory ones, then by workload, LLM time, concurrency.
-    for key in sorted(by_key, key=lambda k: (k[3], k[0], k[1], k[2])):
-        workload, llm_ms, threads, durable = key
+    order = {"memory": 0, "sqlite": 1, "postgres": 2}
+    for key in sorted(by_key, key=lambda k: (order.get(k[3], 3), k[3], k[0], k[1], k[2])):
+        workload, llm_ms, threads, store = key
         systems = by_key[key]
-        cells = [workload, "sqlite" if durable else "memory", f"{llm_ms:g}", f"{threads:,}"]
+        cells = [workload, store, f"{llm_ms:g}", f"{threads:,}"]
         for system in SYSTEMS:
             row = systems.get(system)
             if row is None:

@@ -356,16 +356,17 @@ impl Figures {
                 workload: WORKLOAD,
                 llm_ms: 0,
                 threads,
-                durable,
+                store: match (durable, store) {
+                    (false, _) => "memory",
+                    (true, Some("postgres")) => "postgres",
+                    (true, _) => "sqlite",
+                },
             }
             .json(per_node.clone(), wall.as_secs_f64())?;
             line.insert("frames_per_s".into(), round(fps, 0).into());
             if threads == 1 {
                 line.insert("invoke_us".into(), percentiles(&self.invoke));
                 line.insert("instantiate_us".into(), percentiles(&self.instantiate));
-            }
-            if let Some(store) = store {
-                line.insert("store".into(), store.into());
             }
             if let Some(commits) = commits {
                 line.insert("commit_us".into(), percentiles(commits));

@@ -555,10 +555,40 @@ fn bench_compare_prints_rows_in_the_shared_format_and_measures_waiting_threads()
 
     let durable = row("chain3-llm0-t1-durable", &quick);
     assert_eq!(
-        (&durable["durable"], &durable["nodes"]),
-        (&true.into(), &3.into())
+        (&durable["durable"], &durable["store"], &durable["nodes"]),
+        (&true.into(), &"sqlite".into(), &3.into())
     );
     assert!(durable["runs"].as_u64().unwrap() > 0, "{durable}");
+
+    // The PostgreSQL rows, on a database of their own.
+    let pg =
+        weft_testkit::TempPostgres::start().expect("PostgreSQL (cargo xtask test installs it)");
+    let url = pg.create_database("bench").unwrap();
+    let on_pg = row(
+        "fanout5-llm0-t100-durable-pg",
+        &[&quick[..], &["--postgres", &url]].concat(),
+    );
+    assert_eq!(
+        (&on_pg["store"], &on_pg["threads"], &on_pg["nodes"]),
+        (&"postgres".into(), &100.into(), &5.into()),
+        "{on_pg}"
+    );
+    assert!(on_pg["runs"].as_u64().unwrap() >= 100, "{on_pg}");
+    // Its threads are pruned afterwards.
+    assert_eq!(
+        pg.psql("bench", "SELECT count(*) FROM threads").unwrap(),
+        "0"
+    );
+    let out = weft(
+        &data,
+        &["bench", "compare", "--row", "chain3-llm0-t1-durable-pg"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("need --postgres URL"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let waiting = row("waiting_threads", &["--waiting", "200"]);
     assert_eq!(

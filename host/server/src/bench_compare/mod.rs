@@ -8,8 +8,8 @@
 //!   `guest-relay` (a no-op) without an LLM, `guest-llm` (one model call,
 //!   answered by a scripted model after 1 ms) with one;
 //! - without an LLM at 1 thread; with the 1 ms LLM at 1, 100 and 1,000
-//!   threads; durable (every frame committed to a fresh SQLite store) at 1
-//!   and 100 threads;
+//!   threads; durable (every frame committed to a fresh SQLite store, and
+//!   with `--postgres URL` to PostgreSQL) at 1 and 100 threads;
 //! - `waiting_threads`: how many threads waiting on a slow model call fit
 //!   in memory.
 //!
@@ -42,7 +42,7 @@ use weft_runtime::capabilities::db::InMemoryDb;
 use report::rss_mib;
 pub(crate) use report::{Line, micros, nearest_rank, percentiles, round};
 pub(crate) use rows::Workload;
-use rows::{Row, WAITING_ROW, rows};
+use rows::{Row, Store, WAITING_ROW, rows};
 use simulated::SimulatedLlm;
 
 use crate::{Common, setup};
@@ -74,6 +74,11 @@ pub struct CompareArgs {
     /// Folder with the `guest-relay` and `guest-llm` test guests.
     #[arg(long, default_value = "artifacts/guests")]
     guests: PathBuf,
+    /// A PostgreSQL database for the `-durable-pg` rows (skipped without
+    /// it); the rows' threads are pruned after each: give it a database of
+    /// its own.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
 }
 
 pub async fn run(common: &Common, args: CompareArgs) -> Result<ExitCode> {
@@ -89,6 +94,17 @@ pub async fn run(common: &Common, args: CompareArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let Some(name) = &args.row else {
+        let names: Vec<String> = rows()
+            .iter()
+            .filter(|r| r.store != Store::Postgres || args.postgres.is_some())
+            .map(Row::name)
+            .chain([WAITING_ROW.to_owned()])
+            .collect();
+        if args.postgres.is_none() {
+            eprintln!(
+                "weft bench compare: no --postgres URL: the PostgreSQL rows (-durable-pg) are skipped"
+            );
+        }
         return run_all(common, &args, &names);
     };
     if name == WAITING_ROW {
@@ -130,6 +146,9 @@ fn run_all(common: &Common, args: &CompareArgs, names: &[String]) -> Result<Exit
         if args.quick {
             command.arg("--quick");
         }
+        if let Some(url) = &args.postgres {
+            command.arg("--postgres").arg(url);
+        }
         let out = command.output().context("running a benchmark row")?;
         if !out.status.success() {
             bail!("the row {name} failed ({})", out.status);
@@ -139,13 +158,19 @@ fn run_all(common: &Common, args: &CompareArgs, names: &[String]) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where a durable row commits.
+enum Durable<'a> {
+    Sqlite(&'a std::path::Path),
+    Postgres(&'a str),
+}
+
 /// An engine over the two guests, with a model that answers every call
-/// after `delay`, and a fresh SQLite store when `durable`.
+/// after `delay`, and a store when `durable`.
 async fn engine(
     common: &Common,
     args: &CompareArgs,
     delay: Duration,
-    durable: Option<&std::path::Path>,
+    durable: Option<Durable<'_>>,
 ) -> Result<(Arc<Engine>, Arc<weft_runtime::Runtime>, Arc<SimulatedLlm>)> {
     let config = setup::config(common)?;
     let runtime = setup::runtime(common, &config.runtime)?;
@@ -164,11 +189,16 @@ async fn engine(
     };
     let engine = match durable {
         None => Engine::new(runtime.clone(), plugins, backends, EngineConfig::default()),
-        Some(path) => {
-            let store = Arc::new(
-                weft_store::SqliteStore::open(path, setup::store_options(&config))
-                    .with_context(|| format!("opening {}", path.display()))?,
-            );
+        Some(durable) => {
+            let store: Arc<dyn weft_engine::Store> = match durable {
+                Durable::Sqlite(path) => Arc::new(
+                    weft_store::SqliteStore::open(path, setup::store_options(&config))
+                        .with_context(|| format!("opening {}", path.display()))?,
+                ),
+                Durable::Postgres(url) => Arc::new(
+                    weft_store::PostgresStore::open(url, weft_store::PgOptions::default()).await?,
+                ),
+            };
             Engine::open(
                 runtime.clone(),
                 plugins,
@@ -185,16 +215,20 @@ async fn engine(
 async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<ExitCode> {
     let seconds = if args.quick { 0.5 } else { args.seconds };
     ensure!(seconds > 0.0, "--seconds must be positive");
-    // A fresh store folder for a durable row, removed afterwards.
-    let store_dir = row.durable.then(|| fresh_store_dir(common)).transpose()?;
+    // A fresh store folder for a SQLite row, removed afterwards.
+    let store_dir = (row.store == Store::Sqlite)
+        .then(|| fresh_store_dir(common))
+        .transpose()?;
     let store_path = store_dir.as_ref().map(|dir| dir.join("bench.db"));
-    let (engine, runtime, llm) = engine(
-        common,
-        args,
-        Duration::from_millis(row.llm_ms),
-        store_path.as_deref(),
-    )
-    .await?;
+    let durable = match row.store {
+        Store::Memory => None,
+        Store::Sqlite => store_path.as_deref().map(Durable::Sqlite),
+        Store::Postgres => Some(Durable::Postgres(args.postgres.as_deref().context(
+            "the -durable-pg rows need --postgres URL (a database of their own)",
+        )?)),
+    };
+    let (engine, runtime, llm) =
+        engine(common, args, Duration::from_millis(row.llm_ms), durable).await?;
     let with_llm = row.llm_ms > 0;
     let plugin = if with_llm { "guest-llm" } else { "guest-relay" };
     let yaml = row.workload.graph(plugin, with_llm);
@@ -257,6 +291,11 @@ async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<Ex
     }
     let elapsed = started.elapsed().as_secs_f64();
     drop(graph);
+    if row.store == Store::Postgres
+        && let Err(e) = engine.prune(Duration::ZERO).await
+    {
+        eprintln!("warning: the benchmark's threads were not pruned: {e}");
+    }
     drop(engine);
     if let Some(dir) = store_dir {
         let _ = std::fs::remove_dir_all(dir);
@@ -265,7 +304,7 @@ async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<Ex
         workload: row.workload,
         llm_ms: row.llm_ms,
         threads: row.threads,
-        durable: row.durable,
+        store: row.store.name(),
     }
     .json(overheads, elapsed)?;
     println!("{}", serde_json::Value::Object(line));

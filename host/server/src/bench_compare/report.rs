@@ -13,7 +13,8 @@ pub(crate) struct Line {
     pub workload: Workload,
     pub llm_ms: u64,
     pub threads: usize,
-    pub durable: bool,
+    /// Where the runs were committed (`memory`, `sqlite`, `postgres`).
+    pub store: &'static str,
 }
 
 impl Line {
@@ -31,7 +32,8 @@ impl Line {
             "nodes": self.workload.nodes(),
             "llm_ms": self.llm_ms,
             "threads": self.threads,
-            "durable": self.durable,
+            "durable": self.store != "memory",
+            "store": self.store,
             "runs": overheads.len(),
             "seconds": round(seconds, 3),
             "node_overhead_us": percentiles(&overheads),

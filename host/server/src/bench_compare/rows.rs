@@ -7,7 +7,29 @@ pub(super) struct Row {
     pub(super) workload: Workload,
     pub(super) llm_ms: u64,
     pub(super) threads: usize,
-    pub(super) durable: bool,
+    pub(super) store: Store,
+}
+
+/// Where a row's runs are committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Store {
+    /// Nowhere: in memory only.
+    Memory,
+    /// Every frame to a fresh SQLite file.
+    Sqlite,
+    /// Every frame to the PostgreSQL database `--postgres` names.
+    Postgres,
+}
+
+impl Store {
+    /// The name in `bench/`'s lines (`store`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Store::Memory => "memory",
+            Store::Sqlite => "sqlite",
+            Store::Postgres => "postgres",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,7 +101,11 @@ impl Workload {
 
 impl Row {
     pub(super) fn name(&self) -> String {
-        let store = if self.durable { "-durable" } else { "" };
+        let store = match self.store {
+            Store::Memory => "",
+            Store::Sqlite => "-durable",
+            Store::Postgres => "-durable-pg",
+        };
         format!(
             "{}-llm{}-t{}{store}",
             self.workload.name(),
@@ -93,25 +119,27 @@ impl Row {
 pub(super) fn rows() -> Vec<Row> {
     let mut rows = Vec::new();
     for workload in [Workload::Chain3, Workload::Fanout5] {
-        let row = |llm_ms, threads, durable| Row {
+        let row = |llm_ms, threads| Row {
             workload,
             llm_ms,
             threads,
-            durable,
+            store: Store::Memory,
         };
-        rows.push(row(0, 1, false));
+        rows.push(row(0, 1));
         for threads in [1, 100, 1000] {
-            rows.push(row(1, threads, false));
+            rows.push(row(1, threads));
         }
     }
-    for workload in [Workload::Chain3, Workload::Fanout5] {
-        for threads in [1, 100] {
-            rows.push(Row {
-                workload,
-                llm_ms: 0,
-                threads,
-                durable: true,
-            });
+    for store in [Store::Sqlite, Store::Postgres] {
+        for workload in [Workload::Chain3, Workload::Fanout5] {
+            for threads in [1, 100] {
+                rows.push(Row {
+                    workload,
+                    llm_ms: 0,
+                    threads,
+                    store,
+                });
+            }
         }
     }
     rows
@@ -127,9 +155,10 @@ mod tests {
     #[test]
     fn row_names_match_the_langgraph_script() {
         let names: Vec<String> = rows().iter().map(Row::name).collect();
-        assert_eq!(names.len(), 12);
+        assert_eq!(names.len(), 16);
         assert!(names.contains(&"chain3-llm0-t1".to_owned()));
         assert!(names.contains(&"fanout5-llm1-t1000".to_owned()));
         assert!(names.contains(&"fanout5-llm0-t100-durable".to_owned()));
+        assert!(names.contains(&"chain3-llm0-t1-durable-pg".to_owned()));
     }
 }

@@ -33,6 +33,7 @@ use crate::routes::messages::{
 use crate::routes::organism::{self, Health, OrganismInfo};
 use crate::routes::plugins::{self, Capability, CapabilityDetail, PluginView, SwapView};
 use crate::routes::schedules::{self as scheds, FireView, ScheduleRequest, ScheduleView};
+use crate::routes::suites::{self, TestRequest, TestView};
 use crate::routes::threads::{
     self, ChangedPlugin, DivergenceView, ForkRequest, Forked, Killed, ReplayRequest,
     ReplayVersions, Replayed, ResultView, RunView, ThreadView,
@@ -71,6 +72,7 @@ use crate::routes::{events, sockets};
         usage::usage_series, interrupts::interrupts, interrupts::resume,
         hooks::create, hooks::list, hooks::detail, hooks::delete, hooks::deliveries,
         scheds::create, scheds::list, scheds::detail, scheds::pause, scheds::resume, scheds::delete,
+        suites::start, suites::list, suites::detail,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
@@ -85,7 +87,7 @@ use crate::routes::{events, sockets};
         SwapView, ConfigReload, WhoAmI, SignInMethods, OidcSignIn, SignIn,
         InterruptView, ResumeRequest, Resumed,
         WebhookView, WebhookRequest, WebhookCreated, AttemptView, DeliveryView,
-        ScheduleRequest, ScheduleView, FireView,
+        ScheduleRequest, ScheduleView, FireView, TestRequest, TestView,
     )),
     modifiers(&Security, &Links, &Errors),
 )]

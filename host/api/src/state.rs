@@ -94,6 +94,8 @@ pub struct Api {
     pub(crate) streams: Arc<StreamSlots>,
     /// One replay at a time on this host (`POST …/replay` re-runs plugins).
     pub(crate) replays: tokio::sync::Semaphore,
+    /// Scenario suites started over the API, running and recent.
+    pub(crate) tests: crate::routes::suites::Tests,
     /// The config as operators see it (replaced by a config reload).
     public_config: RwLock<serde_json::Value>,
     stop: watch::Sender<bool>,
@@ -142,6 +144,7 @@ impl Api {
             bus,
             streams,
             replays: tokio::sync::Semaphore::new(1),
+            tests: crate::routes::suites::Tests::default(),
             stop: watch::Sender::new(false),
             closing: watch::Sender::new(false),
         });

@@ -174,6 +174,12 @@ impl Engine {
         self.ctx.bus.publish_host(body);
     }
 
+    /// Publishes an event on `thread` (and `run`, if any) from outside the
+    /// graph: it reaches the streams that may see the thread's project.
+    pub fn publish(&self, thread: &str, run: &str, body: EventBody) {
+        self.ctx.bus.publish(thread, run, None, None, body);
+    }
+
     /// Subscribes to every event of every thread from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.ctx.bus.subscribe()

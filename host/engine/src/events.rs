@@ -122,6 +122,11 @@ pub enum EventBody {
         /// `activated`, `edited`, `added` or `removed`.
         change: String,
     },
+    /// Progress of a scenario suite started over the API (`POST
+    /// /api/v1/tests`), on the thread its current step runs on:
+    /// `{"test": id, "event": "suite_start" | "step_start" | "step_result"
+    /// | "suite_end", …}`.
+    Test(serde_json::Value),
 }
 
 impl EventBody {
@@ -148,6 +153,7 @@ impl EventBody {
             Self::InterruptResolved(_) => "interrupt_resolved",
             Self::PluginSwapped { .. } => "plugin_swapped",
             Self::GraphChanged { .. } => "graph_changed",
+            Self::Test(_) => "test",
         }
     }
 }

@@ -54,9 +54,13 @@ pub async fn run(common: &Common, args: TestArgs) -> Result<ExitCode> {
     let progress = Progress::bar(total as u64, "test");
     let mut results = Vec::with_capacity(suites.len());
     for suite in &suites {
-        let result = scenario::run_suite(&engine, &graph, suite, |event| {
-            report(&progress, event);
-        })
+        let result = scenario::run_suite(
+            &engine,
+            &graph,
+            weft_engine::DEFAULT_PROJECT,
+            suite,
+            |_, event| report(&progress, event),
+        )
         .await;
         results.push(result);
     }

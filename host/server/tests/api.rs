@@ -1769,3 +1769,142 @@ fn inject_wait_follows_every_new_thread_to_its_end() {
         }
     });
 }
+
+/// Reads SSE events from `resp` until one satisfies `last` (that one
+/// included).
+async fn read_until(
+    resp: reqwest::Response,
+    last: impl Fn(&str, &Value) -> bool,
+) -> Vec<(String, Value)> {
+    use futures_util::StreamExt;
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("events in time")
+            .expect("stream open")
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let (mut kind, mut data) = (String::new(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    kind = v.to_owned();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push_str(v);
+                }
+            }
+            if kind.is_empty() {
+                continue;
+            }
+            let event: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+            let done = last(&kind, &event);
+            events.push((kind, event));
+            if done {
+                return events;
+            }
+        }
+    }
+}
+
+/// `POST /api/v1/tests`: a scenario suite runs on the serving host, its
+/// progress streams as `test` events on the thread each step runs on, and
+/// its result is kept; a broken suite is refused naming its line, a
+/// read-only key may not start one, and another project's key sees none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_suite_runs_on_the_host_and_streams_its_progress() {
+    let server = Server::start("api-tests", &[], &["--script", SCRIPT]);
+    let admin = Client::new(&server, Some(&server.admin));
+    let http = reqwest::Client::new();
+    let live = http
+        .get(server.url("/api/v1/events"))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    let suite = std::fs::read_to_string(root().join("graphs/tests/assistant-demo.md")).unwrap();
+    let (status, started) = admin
+        .post(
+            "/api/v1/tests",
+            json!({"suite": suite, "name": "assistant-demo.md"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    assert_eq!(started["status"], "running");
+    assert_eq!(started["steps"], 1);
+    assert_eq!(started["suite"], "Assistant: the demo question");
+    let id = started["id"].as_str().unwrap().to_owned();
+
+    let events = read_until(live, |kind, e| {
+        kind == "test" && e["data"]["event"] == "suite_end"
+    })
+    .await;
+    let progress: Vec<&Value> = events
+        .iter()
+        .filter(|(kind, _)| kind == "test")
+        .map(|(_, e)| e)
+        .collect();
+    let order: Vec<&str> = progress
+        .iter()
+        .map(|e| e["data"]["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["suite_start", "step_start", "step_result", "suite_end"],
+        "{progress:#?}"
+    );
+    assert!(progress.iter().all(|e| e["data"]["test"] == id.as_str()));
+    let step = &progress[2]["data"]["result"];
+    assert_eq!(step["ok"], true, "{step:#}");
+    assert_eq!(step["name"], "A data question goes to the expert");
+    // The step's run is on the thread the event came on.
+    let thread = progress[2]["thread"].as_str().unwrap();
+    assert!(step["run"].as_str().unwrap().starts_with(thread), "{step}");
+
+    let (status, detail) = admin.get(&format!("/api/v1/tests/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&detail["status"], &detail["passed"], &detail["failed"]),
+        (&json!("passed"), &json!(1), &json!(0)),
+        "{detail:#}"
+    );
+    assert_eq!(detail["threadId"], thread);
+    assert_eq!(detail["results"][0]["checks"].as_array().unwrap().len(), 4);
+    let (_, listed) = admin.get("/api/v1/tests").await;
+    assert_eq!(listed[0]["id"], id.as_str());
+
+    // A broken suite: 400 naming the line, nothing runs.
+    let (status, body) = admin
+        .post(
+            "/api/v1/tests",
+            json!({"suite": "- send: hi\n- expect reply sings: x\n", "name": "bad.md"}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_suite");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("bad.md:2: unknown line"),
+        "{body}"
+    );
+    let (status, body) = admin
+        .post("/api/v1/tests", json!({"suite": suite, "graph": "nope"}))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+
+    // A read-only key may not start one; another project's key sees none.
+    let reader = Client::new(&server, Some(&key(&admin, "viewer", None).await));
+    let (status, body) = reader.post("/api/v1/tests", json!({"suite": suite})).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let other = Client::new(&server, Some(&key(&admin, "operator", Some("other")).await));
+    let (_, listed) = other.get("/api/v1/tests").await;
+    assert_eq!(listed, json!([]));
+    let (status, body) = other.get(&format!("/api/v1/tests/{id}")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+}

@@ -24,6 +24,7 @@ pub(crate) mod paging;
 pub(crate) mod plugins;
 pub(crate) mod schedules;
 pub(crate) mod sockets;
+pub(crate) mod suites;
 pub(crate) mod threads;
 pub(crate) mod usage;
 pub(crate) mod webhooks;
@@ -45,6 +46,7 @@ pub(crate) fn protected() -> Router<Arc<Api>> {
         .merge(interrupts::routes())
         .merge(webhooks::routes())
         .merge(schedules::routes())
+        .merge(suites::routes())
         .merge(messages::routes())
         .merge(usage::routes())
         .merge(keys::routes())

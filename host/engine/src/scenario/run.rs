@@ -117,28 +117,39 @@ pub enum SuiteEvent {
     },
 }
 
-/// Runs `suite` on a new thread of `graph`; `progress` hears each step
-/// start and end. A step that cannot run (a message the graph refuses, a
-/// stopped engine) fails with its error and the suite goes on.
+/// Runs `suite` on a new thread of `graph` in `project`; `progress` hears
+/// each step start and end, with the thread the suite is on. A step that
+/// cannot run (a message the graph refuses, a stopped engine) fails with
+/// its error and the suite goes on.
 pub async fn run_suite(
     engine: &Engine,
     graph: &Arc<LoadedGraph>,
+    project: &str,
     suite: &Suite,
-    mut progress: impl FnMut(SuiteEvent),
+    mut progress: impl FnMut(&str, SuiteEvent),
 ) -> SuiteResult {
     let started = Instant::now();
-    progress(SuiteEvent::SuiteStart {
-        suite: suite.name.clone(),
-        steps: suite.steps.len(),
-    });
-    let mut thread = engine.open_thread(None, graph);
+    let mut thread = engine.open_thread_in(project, None, graph);
+    progress(
+        &thread,
+        SuiteEvent::SuiteStart {
+            suite: suite.name.clone(),
+            steps: suite.steps.len(),
+        },
+    );
     let mut results = Vec::with_capacity(suite.steps.len());
     for (index, step) in suite.steps.iter().enumerate() {
-        progress(SuiteEvent::StepStart {
-            suite: suite.name.clone(),
-            index,
-            name: step.name.clone(),
-        });
+        if step.action == Action::Clear {
+            thread = engine.open_thread_in(project, None, graph);
+        }
+        progress(
+            &thread,
+            SuiteEvent::StepStart {
+                suite: suite.name.clone(),
+                index,
+                name: step.name.clone(),
+            },
+        );
         let step_started = Instant::now();
         let mut result = StepResult {
             index,
@@ -154,10 +165,7 @@ pub async fn run_suite(
             duration_ms: 0,
         };
         let inbound = match &step.action {
-            Action::Clear => {
-                thread = engine.open_thread(None, graph);
-                None
-            }
+            Action::Clear => None,
             Action::Send(text) => Some(Inbound::user_text(text)),
             Action::Press { node, action } => Some(Inbound::to(
                 node,
@@ -188,10 +196,13 @@ pub async fn run_suite(
             }
         }
         result.duration_ms = millis(step_started);
-        progress(SuiteEvent::StepResult {
-            suite: suite.name.clone(),
-            result: Box::new(result.clone()),
-        });
+        progress(
+            &thread,
+            SuiteEvent::StepResult {
+                suite: suite.name.clone(),
+                result: Box::new(result.clone()),
+            },
+        );
         results.push(result);
     }
     let failed = results.iter().filter(|r| !r.ok).count();
@@ -202,12 +213,15 @@ pub async fn run_suite(
         duration_ms: millis(started),
         steps: results,
     };
-    progress(SuiteEvent::SuiteEnd {
-        suite: suite.name.clone(),
-        passed: outcome.passed,
-        failed: outcome.failed,
-        duration_ms: outcome.duration_ms,
-    });
+    progress(
+        &thread,
+        SuiteEvent::SuiteEnd {
+            suite: suite.name.clone(),
+            passed: outcome.passed,
+            failed: outcome.failed,
+            duration_ms: outcome.duration_ms,
+        },
+    );
     outcome
 }
 

@@ -608,12 +608,21 @@ async fn a_key_over_its_rate_gets_429_with_retry_after() {
 
 /// Reads SSE events from `resp` until `want` of them have come.
 async fn read_events(resp: reqwest::Response, want: usize) -> Vec<(Option<u64>, String, Value)> {
+    read_sse(resp, |events| events.len() >= want).await
+}
+
+/// Reads SSE events (id, type, data) from `resp` until `done` says the
+/// events so far are enough.
+async fn read_sse(
+    resp: reqwest::Response,
+    done: impl Fn(&[(Option<u64>, String, Value)]) -> bool,
+) -> Vec<(Option<u64>, String, Value)> {
     use futures_util::StreamExt;
     let mut stream = resp.bytes_stream();
     let mut buf = String::new();
     let mut events = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while events.len() < want {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done(&events) {
         let chunk = tokio::time::timeout_at(deadline, stream.next())
             .await
             .expect("events in time")
@@ -636,6 +645,9 @@ async fn read_events(resp: reqwest::Response, want: usize) -> Vec<(Option<u64>, 
             }
             if !kind.is_empty() {
                 events.push((id, kind, serde_json::from_str(&data).unwrap_or(Value::Null)));
+                if done(&events) {
+                    return events;
+                }
             }
         }
     }
@@ -1770,47 +1782,6 @@ fn inject_wait_follows_every_new_thread_to_its_end() {
     });
 }
 
-/// Reads SSE events from `resp` until one satisfies `last` (that one
-/// included).
-async fn read_until(
-    resp: reqwest::Response,
-    last: impl Fn(&str, &Value) -> bool,
-) -> Vec<(String, Value)> {
-    use futures_util::StreamExt;
-    let mut stream = resp.bytes_stream();
-    let mut buf = String::new();
-    let mut events = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let chunk = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .expect("events in time")
-            .expect("stream open")
-            .unwrap();
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let (mut kind, mut data) = (String::new(), String::new());
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event: ") {
-                    kind = v.to_owned();
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data.push_str(v);
-                }
-            }
-            if kind.is_empty() {
-                continue;
-            }
-            let event: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
-            let done = last(&kind, &event);
-            events.push((kind, event));
-            if done {
-                return events;
-            }
-        }
-    }
-}
-
 /// `POST /api/v1/tests`: a scenario suite runs on the serving host, its
 /// progress streams as `test` events on the thread each step runs on, and
 /// its result is kept; a broken suite is refused naming its line, a
@@ -1840,14 +1811,16 @@ async fn a_scenario_suite_runs_on_the_host_and_streams_its_progress() {
     assert_eq!(started["suite"], "Assistant: the demo question");
     let id = started["id"].as_str().unwrap().to_owned();
 
-    let events = read_until(live, |kind, e| {
-        kind == "test" && e["data"]["event"] == "suite_end"
+    let events = read_sse(live, |events| {
+        events
+            .last()
+            .is_some_and(|(_, kind, e)| kind == "test" && e["data"]["event"] == "suite_end")
     })
     .await;
     let progress: Vec<&Value> = events
         .iter()
-        .filter(|(kind, _)| kind == "test")
-        .map(|(_, e)| e)
+        .filter(|(_, kind, _)| kind == "test")
+        .map(|(_, _, e)| e)
         .collect();
     let order: Vec<&str> = progress
         .iter()

@@ -42,6 +42,12 @@ pub enum BenchCommand {
         /// database of its own).
         #[arg(long)]
         durable: bool,
+        /// With `--durable` on PostgreSQL: this many hosts share the
+        /// database (an engine and a store each, with its own writer
+        /// connection, in this process), the runs in flight spread over
+        /// them.
+        #[arg(long, default_value_t = 1)]
+        hosts: usize,
         /// Print JSON Lines in `bench/`'s format instead of a table.
         #[arg(long)]
         json: bool,
@@ -77,8 +83,18 @@ pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
             concurrency,
             guests,
             durable,
+            hosts,
             json,
-        } => frames(common, runs, concurrency, &guests, durable, json).await,
+        } => {
+            let pass = Pass {
+                runs,
+                concurrency,
+                durable,
+                hosts,
+                json,
+            };
+            frames(common, &guests, pass).await
+        }
         BenchCommand::Llm(args) => crate::bench_llm::run(common, args).await,
         BenchCommand::Compare(args) => crate::bench_compare::run(common, args).await,
         BenchCommand::Plugins(args) => crate::bench_plugins::run(args).await,
@@ -86,16 +102,25 @@ pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
     }
 }
 
-async fn frames(
-    common: &Common,
+/// What `weft bench frames` measures.
+struct Pass {
     runs: usize,
     concurrency: usize,
-    guests: &std::path::Path,
     durable: bool,
+    hosts: usize,
     json: bool,
-) -> Result<ExitCode> {
-    if runs == 0 || concurrency == 0 {
-        bail!("--runs and --concurrency must be at least 1");
+}
+
+async fn frames(common: &Common, guests: &std::path::Path, pass: Pass) -> Result<ExitCode> {
+    let Pass {
+        runs,
+        concurrency,
+        durable,
+        hosts,
+        json,
+    } = pass;
+    if runs == 0 || concurrency == 0 || hosts == 0 {
+        bail!("--runs, --concurrency and --hosts must be at least 1");
     }
     let config = setup::config(common)?;
     let runtime = setup::runtime(common, &config.runtime)?;
@@ -128,10 +153,10 @@ async fn frames(
             "the benchmark graph needs the `guest-relay` test guest (cargo xtask build-plugins)",
         )?,
     );
-    let memory = measure(&engine, &graph, runs, concurrency).await?;
+    let memory = measure(std::slice::from_ref(&engine), &graph, runs, concurrency).await?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if json {
-        memory.print_json(false, concurrency, None, None)?;
+        memory.print_json(false, concurrency, None, None, 1)?;
     } else {
         println!(
             "weft bench frames: 5-node graph (a → b, c, d → e), no-op WASM plugins, fresh instance per invocation, {runs} runs, {cores} cores"
@@ -149,15 +174,27 @@ async fn frames(
         setup::StoreLocation::Postgres(_) => "postgres",
         setup::StoreLocation::File(_) => "sqlite",
     };
+    if hosts > 1 && store_kind != "postgres" {
+        bail!("--hosts needs a PostgreSQL store (--store postgres://…): SQLite has one host");
+    }
     let (store, label): (BenchStore, String) = match location {
         setup::StoreLocation::Postgres(url) => {
-            let store = weft_store::PostgresStore::open(&url, weft_store::PgOptions::default())
-                .await
-                .with_context(|| format!("opening {}", weft_store::redact_url(&url)))?;
+            let mut stores = Vec::with_capacity(hosts);
+            for _ in 0..hosts {
+                let store = weft_store::PostgresStore::open(&url, weft_store::PgOptions::default())
+                    .await
+                    .with_context(|| format!("opening {}", weft_store::redact_url(&url)))?;
+                stores.push(Arc::new(store));
+            }
+            let shared = if hosts > 1 {
+                format!("; {hosts} hosts, a writer connection each")
+            } else {
+                String::new()
+            };
             (
-                BenchStore::Postgres(Arc::new(store)),
+                BenchStore::Postgres(stores),
                 format!(
-                    "PostgreSQL ({}; one transaction per frame, group commit)",
+                    "PostgreSQL ({}{shared}; group commit, pipelined)",
                     weft_store::redact_url(&url)
                 ),
             )
@@ -182,21 +219,30 @@ async fn frames(
             )
         }
     };
-    let engine = Engine::open(
-        runtime.clone(),
-        plugins.clone(),
-        backends(),
-        EngineConfig::default(),
-        store.store(),
-    )
-    .await?;
-    let result = measure(&engine, &graph, runs, concurrency).await;
+    let mut engines = Vec::with_capacity(hosts);
+    for (n, host_store) in store.stores().into_iter().enumerate() {
+        let config = EngineConfig {
+            host_id: format!("bench-{}-host-{}", std::process::id(), n + 1),
+            ..EngineConfig::default()
+        };
+        engines.push(
+            Engine::open(
+                runtime.clone(),
+                plugins.clone(),
+                backends(),
+                config,
+                host_store,
+            )
+            .await?,
+        );
+    }
+    let result = measure(&engines, &graph, runs, concurrency).await;
     let mut commits = store.take_latencies();
-    let size = store.finish(engine).await;
+    let size = store.finish(engines).await;
     let durable = result?;
     commits.sort_unstable();
     if json {
-        durable.print_json(true, concurrency, Some(&commits), Some(store_kind))?;
+        durable.print_json(true, concurrency, Some(&commits), Some(store_kind), hosts)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!();
@@ -229,28 +275,37 @@ enum BenchStore {
     /// A fresh file, removed afterwards.
     Sqlite(Arc<weft_store::SqliteStore>, std::path::PathBuf),
     /// The database `--store` names: the pass's threads are pruned
-    /// afterwards (the usage totals stay).
-    Postgres(Arc<weft_store::PostgresStore>),
+    /// afterwards (the usage totals stay). One store (and host) each.
+    Postgres(Vec<Arc<weft_store::PostgresStore>>),
 }
 
 impl BenchStore {
-    fn store(&self) -> Arc<dyn weft_engine::Store> {
+    /// The store of each host.
+    fn stores(&self) -> Vec<Arc<dyn weft_engine::Store>> {
         match self {
-            Self::Sqlite(s, _) => s.clone(),
-            Self::Postgres(s) => s.clone(),
+            Self::Sqlite(s, _) => vec![s.clone()],
+            Self::Postgres(stores) => stores
+                .iter()
+                .map(|s| s.clone() as Arc<dyn weft_engine::Store>)
+                .collect(),
         }
     }
 
     fn take_latencies(&self) -> Vec<Duration> {
         match self {
             Self::Sqlite(s, _) => s.take_frame_commit_latencies(),
-            Self::Postgres(s) => s.take_frame_commit_latencies(),
+            Self::Postgres(stores) => stores
+                .iter()
+                .flat_map(|s| s.take_frame_commit_latencies())
+                .collect(),
         }
     }
 
-    /// Cleans up after the pass (the engine goes first); the file's size
+    /// Cleans up after the pass (the engines go first); the file's size
     /// for SQLite.
-    async fn finish(self, engine: Arc<Engine>) -> Option<u64> {
+    async fn finish(self, mut engines: Vec<Arc<Engine>>) -> Option<u64> {
+        let engine = engines.swap_remove(0);
+        drop(engines);
         match self {
             Self::Sqlite(store, path) => {
                 drop(engine);
@@ -341,6 +396,7 @@ impl Figures {
         concurrency: usize,
         commits: Option<&[Duration]>,
         store: Option<&str>,
+        hosts: usize,
     ) -> Result<()> {
         let passes = [
             (1, &self.per_node, self.latency_wall, self.serial_fps()),
@@ -364,6 +420,7 @@ impl Figures {
             }
             .json(per_node.clone(), wall.as_secs_f64())?;
             line.insert("frames_per_s".into(), round(fps, 0).into());
+            line.insert("hosts".into(), hosts.into());
             if threads == 1 {
                 line.insert("invoke_us".into(), percentiles(&self.invoke));
                 line.insert("instantiate_us".into(), percentiles(&self.instantiate));
@@ -380,11 +437,12 @@ impl Figures {
 /// Warm-up, a latency pass (one run at a time) and a throughput pass
 /// (`concurrency` threads running back to back).
 async fn measure(
-    engine: &Arc<Engine>,
+    engines: &[Arc<Engine>],
     graph: &Arc<LoadedGraph>,
     runs: usize,
     concurrency: usize,
 ) -> Result<Figures> {
+    let engine = &engines[0];
     let inbound = || Inbound::to("a", "relay", &serde_json::json!({ "n": 0 }));
     let nodes = WORKLOAD.nodes();
     let checked = move |trace: &weft_engine::FrameTrace| {
@@ -426,7 +484,8 @@ async fn measure(
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for t in 0..concurrency {
-        let engine = engine.clone();
+        // The runs in flight spread over the hosts.
+        let engine = engines[t % engines.len()].clone();
         let thread = engine.open_thread(None, graph);
         let share = runs / concurrency + usize::from(t < runs % concurrency);
         tasks.spawn(async move {

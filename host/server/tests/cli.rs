@@ -325,6 +325,64 @@ fn bench_frames_measures_postgresql_too() {
         .psql("bench", "SELECT count(*) FROM invocations")
         .unwrap();
     assert_eq!(frames.trim(), "0", "{frames}");
+
+    // Three hosts on the one database, the runs in flight spread over
+    // them: each host's commits go through its own writer.
+    let writers = || {
+        pg.psql("bench", "SELECT count(DISTINCT writer) FROM writer_batches")
+            .unwrap()
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let before = writers();
+    let out = weft(
+        &data,
+        &[
+            "--store",
+            &url,
+            "bench",
+            "frames",
+            "--runs",
+            "30",
+            "--concurrency",
+            "6",
+            "--durable",
+            "--hosts",
+            "3",
+            "--json",
+            "--guests",
+            guests.to_str().unwrap(),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let durable: Vec<_> = lines.iter().filter(|l| l["durable"] == true).collect();
+    assert_eq!(durable.len(), 2, "{stdout}");
+    for line in durable {
+        assert_eq!(
+            (&line["store"], &line["hosts"]),
+            (&"postgres".into(), &3.into()),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        writers(),
+        before + 3,
+        "every host committed through its own writer"
+    );
+    // One host only on SQLite.
+    let out = weft(&data, &["bench", "frames", "--durable", "--hosts", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--hosts needs a PostgreSQL store"),
+        "{}",
+        text(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 

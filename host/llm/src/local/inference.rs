@@ -1,10 +1,23 @@
 //! One completion on the loaded model: the prompt rendered with the
-//! model's chat template, evaluated after the cached prefix, then decoded
-//! greedily (constrained by a grammar for JSON answers) and streamed.
+//! model's chat template, evaluated after the longest prefix the KV cache
+//! already holds, then decoded greedily (constrained by a grammar for JSON
+//! answers) and streamed.
+//!
+//! The cache keeps several prompts at once, each in a *slot* (a llama.cpp
+//! sequence of one unified KV cache). Nodes take turns on the one model —
+//! an input node, an expert, an output node — and each sends the same
+//! system prompt every time, so each finds its own prefix still cached
+//! instead of the previous caller's. A request continues the slot that
+//! shares the longest prefix with it when that keeps at least half of
+//! what the slot holds; otherwise it takes the least recently used slot
+//! and copies the shared prefix into it (cells are shared, not
+//! re-evaluated). Slots are emptied, least recently used first, when the
+//! cache's cells would not hold the request.
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use llama_cpp_2::DecodeError;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
@@ -21,19 +34,30 @@ pub(super) struct Inference<'m> {
     template: LlamaChatTemplate,
     ctx: LlamaContext<'m>,
     batch: LlamaBatch<'static>,
-    /// The tokens whose keys and values the cache holds, in order.
-    cached: Vec<LlamaToken>,
+    /// The cached prompts; slot `i` is the cache's sequence `i`.
+    slots: Vec<Slot>,
+    /// Counts requests, to find the least recently used slot.
+    clock: u64,
     model_id: String,
 }
 
+/// One sequence of the KV cache: the tokens whose keys and values it
+/// holds, in order, and when a request last used it.
+#[derive(Debug, Default, Clone)]
+struct Slot {
+    tokens: Vec<LlamaToken>,
+    used: u64,
+}
+
 impl<'m> Inference<'m> {
-    /// Inference on `model` in `ctx`, evaluating prompts `batch` tokens at
-    /// a time, with an empty cache.
+    /// Inference on `model` in `ctx` (created with `slots` sequences and a
+    /// unified KV cache), evaluating prompts `batch` tokens at a time, with
+    /// an empty cache.
     pub(super) fn new(
         model: &'m LlamaModel,
         template: LlamaChatTemplate,
         ctx: LlamaContext<'m>,
-        batch: usize,
+        (batch, slots): (usize, usize),
         model_id: String,
     ) -> Self {
         Self {
@@ -41,7 +65,8 @@ impl<'m> Inference<'m> {
             template,
             ctx,
             batch: LlamaBatch::new(batch, 1),
-            cached: Vec::new(),
+            slots: vec![Slot::default(); slots.max(1)],
+            clock: 0,
             model_id,
         }
     }
@@ -69,10 +94,11 @@ impl Inference<'_> {
         let mut sampler = self.sampler(request)?;
         let mut timings = Timings::default();
 
-        // Reuse the cached prefix; evaluate the rest in batches. At least
-        // the last prompt token is evaluated so that its logits exist.
+        // Reuse the longest cached prefix; evaluate the rest in batches. At
+        // least the last prompt token is evaluated so that its logits exist.
         let started = Instant::now();
-        let keep = self.truncate_cache(common_prefix(&self.cached, &tokens).min(tokens.len() - 1));
+        let (slot, keep) = self.prepare(&tokens, max_tokens);
+        let seq = slot as i32;
         let mut last = 0;
         for (chunk_index, chunk) in tokens[keep..].chunks(self.batch_capacity()).enumerate() {
             if Instant::now() >= job.deadline || job.events.is_closed() {
@@ -84,11 +110,11 @@ impl Inference<'_> {
                 let pos = base + i;
                 let is_last = pos + 1 == tokens.len();
                 self.batch
-                    .add(token, pos as i32, &[0], is_last)
+                    .add(token, pos as i32, &[seq], is_last)
                     .map_err(|e| CapabilityError::Failed(format!("local model batch: {e}")))?;
             }
-            self.decode()?;
-            self.cached.extend_from_slice(chunk);
+            self.decode(slot)?;
+            self.slots[slot].tokens.extend_from_slice(chunk);
             last = self.batch.n_tokens() - 1;
         }
         timings.prompt_evaluated = (tokens.len() - keep) as u32;
@@ -125,12 +151,12 @@ impl Inference<'_> {
                 }
             }
             self.batch.clear();
-            let pos = self.cached.len();
+            let pos = self.slots[slot].tokens.len();
             self.batch
-                .add(token, pos as i32, &[0], true)
+                .add(token, pos as i32, &[seq], true)
                 .map_err(|e| CapabilityError::Failed(format!("local model batch: {e}")))?;
-            self.decode()?;
-            self.cached.push(token);
+            self.decode(slot)?;
+            self.slots[slot].tokens.push(token);
             last = 0;
         }
         timings.generated = generated;
@@ -204,32 +230,133 @@ impl Inference<'_> {
         self.ctx.n_batch() as usize
     }
 
-    fn decode(&mut self) -> Result<(), CapabilityError> {
-        self.ctx.decode(&mut self.batch).map_err(|e| {
-            // The cache no longer matches `cached`: start afresh next time.
-            self.cached.clear();
-            self.ctx.clear_kv_cache();
+    /// Evaluates the batch on `slot`'s sequence. When the cache has no
+    /// room (its cells fragmented by the other slots), the other slots are
+    /// emptied and the batch is tried once more.
+    fn decode(&mut self, slot: usize) -> Result<(), CapabilityError> {
+        let mut result = self.ctx.decode(&mut self.batch);
+        if result == Err(DecodeError::NoKvCacheSlot) && self.evict_all_but(slot) {
+            result = self.ctx.decode(&mut self.batch);
+        }
+        result.map_err(|e| {
+            // The cache no longer matches the slots: start afresh next time.
+            self.forget_all();
             CapabilityError::Failed(format!("the local model failed to evaluate: {e}"))
         })
     }
 
-    /// Drops cached tokens from position `keep` on and returns how many
-    /// are kept: `keep`, or 0 when the cache could not be cut there.
-    fn truncate_cache(&mut self, keep: usize) -> usize {
-        if keep == self.cached.len() {
+    /// Picks the slot for a prompt of `tokens` that may generate
+    /// `max_tokens` more, cuts it to the prefix it shares with the prompt
+    /// and makes room in the cache; returns the slot and how many leading
+    /// tokens need no evaluation.
+    fn prepare(&mut self, tokens: &[LlamaToken], max_tokens: usize) -> (usize, usize) {
+        self.clock += 1;
+        // At least the last prompt token is evaluated, for its logits.
+        let limit = tokens.len() - 1;
+        let shared: Vec<usize> = self
+            .slots
+            .iter()
+            .map(|s| common_prefix(&s.tokens, tokens).min(limit))
+            .collect();
+        let (best, &keep) = shared
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i)))
+            .unwrap_or((0, &0));
+        let slot = if keep > 0
+            && (keep * 2 >= self.slots[best].tokens.len() || self.slots.len() == 1)
+        {
+            best
+        } else {
+            // Continuing `best` would throw away most of what it holds (a
+            // node's own prompt): take the least recently used slot.
+            let lru = self.least_recently_used(|i| i != best);
+            self.reset(lru);
+            if keep > 0 && lru != best {
+                let copied =
+                    self.ctx
+                        .copy_kv_cache_seq(best as i32, lru as i32, Some(0), Some(keep as u32));
+                if copied.is_ok() {
+                    self.slots[lru].tokens = self.slots[best].tokens[..keep].to_vec();
+                }
+            }
+            lru
+        };
+        let keep = self.truncate(slot, keep.min(self.slots[slot].tokens.len()));
+        self.slots[slot].used = self.clock;
+
+        // Room for the rest of the prompt and the answer: an estimate that
+        // counts shared cells once per slot, so it never undercounts.
+        let cells = self.ctx.n_ctx() as usize;
+        let needed = tokens.len() - keep + max_tokens;
+        loop {
+            let held: usize = self.slots.iter().map(|s| s.tokens.len()).sum();
+            if held + needed <= cells {
+                break;
+            }
+            let victim =
+                self.least_recently_used(|i| i != slot && !self.slots[i].tokens.is_empty());
+            if victim == slot {
+                break; // only this slot holds anything, and it fits
+            }
+            self.reset(victim);
+        }
+        (slot, keep)
+    }
+
+    /// The least recently used slot among those `eligible` (slot 0 when
+    /// none is).
+    fn least_recently_used(&self, eligible: impl Fn(usize) -> bool) -> usize {
+        (0..self.slots.len())
+            .filter(|&i| eligible(i))
+            .min_by_key(|&i| self.slots[i].used)
+            .unwrap_or(0)
+    }
+
+    /// Drops `slot`'s cached tokens from position `keep` on and returns how
+    /// many are kept: `keep`, or 0 when the cache could not be cut there.
+    fn truncate(&mut self, slot: usize, keep: usize) -> usize {
+        if keep == self.slots[slot].tokens.len() {
             return keep;
         }
         let removed = self
             .ctx
-            .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+            .clear_kv_cache_seq(Some(slot as u32), Some(keep as u32), None)
             .unwrap_or(false);
         if removed {
-            self.cached.truncate(keep);
+            self.slots[slot].tokens.truncate(keep);
             keep
         } else {
-            self.ctx.clear_kv_cache();
-            self.cached.clear();
+            self.reset(slot);
             0
+        }
+    }
+
+    /// Empties `slot`.
+    fn reset(&mut self, slot: usize) {
+        if !self.slots[slot].tokens.is_empty() {
+            let _ = self.ctx.clear_kv_cache_seq(Some(slot as u32), None, None);
+            self.slots[slot].tokens.clear();
+        }
+    }
+
+    /// Empties every slot but `keep`; false when none held anything.
+    fn evict_all_but(&mut self, keep: usize) -> bool {
+        let mut evicted = false;
+        for slot in 0..self.slots.len() {
+            if slot != keep && !self.slots[slot].tokens.is_empty() {
+                self.reset(slot);
+                evicted = true;
+            }
+        }
+        evicted
+    }
+
+    /// Empties the whole cache.
+    fn forget_all(&mut self) {
+        self.ctx.clear_kv_cache();
+        for slot in &mut self.slots {
+            slot.tokens.clear();
         }
     }
 }

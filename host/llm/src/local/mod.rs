@@ -11,9 +11,10 @@
 //! token. Token counts are exact: they are the tokens the model read and
 //! wrote.
 //!
-//! The context keeps the previous prompt's KV cache: a request that shares
-//! a prefix with the one before (same system prompt and examples, as a
-//! node's calls usually do) only evaluates the tokens after it.
+//! The context's KV cache keeps several recent prompts (`cache_slots`): a
+//! request that shares a prefix with one of them (the same system prompt
+//! and examples, as a node's calls usually do, even when other nodes
+//! called in between) only evaluates the tokens after it.
 //!
 //! The provider ([`LocalProvider`], here) hands each request to the worker
 //! thread (`worker`), which owns the model and runs it (`inference`).
@@ -57,6 +58,11 @@ pub struct LocalConfig {
     pub batch: u32,
     /// Requests that may wait for the model; more are refused.
     pub queue: usize,
+    /// Prompts the KV cache keeps at once (1 to 64), so that nodes taking
+    /// turns each find their own system prompt still evaluated. They share
+    /// the `context`'s cells; the least recently used is dropped when a
+    /// request needs the room.
+    pub cache_slots: u32,
     /// Longest time a request may take, queueing included.
     #[serde(rename = "timeout_ms", with = "crate::config::millis")]
     #[schemars(with = "u64")]
@@ -73,6 +79,7 @@ impl Default for LocalConfig {
             context: 4096,
             batch: 512,
             queue: 16,
+            cache_slots: 8,
             timeout: Duration::from_secs(300),
         }
     }
@@ -140,10 +147,15 @@ impl LocalProvider {
             reason,
         };
         check_gguf(&config.path).map_err(fail)?;
-        if config.threads == 0 || config.context < 64 || config.batch == 0 || config.queue == 0 {
+        if config.threads == 0
+            || config.context < 64
+            || config.batch == 0
+            || config.queue == 0
+            || !(1..=64).contains(&config.cache_slots)
+        {
             return Err(LlmError::InvalidConfig {
                 provider: config.name.clone(),
-                reason: "threads, batch and queue must be at least 1 and context at least 64"
+                reason: "threads, batch and queue must be at least 1, context at least 64 and cache_slots 1 to 64"
                     .to_owned(),
             });
         }
@@ -218,6 +230,17 @@ impl LocalProvider {
             }
         };
         completion.provider = self.name.clone();
+        tracing::debug!(
+            provider = %self.name,
+            node = %call.ctx.node,
+            queued_ms = timings.queued.as_millis() as u64,
+            prompt_tokens = completion.prompt_tokens,
+            prompt_evaluated = timings.prompt_evaluated,
+            prompt_ms = timings.prompt.as_millis() as u64,
+            generated = timings.generated,
+            generation_ms = timings.generation.as_millis() as u64,
+            "local completion"
+        );
         let report = CallReport {
             provider: self.name.clone(),
             model: completion.model.clone(),

@@ -76,7 +76,9 @@ pub(super) fn worker(
         .with_n_batch(config.batch)
         .with_n_ubatch(config.batch)
         .with_n_threads(config.threads as i32)
-        .with_n_threads_batch(config.threads as i32);
+        .with_n_threads_batch(config.threads as i32)
+        .with_n_seq_max(config.cache_slots)
+        .with_kv_unified(true);
     let ctx = match model.new_context(backend, params) {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -105,7 +107,13 @@ pub(super) fn worker(
     if ready.send(Ok(info)).is_err() {
         return;
     }
-    let mut engine = Inference::new(&model, template, ctx, config.batch as usize, model_id);
+    let mut engine = Inference::new(
+        &model,
+        template,
+        ctx,
+        (config.batch as usize, config.cache_slots as usize),
+        model_id,
+    );
     while let Ok(job) = jobs.recv() {
         let queued = job.queued_at.elapsed();
         if job.events.is_closed() {

@@ -146,7 +146,7 @@ fn record<'a>(trace: &'a weft_engine::FrameTrace, node: &str, nth: usize) -> &'a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pa_answers_directly_in_three_frames() {
+async fn the_pa_answers_directly_in_three_frames_and_the_memorizer_follows() {
     let llm = Arc::new(Scripted::from_rules([
         analysis(),
         memorizer(&[]),
@@ -158,7 +158,12 @@ async fn the_pa_answers_directly_in_three_frames() {
     assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
     assert_eq!(
         trace.path(),
-        vec![vec!["input"], vec!["memorizer", "pa"], vec!["output", "ui"]]
+        vec![
+            vec!["input"],
+            vec!["pa"],
+            vec!["output", "ui"],
+            vec!["memorizer"]
+        ]
     );
     assert_eq!(
         trace.reply.as_deref(),
@@ -191,9 +196,10 @@ async fn small_talk_goes_to_the_python_expert_which_remembers_the_name() {
         trace.path(),
         vec![
             vec!["input"],
-            vec!["memorizer", "pa"],
+            vec!["pa"],
             vec!["smalltalk"],
-            vec!["output"]
+            vec!["output"],
+            vec!["memorizer"]
         ]
     );
     assert_eq!(trace.errors().count(), 0, "{}", trace.render());
@@ -258,9 +264,10 @@ async fn the_pa_asks_the_eras_expert_which_describes_before_it_queries() {
         trace.path(),
         vec![
             vec!["input"],
-            vec!["memorizer", "pa"],
+            vec!["pa"],
             vec!["eras"],
-            vec!["output", "ui"]
+            vec!["output", "ui"],
+            vec!["memorizer"]
         ]
     );
     let eras = record(&trace, "eras", 0);
@@ -400,11 +407,12 @@ async fn the_pa_reformulates_once_when_the_expert_fails_then_gives_up() {
         trace.path(),
         vec![
             vec!["input"],
-            vec!["memorizer", "pa"],
+            vec!["pa"],
             vec!["eras"],
             vec!["pa"],
             vec!["eras"],
-            vec!["output", "ui"]
+            vec!["output", "ui"],
+            vec!["memorizer"]
         ]
     );
     let retry = record(&trace, "pa", 1);

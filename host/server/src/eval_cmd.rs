@@ -2,6 +2,11 @@
 //! accuracy per kind and per language, the latency (median, p90) and the
 //! tokens; `--json` prints every question's result for machines.
 //!
+//! The latency is the time to the answer: from sending the question to the
+//! commit of the frame that set the run's reply. Nodes that tick after the
+//! reply (`defer: true`, such as the memorizer) are not part of it; the run
+//! as a whole, with them, is reported beside it.
+//!
 //! A question set is JSON Lines, one question per line (blank lines and
 //! lines starting with `//` are skipped):
 //!
@@ -34,14 +39,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
-use weft_engine::Inbound;
+use tokio::sync::broadcast::error::RecvError;
+use weft_engine::{EventBody, Inbound};
 
 use crate::progress::Progress;
 use crate::run_cmd::{self, BackendArgs};
@@ -142,8 +148,11 @@ pub struct Outcome {
     pub expected: Vec<String>,
     /// The reply.
     pub reply: String,
-    /// Wall time of the run, in milliseconds.
+    /// Time to the answer: until the frame that set the run's reply was
+    /// committed (the whole run when it set none), in milliseconds.
     pub latency_ms: f64,
+    /// Wall time of the whole run, deferred nodes included, in milliseconds.
+    pub run_ms: f64,
     /// Prompt plus completion tokens of the run.
     pub tokens: u64,
 }
@@ -180,6 +189,8 @@ pub struct Summary {
     pub latency_median_ms: f64,
     /// 90th-percentile latency, in milliseconds.
     pub latency_p90_ms: f64,
+    /// Median wall time of the whole runs, in milliseconds.
+    pub run_median_ms: f64,
     /// Tokens over all questions.
     pub tokens: u64,
 }
@@ -390,12 +401,15 @@ pub fn summarise(outcomes: &[Outcome]) -> Summary {
     }
     let mut latencies: Vec<f64> = outcomes.iter().map(|o| o.latency_ms).collect();
     latencies.sort_by(f64::total_cmp);
+    let mut runs: Vec<f64> = outcomes.iter().map(|o| o.run_ms).collect();
+    runs.sort_by(f64::total_cmp);
     Summary {
         overall,
         by_kind,
         by_language,
         latency_median_ms: quantile(&latencies, 0.5),
         latency_p90_ms: quantile(&latencies, 0.9),
+        run_median_ms: quantile(&runs, 0.5),
         tokens: outcomes.iter().map(|o| o.tokens).sum(),
     }
 }
@@ -432,13 +446,34 @@ pub async fn run(common: &Common, args: EvalArgs) -> Result<ExitCode> {
             None => Vec::new(),
         };
         let thread = engine.open_thread(None, &graph);
+        let mut events = engine.subscribe();
         let started = Instant::now();
-        let trace = engine
+        let finish = engine
             .start_run(&thread, Inbound::user_text(&question.question))
             .await?
-            .finish()
-            .await?;
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            .finish();
+        tokio::pin!(finish);
+        // When the last frame that set a reply was committed.
+        let mut replied: Option<Duration> = None;
+        let mut listening = true;
+        let trace = loop {
+            tokio::select! {
+                trace = &mut finish => break trace?,
+                event = events.recv(), if listening => match event {
+                    Ok(event) if event.thread == thread => {
+                        if let EventBody::Frame(record) = &event.body
+                            && record.reply.is_some()
+                        {
+                            replied = Some(started.elapsed());
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => listening = false,
+                },
+            }
+        };
+        let run_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let latency_ms = replied.map_or(run_ms, |d| d.as_secs_f64() * 1000.0);
         let reply = trace.reply.clone().unwrap_or_default();
         let expert_ran = trace.records.iter().any(|r| r.node == args.expert);
         let why = judge(question, &rows, &reply, expert_ran)?;
@@ -451,6 +486,7 @@ pub async fn run(common: &Common, args: EvalArgs) -> Result<ExitCode> {
             expected: rows.iter().take(MAX_ROWS).flatten().cloned().collect(),
             reply,
             latency_ms,
+            run_ms,
             tokens: trace.tokens().total(),
         };
         progress.line(format!(
@@ -515,9 +551,10 @@ fn render_report(outcomes: &[Outcome], summary: &Summary) -> String {
     line(&mut out, "overall", &summary.overall);
     let _ = writeln!(
         out,
-        "latency median {:.0} ms, p90 {:.0} ms; {} tokens ({:.0} per question)",
+        "latency (to the answer) median {:.0} ms, p90 {:.0} ms; whole run median {:.0} ms; {} tokens ({:.0} per question)",
         summary.latency_median_ms,
         summary.latency_p90_ms,
+        summary.run_median_ms,
         summary.tokens,
         summary.tokens as f64 / summary.overall.total.max(1) as f64
     );
@@ -598,6 +635,7 @@ mod tests {
             expected: Vec::new(),
             reply: String::new(),
             latency_ms,
+            run_ms: latency_ms * 2.0,
             tokens: 10,
         };
         let outcomes: Vec<Outcome> = (1..=10)

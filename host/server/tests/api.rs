@@ -801,7 +801,7 @@ async fn a_graceful_stop_with_runs_in_flight_loses_nothing() {
         let (_, frames) = admin
             .get(&format!("/api/v1/threads/{thread}/frames?limit=50"))
             .await;
-        assert_eq!(frames["total"], 4, "{thread}: every frame once");
+        assert_eq!(frames["total"], 5, "{thread}: every frame once");
         let (_, messages) = admin
             .get(&format!("/api/v1/threads/{thread}/messages?limit=500"))
             .await;

@@ -27,7 +27,7 @@ fn run_answers_the_demo_question_from_the_generated_database() {
         stdout.starts_with("Customer 1042 has 3 metering devices"),
         "{stdout}"
     );
-    assert!(stdout.contains("completed after 4 frames"), "{stdout}");
+    assert!(stdout.contains("completed after 5 frames"), "{stdout}");
     for node in ["input", "memorizer", "pa", "eras", "output", "ui"] {
         assert!(
             stdout.contains(&format!(" {node} ")),

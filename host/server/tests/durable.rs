@@ -143,13 +143,13 @@ fn sigkill_with_100_runs_in_flight_loses_nothing_and_a_restart_finishes_every_ru
         100
     );
     assert!(scalar(&conn, "SELECT count(*) FROM frames") > frames_before);
-    // Every run has its 4 frames, numbered 0..3 without gaps or repeats,
+    // Every run has its 5 frames, numbered 0..4 without gaps or repeats,
     // and its answer.
     assert_eq!(
         scalar(
             &conn,
             "SELECT count(*) FROM (SELECT thread FROM frames GROUP BY thread \
-             HAVING count(*) = 4 AND min(seq) = 0 AND max(seq) = 3)"
+             HAVING count(*) = 5 AND min(seq) = 0 AND max(seq) = 4)"
         ),
         100
     );
@@ -230,7 +230,7 @@ fn replay_fork_prune_and_threads_from_the_cli() {
     let threads: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(threads.len(), 1);
     let thread = threads[0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(threads[0]["frames"], 4);
+    assert_eq!(threads[0]["frames"], 5);
     assert_eq!(threads[0]["status"], "completed");
 
     // Replay answers every call from the journal: no model, no database.
@@ -238,7 +238,7 @@ fn replay_fork_prune_and_threads_from_the_cli() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("reproduced: 4 frames, 6 invocations"),
+        stdout.contains("reproduced: 5 frames, 6 invocations"),
         "{stdout}"
     );
     let out = weft(&data, &["replay", &thread, "--frame", "2", "--json"]);
@@ -254,7 +254,7 @@ fn replay_fork_prune_and_threads_from_the_cli() {
         text(&out.stderr)
     );
 
-    // Fork after frame 1: the new thread runs frames 2 and 3 again.
+    // Fork after frame 1: the new thread runs frames 2 to 4 again.
     let out = weft(
         &data,
         &["fork", &thread, "--after", "1", "--script", script],

@@ -281,8 +281,8 @@ async fn a_frames_writes_are_all_or_nothing(backend: Backend) {
         };
         let h = host(&dir, script(), config).await;
         let graph = assistant(&h.engine).await;
-        // Frame 0 (input) commits; frame 1 (memorizer and pa: memory
-        // writes, llm usage, messages) fails after `part`.
+        // Frame 0 (input) commits; frame 1 (pa: messages, llm usage)
+        // fails after `part`.
         h.handle.fail_frame_commits(part, 1, 1);
         let thread = h.engine.open_thread(None, &graph);
         let trace = ask(&h.engine, &thread, QUESTION).await;
@@ -350,9 +350,10 @@ async fn a_frames_writes_are_all_or_nothing(backend: Backend) {
             "{part:?}: {}",
             trace.render()
         );
-        // The trace lists the frames run now: frame 1 again, then 2 and 3.
+        // The trace lists the frames run now: frame 1 again, then 2 to 4
+        // (the deferred memorizer last).
         assert_eq!(trace.records[0].frame, 1);
-        assert_eq!(trace.frames, 4);
+        assert_eq!(trace.frames, 5);
         assert!(
             trace.reply.as_deref().unwrap_or("").contains('3'),
             "{:?}",
@@ -541,7 +542,7 @@ edges:
 async fn a_fork_continues_from_frame_n_with_the_same_memory(backend: Backend) {
     let (dir, h, thread) = assistant_thread(backend, "fork", EngineConfig::default()).await;
     let original = ask(&h.engine, &thread, QUESTION).await;
-    assert_eq!(original.frames, 4, "{}", original.render());
+    assert_eq!(original.frames, 5, "{}", original.render());
     // Memory after frame 1, from the committed frames' writes.
     let frames = h.store.frames(&thread, 0, 2).await.unwrap();
     let mut expected = BTreeMap::new();
@@ -555,7 +556,7 @@ async fn a_fork_continues_from_frame_n_with_the_same_memory(backend: Backend) {
             }
         }
     }
-    assert!(!expected.is_empty(), "the memorizer wrote in frame 1");
+    assert!(!expected.is_empty(), "the input node wrote in frame 0");
     // Every node paused, so that the fork's run waits at its first frame
     // boundary while its memory is read (it would write on otherwise).
     let graph = assistant(&h.engine).await;
@@ -583,25 +584,25 @@ async fn a_fork_continues_from_frame_n_with_the_same_memory(backend: Backend) {
     assert_eq!(
         trace.path(),
         original.path()[2..].to_vec(),
-        "the fork runs what frames 2 and 3 ran"
+        "the fork runs what frames 2 to 4 ran"
     );
     assert_eq!(trace.reply, original.reply);
     let stored = h.store.thread(&fork).await.unwrap().unwrap();
     assert_eq!(stored.forked_from, Some((thread.clone(), 1)));
     assert_eq!(
-        stored.frames, 4,
+        stored.frames, 5,
         "the fork's frames are numbered on from the fork point"
     );
     assert_delivered_exactly_once(&db(&dir), &fork);
     // Forking after the last frame copies the memory and starts nothing.
-    let (idle, none) = h.engine.fork(&thread, 3).await.expect("fork at the end");
+    let (idle, none) = h.engine.fork(&thread, 4).await.expect("fork at the end");
     assert!(none.is_none());
     assert_eq!(
         memory_rows(&db(&dir), &idle),
         memory_rows(&db(&dir), &thread)
     );
-    let err = h.engine.fork(&thread, 4).await.unwrap_err();
-    assert!(err.to_string().contains("no committed frame 4"), "{err}");
+    let err = h.engine.fork(&thread, 5).await.unwrap_err();
+    assert!(err.to_string().contains("no committed frame 5"), "{err}");
 }
 
 async fn pruning_removes_finished_threads_and_keeps_usage_totals(backend: Backend) {

@@ -260,10 +260,28 @@ const SCAFFOLDING: [&str; 9] = [
     "entwurf:",
 ];
 
+/// Words that negate what a sentence says, in English and German
+/// (lowercase; any word ending in `n't` counts too).
+const NEGATIONS: &[&str] = &[
+    "no", "not", "none", "nothing", "never", "nobody", "neither", "nor", "cannot", "without",
+    "kein", "keine", "keinen", "keinem", "keiner", "keines", "nicht", "nichts", "nie", "niemals",
+    "niemand", "ohne", "weder",
+];
+
+/// Whether `text` holds a negating word.
+fn negates(text: &str) -> bool {
+    text.to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
+        .any(|word| NEGATIONS.contains(&word) || word.ends_with("n't") || word.ends_with("n’t"))
+}
+
 /// Checks a model-written reply against the material: it may not repeat
 /// the prompt's scaffolding, invent a number the material does not hold,
-/// or leave out a number of an expert's summary (the answer itself).
-/// Small models fail these often; the caller then sends the material.
+/// leave out a number of an expert's summary (the answer itself), or
+/// drop or add a negation the summary does not have ("there is no
+/// customer 99999" rewritten as a statement about customer 99999 keeps
+/// every number and says the opposite). Small models fail these often;
+/// the caller then sends the material.
 pub fn check(reply: &str, items: &[Item]) -> Result<(), String> {
     let lower = reply.to_lowercase();
     if let Some(phrase) = SCAFFOLDING.iter().find(|p| lower.contains(*p)) {
@@ -299,6 +317,15 @@ pub fn check(reply: &str, items: &[Item]) -> Result<(), String> {
             return Err(format!(
                 "the reply leaves out {missing}, which is part of the answer"
             ));
+        }
+        match (negates(&result.summary), negates(reply)) {
+            (true, false) => {
+                return Err("the reply drops the answer's negation".to_owned());
+            }
+            (false, true) if items.len() == 1 => {
+                return Err("the reply negates what the answer states".to_owned());
+            }
+            _ => {}
         }
     }
     Ok(())

@@ -311,3 +311,56 @@ fn describe_declares_schemas_and_capabilities() {
         json!({"anyOf": [Respond::schema(), Command::schema()]})
     );
 }
+
+#[test]
+fn a_reply_that_drops_or_adds_a_negation_is_replaced_by_the_material() {
+    let absent = |summary: &str, language: &str| Respond {
+        language: language.into(),
+        result: Some(Interpreted {
+            summary: summary.into(),
+            row_count: Some(0),
+            key_facts: Vec::new(),
+            confidence: 1.0,
+        }),
+        ..respond()
+    };
+    for (material, answer, kept) in [
+        (
+            absent("There is no customer 99999.", "en"),
+            "Customer 99999 is a device that connects to the internet.",
+            false,
+        ),
+        (
+            absent("Kunde 99999 gibt es nicht.", "de"),
+            "Das ist die Eigentum der Kunde 99999.",
+            false,
+        ),
+        (
+            absent("There is no customer 99999.", "en"),
+            "Sorry, customer 99999 doesn't exist.",
+            true,
+        ),
+        (
+            absent("Kunde 99999 gibt es nicht.", "de"),
+            "Es gibt keinen Kunden 99999.",
+            true,
+        ),
+        (respond(), "There are not 2 devices.", false),
+        (respond(), "You have 2 devices.", true),
+    ] {
+        let host = TestHost::for_node::<Output>().answer(answer);
+        let reply = host
+            .tick::<Output>(&[from_interpreter(&material)])
+            .unwrap()
+            .reply
+            .unwrap();
+        let summary = material.result.as_ref().unwrap().summary.clone();
+        if kept {
+            assert_eq!(reply, answer, "{summary}");
+        } else {
+            assert!(reply.starts_with(&summary), "{answer}: {reply}");
+            let warnings = host.warnings().join("\n");
+            assert!(warnings.contains("negat"), "{answer}: {warnings}");
+        }
+    }
+}

@@ -73,7 +73,7 @@ fn fingerprint(g: &LoadedGraph) -> BTreeMap<String, String> {
             let grants: Vec<String> = n.grants.iter().map(|c| c.to_string()).collect();
             let print = json!({
                 "plugin": hash, "config": n.config, "grants": grants, "model": n.model,
-                "everyTick": n.every_tick, "peers": n.peers,
+                "everyTick": n.every_tick, "defer": n.defer, "peers": n.peers,
                 "limits": format!("{:?}", n.limits),
             });
             (n.name.clone(), print.to_string())

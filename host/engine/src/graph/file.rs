@@ -183,6 +183,12 @@ pub(crate) struct RawNode {
     /// edge leading to it.
     #[serde(default)]
     pub every_tick: bool,
+    /// Hold this node's messages while any other node of the run has
+    /// messages to work on: it ticks after the rest of the run (the reply
+    /// included) is done. For work off the answer's path, such as a
+    /// memorizer or an audit log. Not with `every_tick`.
+    #[serde(default)]
+    pub defer: bool,
     /// How long a question this node asks a person (an interrupt) waits
     /// for an answer, in milliseconds (1 to one year); the node then gets
     /// the outcome `timed_out`. Without it, an interrupt waits until it is

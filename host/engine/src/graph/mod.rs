@@ -203,6 +203,8 @@ pub struct Node {
     pub model: Option<String>,
     /// Invoked in every frame, whether or not it has messages.
     pub every_tick: bool,
+    /// Its messages wait until no other node has messages to work on.
+    pub defer: bool,
     /// How long its interrupts wait for an answer; forever when `None`.
     pub interrupt_timeout: Option<std::time::Duration>,
     /// Free-form configuration passed to the node (empty if none).

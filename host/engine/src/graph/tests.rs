@@ -140,3 +140,20 @@ fn bad_tools_are_refused_naming_why() {
         assert_eq!(problems[0].path, "nodes.a.tools", "{err}");
     }
 }
+
+#[test]
+fn defer_is_read_and_refused_beside_every_tick() {
+    let text = "name: g\nentry: a\nnodes:\n  a: { plugin: x }\n  m: { plugin: x, defer: true }\nedges:\n  - { from: a, to: m }\n";
+    let g = Graph::from_yaml(text, "g.yaml", &any_plugin).expect("valid");
+    let defer: Vec<bool> = g.nodes().iter().map(|n| n.defer).collect();
+    assert_eq!(defer, [false, true]);
+
+    let text = "name: g\nentry: a\nnodes:\n  a: { plugin: x }\n  w: { plugin: x, defer: true, every_tick: true }\n";
+    let err = Graph::from_yaml(text, "g.yaml", &any_plugin).expect_err("both");
+    let problem = &err.problems()[0];
+    assert_eq!(
+        (problem.kind, problem.path.as_str()),
+        (ProblemKind::InvalidConfig, "nodes.w.defer")
+    );
+    assert!(problem.message.contains("exclude each other"), "{err}");
+}

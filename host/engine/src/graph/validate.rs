@@ -204,6 +204,14 @@ fn resolve_node(
             Map::new()
         }
     };
+    if node.defer && node.every_tick {
+        problems.push(
+            ProblemKind::InvalidConfig,
+            at(&node.plugin),
+            format!("{path}.defer"),
+            "`defer` and `every_tick` exclude each other: an every_tick node ticks in every frame, a deferred one only after the rest of the run".to_owned(),
+        );
+    }
     let interrupt_timeout = node.interrupt_timeout_ms.as_ref().and_then(|t| {
         if (1..=MAX_INTERRUPT_TIMEOUT_MS).contains(&t.value) {
             return Some(std::time::Duration::from_millis(t.value));
@@ -228,6 +236,7 @@ fn resolve_node(
         limits: limits.to_limits(),
         model,
         every_tick: node.every_tick,
+        defer: node.defer,
         interrupt_timeout,
         config,
         peers: Vec::new(),

@@ -215,6 +215,7 @@ impl<'a> RunLoop<'a> {
         Boundary::Frame(plan::active_nodes(
             &self.pending,
             |i| nodes[i].every_tick,
+            |i| nodes[i].defer,
             runnable,
         ))
     }

@@ -341,7 +341,7 @@ async fn the_expert_re_describes_and_retries_after_an_unknown_column() {
     )
     .await;
     assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
-    assert_eq!(trace.frames, 4);
+    assert_eq!(trace.frames, 5);
     let eras = record(&trace, "eras", 0);
     assert_eq!(
         db_llm_calls(eras),
@@ -434,7 +434,7 @@ async fn the_pa_reformulates_once_when_the_expert_fails_then_gives_up() {
     let (engine, graph) = assistant(&llm).await;
     let trace = run(&engine, &graph, Inbound::user_text("how many devices?")).await;
     assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
-    assert_eq!(trace.frames, 7);
+    assert_eq!(trace.frames, 8);
     let gave_up = record(&trace, "pa", 2);
     assert!(
         gave_up
@@ -487,7 +487,7 @@ async fn a_hundred_threads_at_once_all_get_their_own_right_answer() {
     for (handle, (customer, devices)) in handles.into_iter().zip(expected) {
         let trace = handle.finish().await.unwrap();
         assert_eq!(trace.status, RunStatus::Completed, "{}", trace.render());
-        assert_eq!(trace.frames, 4, "{}", trace.render());
+        assert_eq!(trace.frames, 5, "{}", trace.render());
         assert_eq!(
             trace.reply.as_deref(),
             Some(format!("customer {customer}: {devices} devices").as_str())

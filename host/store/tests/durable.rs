@@ -366,7 +366,7 @@ async fn a_frames_writes_are_all_or_nothing(backend: Backend) {
                 "SELECT count(*) FROM frames WHERE thread = ?1",
                 &thread
             ),
-            4
+            5
         );
         assert_delivered_exactly_once(&conn, &thread);
         assert_eq!(
@@ -410,7 +410,7 @@ async fn a_failed_commit_is_retried_and_nothing_is_doubled(backend: Backend) {
             "SELECT count(*) FROM frames WHERE thread = ?1",
             &thread
         ),
-        4
+        5
     );
     assert_eq!(
         count(

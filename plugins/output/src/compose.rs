@@ -278,7 +278,7 @@ fn negates(text: &str) -> bool {
 /// Checks a model-written reply against the material: it may not repeat
 /// the prompt's scaffolding, invent a number the material does not hold,
 /// leave out a number of an expert's summary (the answer itself), or
-/// drop or add a negation the summary does not have ("there is no
+/// drop or add a negation where the summary states figures ("there is no
 /// customer 99999" rewritten as a statement about customer 99999 keeps
 /// every number and says the opposite). Small models fail these often;
 /// the caller then sends the material.
@@ -317,6 +317,12 @@ pub fn check(reply: &str, items: &[Item]) -> Result<(), String> {
             return Err(format!(
                 "the reply leaves out {missing}, which is part of the answer"
             ));
+        }
+        // A negation counts where it is about the answer's figures (a
+        // record's number, a count): "nothing changed" may well be said
+        // as "I can only read the database".
+        if numbers(&result.summary).is_empty() {
+            continue;
         }
         match (negates(&result.summary), negates(reply)) {
             (true, false) => {

@@ -346,6 +346,12 @@ fn a_reply_that_drops_or_adds_a_negation_is_replaced_by_the_material() {
             true,
         ),
         (respond(), "There are not 2 devices.", false),
+        // No figure to protect: a rewording without the negation is fine.
+        (
+            absent("Nothing changed.", "en"),
+            "I can only read the database.",
+            true,
+        ),
         (respond(), "You have 2 devices.", true),
     ] {
         let host = TestHost::for_node::<Output>().answer(answer);

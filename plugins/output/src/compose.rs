@@ -275,6 +275,35 @@ fn negates(text: &str) -> bool {
         .any(|word| NEGATIONS.contains(&word) || word.ends_with("n't") || word.ends_with("n’t"))
 }
 
+/// The numbers of `text`, each with whether the sentence it is in holds a
+/// negation.
+fn figures(text: &str) -> Vec<(String, bool)> {
+    sentences(text)
+        .into_iter()
+        .flat_map(|sentence| {
+            let negated = negates(sentence);
+            numbers(sentence).into_iter().map(move |n| (n, negated))
+        })
+        .collect()
+}
+
+/// The sentences of `text`: split after `!`, `?`, `;`, a line break, and
+/// a `.` that does not sit inside a number (`1.413`, `3.5`).
+fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next_is_digit = chars.peek().is_some_and(|(_, n)| n.is_ascii_digit());
+        if matches!(c, '!' | '?' | ';' | '\n') || (c == '.' && !next_is_digit) {
+            out.push(&text[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
 /// Checks a model-written reply against the material: it may not repeat
 /// the prompt's scaffolding, invent a number the material does not hold,
 /// leave out a number of an expert's summary (the answer itself), or
@@ -318,20 +347,23 @@ pub fn check(reply: &str, items: &[Item]) -> Result<(), String> {
                 "the reply leaves out {missing}, which is part of the answer"
             ));
         }
-        // A negation counts where it is about the answer's figures (a
-        // record's number, a count): "nothing changed" may well be said
-        // as "I can only read the database".
-        if numbers(&result.summary).is_empty() {
-            continue;
-        }
-        match (negates(&result.summary), negates(reply)) {
-            (true, false) => {
-                return Err("the reply drops the answer's negation".to_owned());
+        // A figure must keep its polarity: what a sentence of the summary
+        // says about a number ("there is no customer 99999"), a sentence
+        // of the reply with that number must say too. Sentences without
+        // figures ("nothing changed") may be reworded freely.
+        let claims = figures(reply);
+        for (number, negated) in figures(&result.summary) {
+            let mut in_reply = claims.iter().filter(|(n, _)| *n == number);
+            if negated && !in_reply.clone().any(|(_, neg)| *neg) {
+                return Err(format!(
+                    "the reply drops the answer's negation about {number}"
+                ));
             }
-            (false, true) if items.len() == 1 => {
-                return Err("the reply negates what the answer states".to_owned());
+            if !negated && items.len() == 1 && in_reply.all(|(_, neg)| *neg) {
+                return Err(format!(
+                    "the reply negates what the answer states about {number}"
+                ));
             }
-            _ => {}
         }
     }
     Ok(())

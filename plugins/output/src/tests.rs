@@ -335,6 +335,12 @@ fn a_reply_that_drops_or_adds_a_negation_is_replaced_by_the_material() {
             "Das ist die Eigentum der Kunde 99999.",
             false,
         ),
+        // The negation is there, but not about the record.
+        (
+            absent("Kunde 99999 gibt es nicht.", "de"),
+            "Wie viele Geräte hat Kunde 99999?\nThe answer is: \"No, no.\"",
+            false,
+        ),
         (
             absent("There is no customer 99999.", "en"),
             "Sorry, customer 99999 doesn't exist.",
@@ -353,6 +359,15 @@ fn a_reply_that_drops_or_adds_a_negation_is_replaced_by_the_material() {
             true,
         ),
         (respond(), "You have 2 devices.", true),
+        // A number with a decimal point is one figure of one sentence.
+        (
+            absent(
+                "Der Zählerstand ist 1.413 kWh. Eine Ablesung fehlt nicht.",
+                "de",
+            ),
+            "Der Zählerstand ist 1.413 kWh. Es fehlt keine Ablesung.",
+            true,
+        ),
     ] {
         let host = TestHost::for_node::<Output>().answer(answer);
         let reply = host

@@ -40,13 +40,14 @@ fn eval_runs_the_dev_set_and_reports_accuracy_latency_and_tokens() {
         summary["latency_p90_ms"].as_f64().unwrap()
             >= summary["latency_median_ms"].as_f64().unwrap()
     );
-    // The answer comes before the run ends: the memorizer is deferred.
+    // The answer comes before the run ends: the memorizer is deferred, so
+    // a latency equal to the run (no reply event seen) fails here.
     for q in questions {
         let (answer, run) = (
             q["latency_ms"].as_f64().unwrap(),
             q["run_ms"].as_f64().unwrap(),
         );
-        assert!(answer > 0.0 && answer <= run, "{q}");
+        assert!(answer > 0.0 && answer < run, "{q}");
     }
     assert!(
         summary["run_median_ms"].as_f64().unwrap()

@@ -11,6 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use weft_engine::store::HostBeat;
 use weft_engine::{Event, EventBody, RunStatus, ToolStat, UsageTotals};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -63,6 +64,16 @@ pub(crate) struct Metrics {
     in_flight: Gauge,
     tool_calls: Family<ToolLabels, Gauge<u64, AtomicU64>>,
     tool_seconds: Family<ToolLabels, Gauge<f64, AtomicU64>>,
+    host_info: Family<HostLabels, Gauge<u64, AtomicU64>>,
+    runs_held: Gauge<u64, AtomicU64>,
+    lease_renewals: Gauge<u64, AtomicU64>,
+}
+
+/// The labels naming this host.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HostLabels {
+    host: String,
+    version: String,
 }
 
 /// The labels of a tool's calls.
@@ -93,6 +104,9 @@ impl Metrics {
             in_flight: Gauge::default(),
             tool_calls: Family::default(),
             tool_seconds: Family::default(),
+            host_info: Family::default(),
+            runs_held: Gauge::default(),
+            lease_renewals: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -167,6 +181,21 @@ impl Metrics {
             "Wall time of MCP tool calls by server, tool and outcome (all time, this host)",
             m.tool_seconds.clone(),
         );
+        registry.register(
+            "host_info",
+            "This host: its id (in leases and /api/v1/hosts) and weft version, value 1",
+            m.host_info.clone(),
+        );
+        registry.register(
+            "host_runs_held",
+            "Runs holding a lease on this host (a store shared by several hosts)",
+            m.runs_held.clone(),
+        );
+        registry.register(
+            "host_lease_renewals",
+            "Lease renewals this host made since it started",
+            m.lease_renewals.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -232,7 +261,16 @@ impl Metrics {
         totals: &UsageTotals,
         in_flight: usize,
         tools: &[ToolStat],
+        host: &HostBeat,
     ) -> Result<String, std::fmt::Error> {
+        self.host_info
+            .get_or_create(&HostLabels {
+                host: host.id.clone(),
+                version: host.version.clone(),
+            })
+            .set(1);
+        self.runs_held.set(host.runs_held);
+        self.lease_renewals.set(host.lease_renewals);
         for t in tools {
             let labels = ToolLabels {
                 server: t.server.clone(),

@@ -30,7 +30,7 @@ use crate::routes::keys::{self, KeyCreated, KeyRequest, OidcSignIn, SignInMethod
 use crate::routes::messages::{
     self, Accepted, InjectRequest, MessageView, MultitaskPolicy, SendRequest,
 };
-use crate::routes::organism::{self, Health, OrganismInfo};
+use crate::routes::organism::{self, Health, HostList, HostView, OrganismInfo};
 use crate::routes::plugins::{self, Capability, CapabilityDetail, PluginView, SwapView};
 use crate::routes::schedules::{self as scheds, FireView, ScheduleRequest, ScheduleView};
 use crate::routes::suites::{self, TestRequest, TestView};
@@ -52,7 +52,7 @@ use crate::routes::{events, sockets};
     info(title = "weft operators' API", description = "Threads, runs, frames, agents, usage and keys of a weft host."),
     paths(
         organism::health, organism::ready, organism::scrape,
-        organism::organism, organism::organism_config, organism::organism_stop,
+        organism::organism, organism::organism_config, organism::organism_stop, organism::hosts,
         graphs::graphs, graphs::active_graph, graphs::switch_graph, graphs::graph,
         graphs::graph_versions, graphs::graph_version, plugins::plugins,
         agents::agents, agents::agent, agents::pause_agent, agents::resume_agent,
@@ -75,7 +75,7 @@ use crate::routes::{events, sockets};
         suites::start, suites::list, suites::detail,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, Health, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
+        ErrorBody, ErrorDetail, Health, HostList, HostView, OrganismInfo, Agent, AgentDetail, GraphView, GraphDetail,
         GraphVersionView, GraphVersionDetail, VersionChangesView, ProjectBudgetView,
         UsageSeries, SeriesPointView,
         SwitchGraph, PluginView, ThreadView, MessageView, RunView, InjectRequest, Accepted, MultitaskPolicy,

@@ -33,6 +33,7 @@ use crate::threads::{Multitask, Stop};
 use crate::trace::{FrameTrace, RunStatus};
 
 mod budgets;
+mod hosts;
 mod interrupts;
 mod takeover;
 use takeover::{TAKEOVER_BATCH, spawn_takeover};
@@ -47,6 +48,8 @@ pub struct Engine {
     /// Operators' changes, written to the store in order.
     writer: Writer,
     config: EngineConfig,
+    /// When this host started, and where it serves its API.
+    host: hosts::HostInfo,
 }
 
 impl std::fmt::Debug for Engine {
@@ -120,6 +123,7 @@ impl Engine {
             ctx: Arc::new(ctx),
             plugins,
             writer: Writer::default(),
+            host: hosts::HostInfo::new(config.clock.now_ms()),
             config,
         });
         interrupts::spawn_deadlines(&engine, every);

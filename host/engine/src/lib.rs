@@ -59,8 +59,8 @@ pub use graph::{
 pub use loaded::{LoadError, LoadedGraph, SwapError};
 pub use metering::{
     BudgetConfig, BudgetError, BudgetStatus, Budgets, DEFAULT_PROJECT, InvocationEvent, Ledger,
-    MAX_MONEY, MemoryLedger, MoneyBudget, Price, PriceTable, ProjectBudgetStatus, Unpriced,
-    UsageBreakdown, UsageEvent, UsageTotals, Window,
+    MAX_MONEY, MemoryLedger, MoneyBudget, Price, PriceTable, ProjectBudgetStatus, SharedMoney,
+    Unpriced, UsageBreakdown, UsageEvent, UsageTotals, Window,
 };
 pub use plugins::{PluginSet, SkippedPlugin};
 pub use run::{Answer, Answered, Inbound, RunHandle, Sent};

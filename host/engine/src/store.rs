@@ -25,6 +25,7 @@ use crate::metering::MoneyBudget;
 use crate::metering::{InvocationEvent, UsageEvent};
 use crate::trace::RunStatus;
 
+mod cluster;
 mod error;
 mod history;
 mod interrupts;
@@ -34,6 +35,7 @@ mod schedules;
 mod usage;
 mod versions;
 mod webhooks;
+pub use cluster::{HostBeat, MoneyHeld, MoneyHold, MoneySettle, MoneySettled};
 pub use error::{StoreError, StoreResult};
 pub(crate) use history::key_changes;
 pub use history::{ParsedVersion, VersionChanges};
@@ -681,5 +683,39 @@ pub trait Store: Send + Sync + 'static {
     fn release_lease(&self, lease: &Lease) -> BoxFuture<'_, StoreResult<()>> {
         let _ = lease;
         Box::pin(async { Ok(()) })
+    }
+    /// Records `beat` as the host's latest heartbeat, and forgets the
+    /// money holds of hosts not seen since `live_after_ms` (a shared
+    /// store; one host's store keeps nothing).
+    fn heartbeat(&self, beat: &HostBeat, live_after_ms: u64) -> BoxFuture<'_, StoreResult<()>> {
+        let _ = (beat, live_after_ms);
+        Box::pin(async { Ok(()) })
+    }
+    /// The hosts seen since `seen_after_ms` (Unix ms), by id.
+    fn hosts(&self, seen_after_ms: u64) -> BoxFuture<'_, StoreResult<Vec<HostBeat>>> {
+        let _ = seen_after_ms;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Holds `hold.amount` of a project's money budget for one call, if
+    /// the window's spend and every live host's holds leave room for it,
+    /// atomically across the hosts of a shared store. One host's store
+    /// grants every hold: its budgets are enforced in the host's memory.
+    fn hold_money(&self, hold: &MoneyHold) -> BoxFuture<'_, StoreResult<MoneyHeld>> {
+        let held = MoneyHeld {
+            granted: true,
+            spent: hold.seed,
+            held: hold.amount,
+        };
+        Box::pin(async move { Ok(held) })
+    }
+    /// Replaces a call's hold with its cost and reports the warning
+    /// thresholds it crossed first in the window, across hosts.
+    fn settle_money(&self, settle: &MoneySettle) -> BoxFuture<'_, StoreResult<MoneySettled>> {
+        let _ = settle;
+        Box::pin(async {
+            Err(StoreError::Backend(
+                "this store is not shared: money holds are kept in memory".into(),
+            ))
+        })
     }
 }

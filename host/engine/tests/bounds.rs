@@ -72,6 +72,7 @@ fn metered(money: Option<f64>, unpriced: Unpriced) -> (Arc<Metered>, Arc<MemoryL
             ],
         },
         bus: Bus::new(64),
+        shared: None,
     });
     (metered, ledger)
 }
@@ -236,6 +237,7 @@ async fn unpriced_calls_are_charged_at_the_highest_price_and_stop_at_the_budget(
         })),
         ledger: Arc::new(MemoryLedger::default()),
         bus: Bus::new(8),
+        shared: None,
     };
     assert!(call(&empty, "mystery").await.is_err());
 }

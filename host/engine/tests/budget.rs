@@ -65,6 +65,7 @@ fn metered(inner: Scripted, tokens: u64) -> (Arc<Metered>, Arc<MemoryLedger>, Bu
             }],
         },
         bus: bus.clone(),
+        shared: None,
     });
     (metered, ledger, bus)
 }
@@ -294,6 +295,7 @@ fn money(inner: Scripted, budget: MoneyBudget) -> Money {
         ledger: ledger.clone(),
         prices: scripted_prices(),
         bus: bus.clone(),
+        shared: None,
     });
     Money {
         metered,

@@ -202,6 +202,9 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
         setup::store_location(common, &config).to_string()
     };
     let bus = api.bus().describe();
+    if let Ok(bound) = listener.local_addr() {
+        engine.set_address(format!("http://{bound}"));
+    }
     eprintln!(
         "weft serving on http://{} (graph {active_name}, store {store}, bus {bus}); API docs at /api/v1/docs",
         listener.local_addr().unwrap_or(addr)

@@ -394,3 +394,153 @@ async fn a_failing_job_fails_alone_and_the_rest_of_its_batch_commits() {
     store.release_lease(&held).await.unwrap();
     assert_eq!(count("SELECT count(*) FROM leases WHERE expires_ms > 0"), 9);
 }
+
+/// Three hosts on one store, each with its own metering and budgets, call
+/// the model at once for threads of one project with a money budget: the
+/// calls they make together cost no more than the budget (each host alone
+/// would let its calls spend the whole of it), every warning threshold is
+/// reported once across the hosts, and no hold is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_money_budget_hammered_from_three_hosts_is_never_overrun() {
+    use weft_engine::metering::{Ledger, Metered, SharedMoney};
+    use weft_engine::{
+        BudgetConfig, Budgets, Bus, EventBody, MemoryLedger, MoneyBudget, Price, PriceTable, Window,
+    };
+    use weft_runtime::capabilities::llm::{LlmBackend, LlmCall, NoDeltas, ScriptRule, Scripted};
+    use weft_runtime::{CallContext, CapabilityError, ChatMessage, CompletionRequest, Role};
+
+    let pg = support::postgres();
+    let url = tokio::task::block_in_place(|| pg.create_database("money_hosts")).unwrap();
+    // Each call reserves (17 + 2 * 10) / 1e6 and costs (5 + 2 * 10) / 1e6:
+    // 30 calls per host would cost 0.00075 per host, 0.00225 together.
+    const LIMIT: f64 = 0.0006;
+    let mut hosts = Vec::new();
+    for (n, store) in futures_join(&url, 3).await.into_iter().enumerate() {
+        let ledger = Arc::new(MemoryLedger::default());
+        let bus = Bus::new(4096);
+        let budgets = Budgets::new(BudgetConfig {
+            thread_tokens: None,
+            project_money: Some(MoneyBudget::new(LIMIT, Window::Daily).unwrap()),
+            ..BudgetConfig::default()
+        })
+        .with_ledger(ledger.clone());
+        let metered = Arc::new(Metered {
+            inner: Arc::new(Scripted::from_rules([ScriptRule::answer(
+                ["x"; 10].join(" "),
+            )
+            .repeat()
+            .delay(Duration::from_millis(20))])),
+            budgets: Arc::new(budgets),
+            ledger: ledger.clone(),
+            prices: PriceTable {
+                entries: vec![Price {
+                    prefix: "scripted".into(),
+                    prompt_per_million: 1.0,
+                    completion_per_million: 2.0,
+                }],
+            },
+            bus: bus.clone(),
+            shared: Some(SharedMoney {
+                store: store.clone(),
+                host: format!("host-{n}"),
+                live_ms: 30_000,
+            }),
+        });
+        hosts.push((metered, ledger, bus.subscribe()));
+    }
+    let calls = hosts.iter().enumerate().flat_map(|(h, (metered, _, _))| {
+        (0..30).map(move |t| {
+            let metered = metered.clone();
+            let thread = format!("h{h}-t{t}");
+            metered.budgets.assign_project(&thread, "acme");
+            tokio::spawn(async move {
+                let ctx = CallContext {
+                    thread,
+                    run: "r".into(),
+                    frame: 0,
+                    node: "pa".into(),
+                    project: "acme".into(),
+                };
+                let call = LlmCall {
+                    ctx: &ctx,
+                    model: Some("scripted-small"),
+                    deltas: &NoDeltas,
+                };
+                let request = CompletionRequest {
+                    messages: vec![ChatMessage {
+                        role: Role::User,
+                        content: vec!["w"; 5].join(" "),
+                    }],
+                    max_tokens: 10,
+                    json_schema: None,
+                    stream: false,
+                };
+                metered.complete(call, request).await
+            })
+        })
+    });
+    let results: Vec<_> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(CapabilityError::BudgetExhausted(m)) if m.contains("project `acme`")))
+        .count();
+    assert_eq!(ok + refused, 90, "{results:?}");
+    assert!(ok > 0 && refused > 0, "ok {ok}, refused {refused}");
+
+    // What the three hosts' ledgers priced, together, is within the limit.
+    let spent: f64 = hosts
+        .iter()
+        .map(|(_, ledger, _)| {
+            ledger
+                .breakdown()
+                .by_project
+                .get("acme")
+                .map_or(0.0, |p| p.cost)
+        })
+        .sum();
+    assert!(spent <= LIMIT + 1e-12, "spent {spent} of {LIMIT}");
+    assert!(spent > LIMIT / 2.0, "spent only {spent} of {LIMIT}");
+    // More than one host's worth was answered by no single host: every
+    // host answered some.
+    for (metered, ledger, _) in &hosts {
+        let answered = ledger.events().iter().filter(|e| e.outcome == "ok").count();
+        assert!(answered > 0, "a host answered nothing");
+        assert!(metered.budgets.project_status("acme").reserved == 0.0);
+    }
+    // The store's window holds the same spend, and no hold is left.
+    let rows = tokio::task::block_in_place(|| {
+        pg.psql(
+            "money_hosts",
+            "SELECT spent, (SELECT count(*) FROM money_holds) FROM money_windows WHERE project = 'acme'",
+        )
+    })
+    .unwrap();
+    let (stored, holds) = rows.trim().split_once('|').unwrap();
+    let stored: f64 = stored.parse::<f64>().unwrap() / 1e9;
+    assert!(
+        (stored - spent).abs() < 1e-9,
+        "store {stored}, ledgers {spent}"
+    );
+    assert_eq!(holds, "0");
+    // Each threshold the spend reached was reported once, by one host.
+    let reached: Vec<u64> = [75, 90, 95]
+        .into_iter()
+        .filter(|t| stored * 100.0 >= LIMIT * *t as f64 - 1e-12)
+        .collect();
+    assert!(!reached.is_empty(), "spent {stored} of {LIMIT}");
+    let mut warned = Vec::new();
+    for (_, _, events) in &mut hosts {
+        while let Ok(e) = events.try_recv() {
+            if let EventBody::BudgetWarning(w) = &e.body {
+                warned.push(w["percent"].as_u64().unwrap());
+            }
+        }
+    }
+    warned.sort_unstable();
+    assert_eq!(warned, reached);
+}

@@ -34,13 +34,76 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route("/api/v1/organism/config", get(organism_config))
         .route("/api/v1/organism/config/reload", post(reload_config))
         .route("/api/v1/organism/stop", post(organism_stop))
+        .route("/api/v1/hosts", get(hosts))
 }
 
-/// `{"status": "ok"}`.
+/// A live host of the system.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HostView {
+    /// The host's id (`--host-id`).
+    pub id: String,
+    /// Where it serves its API (`http://IP:PORT`); empty if it serves none.
+    pub address: String,
+    /// The weft version it runs.
+    pub version: String,
+    /// When it started, Unix milliseconds.
+    pub started_ms: u64,
+    /// Its last heartbeat, Unix milliseconds (now, for the host answering).
+    pub last_seen_ms: u64,
+    /// Runs holding a lease on it now.
+    pub runs_held: u64,
+    /// Lease renewals it made since it started.
+    pub lease_renewals: u64,
+    /// It is the host that answered this request.
+    pub this: bool,
+}
+
+/// The live hosts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostList {
+    /// By id.
+    pub hosts: Vec<HostView>,
+}
+
+/// The live hosts of the system: on a store shared by several hosts,
+/// every host whose heartbeat is younger than a lease; on one host's
+/// store, this host. Keys without a project scope.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "organism", security(("key" = [])),
+    responses((status = 200, body = HostList), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 500, body = crate::error::ErrorBody)))]
+pub(crate) async fn hosts(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<HostList>> {
+    who.require_host(Role::Viewer)?;
+    let me = api.engine.host_id().to_owned();
+    let hosts = api
+        .engine
+        .hosts()
+        .await?
+        .into_iter()
+        .map(|h| HostView {
+            this: h.id == me,
+            id: h.id,
+            address: h.address,
+            version: h.version,
+            started_ms: h.started_ms,
+            last_seen_ms: h.last_seen_ms,
+            runs_held: h.runs_held,
+            lease_renewals: h.lease_renewals,
+        })
+        .collect();
+    Ok(Json(HostList { hosts }))
+}
+
+/// `{"status": "ok", "host": "…"}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok`, or `stopping`.
     pub status: String,
+    /// This host's id (`--host-id`): which host of several answered.
+    pub host: String,
 }
 
 /// The host at a glance.
@@ -67,9 +130,10 @@ pub struct OrganismInfo {
 
 /// Liveness.
 #[utoipa::path(get, path = "/health", tag = "host", responses((status = 200, body = Health)))]
-pub(crate) async fn health() -> Json<Health> {
+pub(crate) async fn health(State(api): State<Arc<Api>>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
+        host: api.engine.host_id().to_owned(),
     })
 }
 
@@ -82,6 +146,7 @@ pub(crate) async fn ready(State(api): State<Arc<Api>>) -> ApiResult<Json<Health>
     }
     Ok(Json(Health {
         status: "ok".into(),
+        host: api.engine.host_id().to_owned(),
     }))
 }
 
@@ -95,6 +160,7 @@ pub(crate) async fn scrape(State(api): State<Arc<Api>>) -> Response {
         &totals,
         api.engine.runs_in_flight(),
         &api.engine.tool_stats(),
+        &api.engine.host_beat(),
     ) {
         Ok(text) => (
             [(
@@ -185,6 +251,7 @@ pub(crate) async fn organism_stop(
         StatusCode::ACCEPTED,
         Json(Health {
             status: "stopping".into(),
+            host: api.engine.host_id().to_owned(),
         }),
     ))
 }

@@ -103,6 +103,7 @@ impl Engine {
                 ledger: Arc::clone(&old.ledger),
                 prices: prices.unwrap_or_else(|| old.prices.clone()),
                 bus: old.bus.clone(),
+                shared: old.shared.clone(),
             });
         }
         if let Some(budget) = budget {

@@ -8,9 +8,9 @@ use super::Engine;
 /// The most runs one takeover claims (the rest wait for the next round).
 pub(super) const TAKEOVER_BATCH: u64 = 256;
 
-/// On a shared store, takes over the runs whose lease expired every
-/// `every` (the runs of hosts that died or were cut off), until the
-/// engine is dropped.
+/// On a shared store, every `every` until the engine is dropped: records
+/// this host's heartbeat, and takes over the runs whose lease expired (the
+/// runs of hosts that died or were cut off).
 pub(super) fn spawn_takeover(engine: &Arc<Engine>, every: std::time::Duration) {
     let engine = Arc::downgrade(engine);
     tokio::spawn(async move {
@@ -21,6 +21,7 @@ pub(super) fn spawn_takeover(engine: &Arc<Engine>, every: std::time::Duration) {
             let Some(engine) = engine.upgrade() else {
                 return;
             };
+            engine.beat().await;
             match engine.resume_runs().await {
                 Ok((taken, failed)) => {
                     if !taken.is_empty() || !failed.is_empty() {

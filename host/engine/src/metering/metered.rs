@@ -52,6 +52,9 @@ enum Refused {
     Exhausted(CapabilityError, serde_json::Value),
     /// The model has no price and the project has a money limit.
     Unpriced(CapabilityError),
+    /// The shared store that keeps the project's money budget cannot be
+    /// reached.
+    Unavailable(CapabilityError),
 }
 
 /// The metering and budget wrapper around the real LLM backend.
@@ -66,6 +69,45 @@ pub struct Metered {
     pub prices: PriceTable,
     /// Warning events go here.
     pub bus: Bus,
+    /// The hosts sharing this host's store, when it is shared: project
+    /// money budgets are held there too.
+    pub shared: Option<SharedMoney>,
+}
+
+/// A store shared by several hosts, where every call under a project
+/// money budget holds its worst-case cost before it is made and settles
+/// its cost after, so that the hosts never grant more than the budget
+/// between them (each host's own reservations alone would let each spend
+/// up to the limit).
+#[derive(Clone)]
+pub struct SharedMoney {
+    /// The shared store.
+    pub store: Arc<dyn crate::store::Store>,
+    /// This host's id.
+    pub host: String,
+    /// The holds of a host not seen for this long (milliseconds) no longer
+    /// count: its calls died with it.
+    pub live_ms: u64,
+}
+
+/// A call's hold in a shared store, to settle when it ends.
+struct HostsHold {
+    id: String,
+    window_start: u64,
+    limit: Nanos,
+}
+
+/// A hold's id: random, so that no two calls on any host share one.
+fn hold_id(host: &str) -> String {
+    let mut bytes = [0u8; 12];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness: the time and a counter still make it unique here.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bytes[..8].copy_from_slice(&n.to_le_bytes());
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{host}/{hex}")
 }
 
 impl Metered {
@@ -105,6 +147,109 @@ impl Metered {
                     MoneyRefusal::Unpriced(refused) => Refused::Unpriced(refused),
                 }
             })
+    }
+
+    /// With a shared store, holds the `money` reserved here for a call of
+    /// `project` on every host's account; `None` when there is nothing to
+    /// hold (no shared store, no money limit). A refusal gives back the
+    /// `tokens` and `money` reserved here.
+    async fn hold_on_hosts(
+        &self,
+        ctx: &CallContext,
+        project: &str,
+        tokens: u64,
+        money: Nanos,
+    ) -> Result<Option<HostsHold>, Refused> {
+        let Some(shared) = &self.shared else {
+            return Ok(None);
+        };
+        let Some((limit, window_start, seed)) = self.budgets.money_window(project) else {
+            return Ok(None);
+        };
+        let now = self.budgets.now_ms();
+        let hold = crate::store::MoneyHold {
+            id: hold_id(&shared.host),
+            project: project.to_owned(),
+            window_start,
+            host: shared.host.clone(),
+            amount: money,
+            limit,
+            seed,
+            live_after_ms: now.saturating_sub(shared.live_ms),
+            at_ms: now,
+        };
+        let give_back = || {
+            self.budgets.release(&ctx.thread, tokens);
+            self.budgets.reconcile_money(project, money, None);
+        };
+        match shared.store.hold_money(&hold).await {
+            Ok(held) if held.granted => Ok(Some(HostsHold {
+                id: hold.id,
+                window_start,
+                limit,
+            })),
+            Ok(held) => {
+                self.budgets.release(&ctx.thread, tokens);
+                let refused = self
+                    .budgets
+                    .refused_by_hosts(project, money, held.spent, held.held, money);
+                let body = serde_json::json!({
+                    "scope": "project",
+                    "project": project,
+                    "budget": self.budgets.project_status(project),
+                    "message": refused.to_string(),
+                });
+                Err(Refused::Exhausted(refused, body))
+            }
+            Err(error) => {
+                // Without the store no host can say what the others
+                // spent: the call is not made.
+                give_back();
+                Err(Refused::Unavailable(CapabilityError::Unavailable(format!(
+                    "project `{project}` has a money budget shared by several hosts, \
+                     and the store that keeps it cannot be reached: {error}"
+                ))))
+            }
+        }
+    }
+
+    /// Replaces a call's hold with its cost in the shared store; returns
+    /// the warning thresholds it crossed first on any host (`None`: the
+    /// store could not be reached; the hold then counts until this host
+    /// stops beating).
+    async fn settle_on_hosts(
+        &self,
+        project: &str,
+        hold: HostsHold,
+        cost: Option<f64>,
+    ) -> Option<Vec<u8>> {
+        let shared = self.shared.as_ref()?;
+        let settle = crate::store::MoneySettle {
+            id: hold.id,
+            project: project.to_owned(),
+            window_start: hold.window_start,
+            cost: super::money::nanos(cost.unwrap_or(0.0)),
+            limit: hold.limit,
+            thresholds: super::config::WARNING_THRESHOLDS.to_vec(),
+        };
+        let mut wait = std::time::Duration::from_millis(50);
+        for attempt in 1..=4 {
+            match shared.store.settle_money(&settle).await {
+                Ok(settled) => {
+                    self.budgets
+                        .hosts_spent(project, hold.window_start, settled.spent);
+                    return Some(settled.crossed);
+                }
+                Err(error) if attempt == 4 => {
+                    tracing::warn!(project, %error, hold = %settle.id, "a call's money hold could not be settled in the shared store: it counts until this host stops");
+                }
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 4;
+                }
+            }
+        }
+        None
     }
 
     /// The price an unpriced call is held to in a project with a money
@@ -204,8 +349,27 @@ impl Metered {
                 outcome: "ok".to_owned(),
                 at_ms: 0,
             };
-            let money = match self.reserve(ctx, &project, amount, &model, worst) {
-                Ok(money) => money,
+            let reserved = match self.reserve(ctx, &project, amount, &model, worst) {
+                Ok(money) if money > 0 => self
+                    .hold_on_hosts(ctx, &project, amount, money)
+                    .await
+                    .map(|hold| (money, hold)),
+                Ok(money) => Ok((money, None)),
+                Err(refused) => Err(refused),
+            };
+            let (money, hold) = match reserved {
+                Ok(reserved) => reserved,
+                Err(Refused::Unavailable(refused)) => {
+                    let refusal = UsageEvent {
+                        cost: Some(0.0),
+                        outcome: refused.code().to_owned(),
+                        at_ms: self.budgets.now_ms(),
+                        ..event(0, 0, 0, model)
+                    };
+                    tally.lock().usage.push(refusal.clone());
+                    self.ledger.record(refusal);
+                    return Err(refused);
+                }
                 Err(Refused::Unpriced(refused)) => {
                     // Metered like every call; it cost nothing. The run
                     // does not wait: no raise would let it through.
@@ -263,8 +427,17 @@ impl Metered {
                 },
             };
             let (crossed, status) = self.budgets.reconcile(&ctx.thread, amount, usage.tokens());
-            let (money_crossed, money_status, at_ms) =
+            let (mut money_crossed, mut money_status, at_ms) =
                 self.budgets.reconcile_money(&project, money, usage.cost);
+            if let Some(hold) = hold {
+                // Across hosts, the shared store says which thresholds
+                // this call crossed first, and what every host spent.
+                money_crossed = self
+                    .settle_on_hosts(&project, hold, usage.cost)
+                    .await
+                    .unwrap_or_default();
+                money_status = self.budgets.project_status(&project);
+            }
             let usage = UsageEvent { at_ms, ..usage };
             tally.lock().usage.push(usage.clone());
             self.ledger.record(usage);

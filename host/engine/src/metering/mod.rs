@@ -63,8 +63,8 @@ pub use ledger::{
     InvocationEvent, Ledger, MemoryLedger, Price, PriceTable, UsageBreakdown, UsageEvent,
     UsageTotals,
 };
-pub use metered::Metered;
 pub(crate) use metered::{Counted, LlmSlot};
+pub use metered::{Metered, SharedMoney};
 
 #[cfg(test)]
 mod tests;

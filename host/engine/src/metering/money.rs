@@ -324,6 +324,53 @@ impl Budgets {
         })
     }
 
+    /// For a hold in a store shared by several hosts: `project`'s limit,
+    /// its window's start and what this host knows it spent there; `None`
+    /// when it has no money limit.
+    pub(super) fn money_window(&self, project: &str) -> Option<(Nanos, u64, Nanos)> {
+        self.with_project(project, |b, _| {
+            b.limit().map(|limit| (limit, b.window_start, b.spent))
+        })
+    }
+
+    /// The hosts sharing the store refused a call this host had reserved
+    /// `reserved` for: the reservation is given back, the project is
+    /// exhausted (its runs wait for a raise or a new window), and the
+    /// refusal says what every host spent and holds.
+    pub(super) fn refused_by_hosts(
+        &self,
+        project: &str,
+        reserved: Nanos,
+        spent: Nanos,
+        held: Nanos,
+        amount: Nanos,
+    ) -> CapabilityError {
+        self.with_project(project, |b, _| {
+            b.reserved = b.reserved.saturating_sub(reserved);
+            b.spent = b.spent.max(spent);
+            b.exhausted = true;
+            CapabilityError::BudgetExhausted(format!(
+                "project `{project}` money budget: {:.6} spent of {:.6} {} on every host \
+                 ({:.6} held by calls in flight); this call may cost up to {:.6}",
+                money(spent),
+                money(b.limit().unwrap_or(0)),
+                b.window_text(),
+                money(held),
+                money(amount)
+            ))
+        })
+    }
+
+    /// Takes what every host spent in `project`'s window starting at
+    /// `window_start` (from the shared store) as its spend here.
+    pub(super) fn hosts_spent(&self, project: &str, window_start: u64, spent: Nanos) {
+        self.with_project(project, |b, _| {
+            if b.window_start == window_start {
+                b.spent = spent;
+            }
+        });
+    }
+
     /// The money budget of `project`: limit, spend in the current window,
     /// reservations, window bounds.
     pub fn project_status(&self, project: &str) -> ProjectBudgetStatus {

@@ -6,17 +6,38 @@
 //! which stops the run on this host without making the frame visible.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{RunContext, RunState};
 use crate::loaded::LoadedGraph;
 use crate::store::{Lease, Store, StoreError};
 use crate::trace::{FrameTrace, RunStatus};
 
+/// This host's lease figures, for its heartbeat in a shared store and
+/// `GET /api/v1/hosts`.
+#[derive(Debug, Default)]
+pub struct LeaseStats {
+    /// Runs holding a lease here now.
+    pub runs_held: AtomicU64,
+    /// Lease renewals made since the host started.
+    pub lease_renewals: AtomicU64,
+}
+
 /// The lease a run holds while it executes, and its renewer.
 pub(crate) struct Held {
     lease: Option<Lease>,
     store: Option<Arc<dyn Store>>,
     renewer: Option<tokio::task::JoinHandle<()>>,
+    /// Counted in `runs_held` until dropped.
+    stats: Option<Arc<LeaseStats>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(stats) = self.stats.take() {
+            stats.runs_held.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Held {
@@ -27,11 +48,11 @@ impl Held {
 
     /// Stops renewing and gives the lease up (a lease taken over since is
     /// left alone by the store).
-    pub(crate) async fn release(self) {
-        if let Some(renewer) = self.renewer {
+    pub(crate) async fn release(mut self) {
+        if let Some(renewer) = self.renewer.take() {
             renewer.abort();
         }
-        if let (Some(store), Some(lease)) = (self.store, self.lease)
+        if let (Some(store), Some(lease)) = (self.store.take(), self.lease.take())
             && let Err(error) = store.release_lease(&lease).await
         {
             tracing::warn!(run = %lease.run, %error, "the run's lease was not released; it expires");
@@ -51,6 +72,7 @@ pub(crate) async fn hold(
             lease: None,
             store: None,
             renewer: None,
+            stats: None,
         });
     };
     let (host, config) = &ctx.leasing;
@@ -59,8 +81,11 @@ pub(crate) async fn hold(
         Some(lease) => lease,
         None => store.claim_run(run, host, ttl_ms).await?,
     };
+    let stats = Arc::clone(&ctx.lease_stats);
+    stats.runs_held.fetch_add(1, Ordering::Relaxed);
     let renewer = {
         let store = Arc::clone(store);
+        let stats = Arc::clone(&stats);
         let mut held = lease.clone();
         let every = config.renew_every.max(std::time::Duration::from_millis(10));
         tokio::spawn(async move {
@@ -70,7 +95,10 @@ pub(crate) async fn hold(
             loop {
                 tick.tick().await;
                 match store.renew_lease(&held, ttl_ms).await {
-                    Ok(renewed) => held = renewed,
+                    Ok(renewed) => {
+                        held = renewed;
+                        stats.lease_renewals.fetch_add(1, Ordering::Relaxed);
+                    }
                     Err(StoreError::Fenced(message)) => {
                         tracing::warn!(run = %held.run, %message, "the run's lease was taken over by another host; its next commit will be refused");
                         return;
@@ -87,6 +115,7 @@ pub(crate) async fn hold(
         lease: Some(lease),
         store: Some(Arc::clone(store)),
         renewer: Some(renewer),
+        stats: Some(stats),
     })
 }
 

@@ -97,6 +97,8 @@ pub(crate) struct RunContext {
     pub settings: RunSettings,
     /// This host's id in leases, and their settings.
     pub leasing: (String, crate::config::LeaseConfig),
+    /// This host's lease figures.
+    pub lease_stats: Arc<lease::LeaseStats>,
     /// Runs waiting on interrupts here.
     pub parked: interrupt::Parked,
 }
@@ -272,6 +274,14 @@ impl RunContext {
             ledger: ledger.clone(),
             prices: config.prices.clone(),
             bus: bus.clone(),
+            shared: store
+                .as_ref()
+                .filter(|s| s.shared())
+                .map(|s| crate::metering::SharedMoney {
+                    store: Arc::clone(s),
+                    host: config.host_id.clone(),
+                    live_ms: lease_millis(config.leases.ttl),
+                }),
         }));
         let versions = Versions::new(store.clone(), Arc::clone(&runtime), Arc::clone(plugins));
         let kv_local = store.is_none().then(|| Arc::new(KvMap::default()));
@@ -303,6 +313,7 @@ impl RunContext {
                 budget_tick: config.budget_tick,
             },
             leasing: (config.host_id.clone(), config.leases),
+            lease_stats: Arc::default(),
             parked: interrupt::Parked::default(),
         }
     }

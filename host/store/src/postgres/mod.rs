@@ -13,6 +13,7 @@
 //! - [`leases`]: which host executes a run, with fencing tokens.
 //! - [`store`] implements the engine's `Store` trait over them.
 
+mod cluster;
 mod commit;
 mod error;
 mod interrupts;

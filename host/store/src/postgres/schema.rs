@@ -366,6 +366,36 @@ CREATE TABLE kv (
     PRIMARY KEY (project, namespace, key)
 );
 "#,
+    // 9: the hosts sharing the store (their heartbeats), and projects'
+    // money windows with the holds of the calls in flight on every host,
+    // so that hosts never grant more than a money budget between them.
+    r#"
+CREATE TABLE hosts (
+    id             TEXT PRIMARY KEY,
+    address        TEXT NOT NULL,
+    version        TEXT NOT NULL,
+    started_ms     BIGINT NOT NULL,
+    last_seen_ms   BIGINT NOT NULL,
+    runs_held      BIGINT NOT NULL,
+    lease_renewals BIGINT NOT NULL
+);
+CREATE TABLE money_windows (
+    project      TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    spent        BIGINT NOT NULL,  -- billionths of the currency
+    warned       INTEGER NOT NULL, -- bit i: WARNING_THRESHOLDS[i] reported
+    PRIMARY KEY (project, window_start)
+);
+CREATE TABLE money_holds (
+    id           TEXT PRIMARY KEY, -- the call
+    project      TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    host         TEXT NOT NULL,
+    amount       BIGINT NOT NULL,
+    created_ms   BIGINT NOT NULL
+);
+CREATE INDEX money_holds_by_window ON money_holds(project, window_start);
+"#,
 ];
 
 /// The schema version this weft writes.

@@ -9,10 +9,11 @@ use weft_engine::store::{
     Webhook, WebhookEvent,
 };
 use weft_engine::store::{
-    ForkStart, FrameCommit, GraphVersion, Lease, NodePause, Page, PluginBlob, PruneReport,
-    QueuedRun, ResolveInterrupt, RunEnd, RunStart, SeriesPoint, SeriesQuery, StoreResult,
-    StoredFrame, StoredGraphVersion, StoredInstance, StoredInterrupt, StoredMessage, StoredRun,
-    StoredThread, ThreadFilter, UnfinishedRun, UsageHistory,
+    ForkStart, FrameCommit, GraphVersion, HostBeat, Lease, MoneyHeld, MoneyHold, MoneySettle,
+    MoneySettled, NodePause, Page, PluginBlob, PruneReport, QueuedRun, ResolveInterrupt, RunEnd,
+    RunStart, SeriesPoint, SeriesQuery, StoreResult, StoredFrame, StoredGraphVersion,
+    StoredInstance, StoredInterrupt, StoredMessage, StoredRun, StoredThread, ThreadFilter,
+    UnfinishedRun, UsageHistory,
 };
 use weft_engine::{MoneyBudget, Store, StoreError};
 use weft_runtime::capabilities::BoxFuture;
@@ -20,7 +21,8 @@ use weft_runtime::capabilities::memory::MemoryWrite;
 
 use super::writer::{Done, Write};
 use super::{
-    LATENCY_SAMPLES, PostgresStore, interrupts, kv, leases, reads, schedules, usage, webhooks,
+    LATENCY_SAMPLES, PostgresStore, cluster, interrupts, kv, leases, reads, schedules, usage,
+    webhooks,
 };
 
 impl PostgresStore {
@@ -451,5 +453,26 @@ impl Store for PostgresStore {
             self.write(Write::ReleaseLease(lease)).await?;
             Ok(())
         })
+    }
+
+    fn heartbeat(&self, beat: &HostBeat, live_after_ms: u64) -> BoxFuture<'_, StoreResult<()>> {
+        let beat = beat.clone();
+        Box::pin(
+            async move { cluster::heartbeat(&*self.client().await?, &beat, live_after_ms).await },
+        )
+    }
+
+    fn hosts(&self, seen_after_ms: u64) -> BoxFuture<'_, StoreResult<Vec<HostBeat>>> {
+        Box::pin(async move { cluster::hosts(&*self.client().await?, seen_after_ms).await })
+    }
+
+    fn hold_money(&self, hold: &MoneyHold) -> BoxFuture<'_, StoreResult<MoneyHeld>> {
+        let hold = hold.clone();
+        Box::pin(async move { cluster::hold_money(&mut *self.client().await?, &hold).await })
+    }
+
+    fn settle_money(&self, settle: &MoneySettle) -> BoxFuture<'_, StoreResult<MoneySettled>> {
+        let settle = settle.clone();
+        Box::pin(async move { cluster::settle_money(&mut *self.client().await?, &settle).await })
     }
 }

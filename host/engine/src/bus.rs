@@ -111,6 +111,12 @@ pub enum Change {
     },
     /// The config file was reloaded.
     ConfigReloaded,
+    /// An operator set or raised a project's money budget (kept in the
+    /// store): hosts read it from there.
+    BudgetChanged {
+        /// The project.
+        project: String,
+    },
     /// This host may have missed changes (it was away from the bus):
     /// catch up from the store. Only the host's own bus sends it.
     Resync,

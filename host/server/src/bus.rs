@@ -239,6 +239,11 @@ async fn apply(api: &Api, catalog: &Catalog, echoes: &Echoes, change: Change) {
                 echoes.take(&pause_key(&pause, false));
             }
         }
+        Change::BudgetChanged { project } => {
+            if let Err(e) = engine.reload_project_budget(&project).await {
+                tracing::error!(%project, error = %e, "a project budget set on another host could not be read from the store; the old one stays here");
+            }
+        }
         Change::ConfigReloaded => {
             if let Err(e) = api.reload_config_here().await {
                 tracing::error!(code = %e.code, message = %e.message, "a config reload from another host failed here; the old config stays");
@@ -248,8 +253,8 @@ async fn apply(api: &Api, catalog: &Catalog, echoes: &Echoes, change: Change) {
     }
 }
 
-/// Catches up on changes missed while away from the bus: the pauses the
-/// store holds, and the graph files.
+/// Catches up on changes missed while away from the bus: the pauses and
+/// project budgets the store holds, and the graph files.
 async fn resync(api: &Api, catalog: &Catalog, echoes: &Echoes) {
     let engine = api.engine();
     if let Some(store) = engine.store() {
@@ -267,6 +272,19 @@ async fn resync(api: &Api, catalog: &Catalog, echoes: &Echoes) {
                 }
             }
             Err(e) => tracing::error!(error = %e, "reading the pauses from the store to catch up"),
+        }
+        // Project budgets set or raised on other hosts meanwhile.
+        match store.project_budgets().await {
+            Ok(stored) => {
+                for project in stored.keys() {
+                    if let Err(e) = engine.reload_project_budget(project).await {
+                        tracing::error!(%project, error = %e, "reading a project budget from the store to catch up");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading the project budgets from the store to catch up");
+            }
         }
     }
     // Edited graphs are told to the other hosts too, which find their

@@ -384,6 +384,9 @@ pub(crate) async fn set_project_budget(
             ));
         }
     };
+    // Hosts sharing the store read the new budget from it.
+    api.bus
+        .broadcast(weft_engine::bus::Change::BudgetChanged { project });
     Ok(Json(status.into()))
 }
 

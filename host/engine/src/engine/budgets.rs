@@ -156,6 +156,26 @@ impl Engine {
         Ok(status)
     }
 
+    /// Puts in force here the money budget the store keeps for `project`
+    /// (set or raised on another host of a shared store); the runs of
+    /// the project waiting on its budget go on if it now has room.
+    pub async fn reload_project_budget(&self, project: &str) -> Result<(), EngineError> {
+        let Some(store) = &self.ctx.store else {
+            return Ok(());
+        };
+        let stored = store.project_budgets().await?;
+        let budget = match stored.get(project) {
+            Some(budget) => *budget,
+            // No operator budget: the configured one applies.
+            None => self.ctx.budgets.configured_budget(project),
+        };
+        self.ctx
+            .budgets
+            .set_project_budget(project, budget)
+            .map_err(budget_error)?;
+        Ok(())
+    }
+
     /// Starts the budget windows that are due now (waiting runs of a
     /// project whose window rolled over go on). Runs waiting on a budget
     /// call it every [`EngineConfig::budget_tick`]; call it after moving a

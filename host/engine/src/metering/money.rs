@@ -132,6 +132,12 @@ impl ProjectBudget {
 }
 
 impl Budgets {
+    /// The money budget the config gives `project` (its override, or the
+    /// default for every project), whatever an operator set.
+    pub fn configured_budget(&self, project: &str) -> Option<MoneyBudget> {
+        self.configured(project)
+    }
+
     /// The money budget configured for `project` (its override, or the
     /// default for every project).
     pub(super) fn configured(&self, project: &str) -> Option<MoneyBudget> {

@@ -1,0 +1,377 @@
+//! Several `weft serve` processes as one system, over real sockets, on one
+//! real PostgreSQL store and one real NATS bus: a message injected on one
+//! host is followed to its reply over SSE on another and read on a third;
+//! the hosts list each other; a project budget set on one is in force on
+//! the others; a host killed with `kill -9` under load loses and doubles
+//! nothing (its runs are taken over); a host stopped past its leases
+//! commits nothing for the runs taken over from it, and rejoins.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::client::Client;
+use common::*;
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use weft_testkit::{TempNats, TempPostgres};
+
+const QUESTION: &str = "How many devices does customer 1042 have?";
+const SCRIPT: &str = "graphs/scripts/assistant-demo.json";
+
+/// The demo script with every answer `delay_ms` late, in `dir`: runs that
+/// take a while, so that some are in flight when a host goes away.
+fn slow_script(dir: &std::path::Path, delay_ms: u64) -> String {
+    let text = std::fs::read_to_string(root().join(SCRIPT)).unwrap();
+    let mut rules: Vec<Value> = serde_json::from_str(&text).unwrap();
+    for rule in &mut rules {
+        rule["delay_ms"] = json!(delay_ms);
+    }
+    let path = dir.join("slow-script.json");
+    std::fs::write(&path, serde_json::to_string(&rules).unwrap()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// `n` hosts named `{name}-0`… on the database `db` of `pg` and on `nats`.
+fn hosts(name: &str, pg: &TempPostgres, nats: &TempNats, n: usize, script: &str) -> Vec<Server> {
+    let db = name.replace('-', "_");
+    let url = pg.create_database(&db).unwrap();
+    let bus = nats.url();
+    (0..n)
+        .map(|i| {
+            let id = format!("{name}-{i}");
+            Server::start(
+                &id,
+                &["--store", &url, "--host-id", &id],
+                &["--script", script, "--bus", &bus],
+            )
+        })
+        .collect()
+}
+
+/// One row of `sql`'s answer in `db`, split on `|`.
+fn row(pg: &TempPostgres, db: &str, sql: &str) -> Vec<String> {
+    pg.psql(db, sql)
+        .unwrap()
+        .trim()
+        .split('|')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Reads server-sent events from `resp` until one satisfies `done`.
+async fn sse_until(resp: reqwest::Response, done: impl Fn(&str, &Value) -> bool) -> Vec<String> {
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut kinds = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("no end in time; got {kinds:?}"))
+            .expect("stream open")
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let kind = block
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or_default()
+                .to_owned();
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            let data = serde_json::from_str(&data).unwrap_or(Value::Null);
+            let end = done(&kind, &data);
+            kinds.push(kind);
+            if end {
+                return kinds;
+            }
+        }
+    }
+}
+
+/// Polls `path` on `client` until `ready` holds (a minute at most).
+async fn poll(client: &Client, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = client.get(path).await;
+        if status == StatusCode::OK && ready(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{path}: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hosts_are_one_system() {
+    let pg = TempPostgres::start().unwrap();
+    let nats = TempNats::start().unwrap();
+    let hosts = tokio::task::block_in_place(|| hosts("cluster-one", &pg, &nats, 3, SCRIPT));
+    let (a, b) = (&hosts[0], &hosts[1]);
+    let admin: Vec<Client> = hosts
+        .iter()
+        .map(|h| Client::new(h, Some(&h.admin)))
+        .collect();
+
+    // Each host says which it is, and each lists the three.
+    for (i, host) in hosts.iter().enumerate() {
+        let (status, health) = Client::new(host, None).get("/health").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(health["host"], format!("cluster-one-{i}"), "{health}");
+    }
+    let listed = poll(&admin[2], "/api/v1/hosts", |body| {
+        let hosts = body["hosts"].as_array().unwrap();
+        hosts.len() == 3 && hosts.iter().all(|h| h["address"] != "")
+    })
+    .await;
+    let listed = listed["hosts"].as_array().unwrap();
+    for (i, host) in hosts.iter().enumerate() {
+        let entry = &listed[i];
+        assert_eq!(entry["id"], format!("cluster-one-{i}"), "{listed:?}");
+        assert_eq!(entry["address"], host.base.as_str(), "{listed:?}");
+        assert_eq!(entry["this"], i == 2, "{listed:?}");
+        assert_eq!(entry["version"], env!("CARGO_PKG_VERSION"));
+    }
+    let metrics = reqwest::get(a.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("weft_host_info{host=\"cluster-one-0\""),
+        "{metrics}"
+    );
+
+    // Injected on A, followed over SSE on B to its reply, read on C.
+    let live = reqwest::Client::new()
+        .get(b.url("/api/v1/events"))
+        .bearer_auth(&b.admin)
+        .send()
+        .await
+        .unwrap();
+    let (status, accepted) = admin[0]
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    let on_b = sse_until(live, |kind, data| {
+        kind == "frame_trace" && data["thread"] == thread.as_str()
+    })
+    .await;
+    assert!(on_b.contains(&"run_started".to_owned()), "{on_b:?}");
+    let result = admin[2].answered(&thread).await;
+    assert_eq!(result["run"]["status"], "completed");
+
+    // A project budget set on A is in force on B; raised on C, on A.
+    let (status, set) = admin[0]
+        .put(
+            "/api/v1/usage/projects/acme/budget",
+            json!({"limit": 5.0, "window": "daily"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    poll(&admin[1], "/api/v1/usage/projects/acme/budget", |b| {
+        b["limit"] == 5.0 && b["window"] == "daily"
+    })
+    .await;
+    let (status, raised) = admin[2]
+        .put("/api/v1/usage/projects/acme/budget", json!({"raise": 2.0}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{raised}");
+    assert_eq!(raised["limit"], 7.0, "{raised}");
+    poll(&admin[0], "/api/v1/usage/projects/acme/budget", |b| {
+        b["limit"] == 7.0
+    })
+    .await;
+}
+
+/// Checks every run of the database `db` completed once: one inbound
+/// message each, every message delivered once, and as many frames stored
+/// as the run says it committed.
+fn assert_exactly_once(pg: &TempPostgres, db: &str, runs: usize) {
+    let counts = row(
+        pg,
+        db,
+        "SELECT (SELECT count(*) FROM runs),
+                (SELECT count(*) FROM runs WHERE status = 'completed'),
+                (SELECT count(*) FROM messages WHERE id LIKE '%/in'),
+                (SELECT count(*) FROM messages WHERE delivered_seq IS NULL),
+                (SELECT count(*) FROM runs r
+                  WHERE r.frames <> (SELECT count(*) FROM frames f WHERE f.run = r.id)),
+                (SELECT count(*) FROM (SELECT run, frame FROM frames
+                  GROUP BY run, frame HAVING count(*) > 1) d)",
+    );
+    let n = runs.to_string();
+    assert_eq!(
+        counts,
+        [n.as_str(), n.as_str(), n.as_str(), "0", "0", "0"],
+        "runs, completed, inbound, undelivered, runs whose frames differ, frames twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_under_load_loses_and_doubles_nothing() {
+    let pg = TempPostgres::start().unwrap();
+    let nats = TempNats::start().unwrap();
+    let dir = temp_dir("cluster-kill-script");
+    let script = slow_script(&dir, 150);
+    let hosts = tokio::task::block_in_place(|| hosts("cluster-kill", &pg, &nats, 3, &script));
+    let admin: Vec<Client> = hosts
+        .iter()
+        .map(|h| Client::new(h, Some(&h.admin)))
+        .collect();
+    // Ten conversations started on each host; every 202 means durable.
+    let mut threads = Vec::new();
+    for round in 0..10 {
+        for (h, client) in admin.iter().enumerate() {
+            let (status, accepted) = client
+                .post("/api/v1/inject", json!({"text": QUESTION}))
+                .await;
+            assert_eq!(status, StatusCode::ACCEPTED, "round {round}: {accepted}");
+            threads.push((h, accepted["threadId"].as_str().unwrap().to_owned()));
+        }
+    }
+    // Host 1 dies with its runs in flight.
+    hosts[1].signal("KILL");
+    // Every conversation is answered, those of the dead host by the others
+    // once its leases expire.
+    for (_, thread) in &threads {
+        let deadline = Instant::now() + Duration::from_secs(150);
+        loop {
+            let (status, result) = admin[0]
+                .get(&format!("/api/v1/threads/{thread}/result"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{result}");
+            if result["run"]["status"] == "completed" && result["busy"] == false {
+                let reply = result["run"]["reply"].as_str().unwrap_or_default();
+                assert!(reply.contains("3 metering devices"), "{result}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{thread} never completed: {result}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    let db = "cluster_kill";
+    assert_exactly_once(&pg, db, threads.len());
+    // Some of the dead host's runs finished on another host.
+    let on_dead: Vec<String> = threads
+        .iter()
+        .filter(|(h, _)| *h == 1)
+        .map(|(_, t)| format!("'{t}'"))
+        .collect();
+    let taken = row(
+        &pg,
+        db,
+        &format!(
+            "SELECT count(*) FROM leases l JOIN runs r ON r.id = l.run
+             WHERE l.host <> 'cluster-kill-1' AND r.thread IN ({})",
+            on_dead.join(", ")
+        ),
+    );
+    assert_ne!(taken, ["0"], "no run of the dead host was taken over");
+    let took_over: usize = hosts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, h)| {
+            h.log()
+                .matches("took over runs whose lease expired")
+                .count()
+        })
+        .sum();
+    assert!(took_over > 0, "no host took over the dead host's runs");
+    // The dead host is no longer listed once its heartbeat is older than
+    // a lease.
+    poll(&admin[0], "/api/v1/hosts", |body| {
+        let ids: Vec<&str> = body["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap())
+            .collect();
+        ids == ["cluster-kill-0", "cluster-kill-2"]
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_stopped_past_its_leases_commits_nothing_for_runs_taken_over() {
+    let pg = TempPostgres::start().unwrap();
+    let nats = TempNats::start().unwrap();
+    let dir = temp_dir("cluster-stop-script");
+    // Slow enough that the runs are in flight when the host is stopped.
+    let script = slow_script(&dir, 400);
+    let hosts = tokio::task::block_in_place(|| hosts("cluster-stop", &pg, &nats, 2, &script));
+    let admin: Vec<Client> = hosts
+        .iter()
+        .map(|h| Client::new(h, Some(&h.admin)))
+        .collect();
+    let mut threads = Vec::new();
+    for _ in 0..4 {
+        let (status, accepted) = admin[0]
+            .post("/api/v1/inject", json!({"text": QUESTION}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        threads.push(accepted["threadId"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hosts[0].signal("STOP");
+    // Host 1 takes the runs over once their leases expire, and ends them.
+    for thread in &threads {
+        let deadline = Instant::now() + Duration::from_secs(150);
+        loop {
+            let (_, result) = admin[1]
+                .get(&format!("/api/v1/threads/{thread}/result"))
+                .await;
+            if result["run"]["status"] == "completed" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{thread}: {result}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    // Host 0 wakes up with frames in flight for runs it no longer holds:
+    // they are fenced, and it commits nothing more for them.
+    hosts[0].signal("CONT");
+    // Its renewals are refused, and so is any frame it still commits.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !hosts[0].log().contains("taken over by another host") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        hosts[0].log().contains("taken over by another host"),
+        "the stopped host never learnt its runs were taken over:\n{}",
+        hosts[0].log()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_exactly_once(&pg, "cluster_stop", threads.len());
+    let held = row(
+        &pg,
+        "cluster_stop",
+        "SELECT count(*) FROM leases WHERE host = 'cluster-stop-0' AND expires_ms > 0",
+    );
+    assert_eq!(held, ["0"], "the stopped host still holds leases");
+    // It rejoins: it answers, beats again and takes new work.
+    let (status, health) = Client::new(&hosts[0], None).get("/health").await;
+    assert_eq!(
+        (status, health["host"].as_str()),
+        (StatusCode::OK, Some("cluster-stop-0"))
+    );
+    poll(&admin[1], "/api/v1/hosts", |body| {
+        body["hosts"].as_array().unwrap().len() == 2
+    })
+    .await;
+    let (thread, reply) = admin[0].inject_and_wait(json!({"text": QUESTION})).await;
+    assert!(reply.contains("3 metering devices"), "{thread}: {reply}");
+}

@@ -13,6 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::client::Client;
+use common::plugins::{graph_copy, hashes_in, plugin_copy, plugin_hash, variant};
 use common::*;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
@@ -47,6 +48,41 @@ fn hosts(name: &str, pg: &TempPostgres, nats: &TempNats, n: usize, script: &str)
                 &id,
                 &["--store", &url, "--host-id", &id],
                 &["--script", script, "--bus", &bus],
+            )
+        })
+        .collect()
+}
+
+/// `n` hosts like [`hosts`], each with a plugin folder of its own (a
+/// swapped plugin's file is replaced there) and the same two graphs.
+fn hosts_with_files(name: &str, pg: &TempPostgres, nats: &TempNats, n: usize) -> Vec<Server> {
+    let db = name.replace('-', "_");
+    let url = pg.create_database(&db).unwrap();
+    let bus = nats.url();
+    (0..n)
+        .map(|i| {
+            let id = format!("{name}-{i}");
+            let data = temp_dir(&id);
+            let plugins = plugin_copy(&data);
+            let graphs = graph_copy(&data, true);
+            Server::start_in(
+                data,
+                &[
+                    "--store",
+                    &url,
+                    "--host-id",
+                    &id,
+                    "--plugins",
+                    plugins.to_str().unwrap(),
+                ],
+                &[
+                    "--script",
+                    SCRIPT,
+                    "--bus",
+                    &bus,
+                    "--graphs",
+                    graphs.to_str().unwrap(),
+                ],
             )
         })
         .collect()
@@ -374,4 +410,69 @@ async fn a_host_stopped_past_its_leases_commits_nothing_for_runs_taken_over() {
     .await;
     let (thread, reply) = admin[0].inject_and_wait(json!({"text": QUESTION})).await;
     assert!(reply.contains("3 metering devices"), "{thread}: {reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_uploaded_and_a_graph_switched_on_one_host_are_used_by_the_others() {
+    let pg = TempPostgres::start().unwrap();
+    let nats = TempNats::start().unwrap();
+    let hosts = tokio::task::block_in_place(|| hosts_with_files("cluster-swap", &pg, &nats, 3));
+    let admin: Vec<Client> = hosts
+        .iter()
+        .map(|h| Client::new(h, Some(&h.admin)))
+        .collect();
+    // A new version of the output plugin, uploaded on B.
+    let output = std::fs::read(root().join("artifacts/plugins/weft-plugin-output.wasm")).unwrap();
+    let bytes = variant(&output, 42);
+    let before = plugin_hash(&admin[0], "output").await;
+    let (status, swap) = admin[1].put_bytes("/api/v1/plugins/output", bytes).await;
+    assert_eq!(status, StatusCode::OK, "{swap}");
+    let to = plugin_hash(&admin[1], "output").await;
+    assert_ne!(to, before);
+    // A and C take it up, and their next runs' output node runs it.
+    for h in [0, 2] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while plugin_hash(&admin[h], "output").await != to {
+            assert!(
+                Instant::now() < deadline,
+                "host {h} never swapped the plugin in"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (status, accepted) = admin[h]
+            .post("/api/v1/inject", json!({"text": QUESTION}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let thread = accepted["threadId"].as_str().unwrap().to_owned();
+        admin[h].answered(&thread).await;
+        let ran = hashes_in(&admin[h], &thread, "output").await;
+        assert!(
+            !ran.is_empty() && ran.iter().all(|r| *r == to),
+            "host {h}: {ran:?}"
+        );
+    }
+    // A graph switch on C: A and B start their new runs on it.
+    let (status, switched) = admin[2]
+        .put("/api/v1/graphs/active", json!({"name": "assistant-b"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{switched}");
+    for h in [0, 1] {
+        let active = poll(&admin[h], "/api/v1/graphs/active", |g| {
+            g["name"] == "assistant-b"
+        })
+        .await;
+        let (status, accepted) = admin[h]
+            .post("/api/v1/inject", json!({"text": QUESTION}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let thread = accepted["threadId"].as_str().unwrap().to_owned();
+        admin[h].answered(&thread).await;
+        let (_, runs) = admin[h]
+            .get(&format!("/api/v1/threads/{thread}/runs"))
+            .await;
+        assert_eq!(
+            runs[0]["graphVersion"], active["versionId"],
+            "host {h}: {runs}"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod client;
+pub mod plugins;
 pub mod socket;
 
 use std::path::{Path, PathBuf};

@@ -146,6 +146,8 @@ pub(crate) struct Shared {
     pub(crate) local: broadcast::Sender<publish::Outgoing>,
     pub(crate) changes: broadcast::Sender<Broadcast>,
     pub(crate) wakes: broadcast::Sender<String>,
+    /// Wake-ups being sent, for [`SystemBus::flush`].
+    sending: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Set while events cannot reach the stream (logged once).
     degraded: AtomicBool,
 }
@@ -261,6 +263,7 @@ impl NatsBus {
             local: broadcast::Sender::new(config.client_buffer.max(16)),
             changes,
             wakes: broadcast::Sender::new(1024),
+            sending: std::sync::Mutex::new(Vec::new()),
             degraded: AtomicBool::new(false),
         });
         let outbox = publish::start(Arc::clone(&shared));
@@ -444,11 +447,42 @@ impl SystemBus for NatsBus {
         let client = self.shared.client.clone();
         let subject = self.shared.names.work();
         let payload = thread.to_owned().into_bytes();
-        tokio::spawn(async move {
+        let sending = tokio::spawn(async move {
             if let Err(e) = client.publish(subject, payload.into()).await {
                 tracing::debug!(error = %e, "a wake-up did not reach the bus; hosts poll the store");
             }
         });
+        let mut pending = self
+            .shared
+            .sending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending.retain(|h| !h.is_finished());
+        pending.push(sending);
+    }
+
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let pending = std::mem::take(
+                &mut *self
+                    .shared
+                    .sending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            let sent = async {
+                for handle in pending {
+                    let _ = handle.await;
+                }
+                let _ = self.shared.client.flush().await;
+            };
+            if tokio::time::timeout(std::time::Duration::from_secs(2), sent)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the bus did not take this host's last messages in 2 s");
+            }
+        })
     }
 
     fn wake_ups(&self) -> WakeUps {

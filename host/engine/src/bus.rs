@@ -201,4 +201,10 @@ pub trait SystemBus: Send + Sync + std::fmt::Debug + 'static {
 
     /// The wake-ups from now on.
     fn wake_ups(&self) -> WakeUps;
+
+    /// Waits (a moment at most) until what this host sent has left it: a
+    /// stopping host's last wake-ups must reach the others.
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

@@ -62,6 +62,9 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
     )
     .await?;
     let engine = engine_with(common, &args.backends, &config).await?;
+    if let Some(bus) = &bus {
+        engine.attach_bus(Arc::clone(bus));
+    }
     let catalog = Arc::new(Catalog::new(Arc::clone(&engine)));
     let active = engine
         .load_graph(&args.graph)
@@ -201,6 +204,7 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
     } else {
         setup::store_location(common, &config).to_string()
     };
+    engine.attach_bus(Arc::clone(api.bus()));
     let bus = api.bus().describe();
     if let Ok(bound) = listener.local_addr() {
         engine.set_address(format!("http://{bound}"));
@@ -237,6 +241,8 @@ pub async fn run(common: &Common, args: ServeArgs) -> Result<ExitCode> {
             args.stop_timeout
         );
     }
+    // The wake-ups of the runs given up must reach the other hosts.
+    api.bus().flush().await;
     drop(api);
     drop(engine);
     eprintln!("stopped ({in_flight} runs in flight resume at the next start)");

@@ -476,3 +476,38 @@ async fn a_plugin_uploaded_and_a_graph_switched_on_one_host_are_used_by_the_othe
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_stops_hands_its_runs_to_another_over_the_bus() {
+    let pg = TempPostgres::start().unwrap();
+    let nats = TempNats::start().unwrap();
+    let dir = temp_dir("cluster-handover-script");
+    let script = slow_script(&dir, 300);
+    let mut hosts =
+        tokio::task::block_in_place(|| hosts("cluster-handover", &pg, &nats, 2, &script));
+    let admin = Client::new(&hosts[1], Some(&hosts[1].admin));
+    let first = Client::new(&hosts[0], Some(&hosts[0].admin));
+    let mut threads = Vec::new();
+    for _ in 0..4 {
+        let (status, accepted) = first
+            .post("/api/v1/inject", json!({"text": QUESTION}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        threads.push(accepted["threadId"].as_str().unwrap().to_owned());
+    }
+    // Host 0 stops gracefully: its runs stop after their current frame,
+    // give their leases up and say so on the bus.
+    let stopping = hosts.remove(0);
+    assert!(stopping.terminate().success());
+    for thread in &threads {
+        admin.answered(thread).await;
+    }
+    assert_exactly_once(&pg, "cluster_handover", threads.len());
+    // Host 1 was woken by the bus (it would otherwise have found them at
+    // its next look).
+    assert!(
+        hosts[0].log().contains("work arrived from another host"),
+        "{}",
+        hosts[0].log()
+    );
+}

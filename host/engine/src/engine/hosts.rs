@@ -1,10 +1,11 @@
 //! This host among the hosts that share its store: its heartbeat, and the
 //! list of live hosts (`GET /api/v1/hosts`).
 
-use std::sync::RwLock;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 
 use super::Engine;
+use crate::bus::SystemBus;
 use crate::error::EngineError;
 use crate::run::lease_millis;
 use crate::store::HostBeat;
@@ -39,6 +40,15 @@ impl Engine {
             .address
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = address;
+    }
+
+    /// Puts this host on `bus`: the runs it gives up unfinished (when it
+    /// stops, or its store fails) are announced there, and the other
+    /// hosts' announcements wake its takeover at once. Once per engine.
+    pub fn attach_bus(&self, bus: Arc<dyn SystemBus>) {
+        if self.ctx.system.set(bus).is_ok() {
+            self.ctx.attached.notify_one();
+        }
     }
 
     /// This host as its next heartbeat describes it.

@@ -99,6 +99,11 @@ pub(crate) struct RunContext {
     pub leasing: (String, crate::config::LeaseConfig),
     /// This host's lease figures.
     pub lease_stats: Arc<lease::LeaseStats>,
+    /// The bus to the other hosts, once the server attached it: runs this
+    /// host gives up unfinished are announced there.
+    pub system: std::sync::OnceLock<Arc<dyn crate::bus::SystemBus>>,
+    /// Told when the bus is attached.
+    pub attached: Arc<tokio::sync::Notify>,
     /// Runs waiting on interrupts here.
     pub parked: interrupt::Parked,
 }
@@ -314,6 +319,8 @@ impl RunContext {
             },
             leasing: (config.host_id.clone(), config.leases),
             lease_stats: Arc::default(),
+            system: std::sync::OnceLock::new(),
+            attached: Arc::default(),
             parked: interrupt::Parked::default(),
         }
     }

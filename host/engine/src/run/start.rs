@@ -13,6 +13,7 @@ use crate::events::EventBody;
 use crate::loaded::LoadedGraph;
 use crate::store::{RunStart, StoredThread};
 use crate::threads::{Release, Stop};
+use crate::trace::RunStatus;
 
 /// Starts a run on `thread` with one inbound message. The message is
 /// checked (node, payload) before anything starts; with a store, the
@@ -139,7 +140,17 @@ pub(crate) fn spawn(
                 state.lease = held.lease().cloned();
                 let trace =
                     exec::execute(&ctx, graph, (&thread_id, &run_id), kill, state, caller).await;
+                let shared = held.lease().is_some();
                 held.release().await;
+                // Given up unfinished (this host is stopping, or its store
+                // failed): another host may take it over now rather than
+                // at its next look.
+                if shared
+                    && matches!(trace.status, RunStatus::Suspended | RunStatus::StoreFailed)
+                    && let Some(bus) = ctx.system.get()
+                {
+                    bus.work_arrived(&thread_id);
+                }
                 trace
             }
             Err(error) => super::lease::not_held(&graph, (&thread_id, &run_id), &state, &error),

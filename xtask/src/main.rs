@@ -6,6 +6,7 @@
 //! on every machine and in CI.
 
 mod build_plugins;
+mod cluster;
 mod fetch_model;
 mod manifest;
 mod setup;
@@ -46,6 +47,20 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Set up everything, then start a local system of several hosts:
+    /// PostgreSQL and NATS on loopback (throwaway data) and `--hosts`
+    /// `weft serve` processes sharing them, until Ctrl-C.
+    Cluster {
+        /// How many hosts.
+        #[arg(long, default_value_t = 3)]
+        hosts: usize,
+        /// The first host's port; the others take the next ones.
+        #[arg(long, default_value_t = 8081)]
+        port: u16,
+        /// Passed to every `weft serve` (e.g. `--script FILE`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Set up everything, build the plugins and run every test.
     Test {
         /// Passed to `cargo test` (e.g. a test name filter).
@@ -63,6 +78,7 @@ fn main() -> Result<()> {
         Command::Setup => tasks::setup(&root),
         Command::Demo { args } => tasks::demo(&root, &args),
         Command::Test { args } => tasks::test(&root, &args),
+        Command::Cluster { hosts, port, args } => cluster::run(&root, hosts, port, &args),
     }
 }
 

@@ -46,6 +46,14 @@ pub fn test_packages() -> Result<()> {
     )
 }
 
+/// Installs PostgreSQL and NATS if missing (for `cargo xtask cluster`).
+pub fn cluster_packages() -> Result<()> {
+    install_missing(
+        &TEST_PACKAGES[..2],
+        "a local system of several hosts needs {} (the shared store and the bus)",
+    )
+}
+
 /// PostgreSQL's server programs (`initdb`, `pg_ctl`, `postgres`): on the
 /// `PATH`, or in Debian's versioned folder, which is not on it.
 pub fn postgres_bin(program: &str) -> Option<std::path::PathBuf> {

@@ -524,6 +524,14 @@ pub trait Store: Send + Sync + 'static {
     /// Every queued run with its inbound message, in the order they were
     /// accepted.
     fn queued_runs(&self) -> BoxFuture<'_, StoreResult<Vec<QueuedRun>>>;
+    /// On a store shared by several hosts: the oldest run queued on
+    /// `thread` if the thread has no run in flight (a message another host
+    /// queued behind a run that has ended since). One host's store answers
+    /// `None`: its queues are kept in its memory.
+    fn next_queued(&self, thread: &str) -> BoxFuture<'_, StoreResult<Option<QueuedRun>>> {
+        let _ = thread;
+        Box::pin(async { Ok(None) })
+    }
     /// Commits a fork.
     fn fork(&self, fork: ForkStart) -> BoxFuture<'_, StoreResult<()>>;
 

@@ -213,6 +213,18 @@ impl Threads {
     }
 
     /// The graph `thread`'s next run uses.
+    /// The `seq` of `thread`'s next frame, as this host knows it.
+    pub fn next_seq(&self, thread: &str) -> Option<u64> {
+        lock(&self.map).get(thread).map(|t| t.frames)
+    }
+
+    /// The run holding `thread` on this host, if any.
+    pub fn active(&self, thread: &str) -> Option<String> {
+        lock(&self.map)
+            .get(thread)
+            .and_then(|t| t.active.as_ref().map(|(run, _)| run.clone()))
+    }
+
     pub fn graph(&self, thread: &str) -> Option<Arc<LoadedGraph>> {
         lock(&self.map).get(thread).map(|t| Arc::clone(&t.graph))
     }

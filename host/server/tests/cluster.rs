@@ -511,3 +511,118 @@ async fn a_host_that_stops_hands_its_runs_to_another_over_the_bus() {
         hosts[0].log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_goes_on_at_whichever_host_gets_its_next_message() {
+    let pg = TempPostgres::start().unwrap();
+    let nats = TempNats::start().unwrap();
+    let hosts = tokio::task::block_in_place(|| hosts("cluster-turns", &pg, &nats, 2, SCRIPT));
+    let admin: Vec<Client> = hosts
+        .iter()
+        .map(|h| Client::new(h, Some(&h.admin)))
+        .collect();
+    let (status, accepted) = admin[0]
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    admin[0].answered(&thread).await;
+    // Turns alternate between the hosts, each on the thread as the other
+    // left it.
+    for turn in 1..=4 {
+        let client = &admin[turn % 2];
+        let (status, sent) = client
+            .post(
+                &format!("/api/v1/threads/{thread}/messages"),
+                json!({"text": QUESTION}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "turn {turn}: {sent}");
+        assert_eq!(
+            sent["runId"],
+            format!("{thread}.run-{}", turn + 1),
+            "{sent}"
+        );
+        let result = client.answered(&thread).await;
+        assert_eq!(result["run"]["id"], sent["runId"], "turn {turn}: {result}");
+    }
+    assert_exactly_once(&pg, "cluster_turns", 5);
+    let seqs = row(
+        &pg,
+        "cluster_turns",
+        "SELECT count(*), min(seq), max(seq) FROM frames",
+    );
+    let frames: u64 = seqs[0].parse().unwrap();
+    assert_eq!(seqs[1], "0");
+    assert_eq!(
+        seqs[2],
+        (frames - 1).to_string(),
+        "the thread's frames have gaps"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_for_a_thread_busy_on_another_host_is_refused_or_waits_behind_its_run() {
+    let pg = TempPostgres::start().unwrap();
+    let nats = TempNats::start().unwrap();
+    let dir = temp_dir("cluster-busy-script");
+    let script = slow_script(&dir, 300);
+    let hosts = tokio::task::block_in_place(|| hosts("cluster-busy", &pg, &nats, 2, &script));
+    let admin: Vec<Client> = hosts
+        .iter()
+        .map(|h| Client::new(h, Some(&h.admin)))
+        .collect();
+    let (status, accepted) = admin[0]
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let thread = accepted["threadId"].as_str().unwrap().to_owned();
+    let first = accepted["runId"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/threads/{thread}/messages");
+    // While host 0 runs it, host 1 refuses a message by default …
+    let (status, refused) = admin[1].post(&path, json!({"text": QUESTION})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "thread_busy", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&first),
+        "{refused}"
+    );
+    // … cannot stop another host's run …
+    let (status, refused) = admin[1]
+        .post(&path, json!({"text": QUESTION, "multitask": "interrupt"}))
+        .await;
+    assert_eq!(status.as_u16() / 100, 4, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another host"),
+        "{refused}"
+    );
+    // … and queues one behind it, which starts when it ends.
+    let (status, queued) = admin[1]
+        .post(&path, json!({"text": QUESTION, "multitask": "enqueue"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["status"], "queued", "{queued}");
+    let second = queued["runId"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, runs) = admin[1]
+            .get(&format!("/api/v1/threads/{thread}/runs"))
+            .await;
+        let done = runs
+            .as_array()
+            .map(|r| r.iter().filter(|r| r["status"] == "completed").count());
+        if done == Some(2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{runs}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_exactly_once(&pg, "cluster_busy", 2);
+}

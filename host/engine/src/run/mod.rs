@@ -381,6 +381,17 @@ pub(crate) async fn ended(ctx: &Arc<RunContext>, trace: &FrameTrace) {
             }
         }
     }
+    // On a shared store another host may have queued a message behind
+    // this run.
+    if !held && !ctx.control.is_stopping() && trace.status.is_final() {
+        match queue::pick_up(ctx, &trace.thread).await {
+            Ok(Some(_)) => return,
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(thread = %trace.thread, %error, "a run another host queued on this thread cannot start here; it waits in the store");
+            }
+        }
+    }
     if !held {
         ctx.went_idle(&trace.thread);
     }

@@ -59,10 +59,12 @@ pub(crate) async fn send(
             "multitask `rollback` undoes a run from its committed frames, and this host keeps none (it runs without a store): use `interrupt`".into(),
         ));
     }
-    match start(ctx, thread, inbound.clone()).await {
-        Err(EngineError::ThreadBusy { .. }) => {}
+    let elsewhere = match start(ctx, thread, inbound.clone()).await {
+        // Its run is in flight on another host of the shared store.
+        Err(EngineError::ThreadBusy { run, .. }) if ctx.threads.active(thread).is_none() => run,
+        Err(EngineError::ThreadBusy { .. }) => String::new(),
         other => return other.map(Sent::Started),
-    }
+    };
     if ctx.control.is_stopping() {
         return Err(EngineError::ShuttingDown);
     }
@@ -71,6 +73,9 @@ pub(crate) async fn send(
         .graph(thread)
         .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
     let to = receiver(&graph, &inbound)?;
+    if !elsewhere.is_empty() {
+        return queue_elsewhere(ctx, thread, &graph, to, inbound, policy, elsewhere).await;
+    }
     let run = ctx.threads.name_queued(thread)?;
     let first = first_message(&run, inbound);
     if let Some(store) = &ctx.store {
@@ -120,6 +125,121 @@ pub(crate) async fn send(
     }
 }
 
+/// Queues `inbound` in the shared store behind `behind`, the run in
+/// flight on `thread` on another host, which starts it when that run ends
+/// (or this host does, if it ended meanwhile). Stopping a run of another
+/// host (`interrupt`, `rollback`) is refused: send the message to the host
+/// running it.
+async fn queue_elsewhere(
+    ctx: &Arc<RunContext>,
+    thread: &str,
+    graph: &Arc<crate::loaded::LoadedGraph>,
+    to: usize,
+    inbound: Inbound,
+    policy: Multitask,
+    behind: String,
+) -> Result<Sent, EngineError> {
+    let Some(store) = &ctx.store else {
+        return Err(EngineError::ThreadBusy {
+            thread: thread.to_owned(),
+            run: behind,
+        });
+    };
+    if policy.stop().is_set() {
+        return Err(EngineError::PolicyUnavailable(format!(
+            "thread `{thread}` has run `{behind}` in flight on another host; multitask `{}` stops it, which only the host running it can do: send the message there, or use `enqueue`",
+            policy.as_str()
+        )));
+    }
+    // Named after what the store says the thread ran.
+    super::start::hydrate(ctx, thread).await?;
+    let run = ctx.threads.name_queued(thread)?;
+    let first = first_message(&run, inbound);
+    ctx.versions.store_version(graph).await?;
+    store
+        .queue_run(run_start(ctx, thread, &run, graph, to, &first))
+        .await?;
+    let position = store
+        .runs(thread)
+        .await?
+        .iter()
+        .filter(|r| r.status == "queued" && r.id != run)
+        .count();
+    ctx.bus.publish(
+        thread,
+        &run,
+        None,
+        None,
+        EventBody::RunQueued {
+            position,
+            behind: behind.clone(),
+            multitask: policy,
+        },
+    );
+    // The run it waits for may have ended before it was queued, with
+    // nobody left to start it.
+    if let Err(error) = pick_up(ctx, thread).await {
+        tracing::warn!(thread, run = %run, %error, "a run queued behind another host's could not be started here; it waits in the store");
+    }
+    Ok(Sent::Queued {
+        run,
+        position,
+        behind,
+    })
+}
+
+/// On a store shared by several hosts: starts the oldest run queued on
+/// `thread` in the store when no run is in flight on it anywhere (another
+/// host queued it behind a run that has ended since). `None` when there
+/// is none, or another host started it first.
+pub(crate) async fn pick_up(
+    ctx: &Arc<RunContext>,
+    thread: &str,
+) -> Result<Option<RunHandle>, EngineError> {
+    let Some(store) = ctx.store.as_ref().filter(|s| s.shared()) else {
+        return Ok(None);
+    };
+    let Some(q) = store.next_queued(thread).await? else {
+        return Ok(None);
+    };
+    let graph = ctx.versions.graph_version(&q.graph_version).await?;
+    if !ctx.threads.contains(thread) {
+        let stored = store
+            .thread(thread)
+            .await?
+            .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
+        super::adopt(ctx, &stored, &graph, None).await?;
+    }
+    let to = graph
+        .position(&q.to)
+        .ok_or_else(|| EngineError::UnknownNode {
+            graph: graph.graph().name().to_owned(),
+            node: q.to.clone(),
+        })?;
+    let queued = Queued {
+        run: q.run.clone(),
+        graph,
+        to,
+        first: q.message,
+    };
+    match ctx.threads.queue(thread, queued, Stop::No)? {
+        QueueOutcome::Claimed(next) => match start_next(ctx, thread, *next).await {
+            Ok(handle) => Ok(Some(handle)),
+            Err(error) => {
+                ctx.threads.release_to_next(thread, &q.run);
+                match error {
+                    // Another host started it, or another run, first.
+                    EngineError::ThreadBusy { .. }
+                    | EngineError::Store(crate::store::StoreError::Conflict(_)) => Ok(None),
+                    error => Err(error),
+                }
+            }
+        },
+        // A run of this host holds the thread: the queued run follows it.
+        QueueOutcome::Behind { .. } => Ok(None),
+    }
+}
+
 /// Starts a queued run that now holds its thread: `running` in the store,
 /// then its task. On an error the run still holds the thread (the caller
 /// hands it on); it stays queued in the store and is queued again at the
@@ -129,11 +249,21 @@ pub(crate) async fn start_next(
     thread: &str,
     next: NextRun,
 ) -> Result<RunHandle, EngineError> {
-    let NextRun { queued, kill, seq } = next;
+    let NextRun {
+        queued,
+        kill,
+        mut seq,
+    } = next;
     if let Some(store) = &ctx.store {
         store
             .start_queued(thread, &queued.run, ctx.budgets.now_ms())
-            .await?;
+            .await
+            .map_err(super::start::busy_elsewhere)?;
+        if store.shared() {
+            // The thread as it is now, whichever host ran it last.
+            super::start::hydrate(ctx, thread).await?;
+            seq = ctx.threads.next_seq(thread).unwrap_or(seq);
+        }
     }
     let state = RunState::first(&queued.graph, queued.to, queued.first, seq);
     Ok(spawn(ctx, thread, &queued.run, queued.graph, kill, state))

@@ -31,7 +31,9 @@ pub(crate) async fn start(
         .threads
         .claim(thread, |graph| receiver(graph, &inbound))?;
     let graph = claimed.graph;
-    if !claimed.hydrated {
+    // On a store shared by several hosts the thread may have moved on
+    // elsewhere since this host last ran it: its state is read again.
+    if !claimed.hydrated || shared(ctx) {
         hydrate(ctx, thread).await?;
     }
     let (run, seq) = ctx.threads.name_run(&mut claim)?;
@@ -40,11 +42,27 @@ pub(crate) async fn start(
         ctx.versions.store_version(&graph).await?;
         store
             .begin_run(run_start(ctx, thread, &run, &graph, to, &first))
-            .await?;
+            .await
+            .map_err(busy_elsewhere)?;
     }
     claim.keep();
     let state = RunState::first(&graph, to, first, seq);
     Ok(spawn(ctx, thread, &run, graph, claimed.kill, state))
+}
+
+/// Whether the store is shared by several hosts.
+pub(crate) fn shared(ctx: &RunContext) -> bool {
+    ctx.store.as_ref().is_some_and(|s| s.shared())
+}
+
+/// A thread busy on another host, as the engine says a busy thread.
+pub(crate) fn busy_elsewhere(e: crate::store::StoreError) -> EngineError {
+    match e {
+        crate::store::StoreError::ThreadBusy { thread, run } => {
+            EngineError::ThreadBusy { thread, run }
+        }
+        e => e.into(),
+    }
 }
 
 /// `inbound` as the first message of `run` (`{run}/in`, from `user`).
@@ -176,6 +194,9 @@ pub(crate) async fn hydrate(ctx: &RunContext, thread: &str) -> Result<(), Engine
     let stored = store.thread(thread).await?;
     if let Some(stored) = &stored {
         let memory = store.memory(thread).await?;
+        // The stored memory replaces what this host held (keys another
+        // host removed are gone).
+        ctx.memory.forget_thread(thread);
         ctx.memory.apply(&memory);
         ctx.budgets.restore_project(thread, &stored.project);
         // The store sums the thread's usage: the ledger keeps no events.

@@ -31,6 +31,15 @@ pub enum StoreError {
     /// must stop the run.
     #[error("fenced: {0}")]
     Fenced(String),
+    /// The thread has a run in flight, on another host of a shared store:
+    /// a new run cannot start on it now.
+    #[error("thread `{thread}` has run `{run}` in flight on another host")]
+    ThreadBusy {
+        /// The thread.
+        thread: String,
+        /// Its run in flight.
+        run: String,
+    },
 }
 
 impl StoreError {
@@ -44,6 +53,7 @@ impl StoreError {
             Self::Backend(_) => "store_error",
             Self::NotFound(_) => "not_found",
             Self::Fenced(_) => "fenced",
+            Self::ThreadBusy { .. } => "thread_busy",
         }
     }
 }

@@ -2,14 +2,14 @@
 //! start (and a fork's), its end, and the message and memory rows they
 //! and frames write.
 
-use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Transaction};
 use weft_engine::StoreError;
-use weft_engine::store::{ForkStart, RunEnd, RunStart};
+use weft_engine::store::{ForkStart, QueuedRun, RunEnd, RunStart, StoreResult};
 use weft_runtime::Message;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
-use super::error::{Fail, PgResult};
+use super::error::{Fail, PgResult, ReadResult};
 use super::pipeline::{Param, Part, Pipeline, Statements, params};
 use crate::codec::int;
 
@@ -18,7 +18,12 @@ const UPSERT_THREAD: &str = "INSERT INTO threads (id, project, graph_version, st
      ON CONFLICT (id) DO UPDATE SET graph_version = excluded.graph_version,
          status = 'running', runs = threads.runs + 1, updated_ms = excluded.updated_ms,
          budget_limit = coalesce(excluded.budget_limit, threads.budget_limit)
-     WHERE threads.status != 'interrupted'";
+     WHERE threads.status NOT IN ('running', 'waiting', 'budget_exhausted', 'interrupted')";
+/// Why a thread refused a run: its status and its run in flight, if any.
+const THREAD_STATE: &str = "SELECT t.status, coalesce((SELECT r.id FROM runs r
+         WHERE r.thread = t.id AND r.status IN ('running', 'waiting', 'budget_exhausted', 'interrupted')
+         ORDER BY r.started_ms DESC LIMIT 1), '')
+     FROM threads t WHERE t.id = $1";
 const INSERT_RUN: &str = "INSERT INTO runs (id, thread, graph_version, status, frames, started_ms)
      VALUES ($1, $2, $3, $4, 0, $5)";
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, thread, run, to_node, from_node, kind, body, sent_seq, delivered_seq)
@@ -41,8 +46,10 @@ pub(super) async fn begin_run(
     check_begin(start, answers.all())
 }
 
-/// The thread's upsert comes first in a run start's pipeline.
+/// The thread's upsert comes first in a run start's pipeline, then what
+/// the thread is doing (read after the upsert, which locks its row).
 const THREAD: usize = 0;
+const STATE: usize = 1;
 
 /// A run start's statements (see [`begin_run`]).
 pub(super) fn plan_begin(start: &RunStart, fork: Option<(&str, u64)>) -> Pipeline {
@@ -63,19 +70,40 @@ pub(super) fn plan_begin(start: &RunStart, fork: Option<(&str, u64)>) -> Pipelin
             start.budget_limit.map(int),
         ],
     );
+    p.query(THREAD_STATE, params![start.thread.clone()]);
     push_run(&mut p, start, "running");
     p
 }
 
 /// Checks a run start's answers.
+///
+/// A thread with a run in flight (on another host: this host checks its
+/// own first) refuses the start with [`StoreError::ThreadBusy`], whatever
+/// else failed after (the run's id may be taken by then).
 pub(super) fn check_begin(start: &RunStart, answers: Part<'_>) -> PgResult<()> {
+    if answers.count(THREAD) == 0
+        && let Ok(rows) = answers.rows(STATE)
+        && let Some(row) = rows.first()
+    {
+        let (status, run): (String, String) = (row.get(0), row.get(1));
+        if status == "interrupted" {
+            return Err(StoreError::Conflict(format!(
+                "thread `{}` has a run waiting for an answer to its interrupt: answer it, or kill the run, first",
+                start.thread
+            ))
+            .into());
+        }
+        return Err(StoreError::ThreadBusy {
+            thread: start.thread.clone(),
+            run,
+        }
+        .into());
+    }
     answers.first_failure()?;
     if answers.count(THREAD) == 0 {
-        return Err(StoreError::Conflict(format!(
-            "thread `{}` has a run waiting for an answer to its interrupt: answer it, or kill the run, first",
-            start.thread
-        ))
-        .into());
+        return Err(
+            StoreError::Conflict(format!("thread `{}` refused the run", start.thread)).into(),
+        );
     }
     Ok(())
 }
@@ -175,6 +203,29 @@ pub(super) async fn start_queued(
     run: &str,
     at_ms: u64,
 ) -> PgResult<()> {
+    // The thread's row first: locked, and only if no run is in flight on
+    // it (another host may have started one, or this queued run).
+    let n = c
+        .execute(
+            "UPDATE threads SET status = 'running', updated_ms = $2,
+                 graph_version = (SELECT graph_version FROM runs WHERE id = $3)
+             WHERE id = $1
+               AND status NOT IN ('running', 'waiting', 'budget_exhausted', 'interrupted')",
+            &[&thread, &int(at_ms), &run],
+        )
+        .await?;
+    if n == 0 {
+        let busy = c
+            .query_opt(THREAD_STATE, &[&thread])
+            .await?
+            .map(|r| r.get::<_, String>(1))
+            .unwrap_or_default();
+        return Err(StoreError::ThreadBusy {
+            thread: thread.to_owned(),
+            run: busy,
+        }
+        .into());
+    }
     let n = c
         .execute(
             "UPDATE runs SET status = 'running', started_ms = $3
@@ -185,14 +236,35 @@ pub(super) async fn start_queued(
     if n == 0 {
         return Err(StoreError::Conflict(format!("run `{run}` is not queued")).into());
     }
-    c.execute(
-        "UPDATE threads SET status = 'running', updated_ms = $2,
-             graph_version = (SELECT graph_version FROM runs WHERE id = $3)
-         WHERE id = $1",
-        &[&thread, &int(at_ms), &run],
-    )
-    .await?;
     Ok(())
+}
+
+/// The oldest run queued on `thread`, if the thread has no run in flight.
+pub(super) async fn next_queued(c: &Client, thread: &str) -> StoreResult<Option<QueuedRun>> {
+    let rows = c
+        .query(
+            "SELECT r.thread, r.id, r.graph_version, m.to_node, m.id, m.from_node, m.kind, m.body
+             FROM runs r JOIN messages m ON m.run = r.id AND m.sent_seq IS NULL
+             JOIN threads t ON t.id = r.thread
+             WHERE r.thread = $1 AND r.status = 'queued'
+               AND t.status NOT IN ('running', 'waiting', 'budget_exhausted', 'interrupted')
+             ORDER BY r.started_ms, r.pos LIMIT 1",
+            &[&thread],
+        )
+        .await
+        .read()?;
+    Ok(rows.first().map(|r| QueuedRun {
+        thread: r.get(0),
+        run: r.get(1),
+        graph_version: r.get(2),
+        to: r.get(3),
+        message: Message {
+            id: r.get(4),
+            from: r.get(5),
+            kind: r.get(6),
+            body: r.get(7),
+        },
+    }))
 }
 
 /// Adds the message `m` to `to` to `p`.

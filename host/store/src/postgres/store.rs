@@ -207,6 +207,11 @@ impl Store for PostgresStore {
         }))
     }
 
+    fn next_queued(&self, thread: &str) -> BoxFuture<'_, StoreResult<Option<QueuedRun>>> {
+        let thread = thread.to_owned();
+        Box::pin(async move { super::runs::next_queued(&*self.client().await?, &thread).await })
+    }
+
     fn queued_runs(&self) -> BoxFuture<'_, StoreResult<Vec<QueuedRun>>> {
         Box::pin(async move { reads::queued_runs(&*self.client().await?).await })
     }

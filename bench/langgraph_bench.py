@@ -307,6 +307,17 @@ def rss_mb(field: str = "VmRSS") -> float:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
+def pss_mb() -> float:
+    """This process's proportional set size (a page shared with other
+    mappings or processes counted in part) from /proc/self/smaps_rollup,
+    in MiB."""
+    with open("/proc/self/smaps_rollup", encoding="ascii") as rollup:
+        for line in rollup:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no Pss in /proc/self/smaps_rollup")
+
+
 async def waiting_threads(count: int) -> dict:
     """`count` runs of a one-node graph, each waiting in a model call that
     takes an hour: the resident memory they take (weft's `waiting_threads`
@@ -325,6 +336,7 @@ async def waiting_threads(count: int) -> dict:
     builder.add_edge("a", END)
     graph = builder.compile()
     before = rss_mb()
+    pss_before = pss_mb()
     tasks = [
         asyncio.create_task(graph.ainvoke({"trail": []}, {"configurable": {"thread_id": f"w-{i}"}}))
         for i in range(count)
@@ -333,6 +345,7 @@ async def waiting_threads(count: int) -> dict:
     while in_flight < count and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     after = rss_mb()
+    pss_after = pss_mb()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -346,6 +359,9 @@ async def waiting_threads(count: int) -> dict:
         "rss_before_mb": round(before, 1),
         "per_thread_kib": round((after - before) * 1024 / count, 1),
         "threads_per_gib": round(count * 1024 / after),
+        "pss_mb": round(pss_after, 1),
+        "per_thread_pss_kib": round((pss_after - pss_before) * 1024 / count, 1),
+        "threads_per_gib_pss": round(count * 1024 / pss_after),
     }
 
 

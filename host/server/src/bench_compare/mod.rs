@@ -39,8 +39,8 @@ use serde_json::json;
 use weft_engine::{Backends, Engine, EngineConfig, Inbound, LoadedGraph, RunStatus};
 use weft_runtime::capabilities::db::InMemoryDb;
 
-use report::rss_mib;
 pub(crate) use report::{Line, micros, nearest_rank, percentiles, round};
+use report::{pss_mib, rss_mib};
 pub(crate) use rows::Workload;
 use rows::{Row, Store, WAITING_ROW, rows};
 use simulated::SimulatedLlm;
@@ -327,6 +327,7 @@ async fn waiting_threads(common: &Common, args: &CompareArgs) -> Result<ExitCode
         .await?,
     );
     let before = rss_mib("VmRSS")?;
+    let pss_before = pss_mib()?;
     let mut threads = Vec::with_capacity(args.waiting);
     for _ in 0..args.waiting {
         let thread = engine.open_thread(None, &graph);
@@ -347,6 +348,7 @@ async fn waiting_threads(common: &Common, args: &CompareArgs) -> Result<ExitCode
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let after = rss_mib("VmRSS")?;
+    let pss_after = pss_mib()?;
     let per_thread_kib = (after - before) * 1024.0 / args.waiting as f64;
     let line = json!({
         "system": "weft",
@@ -359,6 +361,9 @@ async fn waiting_threads(common: &Common, args: &CompareArgs) -> Result<ExitCode
         "rss_before_mb": round(before, 1),
         "per_thread_kib": round(per_thread_kib, 1),
         "threads_per_gib": round(args.waiting as f64 * 1024.0 / after, 0),
+        "pss_mb": round(pss_after, 1),
+        "per_thread_pss_kib": round((pss_after - pss_before) * 1024.0 / args.waiting as f64, 1),
+        "threads_per_gib_pss": round(args.waiting as f64 * 1024.0 / pss_after, 0),
     });
     println!("{line}");
     for thread in threads {

@@ -86,6 +86,21 @@ pub(super) fn rss_mib(field: &str) -> Result<f64> {
     Ok(kib / 1024.0)
 }
 
+/// This process's proportional set size in MiB (`Pss` of
+/// `/proc/self/smaps_rollup`): a page mapped in several places (a memory
+/// image shared by every instance) counts once in all, not once per place
+/// as in `VmRSS`.
+pub(super) fn pss_mib() -> Result<f64> {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup")
+        .context("reading /proc/self/smaps_rollup")?;
+    let kib: f64 = rollup
+        .lines()
+        .find_map(|line| line.strip_prefix("Pss:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no Pss in /proc/self/smaps_rollup")?;
+    Ok(kib / 1024.0)
+}
+
 fn peak_rss_mib() -> Result<f64> {
     rss_mib("VmHWM")
 }

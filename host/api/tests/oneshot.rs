@@ -89,7 +89,12 @@ async fn health_and_readiness_need_no_key() {
     let host = host("health");
     for uri in ["/health", "/ready"] {
         let (status, body) = host.send(Method::GET, uri, None, None).await;
-        assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+        assert_eq!((status, &body["status"]), (StatusCode::OK, &json!("ok")));
+        // Which host answered (its id in leases and `/api/v1/hosts`).
+        assert!(
+            body["host"].as_str().is_some_and(|h| !h.is_empty()),
+            "{body}"
+        );
     }
     let (status, body) = host.send(Method::GET, "/metrics", None, None).await;
     assert_eq!(status, StatusCode::OK);

@@ -699,6 +699,19 @@ pub trait Store: Send + Sync + 'static {
         let _ = (beat, live_after_ms);
         Box::pin(async { Ok(()) })
     }
+    /// Keeps `value` under `key` in a shared store's settings: what a
+    /// host that missed a change on the bus catches up on (the active
+    /// graph, each plugin's current version). One host's store keeps
+    /// nothing.
+    fn put_setting(&self, key: &str, value: &str) -> BoxFuture<'_, StoreResult<()>> {
+        let _ = (key, value);
+        Box::pin(async { Ok(()) })
+    }
+    /// The settings whose key starts with `prefix`, by key.
+    fn settings(&self, prefix: &str) -> BoxFuture<'_, StoreResult<Vec<(String, String)>>> {
+        let _ = prefix;
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// The hosts seen since `seen_after_ms` (Unix ms), by id.
     fn hosts(&self, seen_after_ms: u64) -> BoxFuture<'_, StoreResult<Vec<HostBeat>>> {
         let _ = seen_after_ms;

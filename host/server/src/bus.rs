@@ -64,6 +64,33 @@ impl Echoes {
     }
 }
 
+/// The shared store's settings that hold what hosts catch up on.
+const ACTIVE_GRAPH: &str = "system.active_graph";
+const PLUGIN: &str = "system.plugin.";
+
+/// Keeps a change made here in a shared store's settings, so that a host
+/// that misses its broadcast (away from the bus, or restarted) catches up.
+async fn record(api: &Api, change: &Change) {
+    let Some(store) = api.engine().store().filter(|s| s.shared()) else {
+        return;
+    };
+    let (key, value) = match change {
+        Change::PluginSwapped { plugin, to } => (format!("{PLUGIN}{plugin}"), to.clone()),
+        Change::GraphChanged {
+            graph,
+            version,
+            change,
+        } if change == "activated" => (
+            ACTIVE_GRAPH.to_owned(),
+            serde_json::json!({"graph": graph, "version": version}).to_string(),
+        ),
+        _ => return,
+    };
+    if let Err(e) = store.put_setting(&key, &value).await {
+        tracing::warn!(%key, error = %e, "a change was not kept in the store; hosts that miss its broadcast will not catch up on it");
+    }
+}
+
 fn plugin_key(plugin: &str, to: &str) -> String {
     format!("plugin {plugin} {to}")
 }
@@ -82,6 +109,12 @@ pub fn start(api: &Arc<Api>, catalog: &Arc<Catalog>) {
     let echoes = Arc::new(Echoes::default());
     tokio::spawn(send_changes(Arc::clone(api), Arc::clone(&echoes)));
     tokio::spawn(send_pauses(Arc::clone(api), Arc::clone(&echoes)));
+    if api.engine().store().is_some_and(|s| s.shared()) {
+        // A host that starts on a shared store catches up on what the
+        // others changed while it was away.
+        let (api, catalog, echoes) = (Arc::clone(api), Arc::clone(catalog), Arc::clone(&echoes));
+        tokio::spawn(async move { resync(&api, &catalog, &echoes).await });
+    }
     tokio::spawn(apply_changes(Arc::clone(api), Arc::clone(catalog), echoes));
 }
 
@@ -126,6 +159,7 @@ async fn send_changes(api: Arc<Api>, echoes: Arc<Echoes>) {
             }
             _ => continue,
         };
+        record(&api, &change).await;
         api.bus().broadcast(change);
     }
 }
@@ -290,4 +324,47 @@ async fn resync(api: &Api, catalog: &Catalog, echoes: &Echoes) {
     // Edited graphs are told to the other hosts too, which find their
     // files unchanged or catch up the same way.
     catalog.reload().await;
+    // Plugin versions and the active graph the other hosts put in force.
+    if let Some(store) = engine.store().filter(|s| s.shared()) {
+        match store.settings("system.").await {
+            Ok(settings) => {
+                for (key, value) in settings {
+                    if let Some(change) = missed(api, catalog, &key, &value) {
+                        Box::pin(apply(api, catalog, echoes, change)).await;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading the system's plugins and active graph from the store to catch up");
+            }
+        }
+    }
+}
+
+/// The change a stored setting says this host missed, if any.
+fn missed(api: &Api, catalog: &Catalog, key: &str, value: &str) -> Option<Change> {
+    if let Some(plugin) = key.strip_prefix(PLUGIN) {
+        let here = api
+            .engine()
+            .plugins()
+            .get(&weft_engine::PluginRef::Name(plugin.to_owned()))
+            .map(|p| p.hash_hex().to_owned());
+        return (here.as_deref() != Some(value)).then(|| Change::PluginSwapped {
+            plugin: plugin.to_owned(),
+            to: value.to_owned(),
+        });
+    }
+    if key == ACTIVE_GRAPH {
+        let v: serde_json::Value = serde_json::from_str(value).ok()?;
+        let graph = v["graph"].as_str()?.to_owned();
+        if catalog.active().is_some_and(|g| g.graph().name() == graph) {
+            return None;
+        }
+        return Some(Change::GraphChanged {
+            graph,
+            version: v["version"].as_str().unwrap_or_default().to_owned(),
+            change: "activated".to_owned(),
+        });
+    }
+    None
 }

@@ -132,6 +132,15 @@ async fn sse_until(resp: reqwest::Response, done: impl Fn(&str, &Value) -> bool)
     }
 }
 
+/// Injects the demo question on `client`'s host; the 202's body.
+async fn inject(client: &Client) -> Value {
+    let (status, accepted) = client
+        .post("/api/v1/inject", json!({"text": QUESTION}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    accepted
+}
+
 /// Polls `path` on `client` until `ready` holds (a minute at most).
 async fn poll(client: &Client, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -193,10 +202,7 @@ async fn three_hosts_are_one_system() {
         .send()
         .await
         .unwrap();
-    let (status, accepted) = admin[0]
-        .post("/api/v1/inject", json!({"text": QUESTION}))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let accepted = inject(&admin[0]).await;
     let thread = accepted["threadId"].as_str().unwrap().to_owned();
     let on_b = sse_until(live, |kind, data| {
         kind == "frame_trace" && data["thread"] == thread.as_str()
@@ -266,12 +272,9 @@ async fn a_host_killed_under_load_loses_and_doubles_nothing() {
         .collect();
     // Ten conversations started on each host; every 202 means durable.
     let mut threads = Vec::new();
-    for round in 0..10 {
+    for _ in 0..10 {
         for (h, client) in admin.iter().enumerate() {
-            let (status, accepted) = client
-                .post("/api/v1/inject", json!({"text": QUESTION}))
-                .await;
-            assert_eq!(status, StatusCode::ACCEPTED, "round {round}: {accepted}");
+            let accepted = inject(&client).await;
             threads.push((h, accepted["threadId"].as_str().unwrap().to_owned()));
         }
     }
@@ -355,10 +358,7 @@ async fn a_host_stopped_past_its_leases_commits_nothing_for_runs_taken_over() {
         .collect();
     let mut threads = Vec::new();
     for _ in 0..4 {
-        let (status, accepted) = admin[0]
-            .post("/api/v1/inject", json!({"text": QUESTION}))
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let accepted = inject(&admin[0]).await;
         threads.push(accepted["threadId"].as_str().unwrap().to_owned());
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -439,10 +439,7 @@ async fn a_plugin_uploaded_and_a_graph_switched_on_one_host_are_used_by_the_othe
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let (status, accepted) = admin[h]
-            .post("/api/v1/inject", json!({"text": QUESTION}))
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let accepted = inject(&admin[h]).await;
         let thread = accepted["threadId"].as_str().unwrap().to_owned();
         admin[h].answered(&thread).await;
         let ran = hashes_in(&admin[h], &thread, "output").await;
@@ -461,10 +458,7 @@ async fn a_plugin_uploaded_and_a_graph_switched_on_one_host_are_used_by_the_othe
             g["name"] == "assistant-b"
         })
         .await;
-        let (status, accepted) = admin[h]
-            .post("/api/v1/inject", json!({"text": QUESTION}))
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let accepted = inject(&admin[h]).await;
         let thread = accepted["threadId"].as_str().unwrap().to_owned();
         admin[h].answered(&thread).await;
         let (_, runs) = admin[h]
@@ -489,10 +483,7 @@ async fn a_host_that_stops_hands_its_runs_to_another_over_the_bus() {
     let first = Client::new(&hosts[0], Some(&hosts[0].admin));
     let mut threads = Vec::new();
     for _ in 0..4 {
-        let (status, accepted) = first
-            .post("/api/v1/inject", json!({"text": QUESTION}))
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let accepted = inject(&first).await;
         threads.push(accepted["threadId"].as_str().unwrap().to_owned());
     }
     // Host 0 stops gracefully: its runs stop after their current frame,
@@ -521,10 +512,7 @@ async fn a_conversation_goes_on_at_whichever_host_gets_its_next_message() {
         .iter()
         .map(|h| Client::new(h, Some(&h.admin)))
         .collect();
-    let (status, accepted) = admin[0]
-        .post("/api/v1/inject", json!({"text": QUESTION}))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let accepted = inject(&admin[0]).await;
     let thread = accepted["threadId"].as_str().unwrap().to_owned();
     admin[0].answered(&thread).await;
     // Turns alternate between the hosts, each on the thread as the other
@@ -572,10 +560,7 @@ async fn a_message_for_a_thread_busy_on_another_host_is_refused_or_waits_behind_
         .iter()
         .map(|h| Client::new(h, Some(&h.admin)))
         .collect();
-    let (status, accepted) = admin[0]
-        .post("/api/v1/inject", json!({"text": QUESTION}))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let accepted = inject(&admin[0]).await;
     let thread = accepted["threadId"].as_str().unwrap().to_owned();
     let first = accepted["runId"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/threads/{thread}/messages");
@@ -625,4 +610,81 @@ async fn a_message_for_a_thread_busy_on_another_host_is_refused_or_waits_behind_
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_exactly_once(&pg, "cluster_busy", 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_catches_up_on_a_plugin_swap_and_a_graph_switch_made_while_nats_was_down() {
+    let pg = TempPostgres::start().unwrap();
+    let mut nats = TempNats::start().unwrap();
+    let hosts = tokio::task::block_in_place(|| hosts_with_files("cluster-catchup", &pg, &nats, 2));
+    let admin: Vec<Client> = hosts
+        .iter()
+        .map(|h| Client::new(h, Some(&h.admin)))
+        .collect();
+    tokio::task::block_in_place(|| nats.stop()).unwrap();
+    // Made on host 0 while no broadcast can reach host 1.
+    let output = std::fs::read(root().join("artifacts/plugins/weft-plugin-output.wasm")).unwrap();
+    let (status, swap) = admin[0]
+        .put_bytes("/api/v1/plugins/output", variant(&output, 7))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{swap}");
+    let to = plugin_hash(&admin[0], "output").await;
+    let (status, switched) = admin[0]
+        .put("/api/v1/graphs/active", json!({"name": "assistant-b"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{switched}");
+    assert_ne!(plugin_hash(&admin[1], "output").await, to);
+    // NATS is back: host 1 reconnects and catches up from the store.
+    tokio::task::block_in_place(|| nats.start_again()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while plugin_hash(&admin[1], "output").await != to {
+        assert!(
+            Instant::now() < deadline,
+            "host 1 never caught up on the plugin"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    poll(&admin[1], "/api/v1/graphs/active", |g| {
+        g["name"] == "assistant-b"
+    })
+    .await;
+    // A host started afterwards catches up at its start.
+    let late = tokio::task::block_in_place(|| {
+        let id = "cluster-catchup-2";
+        let data = temp_dir(id);
+        let plugins = plugin_copy(&data);
+        let graphs = graph_copy(&data, true);
+        Server::start_in(
+            data,
+            &[
+                "--store",
+                &pg.database_url("cluster_catchup"),
+                "--host-id",
+                id,
+                "--plugins",
+                plugins.to_str().unwrap(),
+            ],
+            &[
+                "--script",
+                SCRIPT,
+                "--bus",
+                &nats.url(),
+                "--graphs",
+                graphs.to_str().unwrap(),
+            ],
+        )
+    });
+    let late = Client::new(&late, Some(&late.admin));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while plugin_hash(&late, "output").await != to {
+        assert!(
+            Instant::now() < deadline,
+            "the new host never caught up on the plugin"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    poll(&late, "/api/v1/graphs/active", |g| {
+        g["name"] == "assistant-b"
+    })
+    .await;
 }

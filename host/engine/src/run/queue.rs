@@ -202,31 +202,13 @@ pub(crate) async fn pick_up(
     let Some(q) = store.next_queued(thread).await? else {
         return Ok(None);
     };
-    let graph = ctx.versions.graph_version(&q.graph_version).await?;
-    if !ctx.threads.contains(thread) {
-        let stored = store
-            .thread(thread)
-            .await?
-            .ok_or_else(|| EngineError::UnknownThread(thread.to_owned()))?;
-        super::adopt(ctx, &stored, &graph, None).await?;
-    }
-    let to = graph
-        .position(&q.to)
-        .ok_or_else(|| EngineError::UnknownNode {
-            graph: graph.graph().name().to_owned(),
-            node: q.to.clone(),
-        })?;
-    let queued = Queued {
-        run: q.run.clone(),
-        graph,
-        to,
-        first: q.message,
-    };
+    let run = q.run.clone();
+    let queued = from_store(ctx, store, q).await?;
     match ctx.threads.queue(thread, queued, Stop::No)? {
         QueueOutcome::Claimed(next) => match start_next(ctx, thread, *next).await {
             Ok(handle) => Ok(Some(handle)),
             Err(error) => {
-                ctx.threads.release_to_next(thread, &q.run);
+                ctx.threads.release_to_next(thread, &run);
                 match error {
                     // Another host started it, or another run, first.
                     EngineError::ThreadBusy { .. }
@@ -238,6 +220,36 @@ pub(crate) async fn pick_up(
         // A run of this host holds the thread: the queued run follows it.
         QueueOutcome::Behind { .. } => Ok(None),
     }
+}
+
+/// A run the store holds as queued, ready to queue here: its graph
+/// version loaded, and its thread read from the store if this host does
+/// not hold it.
+async fn from_store(
+    ctx: &RunContext,
+    store: &Arc<dyn crate::store::Store>,
+    q: crate::store::QueuedRun,
+) -> Result<Queued, EngineError> {
+    let graph = ctx.versions.graph_version(&q.graph_version).await?;
+    if !ctx.threads.contains(&q.thread) {
+        let stored = store
+            .thread(&q.thread)
+            .await?
+            .ok_or_else(|| EngineError::UnknownThread(q.thread.clone()))?;
+        super::adopt(ctx, &stored, &graph, None).await?;
+    }
+    let to = graph
+        .position(&q.to)
+        .ok_or_else(|| EngineError::UnknownNode {
+            graph: graph.graph().name().to_owned(),
+            node: q.to.clone(),
+        })?;
+    Ok(Queued {
+        run: q.run,
+        graph,
+        to,
+        first: q.message,
+    })
 }
 
 /// Starts a queued run that now holds its thread: `running` in the store,
@@ -281,7 +293,6 @@ pub(crate) async fn requeue(ctx: &Arc<RunContext>) -> Result<usize, EngineError>
     let mut count = 0;
     for q in store.queued_runs().await? {
         let outcome = async {
-            let graph = ctx.versions.graph_version(&q.graph_version).await?;
             if !ctx.threads.contains(&q.thread) {
                 let held_elsewhere = store
                     .runs(&q.thread)
@@ -291,24 +302,8 @@ pub(crate) async fn requeue(ctx: &Arc<RunContext>) -> Result<usize, EngineError>
                 if held_elsewhere {
                     return Ok(false);
                 }
-                let stored = store
-                    .thread(&q.thread)
-                    .await?
-                    .ok_or_else(|| EngineError::UnknownThread(q.thread.clone()))?;
-                super::adopt(ctx, &stored, &graph, None).await?;
             }
-            let to = graph
-                .position(&q.to)
-                .ok_or_else(|| EngineError::UnknownNode {
-                    graph: graph.graph().name().to_owned(),
-                    node: q.to.clone(),
-                })?;
-            let queued = Queued {
-                run: q.run.clone(),
-                graph,
-                to,
-                first: q.message.clone(),
-            };
+            let queued = from_store(ctx, store, q.clone()).await?;
             if let QueueOutcome::Claimed(next) = ctx.threads.queue(&q.thread, queued, Stop::No)? {
                 start_next(ctx, &q.thread, *next).await?;
             }

@@ -46,6 +46,28 @@ pub(super) async fn heartbeat(c: &Client, beat: &HostBeat, live_after_ms: u64) -
     Ok(())
 }
 
+pub(super) async fn put_setting(c: &Client, key: &str, value: &str) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO settings (key, value) VALUES ($1, $2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[&key, &value],
+    )
+    .await
+    .read()?;
+    Ok(())
+}
+
+pub(super) async fn settings(c: &Client, prefix: &str) -> StoreResult<Vec<(String, String)>> {
+    let rows = c
+        .query(
+            "SELECT key, value FROM settings WHERE left(key, length($1)) = $1 ORDER BY key",
+            &[&prefix],
+        )
+        .await
+        .read()?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 pub(super) async fn hosts(c: &Client, seen_after_ms: u64) -> StoreResult<Vec<HostBeat>> {
     let rows = c
         .query(

@@ -281,32 +281,44 @@ pub(super) async fn unfinished(c: &Client, run: Option<&str>) -> StoreResult<Vec
     Ok(runs)
 }
 
+/// A queued run from a row of [`QUEUED`].
+fn queued_run(r: &Row) -> QueuedRun {
+    QueuedRun {
+        thread: r.get(0),
+        run: r.get(1),
+        graph_version: r.get(2),
+        to: r.get(3),
+        message: Message {
+            id: r.get(4),
+            from: r.get(5),
+            kind: r.get(6),
+            body: r.get(7),
+        },
+    }
+}
+
+/// The columns [`queued_run`] reads, and what they come from.
+const QUEUED: &str =
+    "SELECT r.thread, r.id, r.graph_version, m.to_node, m.id, m.from_node, m.kind, m.body
+     FROM runs r JOIN messages m ON m.run = r.id AND m.sent_seq IS NULL";
+
 /// Every queued run with its inbound message, in the order accepted.
 pub(super) async fn queued_runs(c: &Client) -> StoreResult<Vec<QueuedRun>> {
-    let rows = c
-        .query(
-            "SELECT r.thread, r.id, r.graph_version, m.to_node, m.id, m.from_node, m.kind, m.body
-             FROM runs r JOIN messages m ON m.run = r.id AND m.sent_seq IS NULL
-             WHERE r.status = 'queued' ORDER BY r.started_ms, r.pos",
-            &[],
-        )
-        .await
-        .read()?;
-    Ok(rows
-        .iter()
-        .map(|r| QueuedRun {
-            thread: r.get(0),
-            run: r.get(1),
-            graph_version: r.get(2),
-            to: r.get(3),
-            message: Message {
-                id: r.get(4),
-                from: r.get(5),
-                kind: r.get(6),
-                body: r.get(7),
-            },
-        })
-        .collect())
+    let sql = format!("{QUEUED} WHERE r.status = 'queued' ORDER BY r.started_ms, r.pos");
+    let rows = c.query(&sql, &[]).await.read()?;
+    Ok(rows.iter().map(queued_run).collect())
+}
+
+/// The oldest run queued on `thread`, if the thread has no run in flight.
+pub(super) async fn next_queued(c: &Client, thread: &str) -> StoreResult<Option<QueuedRun>> {
+    let sql = format!(
+        "{QUEUED} JOIN threads t ON t.id = r.thread
+         WHERE r.thread = $1 AND r.status = 'queued'
+           AND t.status NOT IN ('running', 'waiting', 'budget_exhausted', 'interrupted')
+         ORDER BY r.started_ms, r.pos LIMIT 1"
+    );
+    let rows = c.query(&sql, &[&thread]).await.read()?;
+    Ok(rows.first().map(queued_run))
 }
 
 /// A run's messages sent and not yet delivered, in the order they were

@@ -2,14 +2,14 @@
 //! start (and a fork's), its end, and the message and memory rows they
 //! and frames write.
 
+use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Transaction};
 use weft_engine::StoreError;
-use weft_engine::store::{ForkStart, QueuedRun, RunEnd, RunStart, StoreResult};
+use weft_engine::store::{ForkStart, RunEnd, RunStart};
 use weft_runtime::Message;
 use weft_runtime::capabilities::memory::MemoryWrite;
 
-use super::error::{Fail, PgResult, ReadResult};
+use super::error::{Fail, PgResult};
 use super::pipeline::{Param, Part, Pipeline, Statements, params};
 use crate::codec::int;
 
@@ -237,34 +237,6 @@ pub(super) async fn start_queued(
         return Err(StoreError::Conflict(format!("run `{run}` is not queued")).into());
     }
     Ok(())
-}
-
-/// The oldest run queued on `thread`, if the thread has no run in flight.
-pub(super) async fn next_queued(c: &Client, thread: &str) -> StoreResult<Option<QueuedRun>> {
-    let rows = c
-        .query(
-            "SELECT r.thread, r.id, r.graph_version, m.to_node, m.id, m.from_node, m.kind, m.body
-             FROM runs r JOIN messages m ON m.run = r.id AND m.sent_seq IS NULL
-             JOIN threads t ON t.id = r.thread
-             WHERE r.thread = $1 AND r.status = 'queued'
-               AND t.status NOT IN ('running', 'waiting', 'budget_exhausted', 'interrupted')
-             ORDER BY r.started_ms, r.pos LIMIT 1",
-            &[&thread],
-        )
-        .await
-        .read()?;
-    Ok(rows.first().map(|r| QueuedRun {
-        thread: r.get(0),
-        run: r.get(1),
-        graph_version: r.get(2),
-        to: r.get(3),
-        message: Message {
-            id: r.get(4),
-            from: r.get(5),
-            kind: r.get(6),
-            body: r.get(7),
-        },
-    }))
 }
 
 /// Adds the message `m` to `to` to `p`.

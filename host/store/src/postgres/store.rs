@@ -209,7 +209,7 @@ impl Store for PostgresStore {
 
     fn next_queued(&self, thread: &str) -> BoxFuture<'_, StoreResult<Option<QueuedRun>>> {
         let thread = thread.to_owned();
-        Box::pin(async move { super::runs::next_queued(&*self.client().await?, &thread).await })
+        Box::pin(async move { reads::next_queued(&*self.client().await?, &thread).await })
     }
 
     fn queued_runs(&self) -> BoxFuture<'_, StoreResult<Vec<QueuedRun>>> {
@@ -465,6 +465,16 @@ impl Store for PostgresStore {
         Box::pin(
             async move { cluster::heartbeat(&*self.client().await?, &beat, live_after_ms).await },
         )
+    }
+
+    fn put_setting(&self, key: &str, value: &str) -> BoxFuture<'_, StoreResult<()>> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        Box::pin(async move { cluster::put_setting(&*self.client().await?, &key, &value).await })
+    }
+
+    fn settings(&self, prefix: &str) -> BoxFuture<'_, StoreResult<Vec<(String, String)>>> {
+        let prefix = prefix.to_owned();
+        Box::pin(async move { cluster::settings(&*self.client().await?, &prefix).await })
     }
 
     fn hosts(&self, seen_after_ms: u64) -> BoxFuture<'_, StoreResult<Vec<HostBeat>>> {

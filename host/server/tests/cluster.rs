@@ -88,6 +88,43 @@ fn hosts_with_files(name: &str, pg: &TempPostgres, nats: &TempNats, n: usize) ->
         .collect()
 }
 
+/// What the hosts of a [`cluster`] run on.
+enum Setup {
+    /// The demo script, answered at once.
+    Demo,
+    /// The demo script, every answer this many milliseconds late.
+    SlowDemo(u64),
+    /// The demo script, with a plugin folder of each host's own and two
+    /// graphs (see [`hosts_with_files`]).
+    OwnFiles,
+}
+
+/// A throwaway PostgreSQL and NATS, `n` hosts named `{name}-0`… on them,
+/// and an admin client of each host.
+fn cluster(
+    name: &str,
+    n: usize,
+    setup: Setup,
+) -> (TempPostgres, TempNats, Vec<Server>, Vec<Client>) {
+    tokio::task::block_in_place(|| {
+        let pg = TempPostgres::start().unwrap();
+        let nats = TempNats::start().unwrap();
+        let hosts = match setup {
+            Setup::Demo => hosts(name, &pg, &nats, n, SCRIPT),
+            Setup::SlowDemo(ms) => {
+                let dir = temp_dir(&format!("{name}-script"));
+                hosts(name, &pg, &nats, n, &slow_script(&dir, ms))
+            }
+            Setup::OwnFiles => hosts_with_files(name, &pg, &nats, n),
+        };
+        let admin = hosts
+            .iter()
+            .map(|h| Client::new(h, Some(&h.admin)))
+            .collect();
+        (pg, nats, hosts, admin)
+    })
+}
+
 /// One row of `sql`'s answer in `db`, split on `|`.
 fn row(pg: &TempPostgres, db: &str, sql: &str) -> Vec<String> {
     pg.psql(db, sql)
@@ -261,15 +298,7 @@ fn assert_exactly_once(pg: &TempPostgres, db: &str, runs: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_killed_under_load_loses_and_doubles_nothing() {
-    let pg = TempPostgres::start().unwrap();
-    let nats = TempNats::start().unwrap();
-    let dir = temp_dir("cluster-kill-script");
-    let script = slow_script(&dir, 150);
-    let hosts = tokio::task::block_in_place(|| hosts("cluster-kill", &pg, &nats, 3, &script));
-    let admin: Vec<Client> = hosts
-        .iter()
-        .map(|h| Client::new(h, Some(&h.admin)))
-        .collect();
+    let (pg, _nats, hosts, admin) = cluster("cluster-kill", 3, Setup::SlowDemo(150));
     // Ten conversations started on each host; every 202 means durable.
     let mut threads = Vec::new();
     for _ in 0..10 {
@@ -346,16 +375,7 @@ async fn a_host_killed_under_load_loses_and_doubles_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_stopped_past_its_leases_commits_nothing_for_runs_taken_over() {
-    let pg = TempPostgres::start().unwrap();
-    let nats = TempNats::start().unwrap();
-    let dir = temp_dir("cluster-stop-script");
-    // Slow enough that the runs are in flight when the host is stopped.
-    let script = slow_script(&dir, 400);
-    let hosts = tokio::task::block_in_place(|| hosts("cluster-stop", &pg, &nats, 2, &script));
-    let admin: Vec<Client> = hosts
-        .iter()
-        .map(|h| Client::new(h, Some(&h.admin)))
-        .collect();
+    let (pg, _nats, hosts, admin) = cluster("cluster-stop", 2, Setup::SlowDemo(400));
     let mut threads = Vec::new();
     for _ in 0..4 {
         let accepted = inject(&admin[0]).await;
@@ -414,13 +434,7 @@ async fn a_host_stopped_past_its_leases_commits_nothing_for_runs_taken_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_uploaded_and_a_graph_switched_on_one_host_are_used_by_the_others() {
-    let pg = TempPostgres::start().unwrap();
-    let nats = TempNats::start().unwrap();
-    let hosts = tokio::task::block_in_place(|| hosts_with_files("cluster-swap", &pg, &nats, 3));
-    let admin: Vec<Client> = hosts
-        .iter()
-        .map(|h| Client::new(h, Some(&h.admin)))
-        .collect();
+    let (_pg, _nats, _hosts, admin) = cluster("cluster-swap", 3, Setup::OwnFiles);
     // A new version of the output plugin, uploaded on B.
     let output = std::fs::read(root().join("artifacts/plugins/weft-plugin-output.wasm")).unwrap();
     let bytes = variant(&output, 42);
@@ -505,13 +519,7 @@ async fn a_host_that_stops_hands_its_runs_to_another_over_the_bus() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conversation_goes_on_at_whichever_host_gets_its_next_message() {
-    let pg = TempPostgres::start().unwrap();
-    let nats = TempNats::start().unwrap();
-    let hosts = tokio::task::block_in_place(|| hosts("cluster-turns", &pg, &nats, 2, SCRIPT));
-    let admin: Vec<Client> = hosts
-        .iter()
-        .map(|h| Client::new(h, Some(&h.admin)))
-        .collect();
+    let (pg, _nats, _hosts, admin) = cluster("cluster-turns", 2, Setup::Demo);
     let accepted = inject(&admin[0]).await;
     let thread = accepted["threadId"].as_str().unwrap().to_owned();
     admin[0].answered(&thread).await;
@@ -551,15 +559,7 @@ async fn a_conversation_goes_on_at_whichever_host_gets_its_next_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_for_a_thread_busy_on_another_host_is_refused_or_waits_behind_its_run() {
-    let pg = TempPostgres::start().unwrap();
-    let nats = TempNats::start().unwrap();
-    let dir = temp_dir("cluster-busy-script");
-    let script = slow_script(&dir, 300);
-    let hosts = tokio::task::block_in_place(|| hosts("cluster-busy", &pg, &nats, 2, &script));
-    let admin: Vec<Client> = hosts
-        .iter()
-        .map(|h| Client::new(h, Some(&h.admin)))
-        .collect();
+    let (pg, _nats, _hosts, admin) = cluster("cluster-busy", 2, Setup::SlowDemo(300));
     let accepted = inject(&admin[0]).await;
     let thread = accepted["threadId"].as_str().unwrap().to_owned();
     let first = accepted["runId"].as_str().unwrap().to_owned();
@@ -614,13 +614,7 @@ async fn a_message_for_a_thread_busy_on_another_host_is_refused_or_waits_behind_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_catches_up_on_a_plugin_swap_and_a_graph_switch_made_while_nats_was_down() {
-    let pg = TempPostgres::start().unwrap();
-    let mut nats = TempNats::start().unwrap();
-    let hosts = tokio::task::block_in_place(|| hosts_with_files("cluster-catchup", &pg, &nats, 2));
-    let admin: Vec<Client> = hosts
-        .iter()
-        .map(|h| Client::new(h, Some(&h.admin)))
-        .collect();
+    let (pg, mut nats, _hosts, admin) = cluster("cluster-catchup", 2, Setup::OwnFiles);
     tokio::task::block_in_place(|| nats.stop()).unwrap();
     // Made on host 0 while no broadcast can reach host 1.
     let output = std::fs::read(root().join("artifacts/plugins/weft-plugin-output.wasm")).unwrap();

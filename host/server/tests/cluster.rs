@@ -303,7 +303,7 @@ async fn a_host_killed_under_load_loses_and_doubles_nothing() {
     let mut threads = Vec::new();
     for _ in 0..10 {
         for (h, client) in admin.iter().enumerate() {
-            let accepted = inject(&client).await;
+            let accepted = inject(client).await;
             threads.push((h, accepted["threadId"].as_str().unwrap().to_owned()));
         }
     }

@@ -467,7 +467,7 @@ async fn a_project_money_budget_hammered_from_three_hosts_is_never_overrun() {
         let request = CompletionRequest {
             messages: vec![ChatMessage {
                 role: Role::User,
-                content: vec!["w"; 5].join(" "),
+                content: ["w"; 5].join(" "),
             }],
             max_tokens: 10,
             json_schema: None,

@@ -13,6 +13,16 @@ use super::options::Sync;
 /// journals in memory, the page cache and the checkpoint interval.
 pub(super) fn configure(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // 1 KiB pages for a new store (an existing one keeps its own). A
+    // frame's rows go to many b-trees keyed by thread (frames,
+    // invocations, messages, runs), so with many threads committing at
+    // once nearly every row lands on a page of its own, and the WAL gets
+    // the whole page for it: profiled at 100 runs in flight, the commit
+    // wrote about ten 4 KiB pages per frame of 4.7 KB of rows, and the
+    // kernel's copying and write-back of them was about half the writer's
+    // time. 1 KiB pages write a quarter of that for the same rows
+    // (measured: 20–28% more durable frames/s at 100 runs in flight).
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(mode, "the store could not switch to WAL mode");
@@ -33,14 +43,21 @@ pub(super) fn configure(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
     // 64 MiB of page cache instead of 2 MiB: the tables' and indexes' hot
     // pages stay cached between batches.
     conn.pragma_update(None, "cache_size", -((PAGE_CACHE_BYTES >> 10) as i64))?;
-    // Checkpoint every 8,000 WAL pages (32 MiB) instead of 1,000: the hot
+    // Checkpoint every 32 MiB of WAL (SQLite's default is 1,000 pages): the hot
     // pages (index and table tails), rewritten by every commit, are copied
     // into the database file once per checkpoint, so fewer checkpoints
     // copy fewer pages (profiled: checkpoints took a fifth of the writer's
     // time with 100 runs at once).
-    conn.pragma_update(None, "wal_autocheckpoint", 8000)?;
+    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_BYTES / page.max(512))?;
     Ok(())
 }
+
+/// The page size of a new store, in bytes.
+pub const PAGE_SIZE: i64 = 1024;
+
+/// How much WAL accumulates between automatic checkpoints.
+const CHECKPOINT_BYTES: i64 = 32 << 20;
 
 /// The page cache of the store's writing connection: resident memory that
 /// fills as the store grows, then stays.

@@ -232,15 +232,16 @@ fn read_unfinished(r: &rusqlite::Row<'_>) -> rusqlite::Result<UnfinishedRun> {
 
 /// A run's messages sent and not yet delivered, in the order they were
 /// sent, with their receivers.
-fn pending(c: &Connection, run: &str) -> StoreResult<Vec<(String, Message)>> {
+/// (Read through the thread's messages: no index lists them by run.)
+fn pending(c: &Connection, thread: &str, run: &str) -> StoreResult<Vec<(String, Message)>> {
     let mut pending = c
         .prepare_cached(
-            "SELECT id, to_node, from_node, kind, body FROM messages
-             WHERE run = ?1 AND delivered_seq IS NULL ORDER BY pos",
+            "SELECT id, to_node, from_node, kind, body FROM messages INDEXED BY messages_by_thread
+             WHERE thread = ?1 AND run = ?2 AND delivered_seq IS NULL ORDER BY pos",
         )
         .map_err(error)?;
     pending
-        .query_map([run], |r| {
+        .query_map([thread, run], |r| {
             Ok((
                 r.get::<_, String>(1)?,
                 Message {
@@ -266,7 +267,7 @@ pub(super) fn unfinished_runs(c: &Connection) -> StoreResult<Vec<UnfinishedRun>>
         .and_then(Iterator::collect)
         .map_err(error)?;
     for run in &mut runs {
-        run.pending = pending(c, &run.run)?;
+        run.pending = pending(c, &run.thread, &run.run)?;
     }
     Ok(runs)
 }
@@ -282,6 +283,6 @@ pub(super) fn unfinished_run(c: &Connection, run: &str) -> StoreResult<Option<Un
     let Some(mut found) = found else {
         return Ok(None);
     };
-    found.pending = pending(c, run)?;
+    found.pending = pending(c, &found.thread, run)?;
     Ok(Some(found))
 }

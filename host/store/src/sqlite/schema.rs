@@ -362,6 +362,14 @@ CREATE TABLE kv (
     PRIMARY KEY (project, namespace, key)
 );
 "#,
+    // 14: no index of pending messages by run. Each message entered it
+    // when sent and left it when delivered, two more pages written per
+    // message at a random place (run ids are spread like thread ids);
+    // the pending messages of a run are read only when a run is resumed
+    // after a restart, through the thread's messages instead.
+    r#"
+DROP INDEX messages_pending;
+"#,
 ];
 
 /// The schema version this weft writes.

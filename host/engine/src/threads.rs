@@ -105,6 +105,9 @@ struct ThreadEntry {
     /// Whether its durable state (runs, frames, memory, budget) has been
     /// read from the store (always true without one).
     hydrated: bool,
+    /// The token limit the store held when the thread was last read
+    /// from it.
+    budget_seen: Option<u64>,
     /// Budget warnings a run ended before delivering, by node: the node
     /// finds them in its next tick, in a later run (at most
     /// [`MAX_PARKED_NOTICES`] per node, the newest).
@@ -132,6 +135,7 @@ impl ThreadEntry {
             runs: 0,
             frames: 0,
             hydrated,
+            budget_seen: None,
             notices: HashMap::new(),
             idle_since: 0,
         }
@@ -314,14 +318,28 @@ impl Threads {
 
     /// Records that `thread`'s durable state is loaded, with the stored
     /// counters when the store knows the thread.
-    pub fn hydrated(&self, thread: &str, counters: Option<(u64, u64)>) {
+    pub fn hydrated(&self, thread: &str, stored: Option<&StoredThread>) {
         if let Some(entry) = lock(&self.map).get_mut(thread) {
-            if let Some((runs, frames)) = counters {
-                entry.runs = runs;
-                entry.frames = frames;
+            if let Some(stored) = stored {
+                entry.runs = stored.runs;
+                entry.frames = stored.frames;
+                entry.budget_seen = stored.budget_limit;
             }
             entry.hydrated = true;
         }
+    }
+
+    /// Whether `thread`, loaded here already, is in the store as this
+    /// host left it: the same runs and frames (no other host ran it or
+    /// rolled it back since) and the same token limit (none set it).
+    /// Its memory and usage need not be read again then.
+    pub fn unchanged(&self, stored: &StoredThread) -> bool {
+        lock(&self.map).get(&stored.id).is_some_and(|e| {
+            e.hydrated
+                && e.runs == stored.runs
+                && e.frames == stored.frames
+                && e.budget_seen == stored.budget_limit
+        })
     }
 
     /// Notes that `thread` has committed frames up to `next_seq`.

@@ -193,20 +193,25 @@ pub(crate) async fn hydrate(ctx: &RunContext, thread: &str) -> Result<(), Engine
     };
     let stored = store.thread(thread).await?;
     if let Some(stored) = &stored {
+        ctx.budgets.restore_project(thread, &stored.project);
+        if ctx.threads.unchanged(stored) {
+            // Read again on a shared store, and no other host touched it:
+            // reading its memory and summing its usage (which grows with
+            // the thread) again would find what this host holds.
+            return Ok(());
+        }
         let memory = store.memory(thread).await?;
         // The stored memory replaces what this host held (keys another
         // host removed are gone).
         ctx.memory.forget_thread(thread);
         ctx.memory.apply(&memory);
-        ctx.budgets.restore_project(thread, &stored.project);
         // The store sums the thread's usage: the ledger keeps no events.
         let (tokens, totals) = store.thread_usage(thread, ctx.ledger.since_ms()).await?;
         ctx.budgets
             .restore_thread(thread, stored.budget_limit, tokens);
         ctx.ledger.restore_thread(thread, totals);
     }
-    ctx.threads
-        .hydrated(thread, stored.as_ref().map(|s| (s.runs, s.frames)));
+    ctx.threads.hydrated(thread, stored.as_ref());
     Ok(())
 }
 

@@ -5,7 +5,9 @@ Reads JSON Lines (the files given as arguments, or stdin; `-` is stdin too)
 as printed by `weft bench` and bench/langgraph_bench.py. Rows are matched by
 (workload, llm_ms, threads, store: memory, sqlite or postgres; older lines
 without `store` count as sqlite when durable); a row that only one system has shows
-"–" for the other. Other rows (without `node_overhead_us`: the memory of
+"–" for the other. weft rows with `"instance": "reuse"` (nodes in kept
+instances) get a row of their own, with LangGraph's figures of the same
+workload beside them (LangGraph has no instances). Other rows (without `node_overhead_us`: the memory of
 waiting threads, `weft bench llm`'s model figures …) are printed as they
 are, one section per workload, under the table. Standard library only:
 runs on any python3.
@@ -111,14 +113,14 @@ def bench_table(rows: list[dict]) -> list[str]:
     by_key: dict[tuple, dict[str, dict]] = {}
     for row in rows:
         store = row.get("store", "sqlite" if row["durable"] else "memory")
-        key = (row["workload"], row["llm_ms"], row["threads"], store)
+        key = (row["workload"], row["llm_ms"], row["threads"], store, row.get("instance", "fresh"))
         systems = by_key.setdefault(key, {})
         if row["system"] in systems:
             print(f"table: warning: two {row['system']} rows for {key}; keeping the last", file=sys.stderr)
         systems[row["system"]] = row
 
-    header = ["workload", "store", "llm ms", "threads"]
-    groups = [("", 4)]
+    header = ["workload", "store", "llm ms", "threads", "weft instance"]
+    groups = [("", 5)]
     for system in SYSTEMS:
         header += ["med µs", "p99 µs", "runs/s", "RSS MB"]
         groups.append((versions(rows, system), 4))
@@ -128,10 +130,15 @@ def bench_table(rows: list[dict]) -> list[str]:
     body = []
     # Durable rows after in-memory ones, then by workload, LLM time, concurrency.
     order = {"memory": 0, "sqlite": 1, "postgres": 2}
-    for key in sorted(by_key, key=lambda k: (order.get(k[3], 3), k[3], k[0], k[1], k[2])):
-        workload, llm_ms, threads, store = key
-        systems = by_key[key]
-        cells = [workload, store, f"{llm_ms:g}", f"{threads:,}"]
+    for key in sorted(by_key, key=lambda k: (order.get(k[3], 3), k[3], k[0], k[1], k[2], k[4])):
+        workload, llm_ms, threads, store, instance = key
+        systems = dict(by_key[key])
+        if instance != "fresh" and "langgraph" not in systems:
+            # LangGraph has no instances: its row of the same workload.
+            fresh = by_key.get((workload, llm_ms, threads, store, "fresh"), {})
+            if "langgraph" in fresh:
+                systems["langgraph"] = fresh["langgraph"]
+        cells = [workload, store, f"{llm_ms:g}", f"{threads:,}", instance if "weft" in systems else DASH]
         for system in SYSTEMS:
             row = systems.get(system)
             if row is None:

@@ -121,6 +121,8 @@ export interface FrameRecord {
   pluginHash: string;
   durationUs: number;
   instantiateUs: number;
+  /** The tick ran in an instance kept from the node's earlier tick (`instance: reuse`). */
+  reusedInstance?: boolean;
   fuelUsed: number;
   tokens: { prompt: number; completion: number; calls: number };
   inbox: { id: string; from: string; kind: string; bytes: number }[];

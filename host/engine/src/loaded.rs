@@ -87,6 +87,9 @@ pub(crate) struct LoadedNode {
     pub validator: jsonschema::Validator,
     /// The node's config as JSON text, handed to every tick.
     pub config: String,
+    /// With `instance: reuse`: the node's claim on kept instances, which
+    /// ends (its idle instances dropped) with this loaded graph.
+    pub reuse: Option<weft_runtime::ReuseScope>,
 }
 
 /// A validated graph with its plugins resolved to loaded versions. Threads
@@ -281,6 +284,7 @@ impl LoadedGraph {
                 plugin,
                 validator,
                 config,
+                reuse: node.reuse_instance.then(weft_runtime::ReuseScope::new),
             });
         }
         let mut hasher = Vec::with_capacity(32 * (nodes.len() + 1));
@@ -370,6 +374,7 @@ impl LoadedGraph {
             services,
             limits: Some(node.limits),
             wall_time: Some(wall_time),
+            reuse: self.nodes[i].reuse.as_ref(),
         }
     }
 

@@ -172,8 +172,12 @@ pub struct FrameRecord {
     pub plugin_hash: String,
     /// Wall time of the invocation, instantiation included, in microseconds.
     pub duration_us: u64,
-    /// Time to instantiate, in microseconds.
+    /// Time to instantiate, in microseconds (0 in a kept instance).
     pub instantiate_us: u64,
+    /// The tick ran in an instance kept from an earlier tick of the node
+    /// (`instance: reuse`); absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused_instance: bool,
     /// Fuel consumed.
     pub fuel_used: u64,
     /// Tokens used by `llm` calls.

@@ -45,6 +45,7 @@ fn invocation<'a>(inbox: &'a [Message], services: &'a Services) -> Invocation<'a
         services,
         limits: None,
         wall_time: None,
+        reuse: None,
     }
 }
 

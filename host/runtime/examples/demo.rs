@@ -77,6 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 services: &services,
                 limits: None,
                 wall_time: None,
+                reuse: None,
             },
         )
         .await;

@@ -102,6 +102,11 @@ pub struct RuntimeConfig {
     /// How often the epoch advances; deadlines are checked at this
     /// granularity and a running guest yields to the executor this often.
     pub epoch_tick: Duration,
+    /// Most instances kept idle between ticks for nodes with
+    /// `instance: reuse`, over all nodes and projects; the least recently
+    /// used is dropped beyond it, and idle ones are dropped first when the
+    /// pool has no free slot. 0 turns reuse off.
+    pub max_idle_instances: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -111,6 +116,7 @@ impl Default for RuntimeConfig {
             limits: Limits::default(),
             pool: Some(PoolConfig::default()),
             epoch_tick: Duration::from_millis(10),
+            max_idle_instances: 256,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! asks it to `describe` itself, giving a [`Plugin`]. [`Runtime::invoke`]
 //! runs one `tick` in a **fresh instance** from the plugin's pre-instantiated
 //! component (pooling allocator), so nothing leaks between invocations,
-//! threads or tenants, with CPU fuel, a wall-clock deadline, a memory cap and
+//! threads or tenants (unless the node opts in to keeping its instance
+//! between ticks within a project: [`ReuseScope`]), with CPU fuel, a wall-clock deadline, a memory cap and
 //! an output cap applied when its store is made ([`Limits`]).
 //!
 //! The contract's domain types ([`Message`], [`TickOutput`],
@@ -37,6 +38,7 @@
 //!         services: &services,
 //!         limits: None,
 //!         wall_time: None,
+//!         reuse: None,
 //!     })
 //!     .await;
 //! println!("{:?} in {:?}, {} fuel", outcome.result, outcome.duration, outcome.fuel_used);
@@ -50,6 +52,7 @@ mod config;
 mod error;
 mod inspect;
 mod plugin;
+mod reuse;
 mod runtime;
 mod sandbox;
 mod types;
@@ -60,6 +63,7 @@ pub use config::{Limits, PoolConfig, RuntimeConfig};
 pub use error::RuntimeError;
 pub use inspect::Inspection;
 pub use plugin::{Plugin, SUPPORTED_CONTRACTS};
+pub use reuse::ReuseScope;
 pub use runtime::{Invocation, InvokeError, Outcome, Runtime};
 pub use types::*;
 /// The contract's types and constants (host notices' sender and kinds

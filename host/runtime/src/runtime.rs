@@ -22,7 +22,8 @@ use crate::capabilities::{self, JournalEntry, Services};
 use crate::config::{Limits, RuntimeConfig};
 use crate::error::RuntimeError;
 use crate::plugin::{Plugin, PluginInner, check_header, contract_version};
-use crate::sandbox::{DeadlineHit, HostState, StoreSpec, new_store};
+use crate::reuse::{Idle, IdleInstances, ReuseScope};
+use crate::sandbox::{DeadlineHit, HostState, StoreSpec, new_store, reset_store};
 use crate::types::{CallContext, Capability, Grants, Message, NodeError, NodeInfo, TickOutput};
 
 /// The host side of weft's plugins. Create one per process and share it.
@@ -38,6 +39,8 @@ pub struct Runtime {
     slots: Option<Arc<tokio::sync::Semaphore>>,
     /// Ticks waiting for a slot.
     queued: AtomicUsize,
+    /// Instances kept between ticks of nodes that opt in.
+    idle: Arc<IdleInstances>,
 }
 
 /// Pool slots kept out of [`Runtime::slots`] for `describe` when plugins
@@ -66,6 +69,10 @@ pub struct Invocation<'a> {
     pub limits: Option<Limits>,
     /// The time the plugin sees (frozen during the invocation); now when `None`.
     pub wall_time: Option<SystemTime>,
+    /// Run in an instance kept from an earlier tick of the same scope and
+    /// project, and keep this one afterwards (see [`ReuseScope`]); a fresh
+    /// instance when `None`.
+    pub reuse: Option<&'a ReuseScope>,
 }
 
 /// Why an invocation produced no output.
@@ -87,8 +94,10 @@ pub struct Outcome {
     pub result: Result<TickOutput, InvokeError>,
     /// Fuel consumed.
     pub fuel_used: u64,
-    /// Time to create the fresh instance.
+    /// Time to create the fresh instance (zero for a kept one).
     pub instantiate_time: Duration,
+    /// The tick ran in an instance kept from an earlier tick.
+    pub reused: bool,
     /// Total wall time, instantiation included.
     pub duration: Duration,
     /// Host-capability calls with their answers, in order.
@@ -125,6 +134,7 @@ impl Runtime {
             let ticks = pool.instances.saturating_sub(DESCRIBE_SLOTS).max(1);
             Arc::new(tokio::sync::Semaphore::new(ticks as usize))
         });
+        let idle = Arc::new(IdleInstances::new(config.max_idle_instances));
         Ok(Self {
             engine,
             linker,
@@ -133,6 +143,7 @@ impl Runtime {
             ticker_stop,
             slots,
             queued: AtomicUsize::new(0),
+            idle,
         })
     }
 
@@ -323,45 +334,79 @@ impl Runtime {
         self.queued.load(Ordering::Relaxed)
     }
 
+    /// Instances kept for nodes with `instance: reuse`, idle now.
+    pub fn instances_idle(&self) -> usize {
+        self.idle.len()
+    }
+
+    /// Ticks that ran in a kept instance since the runtime started.
+    pub fn instances_reused(&self) -> u64 {
+        self.idle.reused()
+    }
+
+    /// A pool slot for a new instance: at once if one is free, else by
+    /// dropping idle kept instances, else by waiting for a tick to end.
+    async fn slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let slots = self.slots.as_ref()?;
+        loop {
+            match Arc::clone(slots).try_acquire_owned() {
+                Ok(slot) => return Some(slot),
+                Err(_) if self.idle.evict_oldest() => continue,
+                Err(_) => break,
+            }
+        }
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::clone(slots).acquire_owned().await;
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        // The semaphore is never closed.
+        slot.ok()
+    }
+
     async fn invoke_inner(&self, plugin: &Plugin, inv: Invocation<'_>) -> Outcome {
-        // Wait for a slot before the deadline starts: the node has not run.
-        let _slot = match &self.slots {
-            Some(slots) => match Arc::clone(slots).try_acquire_owned() {
-                Ok(slot) => Some(slot),
-                Err(_) => {
-                    self.queued.fetch_add(1, Ordering::Relaxed);
-                    let slot = Arc::clone(slots).acquire_owned().await;
-                    self.queued.fetch_sub(1, Ordering::Relaxed);
-                    // The semaphore is never closed.
-                    slot.ok()
-                }
-            },
-            None => None,
-        };
         let limits = inv.limits.unwrap_or(self.config.limits);
         let node = inv.call.node.clone();
         let call = inv.call.clone();
-        let mut store = new_store(
-            &self.engine,
-            StoreSpec {
-                call: inv.call,
-                grants: inv.grants,
-                tools: inv.tools,
-                services: inv.services,
-                limits,
-                model: inv.model,
-                wall_time: since_epoch(inv.wall_time),
-            },
-        );
+        let reuse = inv.reuse.map(|scope| {
+            scope.bind(&self.idle);
+            scope.id()
+        });
+        let kept = reuse.and_then(|scope| self.idle.take(scope, &call.project, plugin.hash()));
+        let spec = StoreSpec {
+            call: inv.call,
+            grants: inv.grants,
+            tools: inv.tools,
+            services: inv.services,
+            limits,
+            model: inv.model,
+            wall_time: since_epoch(inv.wall_time),
+        };
+        let (mut store, mut instance, slot, ticks) = match kept {
+            Some(mut idle) => {
+                reset_store(&mut idle.store, spec);
+                (idle.store, Some(idle.instance), idle.slot, idle.ticks)
+            }
+            None => {
+                // Wait for a slot before the deadline starts: the node has not run.
+                let slot = self.slot().await;
+                (new_store(&self.engine, spec), None, slot, 0)
+            }
+        };
+        let reused = instance.is_some();
         let start = Instant::now();
         let mut instantiate_time = Duration::ZERO;
         let call = async {
-            let instance = plugin
-                .pre()
-                .instantiate(&mut store)
-                .await
-                .map_err(|e| (true, e))?;
-            instantiate_time = start.elapsed();
+            let instance = match &mut instance {
+                Some(instance) => instance,
+                None => {
+                    let fresh = plugin
+                        .pre()
+                        .instantiate(&mut store)
+                        .await
+                        .map_err(|e| (true, e))?;
+                    instantiate_time = start.elapsed();
+                    instance.insert(fresh)
+                }
+            };
             instance
                 .tick(&mut store, &call, inv.config, inv.inbox)
                 .await
@@ -371,12 +416,15 @@ impl Runtime {
         // this timeout enforces it while the guest waits on a host call.
         let raw = tokio::time::timeout(limits.deadline, call).await;
         let duration = start.elapsed();
+        // Only an instance whose tick returned is kept: after a trap, or a
+        // deadline hit mid-call, its state is not to be trusted.
+        let returned = matches!(raw, Ok(Ok(_)));
         let fuel_used = limits
             .fuel
             .unwrap_or(u64::MAX)
             .saturating_sub(store.get_fuel().unwrap_or(0));
-        let state = store.data();
-        let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
+        let state = store.data_mut();
+        let stderr = pipe_text(&state.stderr, state.stderr_from);
         let result = match raw {
             Err(_elapsed) => Err(RuntimeError::DeadlineExceeded {
                 node: node.clone(),
@@ -408,24 +456,57 @@ impl Runtime {
                 }
             }
         };
-        let state = store.into_data();
         state.shared.summarise();
-        Outcome {
+        let outcome = Outcome {
             result,
             fuel_used: if limits.fuel.is_some() { fuel_used } else { 0 },
             instantiate_time,
+            reused,
             duration,
             memory_writes: state.memory.writes(&state.shared.call),
             kv_writes: state.kv.writes(&state.shared.call),
-            journal: state.shared.journal,
-            events: state.hud.events,
-            logs: state.log.lines,
-            denied: state.shared.denied,
+            journal: std::mem::take(&mut state.shared.journal),
+            events: std::mem::take(&mut state.hud.events),
+            logs: std::mem::take(&mut state.log.lines),
+            denied: std::mem::take(&mut state.shared.denied),
             denied_calls: state.shared.denied_calls,
-            stdout: String::from_utf8_lossy(&state.stdout.contents()).into_owned(),
+            stdout: pipe_text(&state.stdout, state.stdout_from),
             stderr,
+        };
+        // A kept instance's pipes fill up over its ticks; one past half
+        // its cap is dropped, so that no tick finds its stdio full.
+        let stdio_room = state
+            .stdout
+            .contents()
+            .len()
+            .max(state.stderr.contents().len())
+            <= limits.max_stdio / 2;
+        match (reuse, instance) {
+            (Some(scope), Some(instance)) if returned && stdio_room => {
+                let project = std::mem::take(&mut state.shared.call.project);
+                self.idle.put(Idle {
+                    scope,
+                    project,
+                    plugin: plugin.hash(),
+                    store,
+                    instance,
+                    slot,
+                    ticks: ticks + 1,
+                });
+            }
+            _ => {
+                drop(store);
+                drop(slot);
+            }
         }
+        outcome
     }
+}
+
+/// What a guest wrote to a pipe since `from`, as text.
+fn pipe_text(pipe: &wasmtime_wasi::p2::pipe::MemoryOutputPipe, from: usize) -> String {
+    let bytes = pipe.contents();
+    String::from_utf8_lossy(bytes.get(from..).unwrap_or_default()).into_owned()
 }
 
 impl Drop for Runtime {

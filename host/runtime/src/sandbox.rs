@@ -49,6 +49,10 @@ pub(crate) struct HostState {
     pub log: LogState,
     pub stdout: MemoryOutputPipe,
     pub stderr: MemoryOutputPipe,
+    /// Where this tick's output starts in the pipes (a kept instance's
+    /// pipes hold its earlier ticks' output before it).
+    pub stdout_from: usize,
+    pub stderr_from: usize,
 }
 
 impl WasiView for HostState {
@@ -65,7 +69,7 @@ impl WasiView for HostState {
 /// than as the trap the guest turns it into.
 pub(crate) struct MemoryLimiter {
     max: usize,
-    used: usize,
+    pub used: usize,
     pub hit: bool,
 }
 
@@ -149,9 +153,40 @@ pub(crate) struct StoreSpec<'a> {
 /// Makes the store of one invocation with every limit applied.
 pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState> {
     let limits = spec.limits;
-    let seed = invocation_seed(&spec.call);
     let stdout = MemoryOutputPipe::new(limits.max_stdio);
     let stderr = MemoryOutputPipe::new(limits.max_stdio);
+    let state = host_state(spec, stdout, stderr);
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    arm(&mut store, &limits);
+    store
+}
+
+/// Readies a kept instance's store for its next tick: everything of the
+/// call is new (context, grants, services, overlays, buffers, WASI clocks
+/// and randomness, fuel, deadline); the guest's resources, the memory it
+/// has grown and its stdio pipes (read from where the last tick left off)
+/// are kept.
+pub(crate) fn reset_store(store: &mut Store<HostState>, spec: StoreSpec<'_>) {
+    let limits = spec.limits;
+    let old = store.data_mut();
+    let mut state = host_state(spec, old.stdout.clone(), old.stderr.clone());
+    state.table = std::mem::take(&mut old.table);
+    state.limiter.used = old.limiter.used;
+    state.stdout_from = old.stdout.contents().len();
+    state.stderr_from = old.stderr.contents().len();
+    *old = state;
+    arm(store, &limits);
+}
+
+/// The host side of one call.
+fn host_state(
+    spec: StoreSpec<'_>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+) -> HostState {
+    let limits = spec.limits;
+    let seed = invocation_seed(&spec.call);
     let wasi = WasiCtxBuilder::new()
         .stdout(stdout.clone())
         .stderr(stderr.clone())
@@ -167,7 +202,7 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState
         .allow_udp(false)
         .build();
     let services = spec.services;
-    let state = HostState {
+    HostState {
         wasi,
         table: ResourceTable::new(),
         limiter: MemoryLimiter {
@@ -211,9 +246,13 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState
         log: LogState::default(),
         stdout,
         stderr,
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limiter);
+        stdout_from: 0,
+        stderr_from: 0,
+    }
+}
+
+/// Fuel and the deadline of one tick.
+fn arm(store: &mut Store<HostState>, limits: &Limits) {
     // Fuel metering is on engine-wide; "off" means an effectively endless tank.
     let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
     let deadline = Instant::now() + limits.deadline;
@@ -227,7 +266,6 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec<'_>) -> Store<HostState
             Ok(UpdateDeadline::Yield(1))
         }
     });
-    store
 }
 
 /// A seed for the plugin's randomness, derived from where it runs so that a

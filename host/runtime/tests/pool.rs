@@ -82,6 +82,7 @@ async fn ticks_beyond_the_pool_wait_for_a_slot_and_all_complete() {
                     services: &services,
                     limits: None,
                     wall_time: None,
+                    reuse: None,
                 },
             )
             .await

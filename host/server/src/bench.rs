@@ -51,6 +51,10 @@ pub enum BenchCommand {
         /// Print JSON Lines in `bench/`'s format instead of a table.
         #[arg(long)]
         json: bool,
+        /// Run every node with `instance: reuse` (kept instances) instead
+        /// of a fresh instance per tick.
+        #[arg(long)]
+        reuse: bool,
     },
     /// Loads the local model and prints its load time, prompt and
     /// generation speed (free and JSON-Schema-constrained) and the gain of
@@ -85,6 +89,7 @@ pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
             durable,
             hosts,
             json,
+            reuse,
         } => {
             let pass = Pass {
                 runs,
@@ -92,6 +97,7 @@ pub async fn run(common: &Common, cmd: BenchCommand) -> Result<ExitCode> {
                 durable,
                 hosts,
                 json,
+                reuse,
             };
             frames(common, &guests, pass).await
         }
@@ -109,6 +115,7 @@ struct Pass {
     durable: bool,
     hosts: usize,
     json: bool,
+    reuse: bool,
 }
 
 async fn frames(common: &Common, guests: &std::path::Path, pass: Pass) -> Result<ExitCode> {
@@ -118,6 +125,7 @@ async fn frames(common: &Common, guests: &std::path::Path, pass: Pass) -> Result
         durable,
         hosts,
         json,
+        reuse,
     } = pass;
     if runs == 0 || concurrency == 0 || hosts == 0 {
         bail!("--runs, --concurrency and --hosts must be at least 1");
@@ -143,7 +151,7 @@ async fn frames(common: &Common, guests: &std::path::Path, pass: Pass) -> Result
     );
     let graph = Arc::new(
         LoadedGraph::from_yaml(
-            &WORKLOAD.graph("guest-relay", false),
+            &WORKLOAD.graph("guest-relay", false, reuse),
             &common.plugins.join("bench-frames.yaml"),
             &plugins,
             &runtime,
@@ -156,10 +164,15 @@ async fn frames(common: &Common, guests: &std::path::Path, pass: Pass) -> Result
     let memory = measure(std::slice::from_ref(&engine), &graph, runs, concurrency).await?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if json {
-        memory.print_json(false, concurrency, None, None, 1)?;
+        memory.print_json(false, concurrency, None, None, 1, reuse)?;
     } else {
         println!(
-            "weft bench frames: 5-node graph (a → b, c, d → e), no-op WASM plugins, fresh instance per invocation, {runs} runs, {cores} cores"
+            "weft bench frames: 5-node graph (a → b, c, d → e), no-op WASM plugins, {} per invocation, {runs} runs, {cores} cores",
+            if reuse {
+                "kept instance (instance: reuse)"
+            } else {
+                "fresh instance"
+            }
         );
         println!("{:<44} {:>12} {:>12}", "metric", "median", "p99");
         memory.print("", concurrency);
@@ -242,7 +255,14 @@ async fn frames(common: &Common, guests: &std::path::Path, pass: Pass) -> Result
     let durable = result?;
     commits.sort_unstable();
     if json {
-        durable.print_json(true, concurrency, Some(&commits), Some(store_kind), hosts)?;
+        durable.print_json(
+            true,
+            concurrency,
+            Some(&commits),
+            Some(store_kind),
+            hosts,
+            reuse,
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     println!();
@@ -397,6 +417,7 @@ impl Figures {
         commits: Option<&[Duration]>,
         store: Option<&str>,
         hosts: usize,
+        reuse: bool,
     ) -> Result<()> {
         let passes = [
             (1, &self.per_node, self.latency_wall, self.serial_fps()),
@@ -417,6 +438,7 @@ impl Figures {
                     (true, Some("postgres")) => "postgres",
                     (true, _) => "sqlite",
                 },
+                reuse,
             }
             .json(per_node.clone(), wall.as_secs_f64())?;
             line.insert("frames_per_s".into(), round(fps, 0).into());

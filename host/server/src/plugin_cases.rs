@@ -304,6 +304,7 @@ pub(crate) async fn tick_alone(
                 services,
                 limits: None,
                 wall_time: None,
+                reuse: None,
             },
         )
         .await;

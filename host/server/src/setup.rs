@@ -135,6 +135,7 @@ pub fn runtime(common: &Common, section: &crate::config::RuntimeSection) -> Resu
             instances: section.instances,
             ..pool
         }),
+        max_idle_instances: section.max_idle_instances,
         ..defaults
     };
     Ok(Arc::new(

@@ -280,6 +280,34 @@ fn bench_frames_prints_its_figures() {
     assert!(rows[0]["instantiate_us"]["p99"].as_f64().unwrap() > 0.0);
     assert!(rows[2]["commit_us"]["median"].as_f64().unwrap() > 0.0);
     assert!(rows[2..].iter().all(|r| r["store"] == "sqlite"), "{rows:?}");
+    assert!(rows.iter().all(|r| r["instance"] == "fresh"), "{rows:?}");
+
+    // With kept instances (`--reuse`): after the first ticks, none
+    // instantiates.
+    let out = weft(
+        &data,
+        &[
+            "bench",
+            "frames",
+            "--runs",
+            "40",
+            "--concurrency",
+            "2",
+            "--reuse",
+            "--json",
+            "--guests",
+            guests.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["instance"] == "reuse"), "{rows:?}");
+    // The latency pass (one run at a time) carries the instantiation times.
+    assert_eq!(rows[0]["instantiate_us"]["median"], 0.0, "{}", rows[0]);
     let _ = std::fs::remove_dir_all(&data);
 }
 

@@ -539,6 +539,82 @@ edges:
     assert!(d.replayed.contains("count"), "{}", d.replayed);
 }
 
+/// A node with `instance: reuse` keeps its guest state between ticks (the
+/// echo guest's counter goes on), the record says so, and replay, always
+/// in fresh instances, reports the frame whose output came from kept state.
+async fn kept_instances_carry_guest_state_and_replay_shows_where(backend: Backend) {
+    let dir = place(backend, "kept-instances");
+    let yaml = r#"
+name: kept
+entry: counter
+nodes:
+  counter: { plugin: guest-echo, instance: reuse }
+"#;
+    let graph_file = dir.join("kept.yaml");
+    std::fs::write(&graph_file, yaml).unwrap();
+    let h = host(&dir, Arc::new(Scripted::default()), EngineConfig::default()).await;
+    let graph = h.engine.load_graph(&graph_file).await.expect("graph");
+    let thread = h.engine.open_thread(None, &graph);
+    let mut seen = Vec::new();
+    for n in 0..3 {
+        let trace = finish(
+            h.engine
+                .start_run(&thread, Inbound::to("counter", "user", &json!({"n": n})))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(trace.status, RunStatus::Completed);
+        let record = &trace.records[0];
+        let reply: serde_json::Value =
+            serde_json::from_str(record.reply.as_deref().expect("a reply")).unwrap();
+        seen.push((reply["count"].as_u64().unwrap(), record.reused_instance));
+    }
+    assert_eq!(seen, [(1, false), (2, true), (3, true)]);
+    // The kept instance is the runtime's, not the thread's: another thread
+    // of the same project and node goes on counting.
+    let other = h.engine.open_thread(None, &graph);
+    let trace = finish(
+        h.engine
+            .start_run(&other, Inbound::to("counter", "user", &json!({})))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(trace.records[0].reused_instance);
+    assert!(
+        trace.records[0]
+            .reply
+            .as_deref()
+            .unwrap()
+            .contains("\"count\":4")
+    );
+    let report = h
+        .engine
+        .replay(&thread, ReplayOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.frames, 3);
+    // Frame 0 ran in a fresh instance and reproduces; the two that ran in
+    // the kept one counted on and do not.
+    let diverged: Vec<(u64, &str, &str)> = report
+        .divergences
+        .iter()
+        .map(|d| (d.seq, d.node.as_str(), d.what.as_str()))
+        .collect();
+    assert_eq!(diverged, [(1, "counter", "reply"), (2, "counter", "reply")]);
+    assert!(
+        report.divergences[0].recorded.contains("count\\\":2"),
+        "{}",
+        report.divergences[0].recorded
+    );
+    assert!(
+        report.divergences[0].replayed.contains("count\\\":1"),
+        "{}",
+        report.divergences[0].replayed
+    );
+}
+
 async fn a_fork_continues_from_frame_n_with_the_same_memory(backend: Backend) {
     let (dir, h, thread) = assistant_thread(backend, "fork", EngineConfig::default()).await;
     let original = ask(&h.engine, &thread, QUESTION).await;
@@ -1049,6 +1125,7 @@ crate::on_both_backends!(
     a_failed_commit_is_retried_and_nothing_is_doubled,
     replay_reproduces_every_frame,
     replay_with_a_changed_plugin_reports_the_divergence,
+    kept_instances_carry_guest_state_and_replay_shows_where,
     a_fork_continues_from_frame_n_with_the_same_memory,
     pruning_removes_finished_threads_and_keeps_usage_totals,
     operator_budgets_survive_a_restart,

@@ -393,7 +393,7 @@ function Invocation({ frame, record: r }: { frame: number; record: FrameRecord }
       </h2>
       <dl class="facts">
         <div><dt>Plugin</dt><dd>{r.plugin} {short(r.pluginHash)}</dd></div>
-        <div><dt>Duration</dt><dd>{micros(r.durationUs)} (instantiation {micros(r.instantiateUs)})</dd></div>
+        <div><dt>Duration</dt><dd>{micros(r.durationUs)} {r.reusedInstance ? '(kept instance)' : <>(instantiation {micros(r.instantiateUs)})</>}</dd></div>
         <div><dt>Fuel</dt><dd>{r.fuelUsed.toLocaleString()}</dd></div>
         <div><dt>Tokens</dt><dd>{r.tokens.prompt} prompt, {r.tokens.completion} completion, {r.tokens.calls} calls</dd></div>
         <div><dt>Done</dt><dd>{r.done ? 'yes' : 'no'}</dd></div>

@@ -74,6 +74,7 @@ fn fingerprint(g: &LoadedGraph) -> BTreeMap<String, String> {
             let print = json!({
                 "plugin": hash, "config": n.config, "grants": grants, "model": n.model,
                 "everyTick": n.every_tick, "defer": n.defer, "peers": n.peers,
+                "reuseInstance": n.reuse_instance,
                 "limits": format!("{:?}", n.limits),
             });
             (n.name.clone(), print.to_string())

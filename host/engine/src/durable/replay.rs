@@ -186,25 +186,24 @@ pub(crate) async fn replay(
                     tools: tape.clone(),
                     events: Arc::new(NullSink),
                 };
-                let outcome = versions
-                    .runtime()
-                    .invoke(
-                        &plugin,
-                        graph.invocation(
-                            i,
-                            CallContext {
-                                thread: thread.to_owned(),
-                                run: frame.run.clone(),
-                                frame: frame.frame,
-                                node: node.name.clone(),
-                                project: stored.project.clone(),
-                            },
-                            &invocation.inbox,
-                            &services,
-                            wall_time,
-                        ),
-                    )
-                    .await;
+                let mut call = graph.invocation(
+                    i,
+                    CallContext {
+                        thread: thread.to_owned(),
+                        run: frame.run.clone(),
+                        frame: frame.frame,
+                        node: node.name.clone(),
+                        project: stored.project.clone(),
+                    },
+                    &invocation.inbox,
+                    &services,
+                    wall_time,
+                );
+                // Always a fresh instance: a node with `instance: reuse`
+                // whose output depends on what an earlier tick left in its
+                // instance shows here as a divergence.
+                call.reuse = None;
+                let outcome = versions.runtime().invoke(&plugin, call).await;
                 report.invocations += 1;
                 report.journal_entries += record.journal.len() as u64;
                 let replayed = RecordedOutput::of(&outcome);

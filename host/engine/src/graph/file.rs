@@ -206,6 +206,26 @@ pub(crate) struct RawNode {
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub config: Option<Spanned<serde_json::Value>>,
+    /// `fresh` (the default): every tick runs in a new instance of the
+    /// plugin. `reuse`: an instance whose tick returned is kept, and the
+    /// node's next tick in the same project runs in it (no instantiation,
+    /// no teardown); the guest's own state (globals, heap) survives, the
+    /// host's side of each call does not. Replay uses fresh instances, so
+    /// output that depends on kept state shows as a divergence. See "Kept
+    /// instances" in docs/graph-file.md.
+    #[serde(default)]
+    pub instance: InstanceMode,
+}
+
+/// Whether a node's ticks run in fresh or kept instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum InstanceMode {
+    /// A new instance for every tick.
+    #[default]
+    Fresh,
+    /// An instance kept between the node's ticks within a project.
+    Reuse,
 }
 
 /// A capability name, for the schema of `grants` (the names of

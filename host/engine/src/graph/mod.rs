@@ -205,6 +205,8 @@ pub struct Node {
     pub every_tick: bool,
     /// Its messages wait until no other node has messages to work on.
     pub defer: bool,
+    /// Its ticks run in instances kept between ticks (`instance: reuse`).
+    pub reuse_instance: bool,
     /// How long its interrupts wait for an answer; forever when `None`.
     pub interrupt_timeout: Option<std::time::Duration>,
     /// Free-form configuration passed to the node (empty if none).

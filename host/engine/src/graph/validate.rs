@@ -9,7 +9,7 @@ use weft_runtime::capabilities::tools::{ToolGrants, ToolSet};
 use weft_runtime::{Capability, ContentHash, Grants, NodeInfo};
 
 use super::error::{Problems, at};
-use super::file::{NodeMap, RawEdge, RawGraph, RawNode, Targets};
+use super::file::{InstanceMode, NodeMap, RawEdge, RawGraph, RawNode, Targets};
 use super::limits::LimitSpec;
 use super::{
     DEFAULT_MAX_FRAMES, Graph, GraphError, Location, MAX_FRAMES, MAX_GRAPH_ALIASES,
@@ -237,6 +237,7 @@ fn resolve_node(
         model,
         every_tick: node.every_tick,
         defer: node.defer,
+        reuse_instance: node.instance == InstanceMode::Reuse,
         interrupt_timeout,
         config,
         peers: Vec::new(),

@@ -132,6 +132,7 @@ pub(crate) fn apply(
         plugin_hash: node.plugin_hash.to_owned(),
         duration_us: outcome.duration.as_micros() as u64,
         instantiate_us: outcome.instantiate_time.as_micros() as u64,
+        reused_instance: outcome.reused,
         fuel_used: outcome.fuel_used,
         tokens: Tokens::from_journal(&outcome.journal),
         inbox: inbox.iter().map(MessageSummary::from).collect(),

@@ -101,6 +101,7 @@ pub async fn tick_with(
             services,
             limits,
             wall_time: None,
+            reuse: None,
         },
     )
     .await

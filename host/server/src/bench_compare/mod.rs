@@ -231,7 +231,7 @@ async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<Ex
         engine(common, args, Duration::from_millis(row.llm_ms), durable).await?;
     let with_llm = row.llm_ms > 0;
     let plugin = if with_llm { "guest-llm" } else { "guest-relay" };
-    let yaml = row.workload.graph(plugin, with_llm);
+    let yaml = row.workload.graph(plugin, with_llm, row.reuse);
     let graph = Arc::new(
         LoadedGraph::from_yaml(
             &yaml,
@@ -305,6 +305,7 @@ async fn measure_row(common: &Common, args: &CompareArgs, row: Row) -> Result<Ex
         llm_ms: row.llm_ms,
         threads: row.threads,
         store: row.store.name(),
+        reuse: row.reuse,
     }
     .json(overheads, elapsed)?;
     println!("{}", serde_json::Value::Object(line));

@@ -15,6 +15,8 @@ pub(crate) struct Line {
     pub threads: usize,
     /// Where the runs were committed (`memory`, `sqlite`, `postgres`).
     pub store: &'static str,
+    /// Nodes in kept instances (`instance: reuse`).
+    pub reuse: bool,
 }
 
 impl Line {
@@ -34,6 +36,7 @@ impl Line {
             "threads": self.threads,
             "durable": self.store != "memory",
             "store": self.store,
+            "instance": if self.reuse { "reuse" } else { "fresh" },
             "runs": overheads.len(),
             "seconds": round(seconds, 3),
             "node_overhead_us": percentiles(&overheads),

@@ -8,6 +8,9 @@ pub(super) struct Row {
     pub(super) llm_ms: u64,
     pub(super) threads: usize,
     pub(super) store: Store,
+    /// Every node with `instance: reuse` (kept instances) instead of a
+    /// fresh instance per tick.
+    pub(super) reuse: bool,
 }
 
 /// Where a row's runs are committed.
@@ -63,9 +66,15 @@ impl Workload {
         }
     }
 
-    /// The graph, with `plugin` for every node.
-    pub(crate) fn graph(self, plugin: &str, llm: bool) -> String {
-        let grants = if llm { "grants: [llm], " } else { "" };
+    /// The graph, with `plugin` for every node, each in kept instances
+    /// (`instance: reuse`) if `reuse`.
+    pub(crate) fn graph(self, plugin: &str, llm: bool, reuse: bool) -> String {
+        let grants = match (llm, reuse) {
+            (true, true) => "grants: [llm], instance: reuse, ",
+            (true, false) => "grants: [llm], ",
+            (false, true) => "instance: reuse, ",
+            (false, false) => "",
+        };
         let node = |name: &str, peers: &[&str]| {
             let send = if llm {
                 format!("send: [{}]", peers.join(", "))
@@ -106,8 +115,9 @@ impl Row {
             Store::Sqlite => "-durable",
             Store::Postgres => "-durable-pg",
         };
+        let reuse = if self.reuse { "-reuse" } else { "" };
         format!(
-            "{}-llm{}-t{}{store}",
+            "{}-llm{}-t{}{store}{reuse}",
             self.workload.name(),
             self.llm_ms,
             self.threads
@@ -124,8 +134,15 @@ pub(super) fn rows() -> Vec<Row> {
             llm_ms,
             threads,
             store: Store::Memory,
+            reuse: false,
         };
         rows.push(row(0, 1));
+        // The same with kept instances (weft only: LangGraph has no
+        // instances; bench/table.py sets its figures beside these too).
+        rows.push(Row {
+            reuse: true,
+            ..row(0, 1)
+        });
         for threads in [1, 100, 1000] {
             rows.push(row(1, threads));
         }
@@ -138,6 +155,7 @@ pub(super) fn rows() -> Vec<Row> {
                     llm_ms: 0,
                     threads,
                     store,
+                    reuse: false,
                 });
             }
         }
@@ -155,7 +173,8 @@ mod tests {
     #[test]
     fn row_names_match_the_langgraph_script() {
         let names: Vec<String> = rows().iter().map(Row::name).collect();
-        assert_eq!(names.len(), 16);
+        assert_eq!(names.len(), 18);
+        assert!(names.contains(&"fanout5-llm0-t1-reuse".to_owned()));
         assert!(names.contains(&"chain3-llm0-t1".to_owned()));
         assert!(names.contains(&"fanout5-llm1-t1000".to_owned()));
         assert!(names.contains(&"fanout5-llm0-t100-durable".to_owned()));

@@ -24,6 +24,7 @@
 //!   retention: { max_age: 30d, every: 1h }   # prune finished threads in the background
 //! runtime:
 //!   instances: 10000                 # plugin instances live at once; more ticks wait for a slot
+//!   max_idle_instances: 256          # kept between ticks for nodes with `instance: reuse`
 //! tools:                             # MCP servers whose tools graphs may grant to nodes
 //!   servers:
 //!     clock: { command: weft, args: [tools-server] }
@@ -161,6 +162,10 @@ pub struct RuntimeSection {
     /// [`weft_runtime::PoolConfig::instances`]): 10,000 is about as many as
     /// a process has room for.
     pub instances: u32,
+    /// Most instances kept idle between ticks for nodes with
+    /// `instance: reuse` (all nodes and projects together); beyond it the
+    /// least recently used is dropped. 0 keeps none (every tick fresh).
+    pub max_idle_instances: usize,
 }
 
 /// The default `runtime.instances`: 10,000 runs waiting on a model at once.
@@ -170,6 +175,7 @@ impl Default for RuntimeSection {
     fn default() -> Self {
         Self {
             instances: DEFAULT_INSTANCES,
+            max_idle_instances: weft_runtime::RuntimeConfig::default().max_idle_instances,
         }
     }
 }

@@ -58,6 +58,7 @@ fn outcome(result: Result<TickOutput, InvokeError>) -> Outcome {
         result,
         fuel_used: 7,
         instantiate_time: Duration::from_micros(5),
+        reused: false,
         duration: Duration::from_micros(40),
         journal: Vec::new(),
         memory_writes: Vec::new(),

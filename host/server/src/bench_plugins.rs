@@ -52,6 +52,8 @@ struct Row {
     compile: Duration,
     instantiate: Vec<Duration>,
     invoke: Vec<Duration>,
+    /// Whole invocations in a kept instance (`instance: reuse`).
+    kept: Vec<Duration>,
 }
 
 pub async fn run(args: PluginBenchArgs) -> Result<ExitCode> {
@@ -70,24 +72,32 @@ pub async fn run(args: PluginBenchArgs) -> Result<ExitCode> {
         rows.push(measure(&runtime, file, &args).await?);
     }
     println!(
-        "{:<22} {:>9} {:>11} {:>14} {:>12} {:>12}",
-        "plugin", "size MiB", "compile ms", "instantiate µs", "invoke µs", "invoke p99"
+        "{:<22} {:>9} {:>11} {:>14} {:>12} {:>12} {:>14}",
+        "plugin",
+        "size MiB",
+        "compile ms",
+        "instantiate µs",
+        "invoke µs",
+        "invoke p99",
+        "kept invoke µs"
     );
     for row in &mut rows {
         row.instantiate.sort_unstable();
         row.invoke.sort_unstable();
+        row.kept.sort_unstable();
         println!(
-            "{:<22} {:>9.1} {:>11.0} {:>14.1} {:>12.1} {:>12.1}",
+            "{:<22} {:>9.1} {:>11.0} {:>14.1} {:>12.1} {:>12.1} {:>14.1}",
             row.name,
             row.size as f64 / (1024.0 * 1024.0),
             row.compile.as_secs_f64() * 1e3,
             micros(nearest_rank(&row.instantiate, 50.0)),
             micros(nearest_rank(&row.invoke, 50.0)),
             micros(nearest_rank(&row.invoke, 99.0)),
+            micros(nearest_rank(&row.kept, 50.0)),
         );
     }
     println!(
-        "({} invocations each; invoke = fresh instance + tick with its capability calls; scripted model)",
+        "({} invocations each; invoke = fresh instance + tick with its capability calls; kept invoke = the same tick in an instance kept from the last (`instance: reuse`); scripted model)",
         args.iterations
     );
     Ok(ExitCode::SUCCESS)
@@ -121,24 +131,33 @@ async fn measure(runtime: &Runtime, file: &Path, args: &PluginBenchArgs) -> Resu
     let warmup = (args.iterations / 10).max(1);
     let mut instantiate = Vec::with_capacity(args.iterations);
     let mut invoke = Vec::with_capacity(args.iterations);
-    for i in 0..warmup + args.iterations {
-        let run = format!("bench.run-{i}");
-        let (_, outcome) = crate::plugin_cases::tick_alone(
-            runtime,
-            &plugin,
-            &services,
-            "bench",
-            &run,
-            &inbox,
-            &args.node_config,
-        )
-        .await;
-        if let Err(e) = &outcome.result {
-            bail!("{} ({}) failed its tick: {e}", info.name, file.display());
-        }
-        if i >= warmup {
-            instantiate.push(outcome.instantiate_time);
-            invoke.push(outcome.duration);
+    let mut kept = Vec::with_capacity(args.iterations);
+    let scope = weft_runtime::ReuseScope::new();
+    for reuse in [None, Some(&scope)] {
+        for i in 0..warmup + args.iterations {
+            let run = format!("bench.run-{i}");
+            let (_, outcome) = crate::plugin_cases::tick_alone(
+                runtime,
+                &plugin,
+                &services,
+                ("bench", &run),
+                &inbox,
+                &args.node_config,
+                reuse,
+            )
+            .await;
+            if let Err(e) = &outcome.result {
+                bail!("{} ({}) failed its tick: {e}", info.name, file.display());
+            }
+            if i < warmup {
+                continue;
+            }
+            if reuse.is_some() {
+                kept.push(outcome.duration);
+            } else {
+                instantiate.push(outcome.instantiate_time);
+                invoke.push(outcome.duration);
+            }
         }
     }
     Ok(Row {
@@ -147,5 +166,6 @@ async fn measure(runtime: &Runtime, file: &Path, args: &PluginBenchArgs) -> Resu
         compile,
         instantiate,
         invoke,
+        kept,
     })
 }

@@ -194,8 +194,16 @@ async fn run_case(runtime: &Runtime, plugin: &Plugin, case: &Case) -> Result<()>
                 body: m.body.to_string(),
             })
             .collect();
-        let (call, outcome) =
-            tick_alone(runtime, plugin, &services, "test", &run, &inbox, &config).await;
+        let (call, outcome) = tick_alone(
+            runtime,
+            plugin,
+            &services,
+            ("test", &run),
+            &inbox,
+            &config,
+            None,
+        )
+        .await;
         let step_name = format!("step {}", i + 1);
         let expect = &step.expect;
         let output = match (&outcome.result, &expect.error) {
@@ -272,16 +280,17 @@ async fn run_case(runtime: &Runtime, plugin: &Plugin, case: &Case) -> Result<()>
     Ok(())
 }
 
-/// One tick of `plugin` on its own, outside any graph: on `thread`, with
-/// every capability it declares granted and the runtime's default limits.
+/// One tick of `plugin` on its own, outside any graph: on `(thread, run)`,
+/// with every capability it declares granted and the runtime's default
+/// limits, in a kept instance of `reuse` if there is one.
 pub(crate) async fn tick_alone(
     runtime: &Runtime,
     plugin: &Plugin,
     services: &Services,
-    thread: &str,
-    run: &str,
+    (thread, run): (&str, &str),
     inbox: &[Message],
     config: &str,
+    reuse: Option<&weft_runtime::ReuseScope>,
 ) -> (CallContext, Outcome) {
     let call = CallContext {
         thread: thread.to_owned(),
@@ -304,7 +313,7 @@ pub(crate) async fn tick_alone(
                 services,
                 limits: None,
                 wall_time: None,
-                reuse: None,
+                reuse,
             },
         )
         .await;

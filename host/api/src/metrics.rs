@@ -67,6 +67,20 @@ pub(crate) struct Metrics {
     host_info: Family<HostLabels, Gauge<u64, AtomicU64>>,
     runs_held: Gauge<u64, AtomicU64>,
     lease_renewals: Gauge<u64, AtomicU64>,
+    instances_idle: Gauge<u64, AtomicU64>,
+    instances_reused: Gauge<u64, AtomicU64>,
+    ticks_queued: Gauge<u64, AtomicU64>,
+}
+
+/// The plugin runtime's figures at a scrape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RuntimeFigures {
+    /// Instances kept idle for nodes with `instance: reuse`.
+    pub instances_idle: u64,
+    /// Ticks that ran in a kept instance since the host started.
+    pub instances_reused: u64,
+    /// Ticks waiting for a free instance slot.
+    pub ticks_queued: u64,
 }
 
 /// The labels naming this host.
@@ -107,6 +121,9 @@ impl Metrics {
             host_info: Family::default(),
             runs_held: Gauge::default(),
             lease_renewals: Gauge::default(),
+            instances_idle: Gauge::default(),
+            instances_reused: Gauge::default(),
+            ticks_queued: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -196,6 +213,21 @@ impl Metrics {
             "Lease renewals this host made since it started",
             m.lease_renewals.clone(),
         );
+        registry.register(
+            "instances_idle",
+            "Plugin instances kept idle between ticks for nodes with `instance: reuse`",
+            m.instances_idle.clone(),
+        );
+        registry.register(
+            "instances_reused",
+            "Ticks that ran in a kept instance since this host started",
+            m.instances_reused.clone(),
+        );
+        registry.register(
+            "ticks_queued",
+            "Ticks waiting for a free plugin instance slot",
+            m.ticks_queued.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -262,7 +294,11 @@ impl Metrics {
         in_flight: usize,
         tools: &[ToolStat],
         host: &HostBeat,
+        runtime: RuntimeFigures,
     ) -> Result<String, std::fmt::Error> {
+        self.instances_idle.set(runtime.instances_idle);
+        self.instances_reused.set(runtime.instances_reused);
+        self.ticks_queued.set(runtime.ticks_queued);
         self.host_info
             .get_or_create(&HostLabels {
                 host: host.id.clone(),

@@ -98,10 +98,15 @@ async fn health_and_readiness_need_no_key() {
     }
     let (status, body) = host.send(Method::GET, "/metrics", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        body.as_str().unwrap().contains("weft_runs_in_flight"),
-        "{body}"
-    );
+    let text = body.as_str().unwrap();
+    for metric in [
+        "weft_runs_in_flight",
+        "weft_instances_idle",
+        "weft_instances_reused",
+        "weft_ticks_queued",
+    ] {
+        assert!(text.contains(metric), "{metric} missing: {body}");
+    }
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ use crate::config::{Limits, RuntimeConfig};
 use crate::error::RuntimeError;
 use crate::plugin::{Plugin, PluginInner, check_header, contract_version};
 use crate::reuse::{Idle, IdleInstances, ReuseScope};
-use crate::sandbox::{DeadlineHit, HostState, StoreSpec, new_store, reset_store};
+use crate::sandbox::{DeadlineHit, HostState, StoreSpec, new_store, park, reset_store};
 use crate::types::{CallContext, Capability, Grants, Message, NodeError, NodeInfo, TickOutput};
 
 /// The host side of weft's plugins. Create one per process and share it.
@@ -41,6 +41,9 @@ pub struct Runtime {
     queued: AtomicUsize,
     /// Instances kept between ticks of nodes that opt in.
     idle: Arc<IdleInstances>,
+    /// What an idle kept instance holds instead of its last call's
+    /// services (empty stand-ins, never called while it is idle).
+    parked: Services,
 }
 
 /// Pool slots kept out of [`Runtime::slots`] for `describe` when plugins
@@ -144,6 +147,7 @@ impl Runtime {
             slots,
             queued: AtomicUsize::new(0),
             idle,
+            parked: Services::unavailable(),
         })
     }
 
@@ -484,6 +488,7 @@ impl Runtime {
         match (reuse, instance) {
             (Some(scope), Some(instance)) if returned && stdio_room => {
                 let project = std::mem::take(&mut state.shared.call.project);
+                park(&mut store, &self.parked);
                 self.idle.put(Idle {
                     scope,
                     project,

@@ -179,6 +179,28 @@ pub(crate) fn reset_store(store: &mut Store<HostState>, spec: StoreSpec<'_>) {
     arm(store, &limits);
 }
 
+/// Lets go of the last call's host side while a kept instance is idle:
+/// its services (a run's memory view, its model handle, its event sink)
+/// are swapped for `parked`, empty stand-ins, and its buffered
+/// writes and events are dropped. The next call's [`reset_store`] sets
+/// everything anew.
+pub(crate) fn park(store: &mut Store<HostState>, parked: &Services) {
+    let state = store.data_mut();
+    state.llm.backend = Arc::clone(&parked.llm);
+    state.llm.sink = Arc::clone(&parked.events);
+    state.db.backend = Arc::clone(&parked.db);
+    state.memory.store = Arc::clone(&parked.memory);
+    state.memory.overlay = Default::default();
+    state.kv.store = Arc::clone(&parked.kv);
+    state.kv.overlay = Default::default();
+    state.kv.added = Default::default();
+    state.tools.backend = Arc::clone(&parked.tools);
+    state.hud.sink = Arc::clone(&parked.events);
+    state.hud.events = Vec::new();
+    state.log = LogState::default();
+    state.shared.journal = Vec::new();
+}
+
 /// The host side of one call.
 fn host_state(
     spec: StoreSpec<'_>,

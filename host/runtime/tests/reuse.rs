@@ -119,7 +119,7 @@ async fn a_kept_instance_keeps_guest_state_within_its_scope_and_project_only() {
 async fn the_host_side_of_each_call_is_new_in_a_kept_instance() {
     let rt = runtime();
     let llm = load(&rt, "guest-llm").await;
-    let (services, _) = scripted(&["one", "two", "three"]);
+    let (services, model) = scripted(&["one", "two", "three"]);
     let scope = ReuseScope::new();
     let mut journals = Vec::new();
     for n in 0..3 {
@@ -146,6 +146,10 @@ async fn the_host_side_of_each_call_is_new_in_a_kept_instance() {
             (true, 1, Some("three".into())),
         ]
     );
+    // While idle, the kept instance holds none of its last call's
+    // services: the model here is referenced by `services` and `model` only.
+    assert_eq!(rt.instances_idle(), 1);
+    assert_eq!(Arc::strong_count(&model), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -161,6 +161,11 @@ pub(crate) async fn scrape(State(api): State<Arc<Api>>) -> Response {
         api.engine.runs_in_flight(),
         &api.engine.tool_stats(),
         &api.engine.host_beat(),
+        crate::metrics::RuntimeFigures {
+            instances_idle: api.engine.runtime().instances_idle() as u64,
+            instances_reused: api.engine.runtime().instances_reused(),
+            ticks_queued: api.engine.runtime().ticks_queued() as u64,
+        },
     ) {
         Ok(text) => (
             [(

@@ -1,6 +1,8 @@
 //! Kept instances (`instance: reuse`): what survives between ticks, what
 //! does not, and when a kept instance is dropped.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 mod common;
 
 use std::sync::Arc;

@@ -962,7 +962,10 @@ async fn a_paused_node_stays_paused_across_a_restart(backend: Backend) {
     assert!(h.engine.pause(None, "output"));
     assert!(h.engine.pause(Some("acme"), "ui"));
     assert!(h.engine.pause(Some("beta"), "ui"));
-    assert!(h.engine.resume(Some("beta"), "ui"));
+    // The writer stores operators' changes in order: once this resume is
+    // stored, so are the pauses before it (polling the store alone could
+    // see the first two before the third pause landed).
+    assert!(h.engine.resume_stored(Some("beta"), "ui").await.unwrap());
     let expected = vec![
         NodePause::new(None, "output"),
         NodePause::new(Some("acme"), "ui"),

@@ -82,8 +82,6 @@ pub(crate) struct Idle {
     pub instance: Instance,
     /// The pool slot it holds.
     pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
-    /// Ticks it has run.
-    pub ticks: u64,
 }
 
 /// The runtime's idle instances, most recently used last. Bounded: when

@@ -384,15 +384,15 @@ impl Runtime {
             model: inv.model,
             wall_time: since_epoch(inv.wall_time),
         };
-        let (mut store, mut instance, slot, ticks) = match kept {
+        let (mut store, mut instance, slot) = match kept {
             Some(mut idle) => {
                 reset_store(&mut idle.store, spec);
-                (idle.store, Some(idle.instance), idle.slot, idle.ticks)
+                (idle.store, Some(idle.instance), idle.slot)
             }
             None => {
                 // Wait for a slot before the deadline starts: the node has not run.
                 let slot = self.slot().await;
-                (new_store(&self.engine, spec), None, slot, 0)
+                (new_store(&self.engine, spec), None, slot)
             }
         };
         let reused = instance.is_some();
@@ -428,7 +428,9 @@ impl Runtime {
             .unwrap_or(u64::MAX)
             .saturating_sub(store.get_fuel().unwrap_or(0));
         let state = store.data_mut();
-        let stderr = pipe_text(&state.stderr, state.stderr_from);
+        // Each pipe read once: this tick's text, and where the next starts.
+        let (stderr, stderr_end) = pipe_text(&state.stderr, state.stderr_from);
+        let (stdout, stdout_end) = pipe_text(&state.stdout, state.stdout_from);
         let result = match raw {
             Err(_elapsed) => Err(RuntimeError::DeadlineExceeded {
                 node: node.clone(),
@@ -474,17 +476,15 @@ impl Runtime {
             logs: std::mem::take(&mut state.log.lines),
             denied: std::mem::take(&mut state.shared.denied),
             denied_calls: state.shared.denied_calls,
-            stdout: pipe_text(&state.stdout, state.stdout_from),
+            stdout,
             stderr,
         };
         // A kept instance's pipes fill up over its ticks; one past half
         // its cap is dropped, so that no tick finds its stdio full.
-        let stdio_room = state
-            .stdout
-            .contents()
-            .len()
-            .max(state.stderr.contents().len())
-            <= limits.max_stdio / 2;
+        let stdio_room = stdout_end.max(stderr_end) <= limits.max_stdio / 2;
+        // The next tick in this instance reads its pipes from here.
+        state.stdout_from = stdout_end;
+        state.stderr_from = stderr_end;
         match (reuse, instance) {
             (Some(scope), Some(instance)) if returned && stdio_room => {
                 let project = std::mem::take(&mut state.shared.call.project);
@@ -496,7 +496,6 @@ impl Runtime {
                     store,
                     instance,
                     slot,
-                    ticks: ticks + 1,
                 });
             }
             _ => {
@@ -508,10 +507,12 @@ impl Runtime {
     }
 }
 
-/// What a guest wrote to a pipe since `from`, as text.
-fn pipe_text(pipe: &wasmtime_wasi::p2::pipe::MemoryOutputPipe, from: usize) -> String {
+/// What a guest wrote to a pipe since `from`, as text, and the pipe's
+/// length (where the next tick's output starts).
+fn pipe_text(pipe: &wasmtime_wasi::p2::pipe::MemoryOutputPipe, from: usize) -> (String, usize) {
     let bytes = pipe.contents();
-    String::from_utf8_lossy(bytes.get(from..).unwrap_or_default()).into_owned()
+    let text = String::from_utf8_lossy(bytes.get(from..).unwrap_or_default()).into_owned();
+    (text, bytes.len())
 }
 
 impl Drop for Runtime {

@@ -173,8 +173,9 @@ pub(crate) fn reset_store(store: &mut Store<HostState>, spec: StoreSpec<'_>) {
     let mut state = host_state(spec, old.stdout.clone(), old.stderr.clone());
     state.table = std::mem::take(&mut old.table);
     state.limiter.used = old.limiter.used;
-    state.stdout_from = old.stdout.contents().len();
-    state.stderr_from = old.stderr.contents().len();
+    // Where the last tick's output ended (set when it was kept).
+    state.stdout_from = old.stdout_from;
+    state.stderr_from = old.stderr_from;
     *old = state;
     arm(store, &limits);
 }

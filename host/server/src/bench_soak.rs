@@ -30,7 +30,7 @@ pub struct SoakArgs {
     #[arg(long)]
     every: Option<usize>,
     /// Growth of the resident memory from the first quarter to the end, in
-    /// MiB, beyond the store's page cache (64 MiB, which fills as the store
+    /// MiB, beyond the store's page cache (4 MiB, which fills as the store
     /// grows and then stays), above which the verdict is `GROWS` (and the
     /// exit code 1).
     #[arg(long, default_value_t = 16)]

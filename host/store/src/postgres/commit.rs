@@ -6,12 +6,11 @@
 use tokio_postgres::Transaction;
 use weft_engine::StoreError;
 use weft_engine::store::FrameCommit;
-use weft_engine::trace::FrameRecord;
 
 use super::error::PgResult;
 use super::pipeline::{Part, Pipeline, Statements, params};
 use super::runs::{insert_message, push_memory, push_message};
-use crate::codec::{int, json, now_ms};
+use crate::codec::{encode_invocation, int, now_ms};
 use crate::faults::{Armed, FramePart};
 
 /// The run's state and its lease (if any), the run's row locked.
@@ -74,10 +73,7 @@ pub(super) fn plan_frame(f: &FrameCommit) -> PgResult<(Pipeline, FrameChecks)> {
     for (idx, inv) in f.invocations.iter().enumerate() {
         let r = &inv.record;
         let metering = f.metering.iter().find(|m| m.node == r.node);
-        let record = json(&FrameRecord {
-            journal: Vec::new(),
-            ..r.clone()
-        })?;
+        let encoded = encode_invocation(inv)?;
         let idx = idx as i64;
         p.push(
             INSERT_INVOCATION,
@@ -92,9 +88,9 @@ pub(super) fn plan_frame(f: &FrameCommit) -> PgResult<(Pipeline, FrameChecks)> {
                 int(r.duration_us),
                 r.error.as_ref().map_or("ok".to_owned(), |e| e.code.clone()),
                 metering.map_or(now, |m| int(m.at_ms)),
-                record,
-                json(&inv.inbox)?,
-                json(&inv.output)?,
+                encoded.record,
+                encoded.inbox,
+                encoded.output,
             ],
         );
         for e in &r.journal {

@@ -6,16 +6,29 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use weft_engine::StoreError;
 use weft_engine::store::{FrameCommit, StoreResult};
-use weft_engine::trace::FrameRecord;
 
 use super::connection::error;
 use super::memory::write_memory;
 use super::messages::{insert_message, message_exists};
 use super::usage::insert_usage;
-use crate::codec::{int, json, now_ms};
+use crate::codec::{EncodedInvocation, int, now_ms};
 use crate::faults::{Faults, FramePart};
 
-pub(super) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> StoreResult<()> {
+/// Commits `f`, whose invocations' JSON columns are `encoded` (one each,
+/// in order, from [`crate::codec::encode_invocation`]).
+pub(super) fn commit_frame(
+    c: &Connection,
+    f: &FrameCommit,
+    encoded: &[EncodedInvocation],
+    faults: &Faults,
+) -> StoreResult<()> {
+    if encoded.len() != f.invocations.len() {
+        return Err(StoreError::Backend(format!(
+            "{} invocations to commit, {} encoded",
+            f.invocations.len(),
+            encoded.len()
+        )));
+    }
     // The run must be running and expecting exactly this frame.
     let expected: Option<(String, i64)> = c
         .prepare_cached("SELECT status, frames FROM runs WHERE id = ?1")
@@ -60,16 +73,9 @@ pub(super) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> 
     })?;
     faults.check(FramePart::Frame)?;
 
-    for (idx, inv) in f.invocations.iter().enumerate() {
+    for (idx, (inv, encoded)) in f.invocations.iter().zip(encoded).enumerate() {
         let r = &inv.record;
         let metering = f.metering.iter().find(|m| m.node == r.node);
-        // Encoded first: a value that cannot be encoded fails the commit
-        // instead of being stored empty.
-        let record = json(&FrameRecord {
-            journal: Vec::new(),
-            ..r.clone()
-        })?;
-        let (inbox, output) = (json(&inv.inbox)?, json(&inv.output)?);
         c.prepare_cached(
             "INSERT INTO invocations (thread, seq, idx, node, project, plugin_hash, fuel, duration_us, outcome, at_ms, record, inbox, output)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -86,9 +92,9 @@ pub(super) fn commit_frame(c: &Connection, f: &FrameCommit, faults: &Faults) -> 
                 int(r.duration_us),
                 r.error.as_ref().map_or("ok", |e| e.code.as_str()),
                 metering.map_or(now, |m| int(m.at_ms)),
-                record,
-                inbox,
-                output,
+                encoded.record,
+                encoded.inbox,
+                encoded.output,
             ])
         })
         .map_err(error)?;

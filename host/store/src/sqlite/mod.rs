@@ -174,7 +174,7 @@ impl SqliteStore {
     /// Submits a job to the writer and waits for its commit.
     async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Connection, &Faults) -> StoreResult<T> + Send + 'static,
+        work: impl FnMut(&Connection, &Faults) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel();
         let job = Typed::new(work, tx);

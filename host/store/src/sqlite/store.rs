@@ -164,9 +164,19 @@ impl Store for SqliteStore {
     fn commit_frame(&self, frame: Arc<FrameCommit>) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
             let started = std::time::Instant::now();
-            let result = self
-                .write(move |c, faults| commit::commit_frame(c, &frame, faults))
-                .await;
+            // Encoded here, on the run's task: the writer thread only writes.
+            let encoded = frame
+                .invocations
+                .iter()
+                .map(crate::codec::encode_invocation)
+                .collect::<StoreResult<Vec<_>>>();
+            let result = match encoded {
+                Ok(encoded) => {
+                    self.write(move |c, faults| commit::commit_frame(c, &frame, &encoded, faults))
+                        .await
+                }
+                Err(e) => Err(e),
+            };
             let mut samples = self
                 .frame_commits
                 .lock()

@@ -155,3 +155,116 @@ fn commit(conn: &Connection) -> StoreResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::faults::FramePart;
+
+    /// A job inserting `value`, failing after it when `fail` says so (or
+    /// when a fault is injected), counting its runs.
+    fn insert(
+        value: i64,
+        fail: bool,
+        runs: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    ) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<i64>>) {
+        let (tx, rx) = oneshot::channel();
+        let work = move |c: &Connection, faults: &Faults| {
+            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            c.execute("INSERT INTO t (v) VALUES (?1)", [value])
+                .map_err(error)?;
+            faults.arm().check(FramePart::Frame)?;
+            if fail {
+                return Err(StoreError::Conflict(format!("job {value} fails")));
+            }
+            Ok(value)
+        };
+        (Box::new(Typed::new(work, tx)), rx)
+    }
+
+    fn values(c: &Connection) -> Vec<i64> {
+        let mut s = c.prepare("SELECT v FROM t ORDER BY v").unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn run_batch(
+        c: &Connection,
+        jobs: Vec<(Box<dyn Job>, oneshot::Receiver<StoreResult<i64>>)>,
+        faults: &Faults,
+    ) -> Vec<StoreResult<i64>> {
+        let (mut batch, replies): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
+        let failed = commit_batch(c, &mut batch, faults).err();
+        for job in batch {
+            job.finish(failed.as_ref());
+        }
+        replies
+            .into_iter()
+            .map(|mut rx| rx.try_recv().unwrap())
+            .collect()
+    }
+
+    fn table() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
+            .unwrap();
+        c
+    }
+
+    #[test]
+    fn a_batch_without_failures_runs_each_job_once() {
+        let c = table();
+        let runs = std::sync::Arc::default();
+        let jobs = (1..=3).map(|v| insert(v, false, std::sync::Arc::clone(&runs)));
+        let results = run_batch(&c, jobs.collect(), &Faults::default());
+        assert_eq!(
+            results.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert_eq!(values(&c), [1, 2, 3]);
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_failing_job_rolls_back_alone_and_the_others_commit() {
+        let c = table();
+        let runs = std::sync::Arc::default();
+        let jobs = vec![
+            insert(1, false, std::sync::Arc::clone(&runs)),
+            insert(2, true, std::sync::Arc::clone(&runs)),
+            insert(3, false, std::sync::Arc::clone(&runs)),
+            insert(4, true, std::sync::Arc::clone(&runs)),
+            insert(5, false, std::sync::Arc::clone(&runs)),
+        ];
+        let results = run_batch(&c, jobs, &Faults::default());
+        let errors: Vec<bool> = results.iter().map(Result::is_err).collect();
+        assert_eq!(errors, [false, true, false, true, false]);
+        assert!(
+            matches!(&results[1], Err(StoreError::Conflict(m)) if m == "job 2 fails"),
+            "{:?}",
+            results[1]
+        );
+        assert_eq!(values(&c), [1, 3, 5]);
+        // Job 1 twice (before and after job 2 failed), job 2 once, the
+        // rest once each in the second pass.
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 6);
+    }
+
+    #[test]
+    fn an_injected_fault_is_not_injected_again_into_the_jobs_rerun() {
+        let c = table();
+        let runs = std::sync::Arc::default();
+        let faults = Faults::default();
+        // Lets one commit through, then fails the next two: jobs 2 and 3.
+        faults.set(FramePart::Frame, 1, 2);
+        let jobs = (1..=4).map(|v| insert(v, false, std::sync::Arc::clone(&runs)));
+        let results = run_batch(&c, jobs.collect(), &faults);
+        let errors: Vec<bool> = results.iter().map(Result::is_err).collect();
+        assert_eq!(errors, [false, true, true, false]);
+        assert_eq!(values(&c), [1, 4]);
+    }
+}

@@ -163,13 +163,16 @@ mod tests {
     use super::*;
     use crate::faults::FramePart;
 
+    /// A job and the channel its result comes back on.
+    type Pending = (Box<dyn Job>, oneshot::Receiver<StoreResult<i64>>);
+
     /// A job inserting `value`, failing after it when `fail` says so (or
     /// when a fault is injected), counting its runs.
     fn insert(
         value: i64,
         fail: bool,
         runs: std::sync::Arc<std::sync::atomic::AtomicU32>,
-    ) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<i64>>) {
+    ) -> Pending {
         let (tx, rx) = oneshot::channel();
         let work = move |c: &Connection, faults: &Faults| {
             runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -192,11 +195,7 @@ mod tests {
             .unwrap()
     }
 
-    fn run_batch(
-        c: &Connection,
-        jobs: Vec<(Box<dyn Job>, oneshot::Receiver<StoreResult<i64>>)>,
-        faults: &Faults,
-    ) -> Vec<StoreResult<i64>> {
+    fn run_batch(c: &Connection, jobs: Vec<Pending>, faults: &Faults) -> Vec<StoreResult<i64>> {
         let (mut batch, replies): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
         let failed = commit_batch(c, &mut batch, faults).err();
         for job in batch {

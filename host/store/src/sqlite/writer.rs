@@ -51,13 +51,22 @@ where
         outcome
     }
 
-    fn finish(mut self: Box<Self>, failed: Option<&StoreError>) {
-        let result = match (failed, self.result.take()) {
+    fn finish(self: Box<Self>, failed: Option<&StoreError>) {
+        let Self {
+            work,
+            result,
+            reply,
+        } = *self;
+        // The work (and what it holds) is dropped before the answer goes:
+        // a caller that keeps a shared part of it (a frame's encoded
+        // columns) then frees that on its own thread, not this one.
+        drop(work);
+        let result = match (failed, result) {
             (Some(e), _) => Err(e.clone()),
             (None, Some(r)) => r,
             (None, None) => Err(StoreError::Backend("the job did not run".into())),
         };
-        if let Some(reply) = self.reply.take() {
+        if let Some(reply) = reply {
             let _ = reply.send(result);
         }
     }

@@ -405,6 +405,11 @@ impl Figures {
             format!("{prefix}node invocations/s"),
             (self.runs * WORKLOAD.nodes()) as f64 / self.throughput_wall.as_secs_f64()
         );
+        println!(
+            "{:<44} {:>12}   (warm-up, latency and throughput passes)",
+            format!("{prefix}node invocations in all"),
+            (self.warmup_runs + 2 * self.runs) * WORKLOAD.nodes()
+        );
     }
 
     /// Two rows in `bench/`'s format: the latency pass (1 thread) and the

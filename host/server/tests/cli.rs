@@ -231,6 +231,13 @@ fn bench_frames_prints_its_figures() {
     for row in ["host overhead per node invocation", "frames/s", "runs/s"] {
         assert!(stdout.contains(row), "{row} missing:\n{stdout}");
     }
+    // 50 runs: a warm-up of 10, a latency and a throughput pass, 5 nodes.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("node invocations in all") && l.contains(" 550 ")),
+        "{stdout}"
+    );
 
     // The same figures in bench/'s JSON Lines format, durable too: a row
     // for the latency pass (1 thread) and one for the throughput pass.

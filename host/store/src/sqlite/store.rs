@@ -172,17 +172,8 @@ impl Store for SqliteStore {
                 .collect::<StoreResult<Vec<_>>>();
             let result = match encoded {
                 Ok(encoded) => {
-                    // Kept here until the writer answers (it drops its
-                    // share first), so that the strings are freed on
-                    // this thread, which made them, not on the writer's
-                    // (frees were the writer's largest allocator cost).
-                    let encoded = Arc::new(encoded);
-                    let kept = Arc::clone(&encoded);
-                    let result = self
-                        .write(move |c, faults| commit::commit_frame(c, &frame, &encoded, faults))
-                        .await;
-                    drop(kept);
-                    result
+                    self.write(move |c, faults| commit::commit_frame(c, &frame, &encoded, faults))
+                        .await
                 }
                 Err(e) => Err(e),
             };

@@ -51,22 +51,13 @@ where
         outcome
     }
 
-    fn finish(self: Box<Self>, failed: Option<&StoreError>) {
-        let Self {
-            work,
-            result,
-            reply,
-        } = *self;
-        // The work (and what it holds) is dropped before the answer goes:
-        // a caller that keeps a shared part of it (a frame's encoded
-        // columns) then frees that on its own thread, not this one.
-        drop(work);
-        let result = match (failed, result) {
+    fn finish(mut self: Box<Self>, failed: Option<&StoreError>) {
+        let result = match (failed, self.result.take()) {
             (Some(e), _) => Err(e.clone()),
             (None, Some(r)) => r,
             (None, None) => Err(StoreError::Backend("the job did not run".into())),
         };
-        if let Some(reply) = reply {
+        if let Some(reply) = self.reply.take() {
             let _ = reply.send(result);
         }
     }
@@ -216,6 +207,11 @@ mod tests {
             .collect()
     }
 
+    /// Which of `results` are errors, in order.
+    fn failed(results: &[StoreResult<i64>]) -> Vec<bool> {
+        results.iter().map(Result::is_err).collect()
+    }
+
     fn table() -> Connection {
         let c = Connection::open_in_memory().unwrap();
         c.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
@@ -249,8 +245,7 @@ mod tests {
             insert(5, false, std::sync::Arc::clone(&runs)),
         ];
         let results = run_batch(&c, jobs, &Faults::default());
-        let errors: Vec<bool> = results.iter().map(Result::is_err).collect();
-        assert_eq!(errors, [false, true, false, true, false]);
+        assert_eq!(failed(&results), [false, true, false, true, false]);
         assert!(
             matches!(&results[1], Err(StoreError::Conflict(m)) if m == "job 2 fails"),
             "{:?}",
@@ -271,8 +266,7 @@ mod tests {
         faults.set(FramePart::Frame, 1, 2);
         let jobs = (1..=4).map(|v| insert(v, false, std::sync::Arc::clone(&runs)));
         let results = run_batch(&c, jobs.collect(), &faults);
-        let errors: Vec<bool> = results.iter().map(Result::is_err).collect();
-        assert_eq!(errors, [false, true, true, false]);
+        assert_eq!(failed(&results), [false, true, true, false]);
         assert_eq!(values(&c), [1, 4]);
     }
 }

@@ -1120,7 +1120,108 @@ async fn usage_over_time_is_totalled_per_bucket_and_key(backend: Backend) {
     assert!(h.store.usage_series(before).await.unwrap().is_empty());
 }
 
+/// A frame for a run the store does not have, a frame other than the one
+/// the run expects, and a frame of a run that has ended are refused with
+/// a conflict naming why, and write nothing.
+async fn a_frame_the_run_does_not_expect_is_refused_and_writes_nothing(backend: Backend) {
+    use weft_engine::store::{FrameCommit, RunStart};
+    let place = place(backend, "unexpected-frames");
+    let store = place.open().await.store();
+    let thread = "thread-0000000000000001";
+    let run = format!("{thread}.run-0");
+    store
+        .begin_run(RunStart {
+            thread: thread.into(),
+            project: "default".into(),
+            run: run.clone(),
+            graph_version: "g1".into(),
+            inbound: vec![(
+                "a".into(),
+                weft_runtime::Message {
+                    id: format!("{run}/in"),
+                    from: "user".into(),
+                    kind: "text".into(),
+                    body: "hello".into(),
+                },
+            )],
+            budget_limit: None,
+            at_ms: 1,
+        })
+        .await
+        .unwrap();
+    let frame = |run: &str, frame: u32, status: RunStatus| {
+        Arc::new(FrameCommit {
+            thread: thread.into(),
+            run: run.into(),
+            frame,
+            seq: u64::from(frame),
+            graph_version: "g1".into(),
+            wall_time_ms: 1,
+            invocations: Vec::new(),
+            sent: Vec::new(),
+            delivered: Vec::new(),
+            memory: Vec::new(),
+            kv: Vec::new(),
+            usage: Vec::new(),
+            metering: Vec::new(),
+            interrupts: Vec::new(),
+            status,
+            reply: None,
+            fence: None,
+        })
+    };
+    let refused = |result: Result<(), weft_engine::StoreError>, why: &str| {
+        let err = result.unwrap_err();
+        assert_eq!(err.code(), "store_conflict", "{err}");
+        assert!(err.to_string().contains(why), "{err}");
+    };
+    store
+        .commit_frame(frame(&run, 0, RunStatus::Running))
+        .await
+        .unwrap();
+    refused(
+        store.commit_frame(frame(&run, 0, RunStatus::Running)).await,
+        &format!("run `{run}` is running at frame 1; frame 0 cannot be committed"),
+    );
+    refused(
+        store.commit_frame(frame(&run, 2, RunStatus::Running)).await,
+        &format!("run `{run}` is running at frame 1; frame 2 cannot be committed"),
+    );
+    refused(
+        store
+            .commit_frame(frame("nowhere", 1, RunStatus::Running))
+            .await,
+        "no run `nowhere`",
+    );
+    store
+        .commit_frame(frame(&run, 1, RunStatus::Completed))
+        .await
+        .unwrap();
+    refused(
+        store.commit_frame(frame(&run, 2, RunStatus::Running)).await,
+        &format!("run `{run}` is completed at frame 2; frame 2 cannot be committed"),
+    );
+    let conn = db(&place);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM frames WHERE thread = ?1",
+            thread
+        ),
+        2
+    );
+    let state = conn.rows("SELECT status, frames FROM runs WHERE id = ?1", &run);
+    assert_eq!(
+        state,
+        vec![vec![
+            support::Value::Text("completed".into()),
+            support::Value::Int(2)
+        ]]
+    );
+}
+
 crate::on_both_backends!(
+    a_frame_the_run_does_not_expect_is_refused_and_writes_nothing,
     usage_over_time_is_totalled_per_bucket_and_key,
     graph_versions_are_listed_newest_first_with_their_predecessors,
     every_frame_commits_and_the_store_matches_the_trace,

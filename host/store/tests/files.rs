@@ -178,3 +178,80 @@ fn an_older_store_is_migrated_and_keeps_its_data() {
         .expect("the pause of version 2 is kept");
     assert_eq!(pause, (String::new(), "output".to_owned()));
 }
+
+#[test]
+fn frames_and_invocations_keep_every_column_when_moved_to_storage_order() {
+    // A store of schema version 14, where frames and invocations were
+    // keyed by thread, with a frame of two invocations in each of two
+    // threads.
+    let path = temp("by-pos");
+    let conn = Connection::open(&path).unwrap();
+    for migration in &schema::MIGRATIONS[..14] {
+        conn.execute_batch(migration).unwrap();
+    }
+    conn.pragma_update(None, "application_id", schema::APPLICATION_ID)
+        .unwrap();
+    conn.pragma_update(None, "user_version", 14).unwrap();
+    let frames = "SELECT thread, seq, run, frame, graph_version, wall_time_ms, committed_ms
+                  FROM frames ORDER BY thread, seq";
+    let invocations = "SELECT thread, seq, idx, node, project, plugin_hash, fuel, duration_us,
+                       outcome, at_ms, record, inbox, output FROM invocations ORDER BY thread, seq, idx";
+    for thread in ["thread-b", "thread-a"] {
+        conn.execute(
+            "INSERT INTO frames VALUES (?1, 0, ?1 || '.run-0', 0, 'v1', 10, 11)",
+            [thread],
+        )
+        .unwrap();
+        for idx in [1, 0] {
+            conn.execute(
+                "INSERT INTO invocations VALUES (?1, 0, ?2, 'n' || ?2, 'acme', 'h', 5, 6, 'ok', 7,
+                 '{\"r\":' || ?2 || '}', '[]', '{}')",
+                rusqlite::params![thread, idx],
+            )
+            .unwrap();
+        }
+    }
+    let rows = |conn: &Connection, sql: &str| -> Vec<Vec<rusqlite::types::Value>> {
+        let mut s = conn.prepare(sql).unwrap();
+        let n = s.column_count();
+        s.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let (frames_before, invocations_before) = (rows(&conn, frames), rows(&conn, invocations));
+    assert_eq!((frames_before.len(), invocations_before.len()), (2, 4));
+    drop(conn);
+
+    drop(open(&path).expect("migrated"));
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(rows(&conn, frames), frames_before);
+    assert_eq!(rows(&conn, invocations), invocations_before);
+    // A frame or invocation committed twice is still refused.
+    let again = conn
+        .execute(
+            "INSERT INTO frames (thread, seq, run, frame, graph_version, wall_time_ms, committed_ms)
+             VALUES ('thread-a', 0, 'x', 0, 'v1', 1, 1)",
+            [],
+        )
+        .unwrap_err();
+    assert!(again.to_string().contains("UNIQUE"), "{again}");
+    let again = conn
+        .execute(
+            "INSERT INTO invocations (thread, seq, idx, node, project, plugin_hash, fuel, duration_us,
+             outcome, at_ms, record, inbox, output)
+             VALUES ('thread-a', 0, 1, 'n', 'p', 'h', 0, 0, 'ok', 0, '{}', '[]', '{}')",
+            [],
+        )
+        .unwrap_err();
+    assert!(again.to_string().contains("UNIQUE"), "{again}");
+    // A thread's frames and invocations are found through the new indexes.
+    let plan = rows(
+        &conn,
+        "EXPLAIN QUERY PLAN SELECT i.record FROM frames f JOIN invocations i
+         ON i.thread = f.thread AND i.seq = f.seq WHERE f.thread = 'thread-a' AND f.seq >= 0",
+    );
+    let plan = format!("{plan:?}");
+    assert!(plan.contains("frames_by_thread"), "{plan}");
+    assert!(plan.contains("invocations_by_frame"), "{plan}");
+}

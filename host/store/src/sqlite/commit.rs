@@ -29,26 +29,47 @@ pub(super) fn commit_frame(
             encoded.len()
         )));
     }
-    // The run must be running and expecting exactly this frame.
-    let expected: Option<(String, i64)> = c
-        .prepare_cached("SELECT status, frames FROM runs WHERE id = ?1")
+    // The run must be running and expecting exactly this frame: its state
+    // is updated only if it is (one statement instead of a read and a
+    // write), and read only to say why not.
+    let now = now_ms();
+    let status = f.status.as_str();
+    let ended = f.status.is_final().then_some(now);
+    let updated = c
+        .prepare_cached(
+            "UPDATE runs SET frames = ?2, status = ?3, reply = ?4, ended_ms = ?5, graph_version = ?6
+             WHERE id = ?1 AND status = 'running' AND frames = ?7",
+        )
         .and_then(|mut s| {
-            s.query_row([&f.run], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+            s.execute(params![
+                f.run,
+                f.frame + 1,
+                status,
+                f.reply,
+                ended,
+                f.graph_version,
+                f.frame
+            ])
         })
         .map_err(error)?;
-    let Some((status, next)) = expected else {
-        return Err(StoreError::Conflict(format!("no run `{}`", f.run)));
-    };
-    if status != "running" || next != i64::from(f.frame) {
-        return Err(StoreError::Conflict(format!(
-            "run `{}` is {status} at frame {next}; frame {} cannot be committed",
-            f.run, f.frame
-        )));
+    if updated == 0 {
+        let found: Option<(String, i64)> = c
+            .prepare_cached("SELECT status, frames FROM runs WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([&f.run], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(error)?;
+        return Err(match found {
+            None => StoreError::Conflict(format!("no run `{}`", f.run)),
+            Some((status, next)) => StoreError::Conflict(format!(
+                "run `{}` is {status} at frame {next}; frame {} cannot be committed",
+                f.run, f.frame
+            )),
+        });
     }
     let faults = faults.arm();
     let seq = int(f.seq);
-    let now = now_ms();
     c.prepare_cached(
         "INSERT INTO frames (thread, seq, run, frame, graph_version, wall_time_ms, committed_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -155,22 +176,6 @@ pub(super) fn commit_frame(
     }
     faults.check(FramePart::Usage)?;
 
-    let status = f.status.as_str();
-    let ended = f.status.is_final().then_some(now);
-    c.prepare_cached(
-        "UPDATE runs SET frames = ?2, status = ?3, reply = ?4, ended_ms = ?5, graph_version = ?6 WHERE id = ?1",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            f.run,
-            f.frame + 1,
-            status,
-            f.reply,
-            ended,
-            f.graph_version
-        ])
-    })
-    .map_err(error)?;
     c.prepare_cached("UPDATE threads SET frames = ?2, status = ?3, updated_ms = ?4 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![f.thread, seq + 1, status, int(f.wall_time_ms)]))
         .map_err(error)?;

@@ -1120,55 +1120,72 @@ async fn usage_over_time_is_totalled_per_bucket_and_key(backend: Backend) {
     assert!(h.store.usage_series(before).await.unwrap().is_empty());
 }
 
+/// The start of `run` on `thread`, with one message (`message_id`) to `a`.
+fn run_start(thread: &str, run: &str, message_id: &str) -> weft_engine::store::RunStart {
+    weft_engine::store::RunStart {
+        thread: thread.into(),
+        project: "default".into(),
+        run: run.into(),
+        graph_version: "g1".into(),
+        inbound: vec![("a".into(), text_message(message_id))],
+        budget_limit: None,
+        at_ms: 1,
+    }
+}
+
+fn text_message(id: &str) -> weft_runtime::Message {
+    weft_runtime::Message {
+        id: id.into(),
+        from: "user".into(),
+        kind: "text".into(),
+        body: "hello".into(),
+    }
+}
+
+/// Frame `frame` of `run` on `thread`, with no invocations, delivering
+/// `delivered`.
+fn bare_frame(
+    thread: &str,
+    run: &str,
+    frame: u32,
+    status: RunStatus,
+    delivered: Vec<(String, weft_runtime::Message)>,
+) -> Arc<weft_engine::store::FrameCommit> {
+    Arc::new(weft_engine::store::FrameCommit {
+        thread: thread.into(),
+        run: run.into(),
+        frame,
+        seq: u64::from(frame),
+        graph_version: "g1".into(),
+        wall_time_ms: 1,
+        invocations: Vec::new(),
+        sent: Vec::new(),
+        delivered,
+        memory: Vec::new(),
+        kv: Vec::new(),
+        usage: Vec::new(),
+        metering: Vec::new(),
+        interrupts: Vec::new(),
+        status,
+        reply: None,
+        fence: None,
+    })
+}
+
 /// A frame for a run the store does not have, a frame other than the one
 /// the run expects, and a frame of a run that has ended are refused with
 /// a conflict naming why, and write nothing.
 async fn a_frame_the_run_does_not_expect_is_refused_and_writes_nothing(backend: Backend) {
-    use weft_engine::store::{FrameCommit, RunStart};
     let place = place(backend, "unexpected-frames");
     let store = place.open().await.store();
     let thread = "thread-0000000000000001";
     let run = format!("{thread}.run-0");
     store
-        .begin_run(RunStart {
-            thread: thread.into(),
-            project: "default".into(),
-            run: run.clone(),
-            graph_version: "g1".into(),
-            inbound: vec![(
-                "a".into(),
-                weft_runtime::Message {
-                    id: format!("{run}/in"),
-                    from: "user".into(),
-                    kind: "text".into(),
-                    body: "hello".into(),
-                },
-            )],
-            budget_limit: None,
-            at_ms: 1,
-        })
+        .begin_run(run_start(thread, &run, &format!("{run}/in")))
         .await
         .unwrap();
     let frame = |run: &str, frame: u32, status: RunStatus| {
-        Arc::new(FrameCommit {
-            thread: thread.into(),
-            run: run.into(),
-            frame,
-            seq: u64::from(frame),
-            graph_version: "g1".into(),
-            wall_time_ms: 1,
-            invocations: Vec::new(),
-            sent: Vec::new(),
-            delivered: Vec::new(),
-            memory: Vec::new(),
-            kv: Vec::new(),
-            usage: Vec::new(),
-            metering: Vec::new(),
-            interrupts: Vec::new(),
-            status,
-            reply: None,
-            fence: None,
-        })
+        bare_frame(thread, run, frame, status, Vec::new())
     };
     let refused = |result: Result<(), weft_engine::StoreError>, why: &str| {
         let err = result.unwrap_err();
@@ -1220,8 +1237,68 @@ async fn a_frame_the_run_does_not_expect_is_refused_and_writes_nothing(backend: 
     );
 }
 
+/// A thread's messages are listed, found pending after a restart, and
+/// pruned whether or not their ids start with the thread's id (as the
+/// engine names them), and never another thread's whose id shares that
+/// prefix.
+async fn a_threads_messages_are_found_however_they_are_named(backend: Backend) {
+    let place = place(backend, "message-names");
+    let store = place.open().await.store();
+    // (thread, run, message id)
+    let threads = [
+        ("thread-a", "thread-a.run-0", "thread-a.run-0/in"),
+        ("b", "r-b", "r-b/in"),
+        (
+            "thread-a.run-0x",
+            "thread-a.run-0x.run-0",
+            "thread-a.run-0x.run-0/in",
+        ),
+        ("c", "c.run-0", "elsewhere/in"),
+    ];
+    for (thread, run, id) in threads {
+        store.begin_run(run_start(thread, run, id)).await.unwrap();
+    }
+    for (thread, _, id) in threads {
+        let ids: Vec<String> = store
+            .messages(thread)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, [id], "the messages of {thread}");
+    }
+    let pending: BTreeMap<String, Vec<String>> = store
+        .unfinished_runs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.run, r.pending.into_iter().map(|(_, m)| m.id).collect()))
+        .collect();
+    let expected: BTreeMap<String, Vec<String>> = threads
+        .iter()
+        .map(|(_, run, id)| ((*run).to_owned(), vec![(*id).to_owned()]))
+        .collect();
+    assert_eq!(pending, expected);
+    for (thread, run, id) in threads {
+        let delivered = vec![("a".to_owned(), text_message(id))];
+        store
+            .commit_frame(bare_frame(thread, run, 0, RunStatus::Completed, delivered))
+            .await
+            .unwrap();
+    }
+    let report = store.prune(u64::MAX / 2).await.unwrap();
+    assert_eq!((report.threads, report.messages), (4, 4), "{report:?}");
+    let conn = db(&place);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM messages WHERE ?1 = ?1", ""),
+        0
+    );
+}
+
 crate::on_both_backends!(
     a_frame_the_run_does_not_expect_is_refused_and_writes_nothing,
+    a_threads_messages_are_found_however_they_are_named,
     usage_over_time_is_totalled_per_bucket_and_key,
     graph_versions_are_listed_newest_first_with_their_predecessors,
     every_frame_commits_and_the_store_matches_the_trace,

@@ -475,8 +475,16 @@ async fn a_project_money_budget_hammered_from_three_hosts_is_never_overrun() {
         };
         metered.complete(call, request).await
     }
-    let calls = hosts.iter().enumerate().flat_map(|(h, (metered, _, _))| {
-        (0..30).map(move |t| tokio::spawn(ask(metered.clone(), format!("h{h}-t{t}"))))
+    // Spawned host after host (not all of one host's calls first), so
+    // that every host's first calls are among the first to run.
+    let hosts_ref = &hosts;
+    let calls = (0..30).flat_map(|t| {
+        hosts_ref
+            .iter()
+            .enumerate()
+            .map(move |(h, (metered, _, _))| {
+                tokio::spawn(ask(metered.clone(), format!("h{h}-t{t}")))
+            })
     });
     let results: Vec<_> = futures_util::future::join_all(calls)
         .await

@@ -9,6 +9,21 @@ use weft_runtime::Message;
 use super::connection::error;
 use crate::codec::int;
 
+/// A query of the positions of thread `?1`'s messages, for `pos IN (…)`.
+/// Those whose id starts with the thread's id and a dot (every message
+/// the engine names: `{thread}.run-{n}/…`) are found through the ids'
+/// index by that prefix; `messages_by_thread` holds only the others (its
+/// `WHERE` is the second part's last term word for word, so that SQLite
+/// uses it).
+macro_rules! thread_messages {
+    () => {
+        "SELECT pos FROM messages WHERE id >= ?1 || '.' AND id < ?1 || '/' AND thread = ?1
+         UNION ALL
+         SELECT pos FROM messages WHERE thread = ?1 AND substr(id, 1, length(thread) + 1) <> thread || '.'"
+    };
+}
+pub(super) use thread_messages;
+
 pub(super) fn insert_message(
     c: &Connection,
     thread: &str,
@@ -98,13 +113,55 @@ pub(super) fn node_messages(
 pub(super) fn messages(c: &Connection, thread: &str) -> StoreResult<Vec<StoredMessage>> {
     let mut s = c
         .prepare_cached(
-            "SELECT m.id, m.thread, m.run, m.to_node, m.from_node, m.kind, m.body, m.sent_seq, m.delivered_seq
-             FROM messages m WHERE m.thread = ?1
-               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = m.run AND r.status = 'rolled_back')
-             ORDER BY m.pos",
+            concat!(
+                "SELECT m.id, m.thread, m.run, m.to_node, m.from_node, m.kind, m.body, m.sent_seq, m.delivered_seq
+                 FROM messages m WHERE m.pos IN (",
+                thread_messages!(),
+                ") AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = m.run AND r.status = 'rolled_back')
+                 ORDER BY m.pos"
+            ),
         )
         .map_err(error)?;
     s.query_map([thread], message_row)
         .and_then(Iterator::collect)
         .map_err(error)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The plan of `sql` (with `?1` bound), one line per step.
+    fn plan(c: &Connection, sql: &str) -> String {
+        let mut s = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        s.query_map(["thread-1"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_threads_messages_are_read_through_indexes_only() {
+        let c = Connection::open_in_memory().unwrap();
+        for migration in crate::schema::MIGRATIONS {
+            c.execute_batch(migration).unwrap();
+        }
+        let plan = plan(
+            &c,
+            concat!(
+                "SELECT id FROM messages WHERE pos IN (",
+                thread_messages!(),
+                ") ORDER BY pos"
+            ),
+        );
+        assert!(
+            plan.contains("sqlite_autoindex_messages_1 (id>? AND id<?)"),
+            "{plan}"
+        );
+        assert!(plan.contains("messages_by_thread (thread=?)"), "{plan}");
+        assert!(!plan.contains("SCAN"), "{plan}");
+    }
 }

@@ -63,7 +63,18 @@ pub(super) fn prune(c: &Connection, before_ms: u64) -> StoreResult<PruneReport> 
         threads,
         frames: delete("frames")?,
         journal: delete("journal")?,
-        messages: delete("messages")?,
+        // Found as `messages::thread_messages!` finds one thread's.
+        messages: c
+            .execute(
+                "DELETE FROM messages WHERE pos IN (
+                     SELECT m.pos FROM doomed d CROSS JOIN messages m
+                     ON m.id >= d.id || '.' AND m.id < d.id || '/' AND m.thread = d.id
+                     UNION ALL
+                     SELECT m.pos FROM doomed d CROSS JOIN messages m
+                     ON m.thread = d.id AND substr(m.id, 1, length(m.thread) + 1) <> m.thread || '.')",
+                [],
+            )
+            .map_err(error)? as u64,
         memory: delete("memory")?,
         runs: delete("runs")?,
     };

@@ -235,10 +235,11 @@ fn read_unfinished(r: &rusqlite::Row<'_>) -> rusqlite::Result<UnfinishedRun> {
 /// (Read through the thread's messages: no index lists them by run.)
 fn pending(c: &Connection, thread: &str, run: &str) -> StoreResult<Vec<(String, Message)>> {
     let mut pending = c
-        .prepare_cached(
-            "SELECT id, to_node, from_node, kind, body FROM messages INDEXED BY messages_by_thread
-             WHERE thread = ?1 AND run = ?2 AND delivered_seq IS NULL ORDER BY pos",
-        )
+        .prepare_cached(concat!(
+            "SELECT id, to_node, from_node, kind, body FROM messages WHERE pos IN (",
+            super::messages::thread_messages!(),
+            ") AND run = ?2 AND delivered_seq IS NULL ORDER BY pos"
+        ))
         .map_err(error)?;
     pending
         .query_map([thread, run], |r| {

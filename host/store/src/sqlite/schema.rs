@@ -423,6 +423,17 @@ DROP TABLE invocations;
 ALTER TABLE invocations_by_pos RENAME TO invocations;
 CREATE UNIQUE INDEX invocations_by_frame ON invocations(thread, seq, idx);
 "#,
+    // 16: a thread's messages are found through the ids' index: the
+    // engine names a message after its run and a run after its thread
+    // (`{thread}.run-{n}/…`), so they share the thread's id and a dot as a
+    // prefix. `messages_by_thread` keeps only the messages named
+    // otherwise, and no longer takes a page write at the thread's place
+    // for every message sent (`messages::thread_messages!` reads both).
+    r#"
+DROP INDEX messages_by_thread;
+CREATE INDEX messages_by_thread ON messages(thread)
+    WHERE substr(id, 1, length(thread) + 1) <> thread || '.';
+"#,
 ];
 
 /// The schema version this weft writes.

@@ -227,31 +227,54 @@ fn frames_and_invocations_keep_every_column_when_moved_to_storage_order() {
     let conn = Connection::open(&path).unwrap();
     assert_eq!(rows(&conn, frames), frames_before);
     assert_eq!(rows(&conn, invocations), invocations_before);
-    // A frame or invocation committed twice is still refused.
+    // Each frame points at its own invocations, in order.
+    let pointed = rows(
+        &conn,
+        "SELECT f.thread, f.seq, i.thread, i.seq, i.idx FROM frames f
+         JOIN invocations i ON i.pos >= f.inv_first AND i.pos < f.inv_first + f.inv_count
+         ORDER BY f.thread, f.seq, i.pos",
+    );
+    let pointed: Vec<String> = pointed.iter().map(|r| format!("{r:?}")).collect();
+    let expected: Vec<String> = ["thread-a", "thread-a", "thread-b", "thread-b"]
+        .iter()
+        .zip([0, 1, 0, 1])
+        .map(|(t, idx)| {
+            use rusqlite::types::Value::{Integer, Text};
+            format!(
+                "{:?}",
+                vec![
+                    Text((*t).into()),
+                    Integer(0),
+                    Text((*t).into()),
+                    Integer(0),
+                    Integer(idx)
+                ]
+            )
+        })
+        .collect();
+    assert_eq!(pointed, expected);
+    // A frame committed twice is still refused.
     let again = conn
         .execute(
-            "INSERT INTO frames (thread, seq, run, frame, graph_version, wall_time_ms, committed_ms)
-             VALUES ('thread-a', 0, 'x', 0, 'v1', 1, 1)",
+            "INSERT INTO frames (thread, seq, run, frame, graph_version, wall_time_ms, committed_ms, inv_first, inv_count)
+             VALUES ('thread-a', 0, 'x', 0, 'v1', 1, 1, 0, 0)",
             [],
         )
         .unwrap_err();
     assert!(again.to_string().contains("UNIQUE"), "{again}");
-    let again = conn
-        .execute(
-            "INSERT INTO invocations (thread, seq, idx, node, project, plugin_hash, fuel, duration_us,
-             outcome, at_ms, record, inbox, output)
-             VALUES ('thread-a', 0, 1, 'n', 'p', 'h', 0, 0, 'ok', 0, '{}', '[]', '{}')",
-            [],
-        )
-        .unwrap_err();
-    assert!(again.to_string().contains("UNIQUE"), "{again}");
-    // A thread's frames and invocations are found through the new indexes.
+    // A thread's frames are found through their index, and their
+    // invocations by position.
     let plan = rows(
         &conn,
-        "EXPLAIN QUERY PLAN SELECT i.record FROM frames f JOIN invocations i
-         ON i.thread = f.thread AND i.seq = f.seq WHERE f.thread = 'thread-a' AND f.seq >= 0",
+        "EXPLAIN QUERY PLAN SELECT i.record FROM frames f CROSS JOIN invocations i
+         ON i.pos >= f.inv_first AND i.pos < f.inv_first + f.inv_count
+         WHERE f.thread = 'thread-a' AND f.seq >= 0",
     );
     let plan = format!("{plan:?}");
     assert!(plan.contains("frames_by_thread"), "{plan}");
-    assert!(plan.contains("invocations_by_frame"), "{plan}");
+    assert!(
+        plan.contains("INTEGER PRIMARY KEY (rowid>? AND rowid<?)"),
+        "{plan}"
+    );
+    assert!(!plan.contains("SCAN"), "{plan}");
 }

@@ -70,9 +70,15 @@ pub(super) fn commit_frame(
     }
     let faults = faults.arm();
     let seq = int(f.seq);
+    // The frame's invocations go at the end of the table, one after the
+    // other; the frame row says where.
+    let first: i64 = c
+        .prepare_cached("SELECT coalesce(max(pos), 0) + 1 FROM invocations")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(error)?;
     c.prepare_cached(
-        "INSERT INTO frames (thread, seq, run, frame, graph_version, wall_time_ms, committed_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO frames (thread, seq, run, frame, graph_version, wall_time_ms, committed_ms, inv_first, inv_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -82,7 +88,9 @@ pub(super) fn commit_frame(
             f.frame,
             f.graph_version,
             int(f.wall_time_ms),
-            now
+            now,
+            first,
+            f.invocations.len() as i64
         ])
     })
     .map_err(|e| match error(e) {
@@ -98,8 +106,8 @@ pub(super) fn commit_frame(
         let r = &inv.record;
         let metering = f.metering.iter().find(|m| m.node == r.node);
         c.prepare_cached(
-            "INSERT INTO invocations (thread, seq, idx, node, project, plugin_hash, fuel, duration_us, outcome, at_ms, record, inbox, output)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO invocations (pos, thread, seq, idx, node, project, plugin_hash, fuel, duration_us, outcome, at_ms, record, inbox, output)
+             VALUES (?14, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -116,6 +124,7 @@ pub(super) fn commit_frame(
                 encoded.record,
                 encoded.inbox,
                 encoded.output,
+                first + idx as i64,
             ])
         })
         .map_err(error)?;

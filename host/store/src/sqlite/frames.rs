@@ -19,19 +19,27 @@ pub(super) fn frames(
 ) -> StoreResult<Vec<StoredFrame>> {
     let mut s = c
         .prepare_cached(
-            "SELECT seq, run, frame, graph_version, wall_time_ms FROM frames
+            "SELECT seq, run, frame, graph_version, wall_time_ms, inv_first, inv_count FROM frames
              WHERE thread = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq",
         )
         .map_err(error)?;
-    let rows: Vec<(i64, String, u32, String, i64)> = s
+    let rows: Vec<(i64, String, u32, String, i64, i64, i64)> = s
         .query_map(params![thread, int(from), int(to)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
         })
         .and_then(Iterator::collect)
         .map_err(error)?;
     let mut invocations = c
         .prepare_cached(
-            "SELECT idx, record, inbox, output FROM invocations WHERE thread = ?1 AND seq = ?2 ORDER BY idx",
+            "SELECT idx, record, inbox, output FROM invocations WHERE pos >= ?1 AND pos < ?1 + ?2 ORDER BY pos",
         )
         .map_err(error)?;
     let mut journal = c
@@ -41,9 +49,9 @@ pub(super) fn frames(
         )
         .map_err(error)?;
     let mut out = Vec::with_capacity(rows.len());
-    for (seq, run, frame, graph_version, wall) in rows {
+    for (seq, run, frame, graph_version, wall, first, count) in rows {
         let raw: Vec<(i64, String, String, String)> = invocations
-            .query_map(params![thread, seq], |r| {
+            .query_map(params![first, count], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .and_then(Iterator::collect)

@@ -7,6 +7,15 @@ use weft_engine::store::{PruneReport, StoreResult};
 use super::connection::error;
 use crate::codec::int;
 
+/// The positions of the doomed threads' invocations, found through their
+/// frames.
+macro_rules! doomed_invocations {
+    () => {
+        "SELECT i.pos FROM doomed d CROSS JOIN frames f ON f.thread = d.id
+         CROSS JOIN invocations i ON i.pos >= f.inv_first AND i.pos < f.inv_first + f.inv_count"
+    };
+}
+
 pub(super) fn prune(c: &Connection, before_ms: u64) -> StoreResult<PruneReport> {
     // Finished threads, idle since before the cut-off, that no fork needs.
     c.execute_batch(
@@ -40,14 +49,18 @@ pub(super) fn prune(c: &Connection, before_ms: u64) -> StoreResult<PruneReport> 
         return Ok(PruneReport::default());
     }
     c.execute(
-        "INSERT INTO invocation_totals (project, node, invocations, failed, fuel, duration_us)
+        concat!(
+            "INSERT INTO invocation_totals (project, node, invocations, failed, fuel, duration_us)
          SELECT project, node, count(*), sum(outcome != 'ok'), sum(fuel), sum(duration_us)
-         FROM invocations WHERE thread IN (SELECT id FROM doomed) GROUP BY project, node
+         FROM invocations WHERE pos IN (",
+            doomed_invocations!(),
+            ") GROUP BY project, node
          ON CONFLICT (project, node) DO UPDATE SET
              invocations = invocations + excluded.invocations,
              failed = failed + excluded.failed,
              fuel = fuel + excluded.fuel,
-             duration_us = duration_us + excluded.duration_us",
+             duration_us = duration_us + excluded.duration_us"
+        ),
         [],
     )
     .map_err(error)?;
@@ -59,6 +72,16 @@ pub(super) fn prune(c: &Connection, before_ms: u64) -> StoreResult<PruneReport> 
         .map(|n| n as u64)
         .map_err(error)
     };
+    // A frame's invocations are found through it: they go first.
+    c.execute(
+        concat!(
+            "DELETE FROM invocations WHERE pos IN (",
+            doomed_invocations!(),
+            ")"
+        ),
+        [],
+    )
+    .map_err(error)?;
     let report = PruneReport {
         threads,
         frames: delete("frames")?,
@@ -79,7 +102,6 @@ pub(super) fn prune(c: &Connection, before_ms: u64) -> StoreResult<PruneReport> 
         runs: delete("runs")?,
     };
     delete("interrupts")?;
-    delete("invocations")?;
     c.execute(
         "DELETE FROM threads WHERE id IN (SELECT id FROM doomed)",
         [],

@@ -370,35 +370,18 @@ CREATE TABLE kv (
     r#"
 DROP INDEX messages_pending;
 "#,
-    // 15: frames and invocations in storage order (rowid tables), found
-    // by thread through an index. Keyed by thread, a frame's rows went
-    // into the b-trees at their thread's place, a page each with many
-    // threads committing at once; an index b-tree keeps at most a quarter
-    // of a 1 KiB page (231 bytes) of a row in the leaf, so an invocation
-    // of about a kilobyte also took an overflow page, and leaves holding
-    // a few rows split every few inserts, each split rewriting three or
-    // four pages. Appended, the rows of a batch fill shared pages, and
-    // only a small index entry goes to the thread's place. At 100 runs in
-    // flight (with the run check folded into the run's update): 30 file
-    // writes per frame instead of 34, and 9,885–10,921 durable frames/s
-    // against 8,300–9,753 in alternating runs.
+    // 15: frames and invocations in storage order (rowid tables). Keyed
+    // by thread, a frame's rows went into the b-trees at their thread's
+    // place, a page each with many threads committing at once; an index
+    // b-tree keeps at most a quarter of a 1 KiB page (231 bytes) of a row
+    // in the leaf, so an invocation of about a kilobyte also took an
+    // overflow page, and leaves holding a few rows split every few
+    // inserts, each split rewriting three or four pages. Appended, the
+    // rows of a batch fill shared pages. Frames are found by thread
+    // through `frames_by_thread`, a small entry per frame; a frame's
+    // invocations are the `inv_count` rows from `inv_first` on (written
+    // together by the frame's commit), so they need no index of their own.
     r#"
-CREATE TABLE frames_by_pos (
-    pos           INTEGER PRIMARY KEY, -- storage order
-    thread        TEXT NOT NULL,
-    seq           INTEGER NOT NULL,
-    run           TEXT NOT NULL,
-    frame         INTEGER NOT NULL,
-    graph_version TEXT NOT NULL,
-    wall_time_ms  INTEGER NOT NULL,
-    committed_ms  INTEGER NOT NULL
-);
-INSERT INTO frames_by_pos (thread, seq, run, frame, graph_version, wall_time_ms, committed_ms)
-    SELECT thread, seq, run, frame, graph_version, wall_time_ms, committed_ms
-    FROM frames ORDER BY thread, seq;
-DROP TABLE frames;
-ALTER TABLE frames_by_pos RENAME TO frames;
-CREATE UNIQUE INDEX frames_by_thread ON frames(thread, seq);
 CREATE TABLE invocations_by_pos (
     pos           INTEGER PRIMARY KEY, -- storage order
     thread        TEXT NOT NULL,
@@ -419,9 +402,32 @@ INSERT INTO invocations_by_pos
     (thread, seq, idx, node, project, plugin_hash, fuel, duration_us, outcome, at_ms, record, inbox, output)
     SELECT thread, seq, idx, node, project, plugin_hash, fuel, duration_us, outcome, at_ms, record, inbox, output
     FROM invocations ORDER BY thread, seq, idx;
+CREATE TABLE frames_by_pos (
+    pos           INTEGER PRIMARY KEY, -- storage order
+    thread        TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    run           TEXT NOT NULL,
+    frame         INTEGER NOT NULL,
+    graph_version TEXT NOT NULL,
+    wall_time_ms  INTEGER NOT NULL,
+    committed_ms  INTEGER NOT NULL,
+    inv_first     INTEGER NOT NULL, -- the pos of its first invocation
+    inv_count     INTEGER NOT NULL  -- its invocations, at inv_first and on
+);
+INSERT INTO frames_by_pos
+    (thread, seq, run, frame, graph_version, wall_time_ms, committed_ms, inv_first, inv_count)
+    SELECT f.thread, f.seq, f.run, f.frame, f.graph_version, f.wall_time_ms, f.committed_ms,
+           coalesce(i.first, 0), coalesce(i.n, 0)
+    FROM frames f LEFT JOIN (
+        SELECT thread, seq, min(pos) AS first, count(*) AS n
+        FROM invocations_by_pos GROUP BY thread, seq
+    ) i ON i.thread = f.thread AND i.seq = f.seq
+    ORDER BY f.thread, f.seq;
+DROP TABLE frames;
 DROP TABLE invocations;
+ALTER TABLE frames_by_pos RENAME TO frames;
 ALTER TABLE invocations_by_pos RENAME TO invocations;
-CREATE UNIQUE INDEX invocations_by_frame ON invocations(thread, seq, idx);
+CREATE UNIQUE INDEX frames_by_thread ON frames(thread, seq);
 "#,
     // 16: a thread's messages are found through the ids' index: the
     // engine names a message after its run and a run after its thread

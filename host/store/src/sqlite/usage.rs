@@ -211,9 +211,10 @@ pub(super) fn thread_usage(
         )
         .map_err(error)?;
     c.query_row(
-        "SELECT count(*), coalesce(sum(outcome != 'ok'), 0), coalesce(sum(fuel), 0),
-                coalesce(sum(duration_us), 0)
-         FROM invocations WHERE thread = ?1 AND at_ms >= ?2",
+        "SELECT count(*), coalesce(sum(i.outcome != 'ok'), 0), coalesce(sum(i.fuel), 0),
+                coalesce(sum(i.duration_us), 0)
+         FROM frames f CROSS JOIN invocations i ON i.pos >= f.inv_first AND i.pos < f.inv_first + f.inv_count
+         WHERE f.thread = ?1 AND i.at_ms >= ?2",
         params![thread, int(since_ms)],
         |r| {
             totals.invocations = r.get::<_, i64>(0)? as u64;

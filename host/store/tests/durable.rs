@@ -22,7 +22,9 @@ use weft_store::{FramePart, Options};
 
 mod support;
 use support::engine::{artifacts, finish, plugins, root, runtime};
-use support::{AnyStore, Backend, Db, Place, count, db, place, temp_dir};
+use support::{
+    AnyStore, Backend, Db, Place, bare_frame, count, db, place, run_start, temp_dir, text_message,
+};
 
 fn eras() -> Arc<dyn Database> {
     static DB: OnceLock<PathBuf> = OnceLock::new();
@@ -1120,58 +1122,6 @@ async fn usage_over_time_is_totalled_per_bucket_and_key(backend: Backend) {
     assert!(h.store.usage_series(before).await.unwrap().is_empty());
 }
 
-/// The start of `run` on `thread`, with one message (`message_id`) to `a`.
-fn run_start(thread: &str, run: &str, message_id: &str) -> weft_engine::store::RunStart {
-    weft_engine::store::RunStart {
-        thread: thread.into(),
-        project: "default".into(),
-        run: run.into(),
-        graph_version: "g1".into(),
-        inbound: vec![("a".into(), text_message(message_id))],
-        budget_limit: None,
-        at_ms: 1,
-    }
-}
-
-fn text_message(id: &str) -> weft_runtime::Message {
-    weft_runtime::Message {
-        id: id.into(),
-        from: "user".into(),
-        kind: "text".into(),
-        body: "hello".into(),
-    }
-}
-
-/// Frame `frame` of `run` on `thread`, with no invocations, delivering
-/// `delivered`.
-fn bare_frame(
-    thread: &str,
-    run: &str,
-    frame: u32,
-    status: RunStatus,
-    delivered: Vec<(String, weft_runtime::Message)>,
-) -> Arc<weft_engine::store::FrameCommit> {
-    Arc::new(weft_engine::store::FrameCommit {
-        thread: thread.into(),
-        run: run.into(),
-        frame,
-        seq: u64::from(frame),
-        graph_version: "g1".into(),
-        wall_time_ms: 1,
-        invocations: Vec::new(),
-        sent: Vec::new(),
-        delivered,
-        memory: Vec::new(),
-        kv: Vec::new(),
-        usage: Vec::new(),
-        metering: Vec::new(),
-        interrupts: Vec::new(),
-        status,
-        reply: None,
-        fence: None,
-    })
-}
-
 /// A frame for a run the store does not have, a frame other than the one
 /// the run expects, and a frame of a run that has ended are refused with
 /// a conflict naming why, and write nothing.
@@ -1181,11 +1131,11 @@ async fn a_frame_the_run_does_not_expect_is_refused_and_writes_nothing(backend: 
     let thread = "thread-0000000000000001";
     let run = format!("{thread}.run-0");
     store
-        .begin_run(run_start(thread, &run, &format!("{run}/in")))
+        .begin_run(run_start(thread, &run, &format!("{run}/in"), 1))
         .await
         .unwrap();
     let frame = |run: &str, frame: u32, status: RunStatus| {
-        bare_frame(thread, run, frame, status, Vec::new())
+        Arc::new(bare_frame(thread, run, frame, status, Vec::new()))
     };
     let refused = |result: Result<(), weft_engine::StoreError>, why: &str| {
         let err = result.unwrap_err();
@@ -1256,7 +1206,10 @@ async fn a_threads_messages_are_found_however_they_are_named(backend: Backend) {
         ("c", "c.run-0", "elsewhere/in"),
     ];
     for (thread, run, id) in threads {
-        store.begin_run(run_start(thread, run, id)).await.unwrap();
+        store
+            .begin_run(run_start(thread, run, id, 1))
+            .await
+            .unwrap();
     }
     for (thread, _, id) in threads {
         let ids: Vec<String> = store
@@ -1283,7 +1236,13 @@ async fn a_threads_messages_are_found_however_they_are_named(backend: Backend) {
     for (thread, run, id) in threads {
         let delivered = vec![("a".to_owned(), text_message(id))];
         store
-            .commit_frame(bare_frame(thread, run, 0, RunStatus::Completed, delivered))
+            .commit_frame(Arc::new(bare_frame(
+                thread,
+                run,
+                0,
+                RunStatus::Completed,
+                delivered,
+            )))
             .await
             .unwrap();
     }

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use weft_engine::store::{FrameCommit, Lease, RunStart};
 use weft_engine::{RunStatus, Store, StoreError};
-use weft_runtime::Message;
 use weft_store::{PgOptions, PostgresStore};
 use weft_testkit::TempPostgres;
 
@@ -22,44 +21,14 @@ async fn open(url: &str) -> Result<PostgresStore, StoreError> {
 }
 
 fn start(run: &str, at_ms: u64) -> RunStart {
-    RunStart {
-        thread: format!("{run}-thread"),
-        project: "default".into(),
-        run: run.into(),
-        graph_version: "g1".into(),
-        inbound: vec![(
-            "a".into(),
-            Message {
-                id: format!("{run}/in"),
-                from: "user".into(),
-                kind: "text".into(),
-                body: "hello".into(),
-            },
-        )],
-        budget_limit: None,
-        at_ms,
-    }
+    support::run_start(&format!("{run}-thread"), run, &format!("{run}/in"), at_ms)
 }
 
 fn frame(run: &str, frame: u32, fence: Option<u64>) -> Arc<FrameCommit> {
+    let thread = format!("{run}-thread");
     Arc::new(FrameCommit {
-        thread: format!("{run}-thread"),
-        run: run.into(),
-        frame,
-        seq: u64::from(frame),
-        graph_version: "g1".into(),
-        wall_time_ms: 1,
-        invocations: Vec::new(),
-        sent: Vec::new(),
-        delivered: Vec::new(),
-        memory: Vec::new(),
-        kv: Vec::new(),
-        usage: Vec::new(),
-        metering: Vec::new(),
-        interrupts: Vec::new(),
-        status: RunStatus::Running,
-        reply: None,
         fence,
+        ..support::bare_frame(&thread, run, frame, RunStatus::Running, Vec::new())
     })
 }
 

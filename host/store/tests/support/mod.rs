@@ -294,3 +294,61 @@ async fn open_sqlite(path: &std::path::Path, options: Options) -> SqliteStore {
         }
     }
 }
+
+/// The start of `run` on `thread` at `at_ms`, with one message
+/// (`message_id`) to `a`.
+pub fn run_start(
+    thread: &str,
+    run: &str,
+    message_id: &str,
+    at_ms: u64,
+) -> weft_engine::store::RunStart {
+    weft_engine::store::RunStart {
+        thread: thread.into(),
+        project: "default".into(),
+        run: run.into(),
+        graph_version: "g1".into(),
+        inbound: vec![("a".into(), text_message(message_id))],
+        budget_limit: None,
+        at_ms,
+    }
+}
+
+pub fn text_message(id: &str) -> weft_runtime::Message {
+    weft_runtime::Message {
+        id: id.into(),
+        from: "user".into(),
+        kind: "text".into(),
+        body: "hello".into(),
+    }
+}
+
+/// Frame `frame` (also its `seq`) of `run` on `thread`, graph version
+/// `g1`, with no invocations, delivering `delivered`.
+pub fn bare_frame(
+    thread: &str,
+    run: &str,
+    frame: u32,
+    status: weft_engine::RunStatus,
+    delivered: Vec<(String, weft_runtime::Message)>,
+) -> weft_engine::store::FrameCommit {
+    weft_engine::store::FrameCommit {
+        thread: thread.into(),
+        run: run.into(),
+        frame,
+        seq: u64::from(frame),
+        graph_version: "g1".into(),
+        wall_time_ms: 1,
+        invocations: Vec::new(),
+        sent: Vec::new(),
+        delivered,
+        memory: Vec::new(),
+        kv: Vec::new(),
+        usage: Vec::new(),
+        metering: Vec::new(),
+        interrupts: Vec::new(),
+        status,
+        reply: None,
+        fence: None,
+    }
+}

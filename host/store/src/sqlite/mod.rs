@@ -47,7 +47,7 @@ pub use connection::PAGE_CACHE_BYTES;
 pub use options::{Options, Sync};
 
 use crate::faults::{Faults, FramePart};
-use connection::{configure, open_reader, opening};
+use connection::{configure, journal_in_memory, open_reader, opening};
 use writer::{Job, Typed, write_loop};
 
 /// The SQLite store. Cheap to share in an `Arc`; dropping the last one
@@ -91,6 +91,7 @@ impl SqliteStore {
         let mut writer = Connection::open(&path).map_err(|e| opening(&path, e))?;
         configure(&writer, options.sync).map_err(|e| opening(&path, e))?;
         migrate::migrate(&path, &mut writer)?;
+        journal_in_memory(&writer).map_err(|e| opening(&path, e))?;
         if let Some(max) = options.max_bytes {
             let page: i64 = writer
                 .query_row("PRAGMA page_size", [], |r| r.get(0))

@@ -11,6 +11,15 @@ use weft_runtime::capabilities::JournalEntry;
 use super::connection::error;
 use crate::codec::{int, parse};
 
+/// `frames f` joined with each frame's invocations `i`: the `inv_count`
+/// rows from `inv_first` on, which the frame's commit wrote together.
+macro_rules! frame_invocations {
+    () => {
+        "frames f CROSS JOIN invocations i ON i.pos >= f.inv_first AND i.pos < f.inv_first + f.inv_count"
+    };
+}
+pub(super) use frame_invocations;
+
 pub(super) fn frames(
     c: &Connection,
     thread: &str,

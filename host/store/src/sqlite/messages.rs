@@ -9,17 +9,33 @@ use weft_runtime::Message;
 use super::connection::error;
 use crate::codec::int;
 
-/// A query of the positions of thread `?1`'s messages, for `pos IN (…)`.
-/// Those whose id starts with the thread's id and a dot (every message
-/// the engine names: `{thread}.run-{n}/…`) are found through the ids'
-/// index by that prefix; `messages_by_thread` holds only the others (its
-/// `WHERE` is the second part's last term word for word, so that SQLite
-/// uses it).
+/// A query of the positions of the messages of the thread whose id is the
+/// SQL expression `$thread`, for `pos IN (…)`, with `$from` (e.g.
+/// `"doomed d CROSS JOIN "`) joined before `messages m`. Those whose id
+/// starts with the thread's id and a dot (every message the engine names:
+/// `{thread}.run-{n}/…`) are found through the ids' index by that prefix;
+/// `messages_by_thread` holds only the others (its `WHERE` is the second
+/// part's last term word for word, so that SQLite uses it). The first
+/// part's `+m.thread` keeps SQLite from looking messages up by thread
+/// there (with no statistics, SQLite 3.40 built an automatic index of
+/// every message's thread for the join with the threads being pruned).
 macro_rules! thread_messages {
-    () => {
-        "SELECT pos FROM messages WHERE id >= ?1 || '.' AND id < ?1 || '/' AND thread = ?1
-         UNION ALL
-         SELECT pos FROM messages WHERE thread = ?1 AND substr(id, 1, length(thread) + 1) <> thread || '.'"
+    ($thread:literal, $from:literal) => {
+        concat!(
+            "SELECT m.pos FROM ",
+            $from,
+            "messages m WHERE m.id >= ",
+            $thread,
+            " || '.' AND m.id < ",
+            $thread,
+            " || '/' AND +m.thread = ",
+            $thread,
+            " UNION ALL SELECT m.pos FROM ",
+            $from,
+            "messages m WHERE m.thread = ",
+            $thread,
+            " AND substr(m.id, 1, length(m.thread) + 1) <> m.thread || '.'"
+        )
     };
 }
 pub(super) use thread_messages;
@@ -116,7 +132,7 @@ pub(super) fn messages(c: &Connection, thread: &str) -> StoreResult<Vec<StoredMe
             concat!(
                 "SELECT m.id, m.thread, m.run, m.to_node, m.from_node, m.kind, m.body, m.sent_seq, m.delivered_seq
                  FROM messages m WHERE m.pos IN (",
-                thread_messages!(),
+                thread_messages!("?1", ""),
                 ") AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = m.run AND r.status = 'rolled_back')
                  ORDER BY m.pos"
             ),
@@ -153,7 +169,7 @@ mod tests {
             &c,
             concat!(
                 "SELECT id FROM messages WHERE pos IN (",
-                thread_messages!(),
+                thread_messages!("?1", ""),
                 ") ORDER BY pos"
             ),
         );

@@ -11,8 +11,11 @@ use crate::codec::int;
 /// frames.
 macro_rules! doomed_invocations {
     () => {
-        "SELECT i.pos FROM doomed d CROSS JOIN frames f ON f.thread = d.id
-         CROSS JOIN invocations i ON i.pos >= f.inv_first AND i.pos < f.inv_first + f.inv_count"
+        concat!(
+            "SELECT i.pos FROM doomed d CROSS JOIN ",
+            super::frames::frame_invocations!(),
+            " WHERE f.thread = d.id"
+        )
     };
 }
 
@@ -86,15 +89,13 @@ pub(super) fn prune(c: &Connection, before_ms: u64) -> StoreResult<PruneReport> 
         threads,
         frames: delete("frames")?,
         journal: delete("journal")?,
-        // Found as `messages::thread_messages!` finds one thread's.
         messages: c
             .execute(
-                "DELETE FROM messages WHERE pos IN (
-                     SELECT m.pos FROM doomed d CROSS JOIN messages m
-                     ON m.id >= d.id || '.' AND m.id < d.id || '/' AND m.thread = d.id
-                     UNION ALL
-                     SELECT m.pos FROM doomed d CROSS JOIN messages m
-                     ON m.thread = d.id AND substr(m.id, 1, length(m.thread) + 1) <> m.thread || '.')",
+                concat!(
+                    "DELETE FROM messages WHERE pos IN (",
+                    super::messages::thread_messages!("d.id", "doomed d CROSS JOIN "),
+                    ")"
+                ),
                 [],
             )
             .map_err(error)? as u64,

@@ -237,7 +237,7 @@ fn pending(c: &Connection, thread: &str, run: &str) -> StoreResult<Vec<(String, 
     let mut pending = c
         .prepare_cached(concat!(
             "SELECT id, to_node, from_node, kind, body FROM messages WHERE pos IN (",
-            super::messages::thread_messages!(),
+            super::messages::thread_messages!("?1", ""),
             ") AND run = ?2 AND delivered_seq IS NULL ORDER BY pos"
         ))
         .map_err(error)?;

@@ -41,11 +41,13 @@ pub(super) fn threads(
     limit: u64,
     offset: u64,
 ) -> StoreResult<Page<StoredThread>> {
-    let wanted = "(?1 IS NULL OR project = ?1) AND (?2 IS NULL OR status = ?2)
-         AND (?3 IS NULL OR EXISTS (SELECT 1 FROM frames f CROSS JOIN invocations i
-             ON i.pos >= f.inv_first AND i.pos < f.inv_first + f.inv_count
-             WHERE f.thread = threads.id AND i.node = ?3))
-         AND (?4 IS NULL OR updated_ms >= ?4) AND (?5 IS NULL OR updated_ms < ?5)";
+    let wanted = concat!(
+        "(?1 IS NULL OR project = ?1) AND (?2 IS NULL OR status = ?2)
+         AND (?3 IS NULL OR EXISTS (SELECT 1 FROM ",
+        super::frames::frame_invocations!(),
+        " WHERE f.thread = threads.id AND i.node = ?3))
+         AND (?4 IS NULL OR updated_ms >= ?4) AND (?5 IS NULL OR updated_ms < ?5)"
+    );
     let (since, until) = (filter.since_ms.map(int), filter.until_ms.map(int));
     let total: i64 = c
         .prepare_cached(&format!("SELECT count(*) FROM threads WHERE {wanted}"))

@@ -211,10 +211,12 @@ pub(super) fn thread_usage(
         )
         .map_err(error)?;
     c.query_row(
-        "SELECT count(*), coalesce(sum(i.outcome != 'ok'), 0), coalesce(sum(i.fuel), 0),
-                coalesce(sum(i.duration_us), 0)
-         FROM frames f CROSS JOIN invocations i ON i.pos >= f.inv_first AND i.pos < f.inv_first + f.inv_count
-         WHERE f.thread = ?1 AND i.at_ms >= ?2",
+        concat!(
+            "SELECT count(*), coalesce(sum(i.outcome != 'ok'), 0), coalesce(sum(i.fuel), 0),
+                coalesce(sum(i.duration_us), 0) FROM ",
+            super::frames::frame_invocations!(),
+            " WHERE f.thread = ?1 AND i.at_ms >= ?2"
+        ),
         params![thread, int(since_ms)],
         |r| {
             totals.invocations = r.get::<_, i64>(0)? as u64;
